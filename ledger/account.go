@@ -1,0 +1,85 @@
+package ledger
+
+import "fmt"
+
+// AccountID names an account. Wallet ids are pseudonymous: the ledger never
+// learns who holds a wallet.
+type AccountID string
+
+// IssuanceAccount is the central bank's issuance account. Its balance is
+// minus the CBDC in circulation; it is the only account that goes negative.
+const IssuanceAccount AccountID = "issuance"
+
+// Kind says what an account is for and which rules apply to it.
+type Kind uint8
+
+// Account kinds.
+const (
+	KindIssuance     Kind = 1 // the central bank's issuance account, one per ledger
+	KindIntermediary Kind = 2 // an intermediary bank's CBDC float
+	KindWallet       Kind = 3 // a pseudonymous wallet, served by an intermediary
+	KindEscrow       Kind = 4 // value held for offline purses
+	KindLoss         Kind = 5 // value written off, such as an offline double spend
+)
+
+const kindCount = 6 // kinds are 1..5; index 0 unused
+
+var kindNames = [kindCount]string{"", "issuance", "intermediary", "wallet", "escrow", "loss"}
+
+func (k Kind) String() string {
+	if k.valid() {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+func (k Kind) valid() bool { return k >= KindIssuance && k <= KindLoss }
+
+// ParseKind turns a kind's name back into a Kind.
+func ParseKind(s string) (Kind, error) {
+	for k := KindIssuance; k <= KindLoss; k++ {
+		if kindNames[k] == s {
+			return k, nil
+		}
+	}
+	return 0, fmt.Errorf("ledger: unknown account kind %q (want intermediary, wallet, escrow or loss)", s)
+}
+
+// AccountSpec describes an account to open. Wallets must name the
+// intermediary that serves them; escrow and loss accounts may.
+type AccountSpec struct {
+	ID           AccountID
+	Kind         Kind
+	Intermediary AccountID
+}
+
+// Account is an account as of the last committed operation.
+type Account struct {
+	ID           AccountID
+	Kind         Kind
+	Intermediary AccountID // "" when untagged
+	Closed       bool
+	Balance      int64
+	OpenedSeq    uint64 // journal sequence of the operation that opened it
+	LastSeq      uint64 // journal sequence of the last operation that touched it
+}
+
+// maxIDLen bounds account and operation ids.
+const maxIDLen = 64
+
+// validID reports whether s is 1..64 bytes of letters, digits and ._:@-
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > maxIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '.', c == '_', c == ':', c == '@', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}

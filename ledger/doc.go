@@ -1,0 +1,31 @@
+// Package ledger is the central ledger of the digital-yen sandbox: the
+// central bank's system of record for CBDC.
+//
+// # Basics
+//
+// Accounts are of five kinds: the issuance account (one, opened at
+// genesis; its balance is minus the CBDC in circulation), intermediaries,
+// wallets (pseudonymous, tagged with the intermediary serving them),
+// offline escrow and loss. Issue and Redeem move money between the
+// issuance account and an intermediary; Transfer and Batch move it between
+// any other accounts. Only the issuance account may go negative.
+//
+// Every operation carries a client-chosen id. A retry with the same id
+// returns the first receipt and never applies twice; the same id with other
+// contents is refused with ErrOpIDReused. A refused operation changes
+// nothing and does not use up its id.
+//
+// An operation is acknowledged only once it is fsynced. Operations from
+// many callers share one bbolt transaction (group commit); the journal is
+// the only thing written on that path. Balances live in memory and are
+// rebuilt from the journal when the ledger opens. The journal is
+// append-only and hash-chained; Audit replays it from nothing.
+//
+// # Caveats
+//
+// A caller whose context ends while waiting does not learn the outcome; it
+// retries with the same id to find out. After a storage failure the ledger
+// refuses all operations (ErrStorage) until it is reopened. The index of
+// operation ids is kept in memory for the life of the process, about 50
+// bytes per operation.
+package ledger

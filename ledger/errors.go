@@ -1,0 +1,138 @@
+package ledger
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// Error is a rule the ledger refused to break. Code is stable and meant for
+// machines (wire protocols, tests); Message is a sentence for people.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return "ledger: " + e.Message }
+
+var (
+	// ErrInvalidOpID means an operation id is empty, too long or holds
+	// characters other than letters, digits and ._:@-
+	ErrInvalidOpID = &Error{"invalid_op_id", "operation id must be 1 to 64 letters, digits or ._:@-"}
+
+	// ErrInvalidAccountID means an account id is empty, too long or holds
+	// characters other than letters, digits and ._:@-
+	ErrInvalidAccountID = &Error{"invalid_account_id", "account id must be 1 to 64 letters, digits or ._:@-"}
+
+	// ErrInvalidAmount means an amount is zero or negative.
+	ErrInvalidAmount = &Error{"invalid_amount", "amount must be a positive whole number of yen"}
+
+	// ErrAmountOverflow means applying the amount would overflow a balance
+	// or the CBDC in circulation.
+	ErrAmountOverflow = &Error{"amount_overflow", "amount would overflow a balance"}
+
+	// ErrUnknownAccount means no account has the given id.
+	ErrUnknownAccount = &Error{"unknown_account", "no such account"}
+
+	// ErrAccountExists means an account with the id is already open or was
+	// closed; ids are never reused.
+	ErrAccountExists = &Error{"account_exists", "an account with this id already exists"}
+
+	// ErrAccountClosed means the account was closed and takes no more money.
+	ErrAccountClosed = &Error{"account_closed", "account is closed"}
+
+	// ErrWrongKind means the account's kind does not allow the operation,
+	// such as issuing to a wallet.
+	ErrWrongKind = &Error{"wrong_account_kind", "account kind does not allow this operation"}
+
+	// ErrSameAccount means a transfer names one account as payer and payee.
+	ErrSameAccount = &Error{"same_account", "payer and payee are the same account"}
+
+	// ErrIssuanceAccount means a transfer touches the issuance account, which
+	// only Issue and Redeem may move money to or from.
+	ErrIssuanceAccount = &Error{"issuance_account", "only issue and redeem move money to or from the issuance account"}
+
+	// ErrInsufficientFunds means the payer's balance is below the amount.
+	ErrInsufficientFunds = &Error{"insufficient_funds", "insufficient funds"}
+
+	// ErrOpIDReused means an operation id was already used for an operation
+	// with other contents.
+	ErrOpIDReused = &Error{"op_id_reused", "operation id was already used for a different operation"}
+
+	// ErrAccountNotEmpty means an account with a balance cannot be closed.
+	ErrAccountNotEmpty = &Error{"account_not_empty", "account still holds money"}
+
+	// ErrAccountInUse means an intermediary still serves open accounts and
+	// cannot be closed.
+	ErrAccountInUse = &Error{"account_in_use", "intermediary still serves open accounts"}
+
+	// ErrBatchSize means a batch holds no transfers or more than MaxBatchTransfers.
+	ErrBatchSize = &Error{"batch_size", "a batch holds 1 to " + strconv.Itoa(MaxBatchTransfers) + " transfers"}
+
+	// ErrSlowSubscriber means a subscription fell behind its buffer and was
+	// dropped; the subscriber resumes from its last sequence with Events.
+	ErrSlowSubscriber = &Error{"subscriber_too_slow", "subscriber fell behind and was dropped"}
+
+	// ErrClosed means the ledger was closed.
+	ErrClosed = &Error{"ledger_closed", "ledger is closed"}
+
+	// ErrStorage means the ledger could not make an operation durable. The
+	// ledger stops taking operations; reopening it recovers every
+	// acknowledged operation.
+	ErrStorage = &Error{"storage_failed", "ledger storage failed; operation not acknowledged"}
+
+	// ErrCorrupt means stored bytes do not decode or break a ledger rule.
+	ErrCorrupt = &Error{"corrupt", "stored data is corrupt"}
+)
+
+// ErrorCode returns the stable code of the ledger error inside err, or ""
+// when err is nil or did not come from a ledger rule.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// ruleError is a broken rule with the particulars of one case.
+type ruleError struct {
+	err    *Error
+	detail string
+}
+
+func (e *ruleError) Error() string {
+	if e.detail == "" {
+		return e.err.Error()
+	}
+	return e.err.Error() + ": " + e.detail
+}
+
+func (e *ruleError) Unwrap() error { return e.err }
+
+func broken(err *Error, format string, args ...any) error {
+	return &ruleError{err: err, detail: fmt.Sprintf(format, args...)}
+}
+
+// OpError reports a refused operation: which one and why.
+type OpError struct {
+	Op  string // "transfer", "issue", ...
+	ID  string // the client's operation id
+	Err error  // wraps one of the Err* values
+}
+
+func (e *OpError) Error() string {
+	msg := e.Err.Error()
+	var r *ruleError
+	if errors.As(e.Err, &r) {
+		msg = r.err.Message
+		if r.detail != "" {
+			msg += ": " + r.detail
+		}
+	} else if le, ok := e.Err.(*Error); ok {
+		msg = le.Message
+	}
+	return fmt.Sprintf("ledger: %s %s: %s", e.Op, strconv.Quote(e.ID), msg)
+}
+
+func (e *OpError) Unwrap() error { return e.Err }

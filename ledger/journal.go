@@ -1,0 +1,153 @@
+package ledger
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The ledger's bbolt file holds the journal and nothing else that changes:
+// balances live in memory and are rebuilt from the journal on open.
+var (
+	bucketMeta    = []byte("meta")
+	bucketJournal = []byte("journal")
+	keyFormat     = []byte("format")
+)
+
+// journalFormat names the layout of the ledger file.
+const journalFormat = "cbdc-ledger/1"
+
+// FileName is the ledger's bbolt file inside its data directory.
+const FileName = "ledger.db"
+
+// chunkTarget is the size a journal chunk grows to before another starts.
+// Small enough that the rightmost leaf bbolt rewrites each commit stays cheap.
+const chunkTarget = 16 << 10
+
+func openDB(dir string, readOnly bool) (*bolt.DB, error) {
+	path := filepath.Join(dir, FileName)
+	if readOnly {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("ledger: no ledger in %s: %w", dir, err)
+		}
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("ledger: create data directory: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:         time.Second,
+		ReadOnly:        readOnly,
+		NoFreelistSync:  true,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: 1 << 30,
+	})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("ledger: %s is open in another process", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// initJournal writes the format marker and the genesis record into a new
+// ledger file; an existing file is checked for its format.
+func initJournal(db *bolt.DB, now time.Time) error {
+	return db.Update(func(tx *bolt.Tx) error {
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			if f := meta.Get(keyFormat); !bytes.Equal(f, []byte(journalFormat)) {
+				return broken(ErrCorrupt, "ledger file format %q, want %q", f, journalFormat)
+			}
+			return nil
+		}
+		meta, err := tx.CreateBucket(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if err := meta.Put(keyFormat, []byte(journalFormat)); err != nil {
+			return err
+		}
+		j, err := tx.CreateBucket(bucketJournal)
+		if err != nil {
+			return err
+		}
+		g := &record{seq: 1, time: now.UnixNano(), typ: opGenesis, opID: "genesis",
+			kind: KindIssuance, accountID: IssuanceAccount, links: []link{{}}}
+		return j.Put(seqKey(1), appendChunkEntry(nil, appendRecord(nil, g)))
+	})
+}
+
+// appendChunks adds a batch's chunks to the journal in one transaction;
+// bbolt's commit fsyncs before it returns.
+func appendChunks(db *bolt.DB, keys []uint64, chunks [][]byte) error {
+	return db.Update(func(tx *bolt.Tx) error {
+		j := tx.Bucket(bucketJournal)
+		j.FillPercent = 1 // keys only ever grow: pack pages full
+		for i, c := range chunks {
+			if err := j.Put(seqKey(keys[i]), c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// scanJournal calls fn with every encoded record from sequence from on, in
+// order. The bytes are only valid during the call.
+func scanJournal(tx *bolt.Tx, from uint64, fn func(rec []byte) error) error {
+	j := tx.Bucket(bucketJournal)
+	if j == nil {
+		return broken(ErrCorrupt, "ledger file has no journal")
+	}
+	c := j.Cursor()
+	// Start at the chunk holding from: the last one whose key is not above it.
+	key := seqKey(from)
+	k, v := c.Seek(key)
+	switch {
+	case k == nil:
+		k, v = c.Last()
+	case !bytes.Equal(k, key):
+		if pk, pv := c.Prev(); pk != nil {
+			k, v = pk, pv
+		} else {
+			k, v = c.First()
+		}
+	}
+	for ; k != nil; k, v = c.Next() {
+		err := eachRecord(v, func(rec []byte) error {
+			if peekSeq(rec) < from {
+				return nil
+			}
+			return fn(rec)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errStopScan ends a scan early without being an error.
+var errStopScan = errors.New("stop scan")
+
+// readRecord returns a copy of the encoded record at seq.
+func readRecord(tx *bolt.Tx, seq uint64) ([]byte, error) {
+	var out []byte
+	err := scanJournal(tx, seq, func(rec []byte) error {
+		if peekSeq(rec) == seq {
+			out = append([]byte(nil), rec...)
+		}
+		return errStopScan
+	})
+	if out == nil {
+		if err != nil && err != errStopScan {
+			return nil, err
+		}
+		return nil, broken(ErrCorrupt, "journal has no record %d", seq)
+	}
+	return out, nil
+}

@@ -1,0 +1,262 @@
+package ledger
+
+import (
+	"context"
+	"time"
+)
+
+// The write path is a two-stage pipeline. The sequencer alone owns the
+// working state: it checks each operation against the rules, applies it,
+// encodes its record and adds it to the open batch. The committer appends a
+// whole batch to the journal in one bbolt transaction (one fsync for
+// thousands of operations), then applies it to the read view and answers
+// the callers. While one batch is being fsynced the next one fills, so the
+// batch size follows the load.
+
+// op is an operation as a caller asked for it, accounts named by id.
+type op struct {
+	typ       opType
+	id        string
+	spec      AccountSpec // open; close uses spec.ID
+	transfers []Transfer  // issue, redeem, transfer, batch
+}
+
+type request struct {
+	op   *op
+	done chan result // buffered: the committer never blocks on a caller
+}
+
+type result struct {
+	receipt Receipt
+	err     error
+}
+
+// batch is one group commit: chunks to append and callers to answer.
+type batch struct {
+	keys    []uint64 // first sequence number of each chunk
+	chunks  [][]byte
+	recs    []*record
+	waiters []waiter
+	head    [32]byte // hash of the last record
+}
+
+type waiter struct {
+	req *request
+	res result
+}
+
+func (b *batch) add(seq uint64, enc []byte) {
+	n := len(b.chunks)
+	if n == 0 || len(b.chunks[n-1]) >= chunkTarget {
+		b.keys = append(b.keys, seq)
+		b.chunks = append(b.chunks, make([]byte, 0, chunkTarget+512))
+		n++
+	}
+	b.chunks[n-1] = appendChunkEntry(b.chunks[n-1], enc)
+}
+
+// submit hands an operation to the sequencer and waits for its result. A
+// caller that gives up (ctx done) does not learn whether the operation
+// committed; retrying with the same id tells it, without applying twice.
+func (l *Ledger) submit(ctx context.Context, o *op) (Receipt, error) {
+	r := &request{op: o, done: make(chan result, 1)}
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return Receipt{}, &OpError{Op: o.typ.String(), ID: o.id, Err: ErrClosed}
+	}
+	select {
+	case l.requests <- r:
+		l.mu.RUnlock()
+	case <-ctx.Done():
+		l.mu.RUnlock()
+		return Receipt{}, ctx.Err()
+	}
+	select {
+	case res := <-r.done:
+		return res.receipt, res.err
+	case <-ctx.Done():
+		return Receipt{}, ctx.Err()
+	}
+}
+
+// sequence is the sequencer goroutine.
+func (l *Ledger) sequence() {
+	defer close(l.commits)
+	requests := l.requests
+	var cur *batch
+	for requests != nil || cur != nil {
+		in, out := requests, l.commits
+		if cur == nil || len(cur.waiters) == 0 {
+			out = nil
+		}
+		if cur != nil && len(cur.waiters) >= l.maxBatch {
+			in = nil // full: wait for the committer
+		}
+		select {
+		case r, ok := <-in:
+			if !ok {
+				requests = nil
+				if cur != nil && len(cur.waiters) == 0 {
+					cur = nil
+				}
+				continue
+			}
+			if cur == nil {
+				cur = &batch{}
+			}
+			l.admit(cur, r)
+		case out <- cur:
+			cur = nil
+		}
+	}
+}
+
+// admit sequences one request into the open batch, or answers it at once
+// when it is refused.
+func (l *Ledger) admit(b *batch, r *request) {
+	o := r.op
+	refuse := func(err error) {
+		r.done <- result{err: &OpError{Op: o.typ.String(), ID: o.id, Err: err}}
+	}
+	if err := l.failed(); err != nil {
+		refuse(err)
+		return
+	}
+	if !validID(o.id) {
+		refuse(ErrInvalidOpID)
+		return
+	}
+	st := l.work
+	rec, err := st.resolve(o)
+	if ref, seen := st.ops[keyOf(o.id)]; seen {
+		if err != nil || st.opDigest(rec) != ref.digest {
+			refuse(broken(ErrOpIDReused, "%q was used at sequence %d", o.id, ref.seq))
+			return
+		}
+		// A retry: answer with the first result once everything sequenced
+		// so far, the first attempt included, is durable.
+		b.waiters = append(b.waiters, waiter{r, result{receipt: receipt(o.id, ref.seq, ref.time)}})
+		return
+	}
+	if err != nil {
+		refuse(err)
+		return
+	}
+	rec.seq, rec.time, rec.prev = st.seq+1, l.now().UnixNano(), st.head
+	if err := st.apply(rec); err != nil {
+		refuse(err)
+		return
+	}
+	enc := appendRecord(make([]byte, 0, 128), rec)
+	st.head = recordHash(enc)
+	b.add(rec.seq, enc)
+	b.recs = append(b.recs, rec)
+	b.head = st.head
+	b.waiters = append(b.waiters, waiter{r, result{receipt: receipt(o.id, rec.seq, rec.time)}})
+}
+
+func receipt(id string, seq uint64, t int64) Receipt {
+	return Receipt{OpID: id, Seq: seq, Time: time.Unix(0, t)}
+}
+
+// resolve turns account ids into numbers and builds the record to apply.
+func (s *state) resolve(o *op) (*record, error) {
+	r := &record{typ: o.typ, opID: o.id}
+	switch o.typ {
+	case opOpen:
+		if !validID(string(o.spec.ID)) {
+			return nil, broken(ErrInvalidAccountID, "%q", o.spec.ID)
+		}
+		r.acct, r.kind, r.accountID = uint32(len(s.accounts)), o.spec.Kind, o.spec.ID
+		if o.spec.Intermediary != "" {
+			n, err := s.lookup(o.spec.Intermediary)
+			if err != nil {
+				return nil, err
+			}
+			r.tag = n
+		}
+		return r, nil
+	case opClose:
+		n, err := s.lookup(o.spec.ID)
+		r.acct = n
+		return r, err
+	}
+	if o.typ == opBatch && (len(o.transfers) == 0 || len(o.transfers) > MaxBatchTransfers) {
+		return nil, broken(ErrBatchSize, "got %d", len(o.transfers))
+	}
+	r.postings = make([]posting, len(o.transfers))
+	for i, t := range o.transfers {
+		from, err := s.lookup(t.From)
+		if err != nil {
+			return nil, err
+		}
+		to, err := s.lookup(t.To)
+		if err != nil {
+			return nil, err
+		}
+		r.postings[i] = posting{from: from, to: to, amount: t.Amount}
+	}
+	return r, nil
+}
+
+func (s *state) lookup(id AccountID) (uint32, error) {
+	if !validID(string(id)) {
+		return 0, broken(ErrInvalidAccountID, "%q", id)
+	}
+	n, ok := s.byID[id]
+	if !ok {
+		return 0, broken(ErrUnknownAccount, "%s", id)
+	}
+	return n, nil
+}
+
+// commit is the committer goroutine.
+func (l *Ledger) commit() {
+	defer close(l.done)
+	for b := range l.commits {
+		err := l.failed()
+		if err == nil && len(b.chunks) > 0 {
+			if werr := appendChunks(l.db, b.keys, b.chunks); werr != nil {
+				l.fail(werr)
+				err = l.failed()
+			}
+		}
+		if err != nil {
+			for _, w := range b.waiters {
+				w.req.done <- result{err: &OpError{Op: w.req.op.typ.String(), ID: w.req.op.id, Err: err}}
+			}
+			continue
+		}
+		l.publish(b)
+		for _, w := range b.waiters {
+			w.req.done <- w.res
+		}
+	}
+}
+
+// publish applies a durable batch to the read view and tells subscribers.
+func (l *Ledger) publish(b *batch) {
+	l.viewMu.Lock()
+	for _, r := range b.recs {
+		if err := l.view.apply(r); err != nil {
+			// The sequencer applied the same rules; disagreement is a bug.
+			l.viewMu.Unlock()
+			panic("ledger: read view refused a committed record: " + err.Error())
+		}
+	}
+	if len(b.recs) > 0 {
+		l.view.head = b.head
+	}
+	var events []Event
+	if l.subs.active() {
+		events = make([]Event, len(b.recs))
+		for i, r := range b.recs {
+			events[i] = l.view.event(r)
+		}
+	}
+	l.viewMu.Unlock()
+	if events != nil {
+		l.subs.send(events)
+	}
+}

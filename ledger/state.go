@@ -1,0 +1,384 @@
+package ledger
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"math"
+	"strconv"
+)
+
+// account is the state of one account, addressed by its number.
+type account struct {
+	id     AccountID
+	kind   Kind
+	tag    uint32 // serving intermediary's number; 0 means none
+	closed bool
+	served int32 // intermediaries: open accounts tagged with this one
+	bal    int64
+	opened uint64
+	last   uint64
+}
+
+// opKey identifies an operation id compactly: the first 16 bytes of its SHA-256.
+type opKey [16]byte
+
+func keyOf(opID string) opKey {
+	sum := sha256.Sum256([]byte(opID))
+	return opKey(sum[:16])
+}
+
+// opRef remembers a committed operation so a retry returns its first result.
+type opRef struct {
+	seq    uint64
+	time   int64
+	digest uint64 // of the operation's contents, to tell a retry from a reuse
+}
+
+// state is the ledger's balances and accounts as of one journal sequence.
+// The same rules run when the ledger sequences a new operation, when it
+// recovers, and when an audit replays the journal, so all three agree.
+type state struct {
+	accounts []account
+	byID     map[AccountID]uint32
+	totals   [kindCount]int64 // sum of balances by kind
+	seq      uint64
+	head     [32]byte        // hash of the record at seq
+	ops      map[opKey]opRef // nil where retries need not be recognised
+	digest   []byte          // scratch for opDigest
+}
+
+func newState(trackOps bool) *state {
+	s := &state{byID: make(map[AccountID]uint32)}
+	if trackOps {
+		s.ops = make(map[opKey]opRef)
+	}
+	return s
+}
+
+// clone copies the state without its operation index.
+func (s *state) clone() *state {
+	c := &state{
+		accounts: append([]account(nil), s.accounts...),
+		byID:     make(map[AccountID]uint32, len(s.byID)),
+		totals:   s.totals,
+		seq:      s.seq,
+		head:     s.head,
+	}
+	for id, n := range s.byID {
+		c.byID[id] = n
+	}
+	return c
+}
+
+func (s *state) valid(n uint32) bool { return int(n) < len(s.accounts) }
+
+// linksFor returns the history links a record needs: one per distinct
+// account it touches, pointing at that account's previous record.
+func (s *state) linksFor(r *record) []link {
+	switch r.typ {
+	case opGenesis, opOpen:
+		return []link{{acct: r.acct}}
+	case opClose:
+		return []link{{acct: r.acct, prev: s.accounts[r.acct].last}}
+	}
+	links := make([]link, 0, 2*len(r.postings))
+	add := func(n uint32) {
+		for _, l := range links {
+			if l.acct == n {
+				return
+			}
+		}
+		links = append(links, link{acct: n, prev: s.accounts[n].last})
+	}
+	for _, p := range r.postings {
+		add(p.from)
+		add(p.to)
+	}
+	return links
+}
+
+// apply checks r against every ledger rule and applies it, or returns the
+// broken rule and leaves the state as it was. r.seq must follow s.seq.
+func (s *state) apply(r *record) error {
+	if r.seq != s.seq+1 {
+		return broken(ErrCorrupt, "record %d follows %d", r.seq, s.seq)
+	}
+	if !validID(r.opID) {
+		return ErrInvalidOpID
+	}
+	if s.ops != nil {
+		if _, dup := s.ops[keyOf(r.opID)]; dup {
+			return broken(ErrCorrupt, "operation id %q is in the journal twice", r.opID)
+		}
+	}
+	if err := s.applyOp(r); err != nil {
+		return err
+	}
+	for _, l := range r.links {
+		s.accounts[l.acct].last = r.seq
+	}
+	s.seq = r.seq
+	if s.ops != nil {
+		s.ops[keyOf(r.opID)] = opRef{seq: r.seq, time: r.time, digest: s.opDigest(r)}
+	}
+	return nil
+}
+
+func (s *state) applyOp(r *record) error {
+	if r.typ != opGenesis && s.seq == 0 {
+		return broken(ErrCorrupt, "journal does not start with genesis")
+	}
+	if err := s.checkLinks(r); err != nil {
+		return err
+	}
+	switch r.typ {
+	case opGenesis:
+		if s.seq != 0 || r.acct != 0 || r.kind != KindIssuance || r.accountID != IssuanceAccount || r.tag != 0 {
+			return broken(ErrCorrupt, "bad genesis record")
+		}
+		s.addAccount(r)
+		return nil
+	case opOpen:
+		return s.open(r)
+	case opClose:
+		return s.close(r.acct)
+	case opIssue, opRedeem, opTransfer:
+		if len(r.postings) != 1 {
+			return broken(ErrCorrupt, "%s record %d has %d postings", r.typ, r.seq, len(r.postings))
+		}
+	case opBatch:
+		if len(r.postings) == 0 || len(r.postings) > MaxBatchTransfers {
+			return broken(ErrBatchSize, "%d transfers", len(r.postings))
+		}
+	default:
+		return broken(ErrCorrupt, "unknown record type %d", r.typ)
+	}
+	return s.post(r)
+}
+
+// checkLinks makes sure the record's history links are the ones the state
+// expects, so account histories can be trusted.
+func (s *state) checkLinks(r *record) error {
+	if err := s.checkAccounts(r); err != nil {
+		return err
+	}
+	want := s.linksFor(r)
+	if r.links == nil { // a record being built: the state supplies its links
+		r.links = want
+		return nil
+	}
+	if len(want) != len(r.links) {
+		return broken(ErrCorrupt, "record %d has %d history links, want %d", r.seq, len(r.links), len(want))
+	}
+	for i := range want {
+		if want[i] != r.links[i] {
+			return broken(ErrCorrupt, "record %d has a broken history link for account %d", r.seq, want[i].acct)
+		}
+	}
+	return nil
+}
+
+// checkAccounts makes sure every account number a record names exists.
+func (s *state) checkAccounts(r *record) error {
+	switch r.typ {
+	case opGenesis, opOpen:
+		if int(r.acct) != len(s.accounts) {
+			return broken(ErrCorrupt, "record %d opens account number %d, want %d", r.seq, r.acct, len(s.accounts))
+		}
+	case opClose:
+		if !s.valid(r.acct) {
+			return broken(ErrUnknownAccount, "account number %d", r.acct)
+		}
+	}
+	for _, p := range r.postings {
+		if !s.valid(p.from) || !s.valid(p.to) {
+			return broken(ErrUnknownAccount, "account number %d or %d", p.from, p.to)
+		}
+	}
+	return nil
+}
+
+func (s *state) open(r *record) error {
+	if !validID(string(r.accountID)) {
+		return ErrInvalidAccountID
+	}
+	if _, ok := s.byID[r.accountID]; ok {
+		return broken(ErrAccountExists, "%s", r.accountID)
+	}
+	switch r.kind {
+	case KindIntermediary:
+		if r.tag != 0 {
+			return broken(ErrWrongKind, "an intermediary is not served by another intermediary")
+		}
+	case KindWallet, KindEscrow, KindLoss:
+		if r.tag == 0 && r.kind == KindWallet {
+			return broken(ErrWrongKind, "a wallet must name the intermediary that serves it")
+		}
+		if r.tag != 0 {
+			if !s.valid(r.tag) || s.accounts[r.tag].kind != KindIntermediary {
+				return broken(ErrWrongKind, "serving account number %d is not an intermediary", r.tag)
+			}
+			if s.accounts[r.tag].closed {
+				return broken(ErrAccountClosed, "intermediary %s", s.accounts[r.tag].id)
+			}
+		}
+	default:
+		return broken(ErrWrongKind, "cannot open an account of kind %s", r.kind)
+	}
+	s.addAccount(r)
+	if r.tag != 0 {
+		s.accounts[r.tag].served++
+	}
+	return nil
+}
+
+func (s *state) addAccount(r *record) {
+	s.accounts = append(s.accounts, account{id: r.accountID, kind: r.kind, tag: r.tag, opened: r.seq})
+	s.byID[r.accountID] = r.acct
+}
+
+func (s *state) close(n uint32) error {
+	a := &s.accounts[n]
+	switch {
+	case a.kind == KindIssuance:
+		return broken(ErrWrongKind, "the issuance account cannot be closed")
+	case a.closed:
+		return broken(ErrAccountClosed, "%s", a.id)
+	case a.bal != 0:
+		return broken(ErrAccountNotEmpty, "%s holds %d yen", a.id, a.bal)
+	case a.served > 0:
+		return broken(ErrAccountInUse, "%s serves %d open accounts", a.id, a.served)
+	}
+	a.closed = true
+	if a.tag != 0 {
+		s.accounts[a.tag].served--
+	}
+	return nil
+}
+
+// post applies a record's postings in order, all or none.
+func (s *state) post(r *record) error {
+	for i, p := range r.postings {
+		if err := s.checkPosting(r.typ, p); err != nil {
+			for j := i - 1; j >= 0; j-- {
+				s.move(r.postings[j].to, r.postings[j].from, r.postings[j].amount)
+			}
+			if r.typ == opBatch {
+				return &ruleError{err: errOf(err), detail: batchDetail(i, err)}
+			}
+			return err
+		}
+		s.move(p.from, p.to, p.amount)
+	}
+	return nil
+}
+
+func (s *state) checkPosting(t opType, p posting) error {
+	from, to := &s.accounts[p.from], &s.accounts[p.to]
+	switch {
+	case p.amount <= 0:
+		return broken(ErrInvalidAmount, "got %d", p.amount)
+	case p.from == p.to:
+		return broken(ErrSameAccount, "%s", from.id)
+	case from.closed:
+		return broken(ErrAccountClosed, "%s", from.id)
+	case to.closed:
+		return broken(ErrAccountClosed, "%s", to.id)
+	}
+	if err := checkRoute(t, from, to); err != nil {
+		return err
+	}
+	if from.kind == KindIssuance {
+		if from.bal < -math.MaxInt64+p.amount {
+			return broken(ErrAmountOverflow, "circulation would exceed %d yen", int64(math.MaxInt64))
+		}
+	} else if from.bal < p.amount {
+		return broken(ErrInsufficientFunds, "%s holds %d yen, needs %d", from.id, from.bal, p.amount)
+	}
+	if to.bal > math.MaxInt64-p.amount {
+		return broken(ErrAmountOverflow, "%s would exceed %d yen", to.id, int64(math.MaxInt64))
+	}
+	return nil
+}
+
+// checkRoute enforces which operation may move money between which kinds.
+func checkRoute(t opType, from, to *account) error {
+	switch t {
+	case opIssue:
+		if from.kind != KindIssuance || to.kind != KindIntermediary {
+			return broken(ErrWrongKind, "issue goes from the issuance account to an intermediary, not to %s (%s)", to.id, to.kind)
+		}
+	case opRedeem:
+		if from.kind != KindIntermediary || to.kind != KindIssuance {
+			return broken(ErrWrongKind, "redeem goes from an intermediary to the issuance account, not from %s (%s)", from.id, from.kind)
+		}
+	default:
+		if from.kind == KindIssuance || to.kind == KindIssuance {
+			return ErrIssuanceAccount
+		}
+	}
+	return nil
+}
+
+func (s *state) move(from, to uint32, amount int64) {
+	f, t := &s.accounts[from], &s.accounts[to]
+	f.bal -= amount
+	t.bal += amount
+	s.totals[f.kind] -= amount
+	s.totals[t.kind] += amount
+}
+
+func errOf(err error) *Error {
+	if r, ok := err.(*ruleError); ok {
+		return r.err
+	}
+	if e, ok := err.(*Error); ok {
+		return e
+	}
+	return ErrCorrupt
+}
+
+func batchDetail(i int, err error) string {
+	if r, ok := err.(*ruleError); ok && r.detail != "" {
+		return "transfer " + strconv.Itoa(i) + ": " + r.detail
+	}
+	return "transfer " + strconv.Itoa(i)
+}
+
+// opDigest condenses an operation's contents, named by account id rather
+// than number, so a retry can be told from a reuse of its id.
+func (s *state) opDigest(r *record) uint64 {
+	b := append(s.digest[:0], byte(r.typ))
+	name := func(n uint32) {
+		b = append(b, byte(len(s.accounts[n].id)))
+		b = append(b, s.accounts[n].id...)
+	}
+	switch r.typ {
+	case opGenesis, opOpen:
+		b = append(b, byte(len(r.accountID)))
+		b = append(b, r.accountID...)
+		b = append(b, byte(r.kind))
+		name(r.tag)
+	case opClose:
+		name(r.acct)
+	default:
+		for _, p := range r.postings {
+			name(p.from)
+			name(p.to)
+			b = binary.BigEndian.AppendUint64(b, uint64(p.amount))
+		}
+	}
+	s.digest = b
+	sum := sha256.Sum256(b)
+	return binary.BigEndian.Uint64(sum[:8])
+}
+
+// view turns an account into its exported form.
+func (s *state) view(n uint32) Account {
+	a := &s.accounts[n]
+	v := Account{ID: a.id, Kind: a.kind, Closed: a.closed, Balance: a.bal, OpenedSeq: a.opened, LastSeq: a.last}
+	if a.tag != 0 {
+		v.Intermediary = s.accounts[a.tag].id
+	}
+	return v
+}
