@@ -49,7 +49,7 @@ func Audit(dir string) (*AuditReport, error) {
 			rep.problem("ledger file has no journal")
 			return nil
 		}
-		return j.ForEach(func(k, v []byte) error {
+		err := j.ForEach(func(k, v []byte) error {
 			rep.Chunks++
 			if len(k) != 8 || len(v) < 1 {
 				return broken(ErrCorrupt, "journal chunk key %x is malformed", k)
@@ -63,9 +63,13 @@ func Audit(dir string) (*AuditReport, error) {
 				return st.replay(enc)
 			})
 		})
+		if err != nil {
+			return err
+		}
+		return checkHead(tx, st.seq, st.head)
 	})
 	if err != nil {
-		rep.problem("journal replay stopped after record %d: %v", st.seq, err)
+		rep.problem("%v (replay stopped after record %d)", err, st.seq)
 	}
 	rep.Records = st.seq
 	rep.Totals = st.totalsView()

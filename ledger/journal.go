@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -17,6 +18,7 @@ var (
 	bucketMeta    = []byte("meta")
 	bucketJournal = []byte("journal")
 	keyFormat     = []byte("format")
+	keyHead       = []byte("head") // sequence and hash of the last record, written with it
 )
 
 // journalFormat names the layout of the ledger file.
@@ -77,14 +79,40 @@ func initJournal(db *bolt.DB, now time.Time) error {
 		}
 		g := &record{seq: 1, time: now.UnixNano(), typ: opGenesis, opID: "genesis",
 			kind: KindIssuance, accountID: IssuanceAccount, links: []link{{}}}
-		return j.Put(seqKey(1), appendChunkEntry(nil, appendRecord(nil, g)))
+		enc := appendRecord(nil, g)
+		if err := meta.Put(keyHead, headValue(1, recordHash(enc))); err != nil {
+			return err
+		}
+		return j.Put(seqKey(1), appendChunkEntry(nil, enc))
 	})
 }
 
-// appendChunks adds a batch's chunks to the journal in one transaction;
-// bbolt's commit fsyncs before it returns.
-func appendChunks(db *bolt.DB, keys []uint64, chunks [][]byte) error {
+func headValue(seq uint64, hash [32]byte) []byte {
+	return append(seqKey(seq), hash[:]...)
+}
+
+// checkHead compares the journal's last record with the head stored beside
+// it in the same transactions, so a change to the newest record, which no
+// later record's hash covers, is caught too.
+func checkHead(tx *bolt.Tx, seq uint64, hash [32]byte) error {
+	got := tx.Bucket(bucketMeta).Get(keyHead)
+	if bytes.Equal(got, headValue(seq, hash)) {
+		return nil
+	}
+	if len(got) != 40 {
+		return broken(ErrCorrupt, "the stored head of the journal is missing or malformed")
+	}
+	return broken(ErrCorrupt, "journal ends at record %d with hash %x, but the stored head is record %d with hash %x (the newest record was changed or the journal cut)",
+		seq, hash, binary.BigEndian.Uint64(got), got[8:])
+}
+
+// appendChunks adds a batch's chunks to the journal in one transaction and
+// moves the stored head; bbolt's commit fsyncs before it returns.
+func appendChunks(db *bolt.DB, keys []uint64, chunks [][]byte, last uint64, head [32]byte) error {
 	return db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketMeta).Put(keyHead, headValue(last, head)); err != nil {
+			return err
+		}
 		j := tx.Bucket(bucketJournal)
 		j.FillPercent = 1 // keys only ever grow: pack pages full
 		for i, c := range chunks {

@@ -96,7 +96,10 @@ func Open(dir string, opts Options) (*Ledger, error) {
 func replayJournal(db *bolt.DB, trackOps bool) (*state, error) {
 	st := newState(trackOps)
 	err := db.View(func(tx *bolt.Tx) error {
-		return scanJournal(tx, 1, st.replay)
+		if err := scanJournal(tx, 1, st.replay); err != nil {
+			return err
+		}
+		return checkHead(tx, st.seq, st.head)
 	})
 	if err != nil {
 		return nil, err
@@ -114,7 +117,7 @@ func (s *state) replay(enc []byte) error {
 		return fmt.Errorf("after record %d: %w", s.seq, err)
 	}
 	if r.prev != s.head {
-		return broken(ErrCorrupt, "hash chain broken at record %d", r.seq)
+		return broken(ErrCorrupt, "hash chain broken: record %d does not hash to the prev of record %d (one of them was changed)", s.seq, r.seq)
 	}
 	if err := s.apply(r); err != nil {
 		return fmt.Errorf("record %d (%s %q): %w", r.seq, r.typ, r.opID, err)

@@ -217,7 +217,7 @@ func (l *Ledger) commit() {
 	for b := range l.commits {
 		err := l.failed()
 		if err == nil && len(b.chunks) > 0 {
-			if werr := appendChunks(l.db, b.keys, b.chunks); werr != nil {
+			if werr := appendChunks(l.db, b.keys, b.chunks, b.recs[len(b.recs)-1].seq, b.head); werr != nil {
 				l.fail(werr)
 				err = l.failed()
 			}
