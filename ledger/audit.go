@@ -3,20 +3,27 @@ package ledger
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
+	"os"
+	"path/filepath"
 
 	bolt "go.etcd.io/bbolt"
 )
 
 // AuditReport is the verdict of Audit.
 type AuditReport struct {
-	Dir      string
-	Records  uint64 // journal records replayed
-	Chunks   int
-	Totals   Totals   // recomputed from the journal alone
-	Problems []string // empty when the ledger is sound
+	Dir     string
+	Records uint64 // journal records replayed
+	Chunks  int
+	// CheckpointSeq is the sequence of the checkpoint compared with the
+	// journal; 0 when there was none.
+	CheckpointSeq uint64
+	Totals        Totals   // recomputed from the journal alone
+	Problems      []string // empty when the ledger is sound
 }
 
 // OK reports whether the audit found nothing wrong.
@@ -39,6 +46,7 @@ func Audit(dir string) (*AuditReport, error) {
 	defer db.Close()
 	rep := &AuditReport{Dir: dir}
 	st := newState(true)
+	cp := loadCheckpointForAudit(dir, rep)
 	err = db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil || !bytes.Equal(meta.Get(keyFormat), []byte(journalFormat)) {
@@ -60,7 +68,13 @@ func Audit(dir string) (*AuditReport, error) {
 					return broken(ErrCorrupt, "chunk %d starts with record %d", binary.BigEndian.Uint64(k), peekSeq(enc))
 				}
 				first = false
-				return st.replay(enc)
+				if _, err := st.replay(enc); err != nil {
+					return err
+				}
+				if cp != nil && st.seq == cp.seq {
+					compareCheckpoint(st, cp, rep)
+				}
+				return nil
 			})
 		})
 		if err != nil {
@@ -70,6 +84,9 @@ func Audit(dir string) (*AuditReport, error) {
 	})
 	if err != nil {
 		rep.problem("%v (replay stopped after record %d)", err, st.seq)
+	}
+	if cp != nil && cp.seq > st.seq {
+		rep.problem("checkpoint is at record %d but the journal ends at %d", cp.seq, st.seq)
 	}
 	rep.Records = st.seq
 	rep.Totals = st.totalsView()
@@ -124,6 +141,9 @@ func (r *AuditReport) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "ledger audit of %s\n", r.Dir)
 	fmt.Fprintf(w, "  records replayed   %d in %d chunks\n", r.Records, r.Chunks)
 	fmt.Fprintf(w, "  accounts           %d\n", t.Accounts)
+	if r.CheckpointSeq > 0 {
+		fmt.Fprintf(w, "  checkpoint         compared at record %d\n", r.CheckpointSeq)
+	}
 	fmt.Fprintf(w, "  head of hash chain %s\n", t.Head)
 	fmt.Fprintf(w, "  circulation        %d yen\n", t.Circulation)
 	fmt.Fprintf(w, "    intermediaries   %d yen\n", t.Intermediaries)
@@ -137,5 +157,54 @@ func (r *AuditReport) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "verdict: FAILED: %d problem(s)\n", len(r.Problems))
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "  - %s\n", p)
+	}
+}
+
+// loadCheckpointForAudit reads the checkpoint, if there is one, so the
+// audit can compare it with the journal's replay at its sequence.
+func loadCheckpointForAudit(dir string, rep *AuditReport) *state {
+	if _, err := os.Stat(filepath.Join(dir, CheckpointFileName)); err != nil {
+		return nil
+	}
+	c, err := openCheckpointer(dir, slog.New(slog.DiscardHandler), true)
+	if err != nil {
+		rep.problem("checkpoint cannot be opened: %v", err)
+		return nil
+	}
+	defer c.db.Close()
+	st, err := c.load()
+	if errors.Is(err, errNoCheckpoint) {
+		return nil
+	}
+	if err != nil {
+		rep.problem("checkpoint cannot be read: %v", err)
+		return nil
+	}
+	rep.CheckpointSeq = st.seq
+	return st
+}
+
+// compareCheckpoint checks that the checkpoint holds exactly the accounts
+// and operation ids that replaying the journal up to its sequence gives.
+func compareCheckpoint(st, cp *state, rep *AuditReport) {
+	if cp.head != st.head {
+		rep.problem("checkpoint at record %d has another hash than the journal", cp.seq)
+	}
+	if len(cp.accounts) != len(st.accounts) {
+		rep.problem("checkpoint at record %d has %d accounts, the journal %d", cp.seq, len(cp.accounts), len(st.accounts))
+		return
+	}
+	for n := range st.accounts {
+		if cp.accounts[n] != st.accounts[n] {
+			rep.problem("checkpoint at record %d disagrees with the journal on account %s", cp.seq, st.accounts[n].id)
+		}
+	}
+	if len(cp.ops) != len(st.ops) {
+		rep.problem("checkpoint at record %d has %d operation ids, the journal %d", cp.seq, len(cp.ops), len(st.ops))
+	}
+	for k, ref := range st.ops {
+		if cp.ops[k] != ref {
+			rep.problem("checkpoint at record %d disagrees with the journal on the operation at sequence %d", cp.seq, ref.seq)
+		}
 	}
 }

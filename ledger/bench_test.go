@@ -235,3 +235,32 @@ func BenchmarkRawBoltAppend(b *testing.B) {
 	b.ReportMetric(rawAppendRate(b), "records/s")
 	b.ReportMetric(0, "ns/op")
 }
+
+// BenchmarkRecovery measures opening a populated ledger: replaying its
+// whole journal with every check, as after a crash.
+func BenchmarkRecovery(b *testing.B) {
+	for _, accounts := range []int{10_000, 1_000_000} {
+		b.Run("accounts="+strconv.Itoa(accounts), func(b *testing.B) {
+			bl := benchSetup(b, accounts)
+			dir := bl.l.Dir()
+			var took time.Duration
+			for range b.N {
+				if err := bl.l.Close(); err != nil {
+					b.Fatal(err)
+				}
+				start := time.Now()
+				l, err := Open(dir, Options{})
+				took += time.Since(start)
+				if err != nil {
+					b.Fatal(err)
+				}
+				bl.l = l
+			}
+			records := float64(bl.l.Totals().Seq)
+			b.ReportMetric(records, "records")
+			b.ReportMetric(records*float64(b.N)/took.Seconds(), "records/s")
+			b.ReportMetric(took.Seconds()/float64(b.N), "s/open")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}

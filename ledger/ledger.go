@@ -1,9 +1,12 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,6 +27,10 @@ type Options struct {
 
 	// Now stamps records; time.Now when nil.
 	Now func() time.Time
+
+	// CheckpointEvery is how many journal records pass between checkpoints;
+	// DefaultCheckpointEvery when zero.
+	CheckpointEvery int
 }
 
 // Ledger is the central ledger. It is safe for concurrent use.
@@ -49,13 +56,20 @@ type Ledger struct {
 	failMu  sync.Mutex // protects failure
 	failure error
 
+	cp         *checkpointer
+	cpEvery    int
+	pendingOps []opEntry // owned by the committer: the id index since the last checkpoint
+
 	subs subscribers
 }
 
 // Open opens the ledger in dir, creating it with its genesis record when
 // dir holds none, and recovers its state by replaying the journal.
 func Open(dir string, opts Options) (*Ledger, error) {
-	l := &Ledger{dir: dir, log: opts.Logger, now: opts.Now, maxBatch: opts.MaxBatch}
+	l := &Ledger{dir: dir, log: opts.Logger, now: opts.Now, maxBatch: opts.MaxBatch, cpEvery: opts.CheckpointEvery}
+	if l.cpEvery <= 0 {
+		l.cpEvery = DefaultCheckpointEvery
+	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
@@ -75,14 +89,20 @@ func Open(dir string, opts Options) (*Ledger, error) {
 		db.Close()
 		return nil, fmt.Errorf("ledger: initialise %s: %w", dir, err)
 	}
-	st, err := replayJournal(db, true)
+	if l.cp, err = openCheckpointer(dir, l.log, false); err != nil {
+		db.Close()
+		return nil, err
+	}
+	st, replayed, err := l.recoverState()
 	if err != nil {
 		db.Close()
+		l.cp.db.Close()
 		return nil, fmt.Errorf("ledger: recover %s: %w", dir, err)
 	}
-	l.log.Info("ledger recovered", "dir", dir, "records", st.seq, "accounts", len(st.accounts),
-		"took", time.Since(start).Round(time.Millisecond))
+	l.log.Info("ledger recovered", "dir", dir, "records", st.seq, "replayed", replayed,
+		"accounts", len(st.accounts), "took", time.Since(start).Round(time.Millisecond))
 	l.work, l.view = st, st.clone()
+	go l.cp.run()
 	l.requests = make(chan *request, 4096)
 	l.commits = make(chan *batch)
 	l.done = make(chan struct{})
@@ -91,39 +111,86 @@ func Open(dir string, opts Options) (*Ledger, error) {
 	return l, nil
 }
 
-// replayJournal rebuilds the state from every record, checking the hash
-// chain and every ledger rule on the way.
-func replayJournal(db *bolt.DB, trackOps bool) (*state, error) {
-	st := newState(trackOps)
-	err := db.View(func(tx *bolt.Tx) error {
-		if err := scanJournal(tx, 1, st.replay); err != nil {
+// recoverState loads the checkpoint and replays the journal after it, or,
+// when there is no usable checkpoint, replays the whole journal and starts
+// the checkpoint anew. It returns how many records it replayed.
+func (l *Ledger) recoverState() (*state, uint64, error) {
+	st, err := l.cp.load()
+	if err == nil {
+		from := st.seq
+		if err = l.replayTail(st); err == nil {
+			return st, st.seq - from, nil
+		}
+	}
+	if !errors.Is(err, errNoCheckpoint) {
+		l.log.Warn("ledger checkpoint set aside; replaying the whole journal", "err", err)
+	}
+	st = newState(true)
+	if err := l.replayTail(st); err != nil {
+		return nil, 0, err
+	}
+	if err := l.cp.reset(); err != nil {
+		return nil, 0, fmt.Errorf("reset checkpoint: %w", err)
+	}
+	l.pendingOps = st.opEntries()
+	return st, st.seq, nil
+}
+
+// replayTail replays the journal after st.seq, checking the hash chain and
+// every rule, and that st starts where the journal says it should.
+func (l *Ledger) replayTail(st *state) error {
+	l.pendingOps = l.pendingOps[:0]
+	return l.db.View(func(tx *bolt.Tx) error {
+		if st.seq > 0 {
+			enc, err := readRecord(tx, st.seq)
+			if err != nil {
+				return err
+			}
+			if recordHash(enc) != st.head {
+				return broken(ErrCorrupt, "checkpoint at record %d does not match the journal", st.seq)
+			}
+		}
+		err := scanJournal(tx, st.seq+1, func(enc []byte) error {
+			r, err := st.replay(enc)
+			if err == nil {
+				l.pendingOps = append(l.pendingOps, opEntry{r.key, opRef{r.seq, r.time, r.digest}})
+			}
 			return err
+		})
+		if err != nil {
+			return err
+		}
+		if st.seq == 0 {
+			return broken(ErrCorrupt, "journal is empty")
 		}
 		return checkHead(tx, st.seq, st.head)
 	})
-	if err != nil {
-		return nil, err
+}
+
+// opEntries lists the id index in journal order.
+func (s *state) opEntries() []opEntry {
+	out := make([]opEntry, 0, len(s.ops))
+	for k, ref := range s.ops {
+		out = append(out, opEntry{k, ref})
 	}
-	if st.seq == 0 {
-		return nil, broken(ErrCorrupt, "journal is empty")
-	}
-	return st, nil
+	slices.SortFunc(out, func(a, b opEntry) int { return cmp.Compare(a.ref.seq, b.ref.seq) })
+	return out
 }
 
 // replay applies one encoded record read back from the journal.
-func (s *state) replay(enc []byte) error {
+func (s *state) replay(enc []byte) (*record, error) {
 	r, err := decodeRecord(enc)
 	if err != nil {
-		return fmt.Errorf("after record %d: %w", s.seq, err)
+		return nil, fmt.Errorf("after record %d: %w", s.seq, err)
 	}
 	if r.prev != s.head {
-		return broken(ErrCorrupt, "hash chain broken: record %d does not hash to the prev of record %d (one of them was changed)", s.seq, r.seq)
+		return nil, broken(ErrCorrupt, "hash chain broken: record %d does not hash to the prev of record %d (one of them was changed)", s.seq, r.seq)
 	}
 	if err := s.apply(r); err != nil {
-		return fmt.Errorf("record %d (%s %q): %w", r.seq, r.typ, r.opID, err)
+		return nil, fmt.Errorf("record %d (%s %q): %w", r.seq, r.typ, r.opID, err)
 	}
 	s.head = recordHash(enc)
-	return nil
+	return r, nil
 }
 
 // Close stops taking operations, waits for those already taken to be
@@ -139,8 +206,12 @@ func (l *Ledger) Close() error {
 	l.mu.Unlock()
 	<-l.done
 	l.subs.closeAll()
+	cerr := l.cp.db.Close()
 	if err := l.db.Close(); err != nil {
 		return fmt.Errorf("ledger: close: %w", err)
+	}
+	if cerr != nil {
+		return fmt.Errorf("ledger: close checkpoint: %w", cerr)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -214,6 +215,7 @@ func (s *state) lookup(id AccountID) (uint32, error) {
 // commit is the committer goroutine.
 func (l *Ledger) commit() {
 	defer close(l.done)
+	defer l.finalCheckpoint()
 	for b := range l.commits {
 		err := l.failed()
 		if err == nil && len(b.chunks) > 0 {
@@ -232,7 +234,42 @@ func (l *Ledger) commit() {
 		for _, w := range b.waiters {
 			w.req.done <- w.res
 		}
+		l.noteCommitted(b)
 	}
+}
+
+// noteCommitted extends the id index kept for the next checkpoint and
+// hands a snapshot to the checkpointer when one is due and it is idle.
+func (l *Ledger) noteCommitted(b *batch) {
+	for _, r := range b.recs {
+		l.pendingOps = append(l.pendingOps, opEntry{r.key, opRef{r.seq, r.time, r.digest}})
+	}
+	if len(l.pendingOps) < l.cpEvery {
+		return
+	}
+	select {
+	case <-l.cp.idle:
+		l.cp.in <- l.snapshot()
+	default: // still writing the previous one: keep accumulating
+	}
+}
+
+// snapshot copies the read view; only the committer writes it, so it
+// needs no lock.
+func (l *Ledger) snapshot() *snapshot {
+	s := &snapshot{seq: l.view.seq, head: l.view.head, accounts: slices.Clone(l.view.accounts), ops: l.pendingOps}
+	l.pendingOps = nil
+	return s
+}
+
+// finalCheckpoint writes what is left at close, so the next open replays nothing.
+func (l *Ledger) finalCheckpoint() {
+	if len(l.pendingOps) > 0 {
+		<-l.cp.idle
+		l.cp.in <- l.snapshot()
+	}
+	close(l.cp.in)
+	<-l.cp.done
 }
 
 // publish applies a durable batch to the read view and tells subscribers.

@@ -64,6 +64,11 @@ type record struct {
 
 	postings []posting
 	links    []link
+
+	// Not encoded: set by state.apply where operation ids are tracked, for
+	// the checkpoint's copy of the id index.
+	key    opKey
+	digest uint64
 }
 
 // Fixed offsets in an encoded record.

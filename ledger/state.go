@@ -107,7 +107,8 @@ func (s *state) apply(r *record) error {
 		return ErrInvalidOpID
 	}
 	if s.ops != nil {
-		if _, dup := s.ops[keyOf(r.opID)]; dup {
+		r.key = keyOf(r.opID)
+		if _, dup := s.ops[r.key]; dup {
 			return broken(ErrCorrupt, "operation id %q is in the journal twice", r.opID)
 		}
 	}
@@ -119,7 +120,8 @@ func (s *state) apply(r *record) error {
 	}
 	s.seq = r.seq
 	if s.ops != nil {
-		s.ops[keyOf(r.opID)] = opRef{seq: r.seq, time: r.time, digest: s.opDigest(r)}
+		r.digest = s.opDigest(r)
+		s.ops[r.key] = opRef{seq: r.seq, time: r.time, digest: r.digest}
 	}
 	return nil
 }

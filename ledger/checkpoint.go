@@ -1,0 +1,363 @@
+package ledger
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// A checkpoint is the read view at one journal sequence, in a second bbolt
+// file: every account and the whole operation-id index. Opening the ledger
+// loads it and replays only the journal after it. The journal stays the
+// truth: a checkpoint that is missing, unreadable or disagrees with the
+// journal is set aside and the journal is replayed from genesis.
+//
+// It is written off the hot path by its own goroutine: accounts are
+// rewritten as a whole, the id index is appended to, so each checkpoint
+// costs the accounts plus the operations since the one before.
+
+// CheckpointFileName is the checkpoint's bbolt file inside the data directory.
+const CheckpointFileName = "checkpoint.db"
+
+// DefaultCheckpointEvery is how many journal records pass between checkpoints.
+const DefaultCheckpointEvery = 1_000_000
+
+var (
+	cpBucketMeta     = []byte("meta")
+	cpBucketAccounts = []byte("accounts")
+	cpBucketOps      = []byte("ops")
+	cpKeyState       = []byte("state")
+)
+
+const cpChunk = 64 << 10
+
+// opEntry is one entry of the operation-id index.
+type opEntry struct {
+	key opKey
+	ref opRef
+}
+
+const opEntryLen = 16 + 8 + 8 + 8
+
+// snapshot is what one checkpoint writes.
+type snapshot struct {
+	seq      uint64
+	head     [32]byte
+	accounts []account
+	ops      []opEntry // committed since the previous checkpoint, in order
+}
+
+// cpState is the checkpoint's meta record.
+type cpState struct {
+	seq         uint64
+	head        [32]byte
+	accounts    uint64
+	ops         uint64
+	accountsSum [32]byte // SHA-256 over the account chunks in key order
+	opsSum      [32]byte // SHA-256 over every id-index chunk ever written, in key order
+}
+
+func (s *cpState) encode() []byte {
+	b := binary.BigEndian.AppendUint64(nil, s.seq)
+	b = append(b, s.head[:]...)
+	b = binary.BigEndian.AppendUint64(b, s.accounts)
+	b = binary.BigEndian.AppendUint64(b, s.ops)
+	b = append(b, s.accountsSum[:]...)
+	return append(b, s.opsSum[:]...)
+}
+
+func decodeCPState(b []byte) (*cpState, error) {
+	d := decoder{b: b}
+	s := &cpState{seq: d.u64()}
+	copy(s.head[:], d.take(32))
+	s.accounts, s.ops = d.u64(), d.u64()
+	copy(s.accountsSum[:], d.take(32))
+	copy(s.opsSum[:], d.take(32))
+	if d.bad || len(d.b) != 0 {
+		return nil, broken(ErrCorrupt, "checkpoint state record is %d bytes", len(b))
+	}
+	return s, nil
+}
+
+func appendAccount(b []byte, a *account) []byte {
+	b = append(b, byte(len(a.id)))
+	b = append(b, a.id...)
+	b = append(b, byte(a.kind))
+	b = binary.BigEndian.AppendUint32(b, a.tag)
+	closed := byte(0)
+	if a.closed {
+		closed = 1
+	}
+	b = append(b, closed)
+	b = binary.BigEndian.AppendUint32(b, uint32(a.served))
+	b = binary.BigEndian.AppendUint64(b, uint64(a.bal))
+	b = binary.BigEndian.AppendUint64(b, a.opened)
+	return binary.BigEndian.AppendUint64(b, a.last)
+}
+
+// decodeAccounts parses one chunk of accounts.
+func decodeAccounts(chunk []byte, out []account) ([]account, error) {
+	d := decoder{b: chunk}
+	for len(d.b) > 0 && !d.bad {
+		a := account{id: AccountID(d.str()), kind: Kind(d.u8()), tag: d.u32()}
+		a.closed = d.u8() == 1
+		a.served = int32(d.u32())
+		a.bal, a.opened, a.last = int64(d.u64()), d.u64(), d.u64()
+		out = append(out, a)
+	}
+	if d.bad {
+		return nil, broken(ErrCorrupt, "checkpoint account chunk is truncated")
+	}
+	return out, nil
+}
+
+func appendOpEntry(b []byte, e *opEntry) []byte {
+	b = append(b, e.key[:]...)
+	b = binary.BigEndian.AppendUint64(b, e.ref.seq)
+	b = binary.BigEndian.AppendUint64(b, uint64(e.ref.time))
+	return binary.BigEndian.AppendUint64(b, e.ref.digest)
+}
+
+// decodeOps parses one chunk of the id index into m.
+func decodeOps(chunk []byte, m map[opKey]opRef) error {
+	if len(chunk)%opEntryLen != 0 {
+		return broken(ErrCorrupt, "checkpoint id-index chunk is %d bytes", len(chunk))
+	}
+	for ; len(chunk) > 0; chunk = chunk[opEntryLen:] {
+		var k opKey
+		copy(k[:], chunk)
+		m[k] = opRef{
+			seq:    binary.BigEndian.Uint64(chunk[16:]),
+			time:   int64(binary.BigEndian.Uint64(chunk[24:])),
+			digest: binary.BigEndian.Uint64(chunk[32:]),
+		}
+	}
+	return nil
+}
+
+// checkpointer owns the checkpoint file and writes snapshots handed to it.
+type checkpointer struct {
+	db      *bolt.DB
+	log     *slog.Logger
+	opsHash hash.Hash      // running SHA-256 of the id-index chunks on disk
+	ops     uint64         // entries in the id index on disk
+	in      chan *snapshot // buffered 1; send only after taking the idle token
+	idle    chan struct{}  // holds a token while no snapshot is being written
+	done    chan struct{}
+}
+
+func openCheckpointer(dir string, log *slog.Logger, readOnly bool) (*checkpointer, error) {
+	db, err := bolt.Open(filepath.Join(dir, CheckpointFileName), 0o600, &bolt.Options{
+		Timeout: time.Second, ReadOnly: readOnly, NoFreelistSync: true, FreelistType: bolt.FreelistMapType,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger: open checkpoint: %w", err)
+	}
+	c := &checkpointer{db: db, log: log, opsHash: sha256.New(),
+		in: make(chan *snapshot, 1), idle: make(chan struct{}, 1), done: make(chan struct{})}
+	c.idle <- struct{}{}
+	return c, nil
+}
+
+// load reads the checkpoint into a state with its id index, or returns an
+// error saying why it cannot be used.
+func (c *checkpointer) load() (*state, error) {
+	st := newState(true)
+	var meta *cpState
+	err := c.db.View(func(tx *bolt.Tx) error {
+		mb, ab, ob := tx.Bucket(cpBucketMeta), tx.Bucket(cpBucketAccounts), tx.Bucket(cpBucketOps)
+		if mb == nil || ab == nil || ob == nil {
+			return errNoCheckpoint
+		}
+		var err error
+		if meta, err = decodeCPState(mb.Get(cpKeyState)); err != nil {
+			return err
+		}
+		if err := c.loadAccounts(ab, st, meta); err != nil {
+			return err
+		}
+		return c.loadOps(ob, st, meta)
+	})
+	if err != nil {
+		return nil, err
+	}
+	st.seq, st.head = meta.seq, meta.head
+	for n := range st.accounts {
+		a := &st.accounts[n]
+		st.byID[a.id] = uint32(n)
+		st.totals[a.kind] += a.bal
+	}
+	return st, nil
+}
+
+var errNoCheckpoint = errors.New("no checkpoint yet")
+
+func (c *checkpointer) loadAccounts(b *bolt.Bucket, st *state, meta *cpState) error {
+	sum := sha256.New()
+	st.accounts = make([]account, 0, meta.accounts)
+	err := b.ForEach(func(_, v []byte) error {
+		sum.Write(v)
+		var err error
+		st.accounts, err = decodeAccounts(v, st.accounts)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if uint64(len(st.accounts)) != meta.accounts || !bytes.Equal(sum.Sum(nil), meta.accountsSum[:]) {
+		return broken(ErrCorrupt, "checkpoint accounts do not match their checksum")
+	}
+	return nil
+}
+
+func (c *checkpointer) loadOps(b *bolt.Bucket, st *state, meta *cpState) error {
+	h := sha256.New()
+	st.ops = make(map[opKey]opRef, meta.ops)
+	err := b.ForEach(func(_, v []byte) error {
+		h.Write(v)
+		return decodeOps(v, st.ops)
+	})
+	if err != nil {
+		return err
+	}
+	if uint64(len(st.ops)) != meta.ops || !bytes.Equal(h.Sum(nil), meta.opsSum[:]) {
+		return broken(ErrCorrupt, "checkpoint id index does not match its checksum")
+	}
+	c.opsHash, c.ops = h, meta.ops
+	return nil
+}
+
+// reset empties the checkpoint file so the next snapshot starts it anew.
+func (c *checkpointer) reset() error {
+	c.opsHash, c.ops = sha256.New(), 0
+	return c.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{cpBucketMeta, cpBucketAccounts, cpBucketOps} {
+			if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// run writes snapshots until in is closed. After a failed write it writes
+// no more: the checkpoint on disk stays whole at its older sequence.
+func (c *checkpointer) run() {
+	defer close(c.done)
+	failed := false
+	for s := range c.in {
+		start := time.Now()
+		if failed {
+			// skip
+		} else if err := c.write(s); err != nil {
+			failed = true
+			c.log.Error("ledger checkpoint failed; recovery will replay more journal", "seq", s.seq, "err", err)
+		} else {
+			c.log.Debug("ledger checkpoint", "seq", s.seq, "accounts", len(s.accounts), "ops", len(s.ops), "took", time.Since(start))
+		}
+		c.idle <- struct{}{}
+	}
+}
+
+// write stores one snapshot in one transaction.
+func (c *checkpointer) write(s *snapshot) error {
+	h, err := cloneHash(c.opsHash)
+	if err != nil {
+		return err
+	}
+	meta := &cpState{seq: s.seq, head: s.head, accounts: uint64(len(s.accounts)), ops: c.ops + uint64(len(s.ops))}
+	err = c.db.Update(func(tx *bolt.Tx) error {
+		if err := writeAccounts(tx, s.accounts, meta); err != nil {
+			return err
+		}
+		if err := writeOps(tx, s.ops, h); err != nil {
+			return err
+		}
+		copy(meta.opsSum[:], h.Sum(nil))
+		mb, err := tx.CreateBucketIfNotExists(cpBucketMeta)
+		if err != nil {
+			return err
+		}
+		return mb.Put(cpKeyState, meta.encode())
+	})
+	if err != nil {
+		return err
+	}
+	c.opsHash, c.ops = h, meta.ops
+	return nil
+}
+
+func writeAccounts(tx *bolt.Tx, accounts []account, meta *cpState) error {
+	if err := tx.DeleteBucket(cpBucketAccounts); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+		return err
+	}
+	b, err := tx.CreateBucket(cpBucketAccounts)
+	if err != nil {
+		return err
+	}
+	b.FillPercent = 1
+	sum := sha256.New()
+	chunk := make([]byte, 0, cpChunk+256)
+	n := uint32(0)
+	flush := func() error {
+		sum.Write(chunk)
+		n++
+		err := b.Put(binary.BigEndian.AppendUint32(nil, n), chunk)
+		chunk = make([]byte, 0, cpChunk+256)
+		return err
+	}
+	for i := range accounts {
+		chunk = appendAccount(chunk, &accounts[i])
+		if len(chunk) >= cpChunk {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if len(chunk) > 0 {
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+	copy(meta.accountsSum[:], sum.Sum(nil))
+	return nil
+}
+
+func writeOps(tx *bolt.Tx, ops []opEntry, h hash.Hash) error {
+	b, err := tx.CreateBucketIfNotExists(cpBucketOps)
+	if err != nil {
+		return err
+	}
+	b.FillPercent = 1
+	for len(ops) > 0 {
+		n := min(len(ops), cpChunk/opEntryLen)
+		chunk := make([]byte, 0, n*opEntryLen)
+		for i := range ops[:n] {
+			chunk = appendOpEntry(chunk, &ops[i])
+		}
+		if err := b.Put(seqKey(ops[0].ref.seq), chunk); err != nil {
+			return err
+		}
+		h.Write(chunk)
+		ops = ops[n:]
+	}
+	return nil
+}
+
+func cloneHash(h hash.Hash) (hash.Hash, error) {
+	state, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	c := sha256.New()
+	return c, c.(encoding.BinaryUnmarshaler).UnmarshalBinary(state)
+}
