@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     := bin/cbdc
 PKGS    := ./...
-BENCHTIME ?= 1x
+BENCHTIME ?= 2s
 COUNT   ?= 1
 
 .PHONY: run build test lint fmt-check vet bench clean

@@ -175,6 +175,9 @@ func (s *state) resolve(o *op) (*record, error) {
 			if err != nil {
 				return nil, err
 			}
+			if n == 0 { // number 0 in a record means "no intermediary"
+				return nil, broken(ErrWrongKind, "the issuance account serves no accounts")
+			}
 			r.tag = n
 		}
 		return r, nil

@@ -77,6 +77,9 @@ func TestLedger_Rules(t *testing.T) {
 		{"wallet served by a wallet", func(f *fixture) (Receipt, error) {
 			return f.l.OpenAccount(f.ctx, "x", spec("w", KindWallet, "alice"))
 		}, ErrWrongKind},
+		{"escrow served by the issuance account", func(f *fixture) (Receipt, error) {
+			return f.l.OpenAccount(f.ctx, "x", spec("e", KindEscrow, IssuanceAccount))
+		}, ErrWrongKind},
 		{"wallet served by unknown bank", func(f *fixture) (Receipt, error) {
 			return f.l.OpenAccount(f.ctx, "x", spec("w", KindWallet, "bank-z"))
 		}, ErrUnknownAccount},
