@@ -192,18 +192,45 @@ func (c *checkpointer) load() (*state, error) {
 	}
 	st.seq, st.head = meta.seq, meta.head
 	for n := range st.accounts {
+		if err := st.checkLoaded(uint32(n)); err != nil {
+			return nil, err
+		}
 		a := &st.accounts[n]
 		st.byID[a.id] = uint32(n)
 		st.totals[a.kind] += a.bal
 	}
+	for _, ref := range st.ops {
+		if ref.seq == 0 || ref.seq > st.seq {
+			return nil, broken(ErrCorrupt, "checkpoint at record %d indexes an operation at %d", st.seq, ref.seq)
+		}
+	}
 	return st, nil
+}
+
+// checkLoaded refuses an account read from a checkpoint that no journal
+// could have produced; the checksums guard against accidents, this against
+// bytes that would crash the ledger.
+func (s *state) checkLoaded(n uint32) error {
+	a := &s.accounts[n]
+	_, dup := s.byID[a.id]
+	switch {
+	case !a.kind.valid() || (a.kind == KindIssuance) != (n == 0):
+		return broken(ErrCorrupt, "checkpoint account %d has kind %d", n, a.kind)
+	case !validID(string(a.id)) || dup:
+		return broken(ErrCorrupt, "checkpoint account %d has a bad or repeated id", n)
+	case a.tag != 0 && (a.tag >= n || s.accounts[a.tag].kind != KindIntermediary):
+		return broken(ErrCorrupt, "checkpoint account %d is served by account %d", n, a.tag)
+	case a.served < 0 || (a.bal < 0 && n != 0) || a.opened > s.seq || a.last > s.seq:
+		return broken(ErrCorrupt, "checkpoint account %d has impossible figures", n)
+	}
+	return nil
 }
 
 var errNoCheckpoint = errors.New("no checkpoint yet")
 
 func (c *checkpointer) loadAccounts(b *bolt.Bucket, st *state, meta *cpState) error {
 	sum := sha256.New()
-	st.accounts = make([]account, 0, meta.accounts)
+	st.accounts = make([]account, 0, min(meta.accounts, 1<<20)) // the count is checked after reading
 	err := b.ForEach(func(_, v []byte) error {
 		sum.Write(v)
 		var err error
@@ -221,7 +248,7 @@ func (c *checkpointer) loadAccounts(b *bolt.Bucket, st *state, meta *cpState) er
 
 func (c *checkpointer) loadOps(b *bolt.Bucket, st *state, meta *cpState) error {
 	h := sha256.New()
-	st.ops = make(map[opKey]opRef, meta.ops)
+	st.ops = make(map[opKey]opRef, min(meta.ops, 1<<20))
 	err := b.ForEach(func(_, v []byte) error {
 		h.Write(v)
 		return decodeOps(v, st.ops)

@@ -69,6 +69,10 @@ var (
 	// ErrBatchSize means a batch holds no transfers or more than MaxBatchTransfers.
 	ErrBatchSize = &Error{"batch_size", "a batch holds 1 to " + strconv.Itoa(MaxBatchTransfers) + " transfers"}
 
+	// ErrBadCursor means a history cursor is not one of the account's
+	// operations; cursors come from the previous page's next.
+	ErrBadCursor = &Error{"bad_cursor", "history cursor is not an operation of this account"}
+
 	// ErrSlowSubscriber means a subscription fell behind its buffer and was
 	// dropped; the subscriber resumes from its last sequence with Events.
 	ErrSlowSubscriber = &Error{"subscriber_too_slow", "subscriber fell behind and was dropped"}

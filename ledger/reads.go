@@ -129,6 +129,9 @@ func (l *Ledger) History(id AccountID, cursor uint64, limit int) (page []Event, 
 			if err != nil {
 				return err
 			}
+			if !r.touches(n) {
+				return broken(ErrBadCursor, "record %d does not concern %s", seq, id)
+			}
 			recs = append(recs, r)
 			seq = r.prevFor(n)
 			next = seq
@@ -179,6 +182,15 @@ func readDecoded(tx *bolt.Tx, seq uint64) (*record, error) {
 		return nil, err
 	}
 	return decodeRecord(enc)
+}
+
+func (r *record) touches(n uint32) bool {
+	for _, l := range r.links {
+		if l.acct == n {
+			return true
+		}
+	}
+	return false
 }
 
 // prevFor follows the record's history link for account n.
