@@ -106,13 +106,13 @@ func checkBalances(st *state, rep *AuditReport) {
 			byKind[a.kind].Add(&byKind[a.kind], big.NewInt(a.bal))
 		}
 		if a.bal < 0 && a.kind != KindIssuance {
-			rep.problem("account %s (%s) is overdrawn: %d yen", a.id, a.kind, a.bal)
+			rep.problem("account %s (%s) is overdrawn: %d yen", st.id(uint32(n)), a.kind, a.bal)
 		}
 		if a.tag != 0 && !a.closed {
 			served[a.tag]++
 		}
 		if a.kind == KindIssuance && n != 0 {
-			rep.problem("account %s is a second issuance account", a.id)
+			rep.problem("account %s is a second issuance account", st.id(uint32(n)))
 		}
 	}
 	if sum.Sign() != 0 {
@@ -130,7 +130,7 @@ func checkBalances(st *state, rep *AuditReport) {
 	}
 	for n, a := range st.accounts {
 		if a.kind == KindIntermediary && a.served != served[uint32(n)] {
-			rep.problem("intermediary %s counts %d served accounts, journal shows %d", a.id, a.served, served[uint32(n)])
+			rep.problem("intermediary %s counts %d served accounts, journal shows %d", st.id(uint32(n)), a.served, served[uint32(n)])
 		}
 	}
 }
@@ -195,8 +195,8 @@ func compareCheckpoint(st, cp *state, rep *AuditReport) {
 		return
 	}
 	for n := range st.accounts {
-		if cp.accounts[n] != st.accounts[n] {
-			rep.problem("checkpoint at record %d disagrees with the journal on account %s", cp.seq, st.accounts[n].id)
+		if cp.accounts[n] != st.accounts[n] || cp.id(uint32(n)) != st.id(uint32(n)) {
+			rep.problem("checkpoint at record %d disagrees with the journal on account %s", cp.seq, st.id(uint32(n)))
 		}
 	}
 	if len(cp.ops) != len(st.ops) {

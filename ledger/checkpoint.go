@@ -53,6 +53,7 @@ type snapshot struct {
 	seq      uint64
 	head     [32]byte
 	accounts []account
+	names    names     // shares the view's arena: bytes below its length never change
 	ops      []opEntry // committed since the previous checkpoint, in order
 }
 
@@ -88,9 +89,9 @@ func decodeCPState(b []byte) (*cpState, error) {
 	return s, nil
 }
 
-func appendAccount(b []byte, a *account) []byte {
-	b = append(b, byte(len(a.id)))
-	b = append(b, a.id...)
+func appendAccount(b []byte, id []byte, a *account) []byte {
+	b = append(b, byte(len(id)))
+	b = append(b, id...)
 	b = append(b, byte(a.kind))
 	b = binary.BigEndian.AppendUint32(b, a.tag)
 	closed := byte(0)
@@ -104,20 +105,21 @@ func appendAccount(b []byte, a *account) []byte {
 	return binary.BigEndian.AppendUint64(b, a.last)
 }
 
-// decodeAccounts parses one chunk of accounts.
-func decodeAccounts(chunk []byte, out []account) ([]account, error) {
+// decodeAccounts parses one chunk of accounts, appending to accounts and ids.
+func decodeAccounts(chunk []byte, accounts []account, ids []AccountID) ([]account, []AccountID, error) {
 	d := decoder{b: chunk}
 	for len(d.b) > 0 && !d.bad {
-		a := account{id: AccountID(d.str()), kind: Kind(d.u8()), tag: d.u32()}
+		ids = append(ids, AccountID(d.str()))
+		a := account{kind: Kind(d.u8()), tag: d.u32()}
 		a.closed = d.u8() == 1
 		a.served = int32(d.u32())
 		a.bal, a.opened, a.last = int64(d.u64()), d.u64(), d.u64()
-		out = append(out, a)
+		accounts = append(accounts, a)
 	}
 	if d.bad {
-		return nil, broken(ErrCorrupt, "checkpoint account chunk is truncated")
+		return nil, nil, broken(ErrCorrupt, "checkpoint account chunk is truncated")
 	}
-	return out, nil
+	return accounts, ids, nil
 }
 
 func appendOpEntry(b []byte, e *opEntry) []byte {
@@ -173,6 +175,7 @@ func openCheckpointer(dir string, log *slog.Logger, readOnly bool) (*checkpointe
 func (c *checkpointer) load() (*state, error) {
 	st := newState(true)
 	var meta *cpState
+	var ids []AccountID
 	err := c.db.View(func(tx *bolt.Tx) error {
 		mb, ab, ob := tx.Bucket(cpBucketMeta), tx.Bucket(cpBucketAccounts), tx.Bucket(cpBucketOps)
 		if mb == nil || ab == nil || ob == nil {
@@ -182,7 +185,7 @@ func (c *checkpointer) load() (*state, error) {
 		if meta, err = decodeCPState(mb.Get(cpKeyState)); err != nil {
 			return err
 		}
-		if err := c.loadAccounts(ab, st, meta); err != nil {
+		if ids, err = c.loadAccounts(ab, st, meta); err != nil {
 			return err
 		}
 		return c.loadOps(ob, st, meta)
@@ -191,13 +194,12 @@ func (c *checkpointer) load() (*state, error) {
 		return nil, err
 	}
 	st.seq, st.head = meta.seq, meta.head
-	for n := range st.accounts {
-		if err := st.checkLoaded(uint32(n)); err != nil {
+	for n, id := range ids {
+		if err := st.checkLoaded(uint32(n), id); err != nil {
 			return nil, err
 		}
-		a := &st.accounts[n]
-		st.byID[a.id] = uint32(n)
-		st.totals[a.kind] += a.bal
+		st.names.add(id)
+		st.totals[st.accounts[n].kind] += st.accounts[n].bal
 	}
 	for _, ref := range st.ops {
 		if ref.seq == 0 || ref.seq > st.seq {
@@ -210,13 +212,13 @@ func (c *checkpointer) load() (*state, error) {
 // checkLoaded refuses an account read from a checkpoint that no journal
 // could have produced; the checksums guard against accidents, this against
 // bytes that would crash the ledger.
-func (s *state) checkLoaded(n uint32) error {
+func (s *state) checkLoaded(n uint32, id AccountID) error {
 	a := &s.accounts[n]
-	_, dup := s.byID[a.id]
+	_, dup := s.names.lookup(id)
 	switch {
 	case !a.kind.valid() || (a.kind == KindIssuance) != (n == 0):
 		return broken(ErrCorrupt, "checkpoint account %d has kind %d", n, a.kind)
-	case !validID(string(a.id)) || dup:
+	case !validID(string(id)) || dup:
 		return broken(ErrCorrupt, "checkpoint account %d has a bad or repeated id", n)
 	case a.tag != 0 && (a.tag >= n || s.accounts[a.tag].kind != KindIntermediary):
 		return broken(ErrCorrupt, "checkpoint account %d is served by account %d", n, a.tag)
@@ -228,22 +230,23 @@ func (s *state) checkLoaded(n uint32) error {
 
 var errNoCheckpoint = errors.New("no checkpoint yet")
 
-func (c *checkpointer) loadAccounts(b *bolt.Bucket, st *state, meta *cpState) error {
+func (c *checkpointer) loadAccounts(b *bolt.Bucket, st *state, meta *cpState) ([]AccountID, error) {
 	sum := sha256.New()
 	st.accounts = make([]account, 0, min(meta.accounts, 1<<20)) // the count is checked after reading
+	var ids []AccountID
 	err := b.ForEach(func(_, v []byte) error {
 		sum.Write(v)
 		var err error
-		st.accounts, err = decodeAccounts(v, st.accounts)
+		st.accounts, ids, err = decodeAccounts(v, st.accounts, ids)
 		return err
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if uint64(len(st.accounts)) != meta.accounts || !bytes.Equal(sum.Sum(nil), meta.accountsSum[:]) {
-		return broken(ErrCorrupt, "checkpoint accounts do not match their checksum")
+		return nil, broken(ErrCorrupt, "checkpoint accounts do not match their checksum")
 	}
-	return nil
+	return ids, nil
 }
 
 func (c *checkpointer) loadOps(b *bolt.Bucket, st *state, meta *cpState) error {
@@ -303,7 +306,7 @@ func (c *checkpointer) write(s *snapshot) error {
 	}
 	meta := &cpState{seq: s.seq, head: s.head, accounts: uint64(len(s.accounts)), ops: c.ops + uint64(len(s.ops))}
 	err = c.db.Update(func(tx *bolt.Tx) error {
-		if err := writeAccounts(tx, s.accounts, meta); err != nil {
+		if err := writeAccounts(tx, s, meta); err != nil {
 			return err
 		}
 		if err := writeOps(tx, s.ops, h); err != nil {
@@ -323,7 +326,7 @@ func (c *checkpointer) write(s *snapshot) error {
 	return nil
 }
 
-func writeAccounts(tx *bolt.Tx, accounts []account, meta *cpState) error {
+func writeAccounts(tx *bolt.Tx, s *snapshot, meta *cpState) error {
 	if err := tx.DeleteBucket(cpBucketAccounts); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
 		return err
 	}
@@ -342,8 +345,8 @@ func writeAccounts(tx *bolt.Tx, accounts []account, meta *cpState) error {
 		chunk = make([]byte, 0, cpChunk+256)
 		return err
 	}
-	for i := range accounts {
-		chunk = appendAccount(chunk, &accounts[i])
+	for i := range s.accounts {
+		chunk = appendAccount(chunk, s.names.bytes(uint32(i)), &s.accounts[i])
 		if len(chunk) >= cpChunk {
 			if err := flush(); err != nil {
 				return err

@@ -293,7 +293,7 @@ func fuzzStateAfter(t *testing.T, recs [][]byte) *state {
 // fuzzSnap is everything replay may change, deep-copied.
 type fuzzSnap struct {
 	accounts []account
-	byID     map[AccountID]uint32
+	names    names
 	totals   [kindCount]int64
 	seq      uint64
 	head     [32]byte
@@ -302,7 +302,7 @@ type fuzzSnap struct {
 
 func fuzzSnapshot(s *state) fuzzSnap {
 	c := s.clone()
-	return fuzzSnap{c.accounts, c.byID, c.totals, c.seq, c.head, maps.Clone(s.ops)}
+	return fuzzSnap{c.accounts, c.names, c.totals, c.seq, c.head, maps.Clone(s.ops)}
 }
 
 // fuzzCheckApplied checks an accepted record moved the state one step and
@@ -318,9 +318,9 @@ func fuzzCheckApplied(t *testing.T, st *state, before fuzzSnap, b []byte) {
 	if !rep.OK() {
 		t.Fatalf("accepted record left an unsound state: %v", rep.Problems)
 	}
-	for _, a := range st.accounts {
+	for n, a := range st.accounts {
 		if a.last > st.seq || a.opened > a.last {
-			t.Fatalf("account %s: opened %d, last %d, at seq %d", a.id, a.opened, a.last, st.seq)
+			t.Fatalf("account %s: opened %d, last %d, at seq %d", st.id(uint32(n)), a.opened, a.last, st.seq)
 		}
 	}
 }
@@ -408,7 +408,7 @@ func fuzzFixSums(meta, accounts, ops []byte) []byte {
 		return meta
 	}
 	meta = slices.Clone(meta)
-	if as, err := decodeAccounts(accounts, nil); err == nil {
+	if as, _, err := decodeAccounts(accounts, nil, nil); err == nil {
 		binary.BigEndian.PutUint64(meta[fuzzCPAccounts:], uint64(len(as)))
 	}
 	m := map[opKey]opRef{}

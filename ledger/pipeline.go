@@ -205,14 +205,13 @@ func (s *state) resolve(o *op) (*record, error) {
 }
 
 func (s *state) lookup(id AccountID) (uint32, error) {
-	if !validID(string(id)) {
+	if n, ok := s.names.lookup(id); ok {
+		return n, nil
+	}
+	if !validID(string(id)) { // only ids that are valid are ever stored
 		return 0, broken(ErrInvalidAccountID, "%q", id)
 	}
-	n, ok := s.byID[id]
-	if !ok {
-		return 0, broken(ErrUnknownAccount, "%s", id)
-	}
-	return n, nil
+	return 0, broken(ErrUnknownAccount, "%s", id)
 }
 
 // commit is the committer goroutine.
@@ -260,7 +259,9 @@ func (l *Ledger) noteCommitted(b *batch) {
 // snapshot copies the read view; only the committer writes it, so it
 // needs no lock.
 func (l *Ledger) snapshot() *snapshot {
-	s := &snapshot{seq: l.view.seq, head: l.view.head, accounts: slices.Clone(l.view.accounts), ops: l.pendingOps}
+	v := l.view
+	s := &snapshot{seq: v.seq, head: v.head, accounts: slices.Clone(v.accounts), ops: l.pendingOps,
+		names: names{arena: v.names.arena[:len(v.names.arena):len(v.names.arena)], ends: v.names.ends[:len(v.names.ends):len(v.names.ends)]}}
 	l.pendingOps = nil
 	return s
 }

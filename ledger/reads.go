@@ -85,14 +85,14 @@ func (s *state) event(r *record) Event {
 	switch r.typ {
 	case opGenesis, opOpen, opClose:
 		a := &s.accounts[r.acct]
-		e.Account, e.Kind = a.id, a.kind
+		e.Account, e.Kind = s.id(r.acct), a.kind
 		if a.tag != 0 {
-			e.Intermediary = s.accounts[a.tag].id
+			e.Intermediary = s.id(a.tag)
 		}
 	default:
 		e.Transfers = make([]Transfer, len(r.postings))
 		for i, p := range r.postings {
-			e.Transfers[i] = Transfer{From: s.accounts[p.from].id, To: s.accounts[p.to].id, Amount: p.amount}
+			e.Transfers[i] = Transfer{From: s.id(p.from), To: s.id(p.to), Amount: p.amount}
 		}
 	}
 	return e

@@ -7,9 +7,9 @@ import (
 	"strconv"
 )
 
-// account is the state of one account, addressed by its number.
+// account is the state of one account, addressed by its number. It holds
+// no pointers (its id is in names), so the garbage collector skips the slice.
 type account struct {
-	id     AccountID
 	kind   Kind
 	tag    uint32 // serving intermediary's number; 0 means none
 	closed bool
@@ -39,7 +39,7 @@ type opRef struct {
 // recovers, and when an audit replays the journal, so all three agree.
 type state struct {
 	accounts []account
-	byID     map[AccountID]uint32
+	names    names
 	totals   [kindCount]int64 // sum of balances by kind
 	seq      uint64
 	head     [32]byte        // hash of the record at seq
@@ -48,7 +48,7 @@ type state struct {
 }
 
 func newState(trackOps bool) *state {
-	s := &state{byID: make(map[AccountID]uint32)}
+	s := &state{names: newNames()}
 	if trackOps {
 		s.ops = make(map[opKey]opRef)
 	}
@@ -57,20 +57,19 @@ func newState(trackOps bool) *state {
 
 // clone copies the state without its operation index.
 func (s *state) clone() *state {
-	c := &state{
+	return &state{
 		accounts: append([]account(nil), s.accounts...),
-		byID:     make(map[AccountID]uint32, len(s.byID)),
+		names:    s.names.clone(),
 		totals:   s.totals,
 		seq:      s.seq,
 		head:     s.head,
 	}
-	for id, n := range s.byID {
-		c.byID[id] = n
-	}
-	return c
 }
 
 func (s *state) valid(n uint32) bool { return int(n) < len(s.accounts) }
+
+// id returns account n's id.
+func (s *state) id(n uint32) AccountID { return s.names.id(n) }
 
 // linksFor returns the history links a record needs: one per distinct
 // account it touches, pointing at that account's previous record.
@@ -82,10 +81,21 @@ func (s *state) linksFor(r *record) []link {
 		return []link{{acct: r.acct, prev: s.accounts[r.acct].last}}
 	}
 	links := make([]link, 0, 2*len(r.postings))
+	var seen map[uint32]bool // only for batches large enough to need it
+	if len(r.postings) > 8 {
+		seen = make(map[uint32]bool, 2*len(r.postings))
+	}
 	add := func(n uint32) {
-		for _, l := range links {
-			if l.acct == n {
+		if seen != nil {
+			if seen[n] {
 				return
+			}
+			seen[n] = true
+		} else {
+			for _, l := range links {
+				if l.acct == n {
+					return
+				}
 			}
 		}
 		links = append(links, link{acct: n, prev: s.accounts[n].last})
@@ -204,7 +214,7 @@ func (s *state) open(r *record) error {
 	if !validID(string(r.accountID)) {
 		return ErrInvalidAccountID
 	}
-	if _, ok := s.byID[r.accountID]; ok {
+	if _, ok := s.names.lookup(r.accountID); ok {
 		return broken(ErrAccountExists, "%s", r.accountID)
 	}
 	switch r.kind {
@@ -221,7 +231,7 @@ func (s *state) open(r *record) error {
 				return broken(ErrWrongKind, "serving account number %d is not an intermediary", r.tag)
 			}
 			if s.accounts[r.tag].closed {
-				return broken(ErrAccountClosed, "intermediary %s", s.accounts[r.tag].id)
+				return broken(ErrAccountClosed, "intermediary %s", s.id(r.tag))
 			}
 		}
 	default:
@@ -235,8 +245,8 @@ func (s *state) open(r *record) error {
 }
 
 func (s *state) addAccount(r *record) {
-	s.accounts = append(s.accounts, account{id: r.accountID, kind: r.kind, tag: r.tag, opened: r.seq})
-	s.byID[r.accountID] = r.acct
+	s.accounts = append(s.accounts, account{kind: r.kind, tag: r.tag, opened: r.seq})
+	s.names.add(r.accountID)
 }
 
 func (s *state) close(n uint32) error {
@@ -245,11 +255,11 @@ func (s *state) close(n uint32) error {
 	case a.kind == KindIssuance:
 		return broken(ErrWrongKind, "the issuance account cannot be closed")
 	case a.closed:
-		return broken(ErrAccountClosed, "%s", a.id)
+		return broken(ErrAccountClosed, "%s", s.id(n))
 	case a.bal != 0:
-		return broken(ErrAccountNotEmpty, "%s holds %d yen", a.id, a.bal)
+		return broken(ErrAccountNotEmpty, "%s holds %d yen", s.id(n), a.bal)
 	case a.served > 0:
-		return broken(ErrAccountInUse, "%s serves %d open accounts", a.id, a.served)
+		return broken(ErrAccountInUse, "%s serves %d open accounts", s.id(n), a.served)
 	}
 	a.closed = true
 	if a.tag != 0 {
@@ -281,13 +291,13 @@ func (s *state) checkPosting(t opType, p posting) error {
 	case p.amount <= 0:
 		return broken(ErrInvalidAmount, "got %d", p.amount)
 	case p.from == p.to:
-		return broken(ErrSameAccount, "%s", from.id)
+		return broken(ErrSameAccount, "%s", s.id(p.from))
 	case from.closed:
-		return broken(ErrAccountClosed, "%s", from.id)
+		return broken(ErrAccountClosed, "%s", s.id(p.from))
 	case to.closed:
-		return broken(ErrAccountClosed, "%s", to.id)
+		return broken(ErrAccountClosed, "%s", s.id(p.to))
 	}
-	if err := checkRoute(t, from, to); err != nil {
+	if err := s.checkRoute(t, p); err != nil {
 		return err
 	}
 	if from.kind == KindIssuance {
@@ -295,24 +305,25 @@ func (s *state) checkPosting(t opType, p posting) error {
 			return broken(ErrAmountOverflow, "circulation would exceed %d yen", int64(math.MaxInt64))
 		}
 	} else if from.bal < p.amount {
-		return broken(ErrInsufficientFunds, "%s holds %d yen, needs %d", from.id, from.bal, p.amount)
+		return broken(ErrInsufficientFunds, "%s holds %d yen, needs %d", s.id(p.from), from.bal, p.amount)
 	}
 	if to.bal > math.MaxInt64-p.amount {
-		return broken(ErrAmountOverflow, "%s would exceed %d yen", to.id, int64(math.MaxInt64))
+		return broken(ErrAmountOverflow, "%s would exceed %d yen", s.id(p.to), int64(math.MaxInt64))
 	}
 	return nil
 }
 
 // checkRoute enforces which operation may move money between which kinds.
-func checkRoute(t opType, from, to *account) error {
+func (s *state) checkRoute(t opType, p posting) error {
+	from, to := &s.accounts[p.from], &s.accounts[p.to]
 	switch t {
 	case opIssue:
 		if from.kind != KindIssuance || to.kind != KindIntermediary {
-			return broken(ErrWrongKind, "issue goes from the issuance account to an intermediary, not to %s (%s)", to.id, to.kind)
+			return broken(ErrWrongKind, "issue goes from the issuance account to an intermediary, not to %s (%s)", s.id(p.to), to.kind)
 		}
 	case opRedeem:
 		if from.kind != KindIntermediary || to.kind != KindIssuance {
-			return broken(ErrWrongKind, "redeem goes from an intermediary to the issuance account, not from %s (%s)", from.id, from.kind)
+			return broken(ErrWrongKind, "redeem goes from an intermediary to the issuance account, not from %s (%s)", s.id(p.from), from.kind)
 		}
 	default:
 		if from.kind == KindIssuance || to.kind == KindIssuance {
@@ -352,8 +363,9 @@ func batchDetail(i int, err error) string {
 func (s *state) opDigest(r *record) uint64 {
 	b := append(s.digest[:0], byte(r.typ))
 	name := func(n uint32) {
-		b = append(b, byte(len(s.accounts[n].id)))
-		b = append(b, s.accounts[n].id...)
+		id := s.names.bytes(n)
+		b = append(b, byte(len(id)))
+		b = append(b, id...)
 	}
 	switch r.typ {
 	case opGenesis, opOpen:
@@ -378,9 +390,9 @@ func (s *state) opDigest(r *record) uint64 {
 // view turns an account into its exported form.
 func (s *state) view(n uint32) Account {
 	a := &s.accounts[n]
-	v := Account{ID: a.id, Kind: a.kind, Closed: a.closed, Balance: a.bal, OpenedSeq: a.opened, LastSeq: a.last}
+	v := Account{ID: s.id(n), Kind: a.kind, Closed: a.closed, Balance: a.bal, OpenedSeq: a.opened, LastSeq: a.last}
 	if a.tag != 0 {
-		v.Intermediary = s.accounts[a.tag].id
+		v.Intermediary = s.id(a.tag)
 	}
 	return v
 }
