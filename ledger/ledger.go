@@ -48,7 +48,8 @@ type Ledger struct {
 	commits chan *batch   // sequencer to committer
 	done    chan struct{} // closed when the committer has finished
 
-	work *state // owned by the sequencer goroutine
+	work    *state // owned by the sequencer goroutine, with scratch
+	scratch []byte // the record being encoded
 
 	viewMu sync.RWMutex // protects view
 	view   *state       // as of the last durable commit
@@ -254,31 +255,37 @@ type Transfer struct {
 
 // OpenAccount opens an account. The issuance account exists from the start.
 func (l *Ledger) OpenAccount(ctx context.Context, opID string, spec AccountSpec) (Receipt, error) {
-	return l.submit(ctx, &op{typ: opOpen, id: opID, spec: spec})
+	r := newRequest(opOpen, opID)
+	r.op.spec = spec
+	return l.submit(ctx, r)
 }
 
 // CloseAccount closes an account that holds no money. A closed account's id
 // is never reused.
 func (l *Ledger) CloseAccount(ctx context.Context, opID string, id AccountID) (Receipt, error) {
-	return l.submit(ctx, &op{typ: opClose, id: opID, spec: AccountSpec{ID: id}})
+	r := newRequest(opClose, opID)
+	r.op.spec.ID = id
+	return l.submit(ctx, r)
 }
 
 // Issue creates amount yen of CBDC and credits it to an intermediary.
 func (l *Ledger) Issue(ctx context.Context, opID string, intermediary AccountID, amount int64) (Receipt, error) {
-	return l.submit(ctx, &op{typ: opIssue, id: opID, transfers: []Transfer{{IssuanceAccount, intermediary, amount}}})
+	return l.submit(ctx, newRequest(opIssue, opID).single(Transfer{IssuanceAccount, intermediary, amount}))
 }
 
 // Redeem takes amount yen of CBDC back from an intermediary out of circulation.
 func (l *Ledger) Redeem(ctx context.Context, opID string, intermediary AccountID, amount int64) (Receipt, error) {
-	return l.submit(ctx, &op{typ: opRedeem, id: opID, transfers: []Transfer{{intermediary, IssuanceAccount, amount}}})
+	return l.submit(ctx, newRequest(opRedeem, opID).single(Transfer{intermediary, IssuanceAccount, amount}))
 }
 
 // Transfer moves amount yen between two accounts other than the issuance account.
 func (l *Ledger) Transfer(ctx context.Context, opID string, from, to AccountID, amount int64) (Receipt, error) {
-	return l.submit(ctx, &op{typ: opTransfer, id: opID, transfers: []Transfer{{from, to, amount}}})
+	return l.submit(ctx, newRequest(opTransfer, opID).single(Transfer{from, to, amount}))
 }
 
 // Batch applies up to MaxBatchTransfers transfers in order, all or none.
 func (l *Ledger) Batch(ctx context.Context, opID string, transfers []Transfer) (Receipt, error) {
-	return l.submit(ctx, &op{typ: opBatch, id: opID, transfers: append([]Transfer(nil), transfers...)})
+	r := newRequest(opBatch, opID)
+	r.op.transfers = append([]Transfer(nil), transfers...)
+	return l.submit(ctx, r)
 }

@@ -23,8 +23,20 @@ type op struct {
 }
 
 type request struct {
-	op   *op
+	op   op
+	one  [1]Transfer // room for a single transfer's op.transfers
 	done chan result // buffered: the committer never blocks on a caller
+}
+
+func newRequest(typ opType, id string) *request {
+	return &request{op: op{typ: typ, id: id}, done: make(chan result, 1)}
+}
+
+// single makes the request's operation the one transfer t.
+func (r *request) single(t Transfer) *request {
+	r.one[0] = t
+	r.op.transfers = r.one[:]
+	return r
 }
 
 type result struct {
@@ -59,8 +71,8 @@ func (b *batch) add(seq uint64, enc []byte) {
 // submit hands an operation to the sequencer and waits for its result. A
 // caller that gives up (ctx done) does not learn whether the operation
 // committed; retrying with the same id tells it, without applying twice.
-func (l *Ledger) submit(ctx context.Context, o *op) (Receipt, error) {
-	r := &request{op: o, done: make(chan result, 1)}
+func (l *Ledger) submit(ctx context.Context, r *request) (Receipt, error) {
+	o := &r.op
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
@@ -116,7 +128,7 @@ func (l *Ledger) sequence() {
 // admit sequences one request into the open batch, or answers it at once
 // when it is refused.
 func (l *Ledger) admit(b *batch, r *request) {
-	o := r.op
+	o := &r.op
 	refuse := func(err error) {
 		r.done <- result{err: &OpError{Op: o.typ.String(), ID: o.id, Err: err}}
 	}
@@ -149,7 +161,8 @@ func (l *Ledger) admit(b *batch, r *request) {
 		refuse(err)
 		return
 	}
-	enc := appendRecord(make([]byte, 0, 128), rec)
+	enc := appendRecord(l.scratch[:0], rec)
+	l.scratch = enc
 	st.head = recordHash(enc)
 	b.add(rec.seq, enc)
 	b.recs = append(b.recs, rec)
@@ -189,8 +202,11 @@ func (s *state) resolve(o *op) (*record, error) {
 	if o.typ == opBatch && (len(o.transfers) == 0 || len(o.transfers) > MaxBatchTransfers) {
 		return nil, broken(ErrBatchSize, "got %d", len(o.transfers))
 	}
-	r.postings = make([]posting, len(o.transfers))
-	for i, t := range o.transfers {
+	r.postings = r.postBuf[:0]
+	if len(o.transfers) > 1 {
+		r.postings = make([]posting, 0, len(o.transfers))
+	}
+	for _, t := range o.transfers {
 		from, err := s.lookup(t.From)
 		if err != nil {
 			return nil, err
@@ -199,7 +215,7 @@ func (s *state) resolve(o *op) (*record, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.postings[i] = posting{from: from, to: to, amount: t.Amount}
+		r.postings = append(r.postings, posting{from: from, to: to, amount: t.Amount})
 	}
 	return r, nil
 }

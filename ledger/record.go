@@ -65,6 +65,10 @@ type record struct {
 	postings []posting
 	links    []link
 
+	// Room for the common case, so most records are one allocation.
+	postBuf [1]posting
+	linkBuf [2]link
+
 	// Not encoded: set by state.apply where operation ids are tracked, for
 	// the checkpoint's copy of the id index.
 	key    opKey

@@ -71,40 +71,39 @@ func (s *state) valid(n uint32) bool { return int(n) < len(s.accounts) }
 // id returns account n's id.
 func (s *state) id(n uint32) AccountID { return s.names.id(n) }
 
-// linksFor returns the history links a record needs: one per distinct
-// account it touches, pointing at that account's previous record.
-func (s *state) linksFor(r *record) []link {
+// linksFor appends to dst the history links a record needs: one per
+// distinct account it touches, pointing at that account's previous record.
+func (s *state) linksFor(dst []link, r *record) []link {
 	switch r.typ {
 	case opGenesis, opOpen:
-		return []link{{acct: r.acct}}
+		return append(dst, link{acct: r.acct})
 	case opClose:
-		return []link{{acct: r.acct, prev: s.accounts[r.acct].last}}
+		return append(dst, link{acct: r.acct, prev: s.accounts[r.acct].last})
 	}
-	links := make([]link, 0, 2*len(r.postings))
 	var seen map[uint32]bool // only for batches large enough to need it
 	if len(r.postings) > 8 {
 		seen = make(map[uint32]bool, 2*len(r.postings))
 	}
-	add := func(n uint32) {
-		if seen != nil {
-			if seen[n] {
-				return
+	for _, p := range r.postings {
+		for _, n := range [2]uint32{p.from, p.to} {
+			if seen != nil && !seen[n] || seen == nil && !hasLink(dst, n) {
+				dst = append(dst, link{acct: n, prev: s.accounts[n].last})
 			}
-			seen[n] = true
-		} else {
-			for _, l := range links {
-				if l.acct == n {
-					return
-				}
+			if seen != nil {
+				seen[n] = true
 			}
 		}
-		links = append(links, link{acct: n, prev: s.accounts[n].last})
 	}
-	for _, p := range r.postings {
-		add(p.from)
-		add(p.to)
+	return dst
+}
+
+func hasLink(links []link, n uint32) bool {
+	for _, l := range links {
+		if l.acct == n {
+			return true
+		}
 	}
-	return links
+	return false
 }
 
 // apply checks r against every ledger rule and applies it, or returns the
@@ -174,11 +173,12 @@ func (s *state) checkLinks(r *record) error {
 	if err := s.checkAccounts(r); err != nil {
 		return err
 	}
-	want := s.linksFor(r)
 	if r.links == nil { // a record being built: the state supplies its links
-		r.links = want
+		r.links = s.linksFor(r.linkBuf[:0], r)
 		return nil
 	}
+	var buf [4]link
+	want := s.linksFor(buf[:0], r)
 	if len(want) != len(r.links) {
 		return broken(ErrCorrupt, "record %d has %d history links, want %d", r.seq, len(r.links), len(want))
 	}
