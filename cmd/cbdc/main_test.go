@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/ledger"
+	bolt "go.etcd.io/bbolt"
+)
+
+func run(t *testing.T, ctx context.Context, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := Run(ctx, args, &out, &errOut)
+	return out.String() + errOut.String(), err
+}
+
+func TestRun_Usage(t *testing.T) {
+	for _, args := range [][]string{nil, {"frobnicate"}, {"audit"}, {"sandbox", "-banks", "x"}} {
+		out, err := run(t, context.Background(), args...)
+		if !errors.Is(err, errUsage) {
+			t.Errorf("cbdc %v: err = %v, want usage", args, err)
+		}
+		if !strings.Contains(out, "Usage") && !strings.Contains(out, "invalid value") {
+			t.Errorf("cbdc %v printed no usage: %q", args, out)
+		}
+	}
+	if _, err := run(t, context.Background(), "help"); err != nil {
+		t.Errorf("cbdc help: %v", err)
+	}
+}
+
+func TestSandbox_RejectsBadConfig(t *testing.T) {
+	_, err := run(t, context.Background(), "sandbox", "-data", t.TempDir(), "-banks", "0")
+	if err == nil || !strings.Contains(err.Error(), "-banks must be 1 to 50") {
+		t.Errorf("err = %v, want a message naming -banks", err)
+	}
+}
+
+// runSandboxBriefly starts the sandbox and stops it as Ctrl-C would.
+func runSandboxBriefly(t *testing.T, dir string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	out, err := run(t, ctx, "sandbox", "-data", dir, "-banks", "3", "-float", "1000", "-every", "50ms")
+	if err != nil {
+		t.Fatalf("sandbox: %v\n%s", err, out)
+	}
+	return out
+}
+
+func TestSandbox_SeedsOnceAndAudits(t *testing.T) {
+	dir := t.TempDir()
+	out := runSandboxBriefly(t, dir)
+	if !strings.Contains(out, "central ledger only") || !strings.Contains(out, "circulation 3000 yen") {
+		t.Errorf("sandbox output:\n%s", out)
+	}
+	runSandboxBriefly(t, dir) // a restart must not issue again
+	out, err := run(t, context.Background(), "audit", dir)
+	if err != nil {
+		t.Fatalf("audit: %v\n%s", err, out)
+	}
+	for _, want := range []string{"verdict: OK", "circulation        3000 yen", "intermediaries   3000 yen"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("audit output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestAudit_FailsOnDiscrepancy(t *testing.T) {
+	dir := t.TempDir()
+	runSandboxBriefly(t, dir)
+	// Cut the journal's newest record out from under its stored head.
+	db, err := bolt.Open(filepath.Join(dir, "ledger", ledger.FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		c := tx.Bucket([]byte("journal")).Cursor()
+		c.Last()
+		return c.Delete()
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, context.Background(), "audit", dir)
+	var exit exitError
+	if !errors.As(err, &exit) || exit != 1 {
+		t.Fatalf("audit of a cut journal: err = %v, want exit status 1\n%s", err, out)
+	}
+	if !strings.Contains(out, "verdict: FAILED") || !strings.Contains(out, "stored head") {
+		t.Errorf("audit output:\n%s", out)
+	}
+}
+
+func TestAudit_MissingDirectory(t *testing.T) {
+	_, err := run(t, context.Background(), "audit", filepath.Join(t.TempDir(), "nothing"))
+	if err == nil || !strings.Contains(err.Error(), "no ledger in") {
+		t.Errorf("err = %v, want a message saying there is no ledger", err)
+	}
+}
