@@ -26,29 +26,46 @@ var benchLedgers sync.Map // accounts -> *benchLedger
 
 type benchLedger struct {
 	once sync.Once
-	l    *Ledger
+	dir  string
+	l    *Ledger // nil while another size is being measured
 	ids  []AccountID
 	next atomic.Uint64 // op id counter
 	err  error
 }
 
+// benchSetup returns the populated ledger of that size, open, and closes
+// the others: a benchmark measures one ledger in the process, not two.
 func benchSetup(b *testing.B, accounts int) *benchLedger {
 	v, _ := benchLedgers.LoadOrStore(accounts, &benchLedger{})
 	bl := v.(*benchLedger)
+	benchLedgers.Range(func(k, v any) bool {
+		if other := v.(*benchLedger); k != accounts && other.l != nil {
+			if err := other.l.Close(); err != nil {
+				b.Fatal(err)
+			}
+			other.l = nil
+		}
+		return true
+	})
 	bl.once.Do(func() { bl.err = bl.populate(b, accounts) })
 	if bl.err != nil {
 		b.Fatal(bl.err)
+	}
+	if bl.l == nil {
+		if bl.l, bl.err = Open(bl.dir, Options{}); bl.err != nil {
+			b.Fatal(bl.err)
+		}
 	}
 	return bl
 }
 
 // populate opens the wallets from many callers and funds them in batches.
 func (bl *benchLedger) populate(b *testing.B, accounts int) error {
-	dir, err := benchDir(fmt.Sprintf("ledger-%d", accounts))
-	if err != nil {
+	var err error
+	if bl.dir, err = benchDir(fmt.Sprintf("ledger-%d", accounts)); err != nil {
 		return err
 	}
-	if bl.l, err = Open(dir, Options{}); err != nil {
+	if bl.l, err = Open(bl.dir, Options{}); err != nil {
 		return err
 	}
 	ctx := context.Background()

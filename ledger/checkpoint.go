@@ -32,13 +32,24 @@ const CheckpointFileName = "checkpoint.db"
 const DefaultCheckpointEvery = 1_000_000
 
 var (
-	cpBucketMeta     = []byte("meta")
-	cpBucketAccounts = []byte("accounts")
-	cpBucketOps      = []byte("ops")
-	cpKeyState       = []byte("state")
+	cpBucketMeta = []byte("meta")
+	cpBucketOps  = []byte("ops")
+	cpKeyState   = []byte("state")
 )
 
-const cpChunk = 64 << 10
+// cpAccountsBucket names the bucket of one generation of accounts. A new
+// generation is written beside the current one, a few chunks per
+// transaction, and the last transaction switches over: each fsync stays
+// small, so a checkpoint never holds up the journal's fsyncs for long.
+func cpAccountsBucket(gen uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte("accounts-"), gen)
+}
+
+const (
+	cpChunk       = 64 << 10
+	cpChunksPerTx = 32 // about 2 MiB written and fsynced at a time
+	cpPause       = 2 * time.Millisecond
+)
 
 // opEntry is one entry of the operation-id index.
 type opEntry struct {
@@ -64,7 +75,8 @@ type cpState struct {
 	accounts    uint64
 	ops         uint64
 	accountsSum [32]byte // SHA-256 over the account chunks in key order
-	opsSum      [32]byte // SHA-256 over every id-index chunk ever written, in key order
+	opsSum      [32]byte // SHA-256 over every id-index chunk up to seq, in key order
+	gen         uint64   // which accounts bucket is current
 }
 
 func (s *cpState) encode() []byte {
@@ -73,7 +85,8 @@ func (s *cpState) encode() []byte {
 	b = binary.BigEndian.AppendUint64(b, s.accounts)
 	b = binary.BigEndian.AppendUint64(b, s.ops)
 	b = append(b, s.accountsSum[:]...)
-	return append(b, s.opsSum[:]...)
+	b = append(b, s.opsSum[:]...)
+	return binary.BigEndian.AppendUint64(b, s.gen)
 }
 
 func decodeCPState(b []byte) (*cpState, error) {
@@ -83,6 +96,7 @@ func decodeCPState(b []byte) (*cpState, error) {
 	s.accounts, s.ops = d.u64(), d.u64()
 	copy(s.accountsSum[:], d.take(32))
 	copy(s.opsSum[:], d.take(32))
+	s.gen = d.u64()
 	if d.bad || len(d.b) != 0 {
 		return nil, broken(ErrCorrupt, "checkpoint state record is %d bytes", len(b))
 	}
@@ -152,6 +166,8 @@ type checkpointer struct {
 	log     *slog.Logger
 	opsHash hash.Hash      // running SHA-256 of the id-index chunks on disk
 	ops     uint64         // entries in the id index on disk
+	seq     uint64         // sequence of the checkpoint on disk; 0 for none
+	gen     uint64         // its accounts generation
 	in      chan *snapshot // buffered 1; send only after taking the idle token
 	idle    chan struct{}  // holds a token while no snapshot is being written
 	done    chan struct{}
@@ -177,13 +193,17 @@ func (c *checkpointer) load() (*state, error) {
 	var meta *cpState
 	var ids []AccountID
 	err := c.db.View(func(tx *bolt.Tx) error {
-		mb, ab, ob := tx.Bucket(cpBucketMeta), tx.Bucket(cpBucketAccounts), tx.Bucket(cpBucketOps)
-		if mb == nil || ab == nil || ob == nil {
+		mb, ob := tx.Bucket(cpBucketMeta), tx.Bucket(cpBucketOps)
+		if mb == nil || mb.Get(cpKeyState) == nil || ob == nil {
 			return errNoCheckpoint
 		}
 		var err error
 		if meta, err = decodeCPState(mb.Get(cpKeyState)); err != nil {
 			return err
+		}
+		ab := tx.Bucket(cpAccountsBucket(meta.gen))
+		if ab == nil {
+			return broken(ErrCorrupt, "checkpoint accounts generation %d is missing", meta.gen)
 		}
 		if ids, err = c.loadAccounts(ab, st, meta); err != nil {
 			return err
@@ -252,26 +272,34 @@ func (c *checkpointer) loadAccounts(b *bolt.Bucket, st *state, meta *cpState) ([
 func (c *checkpointer) loadOps(b *bolt.Bucket, st *state, meta *cpState) error {
 	h := sha256.New()
 	st.ops = make(map[opKey]opRef, min(meta.ops, 1<<20))
-	err := b.ForEach(func(_, v []byte) error {
+	end := seqKey(meta.seq)
+	cur := b.Cursor()
+	// Chunks after the checkpoint's sequence are left from a write that
+	// did not finish; the next write removes them.
+	for k, v := cur.First(); k != nil && bytes.Compare(k, end) <= 0; k, v = cur.Next() {
 		h.Write(v)
-		return decodeOps(v, st.ops)
-	})
-	if err != nil {
-		return err
+		if err := decodeOps(v, st.ops); err != nil {
+			return err
+		}
 	}
 	if uint64(len(st.ops)) != meta.ops || !bytes.Equal(h.Sum(nil), meta.opsSum[:]) {
 		return broken(ErrCorrupt, "checkpoint id index does not match its checksum")
 	}
-	c.opsHash, c.ops = h, meta.ops
+	c.opsHash, c.ops, c.seq, c.gen = h, meta.ops, meta.seq, meta.gen
 	return nil
 }
 
 // reset empties the checkpoint file so the next snapshot starts it anew.
 func (c *checkpointer) reset() error {
-	c.opsHash, c.ops = sha256.New(), 0
+	c.opsHash, c.ops, c.seq, c.gen = sha256.New(), 0, 0, 0
 	return c.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{cpBucketMeta, cpBucketAccounts, cpBucketOps} {
-			if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+		var names [][]byte
+		tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			names = append(names, append([]byte(nil), name...))
+			return nil
+		})
+		for _, name := range names {
+			if err := tx.DeleteBucket(name); err != nil {
 				return err
 			}
 		}
@@ -298,89 +326,141 @@ func (c *checkpointer) run() {
 	}
 }
 
-// write stores one snapshot in one transaction.
+// write stores one snapshot: the new accounts generation and the new
+// id-index chunks in small transactions, then the switch-over in one more.
+// Until that last commit the checkpoint on disk is the previous one.
 func (c *checkpointer) write(s *snapshot) error {
 	h, err := cloneHash(c.opsHash)
 	if err != nil {
 		return err
 	}
-	meta := &cpState{seq: s.seq, head: s.head, accounts: uint64(len(s.accounts)), ops: c.ops + uint64(len(s.ops))}
+	gen := c.gen + 1
+	meta := &cpState{seq: s.seq, head: s.head, accounts: uint64(len(s.accounts)), ops: c.ops + uint64(len(s.ops)), gen: gen}
+	if err := c.clearUnfinished(); err != nil {
+		return err
+	}
+	accounts, sum := encodeAccounts(s)
+	copy(meta.accountsSum[:], sum)
+	if err := c.putPaced(cpAccountsBucket(gen), accounts); err != nil {
+		return err
+	}
+	if err := c.putPaced(cpBucketOps, encodeOps(s.ops, h)); err != nil {
+		return err
+	}
+	copy(meta.opsSum[:], h.Sum(nil))
 	err = c.db.Update(func(tx *bolt.Tx) error {
-		if err := writeAccounts(tx, s, meta); err != nil {
-			return err
-		}
-		if err := writeOps(tx, s.ops, h); err != nil {
-			return err
-		}
-		copy(meta.opsSum[:], h.Sum(nil))
 		mb, err := tx.CreateBucketIfNotExists(cpBucketMeta)
 		if err != nil {
 			return err
 		}
-		return mb.Put(cpKeyState, meta.encode())
+		if err := mb.Put(cpKeyState, meta.encode()); err != nil {
+			return err
+		}
+		return deleteIfExists(tx, cpAccountsBucket(c.gen))
 	})
 	if err != nil {
 		return err
 	}
-	c.opsHash, c.ops = h, meta.ops
+	c.opsHash, c.ops, c.seq, c.gen = h, meta.ops, meta.seq, gen
 	return nil
 }
 
-func writeAccounts(tx *bolt.Tx, s *snapshot, meta *cpState) error {
-	if err := tx.DeleteBucket(cpBucketAccounts); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
-		return err
-	}
-	b, err := tx.CreateBucket(cpBucketAccounts)
-	if err != nil {
-		return err
-	}
-	b.FillPercent = 1
-	sum := sha256.New()
-	chunk := make([]byte, 0, cpChunk+256)
-	n := uint32(0)
-	flush := func() error {
-		sum.Write(chunk)
-		n++
-		err := b.Put(binary.BigEndian.AppendUint32(nil, n), chunk)
-		chunk = make([]byte, 0, cpChunk+256)
-		return err
-	}
-	for i := range s.accounts {
-		chunk = appendAccount(chunk, s.names.bytes(uint32(i)), &s.accounts[i])
-		if len(chunk) >= cpChunk {
-			if err := flush(); err != nil {
+// clearUnfinished removes what a write that did not finish left behind:
+// an accounts generation never switched to, id-index chunks past the
+// checkpoint's sequence.
+func (c *checkpointer) clearUnfinished() error {
+	return c.db.Update(func(tx *bolt.Tx) error {
+		if err := deleteIfExists(tx, cpAccountsBucket(c.gen+1)); err != nil {
+			return err
+		}
+		b := tx.Bucket(cpBucketOps)
+		if b == nil {
+			return nil
+		}
+		cur := b.Cursor()
+		for k, _ := cur.Seek(seqKey(c.seq + 1)); k != nil; k, _ = cur.Seek(seqKey(c.seq + 1)) {
+			if err := cur.Delete(); err != nil {
 				return err
 			}
 		}
+		return nil
+	})
+}
+
+func deleteIfExists(tx *bolt.Tx, name []byte) error {
+	if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+		return err
 	}
-	if len(chunk) > 0 {
-		if err := flush(); err != nil {
-			return err
-		}
-	}
-	copy(meta.accountsSum[:], sum.Sum(nil))
 	return nil
 }
 
-func writeOps(tx *bolt.Tx, ops []opEntry, h hash.Hash) error {
-	b, err := tx.CreateBucketIfNotExists(cpBucketOps)
-	if err != nil {
-		return err
-	}
-	b.FillPercent = 1
-	for len(ops) > 0 {
-		n := min(len(ops), cpChunk/opEntryLen)
-		chunk := make([]byte, 0, n*opEntryLen)
-		for i := range ops[:n] {
-			chunk = appendOpEntry(chunk, &ops[i])
-		}
-		if err := b.Put(seqKey(ops[0].ref.seq), chunk); err != nil {
+// chunk is one keyed value of the checkpoint file.
+type chunk struct{ key, value []byte }
+
+// putPaced writes chunks into a bucket a few per transaction, pausing
+// between transactions so the journal's fsyncs are not starved.
+func (c *checkpointer) putPaced(bucket []byte, chunks []chunk) error {
+	for len(chunks) > 0 {
+		n := min(len(chunks), cpChunksPerTx)
+		err := c.db.Update(func(tx *bolt.Tx) error {
+			b, err := tx.CreateBucketIfNotExists(bucket)
+			if err != nil {
+				return err
+			}
+			b.FillPercent = 1
+			for _, ch := range chunks[:n] {
+				if err := b.Put(ch.key, ch.value); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
 			return err
 		}
-		h.Write(chunk)
-		ops = ops[n:]
+		chunks = chunks[n:]
+		time.Sleep(cpPause)
 	}
 	return nil
+}
+
+// encodeAccounts lays the accounts out in chunks and sums them.
+func encodeAccounts(s *snapshot) ([]chunk, []byte) {
+	sum := sha256.New()
+	var chunks []chunk
+	buf := make([]byte, 0, cpChunk+256)
+	flush := func() {
+		sum.Write(buf)
+		chunks = append(chunks, chunk{binary.BigEndian.AppendUint32(nil, uint32(len(chunks)+1)), buf})
+		buf = make([]byte, 0, cpChunk+256)
+	}
+	for i := range s.accounts {
+		buf = appendAccount(buf, s.names.bytes(uint32(i)), &s.accounts[i])
+		if len(buf) >= cpChunk {
+			flush()
+		}
+	}
+	if len(buf) > 0 {
+		flush()
+	}
+	return chunks, sum.Sum(nil)
+}
+
+// encodeOps lays id-index entries out in chunks keyed by their first
+// sequence, extending the running sum h.
+func encodeOps(ops []opEntry, h hash.Hash) []chunk {
+	var chunks []chunk
+	for len(ops) > 0 {
+		n := min(len(ops), cpChunk/opEntryLen)
+		buf := make([]byte, 0, n*opEntryLen)
+		for i := range ops[:n] {
+			buf = appendOpEntry(buf, &ops[i])
+		}
+		h.Write(buf)
+		chunks = append(chunks, chunk{seqKey(ops[0].ref.seq), buf})
+		ops = ops[n:]
+	}
+	return chunks
 }
 
 func cloneHash(h hash.Hash) (hash.Hash, error) {

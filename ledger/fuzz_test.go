@@ -132,7 +132,7 @@ func fuzzReadCheckpoint(tb testing.TB, dir string) fuzzCheckpoint {
 	var cp fuzzCheckpoint
 	err = db.View(func(tx *bolt.Tx) error {
 		cp.meta = slices.Clone(tx.Bucket(cpBucketMeta).Get(cpKeyState))
-		cp.accounts = fuzzBucketBytes(tx, cpBucketAccounts)
+		cp.accounts = fuzzBucketBytes(tx, cpAccountsBucket(fuzzGen(cp.meta)))
 		cp.ops = fuzzBucketBytes(tx, cpBucketOps)
 		return nil
 	})
@@ -331,7 +331,8 @@ const (
 	fuzzCPOps         = 48
 	fuzzCPAccountsSum = 56
 	fuzzCPOpsSum      = 88
-	fuzzCPLen         = 120
+	fuzzCPGen         = 120
+	fuzzCPLen         = 128
 )
 
 // FuzzLoadCheckpoint stores arbitrary bytes as a checkpoint and loads it.
@@ -421,6 +422,15 @@ func fuzzFixSums(meta, accounts, ops []byte) []byte {
 	return meta
 }
 
+// fuzzGen reads the accounts generation from a state record, 0 when it is
+// too short to hold one.
+func fuzzGen(meta []byte) uint64 {
+	if len(meta) < fuzzCPGen+8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(meta[fuzzCPGen:])
+}
+
 // fuzzStoreCheckpoint replaces the checkpoint with the given values, laid
 // out as checkpointer.write lays them out.
 func fuzzStoreCheckpoint(t *testing.T, c *checkpointer, meta, accounts, ops []byte) {
@@ -430,7 +440,7 @@ func fuzzStoreCheckpoint(t *testing.T, c *checkpointer, meta, accounts, ops []by
 			bucket, key, value []byte
 		}{
 			{cpBucketMeta, cpKeyState, meta},
-			{cpBucketAccounts, binary.BigEndian.AppendUint32(nil, 1), accounts},
+			{cpAccountsBucket(fuzzGen(meta)), binary.BigEndian.AppendUint32(nil, 1), accounts},
 			{cpBucketOps, seqKey(1), ops},
 		}
 		for _, v := range values {
