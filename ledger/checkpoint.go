@@ -180,6 +180,12 @@ func openCheckpointer(dir string, log *slog.Logger, readOnly bool) (*checkpointe
 	if err != nil {
 		return nil, fmt.Errorf("ledger: open checkpoint: %w", err)
 	}
+	if !readOnly {
+		if err := syncDirs(dir); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	c := &checkpointer{db: db, log: log, opsHash: sha256.New(),
 		in: make(chan *snapshot, 1), idle: make(chan struct{}, 1), done: make(chan struct{})}
 	c.idle <- struct{}{}
@@ -220,6 +226,10 @@ func (c *checkpointer) load() (*state, error) {
 		}
 		st.names.add(id)
 		st.totals[st.accounts[n].kind] += st.accounts[n].bal
+	}
+	rep := &AuditReport{Totals: st.totalsView()}
+	if checkBalances(st, rep); !rep.OK() {
+		return nil, broken(ErrCorrupt, "checkpoint fails the audit's balance checks: %s", rep.Problems[0])
 	}
 	for _, ref := range st.ops {
 		if ref.seq == 0 || ref.seq > st.seq {

@@ -53,7 +53,30 @@ func openDB(dir string, readOnly bool) (*bolt.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
 	}
+	if !readOnly {
+		if err := syncDirs(dir); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	return db, nil
+}
+
+// syncDirs makes a new file's directory entry durable, and the entry of the
+// directory itself, since bbolt syncs only the file.
+func syncDirs(dir string) error {
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		f, err := os.Open(d)
+		if err != nil {
+			return fmt.Errorf("ledger: sync directory: %w", err)
+		}
+		err = f.Sync()
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("ledger: sync directory %s: %w", d, err)
+		}
+	}
+	return nil
 }
 
 // initJournal writes the format marker and the genesis record into a new
@@ -95,7 +118,11 @@ func headValue(seq uint64, hash [32]byte) []byte {
 // it in the same transactions, so a change to the newest record, which no
 // later record's hash covers, is caught too.
 func checkHead(tx *bolt.Tx, seq uint64, hash [32]byte) error {
-	got := tx.Bucket(bucketMeta).Get(keyHead)
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		return broken(ErrCorrupt, "ledger file has no meta bucket, so no stored head")
+	}
+	got := meta.Get(keyHead)
 	if bytes.Equal(got, headValue(seq, hash)) {
 		return nil
 	}

@@ -45,6 +45,9 @@ type Ledger struct {
 	closed   bool
 	requests chan *request
 
+	closeOnce sync.Once
+	closeErr  error
+
 	commits chan *batch   // sequencer to committer
 	done    chan struct{} // closed when the committer has finished
 
@@ -195,13 +198,15 @@ func (s *state) replay(enc []byte) (*record, error) {
 }
 
 // Close stops taking operations, waits for those already taken to be
-// committed and answered, and closes the file.
+// committed and answered, writes a checkpoint and closes the files. Every
+// call returns once that is done.
 func (l *Ledger) Close() error {
+	l.closeOnce.Do(func() { l.closeErr = l.close() })
+	return l.closeErr
+}
+
+func (l *Ledger) close() error {
 	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return nil
-	}
 	l.closed = true
 	close(l.requests)
 	l.mu.Unlock()

@@ -51,7 +51,12 @@ type batch struct {
 	recs    []*record
 	waiters []waiter
 	head    [32]byte // hash of the last record
+	bytes   int      // encoded size of the chunks
 }
+
+// maxBatchBytes closes a group commit early when its records are large
+// (batches of many transfers), so one fsync stays bounded.
+const maxBatchBytes = 16 << 20
 
 type waiter struct {
 	req *request
@@ -66,6 +71,7 @@ func (b *batch) add(seq uint64, enc []byte) {
 		n++
 	}
 	b.chunks[n-1] = appendChunkEntry(b.chunks[n-1], enc)
+	b.bytes += len(enc)
 }
 
 // submit hands an operation to the sequencer and waits for its result. A
@@ -103,7 +109,7 @@ func (l *Ledger) sequence() {
 		if cur == nil || len(cur.waiters) == 0 {
 			out = nil
 		}
-		if cur != nil && len(cur.waiters) >= l.maxBatch {
+		if cur != nil && (len(cur.waiters) >= l.maxBatch || cur.bytes >= maxBatchBytes) {
 			in = nil // full: wait for the committer
 		}
 		select {
@@ -125,41 +131,43 @@ func (l *Ledger) sequence() {
 	}
 }
 
-// admit sequences one request into the open batch, or answers it at once
-// when it is refused.
+// admit sequences one request into the open batch. A refusal that rests
+// on ledger state waits in the batch like an acceptance: it is answered
+// only once everything sequenced before it is durable, so no caller is
+// told "no" on the strength of an operation a crash could still undo.
 func (l *Ledger) admit(b *batch, r *request) {
 	o := &r.op
-	refuse := func(err error) {
-		r.done <- result{err: &OpError{Op: o.typ.String(), ID: o.id, Err: err}}
+	fail := func(err error) result {
+		return result{err: &OpError{Op: o.typ.String(), ID: o.id, Err: err}}
 	}
 	if err := l.failed(); err != nil {
-		refuse(err)
+		r.done <- fail(err)
 		return
 	}
 	if !validID(o.id) {
-		refuse(ErrInvalidOpID)
+		r.done <- fail(ErrInvalidOpID)
 		return
 	}
+	b.waiters = append(b.waiters, waiter{r, l.sequenceOp(b, o, fail)})
+}
+
+// sequenceOp applies o to the working state and adds its record to the
+// batch, or says why it is refused, or recognises a retry.
+func (l *Ledger) sequenceOp(b *batch, o *op, fail func(error) result) result {
 	st := l.work
 	rec, err := st.resolve(o)
 	if ref, seen := st.ops[keyOf(o.id)]; seen {
 		if err != nil || st.opDigest(rec) != ref.digest {
-			refuse(broken(ErrOpIDReused, "%q was used at sequence %d", o.id, ref.seq))
-			return
+			return fail(broken(ErrOpIDReused, "%q was used at sequence %d", o.id, ref.seq))
 		}
-		// A retry: answer with the first result once everything sequenced
-		// so far, the first attempt included, is durable.
-		b.waiters = append(b.waiters, waiter{r, result{receipt: receipt(o.id, ref.seq, ref.time)}})
-		return
+		return result{receipt: receipt(o.id, ref.seq, ref.time)}
 	}
 	if err != nil {
-		refuse(err)
-		return
+		return fail(err)
 	}
 	rec.seq, rec.time, rec.prev = st.seq+1, l.now().UnixNano(), st.head
 	if err := st.apply(rec); err != nil {
-		refuse(err)
-		return
+		return fail(err)
 	}
 	enc := appendRecord(l.scratch[:0], rec)
 	l.scratch = enc
@@ -167,7 +175,7 @@ func (l *Ledger) admit(b *batch, r *request) {
 	b.add(rec.seq, enc)
 	b.recs = append(b.recs, rec)
 	b.head = st.head
-	b.waiters = append(b.waiters, waiter{r, result{receipt: receipt(o.id, rec.seq, rec.time)}})
+	return result{receipt: receipt(o.id, rec.seq, rec.time)}
 }
 
 func receipt(id string, seq uint64, t int64) Receipt {

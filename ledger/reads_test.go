@@ -1,11 +1,13 @@
 package ledger
 
 import (
+	"cmp"
 	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -211,5 +213,68 @@ func editRecord(t *testing.T, dir string, seq uint64, edit func(rec []byte)) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A refusal that rests on an operation not yet durable must wait for it:
+// were the disk to fail, the refusal would have been a false "no". Two
+// payments each take all of alice's money; whichever comes second is
+// refused, and neither may be answered while the disk is held.
+func TestLedger_RefusalWaitsForDurability(t *testing.T) {
+	f := newFixture(t)
+	stall, err := f.l.db.Begin(true) // the committer cannot write until this ends
+	if err != nil {
+		t.Fatal(err)
+	}
+	answers := make(chan error, 2)
+	for _, id := range []string{"pay-all-1", "pay-all-2"} {
+		go func() {
+			_, err := f.l.Transfer(f.ctx, id, "alice", "bob", 10_000)
+			answers <- err
+		}()
+	}
+	select {
+	case err := <-answers:
+		t.Fatalf("answered while nothing was durable: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	stall.Rollback()
+	a, b := <-answers, <-answers
+	if (a == nil) == (b == nil) {
+		t.Fatalf("answers %v and %v: want one payment and one refusal", a, b)
+	}
+	if refusal := cmp.Or(a, b); !errors.Is(refusal, ErrInsufficientFunds) {
+		t.Fatalf("refusal = %v, want insufficient funds", refusal)
+	}
+}
+
+func TestAudit_ReportsMissingMeta(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	db, err := openDB(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketMeta) })
+	db.Close()
+	rep, err := Audit(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK() {
+		t.Error("audit passed a ledger file without its meta bucket")
+	}
+}
+
+func TestLedger_SubscribeClampsBuffer(t *testing.T) {
+	f := newFixture(t)
+	sub := f.l.Subscribe(1 << 62)
+	defer sub.Close()
+	if cap(sub.C) != MaxSubscriberBuffer {
+		t.Errorf("buffer %d, want %d", cap(sub.C), MaxSubscriberBuffer)
 	}
 }

@@ -4,7 +4,8 @@ import "sync"
 
 // Subscription delivers committed operations in journal order. A
 // subscriber that lets its buffer fill is dropped rather than slowing the
-// ledger: C is closed and Err returns ErrSlowSubscriber.
+// ledger: C is closed and Err returns ErrSlowSubscriber. Events are shared
+// between subscribers: treat them, and their Transfers, as read-only.
 type Subscription struct {
 	C <-chan Event
 
@@ -24,10 +25,13 @@ func (s *Subscription) Err() error {
 // Close ends the subscription and closes C.
 func (s *Subscription) Close() { s.subs.remove(s, nil) }
 
+// MaxSubscriberBuffer bounds the events a subscription buffers.
+const MaxSubscriberBuffer = 1 << 20
+
 // Subscribe delivers every operation committed from now on, buffering up
-// to buffer events (at least 1).
+// to buffer events (1 to MaxSubscriberBuffer).
 func (l *Ledger) Subscribe(buffer int) *Subscription {
-	c := make(chan Event, max(buffer, 1))
+	c := make(chan Event, min(max(buffer, 1), MaxSubscriberBuffer))
 	s := &Subscription{C: c, c: c, subs: &l.subs}
 	l.subs.mu.Lock()
 	defer l.subs.mu.Unlock()

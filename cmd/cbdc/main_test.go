@@ -61,11 +61,17 @@ func TestSandbox_SeedsOnceAndAudits(t *testing.T) {
 		t.Errorf("sandbox output:\n%s", out)
 	}
 	runSandboxBriefly(t, dir) // a restart must not issue again
-	out, err := run(t, context.Background(), "audit", dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	out, err := run(t, ctx, "sandbox", "-data", dir, "-banks", "4", "-float", "500", "-every", "50ms")
+	if err != nil || !strings.Contains(out, "bank-1 received its first float with another -float earlier") {
+		t.Fatalf("restart with another float: %v\n%s", err, out)
+	}
+	out, err = run(t, context.Background(), "audit", dir)
 	if err != nil {
 		t.Fatalf("audit: %v\n%s", err, out)
 	}
-	for _, want := range []string{"verdict: OK", "circulation        3000 yen", "intermediaries   3000 yen"} {
+	for _, want := range []string{"verdict: OK", "circulation        3500 yen", "intermediaries   3500 yen"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("audit output lacks %q:\n%s", want, out)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -34,7 +35,7 @@ func (c sandboxConfig) Validate() error {
 	return nil
 }
 
-func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	cfg := sandboxConfig{DataDir: "data", Banks: 3, Float: 100_000_000, Every: 5 * time.Second}
 	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -54,8 +55,12 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	defer l.Close()
-	if err := seedBanks(ctx, l, cfg); err != nil {
+	defer func() {
+		if cerr := l.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if err := seedBanks(ctx, l, cfg, stdout); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "cbdc sandbox: the central ledger is running in %s with %d intermediaries.\n", dir, cfg.Banks)
@@ -75,15 +80,21 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 // seedBanks opens the intermediaries and issues their first float. The
-// operation ids are fixed, so a restart finds them done and changes nothing.
-func seedBanks(ctx context.Context, l *ledger.Ledger, cfg sandboxConfig) error {
+// operation ids are fixed, so a restart finds them done and changes nothing;
+// a restart with another -float leaves the floats already issued alone.
+func seedBanks(ctx context.Context, l *ledger.Ledger, cfg sandboxConfig, stdout io.Writer) error {
 	for i := 1; i <= cfg.Banks; i++ {
 		bank := ledger.AccountID(fmt.Sprintf("bank-%d", i))
 		spec := ledger.AccountSpec{ID: bank, Kind: ledger.KindIntermediary}
 		if _, err := l.OpenAccount(ctx, "sandbox:open:"+string(bank), spec); err != nil {
 			return err
 		}
-		if _, err := l.Issue(ctx, "sandbox:issue:"+string(bank), bank, cfg.Float); err != nil {
+		_, err := l.Issue(ctx, "sandbox:issue:"+string(bank), bank, cfg.Float)
+		if errors.Is(err, ledger.ErrOpIDReused) {
+			fmt.Fprintf(stdout, "cbdc sandbox: %s received its first float with another -float earlier; -float applies to new intermediaries\n", bank)
+			continue
+		}
+		if err != nil {
 			return err
 		}
 	}
