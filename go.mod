@@ -1,7 +1,10 @@
 module github.com/digital-yen/cbdc-sandbox
 
-go 1.26
+go 1.26.0
 
-require go.etcd.io/bbolt v1.5.0
+require (
+	go.etcd.io/bbolt v1.5.0
+	golang.org/x/crypto v0.58.0
+)
 
-require golang.org/x/sys v0.45.0 // indirect
+require golang.org/x/sys v0.49.0 // indirect
