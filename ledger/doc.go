@@ -10,6 +10,10 @@
 // issuance account and an intermediary; Transfer and Batch move it between
 // any other accounts. Only the issuance account may go negative.
 //
+// Ledger.Intermediary gives one bank its view: its operations are
+// recorded as its own, its ids are its own namespace, and it may move money
+// only out of its own account and the accounts it serves.
+//
 // Every operation carries a client-chosen id. A retry with the same id
 // returns the first receipt and never applies twice; the same id with other
 // contents is refused with ErrOpIDReused. A refused operation changes

@@ -66,6 +66,10 @@ var (
 	// cannot be closed.
 	ErrAccountInUse = &Error{"account_in_use", "intermediary still serves open accounts"}
 
+	// ErrNotYours means an intermediary asked for something on an account
+	// it does not serve, such as paying out of another bank's wallet.
+	ErrNotYours = &Error{"not_your_account", "the account is not served by the intermediary that asked"}
+
 	// ErrBatchSize means a batch holds no transfers or more than MaxBatchTransfers.
 	ErrBatchSize = &Error{"batch_size", "a batch holds 1 to " + strconv.Itoa(MaxBatchTransfers) + " transfers"}
 

@@ -39,10 +39,11 @@ func mustAudit(t testing.TB, dir string) *AuditReport {
 
 // fixture opens two intermediaries and wallets and funds them.
 type fixture struct {
-	t   testing.TB
-	l   *Ledger
-	ctx context.Context
-	n   int
+	t       testing.TB
+	l       *Ledger
+	ctx     context.Context
+	n       int
+	lastSeq uint64 // highest sequence committed through must
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -75,6 +76,7 @@ func (f *fixture) must(r Receipt, err error) Receipt {
 	if err != nil {
 		f.t.Fatalf("unexpected error: %v", err)
 	}
+	f.lastSeq = max(f.lastSeq, r.Seq)
 	return r
 }
 

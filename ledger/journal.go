@@ -22,7 +22,7 @@ var (
 )
 
 // journalFormat names the layout of the ledger file.
-const journalFormat = "cbdc-ledger/1"
+const journalFormat = "cbdc-ledger/2"
 
 // FileName is the ledger's bbolt file inside its data directory.
 const FileName = "ledger.db"

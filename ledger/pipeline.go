@@ -18,6 +18,7 @@ import (
 type op struct {
 	typ       opType
 	id        string
+	origin    AccountID   // the intermediary asking; "" for the central bank
 	spec      AccountSpec // open; close uses spec.ID
 	transfers []Transfer  // issue, redeem, transfer, batch
 }
@@ -155,8 +156,15 @@ func (l *Ledger) admit(b *batch, r *request) {
 // batch, or says why it is refused, or recognises a retry.
 func (l *Ledger) sequenceOp(b *batch, o *op, fail func(error) result) result {
 	st := l.work
+	origin, err := st.originOf(o)
+	if err != nil {
+		return fail(err)
+	}
 	rec, err := st.resolve(o)
-	if ref, seen := st.ops[keyOf(o.id)]; seen {
+	if rec != nil {
+		rec.origin = origin
+	}
+	if ref, seen := st.ops[keyOf(origin, o.id)]; seen {
 		if err != nil || st.opDigest(rec) != ref.digest {
 			return fail(broken(ErrOpIDReused, "%q was used at sequence %d", o.id, ref.seq))
 		}
@@ -226,6 +234,19 @@ func (s *state) resolve(o *op) (*record, error) {
 		r.postings = append(r.postings, posting{from: from, to: to, amount: t.Amount})
 	}
 	return r, nil
+}
+
+// originOf finds the intermediary an operation comes from; 0 is the
+// central bank. The rules for what it may do are in checkOrigin.
+func (s *state) originOf(o *op) (uint32, error) {
+	if o.origin == "" {
+		return 0, nil
+	}
+	n, err := s.lookup(o.origin)
+	if err == nil && n == 0 {
+		err = broken(ErrWrongKind, "operations come from intermediaries, not the issuance account")
+	}
+	return n, err
 }
 
 func (s *state) lookup(id AccountID) (uint32, error) {

@@ -66,10 +66,11 @@ func (s *state) totalsView() Totals {
 
 // Event is one committed operation, with accounts named by id.
 type Event struct {
-	Seq  uint64
-	Time time.Time
-	Op   string // genesis, open, close, issue, redeem, transfer or batch
-	OpID string
+	Seq    uint64
+	Time   time.Time
+	Op     string // genesis, open, close, issue, redeem, transfer or batch
+	OpID   string
+	Origin AccountID // the intermediary that asked; "" for the central bank
 
 	// genesis, open and close: the account concerned.
 	Account      AccountID
@@ -82,6 +83,9 @@ type Event struct {
 
 func (s *state) event(r *record) Event {
 	e := Event{Seq: r.seq, Time: time.Unix(0, r.time), Op: r.typ.String(), OpID: r.opID}
+	if r.origin != 0 {
+		e.Origin = s.id(r.origin)
+	}
 	switch r.typ {
 	case opGenesis, opOpen, opClose:
 		a := &s.accounts[r.acct]

@@ -29,7 +29,7 @@ func (t opType) String() string {
 }
 
 // recordVersion is the first byte of every journal record.
-const recordVersion = 1
+const recordVersion = 2
 
 // MaxBatchTransfers bounds the transfers of one atomic batch.
 const MaxBatchTransfers = 1000
@@ -50,11 +50,12 @@ type link struct {
 // record is one committed operation in the journal. Accounts are named by
 // number (the order they were opened in), which keeps records small.
 type record struct {
-	seq  uint64
-	time int64    // unix nanoseconds when the ledger sequenced it
-	prev [32]byte // SHA-256 of the previous record's bytes
-	typ  opType
-	opID string
+	seq    uint64
+	time   int64    // unix nanoseconds when the ledger sequenced it
+	prev   [32]byte // SHA-256 of the previous record's bytes
+	typ    opType
+	opID   string
+	origin uint32 // the intermediary that asked, by number; 0 is the central bank
 
 	// genesis, open, close
 	acct      uint32
@@ -90,6 +91,7 @@ func appendRecord(b []byte, r *record) []byte {
 	b = append(b, r.prev[:]...)
 	b = append(b, byte(len(r.opID)))
 	b = append(b, r.opID...)
+	b = binary.BigEndian.AppendUint32(b, r.origin)
 	switch r.typ {
 	case opGenesis, opOpen:
 		b = binary.BigEndian.AppendUint32(b, r.acct)
@@ -149,6 +151,7 @@ func decodeRecord(b []byte) (*record, error) {
 	r.time = int64(d.u64())
 	copy(r.prev[:], d.take(32))
 	r.opID = d.str()
+	r.origin = d.u32()
 	switch r.typ {
 	case opGenesis, opOpen:
 		r.acct = d.u32()

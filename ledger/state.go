@@ -19,11 +19,14 @@ type account struct {
 	last   uint64
 }
 
-// opKey identifies an operation id compactly: the first 16 bytes of its SHA-256.
+// opKey identifies an operation id within the namespace of whoever asked
+// (an intermediary, or the central bank): the first 16 bytes of a SHA-256.
 type opKey [16]byte
 
-func keyOf(opID string) opKey {
-	sum := sha256.Sum256([]byte(opID))
+func keyOf(origin uint32, opID string) opKey {
+	var buf [4 + maxIDLen]byte
+	b := binary.BigEndian.AppendUint32(buf[:0], origin)
+	sum := sha256.Sum256(append(b, opID...))
 	return opKey(sum[:16])
 }
 
@@ -116,10 +119,13 @@ func (s *state) apply(r *record) error {
 		return ErrInvalidOpID
 	}
 	if s.ops != nil {
-		r.key = keyOf(r.opID)
+		r.key = keyOf(r.origin, r.opID)
 		if _, dup := s.ops[r.key]; dup {
 			return broken(ErrCorrupt, "operation id %q is in the journal twice", r.opID)
 		}
+	}
+	if err := s.checkOrigin(r); err != nil {
+		return err
 	}
 	if err := s.applyOp(r); err != nil {
 		return err
@@ -395,4 +401,52 @@ func (s *state) view(n uint32) Account {
 		v.Intermediary = s.id(a.tag)
 	}
 	return v
+}
+
+// checkOrigin enforces what an intermediary may ask for: it opens and
+// closes only accounts it serves, issues and redeems only its own float,
+// and moves money only out of its own account or accounts it serves. The
+// central bank (origin 0) may do anything the other rules allow.
+func (s *state) checkOrigin(r *record) error {
+	if r.origin == 0 {
+		return nil
+	}
+	if !s.valid(r.origin) || s.accounts[r.origin].kind != KindIntermediary {
+		return broken(ErrWrongKind, "operations come from intermediaries; account number %d is not one", r.origin)
+	}
+	if s.accounts[r.origin].closed {
+		return broken(ErrAccountClosed, "intermediary %s", s.id(r.origin))
+	}
+	switch r.typ {
+	case opGenesis:
+		return broken(ErrNotYours, "only the central bank writes genesis")
+	case opOpen:
+		if r.kind == KindIntermediary || r.tag != r.origin {
+			return broken(ErrNotYours, "%s may open only accounts it serves itself", s.id(r.origin))
+		}
+	case opClose:
+		if !s.valid(r.acct) || s.accounts[r.acct].tag != r.origin {
+			return broken(ErrNotYours, "%s does not serve account number %d", s.id(r.origin), r.acct)
+		}
+	default:
+		return s.checkDebits(r)
+	}
+	return nil
+}
+
+// checkDebits makes sure every account a record takes money from belongs
+// to its origin: the intermediary itself, or an account it serves.
+func (s *state) checkDebits(r *record) error {
+	for _, p := range r.postings {
+		switch {
+		case !s.valid(p.from) || !s.valid(p.to):
+			return broken(ErrUnknownAccount, "account number %d or %d", p.from, p.to)
+		case r.typ == opIssue && p.to != r.origin:
+			return broken(ErrNotYours, "%s may issue only to its own account", s.id(r.origin))
+		case r.typ == opIssue:
+		case p.from != r.origin && s.accounts[p.from].tag != r.origin:
+			return broken(ErrNotYours, "%s does not serve %s", s.id(r.origin), s.id(p.from))
+		}
+	}
+	return nil
 }
