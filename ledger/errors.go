@@ -93,6 +93,22 @@ var (
 	ErrCorrupt = &Error{"corrupt", "stored data is corrupt"}
 )
 
+// errorsByCode lists every Error, so a code that crossed the network can
+// be turned back into the value errors.Is compares with.
+var errorsByCode = func() map[string]*Error {
+	m := map[string]*Error{}
+	for _, e := range []*Error{ErrInvalidOpID, ErrInvalidAccountID, ErrInvalidAmount, ErrAmountOverflow,
+		ErrUnknownAccount, ErrAccountExists, ErrAccountClosed, ErrWrongKind, ErrSameAccount,
+		ErrIssuanceAccount, ErrInsufficientFunds, ErrOpIDReused, ErrAccountNotEmpty, ErrAccountInUse,
+		ErrNotYours, ErrBatchSize, ErrBadCursor, ErrSlowSubscriber, ErrClosed, ErrStorage, ErrCorrupt} {
+		m[e.Code] = e
+	}
+	return m
+}()
+
+// ErrorForCode returns the Error with the given code, or nil.
+func ErrorForCode(code string) *Error { return errorsByCode[code] }
+
 // ErrorCode returns the stable code of the ledger error inside err, or ""
 // when err is nil or did not come from a ledger rule.
 func ErrorCode(err error) string {

@@ -73,7 +73,7 @@ func (b *Intermediary) Batch(ctx context.Context, opID string, transfers []Trans
 
 // Account returns the intermediary's own account or one it serves; the
 // balances of other banks' customers are not its to read.
-func (b *Intermediary) Account(id AccountID) (Account, error) {
+func (b *Intermediary) Account(_ context.Context, id AccountID) (Account, error) {
 	a, err := b.l.Account(id)
 	if err != nil {
 		return Account{}, err
@@ -86,12 +86,12 @@ func (b *Intermediary) Account(id AccountID) (Account, error) {
 
 // History pages through the history of an account the intermediary reads
 // with Account.
-func (b *Intermediary) History(id AccountID, cursor uint64, limit int) ([]Event, uint64, error) {
-	if _, err := b.Account(id); err != nil {
+func (b *Intermediary) History(ctx context.Context, id AccountID, cursor uint64, limit int) ([]Event, uint64, error) {
+	if _, err := b.Account(ctx, id); err != nil {
 		return nil, 0, err
 	}
 	return b.l.History(id, cursor, limit)
 }
 
 // Totals returns the money by kind across the whole ledger, which is public.
-func (b *Intermediary) Totals() Totals { return b.l.Totals() }
+func (b *Intermediary) Totals(context.Context) (Totals, error) { return b.l.Totals(), nil }

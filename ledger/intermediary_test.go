@@ -111,16 +111,16 @@ func TestIntermediary_OpIDsAreNamespaced(t *testing.T) {
 func TestIntermediary_ReadsOnlyWhatItServes(t *testing.T) {
 	f := newFixture(t)
 	a := f.l.Intermediary("bank-a")
-	if acct, err := a.Account("alice"); err != nil || acct.Balance != 10_000 {
+	if acct, err := a.Account(f.ctx, "alice"); err != nil || acct.Balance != 10_000 {
 		t.Errorf("own wallet: %+v, %v", acct, err)
 	}
-	if _, err := a.Account("bank-a"); err != nil {
+	if _, err := a.Account(f.ctx, "bank-a"); err != nil {
 		t.Errorf("own float: %v", err)
 	}
-	if _, err := a.Account("bob"); !errors.Is(err, ErrNotYours) {
+	if _, err := a.Account(f.ctx, "bob"); !errors.Is(err, ErrNotYours) {
 		t.Errorf("another bank's wallet: err = %v", err)
 	}
-	if _, _, err := a.History("bob", 0, 10); !errors.Is(err, ErrNotYours) {
+	if _, _, err := a.History(f.ctx, "bob", 0, 10); !errors.Is(err, ErrNotYours) {
 		t.Errorf("another bank's history: err = %v", err)
 	}
 }

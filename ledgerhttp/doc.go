@@ -1,0 +1,27 @@
+// Package ledgerhttp serves the central ledger to intermediaries over HTTP
+// and is the client an intermediary uses to reach it. The client has the
+// same methods as ledger.Intermediary, so a bank runs the same code against
+// a ledger in its own process or across the network.
+//
+// # Basics
+//
+// Every intermediary has an ed25519 key whose public half the ledger was
+// given at set-up. A bank opens a session by signing a fresh challenge
+// (GET /v1/challenge, POST /v1/session) and then sends its session token
+// as a bearer token. There is no anonymous access: every other endpoint
+// answers 401 without a valid token. Each request acts as exactly the
+// intermediary that signed for the session, through ledger.Intermediary, so
+// a bank can move money only out of the accounts it serves.
+//
+// POST /v1/ops carries up to MaxOpsPerRequest operations and answers each
+// with a receipt or a ledger error code. Operations in one request are
+// independent: the ledger may apply them in any order (that is what lets
+// them share a group commit), so dependent operations go in separate
+// requests or in one atomic batch.
+//
+// # Caveats
+//
+// Session tokens travel in the clear unless the server runs behind TLS.
+// Sessions live in the server's memory; after a restart, clients sign in
+// again by themselves.
+package ledgerhttp

@@ -1,0 +1,251 @@
+package ledgerhttp
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/ledger"
+)
+
+// DefaultSessionTTL is how long a session token lasts.
+const DefaultSessionTTL = time.Hour
+
+// maxBody bounds a request body: MaxOpsPerRequest transfers with room to spare.
+const maxBody = 4 << 20
+
+// ServerOptions tune a Server. The zero value is ready to use.
+type ServerOptions struct {
+	SessionTTL time.Duration    // DefaultSessionTTL when zero
+	Logger     *slog.Logger     // none when nil
+	Now        func() time.Time // time.Now when nil
+}
+
+// Server serves one central ledger to the intermediaries whose keys it holds.
+type Server struct {
+	ledger   *ledger.Ledger
+	sessions *sessions
+	log      *slog.Logger
+	mux      *http.ServeMux
+}
+
+// NewServer serves l to the intermediaries in keys, each known by its
+// ed25519 public key.
+func NewServer(l *ledger.Ledger, keys map[ledger.AccountID]ed25519.PublicKey, opts ServerOptions) *Server {
+	if opts.SessionTTL <= 0 {
+		opts.SessionTTL = DefaultSessionTTL
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{ledger: l, sessions: newSessions(keys, opts.SessionTTL, opts.Now), log: opts.Logger, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /v1/challenge", s.handleChallenge)
+	s.mux.HandleFunc("POST /v1/session", s.handleSession)
+	s.mux.HandleFunc("POST /v1/ops", s.authed(s.handleOps))
+	s.mux.HandleFunc("GET /v1/accounts/{id}", s.authed(s.handleAccount))
+	s.mux.HandleFunc("GET /v1/accounts/{id}/history", s.authed(s.handleHistory))
+	s.mux.HandleFunc("GET /v1/totals", s.authed(s.handleTotals))
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func (s *Server) handleChallenge(w http.ResponseWriter, _ *http.Request) {
+	c, ok := s.sessions.challenge()
+	if !ok {
+		writeError(w, http.StatusTooManyRequests, "too_many_challenges", "too many sign-ins under way; try again shortly")
+		return
+	}
+	writeJSON(w, http.StatusOK, challengeResponse{Challenge: c})
+}
+
+func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
+	var req sessionRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	token, expires, ok := s.sessions.open(req)
+	if !ok {
+		s.log.Warn("ledger sign-in refused", "intermediary", req.Intermediary)
+		writeError(w, http.StatusUnauthorized, "unauthenticated", "sign-in refused: unknown intermediary, stale or reused challenge, or bad signature")
+		return
+	}
+	writeJSON(w, http.StatusOK, sessionResponse{Token: token, Expires: expires})
+}
+
+// authed runs h as the intermediary whose session token the request bears.
+func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *ledger.Intermediary)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		id, valid := s.sessions.lookup(token)
+		if !ok || !valid {
+			writeError(w, http.StatusUnauthorized, "unauthenticated", "no valid session: sign in with GET /v1/challenge and POST /v1/session")
+			return
+		}
+		h(w, r, s.ledger.Intermediary(id))
+	}
+}
+
+func (s *Server) handleOps(w http.ResponseWriter, r *http.Request, bank *ledger.Intermediary) {
+	var req opsRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if len(req.Ops) == 0 || len(req.Ops) > MaxOpsPerRequest {
+		writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("a request carries 1 to %d operations, got %d", MaxOpsPerRequest, len(req.Ops)))
+		return
+	}
+	results := make([]wireResult, len(req.Ops))
+	var wg sync.WaitGroup
+	for i, op := range req.Ops {
+		wg.Go(func() {
+			rc, err := apply(r.Context(), bank, op)
+			results[i] = result(op.OpID, rc, err)
+		})
+	}
+	wg.Wait()
+	writeJSON(w, http.StatusOK, opsResponse{Results: results})
+}
+
+func result(opID string, rc ledger.Receipt, err error) wireResult {
+	if err != nil {
+		return wireResult{OpID: opID, Error: toWireError(err)}
+	}
+	return wireResult{OpID: opID, Seq: rc.Seq, Time: rc.Time}
+}
+
+// errBadOp is an operation the wire format cannot express to the ledger.
+var errBadOp = errors.New("bad operation")
+
+// apply runs one operation as the bank.
+func apply(ctx context.Context, bank *ledger.Intermediary, op wireOp) (ledger.Receipt, error) {
+	switch op.Type {
+	case "open":
+		if op.Account == nil {
+			return ledger.Receipt{}, fmt.Errorf("%w: open needs an account", errBadOp)
+		}
+		kind, err := ledger.ParseKind(op.Account.Kind)
+		if err != nil {
+			return ledger.Receipt{}, fmt.Errorf("%w: %v", errBadOp, err)
+		}
+		return bank.OpenAccount(ctx, op.OpID, ledger.AccountSpec{ID: op.Account.ID, Kind: kind, Intermediary: op.Account.Intermediary})
+	case "close":
+		return bank.CloseAccount(ctx, op.OpID, op.AccountID)
+	case "issue":
+		return bank.Issue(ctx, op.OpID, op.Amount)
+	case "redeem":
+		return bank.Redeem(ctx, op.OpID, op.Amount)
+	case "transfer":
+		if len(op.Transfers) != 1 {
+			return ledger.Receipt{}, fmt.Errorf("%w: transfer carries exactly one transfer, got %d", errBadOp, len(op.Transfers))
+		}
+		t := op.Transfers[0]
+		return bank.Transfer(ctx, op.OpID, t.From, t.To, t.Amount)
+	case "batch":
+		return bank.Batch(ctx, op.OpID, fromWireTransfers(op.Transfers))
+	}
+	return ledger.Receipt{}, fmt.Errorf("%w: unknown type %q (want open, close, issue, redeem, transfer or batch)", errBadOp, op.Type)
+}
+
+func toWireError(err error) *wireError {
+	switch code := ledger.ErrorCode(err); {
+	case code != "":
+		return &wireError{Code: code, Message: err.Error()}
+	case errors.Is(err, errBadOp):
+		return &wireError{Code: "bad_op", Message: "ledgerhttp: " + err.Error()}
+	default:
+		return &wireError{Code: "unavailable", Message: "ledgerhttp: " + err.Error()}
+	}
+}
+
+func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request, bank *ledger.Intermediary) {
+	a, err := bank.Account(r.Context(), ledger.AccountID(r.PathValue("id")))
+	if err != nil {
+		writeLedgerError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, bank *ledger.Intermediary) {
+	q := r.URL.Query()
+	cursor, err1 := parseUint(q.Get("cursor"))
+	limit, err2 := parseUint(q.Get("limit"))
+	if err := errors.Join(err1, err2); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "cursor and limit are whole numbers: "+err.Error())
+		return
+	}
+	events, next, err := bank.History(r.Context(), ledger.AccountID(r.PathValue("id")), cursor, int(min(limit, ledger.MaxPage)))
+	if err != nil {
+		writeLedgerError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, historyResponse{Events: events, Next: next})
+}
+
+func (s *Server) handleTotals(w http.ResponseWriter, r *http.Request, bank *ledger.Intermediary) {
+	t, err := bank.Totals(r.Context())
+	if err != nil {
+		writeLedgerError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, t)
+}
+
+func parseUint(s string) (uint64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
+
+func writeLedgerError(w http.ResponseWriter, err error) {
+	e := toWireError(err)
+	status := http.StatusBadRequest
+	switch e.Code {
+	case ledger.ErrUnknownAccount.Code:
+		status = http.StatusNotFound
+	case ledger.ErrNotYours.Code:
+		status = http.StatusForbidden
+	case ledger.ErrClosed.Code, ledger.ErrStorage.Code, "unavailable":
+		status = http.StatusServiceUnavailable
+	}
+	writeError(w, status, e.Code, e.Message)
+}
+
+// decode reads a JSON body of bounded size, refusing unknown fields.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body over %d bytes", maxBody))
+		} else {
+			writeError(w, http.StatusBadRequest, "bad_request", "malformed JSON: "+err.Error())
+		}
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	writeJSON(w, status, errorResponse{Error: wireError{Code: code, Message: message}})
+}
