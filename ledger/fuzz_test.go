@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Fuzz tests for every decoder of stored bytes: journal records, journal
@@ -444,7 +445,7 @@ func fuzzStoreCheckpoint(t *testing.T, c *checkpointer, meta, accounts, ops []by
 			{cpBucketOps, seqKey(1), ops},
 		}
 		for _, v := range values {
-			if err := tx.DeleteBucket(v.bucket); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+			if err := tx.DeleteBucket(v.bucket); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 				return err
 			}
 			b, err := tx.CreateBucket(v.bucket)
