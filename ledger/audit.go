@@ -47,42 +47,7 @@ func Audit(dir string) (*AuditReport, error) {
 	rep := &AuditReport{Dir: dir}
 	st := newState(true)
 	cp := loadCheckpointForAudit(dir, rep)
-	err = db.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil || !bytes.Equal(meta.Get(keyFormat), []byte(journalFormat)) {
-			rep.problem("ledger file has no %q format marker", journalFormat)
-		}
-		j := tx.Bucket(bucketJournal)
-		if j == nil {
-			rep.problem("ledger file has no journal")
-			return nil
-		}
-		err := j.ForEach(func(k, v []byte) error {
-			rep.Chunks++
-			if len(k) != 8 || len(v) < 1 {
-				return broken(ErrCorrupt, "journal chunk key %x is malformed", k)
-			}
-			first := true
-			return eachRecord(v, func(enc []byte) error {
-				if first && peekSeq(enc) != binary.BigEndian.Uint64(k) {
-					return broken(ErrCorrupt, "chunk %d starts with record %d", binary.BigEndian.Uint64(k), peekSeq(enc))
-				}
-				first = false
-				if _, err := st.replay(enc); err != nil {
-					return err
-				}
-				if cp != nil && st.seq == cp.seq {
-					compareCheckpoint(st, cp, rep)
-				}
-				return nil
-			})
-		})
-		if err != nil {
-			return err
-		}
-		return checkHead(tx, st.seq, st.head)
-	})
-	if err != nil {
+	if err := db.View(func(tx *bolt.Tx) error { return auditJournal(tx, st, cp, rep) }); err != nil {
 		rep.problem("%v (replay stopped after record %d)", err, st.seq)
 	}
 	if cp != nil && cp.seq > st.seq {
@@ -92,6 +57,44 @@ func Audit(dir string) (*AuditReport, error) {
 	rep.Totals = st.totalsView()
 	checkBalances(st, rep)
 	return rep, nil
+}
+
+// auditJournal replays every chunk into st, checking chunk keys and the
+// stored head, and compares the checkpoint when the replay reaches it.
+func auditJournal(tx *bolt.Tx, st, cp *state, rep *AuditReport) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil || !bytes.Equal(meta.Get(keyFormat), []byte(journalFormat)) {
+		rep.problem("ledger file has no %q format marker", journalFormat)
+	}
+	j := tx.Bucket(bucketJournal)
+	if j == nil {
+		rep.problem("ledger file has no journal")
+		return nil
+	}
+	err := j.ForEach(func(k, v []byte) error {
+		rep.Chunks++
+		if len(k) != 8 || len(v) < 1 {
+			return broken(ErrCorrupt, "journal chunk key %x is malformed", k)
+		}
+		first := true
+		return eachRecord(v, func(enc []byte) error {
+			if first && peekSeq(enc) != binary.BigEndian.Uint64(k) {
+				return broken(ErrCorrupt, "chunk %d starts with record %d", binary.BigEndian.Uint64(k), peekSeq(enc))
+			}
+			first = false
+			if _, err := st.replay(enc); err != nil {
+				return err
+			}
+			if cp != nil && st.seq == cp.seq {
+				compareCheckpoint(st, cp, rep)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	return checkHead(tx, st.seq, st.head)
 }
 
 // checkBalances checks conservation over the recomputed accounts, summing
