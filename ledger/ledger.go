@@ -65,6 +65,8 @@ type Ledger struct {
 	pendingOps []opEntry // owned by the committer: the id index since the last checkpoint
 
 	subs subscribers
+
+	durable commitSignal // wakes feeds at each durable commit
 }
 
 // Open opens the ledger in dir, creating it with its genesis record when
@@ -212,6 +214,7 @@ func (l *Ledger) close() error {
 	l.mu.Unlock()
 	<-l.done
 	l.subs.closeAll()
+	l.durable.close()
 	cerr := l.cp.db.Close()
 	if err := l.db.Close(); err != nil {
 		return fmt.Errorf("ledger: close: %w", err)

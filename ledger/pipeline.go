@@ -278,6 +278,7 @@ func (l *Ledger) commit() {
 			continue
 		}
 		l.publish(b)
+		l.durable.notify()
 		for _, w := range b.waiters {
 			w.req.done <- w.res
 		}

@@ -1,0 +1,124 @@
+package ledger
+
+import (
+	"context"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// A bank follows the journal with Feed from a cursor it keeps itself: it
+// credits deposits when money reaches its own account, and tells its
+// wallets of every credit and debit, including payments from other banks'
+// wallets. Which records concern a bank follows from their history links
+// (one per account touched) and the accounts' tags, which never change
+// once an account is opened.
+
+// feedScan bounds the journal records one Feed call reads, so that a bank
+// far behind the head, or one that few records concern, holds a read
+// transaction only briefly; it goes on from the next it was given.
+const feedScan = 4096
+
+// Feed returns durable events with Seq >= from that concern the
+// intermediary — records that touch its own account or any account it
+// serves (tagged with it) — at most limit of them (MaxPage when limit is
+// not in 1..MaxPage), and next, the sequence to ask for next time. It
+// scans a bounded number of records per call, so next may advance past
+// records that did not concern the bank while events is empty. When no
+// durable record at or after from exists yet, it blocks until one is
+// committed or ctx ends (then it returns ctx.Err()). A closed ledger gives
+// ErrClosed, waiting feeds included.
+func (b *Intermediary) Feed(ctx context.Context, from uint64, limit int) (events []Event, next uint64, err error) {
+	limit = clampPage(limit)
+	from = max(from, 1)
+	for {
+		committed, closed := b.l.durable.wait()
+		if closed {
+			return nil, 0, ErrClosed
+		}
+		n, last, err := b.l.checkBank(b.id)
+		if err != nil {
+			return nil, 0, err
+		}
+		if from <= last {
+			return b.l.feed(n, from, min(last, from+feedScan-1), limit)
+		}
+		select {
+		case <-committed:
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
+		}
+	}
+}
+
+// checkBank checks that id is an open intermediary and returns its number
+// and the last durable sequence.
+func (l *Ledger) checkBank(id AccountID) (n uint32, last uint64, err error) {
+	l.viewMu.RLock()
+	defer l.viewMu.RUnlock()
+	n, err = l.view.openIntermediary(id)
+	return n, l.view.seq, err
+}
+
+// feed reads records from to to (both durable) and returns the events of
+// those that concern intermediary n, up to limit of them.
+func (l *Ledger) feed(n uint32, from, to uint64, limit int) ([]Event, uint64, error) {
+	var recs []*record
+	next := to + 1
+	err := l.db.View(func(tx *bolt.Tx) error {
+		return scanJournal(tx, from, func(enc []byte) error {
+			seq := peekSeq(enc)
+			if seq > to {
+				return errStopScan
+			}
+			r, err := decodeRecord(enc)
+			if err != nil {
+				return err
+			}
+			if l.concerns(r, n) {
+				recs = append(recs, r)
+				if len(recs) == limit {
+					next = seq + 1
+					return errStopScan
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil && err != errStopScan {
+		if l.durable.isClosed() { // the file closed under the scan
+			return nil, 0, ErrClosed
+		}
+		return nil, 0, err
+	}
+	return l.events(recs), next, nil
+}
+
+// concerns reports whether r touches intermediary n's account or one it
+// serves. The lock is taken per record, not per scan, so a feed never
+// holds the committer off the read view for long.
+func (l *Ledger) concerns(r *record, n uint32) bool {
+	l.viewMu.RLock()
+	defer l.viewMu.RUnlock()
+	for _, k := range r.links {
+		if k.acct == n || l.view.valid(k.acct) && l.view.accounts[k.acct].tag == n {
+			return true
+		}
+	}
+	return false
+}
+
+// openIntermediary returns the number of intermediary id, refusing it with
+// the error its operations would get when it is not an open intermediary.
+func (s *state) openIntermediary(id AccountID) (uint32, error) {
+	n, err := s.lookup(id)
+	if err != nil {
+		return 0, err
+	}
+	switch a := &s.accounts[n]; {
+	case n == 0 || a.kind != KindIntermediary:
+		return 0, broken(ErrWrongKind, "%s is not an intermediary", id)
+	case a.closed:
+		return 0, broken(ErrAccountClosed, "intermediary %s", id)
+	}
+	return n, nil
+}
