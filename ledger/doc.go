@@ -14,6 +14,11 @@
 // recorded as its own, its ids are its own namespace, and it may move money
 // only out of its own account and the accounts it serves.
 //
+// A bank follows the durable journal records that touch its own account or
+// the accounts it serves with Intermediary.Feed, from a cursor it keeps
+// itself, and passes messages to other banks (a request-to-pay, say) with
+// Send and Receive.
+//
 // Every operation carries a client-chosen id. A retry with the same id
 // returns the first receipt and never applies twice; the same id with other
 // contents is refused with ErrOpIDReused. A refused operation changes
@@ -32,4 +37,7 @@
 // refuses all operations (ErrStorage) until it is reopened. The index of
 // operation ids is kept in memory for the life of the process, about 50
 // bytes per operation.
+//
+// Messages between intermediaries are not journaled: they wait in memory,
+// bounded per mailbox, and are lost when the ledger closes or stops.
 package ledger

@@ -81,6 +81,13 @@ var (
 	// dropped; the subscriber resumes from its last sequence with Events.
 	ErrSlowSubscriber = &Error{"subscriber_too_slow", "subscriber fell behind and was dropped"}
 
+	// ErrMailboxFull means an intermediary's mailbox holds as many messages,
+	// or as many bytes, as it may; the sender tries again later.
+	ErrMailboxFull = &Error{"mailbox_full", "the recipient's mailbox is full"}
+
+	// ErrMessageTooLarge means a message body is over MaxMessageBytes.
+	ErrMessageTooLarge = &Error{"message_too_large", "message body is over " + strconv.Itoa(MaxMessageBytes) + " bytes"}
+
 	// ErrClosed means the ledger was closed.
 	ErrClosed = &Error{"ledger_closed", "ledger is closed"}
 
@@ -100,7 +107,8 @@ var errorsByCode = func() map[string]*Error {
 	for _, e := range []*Error{ErrInvalidOpID, ErrInvalidAccountID, ErrInvalidAmount, ErrAmountOverflow,
 		ErrUnknownAccount, ErrAccountExists, ErrAccountClosed, ErrWrongKind, ErrSameAccount,
 		ErrIssuanceAccount, ErrInsufficientFunds, ErrOpIDReused, ErrAccountNotEmpty, ErrAccountInUse,
-		ErrNotYours, ErrBatchSize, ErrBadCursor, ErrSlowSubscriber, ErrClosed, ErrStorage, ErrCorrupt} {
+		ErrNotYours, ErrBatchSize, ErrBadCursor, ErrSlowSubscriber, ErrClosed, ErrStorage, ErrCorrupt,
+		ErrMailboxFull, ErrMessageTooLarge} {
 		m[e.Code] = e
 	}
 	return m

@@ -156,9 +156,9 @@ func TestIntermediary_FeedEndsWhenLedgerCloses(t *testing.T) {
 	}
 }
 
-// TestIntermediary_FeedRefusesNonBanks: whoever is not an open
+// TestIntermediary_FeedAndRelayRefuseNonBanks: whoever is not an open
 // intermediary gets the errors its operations would.
-func TestIntermediary_FeedRefusesNonBanks(t *testing.T) {
+func TestIntermediary_FeedAndRelayRefuseNonBanks(t *testing.T) {
 	f := newFixture(t)
 	f.open("bank-c", KindIntermediary, "")
 	f.must(f.l.CloseAccount(f.ctx, f.id(), "bank-c"))
@@ -179,6 +179,15 @@ func TestIntermediary_FeedRefusesNonBanks(t *testing.T) {
 			bank := f.l.Intermediary(tt.as)
 			if _, _, err := bank.Feed(ctx, 1, 10); !errors.Is(err, tt.want) {
 				t.Errorf("Feed: err = %v, want %s", err, tt.want.Code)
+			}
+			if err := bank.Send(ctx, "bank-a", []byte("hi")); !errors.Is(err, tt.want) {
+				t.Errorf("Send: err = %v, want %s", err, tt.want.Code)
+			}
+			if _, err := bank.Receive(ctx, 10); !errors.Is(err, tt.want) {
+				t.Errorf("Receive: err = %v, want %s", err, tt.want.Code)
+			}
+			if err := f.l.Intermediary("bank-a").Send(ctx, tt.as, []byte("hi")); !errors.Is(err, tt.want) {
+				t.Errorf("Send to it: err = %v, want %s", err, tt.want.Code)
 			}
 		})
 	}

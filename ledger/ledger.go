@@ -67,6 +67,7 @@ type Ledger struct {
 	subs subscribers
 
 	durable commitSignal // wakes feeds at each durable commit
+	relay   relay        // messages between intermediaries, in memory
 }
 
 // Open opens the ledger in dir, creating it with its genesis record when
@@ -215,6 +216,7 @@ func (l *Ledger) close() error {
 	<-l.done
 	l.subs.closeAll()
 	l.durable.close()
+	l.relay.close()
 	cerr := l.cp.db.Close()
 	if err := l.db.Close(); err != nil {
 		return fmt.Errorf("ledger: close: %w", err)
