@@ -19,9 +19,18 @@
 // them share a group commit), so dependent operations go in separate
 // requests or in one atomic batch.
 //
+// GET /v1/feed and GET /v1/messages are long polls: the server holds the
+// request until there is something to answer or the wait the client names
+// (wait=20s by default, at most 30s) passes, and then answers 200 with
+// nothing. The client's Feed and Receive ask again in rounds of 25 seconds
+// for as long as their context allows.
+//
 // # Caveats
 //
 // Session tokens travel in the clear unless the server runs behind TLS.
 // Sessions live in the server's memory; after a restart, clients sign in
 // again by themselves.
+//
+// An http.Server in front of the handler must let a response take longer
+// than the longest wait: no WriteTimeout under 30 seconds.
 package ledgerhttp

@@ -56,6 +56,7 @@ func NewServer(l *ledger.Ledger, keys map[ledger.AccountID]ed25519.PublicKey, op
 	s.mux.HandleFunc("GET /v1/accounts/{id}", s.authed(s.handleAccount))
 	s.mux.HandleFunc("GET /v1/accounts/{id}/history", s.authed(s.handleHistory))
 	s.mux.HandleFunc("GET /v1/totals", s.authed(s.handleTotals))
+	s.routeLongPolls()
 	return s
 }
 

@@ -29,6 +29,9 @@ type ledgerForBank interface {
 	History(ctx context.Context, id ledger.AccountID, cursor uint64, limit int) ([]ledger.Event, uint64, error)
 	Totals(ctx context.Context) (ledger.Totals, error)
 	ID() ledger.AccountID
+	Feed(ctx context.Context, from uint64, limit int) ([]ledger.Event, uint64, error)
+	Send(ctx context.Context, to ledger.AccountID, body []byte) error
+	Receive(ctx context.Context, max int) ([]ledger.Message, error)
 }
 
 var (
