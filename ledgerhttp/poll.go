@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
+	"strings"
 	"time"
 )
 
@@ -29,13 +29,9 @@ func (s *Server) routeLongPolls() {
 
 // queryUint reads a whole-number query parameter; absent means 0.
 func queryUint(q url.Values, name string) (uint64, error) {
-	s := q.Get(name)
-	if s == "" {
-		return 0, nil
-	}
-	n, err := strconv.ParseUint(s, 10, 64)
+	n, err := parseUint(q.Get(name))
 	if err != nil {
-		return 0, fmt.Errorf("%s must be a whole number, got %q", name, s)
+		return 0, fmt.Errorf("%s must be a whole number, got %q", name, q.Get(name))
 	}
 	return n, nil
 }
@@ -54,13 +50,18 @@ func queryWait(q url.Values) (time.Duration, error) {
 	return d, nil
 }
 
-// badQuery answers 400 when any query parameter was bad.
+// badQuery answers 400, naming every bad query parameter, when there are any.
 func badQuery(w http.ResponseWriter, errs ...error) bool {
-	err := errors.Join(errs...)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+	var msgs []string
+	for _, err := range errs {
+		if err != nil {
+			msgs = append(msgs, err.Error())
+		}
 	}
-	return err != nil
+	if len(msgs) > 0 {
+		writeError(w, http.StatusBadRequest, "bad_request", strings.Join(msgs, "; "))
+	}
+	return len(msgs) > 0
 }
 
 // waitPassed reports whether err is the end of the server's own wait
