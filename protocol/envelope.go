@@ -1,0 +1,81 @@
+package protocol
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Version is the protocol version this package speaks.
+const Version = 1
+
+// Path is where an intermediary serves the wallet websocket.
+const Path = "/v1/wallet"
+
+// MaxMessageBytes bounds one websocket message in either direction.
+const MaxMessageBytes = 64 << 10
+
+// Envelope is every message on the wire.
+type Envelope struct {
+	V    int             `json:"v"`
+	Type string          `json:"type"`
+	ID   string          `json:"id,omitempty"`
+	Body json.RawMessage `json:"body,omitempty"`
+}
+
+// Message types a wallet sends.
+const (
+	TypeHello          = "hello"
+	TypeRegister       = "register"
+	TypeBalance        = "balance"
+	TypeHistory        = "history"
+	TypePay            = "pay"
+	TypeRequestPayment = "request_payment"
+	TypeApprove        = "approve"
+	TypeDecline        = "decline"
+	TypeRequests       = "requests"
+	TypeWithdraw       = "withdraw"
+	TypeDeposit        = "deposit"
+	TypeSchedule       = "schedule"
+	TypeCancelSchedule = "cancel_schedule"
+	TypeSchedules      = "schedules"
+	TypeSettings       = "settings"
+)
+
+// Message types an intermediary sends. Answers to a request carry its id;
+// pushed messages carry none.
+const (
+	TypeChallenge = "challenge" // pushed on connect
+	TypeWelcome   = "welcome"   // answers hello and register
+	TypeError     = "error"     // answers any request that failed
+
+	TypeBalanceResult   = "balance"         // answers balance
+	TypeHistoryResult   = "history"         // answers history
+	TypePaid            = "paid"            // answers pay and approve
+	TypeRequested       = "requested"       // answers request_payment
+	TypeDeclined        = "declined"        // answers decline
+	TypeRequestList     = "requests"        // answers requests
+	TypeWithdrawn       = "withdrawn"       // answers withdraw
+	TypeDeposited       = "deposited"       // answers deposit
+	TypeScheduled       = "scheduled"       // answers schedule
+	TypeCancelled       = "cancelled"       // answers cancel_schedule
+	TypeScheduleList    = "schedules"       // answers schedules
+	TypeSettingsResult  = "settings"        // answers settings
+	TypeNotify          = "notify"          // pushed: money moved in or out of the wallet
+	TypePaymentRequest  = "payment_request" // pushed: a merchant asks this wallet to pay
+	TypeRequestUpdate   = "request_update"  // pushed: a request this wallet made was paid or declined
+	TypeScheduleUpdate  = "schedule_update" // pushed: a scheduled payment fired
+	TypeSessionReplaced = "bye"             // pushed before the server closes the connection
+)
+
+// Encode builds an envelope for body and marshals it.
+func Encode(typ, id string, body any) ([]byte, error) {
+	env := Envelope{V: Version, Type: typ, ID: id}
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("protocol: encode %s: %w", typ, err)
+		}
+		env.Body = b
+	}
+	return json.Marshal(env)
+}

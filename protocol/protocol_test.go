@@ -1,0 +1,89 @@
+package protocol
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSign_VerifiesAndBindsEveryField(t *testing.T) {
+	pub, key, _ := ed25519.GenerateKey(nil)
+	wallet := WalletAddress(pub, "bank-1")
+	msgs := []Signed{
+		&Pay{To: "w-0123456789abcdef0123@bank-2", Amount: 1500},
+		&RequestPayment{Payer: "w-0123456789abcdef0123@bank-2", Amount: 700, Memo: "coffee", ExpiresIn: 60},
+		&Approve{Ref: "bank-2.4", Merchant: "w-0123456789abcdef0123@bank-2", Amount: 700},
+		&Decline{Ref: "bank-2.4"},
+		&Withdraw{Amount: 10},
+		&Deposit{Amount: 10},
+		&Schedule{To: "w-0123456789abcdef0123@bank-2", Amount: 5, At: time.Unix(1e9, 0), Every: "24h", Times: 3},
+		&CancelSchedule{Ref: "sc-1"},
+		&Settings{Waterfall: true},
+	}
+	for _, m := range msgs {
+		Sign(key, "t", wallet, "req-1", m)
+		if !Verify(pub, "t", wallet, "req-1", m) {
+			t.Errorf("%T: own signature does not verify", m)
+		}
+		if Verify(pub, "t", wallet, "req-2", m) || Verify(pub, "u", wallet, "req-1", m) ||
+			Verify(pub, "t", WalletAddress(pub, "bank-9"), "req-1", m) {
+			t.Errorf("%T: signature not bound to request id, type and wallet", m)
+		}
+	}
+	p := &Pay{To: "w-0123456789abcdef0123@bank-2", Amount: 1500}
+	Sign(key, TypePay, wallet, "r", p)
+	p.Amount++
+	if Verify(pub, TypePay, wallet, "r", p) {
+		t.Error("a changed amount still verifies")
+	}
+}
+
+func TestWalletAddress_RoundTrips(t *testing.T) {
+	pub, _, _ := ed25519.GenerateKey(nil)
+	addr := WalletAddress(pub, "bank-1")
+	keyID, bank, ok := ParseWalletAddress(addr)
+	if !ok || keyID != WalletKeyID(pub) || bank != "bank-1" {
+		t.Fatalf("ParseWalletAddress(%q) = %q, %q, %v", addr, keyID, bank, ok)
+	}
+	for _, bad := range []string{"", "bank-1", "w-0123@bank-1", "w-0123456789abcdef0123", "w-0123456789ABCDEF0123@bank-1",
+		"w-0123456789abcdef0123@", "w-0123456789abcdef0123@bank 1", "x-0123456789abcdef0123@bank-1"} {
+		if _, _, ok := ParseWalletAddress(bad); ok {
+			t.Errorf("ParseWalletAddress(%q) accepted", bad)
+		}
+	}
+}
+
+func TestValidRequestIDAndText(t *testing.T) {
+	for id, want := range map[string]bool{"a": true, "pay-1.x_2": true, "": false, strings.Repeat("a", 33): false,
+		"a:b": false, "a@b": false, "a b": false, "日本": false} {
+		if ValidRequestID(id) != want {
+			t.Errorf("ValidRequestID(%q) = %v", id, !want)
+		}
+	}
+	if !ValidText("カフェ 2杯", 140) || ValidText("a\nb", 140) || ValidText(strings.Repeat("あ", 141), 140) {
+		t.Error("ValidText")
+	}
+}
+
+func TestEncode_EnvelopeAndErrors(t *testing.T) {
+	b, err := Encode(TypePay, "r1", Pay{To: "x", Amount: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env Envelope
+	if err := json.Unmarshal(b, &env); err != nil || env.V != Version || env.Type != TypePay || env.ID != "r1" {
+		t.Fatalf("envelope = %+v, %v", env, err)
+	}
+	e := Errorf(CodeRateLimited, "slow down")
+	if !errors.Is(e, &Error{Code: CodeRateLimited}) || errors.Is(e, &Error{Code: CodeInternal}) {
+		t.Error("errors.Is does not compare codes")
+	}
+	for code, meaning := range Codes {
+		if meaning == "" || code == "" {
+			t.Errorf("code %q has no meaning", code)
+		}
+	}
+}
