@@ -60,7 +60,7 @@ func fuzzSeedJournal(tb testing.TB) fuzzJournal {
 		}
 		seen[r.typ] = true
 	}
-	for t := opGenesis; t <= opBatch; t++ {
+	for t := opGenesis; t <= opLimits; t++ {
 		if !seen[t] {
 			tb.Fatalf("seed journal has no %s record", t)
 		}
@@ -94,6 +94,15 @@ func fuzzWriteJournal(tb testing.TB, l *Ledger) {
 	must(l.OpenAccount(ctx, "o7", AccountSpec{ID: "carol", Kind: KindWallet, Intermediary: "bank-b"}))
 	must(l.CloseAccount(ctx, "c1", "carol"))
 	must(l.Transfer(ctx, "t3", "bob", "alice", 1))
+	// One holder with wallets at both banks, one of them sweeping.
+	must(l.OpenAccount(ctx, "o8", AccountSpec{ID: "dan-a", Kind: KindWallet, Intermediary: "bank-a",
+		Holder: "tok:dan", Limits: Limits{Holding: 5_000, Sweep: true}}))
+	must(l.OpenAccount(ctx, "o9", AccountSpec{ID: "dan-b", Kind: KindWallet, Intermediary: "bank-b", Holder: "tok:dan"}))
+	must(l.OpenAccount(ctx, "o10", AccountSpec{ID: "erin", Kind: KindWallet, Intermediary: "bank-b", Limits: Limits{Holding: 100}}))
+	must(l.Transfer(ctx, "t4", "alice", "dan-a", 6_000))
+	must(l.Batch(ctx, "b2", []Transfer{{"bob", "dan-a", 400}, {"dan-a", "erin", 50}, {"bob", "erin", 10}}))
+	must(l.SetLimits(ctx, "s1", "dan-b", Limits{Holding: 4_000}))
+	must(l.SetLimits(ctx, "s2", "erin", Limits{Holding: math.MaxInt64, Sweep: true}))
 }
 
 func fuzzReadJournal(tb testing.TB, dir string) fuzzJournal {
@@ -333,7 +342,7 @@ const (
 	fuzzCPAccountsSum = 56
 	fuzzCPOpsSum      = 88
 	fuzzCPGen         = 120
-	fuzzCPLen         = 128
+	fuzzCPLen         = 136
 )
 
 // FuzzLoadCheckpoint stores arbitrary bytes as a checkpoint and loads it.
@@ -397,7 +406,10 @@ func fuzzEditAccount(tb testing.TB, chunk []byte, from, kind Kind, tag uint32) [
 			binary.BigEndian.PutUint32(chunk[kindAt+1:], tag)
 			return chunk
 		}
-		off = kindAt + 1 + 4 + 1 + 4 + 8 + 8 + 8
+		off = kindAt + 1 + 4 + 1 + 4 + 8 + 8 + 8 + 1 // through the holder flag
+		if chunk[off-1] == 1 {
+			off += 1 + int(chunk[off]) + 8 + 1
+		}
 	}
 	tb.Fatalf("no %s account in the seed checkpoint", from)
 	return nil
@@ -410,8 +422,9 @@ func fuzzFixSums(meta, accounts, ops []byte) []byte {
 		return meta
 	}
 	meta = slices.Clone(meta)
-	if as, _, err := decodeAccounts(accounts, nil, nil); err == nil {
-		binary.BigEndian.PutUint64(meta[fuzzCPAccounts:], uint64(len(as)))
+	var loaded loadedAccounts
+	if err := decodeAccounts(accounts, &loaded); err == nil {
+		binary.BigEndian.PutUint64(meta[fuzzCPAccounts:], uint64(len(loaded.accounts)))
 	}
 	m := map[opKey]opRef{}
 	if decodeOps(ops, m) == nil {
