@@ -181,6 +181,9 @@ func FuzzDecodeRecord(f *testing.F) {
 		f.Add(rec[:len(rec)-1])
 		f.Add(append(slices.Clone(rec), 0))
 	}
+	for _, rec := range fuzzReadJournal(f, filepath.Join("testdata", "v2-journal")).recs {
+		f.Add(rec) // version 2 records re-encode as version 2
+	}
 	f.Add([]byte{})
 	f.Add([]byte{recordVersion})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -267,6 +270,22 @@ func FuzzReplay(f *testing.F) {
 		f.Add(uint8(k-1), j.recs[k-1], true) // the same operation again; genesis first
 	}
 	f.Add(uint8(0), []byte("not a record"), false)
+	// Sweeps and limits that the rules do not give, with the chain made right.
+	for k, rec := range j.recs[1:] {
+		r, _ := decodeRecord(rec)
+		switch {
+		case len(r.sweeps) > 0:
+			f.Add(uint8(k), fuzzEdited(r, func(r *record) { r.sweeps[0].amount++ }), true)
+			f.Add(uint8(k), fuzzEdited(r, func(r *record) { r.sweeps = nil }), true)
+		case r.typ == opTransfer:
+			f.Add(uint8(k), fuzzEdited(r, func(r *record) { r.sweeps = []posting{{r.postings[0].to, 1, 1}} }), true)
+		case r.typ == opLimits:
+			f.Add(uint8(k), fuzzEdited(r, func(r *record) { r.limits.Holding = -1 }), true)
+		case r.typ == opOpen && r.holder != "":
+			f.Add(uint8(k), fuzzEdited(r, func(r *record) { r.kind = KindEscrow }), true)
+			f.Add(uint8(k), fuzzEdited(r, func(r *record) { r.holder = "bad token" }), true)
+		}
+	}
 	f.Fuzz(func(t *testing.T, prefix uint8, b []byte, fixChain bool) {
 		st := fuzzStateAfter(t, j.recs[:1+int(prefix)%len(j.recs)])
 		if fixChain && len(b) >= recHeaderLen {
@@ -286,6 +305,14 @@ func FuzzReplay(f *testing.F) {
 		}
 		fuzzCheckApplied(t, st, before, b)
 	})
+}
+
+// fuzzEdited re-encodes a decoded record after edit.
+func fuzzEdited(r *record, edit func(*record)) []byte {
+	c := *r
+	c.sweeps = slices.Clone(r.sweeps)
+	edit(&c)
+	return appendRecord(nil, &c)
 }
 
 // fuzzStateAfter replays records into a fresh state, as Open does.
