@@ -45,12 +45,31 @@ func ParseKind(s string) (Kind, error) {
 	return 0, fmt.Errorf("ledger: unknown account kind %q (want intermediary, wallet, escrow or loss)", s)
 }
 
+// HolderID is a pseudonymous holder token: 1..64 letters, digits or
+// ._:@- (the rule for ids). Banks derive it alike from a person's identity
+// under a key the ledger does not have, so one person's wallets at several
+// banks share one token and one holding limit while the ledger learns
+// nothing about who they are.
+type HolderID string
+
+// Limits are a wallet's holding limit and waterfall setting.
+type Limits struct {
+	// Holding is the most its holder may hold across all its wallets, in
+	// yen; 0 means no limit. Never negative.
+	Holding int64
+	// Sweep makes a credit over the limit sweep the excess to the serving
+	// intermediary instead of being refused.
+	Sweep bool
+}
+
 // AccountSpec describes an account to open. Wallets must name the
 // intermediary that serves them; escrow and loss accounts may.
 type AccountSpec struct {
 	ID           AccountID
 	Kind         Kind
 	Intermediary AccountID
+	Holder       HolderID // wallets only; "" means the wallet is its own holder
+	Limits       Limits   // wallets only
 }
 
 // Account is an account as of the last committed operation.
@@ -62,6 +81,16 @@ type Account struct {
 	Balance      int64
 	OpenedSeq    uint64 // journal sequence of the operation that opened it
 	LastSeq      uint64 // journal sequence of the last operation that touched it
+	Holder       HolderID
+	Limits       Limits
+}
+
+// Holding is one holder's position across every bank.
+type Holding struct {
+	Holder   HolderID
+	Wallets  int   // open wallets with this holder
+	Holdings int64 // their balances summed
+	Limit    int64 // the smallest non-zero Holding limit among them; 0 means none
 }
 
 // maxIDLen bounds account and operation ids.

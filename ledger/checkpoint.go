@@ -65,9 +65,18 @@ type snapshot struct {
 	seq      uint64
 	head     [32]byte
 	accounts []account
-	names    names     // shares the view's arena: bytes below its length never change
+	names    names // shares the view's arena: bytes below its length never change
+	exts     []walletExt
+	tokens   names     // holder tokens, shared like names
 	ops      []opEntry // committed since the previous checkpoint, in order
 }
+
+// cpFormat numbers the checkpoint's layout. A checkpoint of another format
+// is set aside and the journal replayed, never misread.
+const cpFormat = 2
+
+// errOldCheckpoint means the checkpoint was written in another format.
+var errOldCheckpoint = errors.New("checkpoint is of another format")
 
 // cpState is the checkpoint's meta record.
 type cpState struct {
@@ -78,7 +87,11 @@ type cpState struct {
 	accountsSum [32]byte // SHA-256 over the account chunks in key order
 	opsSum      [32]byte // SHA-256 over every id-index chunk up to seq, in key order
 	gen         uint64   // which accounts bucket is current
+	format      uint64   // cpFormat
 }
+
+// cpStateLen is the length of an encoded cpState; format 1 had no format field.
+const cpStateLen = 136
 
 func (s *cpState) encode() []byte {
 	b := binary.BigEndian.AppendUint64(nil, s.seq)
@@ -87,7 +100,8 @@ func (s *cpState) encode() []byte {
 	b = binary.BigEndian.AppendUint64(b, s.ops)
 	b = append(b, s.accountsSum[:]...)
 	b = append(b, s.opsSum[:]...)
-	return binary.BigEndian.AppendUint64(b, s.gen)
+	b = binary.BigEndian.AppendUint64(b, s.gen)
+	return binary.BigEndian.AppendUint64(b, cpFormat)
 }
 
 func decodeCPState(b []byte) (*cpState, error) {
@@ -98,13 +112,22 @@ func decodeCPState(b []byte) (*cpState, error) {
 	copy(s.accountsSum[:], d.take(32))
 	copy(s.opsSum[:], d.take(32))
 	s.gen = d.u64()
+	if len(b) == cpStateLen-8 {
+		return nil, errOldCheckpoint
+	}
+	s.format = d.u64()
 	if d.bad || len(d.b) != 0 {
 		return nil, broken(ErrCorrupt, "checkpoint state record is %d bytes", len(b))
+	}
+	if s.format != cpFormat {
+		return nil, fmt.Errorf("%w: format %d, want %d", errOldCheckpoint, s.format, cpFormat)
 	}
 	return s, nil
 }
 
-func appendAccount(b []byte, id []byte, a *account) []byte {
+// appendAccount appends one account: its id and fields, then 0, or 1 and
+// its holder token and limits.
+func appendAccount(b []byte, id []byte, a *account, e *walletExt, token []byte) []byte {
 	b = append(b, byte(len(id)))
 	b = append(b, id...)
 	b = append(b, byte(a.kind))
@@ -117,24 +140,49 @@ func appendAccount(b []byte, id []byte, a *account) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(a.served))
 	b = binary.BigEndian.AppendUint64(b, uint64(a.bal))
 	b = binary.BigEndian.AppendUint64(b, a.opened)
-	return binary.BigEndian.AppendUint64(b, a.last)
+	b = binary.BigEndian.AppendUint64(b, a.last)
+	if e == nil {
+		return append(b, 0)
+	}
+	b = append(b, 1, byte(len(token)))
+	b = append(b, token...)
+	return appendLimits(b, Limits{Holding: e.limit, Sweep: e.sweep})
 }
 
-// decodeAccounts parses one chunk of accounts, appending to accounts and ids.
-func decodeAccounts(chunk []byte, accounts []account, ids []AccountID) ([]account, []AccountID, error) {
+// loadedTerms is a holder and limits read from a checkpoint, for account n.
+type loadedTerms struct {
+	n      uint32
+	holder HolderID
+	limits Limits
+}
+
+// loadedAccounts is what the account chunks of a checkpoint hold.
+type loadedAccounts struct {
+	accounts []account
+	ids      []AccountID
+	terms    []loadedTerms
+}
+
+// decodeAccounts parses one chunk of accounts, appending to into.
+func decodeAccounts(chunk []byte, into *loadedAccounts) error {
 	d := decoder{b: chunk}
 	for len(d.b) > 0 && !d.bad {
-		ids = append(ids, AccountID(d.str()))
+		into.ids = append(into.ids, AccountID(d.str()))
 		a := account{kind: Kind(d.u8()), tag: d.u32()}
 		a.closed = d.u8() == 1
 		a.served = int32(d.u32())
 		a.bal, a.opened, a.last = int64(d.u64()), d.u64(), d.u64()
-		accounts = append(accounts, a)
+		if d.flag() {
+			t := loadedTerms{n: uint32(len(into.accounts)), holder: HolderID(d.str())}
+			t.limits = d.limits()
+			into.terms = append(into.terms, t)
+		}
+		into.accounts = append(into.accounts, a)
 	}
 	if d.bad {
-		return nil, nil, broken(ErrCorrupt, "checkpoint account chunk is truncated")
+		return broken(ErrCorrupt, "checkpoint account chunk is truncated or malformed")
 	}
-	return accounts, ids, nil
+	return nil
 }
 
 func appendOpEntry(b []byte, e *opEntry) []byte {
@@ -198,7 +246,7 @@ func openCheckpointer(dir string, log *slog.Logger, readOnly bool) (*checkpointe
 func (c *checkpointer) load() (*state, error) {
 	st := newState(true)
 	var meta *cpState
-	var ids []AccountID
+	var loaded *loadedAccounts
 	err := c.db.View(func(tx *bolt.Tx) error {
 		mb, ob := tx.Bucket(cpBucketMeta), tx.Bucket(cpBucketOps)
 		if mb == nil || mb.Get(cpKeyState) == nil || ob == nil {
@@ -212,7 +260,7 @@ func (c *checkpointer) load() (*state, error) {
 		if ab == nil {
 			return broken(ErrCorrupt, "checkpoint accounts generation %d is missing", meta.gen)
 		}
-		if ids, err = c.loadAccounts(ab, st, meta); err != nil {
+		if loaded, err = c.loadAccounts(ab, meta); err != nil {
 			return err
 		}
 		return c.loadOps(ob, st, meta)
@@ -220,13 +268,19 @@ func (c *checkpointer) load() (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	st.seq, st.head = meta.seq, meta.head
-	for n, id := range ids {
+	st.seq, st.head, st.accounts = meta.seq, meta.head, loaded.accounts
+	for n, id := range loaded.ids {
 		if err := st.checkLoaded(uint32(n), id); err != nil {
 			return nil, err
 		}
 		st.names.add(id)
 		st.totals[st.accounts[n].kind] += st.accounts[n].bal
+	}
+	for _, t := range loaded.terms {
+		if err := checkTerms(st.accounts[t.n].kind, t.holder, t.limits); err != nil {
+			return nil, broken(ErrCorrupt, "checkpoint account %d: %v", t.n, err)
+		}
+		st.setTerms(t.n, t.holder, t.limits)
 	}
 	rep := &AuditReport{Totals: st.totalsView()}
 	if checkBalances(st, rep); !rep.OK() {
@@ -261,23 +315,20 @@ func (s *state) checkLoaded(n uint32, id AccountID) error {
 
 var errNoCheckpoint = errors.New("no checkpoint yet")
 
-func (c *checkpointer) loadAccounts(b *bolt.Bucket, st *state, meta *cpState) ([]AccountID, error) {
+func (c *checkpointer) loadAccounts(b *bolt.Bucket, meta *cpState) (*loadedAccounts, error) {
 	sum := sha256.New()
-	st.accounts = make([]account, 0, min(meta.accounts, 1<<20)) // the count is checked after reading
-	var ids []AccountID
+	into := &loadedAccounts{accounts: make([]account, 0, min(meta.accounts, 1<<20))} // the count is checked after reading
 	err := b.ForEach(func(_, v []byte) error {
 		sum.Write(v)
-		var err error
-		st.accounts, ids, err = decodeAccounts(v, st.accounts, ids)
-		return err
+		return decodeAccounts(v, into)
 	})
 	if err != nil {
 		return nil, err
 	}
-	if uint64(len(st.accounts)) != meta.accounts || !bytes.Equal(sum.Sum(nil), meta.accountsSum[:]) {
+	if uint64(len(into.accounts)) != meta.accounts || !bytes.Equal(sum.Sum(nil), meta.accountsSum[:]) {
 		return nil, broken(ErrCorrupt, "checkpoint accounts do not match their checksum")
 	}
-	return ids, nil
+	return into, nil
 }
 
 func (c *checkpointer) loadOps(b *bolt.Bucket, st *state, meta *cpState) error {
@@ -446,7 +497,15 @@ func encodeAccounts(s *snapshot) ([]chunk, []byte) {
 		buf = make([]byte, 0, cpChunk+256)
 	}
 	for i := range s.accounts {
-		buf = appendAccount(buf, s.names.bytes(uint32(i)), &s.accounts[i])
+		var e *walletExt
+		var token []byte
+		if x := s.accounts[i].ext; x != 0 {
+			e = &s.exts[x]
+			if e.holder != 0 {
+				token = s.tokens.bytes(e.holder - 1)
+			}
+		}
+		buf = appendAccount(buf, s.names.bytes(uint32(i)), &s.accounts[i], e, token)
 		if len(buf) >= cpChunk {
 			flush()
 		}

@@ -66,8 +66,19 @@ func assertSameState(t *testing.T, got, want *state) {
 		t.Fatalf("%d accounts, %d ids; want %d, %d", len(got.accounts), len(got.ops), len(want.accounts), len(want.ops))
 	}
 	for n := range want.accounts {
-		if got.accounts[n] != want.accounts[n] {
-			t.Errorf("account %d = %+v, want %+v", n, got.accounts[n], want.accounts[n])
+		if !sameAccount(got, want, uint32(n)) {
+			t.Errorf("account %d = %+v, want %+v", n, got.view(uint32(n)), want.view(uint32(n)))
+		}
+	}
+	if got.holders.count() != want.holders.count() {
+		t.Fatalf("%d holder tokens, want %d", got.holders.count(), want.holders.count())
+	}
+	for h := 1; h <= want.holders.count(); h++ {
+		token := want.holders.token(uint32(h))
+		g, _, gerr := got.holding(token)
+		w, _, werr := want.holding(token)
+		if g != w || ErrorCode(gerr) != ErrorCode(werr) {
+			t.Errorf("holder %s = %+v, %v; want %+v, %v", token, g, gerr, w, werr)
 		}
 	}
 	for k, v := range want.ops {

@@ -73,6 +73,17 @@ var (
 	// ErrBatchSize means a batch holds no transfers or more than MaxBatchTransfers.
 	ErrBatchSize = &Error{"batch_size", "a batch holds 1 to " + strconv.Itoa(MaxBatchTransfers) + " transfers"}
 
+	// ErrInvalidHolder means a holder token is too long or holds characters
+	// other than letters, digits and ._:@-
+	ErrInvalidHolder = &Error{"invalid_holder", "holder token must be 1 to 64 letters, digits or ._:@-"}
+
+	// ErrHoldingLimit means a credit would take a wallet's holder over its
+	// holding limit and the wallet does not sweep the excess.
+	ErrHoldingLimit = &Error{"holding_limit", "the credit would take the holder over its holding limit"}
+
+	// ErrUnknownHolder means no open wallet carries the holder token.
+	ErrUnknownHolder = &Error{"unknown_holder", "no open wallet has this holder token"}
+
 	// ErrBadCursor means a history cursor is not one of the account's
 	// operations; cursors come from the previous page's next.
 	ErrBadCursor = &Error{"bad_cursor", "history cursor is not an operation of this account"}
@@ -107,8 +118,8 @@ var errorsByCode = func() map[string]*Error {
 	for _, e := range []*Error{ErrInvalidOpID, ErrInvalidAccountID, ErrInvalidAmount, ErrAmountOverflow,
 		ErrUnknownAccount, ErrAccountExists, ErrAccountClosed, ErrWrongKind, ErrSameAccount,
 		ErrIssuanceAccount, ErrInsufficientFunds, ErrOpIDReused, ErrAccountNotEmpty, ErrAccountInUse,
-		ErrNotYours, ErrBatchSize, ErrBadCursor, ErrSlowSubscriber, ErrClosed, ErrStorage, ErrCorrupt,
-		ErrMailboxFull, ErrMessageTooLarge} {
+		ErrNotYours, ErrBatchSize, ErrInvalidHolder, ErrHoldingLimit, ErrUnknownHolder, ErrBadCursor, ErrSlowSubscriber,
+		ErrClosed, ErrStorage, ErrCorrupt, ErrMailboxFull, ErrMessageTooLarge} {
 		m[e.Code] = e
 	}
 	return m

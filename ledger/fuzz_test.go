@@ -60,7 +60,7 @@ func fuzzSeedJournal(tb testing.TB) fuzzJournal {
 		}
 		seen[r.typ] = true
 	}
-	for t := opGenesis; t <= opBatch; t++ {
+	for t := opGenesis; t <= opLimits; t++ {
 		if !seen[t] {
 			tb.Fatalf("seed journal has no %s record", t)
 		}
@@ -94,6 +94,15 @@ func fuzzWriteJournal(tb testing.TB, l *Ledger) {
 	must(l.OpenAccount(ctx, "o7", AccountSpec{ID: "carol", Kind: KindWallet, Intermediary: "bank-b"}))
 	must(l.CloseAccount(ctx, "c1", "carol"))
 	must(l.Transfer(ctx, "t3", "bob", "alice", 1))
+	// One holder with wallets at both banks, one of them sweeping.
+	must(l.OpenAccount(ctx, "o8", AccountSpec{ID: "dan-a", Kind: KindWallet, Intermediary: "bank-a",
+		Holder: "tok:dan", Limits: Limits{Holding: 5_000, Sweep: true}}))
+	must(l.OpenAccount(ctx, "o9", AccountSpec{ID: "dan-b", Kind: KindWallet, Intermediary: "bank-b", Holder: "tok:dan"}))
+	must(l.OpenAccount(ctx, "o10", AccountSpec{ID: "erin", Kind: KindWallet, Intermediary: "bank-b", Limits: Limits{Holding: 100}}))
+	must(l.Transfer(ctx, "t4", "alice", "dan-a", 6_000))
+	must(l.Batch(ctx, "b2", []Transfer{{"bob", "dan-a", 400}, {"dan-a", "erin", 50}, {"bob", "erin", 10}}))
+	must(l.SetLimits(ctx, "s1", "dan-b", Limits{Holding: 4_000}))
+	must(l.SetLimits(ctx, "s2", "erin", Limits{Holding: math.MaxInt64, Sweep: true}))
 }
 
 func fuzzReadJournal(tb testing.TB, dir string) fuzzJournal {
@@ -171,6 +180,9 @@ func FuzzDecodeRecord(f *testing.F) {
 		f.Add(rec)
 		f.Add(rec[:len(rec)-1])
 		f.Add(append(slices.Clone(rec), 0))
+	}
+	for _, rec := range fuzzReadJournal(f, filepath.Join("testdata", "v2-journal")).recs {
+		f.Add(rec) // version 2 records re-encode as version 2
 	}
 	f.Add([]byte{})
 	f.Add([]byte{recordVersion})
@@ -258,6 +270,22 @@ func FuzzReplay(f *testing.F) {
 		f.Add(uint8(k-1), j.recs[k-1], true) // the same operation again; genesis first
 	}
 	f.Add(uint8(0), []byte("not a record"), false)
+	// Sweeps and limits that the rules do not give, with the chain made right.
+	for k, rec := range j.recs[1:] {
+		r, _ := decodeRecord(rec)
+		switch {
+		case len(r.sweeps) > 0:
+			f.Add(uint8(k), fuzzEdited(r, func(r *record) { r.sweeps[0].amount++ }), true)
+			f.Add(uint8(k), fuzzEdited(r, func(r *record) { r.sweeps = nil }), true)
+		case r.typ == opTransfer:
+			f.Add(uint8(k), fuzzEdited(r, func(r *record) { r.sweeps = []posting{{r.postings[0].to, 1, 1}} }), true)
+		case r.typ == opLimits:
+			f.Add(uint8(k), fuzzEdited(r, func(r *record) { r.limits.Holding = -1 }), true)
+		case r.typ == opOpen && r.holder != "":
+			f.Add(uint8(k), fuzzEdited(r, func(r *record) { r.kind = KindEscrow }), true)
+			f.Add(uint8(k), fuzzEdited(r, func(r *record) { r.holder = "bad token" }), true)
+		}
+	}
 	f.Fuzz(func(t *testing.T, prefix uint8, b []byte, fixChain bool) {
 		st := fuzzStateAfter(t, j.recs[:1+int(prefix)%len(j.recs)])
 		if fixChain && len(b) >= recHeaderLen {
@@ -277,6 +305,14 @@ func FuzzReplay(f *testing.F) {
 		}
 		fuzzCheckApplied(t, st, before, b)
 	})
+}
+
+// fuzzEdited re-encodes a decoded record after edit.
+func fuzzEdited(r *record, edit func(*record)) []byte {
+	c := *r
+	c.sweeps = slices.Clone(r.sweeps)
+	edit(&c)
+	return appendRecord(nil, &c)
 }
 
 // fuzzStateAfter replays records into a fresh state, as Open does.
@@ -333,7 +369,7 @@ const (
 	fuzzCPAccountsSum = 56
 	fuzzCPOpsSum      = 88
 	fuzzCPGen         = 120
-	fuzzCPLen         = 128
+	fuzzCPLen         = 136
 )
 
 // FuzzLoadCheckpoint stores arbitrary bytes as a checkpoint and loads it.
@@ -397,7 +433,10 @@ func fuzzEditAccount(tb testing.TB, chunk []byte, from, kind Kind, tag uint32) [
 			binary.BigEndian.PutUint32(chunk[kindAt+1:], tag)
 			return chunk
 		}
-		off = kindAt + 1 + 4 + 1 + 4 + 8 + 8 + 8
+		off = kindAt + 1 + 4 + 1 + 4 + 8 + 8 + 8 + 1 // through the holder flag
+		if chunk[off-1] == 1 {
+			off += 1 + int(chunk[off]) + 8 + 1
+		}
 	}
 	tb.Fatalf("no %s account in the seed checkpoint", from)
 	return nil
@@ -410,8 +449,9 @@ func fuzzFixSums(meta, accounts, ops []byte) []byte {
 		return meta
 	}
 	meta = slices.Clone(meta)
-	if as, _, err := decodeAccounts(accounts, nil, nil); err == nil {
-		binary.BigEndian.PutUint64(meta[fuzzCPAccounts:], uint64(len(as)))
+	var loaded loadedAccounts
+	if err := decodeAccounts(accounts, &loaded); err == nil {
+		binary.BigEndian.PutUint64(meta[fuzzCPAccounts:], uint64(len(loaded.accounts)))
 	}
 	m := map[opKey]opRef{}
 	if decodeOps(ops, m) == nil {

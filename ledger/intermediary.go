@@ -1,6 +1,9 @@
 package ledger
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 // Intermediary is the central ledger as one intermediary uses it. Every
 // operation is recorded as that intermediary's, its operation ids are its
@@ -44,6 +47,13 @@ func (b *Intermediary) OpenAccount(ctx context.Context, opID string, spec Accoun
 func (b *Intermediary) CloseAccount(ctx context.Context, opID string, id AccountID) (Receipt, error) {
 	r := b.request(opClose, opID)
 	r.op.spec.ID = id
+	return b.l.submit(ctx, r)
+}
+
+// SetLimits sets the limits of a wallet the intermediary serves.
+func (b *Intermediary) SetLimits(ctx context.Context, opID string, id AccountID, lim Limits) (Receipt, error) {
+	r := b.request(opLimits, opID)
+	r.op.spec = AccountSpec{ID: id, Limits: lim}
 	return b.l.submit(ctx, r)
 }
 
@@ -91,6 +101,24 @@ func (b *Intermediary) History(ctx context.Context, id AccountID, cursor uint64,
 		return nil, 0, err
 	}
 	return b.l.History(id, cursor, limit)
+}
+
+// Holder returns a holder's position across every bank, when the
+// intermediary serves at least one of its open wallets; otherwise
+// ErrNotYours, whether or not other banks know the token, so a bank cannot
+// learn where else a person holds wallets.
+func (b *Intermediary) Holder(_ context.Context, h HolderID) (Holding, error) {
+	b.l.viewMu.RLock()
+	defer b.l.viewMu.RUnlock()
+	v := b.l.view
+	hd, n, err := v.holding(h)
+	if errors.Is(err, ErrInvalidHolder) {
+		return Holding{}, err
+	}
+	if bank, ok := v.names.lookup(b.id); err != nil || !ok || !v.servesHolder(bank, n) {
+		return Holding{}, broken(ErrNotYours, "%s serves no open wallet of holder %s", b.id, h)
+	}
+	return hd, nil
 }
 
 // Totals returns the money by kind across the whole ledger, which is public.

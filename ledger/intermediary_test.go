@@ -48,6 +48,18 @@ func TestIntermediary_Rules(t *testing.T) {
 			f.open("dave", KindWallet, "bank-b")
 			return a.CloseAccount(f.ctx, "p", "dave")
 		}, ErrNotYours},
+		{"set the limits of a wallet it serves", func(f *fixture, a *Intermediary) (Receipt, error) {
+			return a.SetLimits(f.ctx, "p", "alice", Limits{Holding: 50_000, Sweep: true})
+		}, nil},
+		{"set the limits of another bank's wallet", func(f *fixture, a *Intermediary) (Receipt, error) {
+			return a.SetLimits(f.ctx, "p", "bob", Limits{Holding: 1})
+		}, ErrNotYours},
+		{"set limits on its own float", func(f *fixture, a *Intermediary) (Receipt, error) {
+			return a.SetLimits(f.ctx, "p", "bank-a", Limits{Holding: 1})
+		}, ErrNotYours},
+		{"open a wallet with a holder and limits", func(f *fixture, a *Intermediary) (Receipt, error) {
+			return a.OpenAccount(f.ctx, "p", AccountSpec{ID: "carol", Kind: KindWallet, Holder: "tok:carol", Limits: Limits{Holding: 300_000}})
+		}, nil},
 		{"act for a wallet, not a bank", func(f *fixture, _ *Intermediary) (Receipt, error) {
 			return f.l.Intermediary("alice").Transfer(f.ctx, "p", "alice", "bob", 1)
 		}, ErrWrongKind},

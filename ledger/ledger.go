@@ -278,6 +278,15 @@ func (l *Ledger) CloseAccount(ctx context.Context, opID string, id AccountID) (R
 	return l.submit(ctx, r)
 }
 
+// SetLimits sets an open wallet's holding limit and waterfall. Lowering the
+// limit below what its holder holds takes nothing away; later credits are
+// swept or refused until the holdings are back under it.
+func (l *Ledger) SetLimits(ctx context.Context, opID string, id AccountID, lim Limits) (Receipt, error) {
+	r := newRequest(opLimits, opID)
+	r.op.spec = AccountSpec{ID: id, Limits: lim}
+	return l.submit(ctx, r)
+}
+
 // Issue creates amount yen of CBDC and credits it to an intermediary.
 func (l *Ledger) Issue(ctx context.Context, opID string, intermediary AccountID, amount int64) (Receipt, error) {
 	return l.submit(ctx, newRequest(opIssue, opID).single(Transfer{IssuanceAccount, intermediary, amount}))

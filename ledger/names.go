@@ -62,6 +62,12 @@ func (x *names) add(id AccountID) uint32 {
 	return n
 }
 
+// frozen shares the arena and ends as they are now, for reading by id
+// number only (no index) while later ids are added beside them.
+func (x *names) frozen() names {
+	return names{arena: x.arena[:len(x.arena):len(x.arena)], ends: x.ends[:len(x.ends):len(x.ends)]}
+}
+
 func (x *names) clone() names {
 	return names{
 		arena: bytes.Clone(x.arena),

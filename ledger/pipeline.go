@@ -19,7 +19,7 @@ type op struct {
 	typ       opType
 	id        string
 	origin    AccountID   // the intermediary asking; "" for the central bank
-	spec      AccountSpec // open; close uses spec.ID
+	spec      AccountSpec // open; close uses spec.ID, limits spec.ID and spec.Limits
 	transfers []Transfer  // issue, redeem, transfer, batch
 }
 
@@ -209,10 +209,14 @@ func (s *state) resolve(o *op) (*record, error) {
 			}
 			r.tag = n
 		}
+		if !validHolder(o.spec.Holder) {
+			return nil, broken(ErrInvalidHolder, "%q", o.spec.Holder)
+		}
+		r.holder, r.limits = o.spec.Holder, o.spec.Limits
 		return r, nil
-	case opClose:
+	case opClose, opLimits:
 		n, err := s.lookup(o.spec.ID)
-		r.acct = n
+		r.acct, r.limits = n, o.spec.Limits
 		return r, err
 	}
 	if o.typ == opBatch && (len(o.transfers) == 0 || len(o.transfers) > MaxBatchTransfers) {
@@ -307,7 +311,7 @@ func (l *Ledger) noteCommitted(b *batch) {
 func (l *Ledger) snapshot() *snapshot {
 	v := l.view
 	s := &snapshot{seq: v.seq, head: v.head, accounts: slices.Clone(v.accounts), ops: l.pendingOps,
-		names: names{arena: v.names.arena[:len(v.names.arena):len(v.names.arena)], ends: v.names.ends[:len(v.names.ends):len(v.names.ends)]}}
+		names: v.names.frozen(), exts: slices.Clone(v.exts), tokens: v.holders.tokens.frozen()}
 	l.pendingOps = nil
 	return s
 }

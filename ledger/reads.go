@@ -27,6 +27,15 @@ func (l *Ledger) Balance(id AccountID) (int64, error) {
 	return a.Balance, err
 }
 
+// Holder returns a holder's position across every bank: its open wallets,
+// their balances summed and the smallest limit among them.
+func (l *Ledger) Holder(h HolderID) (Holding, error) {
+	l.viewMu.RLock()
+	defer l.viewMu.RUnlock()
+	hd, _, err := l.view.holding(h)
+	return hd, err
+}
+
 // Totals is where the CBDC in circulation is held, by account kind.
 type Totals struct {
 	Circulation    int64 // issued less redeemed: minus the issuance account's balance
@@ -68,17 +77,22 @@ func (s *state) totalsView() Totals {
 type Event struct {
 	Seq    uint64
 	Time   time.Time
-	Op     string // genesis, open, close, issue, redeem, transfer or batch
+	Op     string // genesis, open, close, limits, issue, redeem, transfer or batch
 	OpID   string
 	Origin AccountID // the intermediary that asked; "" for the central bank
 
-	// genesis, open and close: the account concerned.
+	// genesis, open, close and limits: the account concerned.
 	Account      AccountID
 	Kind         Kind
 	Intermediary AccountID
+	Holder       HolderID // open: the wallet's holder
+	Limits       Limits   // open and limits: the wallet's limits
 
 	// issue, redeem, transfer and batch: the money moved, in order.
 	Transfers []Transfer
+	// transfer and batch: excess the ledger swept from a wallet to its
+	// intermediary after the transfers, in order.
+	Sweeps []Transfer
 }
 
 func (s *state) event(r *record) Event {
@@ -87,19 +101,28 @@ func (s *state) event(r *record) Event {
 		e.Origin = s.id(r.origin)
 	}
 	switch r.typ {
-	case opGenesis, opOpen, opClose:
+	case opGenesis, opOpen, opClose, opLimits:
 		a := &s.accounts[r.acct]
 		e.Account, e.Kind = s.id(r.acct), a.kind
 		if a.tag != 0 {
 			e.Intermediary = s.id(a.tag)
 		}
+		e.Holder, e.Limits = r.holder, r.limits
 	default:
-		e.Transfers = make([]Transfer, len(r.postings))
-		for i, p := range r.postings {
-			e.Transfers[i] = Transfer{From: s.id(p.from), To: s.id(p.to), Amount: p.amount}
+		e.Transfers = s.transfers(r.postings)
+		if len(r.sweeps) > 0 {
+			e.Sweeps = s.transfers(r.sweeps)
 		}
 	}
 	return e
+}
+
+func (s *state) transfers(ps []posting) []Transfer {
+	out := make([]Transfer, len(ps))
+	for i, p := range ps {
+		out[i] = Transfer{From: s.id(p.from), To: s.id(p.to), Amount: p.amount}
+	}
+	return out
 }
 
 // MaxPage bounds the events one History or Events call returns.

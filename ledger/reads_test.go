@@ -145,7 +145,7 @@ func TestAudit_DetectsTampering(t *testing.T) {
 	mid := f.must(f.l.Transfer(f.ctx, "pay", "alice", "bob", 1_234))
 	last := f.must(f.l.Transfer(f.ctx, "pay-2", "alice", "bob", 4_321))
 	f.l.Close()
-	amountByte := func(rec []byte) { rec[len(rec)-27] ^= 0x01 } // last byte of the amount
+	amountByte := func(rec []byte) { rec[len(rec)-29] ^= 0x01 } // last byte of the amount, before no sweeps and two links
 	for _, seq := range []uint64{mid.Seq, last.Seq} {
 		editRecord(t, dir, seq, amountByte)
 		rep, err := Audit(dir)

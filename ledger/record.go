@@ -17,19 +17,24 @@ const (
 	opRedeem   opType = 5
 	opTransfer opType = 6
 	opBatch    opType = 7
+	opLimits   opType = 8
 )
 
-var opNames = [...]string{"", "genesis", "open", "close", "issue", "redeem", "transfer", "batch"}
+var opNames = [...]string{"", "genesis", "open", "close", "issue", "redeem", "transfer", "batch", "limits"}
 
 func (t opType) String() string {
-	if t >= opGenesis && t <= opBatch {
+	if t >= opGenesis && t <= opLimits {
 		return opNames[t]
 	}
 	return fmt.Sprintf("op(%d)", uint8(t))
 }
 
-// recordVersion is the first byte of every journal record.
-const recordVersion = 2
+// recordVersion is the first byte of every journal record written now.
+// Version 2 records, which have no holders, limits or sweeps, still decode.
+const (
+	recordVersion   = 3
+	recordVersionV2 = 2
+)
 
 // MaxBatchTransfers bounds the transfers of one atomic batch.
 const MaxBatchTransfers = 1000
@@ -57,13 +62,18 @@ type record struct {
 	opID   string
 	origin uint32 // the intermediary that asked, by number; 0 is the central bank
 
-	// genesis, open, close
+	v2 bool // read from a version 2 record
+
+	// genesis, open, close, limits
 	acct      uint32
 	kind      Kind
 	tag       uint32 // serving intermediary's number; 0 (the issuance account) means none
 	accountID AccountID
+	holder    HolderID // open
+	limits    Limits   // open, limits
 
 	postings []posting
+	sweeps   []posting // transfer, batch: excess moved by the holding limits, set by state.apply
 	links    []link
 
 	// Room for the common case, so most records are one allocation.
@@ -85,7 +95,11 @@ const (
 
 // appendRecord appends the canonical encoding of r to b.
 func appendRecord(b []byte, r *record) []byte {
-	b = append(b, recordVersion, byte(r.typ))
+	v := byte(recordVersion)
+	if r.v2 {
+		v = recordVersionV2
+	}
+	b = append(b, v, byte(r.typ))
 	b = binary.BigEndian.AppendUint64(b, r.seq)
 	b = binary.BigEndian.AppendUint64(b, uint64(r.time))
 	b = append(b, r.prev[:]...)
@@ -99,14 +113,20 @@ func appendRecord(b []byte, r *record) []byte {
 		b = binary.BigEndian.AppendUint32(b, r.tag)
 		b = append(b, byte(len(r.accountID)))
 		b = append(b, r.accountID...)
+		if !r.v2 {
+			b = append(b, byte(len(r.holder)))
+			b = append(b, r.holder...)
+			b = appendLimits(b, r.limits)
+		}
 	case opClose:
 		b = binary.BigEndian.AppendUint32(b, r.acct)
+	case opLimits:
+		b = binary.BigEndian.AppendUint32(b, r.acct)
+		b = appendLimits(b, r.limits)
 	default:
-		b = binary.BigEndian.AppendUint16(b, uint16(len(r.postings)))
-		for _, p := range r.postings {
-			b = binary.BigEndian.AppendUint32(b, p.from)
-			b = binary.BigEndian.AppendUint32(b, p.to)
-			b = binary.BigEndian.AppendUint64(b, uint64(p.amount))
+		b = appendPostings(b, r.postings)
+		if !r.v2 {
+			b = appendPostings(b, r.sweeps)
 		}
 	}
 	b = binary.BigEndian.AppendUint16(b, uint16(len(r.links)))
@@ -115,6 +135,24 @@ func appendRecord(b []byte, r *record) []byte {
 		b = binary.BigEndian.AppendUint64(b, l.prev)
 	}
 	return b
+}
+
+func appendPostings(b []byte, ps []posting) []byte {
+	b = binary.BigEndian.AppendUint16(b, uint16(len(ps)))
+	for _, p := range ps {
+		b = binary.BigEndian.AppendUint32(b, p.from)
+		b = binary.BigEndian.AppendUint32(b, p.to)
+		b = binary.BigEndian.AppendUint64(b, uint64(p.amount))
+	}
+	return b
+}
+
+func appendLimits(b []byte, l Limits) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(l.Holding))
+	if l.Sweep {
+		return append(b, 1)
+	}
+	return append(b, 0)
 }
 
 // decoder reads big-endian fields and remembers the first shortfall.
@@ -139,14 +177,44 @@ func (d *decoder) u32() uint32 { return binary.BigEndian.Uint32(d.take(4)) }
 func (d *decoder) u64() uint64 { return binary.BigEndian.Uint64(d.take(8)) }
 func (d *decoder) str() string { return string(d.take(int(d.u8()))) }
 
+// flag reads a byte that must be 0 or 1, so each encoding has one meaning.
+func (d *decoder) flag() bool {
+	v := d.u8()
+	if v > 1 {
+		d.bad = true
+	}
+	return v == 1
+}
+
+func (d *decoder) limits() Limits {
+	return Limits{Holding: int64(d.u64()), Sweep: d.flag()}
+}
+
+// postings reads a count and that many postings, at most most.
+func (d *decoder) postings(most int) ([]posting, bool) {
+	n := int(d.u16())
+	if n > most || n*16 > len(d.b) {
+		return nil, false
+	}
+	if n == 0 {
+		return nil, true
+	}
+	ps := make([]posting, n)
+	for i := range ps {
+		ps[i] = posting{from: d.u32(), to: d.u32(), amount: int64(d.u64())}
+	}
+	return ps, true
+}
+
 // decodeRecord parses one encoded record. It checks the shape, not the
 // ledger rules: state.apply does that.
 func decodeRecord(b []byte) (*record, error) {
 	d := decoder{b: b}
-	if v := d.u8(); v != recordVersion && !d.bad {
-		return nil, broken(ErrCorrupt, "record version %d, want %d", v, recordVersion)
+	v := d.u8()
+	if v != recordVersion && v != recordVersionV2 && !d.bad {
+		return nil, broken(ErrCorrupt, "record version %d, want %d or %d", v, recordVersionV2, recordVersion)
 	}
-	r := &record{typ: opType(d.u8())}
+	r := &record{typ: opType(d.u8()), v2: v == recordVersionV2}
 	r.seq = d.u64()
 	r.time = int64(d.u64())
 	copy(r.prev[:], d.take(32))
@@ -158,16 +226,21 @@ func decodeRecord(b []byte) (*record, error) {
 		r.kind = Kind(d.u8())
 		r.tag = d.u32()
 		r.accountID = AccountID(d.str())
+		if !r.v2 {
+			r.holder = HolderID(d.str())
+			r.limits = d.limits()
+		}
 	case opClose:
 		r.acct = d.u32()
-	case opIssue, opRedeem, opTransfer, opBatch:
-		n := int(d.u16())
-		if n > MaxBatchTransfers || n*16 > len(d.b) {
-			return nil, broken(ErrCorrupt, "record %d claims %d postings", r.seq, n)
+	case opLimits:
+		if r.v2 {
+			return nil, broken(ErrCorrupt, "record %d: a version 2 record cannot set limits", r.seq)
 		}
-		r.postings = make([]posting, n)
-		for i := range r.postings {
-			r.postings[i] = posting{from: d.u32(), to: d.u32(), amount: int64(d.u64())}
+		r.acct = d.u32()
+		r.limits = d.limits()
+	case opIssue, opRedeem, opTransfer, opBatch:
+		if err := r.decodePostings(&d); err != nil {
+			return nil, err
 		}
 	default:
 		if !d.bad {
@@ -183,12 +256,26 @@ func decodeRecord(b []byte) (*record, error) {
 		r.links[i] = link{acct: d.u32(), prev: d.u64()}
 	}
 	if d.bad {
-		return nil, broken(ErrCorrupt, "record is truncated")
+		return nil, broken(ErrCorrupt, "record is truncated or malformed")
 	}
 	if len(d.b) != 0 {
 		return nil, broken(ErrCorrupt, "record %d has %d trailing bytes", r.seq, len(d.b))
 	}
 	return r, nil
+}
+
+func (r *record) decodePostings(d *decoder) error {
+	var ok bool
+	if r.postings, ok = d.postings(MaxBatchTransfers); !ok {
+		return broken(ErrCorrupt, "record %d claims a bad number of postings", r.seq)
+	}
+	if r.v2 {
+		return nil
+	}
+	if r.sweeps, ok = d.postings(len(r.postings)); !ok {
+		return broken(ErrCorrupt, "record %d claims more sweeps than postings", r.seq)
+	}
+	return nil
 }
 
 // recordHash is the link of the hash chain: the next record's prev.

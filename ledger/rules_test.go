@@ -125,6 +125,50 @@ func TestLedger_Rules(t *testing.T) {
 			return f.l.Issue(f.ctx, "pay", "bank-a", 1)
 		}, ErrOpIDReused},
 		{"genesis id is taken", func(f *fixture) (Receipt, error) { return f.l.Issue(f.ctx, "genesis", "bank-a", 1) }, ErrOpIDReused},
+		{"holder token on an escrow account", func(f *fixture) (Receipt, error) {
+			return f.l.OpenAccount(f.ctx, "x", AccountSpec{ID: "e", Kind: KindEscrow, Intermediary: "bank-a", Holder: "tok:1"})
+		}, ErrWrongKind},
+		{"limits on an intermediary", func(f *fixture) (Receipt, error) {
+			return f.l.OpenAccount(f.ctx, "x", AccountSpec{ID: "bank-c", Kind: KindIntermediary, Limits: Limits{Sweep: true}})
+		}, ErrWrongKind},
+		{"malformed holder token", func(f *fixture) (Receipt, error) {
+			return f.l.OpenAccount(f.ctx, "x", AccountSpec{ID: "w", Kind: KindWallet, Intermediary: "bank-a", Holder: "tok 1"})
+		}, ErrInvalidHolder},
+		{"holder token too long", func(f *fixture) (Receipt, error) {
+			return f.l.OpenAccount(f.ctx, "x", AccountSpec{ID: "w", Kind: KindWallet, Intermediary: "bank-a", Holder: HolderID(strings.Repeat("h", 65))})
+		}, ErrInvalidHolder},
+		{"negative holding limit at opening", func(f *fixture) (Receipt, error) {
+			return f.l.OpenAccount(f.ctx, "x", AccountSpec{ID: "w", Kind: KindWallet, Intermediary: "bank-a", Limits: Limits{Holding: -1}})
+		}, ErrInvalidAmount},
+		{"limits on an intermediary's account", func(f *fixture) (Receipt, error) {
+			return f.l.SetLimits(f.ctx, "x", "bank-a", Limits{Holding: 5})
+		}, ErrWrongKind},
+		{"limits on an escrow account", func(f *fixture) (Receipt, error) {
+			return f.l.SetLimits(f.ctx, "x", "escrow-a", Limits{})
+		}, ErrWrongKind},
+		{"negative holding limit", func(f *fixture) (Receipt, error) {
+			return f.l.SetLimits(f.ctx, "x", "alice", Limits{Holding: -5})
+		}, ErrInvalidAmount},
+		{"limits on a closed wallet", func(f *fixture) (Receipt, error) {
+			f.open("dave", KindWallet, "bank-a")
+			f.must(f.l.CloseAccount(f.ctx, f.id(), "dave"))
+			return f.l.SetLimits(f.ctx, "x", "dave", Limits{Holding: 5})
+		}, ErrAccountClosed},
+		{"limits on an unknown wallet", func(f *fixture) (Receipt, error) {
+			return f.l.SetLimits(f.ctx, "x", "carol", Limits{Holding: 5})
+		}, ErrUnknownAccount},
+		{"reused op id, other limits", func(f *fixture) (Receipt, error) {
+			f.must(f.l.SetLimits(f.ctx, "lim", "alice", Limits{Holding: 50_000}))
+			return f.l.SetLimits(f.ctx, "lim", "alice", Limits{Holding: 50_000, Sweep: true})
+		}, ErrOpIDReused},
+		{"reused op id, other holder", func(f *fixture) (Receipt, error) {
+			f.must(f.l.OpenAccount(f.ctx, "open-w", AccountSpec{ID: "w", Kind: KindWallet, Intermediary: "bank-a", Holder: "tok:1"}))
+			return f.l.OpenAccount(f.ctx, "open-w", AccountSpec{ID: "w", Kind: KindWallet, Intermediary: "bank-a", Holder: "tok:2"})
+		}, ErrOpIDReused},
+		{"credit over the holding limit", func(f *fixture) (Receipt, error) {
+			f.must(f.l.SetLimits(f.ctx, f.id(), "bob", Limits{Holding: 10_001})) // room for the probe
+			return f.l.Transfer(f.ctx, "x", "alice", "bob", 2)
+		}, ErrHoldingLimit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,9 +11,10 @@ import (
 // no pointers (its id is in names), so the garbage collector skips the slice.
 type account struct {
 	kind   Kind
-	tag    uint32 // serving intermediary's number; 0 means none
 	closed bool
-	served int32 // intermediaries: open accounts tagged with this one
+	tag    uint32 // serving intermediary's number; 0 means none
+	served int32  // intermediaries: open accounts tagged with this one
+	ext    uint32 // wallets: index in state.exts of its holder and limits; 0 for none
 	bal    int64
 	opened uint64
 	last   uint64
@@ -43,15 +44,18 @@ type opRef struct {
 type state struct {
 	accounts []account
 	names    names
+	exts     []walletExt // exts[0] is unused
+	holders  holders
 	totals   [kindCount]int64 // sum of balances by kind
 	seq      uint64
 	head     [32]byte        // hash of the record at seq
 	ops      map[opKey]opRef // nil where retries need not be recognised
 	digest   []byte          // scratch for opDigest
+	limits   limitScratch
 }
 
 func newState(trackOps bool) *state {
-	s := &state{names: newNames()}
+	s := &state{names: newNames(), exts: make([]walletExt, 1), holders: newHolders()}
 	if trackOps {
 		s.ops = make(map[opKey]opRef)
 	}
@@ -63,6 +67,8 @@ func (s *state) clone() *state {
 	return &state{
 		accounts: append([]account(nil), s.accounts...),
 		names:    s.names.clone(),
+		exts:     append([]walletExt(nil), s.exts...),
+		holders:  s.holders.clone(),
 		totals:   s.totals,
 		seq:      s.seq,
 		head:     s.head,
@@ -80,20 +86,23 @@ func (s *state) linksFor(dst []link, r *record) []link {
 	switch r.typ {
 	case opGenesis, opOpen:
 		return append(dst, link{acct: r.acct})
-	case opClose:
+	case opClose, opLimits:
 		return append(dst, link{acct: r.acct, prev: s.accounts[r.acct].last})
 	}
 	var seen map[uint32]bool // only for batches large enough to need it
 	if len(r.postings) > 8 {
 		seen = make(map[uint32]bool, 2*len(r.postings))
 	}
-	for _, p := range r.postings {
-		for _, n := range [2]uint32{p.from, p.to} {
-			if seen != nil && !seen[n] || seen == nil && !hasLink(dst, n) {
-				dst = append(dst, link{acct: n, prev: s.accounts[n].last})
-			}
-			if seen != nil {
-				seen[n] = true
+	// Sweeps touch their intermediaries, which get links like any payee.
+	for _, ps := range [2][]posting{r.postings, r.sweeps} {
+		for _, p := range ps {
+			for _, n := range [2]uint32{p.from, p.to} {
+				if seen != nil && !seen[n] || seen == nil && !hasLink(dst, n) {
+					dst = append(dst, link{acct: n, prev: s.accounts[n].last})
+				}
+				if seen != nil {
+					seen[n] = true
+				}
 			}
 		}
 	}
@@ -141,16 +150,36 @@ func (s *state) apply(r *record) error {
 	return nil
 }
 
+// applyOp applies the operation itself. A record read back has its history
+// links checked first; a record being built gets them afterwards, once its
+// sweeps are known.
 func (s *state) applyOp(r *record) error {
 	if r.typ != opGenesis && s.seq == 0 {
 		return broken(ErrCorrupt, "journal does not start with genesis")
 	}
-	if err := s.checkLinks(r); err != nil {
+	if err := s.checkAccounts(r); err != nil {
 		return err
 	}
+	building := r.links == nil
+	if !building {
+		if err := s.checkLinks(r); err != nil {
+			return err
+		}
+	}
+	if err := s.applyRules(r); err != nil {
+		return err
+	}
+	if building {
+		r.links = s.linksFor(r.linkBuf[:0], r)
+	}
+	return nil
+}
+
+func (s *state) applyRules(r *record) error {
 	switch r.typ {
 	case opGenesis:
-		if s.seq != 0 || r.acct != 0 || r.kind != KindIssuance || r.accountID != IssuanceAccount || r.tag != 0 {
+		if s.seq != 0 || r.acct != 0 || r.kind != KindIssuance || r.accountID != IssuanceAccount || r.tag != 0 ||
+			r.holder != "" || r.limits != (Limits{}) {
 			return broken(ErrCorrupt, "bad genesis record")
 		}
 		s.addAccount(r)
@@ -159,6 +188,8 @@ func (s *state) applyOp(r *record) error {
 		return s.open(r)
 	case opClose:
 		return s.close(r.acct)
+	case opLimits:
+		return s.changeLimits(r)
 	case opIssue, opRedeem, opTransfer:
 		if len(r.postings) != 1 {
 			return broken(ErrCorrupt, "%s record %d has %d postings", r.typ, r.seq, len(r.postings))
@@ -170,19 +201,12 @@ func (s *state) applyOp(r *record) error {
 	default:
 		return broken(ErrCorrupt, "unknown record type %d", r.typ)
 	}
-	return s.post(r)
+	return s.postWithLimits(r)
 }
 
-// checkLinks makes sure the record's history links are the ones the state
+// checkLinks makes sure a record read back has the history links the state
 // expects, so account histories can be trusted.
 func (s *state) checkLinks(r *record) error {
-	if err := s.checkAccounts(r); err != nil {
-		return err
-	}
-	if r.links == nil { // a record being built: the state supplies its links
-		r.links = s.linksFor(r.linkBuf[:0], r)
-		return nil
-	}
 	var buf [4]link
 	want := s.linksFor(buf[:0], r)
 	if len(want) != len(r.links) {
@@ -203,14 +227,16 @@ func (s *state) checkAccounts(r *record) error {
 		if int(r.acct) != len(s.accounts) {
 			return broken(ErrCorrupt, "record %d opens account number %d, want %d", r.seq, r.acct, len(s.accounts))
 		}
-	case opClose:
+	case opClose, opLimits:
 		if !s.valid(r.acct) {
 			return broken(ErrUnknownAccount, "account number %d", r.acct)
 		}
 	}
-	for _, p := range r.postings {
-		if !s.valid(p.from) || !s.valid(p.to) {
-			return broken(ErrUnknownAccount, "account number %d or %d", p.from, p.to)
+	for _, ps := range [2][]posting{r.postings, r.sweeps} {
+		for _, p := range ps {
+			if !s.valid(p.from) || !s.valid(p.to) {
+				return broken(ErrUnknownAccount, "account number %d or %d", p.from, p.to)
+			}
 		}
 	}
 	return nil
@@ -243,6 +269,9 @@ func (s *state) open(r *record) error {
 	default:
 		return broken(ErrWrongKind, "cannot open an account of kind %s", r.kind)
 	}
+	if err := checkTerms(r.kind, r.holder, r.limits); err != nil {
+		return err
+	}
 	s.addAccount(r)
 	if r.tag != 0 {
 		s.accounts[r.tag].served++
@@ -253,6 +282,23 @@ func (s *state) open(r *record) error {
 func (s *state) addAccount(r *record) {
 	s.accounts = append(s.accounts, account{kind: r.kind, tag: r.tag, opened: r.seq})
 	s.names.add(r.accountID)
+	s.setTerms(r.acct, r.holder, r.limits)
+}
+
+// changeLimits sets an open wallet's limits. Holdings already above a
+// lowered limit stay; the rule in limits.go holds them there.
+func (s *state) changeLimits(r *record) error {
+	a := &s.accounts[r.acct]
+	switch {
+	case a.kind != KindWallet:
+		return broken(ErrWrongKind, "%s is a %s account; only wallets have limits", s.id(r.acct), a.kind)
+	case a.closed:
+		return broken(ErrAccountClosed, "%s", s.id(r.acct))
+	case r.limits.Holding < 0:
+		return broken(ErrInvalidAmount, "holding limit %d", r.limits.Holding)
+	}
+	s.setLimits(r.acct, r.limits)
+	return nil
 }
 
 func (s *state) close(n uint32) error {
@@ -271,6 +317,7 @@ func (s *state) close(n uint32) error {
 	if a.tag != 0 {
 		s.accounts[a.tag].served--
 	}
+	s.leaveHolder(n)
 	return nil
 }
 
@@ -345,6 +392,12 @@ func (s *state) move(from, to uint32, amount int64) {
 	t.bal += amount
 	s.totals[f.kind] -= amount
 	s.totals[t.kind] += amount
+	if f.ext != 0 {
+		s.addHolding(f.ext, -amount)
+	}
+	if t.ext != 0 {
+		s.addHolding(t.ext, amount)
+	}
 }
 
 func errOf(err error) *Error {
@@ -379,8 +432,14 @@ func (s *state) opDigest(r *record) uint64 {
 		b = append(b, r.accountID...)
 		b = append(b, byte(r.kind))
 		name(r.tag)
+		b = append(b, byte(len(r.holder)))
+		b = append(b, r.holder...)
+		b = appendLimits(b, r.limits)
 	case opClose:
 		name(r.acct)
+	case opLimits:
+		name(r.acct)
+		b = appendLimits(b, r.limits)
 	default:
 		for _, p := range r.postings {
 			name(p.from)
@@ -400,11 +459,12 @@ func (s *state) view(n uint32) Account {
 	if a.tag != 0 {
 		v.Intermediary = s.id(a.tag)
 	}
+	v.Holder, v.Limits = s.terms(n)
 	return v
 }
 
-// checkOrigin enforces what an intermediary may ask for: it opens and
-// closes only accounts it serves, issues and redeems only its own float,
+// checkOrigin enforces what an intermediary may ask for: it opens, closes
+// and sets the limits of only accounts it serves, issues and redeems only its own float,
 // and moves money only out of its own account or accounts it serves. The
 // central bank (origin 0) may do anything the other rules allow.
 func (s *state) checkOrigin(r *record) error {
@@ -424,7 +484,7 @@ func (s *state) checkOrigin(r *record) error {
 		if r.kind == KindIntermediary || r.tag != r.origin {
 			return broken(ErrNotYours, "%s may open only accounts it serves itself", s.id(r.origin))
 		}
-	case opClose:
+	case opClose, opLimits:
 		if !s.valid(r.acct) || s.accounts[r.acct].tag != r.origin {
 			return broken(ErrNotYours, "%s does not serve account number %d", s.id(r.origin), r.acct)
 		}

@@ -60,8 +60,13 @@ func (e *RemoteError) Unwrap() error {
 
 // OpenAccount opens an account the intermediary serves.
 func (c *Client) OpenAccount(ctx context.Context, opID string, spec ledger.AccountSpec) (ledger.Receipt, error) {
-	return c.op(ctx, wireOp{Type: "open", OpID: opID,
-		Account: &wireAccountSpec{ID: spec.ID, Kind: spec.Kind.String(), Intermediary: spec.Intermediary}})
+	return c.op(ctx, wireOp{Type: "open", OpID: opID, Account: &wireAccountSpec{ID: spec.ID, Kind: spec.Kind.String(),
+		Intermediary: spec.Intermediary, Holder: spec.Holder, Limits: toWireLimits(spec.Limits)}})
+}
+
+// SetLimits sets the limits of a wallet the intermediary serves.
+func (c *Client) SetLimits(ctx context.Context, opID string, id ledger.AccountID, lim ledger.Limits) (ledger.Receipt, error) {
+	return c.op(ctx, wireOp{Type: "limits", OpID: opID, AccountID: id, Limits: &wireLimits{Holding: lim.Holding, Sweep: lim.Sweep}})
 }
 
 // CloseAccount closes an empty account the intermediary serves.
@@ -117,6 +122,14 @@ func (c *Client) History(ctx context.Context, id ledger.AccountID, cursor uint64
 	var h historyResponse
 	err := c.call(ctx, http.MethodGet, "/v1/accounts/"+url.PathEscape(string(id))+"/history?"+q.Encode(), nil, &h)
 	return h.Events, h.Next, err
+}
+
+// Holder returns a holder's position across every bank, when the
+// intermediary serves at least one of its open wallets.
+func (c *Client) Holder(ctx context.Context, h ledger.HolderID) (ledger.Holding, error) {
+	var out ledger.Holding
+	err := c.call(ctx, http.MethodGet, "/v1/holders/"+url.PathEscape(string(h)), nil, &out)
+	return out, err
 }
 
 // Totals returns the money by kind across the ledger.

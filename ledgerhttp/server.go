@@ -55,6 +55,7 @@ func NewServer(l *ledger.Ledger, keys map[ledger.AccountID]ed25519.PublicKey, op
 	s.mux.HandleFunc("POST /v1/ops", s.authed(s.handleOps))
 	s.mux.HandleFunc("GET /v1/accounts/{id}", s.authed(s.handleAccount))
 	s.mux.HandleFunc("GET /v1/accounts/{id}/history", s.authed(s.handleHistory))
+	s.mux.HandleFunc("GET /v1/holders/{id}", s.authed(s.handleHolder))
 	s.mux.HandleFunc("GET /v1/totals", s.authed(s.handleTotals))
 	s.routeLongPolls()
 	return s
@@ -140,9 +141,15 @@ func apply(ctx context.Context, bank *ledger.Intermediary, op wireOp) (ledger.Re
 		if err != nil {
 			return ledger.Receipt{}, fmt.Errorf("%w: %v", errBadOp, err)
 		}
-		return bank.OpenAccount(ctx, op.OpID, ledger.AccountSpec{ID: op.Account.ID, Kind: kind, Intermediary: op.Account.Intermediary})
+		return bank.OpenAccount(ctx, op.OpID, ledger.AccountSpec{ID: op.Account.ID, Kind: kind, Intermediary: op.Account.Intermediary,
+			Holder: op.Account.Holder, Limits: op.Account.Limits.limits()})
 	case "close":
 		return bank.CloseAccount(ctx, op.OpID, op.AccountID)
+	case "limits":
+		if op.Limits == nil {
+			return ledger.Receipt{}, fmt.Errorf("%w: limits needs limits", errBadOp)
+		}
+		return bank.SetLimits(ctx, op.OpID, op.AccountID, op.Limits.limits())
 	case "issue":
 		return bank.Issue(ctx, op.OpID, op.Amount)
 	case "redeem":
@@ -156,7 +163,7 @@ func apply(ctx context.Context, bank *ledger.Intermediary, op wireOp) (ledger.Re
 	case "batch":
 		return bank.Batch(ctx, op.OpID, fromWireTransfers(op.Transfers))
 	}
-	return ledger.Receipt{}, fmt.Errorf("%w: unknown type %q (want open, close, issue, redeem, transfer or batch)", errBadOp, op.Type)
+	return ledger.Receipt{}, fmt.Errorf("%w: unknown type %q (want open, close, limits, issue, redeem, transfer or batch)", errBadOp, op.Type)
 }
 
 func toWireError(err error) *wireError {
@@ -195,6 +202,15 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, bank *led
 	writeJSON(w, http.StatusOK, historyResponse{Events: events, Next: next})
 }
 
+func (s *Server) handleHolder(w http.ResponseWriter, r *http.Request, bank *ledger.Intermediary) {
+	h, err := bank.Holder(r.Context(), ledger.HolderID(r.PathValue("id")))
+	if err != nil {
+		writeLedgerError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, h)
+}
+
 func (s *Server) handleTotals(w http.ResponseWriter, r *http.Request, bank *ledger.Intermediary) {
 	t, err := bank.Totals(r.Context())
 	if err != nil {
@@ -215,7 +231,7 @@ func writeLedgerError(w http.ResponseWriter, err error) {
 	e := toWireError(err)
 	status := http.StatusBadRequest
 	switch e.Code {
-	case ledger.ErrUnknownAccount.Code:
+	case ledger.ErrUnknownAccount.Code, ledger.ErrUnknownHolder.Code:
 		status = http.StatusNotFound
 	case ledger.ErrNotYours.Code:
 		status = http.StatusForbidden

@@ -21,12 +21,14 @@ import (
 type ledgerForBank interface {
 	OpenAccount(ctx context.Context, opID string, spec ledger.AccountSpec) (ledger.Receipt, error)
 	CloseAccount(ctx context.Context, opID string, id ledger.AccountID) (ledger.Receipt, error)
+	SetLimits(ctx context.Context, opID string, id ledger.AccountID, lim ledger.Limits) (ledger.Receipt, error)
 	Issue(ctx context.Context, opID string, amount int64) (ledger.Receipt, error)
 	Redeem(ctx context.Context, opID string, amount int64) (ledger.Receipt, error)
 	Transfer(ctx context.Context, opID string, from, to ledger.AccountID, amount int64) (ledger.Receipt, error)
 	Batch(ctx context.Context, opID string, transfers []ledger.Transfer) (ledger.Receipt, error)
 	Account(ctx context.Context, id ledger.AccountID) (ledger.Account, error)
 	History(ctx context.Context, id ledger.AccountID, cursor uint64, limit int) ([]ledger.Event, uint64, error)
+	Holder(ctx context.Context, h ledger.HolderID) (ledger.Holding, error)
 	Totals(ctx context.Context) (ledger.Totals, error)
 	ID() ledger.AccountID
 	Feed(ctx context.Context, from uint64, limit int) ([]ledger.Event, uint64, error)
@@ -124,6 +126,47 @@ func TestClient_TwoBanksPayEachOther(t *testing.T) {
 	}
 }
 
+func TestClient_HoldingLimitAcrossBanks(t *testing.T) {
+	n := newTestNet(t)
+	a, b := n.client["bank-a"], n.client["bank-b"]
+	n.must(a.OpenAccount(n.ctx, "open-alice", ledger.AccountSpec{ID: "alice", Kind: ledger.KindWallet}))
+	n.must(a.OpenAccount(n.ctx, "open-dan-a", ledger.AccountSpec{ID: "dan-a", Kind: ledger.KindWallet,
+		Holder: "tok:dan", Limits: ledger.Limits{Holding: 1_000}}))
+	n.must(b.OpenAccount(n.ctx, "open-dan-b", ledger.AccountSpec{ID: "dan-b", Kind: ledger.KindWallet,
+		Holder: "tok:dan", Limits: ledger.Limits{Sweep: true}}))
+	n.must(a.Issue(n.ctx, "float", 10_000))
+	n.must(a.Batch(n.ctx, "fund", []ledger.Transfer{{From: "bank-a", To: "alice", Amount: 5_000}, {From: "bank-a", To: "dan-a", Amount: 800}}))
+	if acct, err := b.Account(n.ctx, "dan-b"); err != nil || acct.Holder != "tok:dan" || !acct.Limits.Sweep {
+		t.Errorf("dan-b at bank-b: %+v, %v", acct, err)
+	}
+	pay := n.must(a.Transfer(n.ctx, "pay", "alice", "dan-b", 300)) // 100 over the shared limit
+	want := ledger.Holding{Holder: "tok:dan", Wallets: 2, Holdings: 1_000, Limit: 1_000}
+	for _, c := range []*Client{a, b} {
+		if got, err := c.Holder(n.ctx, "tok:dan"); err != nil || got != want {
+			t.Errorf("%s reads the holder: %+v, %v; want %+v", c.ID(), got, err, want)
+		}
+	}
+	events, _, err := b.History(n.ctx, "bank-b", 0, 1)
+	if err != nil || len(events) != 1 || events[0].Seq != pay.Seq ||
+		len(events[0].Sweeps) != 1 || events[0].Sweeps[0] != (ledger.Transfer{From: "dan-b", To: "bank-b", Amount: 100}) {
+		t.Errorf("bank-b's history: %+v, %v; want the payment with its sweep", events, err)
+	}
+	n.must(a.SetLimits(n.ctx, "lower", "dan-a", ledger.Limits{Holding: 500}))
+	n.must(b.SetLimits(n.ctx, "no-sweep", "dan-b", ledger.Limits{}))
+	if _, err := a.Transfer(n.ctx, "pay-2", "alice", "dan-b", 1); !errors.Is(err, ledger.ErrHoldingLimit) {
+		t.Errorf("credit over the lowered limit: err = %v, want holding_limit", err)
+	}
+	if _, err := b.SetLimits(n.ctx, "steal", "dan-a", ledger.Limits{}); !errors.Is(err, ledger.ErrNotYours) {
+		t.Errorf("bank-b setting dan-a's limits: err = %v, want not_your_account", err)
+	}
+	if _, err := b.Holder(n.ctx, "tok:nobody"); !errors.Is(err, ledger.ErrNotYours) {
+		t.Errorf("unknown holder: err = %v, want not_your_account", err)
+	}
+	if _, err := b.Holder(n.ctx, "bad token"); !errors.Is(err, ledger.ErrInvalidHolder) {
+		t.Errorf("malformed holder token: err = %v, want invalid_holder", err)
+	}
+}
+
 func TestServer_RefusesWithoutValidSession(t *testing.T) {
 	n := newTestNet(t)
 	resp, err := http.Get(n.srv.URL + "/v1/totals")
@@ -203,6 +246,10 @@ func TestServer_BadInput(t *testing.T) {
 		{"transfer without a transfer", `{"ops": [{"type":"transfer","op_id":"x"}]}`, 200, "bad_op"},
 		{"open without an account", `{"ops": [{"type":"open","op_id":"x"}]}`, 200, "bad_op"},
 		{"unknown account kind", `{"ops": [{"type":"open","op_id":"x","account":{"id":"w","kind":"piggybank"}}]}`, 200, "bad_op"},
+		{"limits without limits", `{"ops": [{"type":"limits","op_id":"x","account_id":"w"}]}`, 200, "bad_op"},
+		{"unknown field in limits", `{"ops": [{"type":"limits","op_id":"x","account_id":"w","limits":{"holding":1,"max":2}}]}`, 400, "bad_request"},
+		{"negative holding limit", `{"ops": [{"type":"open","op_id":"x","account":{"id":"w","kind":"wallet","limits":{"holding":-1}}}]}`, 200, "invalid_amount"},
+		{"malformed holder token", `{"ops": [{"type":"open","op_id":"x","account":{"id":"w","kind":"wallet","holder":"a b"}}]}`, 200, "invalid_holder"},
 		{"negative amount", `{"ops": [{"type":"issue","op_id":"x","amount":-5}]}`, 200, "invalid_amount"},
 		{"overflowing amount", `{"ops": [{"type":"issue","op_id":"x","amount":9223372036854775807}]}`, 200, "amount_overflow"},
 	}

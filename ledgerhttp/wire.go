@@ -37,10 +37,11 @@ type opsRequest struct {
 }
 
 type wireOp struct {
-	Type      string           `json:"type"` // open, close, issue, redeem, transfer, batch
+	Type      string           `json:"type"` // open, close, limits, issue, redeem, transfer, batch
 	OpID      string           `json:"op_id"`
 	Account   *wireAccountSpec `json:"account,omitempty"`    // open
-	AccountID ledger.AccountID `json:"account_id,omitempty"` // close
+	AccountID ledger.AccountID `json:"account_id,omitempty"` // close, limits
+	Limits    *wireLimits      `json:"limits,omitempty"`     // limits
 	Amount    int64            `json:"amount,omitempty"`     // issue, redeem
 	Transfers []wireTransfer   `json:"transfers,omitempty"`  // transfer (one), batch
 }
@@ -49,6 +50,28 @@ type wireAccountSpec struct {
 	ID           ledger.AccountID `json:"id"`
 	Kind         string           `json:"kind"`
 	Intermediary ledger.AccountID `json:"intermediary,omitempty"`
+	Holder       ledger.HolderID  `json:"holder,omitempty"`
+	Limits       *wireLimits      `json:"limits,omitempty"`
+}
+
+type wireLimits struct {
+	Holding int64 `json:"holding"`
+	Sweep   bool  `json:"sweep"`
+}
+
+// toWireLimits leaves out limits that are all zero.
+func toWireLimits(l ledger.Limits) *wireLimits {
+	if l == (ledger.Limits{}) {
+		return nil
+	}
+	return &wireLimits{Holding: l.Holding, Sweep: l.Sweep}
+}
+
+func (l *wireLimits) limits() ledger.Limits {
+	if l == nil {
+		return ledger.Limits{}
+	}
+	return ledger.Limits{Holding: l.Holding, Sweep: l.Sweep}
 }
 
 type wireTransfer struct {
