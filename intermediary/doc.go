@@ -2,4 +2,32 @@
 // authenticates their wallets, enforces holding and payment limits, sweeps
 // to and from linked deposit accounts, and carries payments to the central
 // ledger. Personal data stays here; the ledger sees pseudonymous accounts.
+//
+// # Basics
+//
+// A Bank serves wallets over a websocket (protocol.Path) and its operator
+// over an admin HTTP API, and reaches the central ledger through the Ledger
+// interface, which *ledger.Intermediary implements in one process and
+// *ledgerhttp.Client over the network.
+//
+// Customers have a KYC tier (holding and per-payment limits), a simulated
+// deposit account (commercial-bank money, not CBDC) and wallets, each an
+// ed25519 key whose ledger account is named by its address. The ledger sees
+// only the address and a holder token derived from the person's identity
+// under a key the banks share, so one person's wallets at several banks are
+// held to one holding limit without the ledger learning who they are.
+//
+// Payments settle on the central ledger in one operation whose id is
+// derived from the wallet and its request id, so a retried instruction is
+// never applied twice. Moves between a deposit account and CBDC are booked
+// as intents in the bank's bbolt file before they reach the ledger, and
+// resolved after a crash. The bank follows the ledger's feed of records
+// that concern it, to credit deposit accounts for deposits and waterfall
+// sweeps, to mark payment requests paid and to push notifications.
+//
+// # Caveats
+//
+// A bank's bbolt file is opened by one process. Messages relayed between
+// banks (payment requests, declines) are not durable: a request that could
+// not be delivered is answered with an error, and retrying it resends it.
 package intermediary

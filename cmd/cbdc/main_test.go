@@ -47,7 +47,7 @@ func runSandboxBriefly(t *testing.T, dir string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	out, err := run(t, ctx, "sandbox", "-data", dir, "-banks", "3", "-float", "1000", "-every", "50ms")
+	out, err := run(t, ctx, "sandbox", "-data", dir, "-banks", "3", "-float", "20000000", "-every", "50ms", "-listen", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("sandbox: %v\n%s", err, out)
 	}
@@ -57,13 +57,14 @@ func runSandboxBriefly(t *testing.T, dir string) string {
 func TestSandbox_SeedsOnceAndAudits(t *testing.T) {
 	dir := t.TempDir()
 	out := runSandboxBriefly(t, dir)
-	if !strings.Contains(out, "central ledger only") || !strings.Contains(out, "circulation 3000 yen") {
+	if !strings.Contains(out, "with 3 intermediaries") || !strings.Contains(out, "bank-3  wallets ws://127.0.0.1:") ||
+		!strings.Contains(out, "circulation 60000000 yen") {
 		t.Errorf("sandbox output:\n%s", out)
 	}
 	runSandboxBriefly(t, dir) // a restart must not issue again
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	out, err := run(t, ctx, "sandbox", "-data", dir, "-banks", "4", "-float", "500", "-every", "50ms")
+	out, err := run(t, ctx, "sandbox", "-data", dir, "-banks", "4", "-float", "30000000", "-every", "50ms", "-listen", "127.0.0.1:0")
 	if err != nil || !strings.Contains(out, "bank-1 received its first float with another -float earlier") {
 		t.Fatalf("restart with another float: %v\n%s", err, out)
 	}
@@ -71,7 +72,7 @@ func TestSandbox_SeedsOnceAndAudits(t *testing.T) {
 	if err != nil {
 		t.Fatalf("audit: %v\n%s", err, out)
 	}
-	for _, want := range []string{"verdict: OK", "circulation        3500 yen", "intermediaries   3500 yen"} {
+	for _, want := range []string{"verdict: OK", "circulation        90000000 yen", "intermediaries   90000000 yen"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("audit output lacks %q:\n%s", want, out)
 		}

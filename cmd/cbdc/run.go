@@ -22,7 +22,10 @@ type command struct {
 }
 
 var commands = []command{
-	{"sandbox", "run the sandbox (today: the central ledger) with embedded defaults", runSandbox},
+	{"sandbox", "run the central ledger and its banks in one process, with embedded defaults", runSandbox},
+	{"ledger", "serve the central ledger to intermediaries over the network", runLedger},
+	{"bank", "run one intermediary against a ledger address", runBank},
+	{"wallet", "a command-line wallet: keys, register, balance, pay, request, history", runWallet},
 	{"audit", "check a ledger data directory: hash chain, rules, conservation", runAudit},
 }
 

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
@@ -19,6 +21,8 @@ type sandboxConfig struct {
 	Banks   int
 	Float   int64
 	Every   time.Duration
+	Listen  string // the first bank's address; the others take the ports after it
+	Origins string
 }
 
 func (c sandboxConfig) Validate() error {
@@ -32,24 +36,40 @@ func (c sandboxConfig) Validate() error {
 	case c.Every <= 0:
 		return fmt.Errorf("sandbox: -every must be positive, got %s", c.Every)
 	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("sandbox: -listen must be host:port, got %q", c.Listen)
+	}
 	return nil
 }
 
+// bankListen is the address of bank i (1-based): the ports after the
+// first bank's, or any free port when the first is 0.
+func (c sandboxConfig) bankListen(i int) string {
+	host, port, _ := net.SplitHostPort(c.Listen)
+	p, _ := strconv.Atoi(port)
+	if p == 0 {
+		return net.JoinHostPort(host, "0")
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p+i-1))
+}
+
 func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	cfg := sandboxConfig{DataDir: "data", Banks: 3, Float: 100_000_000, Every: 5 * time.Second}
+	cfg := sandboxConfig{DataDir: "data", Banks: 3, Float: 100_000_000, Every: 5 * time.Second, Listen: "127.0.0.1:7501"}
 	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory; the ledger lives in DATA/ledger")
-	fs.IntVar(&cfg.Banks, "banks", cfg.Banks, "intermediaries to open at the ledger")
+	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory: the ledger in DATA/ledger, each bank in DATA/<bank>")
+	fs.IntVar(&cfg.Banks, "banks", cfg.Banks, "intermediaries to run")
 	fs.Int64Var(&cfg.Float, "float", cfg.Float, "yen issued to each intermediary when it is first opened")
 	fs.DurationVar(&cfg.Every, "every", cfg.Every, "how often to print the money by tier")
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "the first bank's address; the others take the next ports (port 0: any free ports)")
+	fs.StringVar(&cfg.Origins, "origins", cfg.Origins, "comma-separated browser origins allowed to open wallet sessions")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	dir := filepath.Join(cfg.DataDir, "ledger")
 	l, err := ledger.Open(dir, ledger.Options{Logger: log})
 	if err != nil {
@@ -60,12 +80,21 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 			err = cerr
 		}
 	}()
-	if err := seedBanks(ctx, l, cfg, stdout); err != nil {
+	if err := seedBanks(ctx, l, cfg.Banks, cfg.Float, stdout); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "cbdc sandbox: the central ledger is running in %s with %d intermediaries.\n", dir, cfg.Banks)
-	fmt.Fprintln(stdout, "This release has the central ledger only: banks, wallets, offline purses and the web demo come next.")
-	fmt.Fprintf(stdout, "Press Ctrl-C to stop; then 'cbdc audit %s' checks the journal.\n", cfg.DataDir)
+	banks, err := startSandboxBanks(ctx, l, cfg, log)
+	defer func() {
+		for _, rb := range banks {
+			if serr := rb.stop(); err == nil {
+				err = serr
+			}
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	printSandbox(stdout, cfg, dir, banks)
 	tick := time.NewTicker(cfg.Every)
 	defer tick.Stop()
 	for {
@@ -79,19 +108,49 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 	}
 }
 
+// startSandboxBanks runs each bank in this process, reaching the ledger
+// through the same interface the network client implements.
+func startSandboxBanks(ctx context.Context, l *ledger.Ledger, cfg sandboxConfig, log *slog.Logger) ([]*runningBank, error) {
+	holderKey, err := loadHolderKey(filepath.Join(cfg.DataDir, "holder.key"))
+	if err != nil {
+		return nil, err
+	}
+	var banks []*runningBank
+	for i := 1; i <= cfg.Banks; i++ {
+		id := ledger.AccountID(fmt.Sprintf("bank-%d", i))
+		rb, err := startBank(ctx, id, l.Intermediary(id), bankOptions{dataDir: filepath.Join(cfg.DataDir, string(id)),
+			holderKey: holderKey, listen: cfg.bankListen(i), origins: splitList(cfg.Origins), log: log})
+		if err != nil {
+			return banks, err
+		}
+		banks = append(banks, rb)
+	}
+	return banks, nil
+}
+
+func printSandbox(w io.Writer, cfg sandboxConfig, dir string, banks []*runningBank) {
+	fmt.Fprintf(w, "cbdc sandbox: the central ledger is running in %s with %d intermediaries:\n", dir, len(banks))
+	for i, rb := range banks {
+		fmt.Fprintf(w, "  bank-%d  wallets %s  admin %s (token in %s)\n", i+1, rb.walletURL(), rb.adminURL(),
+			filepath.Join(cfg.DataDir, fmt.Sprintf("bank-%d", i+1), "admin.token"))
+	}
+	fmt.Fprintf(w, "Try: cbdc wallet new, then cbdc wallet register -bank %s\n", banks[0].walletURL())
+	fmt.Fprintf(w, "Press Ctrl-C to stop; then 'cbdc audit %s' checks the journal.\n", cfg.DataDir)
+}
+
 // seedBanks opens the intermediaries and issues their first float. The
 // operation ids are fixed, so a restart finds them done and changes nothing;
-// a restart with another -float leaves the floats already issued alone.
-func seedBanks(ctx context.Context, l *ledger.Ledger, cfg sandboxConfig, stdout io.Writer) error {
-	for i := 1; i <= cfg.Banks; i++ {
+// a restart with another float leaves the floats already issued alone.
+func seedBanks(ctx context.Context, l *ledger.Ledger, banks int, float int64, stdout io.Writer) error {
+	for i := 1; i <= banks; i++ {
 		bank := ledger.AccountID(fmt.Sprintf("bank-%d", i))
 		spec := ledger.AccountSpec{ID: bank, Kind: ledger.KindIntermediary}
 		if _, err := l.OpenAccount(ctx, "sandbox:open:"+string(bank), spec); err != nil {
 			return err
 		}
-		_, err := l.Issue(ctx, "sandbox:issue:"+string(bank), bank, cfg.Float)
+		_, err := l.Issue(ctx, "sandbox:issue:"+string(bank), bank, float)
 		if errors.Is(err, ledger.ErrOpIDReused) {
-			fmt.Fprintf(stdout, "cbdc sandbox: %s received its first float with another -float earlier; -float applies to new intermediaries\n", bank)
+			fmt.Fprintf(stdout, "cbdc: %s received its first float with another -float earlier; -float applies to new intermediaries\n", bank)
 			continue
 		}
 		if err != nil {

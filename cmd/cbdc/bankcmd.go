@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/ledgerhttp"
+)
+
+type bankConfig struct {
+	ID        string
+	Ledger    string
+	KeyFile   string
+	DataDir   string
+	Listen    string
+	HolderKey string
+	Origins   string
+}
+
+func (c bankConfig) Validate() error {
+	switch {
+	case c.ID == "":
+		return fmt.Errorf("bank: -id must name the intermediary, such as bank-1")
+	case !strings.HasPrefix(c.Ledger, "http://") && !strings.HasPrefix(c.Ledger, "https://"):
+		return fmt.Errorf("bank: -ledger must be the ledger's http:// address, got %q", c.Ledger)
+	case c.KeyFile == "":
+		return fmt.Errorf("bank: -key must name the credential the ledger issued (DATA/credentials/<bank>.key)")
+	case c.DataDir == "" || c.HolderKey == "":
+		return fmt.Errorf("bank: -data and -holder-key must name files")
+	}
+	return nil
+}
+
+// runBank runs one intermediary against a ledger reached over the network.
+func runBank(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := bankConfig{Ledger: "http://127.0.0.1:7400", Listen: "127.0.0.1:7501", HolderKey: "holder.key"}
+	fs := flag.NewFlagSet("bank", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.ID, "id", cfg.ID, "the intermediary's account at the ledger, such as bank-1")
+	fs.StringVar(&cfg.Ledger, "ledger", cfg.Ledger, "the central ledger's address")
+	fs.StringVar(&cfg.KeyFile, "key", cfg.KeyFile, "the bank's ledger credential (written by cbdc ledger)")
+	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "the bank's data directory (default data/<id>)")
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to serve wallets and the admin API on")
+	fs.StringVar(&cfg.HolderKey, "holder-key", cfg.HolderKey, "the holder-token key the banks share (created if missing)")
+	fs.StringVar(&cfg.Origins, "origins", cfg.Origins, "comma-separated browser origins allowed to open wallet sessions")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if cfg.DataDir == "" && cfg.ID != "" {
+		cfg.DataDir = "data/" + cfg.ID
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	key, err := readBankKey(cfg.KeyFile)
+	if err != nil {
+		return err
+	}
+	holderKey, err := loadHolderKey(cfg.HolderKey)
+	if err != nil {
+		return err
+	}
+	client := ledgerhttp.NewClient(cfg.Ledger, ledger.AccountID(cfg.ID), key, &http.Client{Timeout: 40 * time.Second})
+	rb, err := startBank(ctx, ledger.AccountID(cfg.ID), client, bankOptions{dataDir: cfg.DataDir, holderKey: holderKey,
+		listen: cfg.Listen, origins: splitList(cfg.Origins), log: log})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "cbdc bank: %s serving wallets at %s, admin API at %s (token in %s/admin.token)\n",
+		cfg.ID, rb.walletURL(), rb.adminURL(), cfg.DataDir)
+	select {
+	case <-ctx.Done():
+	case err := <-rb.done:
+		rb.bank.Close()
+		return err
+	}
+	fmt.Fprintln(stdout, "cbdc bank: stopping")
+	return rb.stop()
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}

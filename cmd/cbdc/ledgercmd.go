@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/ledgerhttp"
+)
+
+type ledgerConfig struct {
+	DataDir string
+	Listen  string
+	Banks   int
+	Float   int64
+}
+
+func (c ledgerConfig) Validate() error {
+	switch {
+	case c.DataDir == "":
+		return fmt.Errorf("ledger: -data must name a directory")
+	case c.Banks < 0 || c.Banks > 50:
+		return fmt.Errorf("ledger: -banks must be 0 to 50, got %d", c.Banks)
+	case c.Float <= 0:
+		return fmt.Errorf("ledger: -float must be a positive number of yen, got %d", c.Float)
+	}
+	return nil
+}
+
+// runLedger serves the central ledger to intermediaries over HTTP. It opens
+// bank-1 … bank-N (once) and issues each a first float, and gives each a
+// credential: an ed25519 key whose private half it writes to
+// DATA/credentials/<bank>.key for the bank's operator and whose public half
+// it registers. Only registered banks can sign in.
+func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	cfg := ledgerConfig{DataDir: "data", Listen: "127.0.0.1:7400", Banks: 3, Float: 100_000_000}
+	fs := flag.NewFlagSet("ledger", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory; the ledger lives in DATA/ledger, bank credentials in DATA/credentials")
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to serve intermediaries on")
+	fs.IntVar(&cfg.Banks, "banks", cfg.Banks, "intermediaries bank-1 … bank-N to open and give credentials")
+	fs.Int64Var(&cfg.Float, "float", cfg.Float, "yen issued to each intermediary when it is first opened")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	dir := filepath.Join(cfg.DataDir, "ledger")
+	l, err := ledger.Open(dir, ledger.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := l.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	keys, err := ledgerhttp.OpenKeys(dir)
+	if err != nil {
+		return err
+	}
+	defer keys.Close()
+	if err := seedBanks(ctx, l, cfg.Banks, cfg.Float, stdout); err != nil {
+		return err
+	}
+	if err := issueCredentials(keys, cfg); err != nil {
+		return err
+	}
+	all, err := keys.All()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("ledger: listen on %s: %w", cfg.Listen, err)
+	}
+	srv := &http.Server{Handler: ledgerhttp.NewServer(l, all, ledgerhttp.ServerOptions{Logger: log}), ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "cbdc ledger: serving %d intermediaries at http://%s (credentials in %s)\n",
+		len(all), ln.Addr(), filepath.Join(cfg.DataDir, "credentials"))
+	select {
+	case <-ctx.Done():
+	case err := <-done:
+		return err
+	}
+	fmt.Fprintln(stdout, "cbdc ledger: stopping")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// issueCredentials gives every bank without a registered key one.
+func issueCredentials(keys *ledgerhttp.Keys, cfg ledgerConfig) error {
+	for i := 1; i <= cfg.Banks; i++ {
+		id := ledger.AccountID(fmt.Sprintf("bank-%d", i))
+		key, err := loadOrCreateBankKey(credentialPath(cfg.DataDir, id))
+		if err != nil {
+			return err
+		}
+		if err := keys.Add(id, key.Public().(ed25519.PublicKey)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func credentialPath(dataDir string, id ledger.AccountID) string {
+	return filepath.Join(dataDir, "credentials", string(id)+".key")
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Secrets the tiers exchange at set-up — a bank's ledger credential, the
+// holder key the banks share, a bank's admin token — are small files of
+// hex or text, readable only by their owner. They are created once,
+// atomically, and never overwritten: a second process finds the first
+// one's file.
+
+// loadOrCreateSecret returns the file's contents, creating it with
+// generate() first when it does not exist.
+func loadOrCreateSecret(path string, generate func() string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".secret-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	value := generate()
+	if _, err := tmp.WriteString(value + "\n"); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	// A hard link never replaces an existing file: if another process got
+	// there first, use its secret.
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return loadOrCreateSecret(path, generate)
+		}
+		return "", err
+	}
+	return value, nil
+}
+
+func randomHex(n int) func() string {
+	return func() string {
+		b := make([]byte, n)
+		rand.Read(b)
+		return hex.EncodeToString(b)
+	}
+}
+
+// loadOrCreateBankKey returns a bank's ledger credential, an ed25519 key
+// whose seed is stored in hex, creating it first when it does not exist.
+func loadOrCreateBankKey(path string) (ed25519.PrivateKey, error) {
+	if _, err := loadOrCreateSecret(path, randomHex(ed25519.SeedSize)); err != nil {
+		return nil, fmt.Errorf("bank key %s: %w", path, err)
+	}
+	return readBankKey(path)
+}
+
+// readBankKey reads a bank's ledger credential, which must exist.
+func readBankKey(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("bank key: %w", err)
+	}
+	seed, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("bank key %s: not %d bytes of hex", path, ed25519.SeedSize)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// loadHolderKey returns the key banks derive holder tokens with.
+func loadHolderKey(path string) ([]byte, error) {
+	s, err := loadOrCreateSecret(path, randomHex(32))
+	if err != nil {
+		return nil, fmt.Errorf("holder key %s: %w", path, err)
+	}
+	key, err := hex.DecodeString(s)
+	if err != nil || len(key) < 16 {
+		return nil, fmt.Errorf("holder key %s: not at least 16 bytes of hex", path)
+	}
+	return key, nil
+}

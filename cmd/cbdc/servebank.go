@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/intermediary"
+	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/protocol"
+)
+
+// bankOptions are what `cbdc bank` and `cbdc sandbox` set for each bank.
+type bankOptions struct {
+	dataDir    string // the bank's directory: bank.db and admin.token
+	holderKey  []byte
+	listen     string
+	origins    []string
+	rate       float64
+	log        *slog.Logger
+	adminToken string // "" reads or creates dataDir/admin.token
+}
+
+// runningBank is a bank serving on its listener.
+type runningBank struct {
+	bank  *intermediary.Bank
+	srv   *http.Server
+	addr  string
+	token string
+	done  chan error
+}
+
+func (r *runningBank) walletURL() string { return "ws://" + r.addr + protocol.Path }
+func (r *runningBank) adminURL() string  { return "http://" + r.addr + "/admin/" }
+
+// startBank opens a bank against its ledger connection and serves it.
+func startBank(ctx context.Context, id ledger.AccountID, led intermediary.Ledger, o bankOptions) (*runningBank, error) {
+	token := o.adminToken
+	if token == "" {
+		var err error
+		if token, err = loadOrCreateSecret(filepath.Join(o.dataDir, "admin.token"), randomHex(16)); err != nil {
+			return nil, fmt.Errorf("%s admin token: %w", id, err)
+		}
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return nil, fmt.Errorf("%s: listen on %s: %w", id, o.listen, err)
+	}
+	b, err := intermediary.Open(ctx, intermediary.Config{ID: id, Ledger: led, Path: filepath.Join(o.dataDir, "bank.db"),
+		HolderKey: o.holderKey, AdminToken: token, Origins: o.origins, RatePerSecond: o.rate, Logger: o.log})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	r := &runningBank{bank: b, addr: ln.Addr().String(), token: token, done: make(chan error, 1),
+		srv: &http.Server{Handler: b.Handler(), ReadHeaderTimeout: 10 * time.Second}}
+	go func() { r.done <- r.srv.Serve(ln) }()
+	return r, nil
+}
+
+// stop stops taking connections, drains the wallet sessions and closes the bank.
+func (r *runningBank) stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err := r.srv.Shutdown(ctx)
+	if cerr := r.bank.Close(); err == nil {
+		err = cerr
+	}
+	if serr := <-r.done; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
+}

@@ -1,0 +1,318 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/protocol"
+	"github.com/digital-yen/cbdc-sandbox/wallet"
+)
+
+// walletCommand is one `cbdc wallet` verb: its flags, and what it does
+// with an open session (or, for new, without one).
+type walletCommand struct {
+	name, summary string
+	flags         func(fs *flag.FlagSet, a *walletArgs)
+	run           func(ctx context.Context, a *walletArgs, c *wallet.Client) (any, error)
+}
+
+// walletArgs are the flags every verb shares and the ones some verbs use.
+type walletArgs struct {
+	keyFile, bank, id, to, from, ref, memo, name, person, at, every string
+	amount, kdfMemory                                               int64
+	limit, times                                                    int
+	waterfall, autoCharge, asJSON                                   bool
+	stdout                                                          io.Writer
+}
+
+const walletPassphraseEnv = "CBDC_PASSPHRASE"
+
+var walletCommands = []walletCommand{
+	{"new", "create a passphrase-protected key file", func(fs *flag.FlagSet, a *walletArgs) {
+		fs.Int64Var(&a.kdfMemory, "kdf-memory", int64(wallet.DefaultKDFParams.MemoryKiB), "argon2id memory in KiB (lower only for throwaway demo keys)")
+	}, nil},
+	{"register", "onboard at a bank as a new customer with this key", func(fs *flag.FlagSet, a *walletArgs) {
+		fs.StringVar(&a.name, "name", "", "your name, as the bank's KYC records it")
+		fs.StringVar(&a.person, "person", "", "your identity number; it stays at the bank")
+	}, nil},
+	{"balance", "show the wallet, its deposit account and holdings across banks", nil,
+		func(ctx context.Context, a *walletArgs, c *wallet.Client) (any, error) { return c.Balance(ctx) }},
+	{"history", "list the wallet's payments, newest first", func(fs *flag.FlagSet, a *walletArgs) {
+		fs.IntVar(&a.limit, "limit", 20, "entries to show")
+	}, func(ctx context.Context, a *walletArgs, c *wallet.Client) (any, error) {
+		return c.History(ctx, 0, a.limit)
+	}},
+	{"pay", "pay another wallet at any bank", payFlags, func(ctx context.Context, a *walletArgs, c *wallet.Client) (any, error) {
+		return c.Pay(ctx, a.id, a.to, a.amount)
+	}},
+	{"request", "ask a payer for money (request-to-pay)", func(fs *flag.FlagSet, a *walletArgs) {
+		fs.StringVar(&a.from, "from", "", "the payer's wallet address")
+		fs.Int64Var(&a.amount, "amount", 0, "yen")
+		fs.StringVar(&a.memo, "memo", "", "what it is for")
+		fs.StringVar(&a.id, "id", "", "request id; reuse one to retry")
+	}, func(ctx context.Context, a *walletArgs, c *wallet.Client) (any, error) {
+		return c.RequestPayment(ctx, a.id, a.from, a.amount, a.memo, 10*time.Minute)
+	}},
+	{"requests", "list payment requests to and from this wallet", nil,
+		func(ctx context.Context, a *walletArgs, c *wallet.Client) (any, error) { return c.Requests(ctx) }},
+	{"approve", "pay a request this wallet received", refFlags, approveRequest},
+	{"decline", "refuse a request this wallet received", refFlags, func(ctx context.Context, a *walletArgs, c *wallet.Client) (any, error) {
+		return c.Decline(ctx, a.id, a.ref)
+	}},
+	{"withdraw", "move money from the deposit account into the wallet", amountFlags, func(ctx context.Context, a *walletArgs, c *wallet.Client) (any, error) {
+		return c.Withdraw(ctx, a.id, a.amount)
+	}},
+	{"deposit", "move money from the wallet into the deposit account", amountFlags, func(ctx context.Context, a *walletArgs, c *wallet.Client) (any, error) {
+		return c.Deposit(ctx, a.id, a.amount)
+	}},
+	{"schedule", "pay at a time, once or recurring", func(fs *flag.FlagSet, a *walletArgs) {
+		payFlags(fs, a)
+		fs.StringVar(&a.at, "at", "+0s", "when: RFC 3339 time, or +DURATION from now")
+		fs.StringVar(&a.every, "every", "", "repeat every DURATION (such as 720h)")
+		fs.IntVar(&a.times, "times", 0, "payments in all when repeating; 0 until cancelled")
+	}, schedulePayment},
+	{"settings", "turn the waterfall and auto-charge on or off", func(fs *flag.FlagSet, a *walletArgs) {
+		fs.BoolVar(&a.waterfall, "waterfall", true, "sweep credits over the holding limit to the deposit account")
+		fs.BoolVar(&a.autoCharge, "auto-charge", false, "top payments up from the deposit account")
+	}, func(ctx context.Context, a *walletArgs, c *wallet.Client) (any, error) {
+		return c.SetSettings(ctx, "", a.waterfall, a.autoCharge)
+	}},
+	{"watch", "print notifications until interrupted", nil, watch},
+}
+
+func payFlags(fs *flag.FlagSet, a *walletArgs) {
+	fs.StringVar(&a.to, "to", "", "the payee's wallet address")
+	amountFlags(fs, a)
+}
+
+func amountFlags(fs *flag.FlagSet, a *walletArgs) {
+	fs.Int64Var(&a.amount, "amount", 0, "yen")
+	fs.StringVar(&a.id, "id", "", "request id; reuse one to retry without paying twice")
+}
+
+func refFlags(fs *flag.FlagSet, a *walletArgs) {
+	fs.StringVar(&a.ref, "ref", "", "the request's ref")
+	fs.StringVar(&a.id, "id", "", "request id; reuse one to retry")
+}
+
+// runWallet is `cbdc wallet VERB [flags]`.
+func runWallet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "help" {
+		walletUsage(stderr)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	var cmd *walletCommand
+	for i := range walletCommands {
+		if walletCommands[i].name == args[0] {
+			cmd = &walletCommands[i]
+		}
+	}
+	if cmd == nil {
+		fmt.Fprintf(stderr, "cbdc wallet: unknown command %q\n\n", args[0])
+		walletUsage(stderr)
+		return errUsage
+	}
+	a := &walletArgs{stdout: stdout}
+	fs := flag.NewFlagSet("wallet "+cmd.name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&a.keyFile, "key", "wallet.key", "the wallet's key file")
+	fs.StringVar(&a.bank, "bank", "ws://127.0.0.1:7501"+protocol.Path, "the bank's wallet address")
+	fs.BoolVar(&a.asJSON, "json", false, "print the bank's answer as JSON")
+	if cmd.flags != nil {
+		cmd.flags(fs, a)
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return errUsage
+	}
+	if cmd.name == "new" {
+		return newKeyFile(a, stderr)
+	}
+	key, err := wallet.ReadKeyFile(a.keyFile, passphrase(stderr))
+	if err != nil {
+		return err
+	}
+	c, err := connectWallet(ctx, cmd.name, a, key)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if cmd.run == nil { // register: the session is the result
+		return printAnswer(a, c.Welcome())
+	}
+	out, err := cmd.run(ctx, a, c)
+	if err != nil {
+		return err
+	}
+	return printAnswer(a, out)
+}
+
+func walletUsage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: cbdc wallet COMMAND [-key FILE] [-bank URL] [flags]\n\nCommands:")
+	for _, c := range walletCommands {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nThe key file's passphrase comes from $%s, or is read from standard input.\n", walletPassphraseEnv)
+}
+
+func connectWallet(ctx context.Context, verb string, a *walletArgs, key ed25519.PrivateKey) (*wallet.Client, error) {
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if verb == "register" {
+		if a.name == "" || a.person == "" {
+			return nil, errors.New("wallet register: -name and -person are required")
+		}
+		return wallet.Register(dctx, a.bank, key, a.name, a.person, wallet.DialOptions{})
+	}
+	return wallet.Dial(dctx, a.bank, key, wallet.DialOptions{})
+}
+
+func newKeyFile(a *walletArgs, stderr io.Writer) error {
+	_, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		return err
+	}
+	params := wallet.DefaultKDFParams
+	params.MemoryKiB = uint32(a.kdfMemory)
+	data, err := wallet.EncryptKey(key, passphrase(stderr), params)
+	if err != nil {
+		return err
+	}
+	if err := wallet.WriteKeyFile(a.keyFile, data); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "new wallet key in %s (key id %s); register it with: cbdc wallet register -key %s -name NAME -person ID\n",
+		a.keyFile, protocol.WalletKeyID(key.Public().(ed25519.PublicKey)), a.keyFile)
+	return nil
+}
+
+// passphrase comes from the environment or one line of standard input.
+func passphrase(stderr io.Writer) []byte {
+	if p := os.Getenv(walletPassphraseEnv); p != "" {
+		return []byte(p)
+	}
+	fmt.Fprint(stderr, "passphrase: ")
+	line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+	return []byte(strings.TrimRight(line, "\r\n"))
+}
+
+func approveRequest(ctx context.Context, a *walletArgs, c *wallet.Client) (any, error) {
+	list, err := c.Requests(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range list.Incoming {
+		if r.Ref == a.ref {
+			return c.Approve(ctx, a.id, r)
+		}
+	}
+	return nil, fmt.Errorf("wallet approve: no request %q addressed to this wallet", a.ref)
+}
+
+func schedulePayment(ctx context.Context, a *walletArgs, c *wallet.Client) (any, error) {
+	at, err := parseWhen(a.at, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	var every time.Duration
+	if a.every != "" {
+		if every, err = time.ParseDuration(a.every); err != nil {
+			return nil, fmt.Errorf("wallet schedule: -every: %w", err)
+		}
+	}
+	return c.Schedule(ctx, a.id, a.to, a.amount, at, every, a.times)
+}
+
+func parseWhen(s string, now time.Time) (time.Time, error) {
+	if d, ok := strings.CutPrefix(s, "+"); ok {
+		dur, err := time.ParseDuration(d)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("wallet schedule: -at %q: %w", s, err)
+		}
+		return now.Add(dur), nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("wallet schedule: -at must be RFC 3339 or +DURATION: %w", err)
+	}
+	return t, nil
+}
+
+// watch prints what the bank pushes until the context ends.
+func watch(ctx context.Context, a *walletArgs, c *wallet.Client) (any, error) {
+	fmt.Fprintf(a.stdout, "watching %s; Ctrl-C to stop\n", c.Address())
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-c.Done():
+			return nil, c.Err()
+		case env := <-c.Events():
+			fmt.Fprintf(a.stdout, "%s %s\n", env.Type, env.Body)
+		}
+	}
+}
+
+// printAnswer prints an answer as JSON, or as indented fields for people.
+func printAnswer(a *walletArgs, v any) error {
+	if v == nil {
+		return nil
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if a.asJSON {
+		_, err = fmt.Fprintln(a.stdout, string(b))
+		return err
+	}
+	var fields map[string]any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber() // yen amounts print exactly
+	if dec.Decode(&fields) != nil {
+		_, err = fmt.Fprintln(a.stdout, string(b))
+		return err
+	}
+	return printFields(a.stdout, "", fields)
+}
+
+func printFields(w io.Writer, indent string, fields map[string]any) error {
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		switch v := fields[k].(type) {
+		case map[string]any:
+			fmt.Fprintf(w, "%s%s:\n", indent, k)
+			printFields(w, indent+"  ", v)
+		case []any:
+			fmt.Fprintf(w, "%s%s: %d\n", indent, k, len(v))
+			for _, item := range v {
+				if m, ok := item.(map[string]any); ok {
+					fmt.Fprintf(w, "%s  -\n", indent)
+					printFields(w, indent+"    ", m)
+				} else {
+					fmt.Fprintf(w, "%s  - %v\n", indent, item)
+				}
+			}
+		default:
+			fmt.Fprintf(w, "%s%s: %v\n", indent, k, v)
+		}
+	}
+	return nil
+}

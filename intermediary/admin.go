@@ -1,0 +1,176 @@
+package intermediary
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/digital-yen/cbdc-sandbox/protocol"
+)
+
+// Handler serves the bank: the wallet websocket at protocol.Path, the
+// operator's admin API under /admin/ (bearer token), and /healthz.
+func (b *Bank) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+protocol.Path, b.serveWallet)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /admin/status", b.admin(b.adminStatus))
+	mux.HandleFunc("GET /admin/tiers", b.admin(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, b.cfg.Tiers) }))
+	mux.HandleFunc("GET /admin/customers", b.admin(b.adminCustomers))
+	mux.HandleFunc("POST /admin/customers", b.admin(b.adminOnboard))
+	mux.HandleFunc("GET /admin/customers/{id}", b.admin(b.adminCustomer))
+	mux.HandleFunc("POST /admin/customers/{id}/wallets", b.admin(b.adminAddWallet))
+	mux.HandleFunc("PUT /admin/customers/{id}/tier", b.admin(b.adminSetTier))
+	mux.HandleFunc("POST /admin/float/issue", b.admin(b.adminFloat(b.IssueFloat)))
+	mux.HandleFunc("POST /admin/float/redeem", b.admin(b.adminFloat(b.RedeemFloat)))
+	return mux
+}
+
+// admin lets only the holder of the admin token through.
+func (b *Bank) admin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(b.cfg.AdminToken)) != 1 {
+			writeError(w, http.StatusUnauthorized, fail("unauthenticated", "the admin API needs the bank's admin token as a bearer token"))
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (b *Bank) adminStatus(w http.ResponseWriter, r *http.Request) {
+	s, err := b.Status(r.Context())
+	reply(w, s, err)
+}
+
+func (b *Bank) adminCustomers(w http.ResponseWriter, r *http.Request) {
+	ids := b.Customers()
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	start := 0
+	if after := r.URL.Query().Get("after"); after != "" {
+		start = slices.Index(ids, after) + 1
+	}
+	out := []CustomerInfo{}
+	for _, id := range ids[start:min(len(ids), start+limit)] {
+		c, err := b.Customer(id)
+		if err != nil {
+			reply(w, nil, err)
+			return
+		}
+		out = append(out, c)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"customers": out})
+}
+
+type onboardRequest struct {
+	Name       string   `json:"name"`
+	PersonID   string   `json:"person_id"`
+	Tier       string   `json:"tier"`
+	Deposit    int64    `json:"deposit"`
+	PublicKeys [][]byte `json:"public_keys"`
+}
+
+func (b *Bank) adminOnboard(w http.ResponseWriter, r *http.Request) {
+	var req onboardRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	spec := CustomerSpec{Name: req.Name, PersonID: req.PersonID, Tier: req.Tier, Deposit: req.Deposit}
+	for _, k := range req.PublicKeys {
+		spec.PublicKeys = append(spec.PublicKeys, ed25519.PublicKey(k))
+	}
+	c, err := b.Onboard(r.Context(), spec)
+	reply(w, c, err)
+}
+
+func (b *Bank) adminCustomer(w http.ResponseWriter, r *http.Request) {
+	c, err := b.Customer(r.PathValue("id"))
+	reply(w, c, err)
+}
+
+func (b *Bank) adminAddWallet(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		PublicKey []byte `json:"public_key"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	wi, err := b.AddWallet(r.Context(), r.PathValue("id"), req.PublicKey)
+	reply(w, wi, err)
+}
+
+func (b *Bank) adminSetTier(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Tier string `json:"tier"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	c, err := b.SetTier(r.Context(), r.PathValue("id"), req.Tier)
+	reply(w, c, err)
+}
+
+func (b *Bank) adminFloat(move func(ctx context.Context, amount int64) (Status, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Amount int64 `json:"amount"`
+		}
+		if !readJSON(w, r, &req) {
+			return
+		}
+		s, err := move(r.Context(), req.Amount)
+		reply(w, s, err)
+	}
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, fail(protocol.CodeBadMessage, "malformed JSON body: %v", err))
+		return false
+	}
+	return true
+}
+
+// reply writes a result, or an error with a status that fits its code.
+func reply(w http.ResponseWriter, v any, err error) {
+	if err == nil {
+		writeJSON(w, http.StatusOK, v)
+		return
+	}
+	var pe *protocol.Error
+	if !errors.As(err, &pe) {
+		pe = fail(protocol.CodeInternal, "%v", err)
+	}
+	status := http.StatusBadRequest
+	switch pe.Code {
+	case protocol.CodeUnavailable:
+		status = http.StatusServiceUnavailable
+	case protocol.CodeInternal:
+		status = http.StatusInternalServerError
+	}
+	writeError(w, status, pe)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		fmt.Fprintln(w, err)
+	}
+}
+
+func writeError(w http.ResponseWriter, status int, e *protocol.Error) {
+	writeJSON(w, status, map[string]*protocol.Error{"error": e})
+}

@@ -1,0 +1,105 @@
+package intermediary
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/protocol"
+)
+
+// open runs hello or register: the wallet proves it holds its key by
+// signing this connection's challenge.
+func (s *session) open(env protocol.Envelope) {
+	if s.w != nil {
+		s.fail(env.ID, fail(protocol.CodeAlreadyAuthed, "this session is already open for %s", s.w.addr))
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.b.ctx, 30*time.Second)
+	defer cancel()
+	w, err := s.authenticate(ctx, env)
+	if err != nil {
+		s.fail(env.ID, err)
+		return
+	}
+	s.w = w
+	s.b.hub.join(s)
+	acct, err := s.b.led.Account(ctx, ledger.AccountID(w.addr))
+	if err == nil {
+		s.b.hub.setBalance(w.keyID, acct.Balance, acct.LastSeq)
+	}
+	s.reply(protocol.TypeWelcome, env.ID, s.b.welcome(w))
+}
+
+func (s *session) authenticate(ctx context.Context, env protocol.Envelope) (*wallet, error) {
+	var pub, challenge, sig []byte
+	var reg protocol.Register
+	if env.Type == protocol.TypeHello {
+		var h protocol.Hello
+		if err := decodeBody(env.Body, &h); err != nil {
+			return nil, err
+		}
+		pub, challenge, sig = h.PublicKey, h.Challenge, h.Signature
+	} else {
+		if err := decodeBody(env.Body, &reg); err != nil {
+			return nil, err
+		}
+		pub, challenge, sig = reg.PublicKey, reg.Challenge, reg.Signature
+	}
+	switch {
+	case len(pub) != ed25519.PublicKeySize:
+		return nil, fail(protocol.CodeBadPublicKey, "a public key is %d bytes of ed25519, got %d", ed25519.PublicKeySize, len(pub))
+	case !bytes.Equal(challenge, s.challenge):
+		return nil, fail(protocol.CodeWrongChallenge, "the signed challenge is not the one this connection was sent")
+	case !ed25519.Verify(pub, protocol.SessionBytes(string(s.b.id), challenge, pub), sig):
+		return nil, fail(protocol.CodeBadSignature, "the signature over the challenge does not verify with the public key")
+	}
+	if env.Type == protocol.TypeRegister {
+		if _, err := s.b.Onboard(ctx, CustomerSpec{Name: reg.Name, PersonID: reg.PersonID, Deposit: s.b.cfg.OpeningDeposit,
+			PublicKeys: []ed25519.PublicKey{pub}}); err != nil {
+			return nil, err
+		}
+	}
+	keyID := protocol.WalletKeyID(pub)
+	if w := s.b.wallet(keyID); w != nil {
+		return w, nil
+	}
+	return nil, fail(protocol.CodeUnknownWallet, "no wallet with this key is registered at %s; register first, or connect to the bank that serves it", s.b.id)
+}
+
+func (b *Bank) welcome(w *wallet) protocol.Welcome {
+	waterfall, autoCharge := w.settings()
+	b.mu.RLock()
+	c := b.customers[w.customer]
+	b.mu.RUnlock()
+	t, _ := b.cfg.tier(c.tier)
+	return protocol.Welcome{Bank: string(b.id), Wallet: w.addr, Customer: c.id, Tier: t,
+		Settings: protocol.Settings{Waterfall: waterfall, AutoCharge: autoCharge}}
+}
+
+// decodeBody reads a message body strictly: unknown fields are refused, so
+// a misspelt field is an error rather than silently ignored.
+func decodeBody(raw json.RawMessage, v any) error {
+	if len(raw) == 0 {
+		return fail(protocol.CodeBadMessage, "the message has no body")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		return nil
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && strings.HasPrefix(te.Value, "number ") {
+		if strings.ContainsAny(te.Value, ".eE") {
+			return fail(protocol.CodeInvalidAmount, "%s must be a whole number, got %s", te.Field, te.Value[7:])
+		}
+		return fail(protocol.CodeAmountOverflow, "%s %s does not fit in a signed 64-bit whole number", te.Field, te.Value[7:])
+	}
+	return fail(protocol.CodeBadMessage, "malformed body: %v", err)
+}

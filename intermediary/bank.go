@@ -1,0 +1,209 @@
+package intermediary
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/gorilla/websocket"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Bank is one intermediary. It is safe for concurrent use.
+type Bank struct {
+	cfg Config
+	id  ledger.AccountID
+	led Ledger
+	db  *bolt.DB
+	log *slog.Logger
+	now func() time.Time
+
+	mu        sync.RWMutex // protects the maps below and each customer's fields
+	customers map[string]*customer
+	wallets   map[string]*wallet // by key id
+	persons   map[string]string  // holder token -> customer id
+
+	hub      hub
+	conns    sync.WaitGroup // wallet connections still open
+	feed     feedState
+	sched    scheduler
+	upgrader websocket.Upgrader
+
+	onboardMu sync.Mutex // serialises onboarding, wallet additions and tier changes
+	floatMu   sync.Mutex // serialises issuing and redeeming float
+
+	floatKick chan struct{} // asks the float keeper to look now
+	ctx       context.Context
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+type customer struct {
+	id, name, holder, tier string
+	wallets                []string // key ids
+}
+
+type wallet struct {
+	keyID, addr, customer string
+	pub                   ed25519.PublicKey
+
+	mu sync.Mutex // serialises the wallet's instructions, so retries and auto-charge never race
+
+	setMu      sync.Mutex // protects the fields below
+	waterfall  bool
+	autoCharge bool
+	rate       tokenBucket
+}
+
+// Open opens (or creates) the bank's data file, checks its account at the
+// central ledger and starts its background work: following the ledger's
+// feed, receiving relayed messages, resolving intents, keeping its float
+// and firing scheduled payments. Close stops it.
+func Open(ctx context.Context, cfg Config) (*Bank, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	acct, err := cfg.Ledger.Account(ctx, cfg.ID)
+	if err != nil {
+		return nil, fmt.Errorf("intermediary: %s at the central ledger: %w", cfg.ID, err)
+	}
+	if acct.Kind != ledger.KindIntermediary || acct.Closed {
+		return nil, fmt.Errorf("intermediary: %s at the central ledger is not an open intermediary account", cfg.ID)
+	}
+	db, err := openStore(cfg.Path)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bank{cfg: cfg, id: cfg.ID, led: cfg.Ledger, db: db, log: cfg.Logger.With("bank", string(cfg.ID)), now: cfg.Now,
+		customers: map[string]*customer{}, wallets: map[string]*wallet{}, persons: map[string]string{},
+		floatKick: make(chan struct{}, 1)}
+	b.upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096, CheckOrigin: b.checkOrigin}
+	b.hub.init()
+	b.feed.init()
+	if err := b.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	b.ctx, b.stop = context.WithCancel(context.Background())
+	b.resolveIntents(ctx)
+	for _, run := range []func(){b.followFeed, b.receiveRelay, b.keepIntents, b.keepFloat, b.runScheduler} {
+		b.wg.Go(run)
+	}
+	b.log.Info("intermediary open", "customers", len(b.customers), "wallets", len(b.wallets), "feed_cursor", b.feed.applied())
+	return b, nil
+}
+
+// Close closes every wallet connection, stops the background work and
+// closes the data file.
+func (b *Bank) Close() error {
+	var err error
+	b.closeOnce.Do(func() {
+		b.hub.closeAll()
+		drained := make(chan struct{})
+		go func() { b.conns.Wait(); close(drained) }()
+		select {
+		case <-drained:
+		case <-time.After(drainWait):
+			b.log.Warn("wallet connections did not drain in time")
+		}
+		b.stop()
+		b.feed.close()
+		b.wg.Wait()
+		if cerr := b.db.Close(); cerr != nil {
+			err = fmt.Errorf("intermediary: close: %w", cerr)
+		}
+	})
+	return err
+}
+
+// ID is the bank's account id at the central ledger.
+func (b *Bank) ID() ledger.AccountID { return b.id }
+
+// load reads customers, wallets, the feed cursor and schedules, and books
+// the first reserves on a new file.
+func (b *Bank) load() error {
+	return b.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta.Get(metaReserves) == nil {
+			if err := putInt(meta, metaReserves, b.cfg.Reserves); err != nil {
+				return err
+			}
+		}
+		b.feed.cursor = uint64(getInt(meta, metaCursor))
+		err := tx.Bucket(bucketCustomers).ForEach(func(k, v []byte) error {
+			var c customerRec
+			if err := json.Unmarshal(v, &c); err != nil {
+				return fmt.Errorf("intermediary: customer %q: %w", k, err)
+			}
+			b.customers[c.ID] = &customer{id: c.ID, name: c.Name, holder: c.Holder, tier: c.Tier, wallets: c.Wallets}
+			b.persons[c.Holder] = c.ID
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(bucketWallets).ForEach(func(k, v []byte) error {
+			var w walletRec
+			if err := json.Unmarshal(v, &w); err != nil {
+				return fmt.Errorf("intermediary: wallet %q: %w", k, err)
+			}
+			b.wallets[w.KeyID] = b.newWallet(&w)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return b.sched.load(tx)
+	})
+}
+
+func (b *Bank) newWallet(w *walletRec) *wallet {
+	return &wallet{keyID: w.KeyID, addr: w.Address, customer: w.Customer, pub: ed25519.PublicKey(w.PublicKey),
+		waterfall: w.Waterfall, autoCharge: w.AutoCharge,
+		rate: tokenBucket{rate: b.cfg.RatePerSecond, burst: float64(b.cfg.RateBurst)}}
+}
+
+func (b *Bank) wallet(keyID string) *wallet {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.wallets[keyID]
+}
+
+// tierOf returns the tier of a wallet's customer.
+func (b *Bank) tierOf(w *wallet) Tier {
+	b.mu.RLock()
+	name := b.customers[w.customer].tier
+	b.mu.RUnlock()
+	t, _ := b.cfg.tier(name)
+	return t
+}
+
+func (w *wallet) settings() (waterfall, autoCharge bool) {
+	w.setMu.Lock()
+	defer w.setMu.Unlock()
+	return w.waterfall, w.autoCharge
+}
+
+// sleep waits d or until the bank closes; it reports whether to go on.
+func (b *Bank) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-b.ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// logErr logs a background failure once per occurrence, with what failed.
+func (b *Bank) logErr(what string, err error, args ...any) {
+	b.log.Warn(what, append(args, slog.Any("err", err))...)
+}

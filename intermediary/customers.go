@@ -1,0 +1,303 @@
+package intermediary
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/protocol"
+	bolt "go.etcd.io/bbolt"
+)
+
+// CustomerSpec is what the bank's KYC established about a new customer.
+type CustomerSpec struct {
+	Name       string
+	PersonID   string // the identity checked at onboarding, such as a My Number; stays at the bank
+	Tier       string // "" means the first tier
+	Deposit    int64  // opening balance of the linked deposit account
+	PublicKeys []ed25519.PublicKey
+}
+
+// CustomerInfo is a customer as the bank's operator sees it.
+type CustomerInfo struct {
+	ID      string       `json:"id"`
+	Name    string       `json:"name"`
+	Tier    Tier         `json:"tier"`
+	Deposit int64        `json:"deposit"`
+	Wallets []WalletInfo `json:"wallets"`
+}
+
+// WalletInfo is one of a customer's wallets.
+type WalletInfo struct {
+	Address    string `json:"address"`
+	PublicKey  []byte `json:"public_key"`
+	Waterfall  bool   `json:"waterfall"`
+	AutoCharge bool   `json:"auto_charge"`
+}
+
+// HolderToken is the pseudonymous token the central ledger sees for a
+// person: an HMAC of the person's identity under the key the banks share.
+// Every bank derives the same token for the same person; without the key
+// it cannot be linked back to anyone.
+func HolderToken(key []byte, personID string) ledger.HolderID {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("cbdc-holder/v1\n" + strings.ToUpper(strings.TrimSpace(personID))))
+	return ledger.HolderID("h-" + hex.EncodeToString(m.Sum(nil)[:16]))
+}
+
+// Onboard opens a customer with its deposit account and wallets. Each
+// wallet is opened at the central ledger under its address, tagged with
+// the holder token and the tier's holding limit, waterfall on.
+func (b *Bank) Onboard(ctx context.Context, spec CustomerSpec) (CustomerInfo, error) {
+	tierName, err := b.checkSpec(&spec)
+	if err != nil {
+		return CustomerInfo{}, err
+	}
+	holder := string(HolderToken(b.cfg.HolderKey, spec.PersonID))
+	b.onboardMu.Lock()
+	defer b.onboardMu.Unlock()
+	b.mu.RLock()
+	existing, dup := b.persons[holder]
+	b.mu.RUnlock()
+	if dup {
+		return CustomerInfo{}, fail(protocol.CodeBadCustomer, "this person is already customer %s; add a wallet to that customer instead", existing)
+	}
+	recs := make([]*walletRec, len(spec.PublicKeys))
+	for i, pub := range spec.PublicKeys {
+		if recs[i], err = b.openWallet(ctx, pub, "", holder, tierName); err != nil {
+			return CustomerInfo{}, err
+		}
+	}
+	var c *customerRec
+	err = b.db.Update(func(tx *bolt.Tx) error {
+		n, _ := tx.Bucket(bucketCustomers).NextSequence()
+		c = &customerRec{ID: "c-" + strconv.FormatUint(n, 10), Name: spec.Name, PersonID: spec.PersonID, Holder: holder,
+			Tier: tierName, Deposit: spec.Deposit, Created: b.now().UTC()}
+		for _, w := range recs {
+			w.Customer = c.ID
+			c.Wallets = append(c.Wallets, w.KeyID)
+			if err := putJSON(tx.Bucket(bucketWallets), w.KeyID, w); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bucketPersons).Put([]byte(holder), []byte(c.ID)); err != nil {
+			return err
+		}
+		// The customer's money arrives at the bank: its deposits and its
+		// reserves rise together.
+		meta := tx.Bucket(bucketMeta)
+		if err := addInt(meta, metaReserves, spec.Deposit); err != nil {
+			return err
+		}
+		if err := addInt(meta, metaDeposits, spec.Deposit); err != nil {
+			return err
+		}
+		return putJSON(tx.Bucket(bucketCustomers), c.ID, c)
+	})
+	if err != nil {
+		return CustomerInfo{}, fmt.Errorf("intermediary: onboard: %w", err)
+	}
+	b.mu.Lock()
+	b.customers[c.ID] = &customer{id: c.ID, name: c.Name, holder: holder, tier: tierName, wallets: c.Wallets}
+	b.persons[holder] = c.ID
+	for _, w := range recs {
+		b.wallets[w.KeyID] = b.newWallet(w)
+	}
+	b.mu.Unlock()
+	b.log.Info("customer onboarded", "customer", c.ID, "tier", tierName, "wallets", len(recs))
+	return b.Customer(c.ID)
+}
+
+func (b *Bank) checkSpec(spec *CustomerSpec) (string, error) {
+	switch {
+	case spec.Name == "" || !protocol.ValidText(spec.Name, 100):
+		return "", fail(protocol.CodeBadCustomer, "a name is 1 to 100 characters without control characters")
+	case strings.TrimSpace(spec.PersonID) == "" || !protocol.ValidText(spec.PersonID, 64):
+		return "", fail(protocol.CodeBadCustomer, "a person id is 1 to 64 characters without control characters")
+	case spec.Deposit < 0:
+		return "", fail(protocol.CodeInvalidAmount, "an opening deposit cannot be negative")
+	case len(spec.PublicKeys) == 0 || len(spec.PublicKeys) > 10:
+		return "", fail(protocol.CodeBadCustomer, "a customer opens with 1 to 10 wallets")
+	}
+	name := spec.Tier
+	if name == "" {
+		name = b.cfg.Tiers[0].Name
+	}
+	if _, ok := b.cfg.tier(name); !ok {
+		return "", fail(protocol.CodeBadCustomer, "no tier %q (tiers: %s)", name, b.tierNames())
+	}
+	return name, nil
+}
+
+func (b *Bank) tierNames() string {
+	names := make([]string, len(b.cfg.Tiers))
+	for i, t := range b.cfg.Tiers {
+		names[i] = t.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// openWallet opens a wallet's account at the central ledger. The op id
+// comes from the key, so a retry after a crash finds the first opening.
+func (b *Bank) openWallet(ctx context.Context, pub ed25519.PublicKey, customerID, holder, tierName string) (*walletRec, error) {
+	if len(pub) != ed25519.PublicKeySize {
+		return nil, fail(protocol.CodeBadPublicKey, "a public key is %d bytes of ed25519, got %d", ed25519.PublicKeySize, len(pub))
+	}
+	keyID := protocol.WalletKeyID(pub)
+	if b.wallet(keyID) != nil {
+		return nil, fail(protocol.CodeWalletExists, "this key is already registered at %s", b.id)
+	}
+	tier, _ := b.cfg.tier(tierName)
+	w := &walletRec{KeyID: keyID, Address: protocol.WalletAddress(pub, string(b.id)), Customer: customerID,
+		PublicKey: pub, Waterfall: true}
+	spec := ledger.AccountSpec{ID: ledger.AccountID(w.Address), Kind: ledger.KindWallet, Holder: ledger.HolderID(holder),
+		Limits: ledger.Limits{Holding: tier.HoldingLimit, Sweep: true}}
+	if _, err := b.led.OpenAccount(ctx, "open:"+keyID, spec); err != nil {
+		return nil, fromLedger(err)
+	}
+	return w, nil
+}
+
+// AddWallet registers another wallet key for an existing customer.
+func (b *Bank) AddWallet(ctx context.Context, customerID string, pub ed25519.PublicKey) (WalletInfo, error) {
+	b.onboardMu.Lock()
+	defer b.onboardMu.Unlock()
+	b.mu.RLock()
+	c := b.customers[customerID]
+	b.mu.RUnlock()
+	if c == nil {
+		return WalletInfo{}, fail(protocol.CodeBadCustomer, "no customer %q", customerID)
+	}
+	w, err := b.openWallet(ctx, pub, customerID, c.holder, c.tier)
+	if err != nil {
+		return WalletInfo{}, err
+	}
+	err = b.db.Update(func(tx *bolt.Tx) error {
+		rec, err := customerTx(tx, customerID)
+		if err != nil {
+			return err
+		}
+		rec.Wallets = append(rec.Wallets, w.KeyID)
+		if err := putJSON(tx.Bucket(bucketWallets), w.KeyID, w); err != nil {
+			return err
+		}
+		return putJSON(tx.Bucket(bucketCustomers), customerID, rec)
+	})
+	if err != nil {
+		return WalletInfo{}, fmt.Errorf("intermediary: add wallet: %w", err)
+	}
+	b.mu.Lock()
+	c.wallets = append(c.wallets, w.KeyID)
+	b.wallets[w.KeyID] = b.newWallet(w)
+	b.mu.Unlock()
+	return WalletInfo{Address: w.Address, PublicKey: w.PublicKey, Waterfall: true}, nil
+}
+
+// SetTier moves a customer to another KYC tier and sets the new holding
+// limit on each of its wallets at the central ledger.
+func (b *Bank) SetTier(ctx context.Context, customerID, tierName string) (CustomerInfo, error) {
+	tier, ok := b.cfg.tier(tierName)
+	if !ok {
+		return CustomerInfo{}, fail(protocol.CodeBadCustomer, "no tier %q (tiers: %s)", tierName, b.tierNames())
+	}
+	b.onboardMu.Lock()
+	defer b.onboardMu.Unlock()
+	b.mu.RLock()
+	c := b.customers[customerID]
+	b.mu.RUnlock()
+	if c == nil {
+		return CustomerInfo{}, fail(protocol.CodeBadCustomer, "no customer %q", customerID)
+	}
+	for _, keyID := range c.wallets {
+		w := b.wallet(keyID)
+		waterfall, _ := w.settings()
+		if err := b.setLimits(ctx, w, tier, waterfall); err != nil {
+			return CustomerInfo{}, err
+		}
+	}
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		rec, err := customerTx(tx, customerID)
+		if err != nil {
+			return err
+		}
+		rec.Tier = tierName
+		return putJSON(tx.Bucket(bucketCustomers), customerID, rec)
+	})
+	if err != nil {
+		return CustomerInfo{}, fmt.Errorf("intermediary: set tier: %w", err)
+	}
+	b.mu.Lock()
+	c.tier = tierName
+	b.mu.Unlock()
+	return b.Customer(customerID)
+}
+
+// setLimits tells the central ledger a wallet's holding limit and waterfall
+// choice. Setting the same limits twice is harmless, so the op id need only
+// be fresh.
+func (b *Bank) setLimits(ctx context.Context, w *wallet, tier Tier, waterfall bool) error {
+	opID := "lim:" + w.keyID + ":" + strconv.FormatInt(b.now().UnixNano(), 36)
+	_, err := b.led.SetLimits(ctx, opID, ledger.AccountID(w.addr), ledger.Limits{Holding: tier.HoldingLimit, Sweep: waterfall})
+	if err != nil {
+		return fromLedger(err)
+	}
+	return nil
+}
+
+// Customer returns a customer with its deposit balance and wallets.
+func (b *Bank) Customer(id string) (CustomerInfo, error) {
+	var info CustomerInfo
+	err := b.db.View(func(tx *bolt.Tx) error {
+		c, err := customerTx(tx, id)
+		if err != nil {
+			return fail(protocol.CodeBadCustomer, "no customer %q", id)
+		}
+		tier, _ := b.cfg.tier(c.Tier)
+		info = CustomerInfo{ID: c.ID, Name: c.Name, Tier: tier, Deposit: c.Deposit}
+		for _, keyID := range c.Wallets {
+			var w walletRec
+			if _, err := getJSON(tx.Bucket(bucketWallets), keyID, &w); err != nil {
+				return err
+			}
+			info.Wallets = append(info.Wallets, WalletInfo{Address: w.Address, PublicKey: w.PublicKey, Waterfall: w.Waterfall, AutoCharge: w.AutoCharge})
+		}
+		return nil
+	})
+	return info, err
+}
+
+// Customers lists customer ids in order.
+func (b *Bank) Customers() []string {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	ids := make([]string, 0, len(b.customers))
+	for id := range b.customers {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool {
+		a, _ := strconv.Atoi(strings.TrimPrefix(ids[i], "c-"))
+		c, _ := strconv.Atoi(strings.TrimPrefix(ids[j], "c-"))
+		return a < c
+	})
+	return ids
+}
+
+// deposit returns a customer's deposit balance.
+func (b *Bank) deposit(customerID string) (int64, error) {
+	var d int64
+	err := b.db.View(func(tx *bolt.Tx) error {
+		c, err := customerTx(tx, customerID)
+		if err == nil {
+			d = c.Deposit
+		}
+		return err
+	})
+	return d, err
+}

@@ -1,0 +1,138 @@
+package intermediary
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/protocol"
+	bolt "go.etcd.io/bbolt"
+)
+
+// The float is the CBDC the bank holds at the central ledger to pay out
+// withdrawals and auto-charges. It is issued against the bank's reserves
+// and redeemed back into them.
+
+// kickFloat asks the float keeper to look at the float now.
+func (b *Bank) kickFloat() {
+	select {
+	case b.floatKick <- struct{}{}:
+	default:
+	}
+}
+
+// enoughFloat refuses an operation the float cannot pay for yet, and has
+// the keeper top it up.
+func (b *Bank) enoughFloat(ctx context.Context, amount int64) error {
+	acct, err := b.led.Account(ctx, b.id)
+	if err != nil {
+		return fromLedger(err)
+	}
+	if acct.Balance < amount {
+		b.kickFloat()
+		return fail(protocol.CodeUnavailable, "the bank's CBDC float (%d yen) is being topped up; retry with the same request id", acct.Balance)
+	}
+	return nil
+}
+
+// keepFloat issues the bank more CBDC whenever its float falls below the
+// low mark, up to the target.
+func (b *Bank) keepFloat() {
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-b.ctx.Done():
+				return
+			case <-b.floatKick:
+			case <-tick.C:
+			}
+		}
+		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+		acct, err := b.led.Account(ctx, b.id)
+		if err == nil && acct.Balance < b.cfg.FloatLow {
+			_, err = b.IssueFloat(ctx, b.cfg.FloatTarget-acct.Balance)
+		}
+		cancel()
+		if err != nil && b.ctx.Err() == nil {
+			b.logErr("float top-up failed", err)
+		}
+	}
+}
+
+// IssueFloat obtains amount yen of new CBDC against the bank's reserves.
+func (b *Bank) IssueFloat(ctx context.Context, amount int64) (Status, error) {
+	return b.moveFloat(ctx, "issue", amount)
+}
+
+// RedeemFloat returns amount yen of the float to the central bank, which
+// credits the bank's reserves.
+func (b *Bank) RedeemFloat(ctx context.Context, amount int64) (Status, error) {
+	return b.moveFloat(ctx, "redeem", amount)
+}
+
+func (b *Bank) moveFloat(ctx context.Context, kind string, amount int64) (Status, error) {
+	if amount <= 0 {
+		return Status{}, fail(protocol.CodeInvalidAmount, "an amount must be a positive whole number of yen, got %d", amount)
+	}
+	b.floatMu.Lock()
+	defer b.floatMu.Unlock()
+	var n uint64
+	if err := b.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.Bucket(bucketIntents).NextSequence()
+		return err
+	}); err != nil {
+		return Status{}, err
+	}
+	in := &intentRec{OpID: "float:" + strconv.FormatUint(n, 10), Kind: kind, Amount: amount}
+	if kind == "issue" {
+		in.Reserves = -amount
+	}
+	if _, err := b.run(ctx, in); err != nil {
+		return Status{}, err
+	}
+	b.log.Info("float "+kind+"d", "amount", amount, "op", in.OpID)
+	return b.Status(ctx)
+}
+
+// Status is the bank's position: its float at the ledger, its reserves
+// and its customers' deposits. Books = reserves + float − deposits does
+// not change with anything customers do (payments, withdrawals, deposits,
+// sweeps, auto-charges) nor with issuing and redeeming float; only a new
+// customer's opening deposit raises reserves and deposits together. A test
+// or an operator that sees it move has found money created or lost.
+type Status struct {
+	Bank           string `json:"bank"`
+	Float          int64  `json:"float"`
+	Reserves       int64  `json:"reserves"`
+	Deposits       int64  `json:"deposits"`
+	Books          int64  `json:"books"`
+	Customers      int    `json:"customers"`
+	Wallets        int    `json:"wallets"`
+	PendingIntents int    `json:"pending_intents"`
+	FeedCursor     uint64 `json:"feed_cursor"`
+	Connections    int    `json:"connections"`
+}
+
+// Status reports the bank's position.
+func (b *Bank) Status(ctx context.Context) (Status, error) {
+	acct, err := b.led.Account(ctx, b.id)
+	if err != nil {
+		return Status{}, fmt.Errorf("intermediary: float: %w", err)
+	}
+	s := Status{Bank: string(b.id), Float: acct.Balance, FeedCursor: b.feed.applied(), Connections: b.hub.count()}
+	b.mu.RLock()
+	s.Customers, s.Wallets = len(b.customers), len(b.wallets)
+	b.mu.RUnlock()
+	err = b.db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		s.Reserves, s.Deposits = getInt(meta, metaReserves), getInt(meta, metaDeposits)
+		s.PendingIntents = tx.Bucket(bucketPending).Stats().KeyN
+		return nil
+	})
+	s.Books = s.Reserves + s.Float - s.Deposits
+	return s, err
+}

@@ -1,0 +1,240 @@
+package intermediary
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/protocol"
+	"github.com/gorilla/websocket"
+)
+
+// The wallet websocket follows gorilla's chat example: one reader and one
+// writer goroutine per connection, the writer the only one to write, with
+// write deadlines and pings; the reader with a read limit and a deadline
+// the pongs push back. Requests run on their own goroutines, at most
+// MaxInFlight per connection, so one slow payment does not hold up a
+// balance query.
+
+const (
+	writeWait  = 10 * time.Second
+	pongWait   = 60 * time.Second
+	pingPeriod = pongWait * 9 / 10
+	sendQueue  = 256 // messages queued for a slow reader before it is dropped
+	drainWait  = 10 * time.Second
+)
+
+type session struct {
+	b         *Bank
+	conn      *websocket.Conn
+	send      chan []byte
+	closing   chan struct{} // closed to ask the session to end
+	done      chan struct{} // closed when the reader has ended and handlers finished
+	closeOnce sync.Once
+	challenge []byte
+	inflight  chan struct{}
+	handlers  sync.WaitGroup
+
+	// w is the authenticated wallet; set by the reader before it starts
+	// any handler that reads it.
+	w *wallet
+}
+
+func (b *Bank) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true // not a browser: nothing for an origin check to protect
+	}
+	for _, ok := range b.cfg.Origins {
+		if origin == ok {
+			return true
+		}
+	}
+	b.log.Warn("wallet connection from a foreign origin refused", "origin", origin)
+	return false
+}
+
+// serveWallet upgrades a request to a wallet session and runs it.
+func (b *Bank) serveWallet(w http.ResponseWriter, r *http.Request) {
+	conn, err := b.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered with the reason
+	}
+	s := &session{b: b, conn: conn, send: make(chan []byte, sendQueue), closing: make(chan struct{}),
+		done: make(chan struct{}), inflight: make(chan struct{}, b.cfg.MaxInFlight), challenge: make([]byte, 32)}
+	rand.Read(s.challenge)
+	if !b.hub.connect(s) {
+		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "shutting down"), time.Now().Add(time.Second))
+		conn.Close()
+		return
+	}
+	b.conns.Add(1)
+	defer b.conns.Done()
+	go s.writePump()
+	s.reply(protocol.TypeChallenge, "", protocol.Challenge{Bank: string(b.id), Challenge: s.challenge})
+	s.readPump()
+}
+
+func (s *session) readPump() {
+	defer s.end()
+	s.conn.SetReadLimit(protocol.MaxMessageBytes)
+	s.conn.SetReadDeadline(time.Now().Add(pongWait))
+	s.conn.SetPongHandler(func(string) error { return s.conn.SetReadDeadline(time.Now().Add(pongWait)) })
+	for {
+		kind, data, err := s.conn.ReadMessage()
+		if err != nil {
+			return // closed, timed out, or over the read limit (gorilla has sent close 1009)
+		}
+		if kind != websocket.TextMessage {
+			s.fail("", fail(protocol.CodeBadMessage, "messages are JSON text frames"))
+			continue
+		}
+		s.handle(data)
+	}
+}
+
+// end runs when the reader stops: wait for running requests, then let the
+// writer flush and close.
+func (s *session) end() {
+	s.shutdown()
+	s.handlers.Wait()
+	close(s.done)
+	s.b.hub.disconnect(s)
+}
+
+// shutdown asks the session to end: the reader stops at its next read.
+func (s *session) shutdown() {
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		s.conn.SetReadDeadline(time.Now())
+	})
+}
+
+func (s *session) writePump() {
+	ticker := time.NewTicker(pingPeriod)
+	defer func() {
+		ticker.Stop()
+		s.conn.Close()
+	}()
+	for {
+		select {
+		case msg := <-s.send:
+			if !s.write(websocket.TextMessage, msg) {
+				s.shutdown()
+				return
+			}
+		case <-ticker.C:
+			if !s.write(websocket.PingMessage, nil) {
+				s.shutdown()
+				return
+			}
+		case <-s.done:
+			if !s.drain() {
+				return
+			}
+			s.write(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "session ended"))
+			return
+		}
+	}
+}
+
+// drain writes what is still queued; false when the connection failed.
+func (s *session) drain() bool {
+	for {
+		select {
+		case msg := <-s.send:
+			if !s.write(websocket.TextMessage, msg) {
+				return false
+			}
+		default:
+			return true
+		}
+	}
+}
+
+func (s *session) write(kind int, data []byte) bool {
+	s.conn.SetWriteDeadline(time.Now().Add(writeWait))
+	return s.conn.WriteMessage(kind, data) == nil
+}
+
+// push queues a message for the writer. A client too slow to take its
+// messages is disconnected rather than allowed to hold the bank up; it
+// reconnects and asks again.
+func (s *session) push(msg []byte) {
+	select {
+	case <-s.done:
+	case s.send <- msg:
+	default:
+		s.b.log.Warn("wallet connection too slow to read; closing it")
+		s.shutdown()
+	}
+}
+
+func (s *session) reply(typ, id string, body any) {
+	msg, err := protocol.Encode(typ, id, body)
+	if err != nil {
+		msg, _ = protocol.Encode(protocol.TypeError, id, fail(protocol.CodeInternal, "could not encode the answer"))
+	}
+	s.push(msg)
+}
+
+func (s *session) fail(id string, err error) {
+	var pe *protocol.Error
+	if !errors.As(err, &pe) {
+		s.b.logErr("wallet request failed", err, "id", id)
+		pe = fail(protocol.CodeInternal, "the bank could not complete the request; retry with the same request id")
+	}
+	s.reply(protocol.TypeError, id, pe)
+}
+
+// handle decodes one message and runs it. Session set-up runs on the
+// reader itself, so nothing else runs before the wallet is known.
+func (s *session) handle(data []byte) {
+	var env protocol.Envelope
+	if err := json.Unmarshal(data, &env); err != nil {
+		s.fail("", fail(protocol.CodeBadMessage, "not a JSON message envelope: %v", err))
+		return
+	}
+	switch {
+	case env.V != protocol.Version:
+		s.fail(env.ID, fail(protocol.CodeUnsupportedVersion, "protocol version %d is not spoken here; use %d", env.V, protocol.Version))
+		return
+	case !protocol.ValidRequestID(env.ID):
+		s.fail(env.ID, fail(protocol.CodeBadRequestID, "a request id is 1 to 32 letters, digits or ._- (got %q)", env.ID))
+		return
+	}
+	h, known := handlers[env.Type]
+	switch {
+	case env.Type == protocol.TypeHello || env.Type == protocol.TypeRegister:
+		s.open(env)
+		return
+	case !known:
+		s.fail(env.ID, fail(protocol.CodeUnknownType, "unknown message type %q", env.Type))
+		return
+	case s.w == nil:
+		s.fail(env.ID, fail(protocol.CodeNotAuthenticated, "say hello (or register) first"))
+		return
+	}
+	select {
+	case s.inflight <- struct{}{}:
+	default:
+		s.fail(env.ID, fail(protocol.CodeBusy, "%d requests are already in flight on this connection", cap(s.inflight)))
+		return
+	}
+	s.handlers.Add(1)
+	go func() {
+		defer func() { <-s.inflight; s.handlers.Done() }()
+		ctx, cancel := context.WithTimeout(s.b.ctx, 30*time.Second)
+		defer cancel()
+		typ, body, err := h(s, ctx, env.ID, env.Body)
+		if err != nil {
+			s.fail(env.ID, err)
+			return
+		}
+		s.reply(typ, env.ID, body)
+	}()
+}

@@ -1,0 +1,160 @@
+package intermediary
+
+import (
+	"sync"
+
+	"github.com/digital-yen/cbdc-sandbox/protocol"
+)
+
+// hub knows every open connection and which sessions each wallet has, and
+// pushes to them. For a connected wallet it also keeps the balance: read
+// once from the ledger when its first session opens, then moved by every
+// feed record after that read, so notifications carry the balance without
+// asking the ledger.
+type hub struct {
+	mu       sync.Mutex // protects the fields below
+	conns    map[*session]struct{}
+	sessions map[string]map[*session]struct{} // by wallet key id
+	balances map[string]*liveBalance
+	closed   bool
+}
+
+type liveBalance struct {
+	known   bool
+	balance int64
+	asOf    uint64           // the ledger sequence the balance includes
+	early   []protocol.Entry // movements seen before the balance was read
+}
+
+func (h *hub) init() {
+	h.conns = map[*session]struct{}{}
+	h.sessions = map[string]map[*session]struct{}{}
+	h.balances = map[string]*liveBalance{}
+}
+
+// connect registers a new connection; false once the hub is closed.
+func (h *hub) connect(s *session) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.conns[s] = struct{}{}
+	return true
+}
+
+// disconnect forgets a connection and its wallet session.
+func (h *hub) disconnect(s *session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.conns, s)
+	if s.w == nil {
+		return
+	}
+	set := h.sessions[s.w.keyID]
+	delete(set, s)
+	if len(set) == 0 {
+		delete(h.sessions, s.w.keyID)
+		delete(h.balances, s.w.keyID)
+	}
+}
+
+// join makes s a session of its wallet. The caller then reads the balance
+// and hands it to setBalance; movements in between are kept and applied.
+func (h *hub) join(s *session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	keyID := s.w.keyID
+	set := h.sessions[keyID]
+	if set == nil {
+		set = map[*session]struct{}{}
+		h.sessions[keyID] = set
+	}
+	set[s] = struct{}{}
+	if h.balances[keyID] == nil {
+		h.balances[keyID] = &liveBalance{}
+	}
+}
+
+// setBalance records a balance read from the ledger as of seq.
+func (h *hub) setBalance(keyID string, balance int64, asOf uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	lb := h.balances[keyID]
+	if lb == nil || lb.known && lb.asOf >= asOf {
+		return
+	}
+	lb.known, lb.balance, lb.asOf = true, balance, asOf
+	for _, e := range lb.early {
+		lb.apply(e)
+	}
+	lb.early = nil
+}
+
+func (lb *liveBalance) apply(e protocol.Entry) {
+	if e.Seq > lb.asOf {
+		lb.balance += e.Amount
+	}
+}
+
+// notify pushes a movement of money to the wallet's sessions, if any.
+func (h *hub) notify(keyID string, e protocol.Entry) {
+	h.mu.Lock()
+	set := h.sessions[keyID]
+	if len(set) == 0 {
+		h.mu.Unlock()
+		return
+	}
+	lb := h.balances[keyID]
+	n := protocol.Notify{Entry: e}
+	if lb.known {
+		lb.apply(e)
+		bal := lb.balance
+		n.Balance = &bal
+	} else {
+		lb.early = append(lb.early, e)
+	}
+	targets := sessionsOf(set)
+	h.mu.Unlock()
+	msg, err := protocol.Encode(protocol.TypeNotify, "", n)
+	if err == nil {
+		for _, s := range targets {
+			s.push(msg)
+		}
+	}
+}
+
+// push sends an already encoded message to every session of a wallet.
+func (h *hub) push(keyID string, msg []byte) {
+	h.mu.Lock()
+	targets := sessionsOf(h.sessions[keyID])
+	h.mu.Unlock()
+	for _, s := range targets {
+		s.push(msg)
+	}
+}
+
+func sessionsOf(set map[*session]struct{}) []*session {
+	out := make([]*session, 0, len(set))
+	for s := range set {
+		out = append(out, s)
+	}
+	return out
+}
+
+func (h *hub) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.conns)
+}
+
+// closeAll closes every connection and refuses new ones.
+func (h *hub) closeAll() {
+	h.mu.Lock()
+	h.closed = true
+	all := sessionsOf(h.conns)
+	h.mu.Unlock()
+	for _, s := range all {
+		s.shutdown()
+	}
+}

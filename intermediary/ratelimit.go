@@ -1,0 +1,47 @@
+package intermediary
+
+import (
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// tokenBucket allows rate events a second on average and burst at once.
+type tokenBucket struct {
+	rate, burst float64
+	tokens      float64
+	last        time.Time
+}
+
+func (t *tokenBucket) take(now time.Time) bool {
+	if t.last.IsZero() {
+		t.tokens = t.burst
+	} else {
+		t.tokens = min(t.burst, t.tokens+now.Sub(t.last).Seconds()*t.rate)
+	}
+	t.last = now
+	if t.tokens < 1 {
+		return false
+	}
+	t.tokens--
+	return true
+}
+
+// allow spends one of the wallet's instruction tokens.
+func (w *wallet) allow(now time.Time) bool {
+	w.setMu.Lock()
+	defer w.setMu.Unlock()
+	return w.rate.take(now)
+}
+
+// saveWallet stores a wallet's settings.
+func (b *Bank) saveWallet(w *wallet, waterfall, autoCharge bool) error {
+	return b.db.Update(func(tx *bolt.Tx) error {
+		var rec walletRec
+		if _, err := getJSON(tx.Bucket(bucketWallets), w.keyID, &rec); err != nil {
+			return err
+		}
+		rec.Waterfall, rec.AutoCharge = waterfall, autoCharge
+		return putJSON(tx.Bucket(bucketWallets), w.keyID, &rec)
+	})
+}

@@ -1,0 +1,394 @@
+package intermediary
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/protocol"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Request-to-pay: a merchant's bank stores the request and hands it to the
+// payer's bank (itself, or another bank through the central system's
+// relay), which pushes it to the payer. The payer's approval is a payment
+// whose ledger op id is "r:" and the request's ref, so a request is paid at
+// most once however often it is approved, and the merchant's bank
+// recognises the payment in its feed.
+
+type requestRec struct {
+	protocol.PaymentRequest
+	RequestID string `json:"request_id,omitempty"` // the merchant's, for outgoing requests
+}
+
+// relayMsg is what banks tell each other about requests.
+type relayMsg struct {
+	Kind    string                   `json:"kind"` // payment_request or request_declined
+	Request *protocol.PaymentRequest `json:"request,omitempty"`
+	Ref     string                   `json:"ref,omitempty"`
+}
+
+func outKey(ref string) string                   { return "out/" + ref }
+func inKey(ref string) string                    { return "in/" + ref }
+func walletReqKey(keyID, dir, ref string) string { return "w/" + keyID + "/" + dir + "/" + ref }
+
+// bankOf returns the bank part of a wallet address or request ref.
+func bankOf(addrOrRef string) ledger.AccountID {
+	if _, bank, ok := protocol.ParseWalletAddress(addrOrRef); ok {
+		return ledger.AccountID(bank)
+	}
+	if i := strings.LastIndexByte(addrOrRef, '.'); i > 0 {
+		return ledger.AccountID(addrOrRef[:i])
+	}
+	return ""
+}
+
+func (s *session) requestPayment(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
+	var m protocol.RequestPayment
+	unlock, err := s.instruction(protocol.TypeRequestPayment, id, body, &m)
+	if err != nil {
+		return "", nil, err
+	}
+	defer unlock()
+	r, err := s.b.requestPayment(ctx, s.w, id, &m)
+	return protocol.TypeRequested, r, err
+}
+
+func (b *Bank) requestPayment(ctx context.Context, w *wallet, requestID string, m *protocol.RequestPayment) (*protocol.Requested, error) {
+	if m.ExpiresIn == 0 {
+		m.ExpiresIn = 600
+	}
+	switch {
+	case m.Amount <= 0:
+		return nil, fail(protocol.CodeInvalidAmount, "an amount must be a positive whole number of yen, got %d", m.Amount)
+	case !protocol.ValidText(m.Memo, 140):
+		return nil, fail(protocol.CodeBadMemo, "a memo is at most 140 characters without control characters")
+	case m.ExpiresIn < 0 || m.ExpiresIn > 7*24*3600:
+		return nil, fail(protocol.CodeBadMessage, "expires_in is 1 to 604800 seconds, got %d", m.ExpiresIn)
+	case m.Payer == w.addr:
+		return nil, fail(protocol.CodeSameWallet, "a wallet cannot ask itself for money")
+	}
+	if _, _, ok := protocol.ParseWalletAddress(m.Payer); !ok {
+		return nil, fail(protocol.CodeInvalidPayee, "%q is not a wallet address", m.Payer)
+	}
+	rec, err := b.storeRequest(w, requestID, m)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Status == protocol.RequestPending {
+		if err := b.deliver(ctx, &rec.PaymentRequest); err != nil {
+			return nil, err
+		}
+	}
+	return &protocol.Requested{Request: rec.PaymentRequest}, nil
+}
+
+// storeRequest records an outgoing request, or finds the one an earlier
+// try of the same instruction stored.
+func (b *Bank) storeRequest(w *wallet, requestID string, m *protocol.RequestPayment) (*requestRec, error) {
+	var rec requestRec
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketRequests)
+		ridKey := "rid/" + w.keyID + "/" + requestID
+		if ref := bk.Get([]byte(ridKey)); ref != nil {
+			if _, err := getJSON(bk, outKey(string(ref)), &rec); err != nil {
+				return err
+			}
+			if rec.Payer != m.Payer || rec.Amount != m.Amount || rec.Memo != m.Memo {
+				return fail(protocol.CodeRequestIDReused, "this request id was used for another instruction")
+			}
+			return nil
+		}
+		n, err := bk.NextSequence()
+		if err != nil {
+			return err
+		}
+		rec = requestRec{RequestID: requestID, PaymentRequest: protocol.PaymentRequest{
+			Ref: string(b.id) + "." + strconv.FormatUint(n, 10), Merchant: w.addr, Payer: m.Payer, Amount: m.Amount,
+			Memo: m.Memo, Expires: b.now().UTC().Add(time.Duration(m.ExpiresIn) * time.Second), Status: protocol.RequestPending}}
+		if err := bk.Put([]byte(ridKey), []byte(rec.Ref)); err != nil {
+			return err
+		}
+		if err := bk.Put([]byte(walletReqKey(w.keyID, "out", rec.Ref)), nil); err != nil {
+			return err
+		}
+		return putJSON(bk, outKey(rec.Ref), &rec)
+	})
+	return &rec, err
+}
+
+// deliver hands a request to the payer's bank.
+func (b *Bank) deliver(ctx context.Context, r *protocol.PaymentRequest) error {
+	to := bankOf(r.Payer)
+	if to == b.id {
+		return b.receiveRequest(b.id, r)
+	}
+	msg, _ := json.Marshal(relayMsg{Kind: "payment_request", Request: r})
+	if err := b.led.Send(ctx, to, msg); err != nil {
+		if ledger.ErrorCode(err) == ledger.ErrUnknownAccount.Code || ledger.ErrorCode(err) == ledger.ErrWrongKind.Code {
+			return fail(protocol.CodeUnknownPayee, "no bank %q serves the payer", to)
+		}
+		return fail(protocol.CodeUnavailable, "the payer's bank could not be reached (%v); retry with the same request id", err)
+	}
+	return nil
+}
+
+// receiveRequest stores a request addressed to one of this bank's wallets
+// and pushes it to the payer.
+func (b *Bank) receiveRequest(from ledger.AccountID, r *protocol.PaymentRequest) error {
+	payer := b.ownWallet(ledger.AccountID(r.Payer))
+	switch {
+	case payer == nil:
+		return fail(protocol.CodeUnknownPayee, "no wallet %s at %s", r.Payer, b.id)
+	case bankOf(r.Merchant) != from || bankOf(r.Ref) != from:
+		return fail(protocol.CodeBadMessage, "%s may not send requests for %s", from, r.Merchant)
+	}
+	fresh := false
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketRequests)
+		if bk.Get([]byte(inKey(r.Ref))) != nil {
+			return nil
+		}
+		fresh = true
+		if err := bk.Put([]byte(walletReqKey(payer.keyID, "in", r.Ref)), nil); err != nil {
+			return err
+		}
+		return putJSON(bk, inKey(r.Ref), &requestRec{PaymentRequest: *r})
+	})
+	if err != nil || !fresh {
+		return err
+	}
+	if msg, err := protocol.Encode(protocol.TypePaymentRequest, "", r); err == nil {
+		b.hub.push(payer.keyID, msg)
+	}
+	return nil
+}
+
+func (s *session) approve(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
+	var m protocol.Approve
+	unlock, err := s.instruction(protocol.TypeApprove, id, body, &m)
+	if err != nil {
+		return "", nil, err
+	}
+	defer unlock()
+	rec, err := s.b.incoming(s.w, m.Ref)
+	if err != nil {
+		return "", nil, err
+	}
+	switch {
+	case rec.Merchant != m.Merchant || rec.Amount != m.Amount:
+		return "", nil, fail(protocol.CodeRequestMismatch, "request %s asks %d yen for %s, not %d for %s", rec.Ref, rec.Amount, rec.Merchant, m.Amount, m.Merchant)
+	case rec.Status == protocol.RequestDeclined || rec.Status == protocol.RequestExpired:
+		return "", nil, fail(protocol.CodeRequestClosed, "request %s is %s", rec.Ref, rec.Status)
+	}
+	paid, err := s.b.pay(ctx, s.w, "r:"+rec.Ref, rec.Merchant, rec.Amount)
+	if err != nil {
+		return "", nil, err
+	}
+	paid.Request = rec.Ref
+	err = s.b.updateRequest(inKey(rec.Ref), func(r *requestRec) { r.Status, r.Seq = protocol.RequestPaid, paid.Seq })
+	return protocol.TypePaid, paid, err
+}
+
+func (s *session) decline(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
+	var m protocol.Decline
+	unlock, err := s.instruction(protocol.TypeDecline, id, body, &m)
+	if err != nil {
+		return "", nil, err
+	}
+	defer unlock()
+	rec, err := s.b.incoming(s.w, m.Ref)
+	if err != nil {
+		return "", nil, err
+	}
+	if rec.Status != protocol.RequestPending && rec.Status != protocol.RequestDeclined {
+		return "", nil, fail(protocol.CodeRequestClosed, "request %s is %s", rec.Ref, rec.Status)
+	}
+	if err := s.b.updateRequest(inKey(rec.Ref), func(r *requestRec) { r.Status = protocol.RequestDeclined }); err != nil {
+		return "", nil, err
+	}
+	rec.Status = protocol.RequestDeclined
+	if to := bankOf(rec.Merchant); to == s.b.id {
+		s.b.requestDeclined(to, rec.Ref)
+	} else {
+		msg, _ := json.Marshal(relayMsg{Kind: "request_declined", Ref: rec.Ref})
+		if err := s.b.led.Send(ctx, to, msg); err != nil {
+			return "", nil, fail(protocol.CodeUnavailable, "declined here, but the merchant's bank could not be told (%v); retry with the same request id", err)
+		}
+	}
+	return protocol.TypeDeclined, protocol.Declined{Request: rec.PaymentRequest}, nil
+}
+
+// incoming returns a request addressed to w, expired if its time has passed.
+func (b *Bank) incoming(w *wallet, ref string) (*requestRec, error) {
+	var rec requestRec
+	var ok bool
+	err := b.db.View(func(tx *bolt.Tx) error {
+		var err error
+		ok, err = getJSON(tx.Bucket(bucketRequests), inKey(ref), &rec)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !ok || rec.Payer != w.addr {
+		return nil, fail(protocol.CodeUnknownRequest, "no payment request %q is addressed to this wallet", ref)
+	}
+	b.expire(&rec.PaymentRequest)
+	return &rec, nil
+}
+
+func (b *Bank) expire(r *protocol.PaymentRequest) {
+	if r.Status == protocol.RequestPending && b.now().After(r.Expires) {
+		r.Status = protocol.RequestExpired
+	}
+}
+
+func (b *Bank) updateRequest(key string, fn func(*requestRec)) error {
+	return b.db.Update(func(tx *bolt.Tx) error {
+		var rec requestRec
+		ok, err := getJSON(tx.Bucket(bucketRequests), key, &rec)
+		if err != nil || !ok {
+			return err
+		}
+		fn(&rec)
+		return putJSON(tx.Bucket(bucketRequests), key, &rec)
+	})
+}
+
+// requestDeclined marks an outgoing request declined and tells the merchant.
+func (b *Bank) requestDeclined(from ledger.AccountID, ref string) {
+	var rec requestRec
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		ok, err := getJSON(tx.Bucket(bucketRequests), outKey(ref), &rec)
+		if err != nil || !ok || bankOf(rec.Payer) != from || rec.Status != protocol.RequestPending {
+			rec.Ref = ""
+			return err
+		}
+		rec.Status = protocol.RequestDeclined
+		return putJSON(tx.Bucket(bucketRequests), outKey(ref), &rec)
+	})
+	if err != nil {
+		b.logErr("recording a declined request failed", err, "ref", ref)
+	}
+	if rec.Ref != "" {
+		b.pushRequestUpdate(rec.PaymentRequest)
+	}
+}
+
+type paidRef struct {
+	ref, from, to string
+	amount        int64
+	seq           uint64
+}
+
+// markPaid marks outgoing requests paid by the payments the feed found.
+func (b *Bank) markPaid(tx *bolt.Tx, paid []paidRef) ([]protocol.PaymentRequest, error) {
+	var updates []protocol.PaymentRequest
+	bk := tx.Bucket(bucketRequests)
+	for _, p := range paid {
+		var rec requestRec
+		ok, err := getJSON(bk, outKey(p.ref), &rec)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || rec.Status == protocol.RequestPaid || rec.Merchant != p.to || rec.Payer != p.from || rec.Amount != p.amount {
+			continue
+		}
+		rec.Status, rec.Seq = protocol.RequestPaid, p.seq
+		if err := putJSON(bk, outKey(p.ref), &rec); err != nil {
+			return nil, err
+		}
+		updates = append(updates, rec.PaymentRequest)
+	}
+	return updates, nil
+}
+
+func (b *Bank) pushRequestUpdate(r protocol.PaymentRequest) {
+	keyID, _, _ := protocol.ParseWalletAddress(r.Merchant)
+	if msg, err := protocol.Encode(protocol.TypeRequestUpdate, "", protocol.RequestUpdate{Request: r}); err == nil {
+		b.hub.push(keyID, msg)
+	}
+}
+
+func (s *session) requests(_ context.Context, _ string, _ json.RawMessage) (string, any, error) {
+	r, err := s.b.listRequests(s.w)
+	return protocol.TypeRequestList, r, err
+}
+
+// listRequests returns the wallet's requests both ways, newest first, at
+// most 100 each.
+func (b *Bank) listRequests(w *wallet) (*protocol.RequestList, error) {
+	out := &protocol.RequestList{Incoming: []protocol.PaymentRequest{}, Outgoing: []protocol.PaymentRequest{}}
+	err := b.db.View(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketRequests)
+		for _, dir := range []string{"in", "out"} {
+			prefix := []byte("w/" + w.keyID + "/" + dir + "/")
+			c := bk.Cursor()
+			var list []protocol.PaymentRequest
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				var rec requestRec
+				if _, err := getJSON(bk, dir+"/"+string(k[len(prefix):]), &rec); err != nil {
+					return err
+				}
+				b.expire(&rec.PaymentRequest)
+				list = append(list, rec.PaymentRequest)
+			}
+			sortNewestFirst(list)
+			if len(list) > 100 {
+				list = list[:100]
+			}
+			if dir == "in" {
+				out.Incoming = append(out.Incoming, list...)
+			} else {
+				out.Outgoing = append(out.Outgoing, list...)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func sortNewestFirst(list []protocol.PaymentRequest) {
+	slices.SortStableFunc(list, func(a, b protocol.PaymentRequest) int { return b.Expires.Compare(a.Expires) })
+}
+
+// receiveRelay takes messages other banks sent through the central system.
+func (b *Bank) receiveRelay() {
+	for b.ctx.Err() == nil {
+		msgs, err := b.led.Receive(b.ctx, 100)
+		if err != nil {
+			if b.ctx.Err() == nil {
+				b.logErr("relay receive failed; retrying", err)
+				b.sleep(time.Second)
+			}
+			continue
+		}
+		for _, m := range msgs {
+			b.handleRelay(m)
+		}
+	}
+}
+
+func (b *Bank) handleRelay(m ledger.Message) {
+	var msg relayMsg
+	if err := json.Unmarshal(m.Body, &msg); err != nil {
+		b.logErr("unreadable relayed message", err, "from", m.From)
+		return
+	}
+	switch {
+	case msg.Kind == "payment_request" && msg.Request != nil:
+		if err := b.receiveRequest(m.From, msg.Request); err != nil {
+			b.logErr("relayed payment request refused", err, "from", m.From)
+		}
+	case msg.Kind == "request_declined":
+		b.requestDeclined(m.From, msg.Ref)
+	default:
+		b.log.Warn("relayed message of unknown kind ignored", "from", m.From, "kind", msg.Kind)
+	}
+}

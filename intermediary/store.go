@@ -1,0 +1,164 @@
+package intermediary
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/ledger"
+	bolt "go.etcd.io/bbolt"
+)
+
+// The bank's bbolt file holds what only the bank knows: customers and
+// their deposit accounts, wallets, intents, payment requests, schedules and
+// how far it has followed the ledger's feed. Records are JSON, so an
+// operator can read them with any bbolt tool.
+var (
+	bucketCustomers = []byte("customers") // customer id -> customerRec
+	bucketWallets   = []byte("wallets")   // key id -> walletRec
+	bucketPersons   = []byte("persons")   // holder token -> customer id
+	bucketIntents   = []byte("intents")   // ledger op id -> intentRec
+	bucketRequests  = []byte("requests")  // ref -> requestRec; "rid/<key id>/<request id>" -> ref
+	bucketSchedules = []byte("schedules") // ref -> scheduleRec; "rid/<key id>/<request id>" -> ref
+	bucketMeta      = []byte("meta")
+
+	metaCursor   = []byte("feed-cursor") // the next ledger sequence the feed processor reads
+	metaReserves = []byte("reserves")    // the bank's reserves at the central bank
+	metaDeposits = []byte("deposits")    // all customers' deposit accounts summed
+)
+
+type customerRec struct {
+	ID       string    `json:"id"`
+	Name     string    `json:"name"`
+	PersonID string    `json:"person_id"`
+	Holder   string    `json:"holder"`
+	Tier     string    `json:"tier"`
+	Deposit  int64     `json:"deposit"` // the linked deposit account
+	Wallets  []string  `json:"wallets"` // key ids
+	Created  time.Time `json:"created"`
+}
+
+type walletRec struct {
+	KeyID      string `json:"key_id"`
+	Address    string `json:"address"`
+	Customer   string `json:"customer"`
+	PublicKey  []byte `json:"public_key"`
+	Waterfall  bool   `json:"waterfall"`
+	AutoCharge bool   `json:"auto_charge"`
+}
+
+// An intent is a move between a deposit account (or the bank's reserves)
+// and CBDC. The bank books its own side and the intent in one transaction
+// before it asks the ledger, and settles the intent when the ledger
+// answers: done, or refused and its booking reversed. An intent whose
+// answer was lost stays pending and is asked again with the same op id.
+type intentRec struct {
+	OpID      string            `json:"op_id"`
+	Kind      string            `json:"kind"` // charge, withdraw, issue or redeem
+	Customer  string            `json:"customer,omitempty"`
+	Deposit   int64             `json:"deposit,omitempty"`  // booked to the customer's deposit account
+	Reserves  int64             `json:"reserves,omitempty"` // booked to the bank's reserves
+	Transfers []ledger.Transfer `json:"transfers,omitempty"`
+	Amount    int64             `json:"amount,omitempty"` // issue and redeem
+	State     string            `json:"state"`
+	Seq       uint64            `json:"seq,omitempty"`
+	Time      time.Time         `json:"time,omitzero"`
+	Created   time.Time         `json:"created"`
+}
+
+const (
+	intentPending = "pending"
+	intentDone    = "done"
+	intentRefused = "refused"
+)
+
+func openStore(path string) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("intermediary: open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketCustomers, bucketWallets, bucketPersons, bucketIntents, bucketRequests, bucketSchedules, bucketMeta, bucketPending} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("intermediary: initialise %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func getJSON(b *bolt.Bucket, key string, v any) (bool, error) {
+	raw := b.Get([]byte(key))
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return false, fmt.Errorf("intermediary: stored record %q: %w", key, err)
+	}
+	return true, nil
+}
+
+func putJSON(b *bolt.Bucket, key string, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(key), raw)
+}
+
+func getInt(b *bolt.Bucket, key []byte) int64 {
+	v := b.Get(key)
+	if len(v) != 8 {
+		return 0
+	}
+	return int64(binary.BigEndian.Uint64(v))
+}
+
+func addInt(b *bolt.Bucket, key []byte, delta int64) error {
+	return putInt(b, key, getInt(b, key)+delta)
+}
+
+func putInt(b *bolt.Bucket, key []byte, n int64) error {
+	return b.Put(key, binary.BigEndian.AppendUint64(nil, uint64(n)))
+}
+
+// customerTx reads a customer inside a transaction.
+func customerTx(tx *bolt.Tx, id string) (*customerRec, error) {
+	var c customerRec
+	ok, err := getJSON(tx.Bucket(bucketCustomers), id, &c)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("intermediary: no customer %q", id)
+	}
+	return &c, nil
+}
+
+// addDeposit changes a customer's deposit account by delta inside a
+// transaction, refusing to overdraw it or overflow it.
+func addDeposit(tx *bolt.Tx, id string, delta int64) (int64, error) {
+	c, err := customerTx(tx, id)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case delta < 0 && c.Deposit < -delta:
+		return c.Deposit, fail("insufficient_deposit", "the deposit account holds %d yen, needs %d", c.Deposit, -delta)
+	case delta > 0 && c.Deposit > maxYen-delta:
+		return c.Deposit, fail("amount_overflow", "the deposit account would exceed %d yen", int64(maxYen))
+	}
+	c.Deposit += delta
+	if err := addInt(tx.Bucket(bucketMeta), metaDeposits, delta); err != nil {
+		return 0, err
+	}
+	return c.Deposit, putJSON(tx.Bucket(bucketCustomers), id, c)
+}
+
+const maxYen = 1<<63 - 1
