@@ -96,7 +96,7 @@ func decodeBody(raw json.RawMessage, v any) error {
 	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) && strings.HasPrefix(te.Value, "number ") {
-		if strings.ContainsAny(te.Value, ".eE") {
+		if strings.ContainsAny(te.Value[7:], ".eE") {
 			return fail(protocol.CodeInvalidAmount, "%s must be a whole number, got %s", te.Field, te.Value[7:])
 		}
 		return fail(protocol.CodeAmountOverflow, "%s %s does not fit in a signed 64-bit whole number", te.Field, te.Value[7:])

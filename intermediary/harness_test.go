@@ -3,9 +3,11 @@ package intermediary_test
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -197,4 +199,25 @@ func nextNotify(t *testing.T, c *wallet.Client, reason string, amount int64) pro
 	}
 	t.Fatalf("%s: no %s notification of %d", c.Address(), reason, amount)
 	return protocol.Notify{}
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// adminCall calls the admin API with the test token and decodes the answer.
+func adminCall(t *testing.T, method, url, body string, out any) int {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testAdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatalf("%s %s: undecodable answer: %v", method, url, err)
+	}
+	return resp.StatusCode
 }
