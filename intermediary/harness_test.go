@@ -221,3 +221,18 @@ func adminCall(t *testing.T, method, url, body string, out any) int {
 	}
 	return resp.StatusCode
 }
+
+// reopenBank opens a bank again over the file an earlier one used.
+func (n *testNet) reopenBank(id string, old *testBank) *testBank {
+	n.t.Helper()
+	aid := ledger.AccountID(id)
+	b, err := intermediary.Open(n.ctx, intermediary.Config{ID: aid, Ledger: n.ledger.Intermediary(aid),
+		Path: filepath.Join(n.dir, id+".db"), HolderKey: testHolderKey, AdminToken: testAdminToken, RatePerSecond: 1000, RateBurst: 1000})
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	srv := httptest.NewServer(b.Handler())
+	tb := &testBank{Bank: b, srv: srv, http: srv.URL, url: "ws" + strings.TrimPrefix(srv.URL, "http") + protocol.Path, books: old.books}
+	n.banks[id] = tb
+	return tb
+}
