@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -34,6 +36,9 @@ func (c bankConfig) Validate() error {
 		return fmt.Errorf("bank: -key must name the credential the ledger issued (DATA/credentials/<bank>.key)")
 	case c.DataDir == "" || c.HolderKey == "":
 		return fmt.Errorf("bank: -data and -holder-key must name files")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("bank: -listen must be host:port, got %q", c.Listen)
 	}
 	return nil
 }
@@ -74,8 +79,9 @@ func runBank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "cbdc bank: %s serving wallets at %s, admin API at %s (token in %s/admin.token)\n",
-		cfg.ID, rb.walletURL(), rb.adminURL(), cfg.DataDir)
+	// The address ends at a space, so scripts can take it from the line.
+	fmt.Fprintf(stdout, "cbdc bank: %s serving wallets at %s (admin API at %s, token in %s)\n",
+		cfg.ID, rb.walletURL(), rb.adminURL(), filepath.Join(cfg.DataDir, "admin.token"))
 	select {
 	case <-ctx.Done():
 	case err := <-rb.done:

@@ -33,6 +33,9 @@ func (c ledgerConfig) Validate() error {
 	case c.Float <= 0:
 		return fmt.Errorf("ledger: -float must be a positive number of yen, got %d", c.Float)
 	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("ledger: -listen must be host:port, got %q", c.Listen)
+	}
 	return nil
 }
 
@@ -85,7 +88,10 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 	if err != nil {
 		return fmt.Errorf("ledger: listen on %s: %w", cfg.Listen, err)
 	}
-	srv := &http.Server{Handler: ledgerhttp.NewServer(l, all, ledgerhttp.ServerOptions{Logger: log}), ReadHeaderTimeout: 10 * time.Second}
+	requests, endRequests := context.WithCancel(context.Background())
+	defer endRequests()
+	srv := &http.Server{Handler: ledgerhttp.NewServer(l, all, ledgerhttp.ServerOptions{Logger: log}), ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return requests }}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "cbdc ledger: serving %d intermediaries at http://%s (credentials in %s)\n",
@@ -96,10 +102,27 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 		return err
 	}
 	fmt.Fprintln(stdout, "cbdc ledger: stopping")
+	return shutdownLedgerServer(srv, endRequests)
+}
+
+// pollGrace is how long a stopping ledger lets requests finish before it
+// ends the ones still running. Operations take milliseconds; the banks'
+// long polls (GET /v1/feed, /v1/messages) would hold the server for up to
+// 30 seconds, longer than any shutdown should take. A bank whose request
+// is cut short learns the outcome by retrying with the same operation id.
+const pollGrace = 2 * time.Second
+
+// shutdownLedgerServer stops taking connections, lets requests under way
+// finish for pollGrace, then ends the rest through endRequests and waits
+// for their handlers to return before the ledger is closed under them.
+func shutdownLedgerServer(srv *http.Server, endRequests context.CancelFunc) error {
+	grace := time.AfterFunc(pollGrace, endRequests)
+	defer grace.Stop()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+		srv.Close()
+		return fmt.Errorf("ledger: stop serving: %w", err)
 	}
 	return nil
 }

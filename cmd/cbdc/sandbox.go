@@ -134,7 +134,7 @@ func printSandbox(w io.Writer, cfg sandboxConfig, dir string, banks []*runningBa
 		fmt.Fprintf(w, "  bank-%d  wallets %s  admin %s (token in %s)\n", i+1, rb.walletURL(), rb.adminURL(),
 			filepath.Join(cfg.DataDir, fmt.Sprintf("bank-%d", i+1), "admin.token"))
 	}
-	fmt.Fprintf(w, "Try: cbdc wallet new, then cbdc wallet register -bank %s\n", banks[0].walletURL())
+	fmt.Fprintf(w, "Try: cbdc wallet new, then cbdc wallet register -bank %s -name NAME -person ID\n", banks[0].walletURL())
 	fmt.Fprintf(w, "Press Ctrl-C to stop; then 'cbdc audit %s' checks the journal.\n", cfg.DataDir)
 }
 

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -138,6 +137,13 @@ func runWallet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := fs.Parse(args[1:]); err != nil {
 		return errUsage
 	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "cbdc wallet %s: unexpected arguments %q: every value goes with its flag, such as -amount 1000\n", cmd.name, fs.Args())
+		return errUsage
+	}
+	if err := a.check(cmd.name); err != nil {
+		return err
+	}
 	if cmd.name == "new" {
 		return newKeyFile(a, stderr)
 	}
@@ -168,13 +174,51 @@ func walletUsage(w io.Writer) {
 	fmt.Fprintf(w, "\nThe key file's passphrase comes from $%s, or is read from standard input.\n", walletPassphraseEnv)
 }
 
+// maxKDFMemoryKiB is the most argon2id memory a key file may ask for;
+// the wallet package refuses to open one that asks for more.
+const maxKDFMemoryKiB = 1 << 20
+
+// check refuses flags that cannot make a valid instruction before the
+// passphrase is asked for or the bank is contacted, naming every problem.
+func (a *walletArgs) check(verb string) error {
+	var problems []string
+	need := func(ok bool, problem string) {
+		if !ok {
+			problems = append(problems, problem)
+		}
+	}
+	switch verb {
+	case "new":
+		minMemory := 8 * int64(wallet.DefaultKDFParams.Threads)
+		need(a.kdfMemory >= minMemory && a.kdfMemory <= maxKDFMemoryKiB,
+			fmt.Sprintf("-kdf-memory must be %d to %d KiB, got %d", minMemory, maxKDFMemoryKiB, a.kdfMemory))
+	case "register":
+		need(a.name != "" && a.person != "", "-name and -person are required")
+	case "pay", "schedule":
+		need(a.to != "", "-to must name the payee's wallet address (w-…@bank)")
+	case "request":
+		need(a.from != "", "-from must name the payer's wallet address (w-…@bank)")
+	case "approve", "decline":
+		need(a.ref != "", "-ref must name the payment request")
+	}
+	switch verb {
+	case "pay", "schedule", "request", "withdraw", "deposit":
+		need(a.amount > 0, fmt.Sprintf("-amount must be a positive number of yen, got %d", a.amount))
+	}
+	if verb != "new" {
+		need(strings.HasPrefix(a.bank, "ws://") || strings.HasPrefix(a.bank, "wss://"),
+			fmt.Sprintf("-bank must be the bank's ws:// or wss:// wallet address, got %q", a.bank))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("wallet %s: %s", verb, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
 func connectWallet(ctx context.Context, verb string, a *walletArgs, key ed25519.PrivateKey) (*wallet.Client, error) {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if verb == "register" {
-		if a.name == "" || a.person == "" {
-			return nil, errors.New("wallet register: -name and -person are required")
-		}
 		return wallet.Register(dctx, a.bank, key, a.name, a.person, wallet.DialOptions{})
 	}
 	return wallet.Dial(dctx, a.bank, key, wallet.DialOptions{})
