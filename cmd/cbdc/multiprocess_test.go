@@ -102,6 +102,18 @@ func TestMultiProcess_TwoBanksPayEachOther(t *testing.T) {
 		t.Errorf("bob's balance = %d, want 38000", got)
 	}
 
+	// Each settings call changes only what it names.
+	for _, step := range []struct {
+		flag string
+		want protocol.Settings
+	}{{"-auto-charge", protocol.Settings{Waterfall: true, AutoCharge: true}}, {"-waterfall=false", protocol.Settings{AutoCharge: true}}} {
+		var got protocol.Settings
+		out = mustCLI(t, env, "wallet", "settings", "-key", aliceKey, "-bank", urls["bank-1"], step.flag, "-json")
+		if err := json.Unmarshal([]byte(out), &got); err != nil || got.Waterfall != step.want.Waterfall || got.AutoCharge != step.want.AutoCharge {
+			t.Errorf("wallet settings %s printed %q (%v), want waterfall %v and auto-charge %v", step.flag, out, err, step.want.Waterfall, step.want.AutoCharge)
+		}
+	}
+
 	// Bob's session stays open: his bank closes it on the way out.
 	alice.Close()
 	for _, b := range banks {

@@ -33,6 +33,7 @@ type walletArgs struct {
 	limit, times                                                    int
 	waterfall, autoCharge, asJSON                                   bool
 	stdout                                                          io.Writer
+	set                                                             map[string]bool // the flags given on the command line
 }
 
 const walletPassphraseEnv = "CBDC_PASSPHRASE"
@@ -81,12 +82,10 @@ var walletCommands = []walletCommand{
 		fs.StringVar(&a.every, "every", "", "repeat every DURATION (such as 720h)")
 		fs.IntVar(&a.times, "times", 0, "payments in all when repeating; 0 until cancelled")
 	}, schedulePayment},
-	{"settings", "turn the waterfall and auto-charge on or off", func(fs *flag.FlagSet, a *walletArgs) {
+	{"settings", "turn the waterfall or auto-charge on or off; settings not named stay as they are", func(fs *flag.FlagSet, a *walletArgs) {
 		fs.BoolVar(&a.waterfall, "waterfall", true, "sweep credits over the holding limit to the deposit account")
 		fs.BoolVar(&a.autoCharge, "auto-charge", false, "top payments up from the deposit account")
-	}, func(ctx context.Context, a *walletArgs, c *wallet.Client) (any, error) {
-		return c.SetSettings(ctx, "", a.waterfall, a.autoCharge)
-	}},
+	}, changeSettings},
 	{"watch", "print notifications until interrupted", nil, watch},
 }
 
@@ -137,6 +136,8 @@ func runWallet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := fs.Parse(args[1:]); err != nil {
 		return errUsage
 	}
+	a.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { a.set[f.Name] = true })
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "cbdc wallet %s: unexpected arguments %q: every value goes with its flag, such as -amount 1000\n", cmd.name, fs.Args())
 		return errUsage
@@ -264,6 +265,19 @@ func approveRequest(ctx context.Context, a *walletArgs, c *wallet.Client) (any, 
 		}
 	}
 	return nil, fmt.Errorf("wallet approve: no request %q addressed to this wallet", a.ref)
+}
+
+// changeSettings changes only the settings named on the command line and
+// keeps the others as the bank has them.
+func changeSettings(ctx context.Context, a *walletArgs, c *wallet.Client) (any, error) {
+	now := c.Welcome().Settings
+	if a.set["waterfall"] {
+		now.Waterfall = a.waterfall
+	}
+	if a.set["auto-charge"] {
+		now.AutoCharge = a.autoCharge
+	}
+	return c.SetSettings(ctx, "", now.Waterfall, now.AutoCharge)
 }
 
 func schedulePayment(ctx context.Context, a *walletArgs, c *wallet.Client) (any, error) {
