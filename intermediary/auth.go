@@ -20,7 +20,7 @@ func (s *session) open(env protocol.Envelope) {
 		s.fail(env.ID, fail(protocol.CodeAlreadyAuthed, "this session is already open for %s", s.w.addr))
 		return
 	}
-	ctx, cancel := context.WithTimeout(s.b.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 	defer cancel()
 	w, err := s.authenticate(ctx, env)
 	if err != nil {

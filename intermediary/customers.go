@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
@@ -56,63 +57,139 @@ func HolderToken(key []byte, personID string) ledger.HolderID {
 // wallet is opened at the central ledger under its address, tagged with
 // the holder token and the tier's holding limit, waterfall on.
 func (b *Bank) Onboard(ctx context.Context, spec CustomerSpec) (CustomerInfo, error) {
-	tierName, err := b.checkSpec(&spec)
+	ids, err := b.OnboardMany(ctx, []CustomerSpec{spec})
 	if err != nil {
 		return CustomerInfo{}, err
 	}
-	holder := string(HolderToken(b.cfg.HolderKey, spec.PersonID))
+	return b.Customer(ids[0])
+}
+
+// OnboardMany onboards customers in bulk, as a migration or a simulation
+// sets up its population: their wallets are opened at the ledger
+// concurrently, so they share group commits, and the bank stores them all
+// in one transaction. It returns the new customer ids in order. Nothing is
+// stored unless every spec is valid and every wallet opened; opening a
+// wallet again on a retry is harmless.
+func (b *Bank) OnboardMany(ctx context.Context, specs []CustomerSpec) ([]string, error) {
+	tiers := make([]string, len(specs))
+	holders := make([]string, len(specs))
+	seen := map[string]bool{}
+	for i := range specs {
+		var err error
+		if tiers[i], err = b.checkSpec(&specs[i]); err != nil {
+			return nil, fmt.Errorf("customer %d: %w", i, err)
+		}
+		holders[i] = string(HolderToken(b.cfg.HolderKey, specs[i].PersonID))
+		if seen[holders[i]] {
+			return nil, fail(protocol.CodeBadCustomer, "customer %d: the same person appears twice", i)
+		}
+		seen[holders[i]] = true
+	}
 	b.onboardMu.Lock()
 	defer b.onboardMu.Unlock()
 	b.mu.RLock()
-	existing, dup := b.persons[holder]
+	for i, h := range holders {
+		if existing, dup := b.persons[h]; dup {
+			b.mu.RUnlock()
+			return nil, fail(protocol.CodeBadCustomer, "customer %d: this person is already customer %s; add a wallet to that customer instead", i, existing)
+		}
+	}
 	b.mu.RUnlock()
-	if dup {
-		return CustomerInfo{}, fail(protocol.CodeBadCustomer, "this person is already customer %s; add a wallet to that customer instead", existing)
-	}
-	recs := make([]*walletRec, len(spec.PublicKeys))
-	for i, pub := range spec.PublicKeys {
-		if recs[i], err = b.openWallet(ctx, pub, "", holder, tierName); err != nil {
-			return CustomerInfo{}, err
-		}
-	}
-	var c *customerRec
-	err = b.db.Update(func(tx *bolt.Tx) error {
-		n, _ := tx.Bucket(bucketCustomers).NextSequence()
-		c = &customerRec{ID: "c-" + strconv.FormatUint(n, 10), Name: spec.Name, PersonID: spec.PersonID, Holder: holder,
-			Tier: tierName, Deposit: spec.Deposit, Created: b.now().UTC()}
-		for _, w := range recs {
-			w.Customer = c.ID
-			c.Wallets = append(c.Wallets, w.KeyID)
-			if err := putJSON(tx.Bucket(bucketWallets), w.KeyID, w); err != nil {
-				return err
-			}
-		}
-		if err := tx.Bucket(bucketPersons).Put([]byte(holder), []byte(c.ID)); err != nil {
-			return err
-		}
-		// The customer's money arrives at the bank: its deposits and its
-		// reserves rise together.
-		meta := tx.Bucket(bucketMeta)
-		if err := addInt(meta, metaReserves, spec.Deposit); err != nil {
-			return err
-		}
-		if err := addInt(meta, metaDeposits, spec.Deposit); err != nil {
-			return err
-		}
-		return putJSON(tx.Bucket(bucketCustomers), c.ID, c)
-	})
+	recs, err := b.openWallets(ctx, specs, holders, tiers)
 	if err != nil {
-		return CustomerInfo{}, fmt.Errorf("intermediary: onboard: %w", err)
+		return nil, err
 	}
+	customers, err := b.storeCustomers(specs, holders, tiers, recs)
+	if err != nil {
+		return nil, fmt.Errorf("intermediary: onboard: %w", err)
+	}
+	ids := make([]string, len(customers))
 	b.mu.Lock()
-	b.customers[c.ID] = &customer{id: c.ID, name: c.Name, holder: holder, tier: tierName, wallets: c.Wallets}
-	b.persons[holder] = c.ID
-	for _, w := range recs {
-		b.wallets[w.KeyID] = b.newWallet(w)
+	for i, c := range customers {
+		ids[i] = c.ID
+		b.customers[c.ID] = &customer{id: c.ID, name: c.Name, holder: c.Holder, tier: c.Tier, wallets: c.Wallets}
+		b.persons[c.Holder] = c.ID
+		for _, w := range recs[i] {
+			b.wallets[w.KeyID] = b.newWallet(w)
+		}
 	}
 	b.mu.Unlock()
-	b.log.Info("customer onboarded", "customer", c.ID, "tier", tierName, "wallets", len(recs))
-	return b.Customer(c.ID)
+	b.log.Info("customers onboarded", "customers", len(ids))
+	return ids, nil
+}
+
+// openWallets opens every spec's wallets at the central ledger, many at once.
+func (b *Bank) openWallets(ctx context.Context, specs []CustomerSpec, holders, tiers []string) ([][]*walletRec, error) {
+	recs := make([][]*walletRec, len(specs))
+	keys := map[string]bool{}
+	for i, spec := range specs {
+		recs[i] = make([]*walletRec, len(spec.PublicKeys))
+		for _, pub := range spec.PublicKeys {
+			k := string(pub)
+			if keys[k] {
+				return nil, fail(protocol.CodeWalletExists, "customer %d: a key appears twice", i)
+			}
+			keys[k] = true
+		}
+	}
+	sem := make(chan struct{}, 256)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for i, spec := range specs {
+		for j, pub := range spec.PublicKeys {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				w, err := b.openWallet(ctx, pub, "", holders[i], tiers[i])
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil && first == nil {
+					first = fmt.Errorf("customer %d: %w", i, err)
+				}
+				recs[i][j] = w
+			})
+		}
+	}
+	wg.Wait()
+	return recs, first
+}
+
+// storeCustomers stores customers and their wallets in one transaction.
+func (b *Bank) storeCustomers(specs []CustomerSpec, holders, tiers []string, recs [][]*walletRec) ([]*customerRec, error) {
+	out := make([]*customerRec, len(specs))
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		for i, spec := range specs {
+			n, _ := tx.Bucket(bucketCustomers).NextSequence()
+			c := &customerRec{ID: "c-" + strconv.FormatUint(n, 10), Name: spec.Name, PersonID: spec.PersonID, Holder: holders[i],
+				Tier: tiers[i], Deposit: spec.Deposit, Created: b.now().UTC()}
+			for _, w := range recs[i] {
+				w.Customer = c.ID
+				c.Wallets = append(c.Wallets, w.KeyID)
+				if err := putJSON(tx.Bucket(bucketWallets), w.KeyID, w); err != nil {
+					return err
+				}
+			}
+			if err := tx.Bucket(bucketPersons).Put([]byte(holders[i]), []byte(c.ID)); err != nil {
+				return err
+			}
+			// The customer's money arrives at the bank: its deposits and
+			// its reserves rise together.
+			if err := addInt(meta, metaReserves, spec.Deposit); err != nil {
+				return err
+			}
+			if err := addInt(meta, metaDeposits, spec.Deposit); err != nil {
+				return err
+			}
+			if err := putJSON(tx.Bucket(bucketCustomers), c.ID, c); err != nil {
+				return err
+			}
+			out[i] = c
+		}
+		return nil
+	})
+	return out, err
 }
 
 func (b *Bank) checkSpec(spec *CustomerSpec) (string, error) {

@@ -37,7 +37,14 @@ type session struct {
 	closeOnce sync.Once
 	challenge []byte
 	inflight  chan struct{}
-	handlers  sync.WaitGroup
+	handlers  sync.WaitGroup // requests being handled
+	jobs      chan job       // to idle workers
+	workers   int            // started; owned by the reader
+
+	// ctx is the session's, so requests' timeouts do not all contend on
+	// the bank's context; cancelled once the handlers are done.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	// w is the authenticated wallet; set by the reader before it starts
 	// any handler that reads it.
@@ -65,7 +72,9 @@ func (b *Bank) serveWallet(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered with the reason
 	}
 	s := &session{b: b, conn: conn, send: make(chan []byte, sendQueue), closing: make(chan struct{}),
-		done: make(chan struct{}), inflight: make(chan struct{}, b.cfg.MaxInFlight), challenge: make([]byte, 32)}
+		done: make(chan struct{}), inflight: make(chan struct{}, b.cfg.MaxInFlight), challenge: make([]byte, 32),
+		jobs: make(chan job)}
+	s.ctx, s.cancel = context.WithCancel(b.ctx)
 	rand.Read(s.challenge)
 	if !b.hub.connect(s) {
 		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "shutting down"), time.Now().Add(time.Second))
@@ -102,6 +111,7 @@ func (s *session) readPump() {
 func (s *session) end() {
 	s.shutdown()
 	s.handlers.Wait()
+	s.cancel()
 	close(s.done)
 	s.b.hub.disconnect(s)
 }
@@ -226,15 +236,52 @@ func (s *session) handle(data []byte) {
 		return
 	}
 	s.handlers.Add(1)
-	go func() {
-		defer func() { <-s.inflight; s.handlers.Done() }()
-		ctx, cancel := context.WithTimeout(s.b.ctx, 30*time.Second)
-		defer cancel()
-		typ, body, err := h(s, ctx, env.ID, env.Body)
-		if err != nil {
-			s.fail(env.ID, err)
+	s.dispatch(job{h, env})
+}
+
+// job is one request for a worker.
+type job struct {
+	h   handler
+	env protocol.Envelope
+}
+
+// dispatch hands a request to an idle worker, or starts one. Workers live
+// as long as the session, so a request does not pay for a new goroutine
+// and its stack growth (signature checks need a deep stack); there are at
+// most MaxInFlight of them, and when that many exist one is always about
+// to be idle.
+func (s *session) dispatch(j job) {
+	if s.workers >= cap(s.inflight) {
+		s.jobs <- j
+		return
+	}
+	select {
+	case s.jobs <- j:
+	default:
+		s.workers++
+		go s.work(j)
+	}
+}
+
+func (s *session) work(j job) {
+	for {
+		s.run(j)
+		select {
+		case j = <-s.jobs:
+		case <-s.closing:
 			return
 		}
-		s.reply(typ, env.ID, body)
-	}()
+	}
+}
+
+func (s *session) run(j job) {
+	defer func() { <-s.inflight; s.handlers.Done() }()
+	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+	defer cancel()
+	typ, body, err := j.h(s, ctx, j.env.ID, j.env.Body)
+	if err != nil {
+		s.fail(j.env.ID, err)
+		return
+	}
+	s.reply(typ, j.env.ID, body)
 }

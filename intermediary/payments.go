@@ -41,24 +41,30 @@ func (b *Bank) pay(ctx context.Context, w *wallet, op, to string, amount int64) 
 	if err := b.checkPayment(w, to, amount); err != nil {
 		return nil, err
 	}
-	in, found, err := b.intent(op)
-	if err != nil {
-		return nil, err
-	}
-	if found { // an earlier try of this instruction went through auto-charge
-		if !sameCharge(in, w, to, amount) {
-			return nil, fail(protocol.CodeRequestIDReused, "this request id was used for another instruction")
-		}
-		if rc, ok, err := b.resume(ctx, in); ok {
-			return paid(to, amount, in.Transfers[0].Amount, rc), err
-		}
-	}
 	rc, err := b.led.Transfer(ctx, op, ledger.AccountID(w.addr), ledger.AccountID(to), amount)
 	if err == nil {
 		return paid(to, amount, 0, rc), nil
 	}
-	if _, autoCharge := w.settings(); autoCharge && errors.Is(err, ledger.ErrInsufficientFunds) {
-		return b.payCharged(ctx, w, op, to, amount)
+	_, autoCharge := w.settings()
+	switch {
+	case errors.Is(err, ledger.ErrOpIDReused), autoCharge && errors.Is(err, ledger.ErrInsufficientFunds):
+		// An earlier try of this instruction may have gone through
+		// auto-charge under the same op id; only then is the intent read.
+		in, found, ierr := b.intent(op)
+		if ierr != nil {
+			return nil, ierr
+		}
+		if found && !sameCharge(in, w, to, amount) {
+			return nil, fail(protocol.CodeRequestIDReused, "this request id was used for another instruction")
+		}
+		if found {
+			if rc, ok, err := b.resume(ctx, in); ok {
+				return paid(to, amount, in.Transfers[0].Amount, rc), err
+			}
+		}
+		if errors.Is(err, ledger.ErrInsufficientFunds) {
+			return b.payCharged(ctx, w, op, to, amount)
+		}
 	}
 	return nil, fromLedger(err)
 }

@@ -62,25 +62,17 @@ func (l *Ledger) checkBank(id AccountID) (n uint32, last uint64, err error) {
 // feed reads records from to to (both durable) and returns the events of
 // those that concern intermediary n, up to limit of them.
 func (l *Ledger) feed(n uint32, from, to uint64, limit int) ([]Event, uint64, error) {
-	var recs []*record
-	next := to + 1
+	var scanned []*record
 	err := l.db.View(func(tx *bolt.Tx) error {
 		return scanJournal(tx, from, func(enc []byte) error {
-			seq := peekSeq(enc)
-			if seq > to {
+			if peekSeq(enc) > to {
 				return errStopScan
 			}
 			r, err := decodeRecord(enc)
 			if err != nil {
 				return err
 			}
-			if l.concerns(r, n) {
-				recs = append(recs, r)
-				if len(recs) == limit {
-					next = seq + 1
-					return errStopScan
-				}
-			}
+			scanned = append(scanned, r)
 			return nil
 		})
 	})
@@ -90,17 +82,37 @@ func (l *Ledger) feed(n uint32, from, to uint64, limit int) ([]Event, uint64, er
 		}
 		return nil, 0, err
 	}
+	recs, next := l.concerning(scanned, n, limit)
+	if next == 0 {
+		next = to + 1
+	}
 	return l.events(recs), next, nil
 }
 
-// concerns reports whether r touches intermediary n's account or one it
-// serves. The lock is taken per record, not per scan, so a feed never
-// holds the committer off the read view for long.
-func (l *Ledger) concerns(r *record, n uint32) bool {
+// concerning keeps the records that touch intermediary n's account or one
+// it serves, up to limit of them, and returns the sequence after the last
+// one kept when the limit cut the scan short (else 0). The read view is
+// locked once for the whole page: many banks follow the head at once, and
+// a lock per record would queue them against the committer.
+func (l *Ledger) concerning(scanned []*record, n uint32, limit int) ([]*record, uint64) {
 	l.viewMu.RLock()
 	defer l.viewMu.RUnlock()
+	var recs []*record
+	for _, r := range scanned {
+		if l.view.concerns(r, n) {
+			recs = append(recs, r)
+			if len(recs) == limit {
+				return recs, r.seq + 1
+			}
+		}
+	}
+	return recs, 0
+}
+
+// concerns reports whether r touches intermediary n's account or one it serves.
+func (s *state) concerns(r *record, n uint32) bool {
 	for _, k := range r.links {
-		if k.acct == n || l.view.valid(k.acct) && l.view.accounts[k.acct].tag == n {
+		if k.acct == n || s.valid(k.acct) && s.accounts[k.acct].tag == n {
 			return true
 		}
 	}

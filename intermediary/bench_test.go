@@ -1,0 +1,246 @@
+package intermediary_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"math/rand/v2"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/intermediary"
+	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/protocol"
+	"github.com/digital-yen/cbdc-sandbox/wallet"
+)
+
+// payNet is a benchmark population: a durable ledger, banks in this
+// process serving real websockets on loopback, registered wallets and the
+// connected ones. It is built once per size and reused by every b.N.
+type payNet struct {
+	dir       string
+	ledger    *ledger.Ledger
+	banks     []*intermediary.Bank
+	servers   []*httptest.Server
+	addresses []string         // every registered wallet
+	clients   []*wallet.Client // the connected ones
+	runs      atomic.Int64
+}
+
+var (
+	payNetsMu sync.Mutex
+	payNets   = map[string]*payNet{}
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, n := range payNets {
+		n.close()
+	}
+	os.Exit(code)
+}
+
+// BenchmarkPayments is signed payments per second end to end: wallets send
+// presigned pay instructions over websockets to their banks, which verify
+// the signature, check limits and settle each payment durably on the
+// central ledger before answering; payees at any bank get notifications.
+// Each connected wallet keeps one payment in flight (closed loop). The
+// load generator runs in the same process, on the same cores.
+func BenchmarkPayments(b *testing.B) {
+	for _, s := range []struct{ wallets, banks, connected int }{{100_000, 5, 5_000}} {
+		b.Run(fmt.Sprintf("wallets=%d,banks=%d,connected=%d", s.wallets, s.banks, s.connected), func(b *testing.B) {
+			n := getPayNet(b, s.wallets, s.banks, s.connected)
+			n.run(b)
+		})
+	}
+}
+
+func getPayNet(b *testing.B, wallets, banks, connected int) *payNet {
+	key := fmt.Sprint(wallets, banks, connected)
+	payNetsMu.Lock()
+	defer payNetsMu.Unlock()
+	if n := payNets[key]; n != nil {
+		return n
+	}
+	start := time.Now()
+	n, err := newPayNet(wallets, banks, connected)
+	if err != nil {
+		b.Fatal(err)
+	}
+	payNets[key] = n
+	b.Logf("set up %d wallets at %d banks, %d connected, in %s", wallets, banks, connected, time.Since(start).Round(time.Millisecond))
+	return n
+}
+
+func newPayNet(wallets, banks, connected int) (*payNet, error) {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "bench-payments-")
+	if err != nil {
+		return nil, err
+	}
+	n := &payNet{dir: dir}
+	if n.ledger, err = ledger.Open(filepath.Join(dir, "ledger"), ledger.Options{}); err != nil {
+		return nil, err
+	}
+	keys := make([]ed25519.PrivateKey, wallets)
+	for i := range keys {
+		_, keys[i], _ = ed25519.GenerateKey(nil)
+	}
+	perBank := wallets / banks
+	for i := range banks {
+		id := ledger.AccountID(fmt.Sprintf("bank-%d", i+1))
+		if err := n.addBank(ctx, id, keys[i*perBank:(i+1)*perBank]); err != nil {
+			return nil, err
+		}
+	}
+	if err := n.connect(ctx, keys, perBank, banks, connected); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// addBank opens a bank, onboards its wallets in bulk and gives each 10,000
+// yen from the bank's float.
+func (n *payNet) addBank(ctx context.Context, id ledger.AccountID, keys []ed25519.PrivateKey) error {
+	if _, err := n.ledger.OpenAccount(ctx, "open-"+string(id), ledger.AccountSpec{ID: id, Kind: ledger.KindIntermediary}); err != nil {
+		return err
+	}
+	if _, err := n.ledger.Issue(ctx, "float-"+string(id), id, 10_000_000_000); err != nil {
+		return err
+	}
+	bank, err := intermediary.Open(ctx, intermediary.Config{ID: id, Ledger: n.ledger.Intermediary(id),
+		Path: filepath.Join(n.dir, string(id)+".db"), HolderKey: testHolderKey, AdminToken: testAdminToken})
+	if err != nil {
+		return err
+	}
+	n.banks = append(n.banks, bank)
+	n.servers = append(n.servers, httptest.NewServer(bank.Handler()))
+	for start := 0; start < len(keys); start += 1000 {
+		chunk := keys[start:min(start+1000, len(keys))]
+		specs := make([]intermediary.CustomerSpec, len(chunk))
+		var funding []ledger.Transfer
+		for i, k := range chunk {
+			pub := k.Public().(ed25519.PublicKey)
+			specs[i] = intermediary.CustomerSpec{Name: "wallet", PersonID: fmt.Sprintf("%s-%d", id, start+i), PublicKeys: []ed25519.PublicKey{pub}}
+			addr := protocol.WalletAddress(pub, string(id))
+			n.addresses = append(n.addresses, addr)
+			funding = append(funding, ledger.Transfer{From: id, To: ledger.AccountID(addr), Amount: 10_000})
+		}
+		if _, err := bank.OnboardMany(ctx, specs); err != nil {
+			return err
+		}
+		if _, err := n.ledger.Batch(ctx, fmt.Sprintf("fund-%s-%d", id, start), funding); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// connect opens sessions for the first connected/banks wallets of each bank.
+func (n *payNet) connect(ctx context.Context, keys []ed25519.PrivateKey, perBank, banks, connected int) error {
+	n.clients = make([]*wallet.Client, connected)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	sem := make(chan struct{}, 64)
+	for i := range connected {
+		bank := i % banks
+		key := keys[bank*perBank+i/banks]
+		url := "ws" + strings.TrimPrefix(n.servers[bank].URL, "http") + protocol.Path
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			c, err := wallet.Dial(ctx, url, key, wallet.DialOptions{Events: 16})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && first == nil {
+				first = err
+			}
+			n.clients[i] = c
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+func (n *payNet) close() {
+	for _, c := range n.clients {
+		if c != nil {
+			c.Close()
+		}
+	}
+	for i, b := range n.banks {
+		n.servers[i].CloseClientConnections()
+		b.Close()
+		n.servers[i].Close()
+	}
+	n.ledger.Close()
+	os.RemoveAll(n.dir)
+}
+
+// run makes b.N payments from the connected wallets to random wallets at
+// any bank, one in flight per connection.
+func (n *payNet) run(b *testing.B) {
+	ctx := context.Background()
+	run := n.runs.Add(1)
+	per := b.N/len(n.clients) + 1
+	msgs := make([][][]byte, len(n.clients))
+	ids := make([][]string, len(n.clients))
+	rng := rand.New(rand.NewPCG(uint64(run), 1))
+	for i, c := range n.clients {
+		for k := range per {
+			to := n.addresses[rng.IntN(len(n.addresses))]
+			if to == c.Address() {
+				to = n.addresses[(rng.IntN(len(n.addresses)-1)+1+slices.Index(n.addresses, to))%len(n.addresses)]
+			}
+			id := fmt.Sprintf("b%d-%d", run, k)
+			m, err := c.SignedPay(id, to, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			msgs[i], ids[i] = append(msgs[i], m), append(ids[i], id)
+		}
+	}
+	var failed atomic.Int64
+	var firstErr atomic.Value
+	lat := make([][]time.Duration, len(n.clients))
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i, c := range n.clients {
+		share := b.N / len(n.clients)
+		if i < b.N%len(n.clients) {
+			share++
+		}
+		wg.Go(func() {
+			for k := range share {
+				t0 := time.Now()
+				if err := c.CallRaw(ctx, ids[i][k], msgs[i][k], protocol.TypePaid, nil); err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+				lat[i] = append(lat[i], time.Since(t0))
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if f := failed.Load(); f > 0 {
+		b.Fatalf("%d of %d payments failed; first: %v", f, b.N, firstErr.Load())
+	}
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	q := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))]) / 1e6 }
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "payments/s")
+	b.ReportMetric(q(0.50), "p50-ms")
+	b.ReportMetric(q(0.99), "p99-ms")
+	b.ReportMetric(0, "ns/op")
+}
