@@ -14,6 +14,14 @@
 // recorded as its own, its ids are its own namespace, and it may move money
 // only out of its own account and the accounts it serves.
 //
+// A wallet may carry a holder token, the same at every bank for one
+// person, and Limits. The ledger holds each holder to the smallest limit
+// among its open wallets across all banks, atomically with every transfer
+// and batch: a credit over it is refused with ErrHoldingLimit or, where
+// the wallet has the waterfall on, the excess is swept to its serving
+// intermediary (Event.Sweeps). The token never tells the ledger who the
+// holder is.
+//
 // Every operation carries a client-chosen id. A retry with the same id
 // returns the first receipt and never applies twice; the same id with other
 // contents is refused with ErrOpIDReused. A refused operation changes
