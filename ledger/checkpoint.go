@@ -10,6 +10,7 @@ import (
 	"hash"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -278,7 +279,7 @@ func (c *checkpointer) load() (*state, error) {
 	}
 	for _, t := range loaded.terms {
 		if err := checkTerms(st.accounts[t.n].kind, t.holder, t.limits); err != nil {
-			return nil, broken(ErrCorrupt, "checkpoint account %d: %v", t.n, err)
+			return nil, broken(ErrCorrupt, "checkpoint account %d: %s", t.n, strings.TrimPrefix(err.Error(), "ledger: "))
 		}
 		st.setTerms(t.n, t.holder, t.limits)
 	}

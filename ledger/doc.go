@@ -19,6 +19,14 @@
 // itself, and passes messages to other banks (a request-to-pay, say) with
 // Send and Receive.
 //
+// A wallet may carry a holder token, the same at every bank for one
+// person, and Limits. The ledger holds each holder to the smallest limit
+// among its open wallets across all banks, atomically with every transfer
+// and batch: a credit over it is refused with ErrHoldingLimit or, where
+// the wallet has the waterfall on, the excess is swept to its serving
+// intermediary (Event.Sweeps). The token never tells the ledger who the
+// holder is.
+//
 // Every operation carries a client-chosen id. A retry with the same id
 // returns the first receipt and never applies twice; the same id with other
 // contents is refused with ErrOpIDReused. A refused operation changes

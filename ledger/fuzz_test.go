@@ -391,6 +391,11 @@ func FuzzLoadCheckpoint(f *testing.F) {
 	// An account of no known kind, served by an account that does not exist.
 	f.Add(cp.meta, fuzzEditAccount(f, cp.accounts, 0, 200, 0), cp.ops, true)
 	f.Add(cp.meta, fuzzEditAccount(f, cp.accounts, KindWallet, KindWallet, 1000), cp.ops, true)
+	// Holder tokens and limits that no journal could give.
+	f.Add(cp.meta, fuzzEditTerms(f, cp.accounts, func(b []byte, kind, terms int) { b[kind] = byte(KindEscrow) }), cp.ops, true)
+	f.Add(cp.meta, fuzzEditTerms(f, cp.accounts, func(b []byte, kind, terms int) { b[terms] = 2 }), cp.ops, true)
+	f.Add(cp.meta, fuzzEditTerms(f, cp.accounts, func(b []byte, kind, terms int) { b[terms+2] = ' ' }), cp.ops, true)
+	f.Add(cp.meta, fuzzEditTerms(f, cp.accounts, func(b []byte, kind, terms int) { b[terms+2+int(b[terms+1])] |= 0x80 }), cp.ops, true)
 	c := fuzzCheckpointer(f)
 	f.Fuzz(func(t *testing.T, meta, accounts, ops []byte, fixSums bool) {
 		if fixSums {
@@ -439,6 +444,26 @@ func fuzzEditAccount(tb testing.TB, chunk []byte, from, kind Kind, tag uint32) [
 		}
 	}
 	tb.Fatalf("no %s account in the seed checkpoint", from)
+	return nil
+}
+
+// fuzzEditTerms calls edit on a copy of an accounts chunk with the offsets
+// of the kind and the holder flag of the first account with a holder token.
+func fuzzEditTerms(tb testing.TB, chunk []byte, edit func(b []byte, kind, terms int)) []byte {
+	chunk = slices.Clone(chunk)
+	for off := 0; off < len(chunk); {
+		kind := off + 1 + int(chunk[off])
+		terms := kind + 1 + 4 + 1 + 4 + 8 + 8 + 8
+		off = terms + 1
+		if chunk[terms] == 1 {
+			if chunk[terms+1] > 0 {
+				edit(chunk, kind, terms)
+				return chunk
+			}
+			off += 1 + int(chunk[terms+1]) + 8 + 1
+		}
+	}
+	tb.Fatal("no account with a holder token in the seed checkpoint")
 	return nil
 }
 

@@ -104,12 +104,6 @@ func (s *state) noteCredits(r *record) bool {
 	sc := &s.limits
 	sc.credits, sc.marks = sc.credits[:0], sc.marks[:0]
 	large := len(r.postings) > 8
-	if large {
-		if sc.seen == nil {
-			sc.seen = make(map[uint64]int32)
-		}
-		clear(sc.seen)
-	}
 	for _, p := range r.postings {
 		if s.accounts[p.to].ext != 0 && s.limitOf(p.to) != 0 {
 			s.noteCredit(p.to, large)
@@ -120,6 +114,12 @@ func (s *state) noteCredits(r *record) bool {
 
 func (s *state) noteCredit(n uint32, large bool) {
 	sc := &s.limits
+	if large && len(sc.credits) == 0 { // the first in this record
+		if sc.seen == nil {
+			sc.seen = make(map[uint64]int32)
+		}
+		clear(sc.seen)
+	}
 	if sc.find(uint64(n), large, func(i int) bool { return sc.credits[i].acct == n }, len(sc.credits)) >= 0 {
 		return
 	}

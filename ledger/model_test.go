@@ -115,7 +115,7 @@ func modelTouches(e Event, id AccountID) bool {
 	if e.Account == id {
 		return true
 	}
-	for _, tr := range e.Transfers {
+	for _, tr := range slices.Concat(e.Transfers, e.Sweeps) {
 		if tr.From == id || tr.To == id {
 			return true
 		}
@@ -170,7 +170,7 @@ func newModel(genesis Receipt) *model {
 
 func (m *model) addAccount(s AccountSpec) {
 	m.accts[s.ID] = &modelAcct{Account: Account{ID: s.ID, Kind: s.Kind, Intermediary: s.Intermediary,
-		OpenedSeq: m.seq, LastSeq: m.seq}, hist: []uint64{m.seq}}
+		OpenedSeq: m.seq, LastSeq: m.seq, Holder: s.Holder, Limits: s.Limits}, hist: []uint64{m.seq}}
 	m.order = append(m.order, s.ID)
 }
 
@@ -225,10 +225,15 @@ func (m *model) resolve(o *op) *Error {
 			return ErrInvalidAccountID
 		}
 		if o.spec.Intermediary != "" {
-			return m.lookup(o.spec.Intermediary)
+			if err := m.lookup(o.spec.Intermediary); err != nil {
+				return err
+			}
+		}
+		if o.spec.Holder != "" && !modelValidID(string(o.spec.Holder)) {
+			return ErrInvalidHolder
 		}
 		return nil
-	case opClose:
+	case opClose, opLimits:
 		return m.lookup(o.spec.ID)
 	}
 	if o.typ == opBatch && (len(o.transfers) == 0 || len(o.transfers) > MaxBatchTransfers) {
@@ -251,8 +256,10 @@ func (m *model) rules(o *op) *Error {
 		return m.openRule(o.spec)
 	case opClose:
 		return m.closeRule(m.accts[o.spec.ID])
+	case opLimits:
+		return m.limitsRule(m.accts[o.spec.ID], o.spec.Limits)
 	}
-	_, err := m.post(o)
+	_, _, err := m.post(o)
 	return err
 }
 
@@ -270,7 +277,7 @@ func (m *model) openRule(s AccountSpec) *Error {
 			if s.Kind == KindWallet {
 				return ErrWrongKind // a wallet must be served
 			}
-			return nil
+			break
 		}
 		if tag := m.accts[s.Intermediary]; tag.Kind != KindIntermediary {
 			return ErrWrongKind
@@ -280,7 +287,7 @@ func (m *model) openRule(s AccountSpec) *Error {
 	default:
 		return ErrWrongKind // issuance or no kind at all
 	}
-	return nil
+	return modelTermsRule(s)
 }
 
 func (m *model) closeRule(a *modelAcct) *Error {
@@ -308,8 +315,9 @@ func (m *model) serves(id AccountID) bool {
 }
 
 // post applies an operation's transfers in order to a copy of the balances
-// it touches, all or none, and returns the new balances.
-func (m *model) post(o *op) (map[AccountID]int64, *Error) {
+// it touches, all or none, then the holding limits, and returns the new
+// balances and the sweeps.
+func (m *model) post(o *op) (map[AccountID]int64, []Transfer, *Error) {
 	bal := map[AccountID]int64{}
 	get := func(id AccountID) int64 {
 		if v, ok := bal[id]; ok {
@@ -319,12 +327,16 @@ func (m *model) post(o *op) (map[AccountID]int64, *Error) {
 	}
 	for _, tr := range o.transfers {
 		if err := m.postRule(o.typ, tr, get(tr.From), get(tr.To)); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		bal[tr.From] = get(tr.From) - tr.Amount
 		bal[tr.To] = get(tr.To) + tr.Amount
 	}
-	return bal, nil
+	if o.typ != opTransfer && o.typ != opBatch {
+		return bal, nil, nil
+	}
+	sweeps, err := m.holdingLimits(o, bal)
+	return bal, sweeps, err
 }
 
 func (m *model) postRule(typ opType, tr Transfer, fromBal, toBal int64) *Error {
@@ -381,9 +393,12 @@ func (m *model) apply(o *op, rc Receipt) {
 	case opClose:
 		m.accts[o.spec.ID].Closed = true
 		m.touch(o.spec.ID)
+	case opLimits:
+		m.accts[o.spec.ID].Limits = o.spec.Limits
+		m.touch(o.spec.ID)
 	default:
-		bal, _ := m.post(o)
-		for _, tr := range o.transfers {
+		bal, sweeps, _ := m.post(o)
+		for _, tr := range slices.Concat(o.transfers, sweeps) {
 			for _, id := range []AccountID{tr.From, tr.To} {
 				m.accts[id].Balance = bal[id]
 				m.touch(id)
@@ -491,6 +506,8 @@ func (r *modelRun) submit(o *op) (Receipt, error) {
 		return l.OpenAccount(ctx, o.id, o.spec)
 	case opClose:
 		return l.CloseAccount(ctx, o.id, o.spec.ID)
+	case opLimits:
+		return l.SetLimits(ctx, o.id, o.spec.ID, o.spec.Limits)
 	case opIssue:
 		return l.Issue(ctx, o.id, o.transfers[0].To, o.transfers[0].Amount)
 	case opRedeem:
@@ -516,6 +533,9 @@ func (r *modelRun) expect(o *op, want modelWant, rc Receipt, err error) {
 	default:
 		if err != nil || rc.Seq != r.m.seq+1 || rc.OpID != o.id {
 			r.fatalf("%s: got %+v, %v; want success at seq %d", modelDescribe(o), rc, err, r.m.seq+1)
+		}
+		if _, sweeps, _ := r.m.post(o); len(sweeps) > 0 {
+			r.tally[o.typ.String()+" swept"]++
 		}
 		r.m.apply(o, rc)
 		r.tally[o.typ.String()+" ok"]++
@@ -562,6 +582,7 @@ func (r *modelRun) checkState() {
 		}
 	}
 	r.checkTotals()
+	r.checkHolders()
 	stranger := r.strange()
 	if _, err := r.l.Account(stranger); !errors.Is(err, r.m.lookup(stranger)) {
 		r.fatalf("account %q: got %v, want %v", stranger, err, r.m.lookup(stranger))
@@ -764,6 +785,8 @@ func (r *modelRun) genFresh() *op {
 		return &op{typ: opOpen, spec: r.genSpec()}
 	case p < 22:
 		return &op{typ: opClose, spec: AccountSpec{ID: r.genClosee()}}
+	case p < 28:
+		return r.genSetLimits()
 	case p < 35:
 		return r.genIssue()
 	case p < 43:
@@ -827,16 +850,24 @@ func (r *modelRun) mutate(orig *op) *op {
 	o := modelClone(orig)
 	switch o.typ {
 	case opOpen:
-		switch r.rng.IntN(3) {
+		switch r.rng.IntN(4) {
 		case 0:
 			o.spec.Kind = r.genKind()
 		case 1:
 			o.spec.Intermediary = r.genTag(o.spec.Kind)
+		case 2:
+			o.spec.Holder = modelPick(r.rng, modelTokens)
 		default:
 			o.spec.ID += "x"
 		}
 	case opClose:
 		o.spec.ID = r.pickAny()
+	case opLimits:
+		if r.rng.IntN(2) == 0 {
+			o.spec.Limits.Holding++
+		} else {
+			o.spec.Limits.Sweep = !o.spec.Limits.Sweep
+		}
 	case opTransfer:
 		if r.rng.IntN(2) == 0 {
 			o.typ = opBatch // the same transfer, as a batch of one
@@ -894,6 +925,7 @@ func (r *modelRun) genAccount() AccountID {
 func (r *modelRun) genSpec() AccountSpec {
 	k := r.genKind()
 	s := AccountSpec{ID: r.genNewID(k), Kind: k, Intermediary: r.genTag(k)}
+	r.genTerms(&s)
 	if s.Intermediary == IssuanceAccount && r.m.accts[s.ID] != nil {
 		// Which of the two refusals wins is not a documented rule.
 		s.ID = r.genNewID(k)
