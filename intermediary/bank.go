@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/protocol"
 	"github.com/gorilla/websocket"
 	bolt "go.etcd.io/bbolt"
 )
@@ -29,6 +30,7 @@ type Bank struct {
 	persons   map[string]string  // holder token -> customer id
 
 	hub      hub
+	sigs     *sigChecker
 	conns    sync.WaitGroup // wallet connections still open
 	feed     feedState
 	sched    scheduler
@@ -54,6 +56,10 @@ type wallet struct {
 	pub                   ed25519.PublicKey
 
 	mu sync.Mutex // serialises the wallet's instructions, so retries and auto-charge never race
+
+	keyOnce sync.Once
+	key     *sigKey // pub decompressed for signature checks
+	keyErr  error
 
 	setMu      sync.Mutex // protects the fields below
 	waterfall  bool
@@ -86,8 +92,10 @@ func Open(ctx context.Context, cfg Config) (*Bank, error) {
 		floatKick: make(chan struct{}, 1)}
 	b.upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096, CheckOrigin: b.checkOrigin}
 	b.hub.init()
+	b.sigs = newSigChecker()
 	b.feed.init()
 	if err := b.load(); err != nil {
+		b.sigs.close()
 		db.Close()
 		return nil, err
 	}
@@ -116,6 +124,7 @@ func (b *Bank) Close() error {
 		b.stop()
 		b.feed.close()
 		b.wg.Wait()
+		b.sigs.close()
 		if cerr := b.db.Close(); cerr != nil {
 			err = fmt.Errorf("intermediary: close: %w", cerr)
 		}
@@ -183,6 +192,16 @@ func (b *Bank) tierOf(w *wallet) Tier {
 	b.mu.RUnlock()
 	t, _ := b.cfg.tier(name)
 	return t
+}
+
+// sigKey returns the wallet's key ready for signature checks.
+func (w *wallet) sigKey() (*sigKey, error) {
+	w.keyOnce.Do(func() {
+		if w.key, w.keyErr = newSigKey(w.pub); w.keyErr != nil {
+			w.keyErr = fail(protocol.CodeBadPublicKey, "the wallet's registered key is not a valid ed25519 point")
+		}
+	})
+	return w.key, w.keyErr
 }
 
 func (w *wallet) settings() (waterfall, autoCharge bool) {

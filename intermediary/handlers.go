@@ -35,7 +35,11 @@ func (s *session) instruction(typ, id string, body json.RawMessage, m protocol.S
 	if err := decodeBody(body, m); err != nil {
 		return nil, err
 	}
-	if !protocol.Verify(s.w.pub, typ, s.w.addr, id, m) {
+	key, err := s.w.sigKey()
+	if err != nil {
+		return nil, err
+	}
+	if !s.b.sigs.check(key, protocol.SigningBytes(typ, s.w.addr, id, m.SignedFields()...), m.Sig()) {
 		return nil, fail(protocol.CodeBadSignature, "the %s instruction's signature does not verify with the wallet's key", typ)
 	}
 	if !s.w.allow(s.b.now()) {
