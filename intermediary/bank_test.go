@@ -11,9 +11,17 @@ import (
 func TestBank_OnUsAndCrossBankPayments(t *testing.T) {
 	n := newTestNet(t, 2, nil)
 	ctx := n.ctx
-	alice := n.register("bank-1", "Alice", "P-ALICE")
+	aliceKey := newKey(t)
+	alice := n.registerKey("bank-1", "Alice", "P-ALICE", aliceKey)
 	bob := n.register("bank-1", "Bob", "P-BOB")
 	carol := n.register("bank-2", "Carol", "P-CAROL")
+	// Alice's second device: the session that sends an instruction gets
+	// its answer, her other sessions get notifications.
+	alicePhone, err := wallet.Dial(ctx, n.banks["bank-1"].url, aliceKey, wallet.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alicePhone.Close()
 
 	w, err := alice.Withdraw(ctx, "", 40_000)
 	if err != nil {
@@ -22,7 +30,7 @@ func TestBank_OnUsAndCrossBankPayments(t *testing.T) {
 	if w.Deposit != intermediaryOpening-40_000 {
 		t.Errorf("deposit after withdrawal = %d, want %d", w.Deposit, intermediaryOpening-40_000)
 	}
-	nextNotify(t, alice, protocol.ReasonWithdrawal, 40_000)
+	nextNotify(t, alicePhone, protocol.ReasonWithdrawal, 40_000)
 
 	if _, err := alice.Pay(ctx, "", bob.Address(), 10_000); err != nil {
 		t.Fatalf("on-us payment: %v", err)
@@ -38,10 +46,15 @@ func TestBank_OnUsAndCrossBankPayments(t *testing.T) {
 	if got.Counterparty != alice.Address() || got.Balance == nil || *got.Balance != 5_000 {
 		t.Errorf("carol's notification = %+v", got)
 	}
-	nextNotify(t, alice, protocol.ReasonPayment, -10_000)
-	last := nextNotify(t, alice, protocol.ReasonPayment, -5_000)
+	nextNotify(t, alicePhone, protocol.ReasonPayment, -10_000)
+	last := nextNotify(t, alicePhone, protocol.ReasonPayment, -5_000)
 	if last.Balance == nil || *last.Balance != 25_000 {
 		t.Errorf("alice's last notification = %+v, want balance 25000", last)
+	}
+	select {
+	case env := <-alice.Events():
+		t.Errorf("the session that paid was also notified: %s %s", env.Type, env.Body)
+	default:
 	}
 	for c, want := range map[string]int64{alice.Address(): 25_000, bob.Address(): 10_000, carol.Address(): 5_000} {
 		for _, cl := range []*wallet.Client{alice, bob, carol} {

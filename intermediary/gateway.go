@@ -46,6 +46,11 @@ type session struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	ansMu    sync.Mutex // protects the fields below
+	answered [16]uint64 // ledger sequences of recent answers, which stand in for notifications
+	running  int        // requests being handled
+	held     []held     // notifications that arrived while requests ran
+
 	// w is the authenticated wallet; set by the reader before it starts
 	// any handler that reads it.
 	w *wallet
@@ -278,10 +283,91 @@ func (s *session) run(j job) {
 	defer func() { <-s.inflight; s.handlers.Done() }()
 	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 	defer cancel()
+	s.beginRequest()
 	typ, body, err := j.h(s, ctx, j.env.ID, j.env.Body)
 	if err != nil {
 		s.fail(j.env.ID, err)
+		s.endRequest(0)
 		return
 	}
 	s.reply(typ, j.env.ID, body)
+	s.endRequest(answerSeq(body))
+}
+
+// answerSeq is the ledger sequence an answer reports, if any.
+func answerSeq(body any) uint64 {
+	switch a := body.(type) {
+	case *protocol.Paid:
+		return a.Seq
+	case *protocol.Withdrawn:
+		return a.Seq
+	case *protocol.Deposited:
+		return a.Seq
+	}
+	return 0
+}
+
+// The session that sent an instruction learns of the money it moved from
+// the answer; its wallet's other sessions get notifications. While a
+// request runs, notifications for the session are held, and when it ends
+// those of the record it was answered with are dropped.
+type held struct {
+	seq uint64
+	msg []byte
+}
+
+func (s *session) beginRequest() {
+	s.ansMu.Lock()
+	s.running++
+	s.ansMu.Unlock()
+}
+
+// endRequest records the ledger sequence the request was answered with
+// (0 for none) and delivers the notifications held meanwhile.
+func (s *session) endRequest(seq uint64) {
+	s.ansMu.Lock()
+	if seq != 0 {
+		copy(s.answered[1:], s.answered[:len(s.answered)-1])
+		s.answered[0] = seq
+	}
+	s.running--
+	var out [][]byte
+	if s.running == 0 {
+		for _, h := range s.held {
+			if !s.answeredLocked(h.seq) {
+				out = append(out, h.msg)
+			}
+		}
+		s.held = nil
+	}
+	s.ansMu.Unlock()
+	for _, m := range out {
+		s.push(m)
+	}
+}
+
+// notify delivers a notification of the record at seq, unless this
+// session was answered with that record.
+func (s *session) notify(seq uint64, msg []byte) {
+	s.ansMu.Lock()
+	switch {
+	case s.answeredLocked(seq):
+		msg = nil
+	case s.running > 0:
+		s.held = append(s.held, held{seq, msg})
+		msg = nil
+	}
+	s.ansMu.Unlock()
+	if msg != nil {
+		s.push(msg)
+	}
+}
+
+func (s *session) answeredLocked(seq uint64) bool {
+	for _, a := range s.answered {
+		if a == seq {
+			return true
+		}
+	}
+	return false
 }

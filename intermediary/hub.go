@@ -117,10 +117,11 @@ func (h *hub) notify(keyID string, e protocol.Entry) {
 	targets := sessionsOf(set)
 	h.mu.Unlock()
 	msg, err := protocol.Encode(protocol.TypeNotify, "", n)
-	if err == nil {
-		for _, s := range targets {
-			s.push(msg)
-		}
+	if err != nil {
+		return
+	}
+	for _, s := range targets {
+		s.notify(e.Seq, msg)
 	}
 }
 

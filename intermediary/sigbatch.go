@@ -6,6 +6,7 @@ import (
 	"crypto/sha512"
 	"runtime"
 	"sync"
+	"time"
 
 	"filippo.io/edwards25519"
 )
@@ -14,16 +15,20 @@ import (
 // 45 µs each on our machine). Under load, instructions arriving together
 // are checked together: one multi-scalar multiplication over a random
 // linear combination of the signatures' equations costs about 20 µs a
-// signature in batches of 32 or more. A request never waits for a batch to
-// fill: a checker takes whatever has queued while it worked, so at low
-// load a batch is one signature.
+// signature in batches of 32 or more. A checker gathers what arrives
+// within sigGather of the first request (or maxSigBatch requests), so a
+// request waits at most that long for company; at low load a batch is one
+// signature.
 //
 // Batches use the cofactored equation [8]([s]B − R − [k]A) = 0 (as
 // ZIP 215 does), and so does the one-by-one check that finds the culprits
 // when a batch fails, so a signature's verdict never depends on what it
 // was batched with. Every signature crypto/ed25519 makes passes.
 
-const maxSigBatch = 64
+const (
+	maxSigBatch = 64
+	sigGather   = 500 * time.Microsecond
+)
 
 // sigKey is a wallet's public key, decompressed once.
 type sigKey struct {
@@ -84,8 +89,10 @@ func (c *sigChecker) close() {
 
 func (c *sigChecker) run() {
 	batch := make([]*sigCheck, 0, maxSigBatch)
+	gather := time.NewTimer(sigGather)
 	for r := range c.queue {
 		batch = append(batch[:0], r)
+		gather.Reset(sigGather)
 	fill:
 		for len(batch) < maxSigBatch {
 			select {
@@ -94,7 +101,7 @@ func (c *sigChecker) run() {
 					break fill
 				}
 				batch = append(batch, r)
-			default:
+			case <-gather.C:
 				break fill
 			}
 		}
