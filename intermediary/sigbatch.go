@@ -16,7 +16,7 @@ import (
 // are checked together: one multi-scalar multiplication over a random
 // linear combination of the signatures' equations costs about 20 µs a
 // signature in batches of 32 or more. A checker gathers what arrives
-// within sigGather of the first request (or maxSigBatch requests), so a
+// within sigGather (2 ms) of the first request (or maxSigBatch requests), so a
 // request waits at most that long for company; at low load a batch is one
 // signature.
 //
@@ -27,7 +27,7 @@ import (
 
 const (
 	maxSigBatch = 64
-	sigGather   = 500 * time.Microsecond
+	sigGather   = 2 * time.Millisecond
 )
 
 // sigKey is a wallet's public key, decompressed once.

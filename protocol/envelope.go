@@ -3,6 +3,7 @@ package protocol
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 )
 
 // Version is the protocol version this package speaks.
@@ -67,8 +68,46 @@ const (
 	TypeSessionReplaced = "bye"             // pushed before the server closes the connection
 )
 
-// Encode builds an envelope for body and marshals it.
+// Encode builds an envelope for body and marshals it. The envelope is
+// written directly around the body's JSON, which encoding/json would
+// otherwise validate and copy a second time.
 func Encode(typ, id string, body any) ([]byte, error) {
+	if !plain(typ) || !plain(id) {
+		return encodeSlow(typ, id, body)
+	}
+	b := make([]byte, 0, 128)
+	b = append(b, `{"v":`...)
+	b = strconv.AppendInt(b, Version, 10)
+	b = append(b, `,"type":"`...)
+	b = append(b, typ...)
+	b = append(b, '"')
+	if id != "" {
+		b = append(b, `,"id":"`...)
+		b = append(b, id...)
+		b = append(b, '"')
+	}
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("protocol: encode %s: %w", typ, err)
+		}
+		b = append(b, `,"body":`...)
+		b = append(b, raw...)
+	}
+	return append(b, '}'), nil
+}
+
+// plain reports whether s needs no escaping in a JSON string.
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
+func encodeSlow(typ, id string, body any) ([]byte, error) {
 	env := Envelope{V: Version, Type: typ, ID: id}
 	if body != nil {
 		b, err := json.Marshal(body)

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +85,28 @@ func TestEncode_EnvelopeAndErrors(t *testing.T) {
 	for code, meaning := range Codes {
 		if meaning == "" || code == "" {
 			t.Errorf("code %q has no meaning", code)
+		}
+	}
+}
+
+func TestEncode_MatchesEncodingJSON(t *testing.T) {
+	for _, c := range []struct {
+		typ, id string
+		body    any
+	}{
+		{TypePay, "r1", Pay{To: "w-0123456789abcdef0123@bank-2", Amount: 5}},
+		{TypeNotify, "", Notify{Entry: Entry{Seq: 4, Reason: ReasonSweep, Amount: -3}}},
+		{TypeBalance, "b", nil},
+		{"odd\"type", "id<>&\\", Error{Code: "x", Message: "y"}},
+	} {
+		got, err := Encode(c.typ, c.id, c.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := encodeSlow(c.typ, c.id, c.body)
+		var a, b any
+		if json.Unmarshal(got, &a) != nil || json.Unmarshal(want, &b) != nil || !reflect.DeepEqual(a, b) {
+			t.Errorf("Encode(%q, %q) = %s, want %s", c.typ, c.id, got, want)
 		}
 	}
 }
