@@ -59,9 +59,22 @@ func (l *Ledger) checkBank(id AccountID) (n uint32, last uint64, err error) {
 	return n, l.view.seq, err
 }
 
+// recentRecords is how many of the newest committed records the ledger
+// keeps decoded in memory. Banks following the head read them from there
+// instead of each reading and decoding every record from the journal.
+const recentRecords = 1 << 14
+
 // feed reads records from to to (both durable) and returns the events of
 // those that concern intermediary n, up to limit of them.
 func (l *Ledger) feed(n uint32, from, to uint64, limit int) ([]Event, uint64, error) {
+	if events, next, ok := l.feedRecent(n, from, to, limit); ok {
+		return events, next, nil
+	}
+	return l.feedJournal(n, from, to, limit)
+}
+
+// feedJournal reads a feed page from the journal.
+func (l *Ledger) feedJournal(n uint32, from, to uint64, limit int) ([]Event, uint64, error) {
 	var scanned []*record
 	err := l.db.View(func(tx *bolt.Tx) error {
 		return scanJournal(tx, from, func(enc []byte) error {
@@ -87,6 +100,30 @@ func (l *Ledger) feed(n uint32, from, to uint64, limit int) ([]Event, uint64, er
 		next = to + 1
 	}
 	return l.events(recs), next, nil
+}
+
+// feedRecent serves a feed page from the records kept in memory, when
+// they cover it.
+func (l *Ledger) feedRecent(n uint32, from, to uint64, limit int) ([]Event, uint64, bool) {
+	l.viewMu.RLock()
+	defer l.viewMu.RUnlock()
+	if first := l.recent[from%recentRecords]; first == nil || first.seq != from || to-from >= recentRecords {
+		return nil, 0, false
+	}
+	var events []Event
+	for seq := from; seq <= to; seq++ {
+		r := l.recent[seq%recentRecords]
+		if r == nil || r.seq != seq {
+			return nil, 0, false // overwritten meanwhile cannot happen under the lock, but be sure
+		}
+		if l.view.concerns(r, n) {
+			events = append(events, l.view.event(r))
+			if len(events) == limit {
+				return events, seq + 1, true
+			}
+		}
+	}
+	return events, to + 1, true
 }
 
 // concerning keeps the records that touch intermediary n's account or one

@@ -248,6 +248,32 @@ func (f *fixture) eventsConcerning(bank AccountID) []Event {
 	return out
 }
 
+// eventsSince is eventsConcerning for the records from from on, read in pages.
+func (f *fixture) eventsSince(from uint64, bank AccountID) []Event {
+	f.t.Helper()
+	var out []Event
+	mine := func(id AccountID) bool {
+		acct, err := f.l.Account(id)
+		return err == nil && (id == bank || acct.Intermediary == bank)
+	}
+	for head := f.l.Totals().Seq; from <= head; from += MaxPage {
+		page, err := f.l.Events(from, MaxPage)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		for _, e := range page {
+			ids := []AccountID{e.Account}
+			for _, tr := range e.Transfers {
+				ids = append(ids, tr.From, tr.To)
+			}
+			if slices.ContainsFunc(ids, mine) {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
 func seqs(events []Event) []uint64 {
 	out := make([]uint64, len(events))
 	for i, e := range events {
@@ -270,5 +296,41 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
+	}
+}
+
+// TestIntermediary_FeedFromMemoryAndJournalAgree reads the same records
+// once from the journal (too old for the records kept in memory) and once
+// from memory, and requires the same events.
+func TestIntermediary_FeedFromMemoryAndJournalAgree(t *testing.T) {
+	f := newFixture(t)
+	a := f.l.Intermediary("bank-a")
+	from := f.lastSeq + 1
+	err := parallel(64, recentRecords+500, func(i int) error {
+		if i%3 == 0 {
+			_, err := a.Transfer(f.ctx, "pay-"+strconv.Itoa(i), "alice", "bob", 1)
+			return err
+		}
+		_, err := f.l.Transfer(f.ctx, "noise-"+strconv.Itoa(i), "bob", "bank-b", 1)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, inMemory := f.l.feedRecent(1, from, from+10, MaxPage); inMemory {
+		t.Fatal("the oldest records are still in memory; the test does not reach the journal")
+	}
+	head := f.l.Totals().Seq
+	start := head - 2000
+	fromJournal, _, err := f.l.feedJournal(1, start, head, MaxPage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromMemory, _, inMemory := f.l.feedRecent(1, start, head, MaxPage)
+	if !inMemory || len(fromMemory) == 0 || !reflect.DeepEqual(fromJournal, fromMemory) {
+		t.Fatalf("memory (%v, %d events) and journal (%d events) disagree", inMemory, len(fromMemory), len(fromJournal))
+	}
+	if got, want := f.readFeed(a, from, MaxPage), f.eventsSince(from, "bank-a"); !reflect.DeepEqual(seqs(got), seqs(want)) {
+		t.Errorf("feed across the journal and memory: %d events, want %d", len(got), len(want))
 	}
 }

@@ -54,8 +54,9 @@ type Ledger struct {
 	work    *state // owned by the sequencer goroutine, with scratch
 	scratch []byte // the record being encoded
 
-	viewMu sync.RWMutex // protects view
+	viewMu sync.RWMutex // protects view and recent
 	view   *state       // as of the last durable commit
+	recent []*record    // the last recentRecords committed, by seq modulo its length
 
 	failMu  sync.Mutex // protects failure
 	failure error
@@ -109,6 +110,7 @@ func Open(dir string, opts Options) (*Ledger, error) {
 	l.log.Info("ledger recovered", "dir", dir, "records", st.seq, "replayed", replayed,
 		"accounts", len(st.accounts), "took", time.Since(start).Round(time.Millisecond))
 	l.work, l.view = st, st.clone()
+	l.recent = make([]*record, recentRecords)
 	go l.cp.run()
 	l.requests = make(chan *request, 4096)
 	l.commits = make(chan *batch)

@@ -339,6 +339,9 @@ func (l *Ledger) publish(b *batch) {
 	if len(b.recs) > 0 {
 		l.view.head = b.head
 	}
+	for _, r := range b.recs {
+		l.recent[r.seq%recentRecords] = r
+	}
 	var events []Event
 	if l.subs.active() {
 		events = make([]Event, len(b.recs))
