@@ -48,17 +48,28 @@ func TestMain(m *testing.M) {
 }
 
 // BenchmarkPayments is signed payments per second end to end: wallets send
-// presigned pay instructions over websockets to their banks, which verify
-// the signature, check limits and settle each payment durably on the
-// central ledger before answering; payees at any bank get notifications.
-// Each connected wallet keeps one payment in flight (closed loop). The
-// load generator runs in the same process, on the same cores.
+// presigned pay instructions over websockets to their banks, which check
+// the signature, the payer's limits and rate, and settle each payment
+// durably on the central ledger before answering; payees at any bank get
+// notifications. The load generator runs in the same process, on the same
+// cores.
+//
+// load=closed keeps one payment in flight per connected wallet: the most
+// the system does, with latency as long as that queue makes it. rate=N
+// sends N payments a second from random connected wallets whether or not
+// earlier ones were answered (open loop), and measures each latency from
+// when it was due, so a system that falls behind shows it.
 func BenchmarkPayments(b *testing.B) {
 	for _, s := range []struct{ wallets, banks, connected int }{{100_000, 5, 5_000}} {
-		b.Run(fmt.Sprintf("wallets=%d,banks=%d,connected=%d", s.wallets, s.banks, s.connected), func(b *testing.B) {
-			n := getPayNet(b, s.wallets, s.banks, s.connected)
-			n.run(b)
+		name := fmt.Sprintf("wallets=%d,banks=%d,connected=%d", s.wallets, s.banks, s.connected)
+		b.Run(name+",load=closed", func(b *testing.B) {
+			getPayNet(b, s.wallets, s.banks, s.connected).runClosed(b)
 		})
+		for _, rate := range []int{10_000, 15_000} {
+			b.Run(fmt.Sprintf("%s,rate=%d", name, rate), func(b *testing.B) {
+				getPayNet(b, s.wallets, s.banks, s.connected).runOpen(b, rate)
+			})
+		}
 	}
 }
 
@@ -185,60 +196,108 @@ func (n *payNet) close() {
 	os.RemoveAll(n.dir)
 }
 
-// run makes b.N payments from the connected wallets to random wallets at
-// any bank, one in flight per connection.
-func (n *payNet) run(b *testing.B) {
-	ctx := context.Background()
+// payment is one presigned instruction of a connected wallet.
+type payment struct {
+	client int
+	id     string
+	msg    []byte
+}
+
+// presign signs n payments to random wallets at any bank; closed spreads
+// them evenly over the connected wallets, otherwise each payer is random.
+func (n *payNet) presign(b *testing.B, count int, closed bool) []payment {
 	run := n.runs.Add(1)
-	per := b.N/len(n.clients) + 1
-	msgs := make([][][]byte, len(n.clients))
-	ids := make([][]string, len(n.clients))
 	rng := rand.New(rand.NewPCG(uint64(run), 1))
-	for i, c := range n.clients {
-		for k := range per {
-			to := n.addresses[rng.IntN(len(n.addresses))]
-			if to == c.Address() {
-				to = n.addresses[(rng.IntN(len(n.addresses)-1)+1+slices.Index(n.addresses, to))%len(n.addresses)]
-			}
-			id := fmt.Sprintf("b%d-%d", run, k)
-			m, err := c.SignedPay(id, to, 1)
-			if err != nil {
-				b.Fatal(err)
-			}
-			msgs[i], ids[i] = append(msgs[i], m), append(ids[i], id)
+	out := make([]payment, count)
+	for i := range out {
+		ci := i % len(n.clients)
+		if !closed {
+			ci = rng.IntN(len(n.clients))
 		}
+		c := n.clients[ci]
+		to := n.addresses[rng.IntN(len(n.addresses))]
+		for to == c.Address() {
+			to = n.addresses[rng.IntN(len(n.addresses))]
+		}
+		id := fmt.Sprintf("b%d-%d", run, i)
+		msg, err := c.SignedPay(id, to, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[i] = payment{ci, id, msg}
 	}
-	var failed atomic.Int64
-	var firstErr atomic.Value
+	return out
+}
+
+// runClosed makes b.N payments, one in flight per connected wallet.
+func (n *payNet) runClosed(b *testing.B) {
+	pays := n.presign(b, b.N, true)
 	lat := make([][]time.Duration, len(n.clients))
+	var failures failures
 	b.ResetTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
-	for i, c := range n.clients {
-		share := b.N / len(n.clients)
-		if i < b.N%len(n.clients) {
-			share++
-		}
+	for ci := range n.clients {
 		wg.Go(func() {
-			for k := range share {
+			for i := ci; i < len(pays); i += len(n.clients) {
 				t0 := time.Now()
-				if err := c.CallRaw(ctx, ids[i][k], msgs[i][k], protocol.TypePaid, nil); err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				}
-				lat[i] = append(lat[i], time.Since(t0))
+				failures.note(n.pay(pays[i]))
+				lat[ci] = append(lat[ci], time.Since(t0))
 			}
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	if f := failed.Load(); f > 0 {
-		b.Fatalf("%d of %d payments failed; first: %v", f, b.N, firstErr.Load())
+	report(b, time.Since(start), slices.Concat(lat...), &failures)
+}
+
+// runOpen sends b.N payments at rate a second, each when it is due.
+func (n *payNet) runOpen(b *testing.B, rate int) {
+	pays := n.presign(b, b.N, false)
+	lat := make([]time.Duration, len(pays))
+	var failures failures
+	interval := time.Second / time.Duration(rate)
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range pays {
+		due := start.Add(time.Duration(i) * interval)
+		if d := time.Until(due); d > time.Millisecond {
+			time.Sleep(d)
+		}
+		wg.Go(func() {
+			failures.note(n.pay(pays[i]))
+			lat[i] = time.Since(due)
+		})
 	}
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	q := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))]) / 1e6 }
+	wg.Wait()
+	report(b, time.Since(start), lat, &failures)
+	b.ReportMetric(float64(rate), "target/s")
+}
+
+func (n *payNet) pay(p payment) error {
+	return n.clients[p.client].CallRaw(context.Background(), p.id, p.msg, protocol.TypePaid, nil)
+}
+
+type failures struct {
+	count atomic.Int64
+	first atomic.Value
+}
+
+func (f *failures) note(err error) {
+	if err != nil {
+		f.count.Add(1)
+		f.first.CompareAndSwap(nil, err.Error())
+	}
+}
+
+// report checks every payment was made and reports the rate and latency.
+func report(b *testing.B, elapsed time.Duration, lat []time.Duration, f *failures) {
+	b.StopTimer()
+	if c := f.count.Load(); c > 0 {
+		b.Fatalf("%d of %d payments failed; first: %v", c, b.N, f.first.Load())
+	}
+	slices.Sort(lat)
+	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / 1e6 }
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "payments/s")
 	b.ReportMetric(q(0.50), "p50-ms")
 	b.ReportMetric(q(0.99), "p99-ms")

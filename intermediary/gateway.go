@@ -1,6 +1,7 @@
 package intermediary
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -98,11 +99,17 @@ func (s *session) readPump() {
 	s.conn.SetReadLimit(protocol.MaxMessageBytes)
 	s.conn.SetReadDeadline(time.Now().Add(pongWait))
 	s.conn.SetPongHandler(func(string) error { return s.conn.SetReadDeadline(time.Now().Add(pongWait)) })
+	var buf bytes.Buffer // reused: decoding copies what it keeps
 	for {
-		kind, data, err := s.conn.ReadMessage()
+		kind, r, err := s.conn.NextReader()
+		if err == nil {
+			buf.Reset()
+			_, err = buf.ReadFrom(r)
+		}
 		if err != nil {
 			return // closed, timed out, or over the read limit (gorilla has sent close 1009)
 		}
+		data := buf.Bytes()
 		if kind != websocket.TextMessage {
 			s.fail("", fail(protocol.CodeBadMessage, "messages are JSON text frames"))
 			continue

@@ -1,6 +1,7 @@
 package wallet
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -150,12 +151,18 @@ func decodeAnswer(env protocol.Envelope, typ string, out any) error {
 
 func (c *Client) readLoop() {
 	defer close(c.done)
+	var buf bytes.Buffer // reused: decoding copies what it keeps
 	for {
-		_, data, err := c.conn.ReadMessage()
+		_, r, err := c.conn.NextReader()
+		if err == nil {
+			buf.Reset()
+			_, err = buf.ReadFrom(r)
+		}
 		if err != nil {
 			c.fail(err)
 			return
 		}
+		data := buf.Bytes()
 		var env protocol.Envelope
 		if json.Unmarshal(data, &env) != nil {
 			continue
