@@ -28,6 +28,9 @@ func (s *session) open(env protocol.Envelope) {
 		return
 	}
 	s.w = w
+	s.authed.Store(true)
+	s.beginRequest() // notifications wait until the welcome is sent
+	defer s.endRequest(0)
 	s.b.hub.join(s)
 	acct, err := s.b.led.Account(ctx, ledger.AccountID(w.addr))
 	if err == nil {
@@ -59,7 +62,7 @@ func (s *session) authenticate(ctx context.Context, env protocol.Envelope) (*wal
 	case !ed25519.Verify(pub, protocol.SessionBytes(string(s.b.id), challenge, pub), sig):
 		return nil, fail(protocol.CodeBadSignature, "the signature over the challenge does not verify with the public key")
 	}
-	if env.Type == protocol.TypeRegister {
+	if env.Type == protocol.TypeRegister && !s.b.registeredTo(pub, reg.PersonID) {
 		if _, err := s.b.Onboard(ctx, CustomerSpec{Name: reg.Name, PersonID: reg.PersonID, Deposit: s.b.cfg.OpeningDeposit,
 			PublicKeys: []ed25519.PublicKey{pub}}); err != nil {
 			return nil, err
@@ -95,7 +98,7 @@ func decodeBody(raw json.RawMessage, v any) error {
 		return nil
 	}
 	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && strings.HasPrefix(te.Value, "number ") {
+	if errors.As(err, &te) && strings.HasPrefix(te.Value, "number ") && (te.Field == "amount" || te.Field == "expires_in") {
 		if strings.ContainsAny(te.Value[7:], ".eE") {
 			return fail(protocol.CodeInvalidAmount, "%s must be a whole number, got %s", te.Field, te.Value[7:])
 		}

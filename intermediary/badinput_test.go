@@ -225,11 +225,18 @@ func TestGateway_SessionStartRefusals(t *testing.T) {
 	if env := r2.hello(key); env.Type != protocol.TypeError || !strings.Contains(string(env.Body), protocol.CodeUnknownWallet) {
 		t.Errorf("hello at the wrong bank = %s %s, want unknown_wallet", env.Type, env.Body)
 	}
-	// Registering a key twice.
+	// Registering a key again: as another person it is refused; as the
+	// same person (a register whose welcome was lost) it opens the session.
 	r3 := dialRaw(t, n.banks["bank-1"].url, nil)
-	r3.sendMsg(protocol.TypeRegister, "g1", protocol.Register{PublicKey: pub, Name: "Mallory", PersonID: "P-M",
-		Challenge: r3.ch.Challenge, Signature: ed25519.Sign(key, protocol.SessionBytes(r3.ch.Bank, r3.ch.Challenge, pub))})
+	reg := protocol.Register{PublicKey: pub, Name: "Mallory", PersonID: "P-M",
+		Challenge: r3.ch.Challenge, Signature: ed25519.Sign(key, protocol.SessionBytes(r3.ch.Bank, r3.ch.Challenge, pub))}
+	r3.sendMsg(protocol.TypeRegister, "g1", reg)
 	r3.expectError("g1", protocol.CodeWalletExists)
+	reg.Name, reg.PersonID = "Alice", "P-ALICE"
+	r3.sendMsg(protocol.TypeRegister, "g2", reg)
+	if env := r3.read(); env.Type != protocol.TypeWelcome {
+		t.Errorf("registering again as the same person = %s %s, want welcome", env.Type, env.Body)
+	}
 }
 
 func TestGateway_OversizedFrameClosesWith1009(t *testing.T) {

@@ -101,6 +101,13 @@ func TestBank_RetryNeverAppliesTwice(t *testing.T) {
 	mustCode(t, err, protocol.CodeRequestIDReused)
 	_, err = alice.Withdraw(ctx, "w-1", 1_000)
 	mustCode(t, err, protocol.CodeRequestIDReused)
+	// One request id for two kinds of instruction is a reuse too.
+	_, err = alice.Withdraw(ctx, "pay-1", 3_000)
+	mustCode(t, err, protocol.CodeRequestIDReused)
+	_, err = alice.Deposit(ctx, "pay-1", 3_000)
+	mustCode(t, err, protocol.CodeRequestIDReused)
+	_, err = alice.Pay(ctx, "w-1", carol.Address(), 20_000)
+	mustCode(t, err, protocol.CodeRequestIDReused)
 	if got := balance(t, ctx, alice); got != 17_000 {
 		t.Errorf("alice balance = %d, want 17000", got)
 	}
@@ -229,8 +236,9 @@ func TestBank_RequestToPay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got protocol.PaymentRequest
-	nextEvent(t, alice, protocol.TypePaymentRequest, &got)
+	var pushed protocol.RequestUpdate
+	nextEvent(t, alice, protocol.TypePaymentRequest, &pushed)
+	got := pushed.Request
 	if got.Ref != req.Ref || got.Amount != 2_500 || got.Memo != "2 coffees" || got.Merchant != shop.Address() {
 		t.Fatalf("alice received %+v, want %+v", got, req)
 	}
@@ -261,7 +269,8 @@ func TestBank_RequestToPay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nextEvent(t, bob, protocol.TypePaymentRequest, &got)
+	nextEvent(t, bob, protocol.TypePaymentRequest, &pushed)
+	got = pushed.Request
 	if _, err := bob.Decline(ctx, "", req2.Ref); err != nil {
 		t.Fatal(err)
 	}
@@ -271,8 +280,17 @@ func TestBank_RequestToPay(t *testing.T) {
 	}
 	_, err = bob.Approve(ctx, "", got)
 	mustCode(t, err, protocol.CodeRequestClosed)
+	// A payer the other bank does not have: the request comes back declined.
+	req3, err := shop.RequestPayment(ctx, "inv-3", "w-00000000000000000000@bank-1", 100, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nextEvent(t, shop, protocol.TypeRequestUpdate, &upd)
+	if upd.Request.Ref != req3.Ref || upd.Request.Status != protocol.RequestDeclined {
+		t.Errorf("update for an unknown payer = %+v", upd)
+	}
 	list, err := shop.Requests(ctx)
-	if err != nil || len(list.Outgoing) != 2 {
+	if err != nil || len(list.Outgoing) != 3 {
 		t.Fatalf("shop's requests = %+v, %v", list, err)
 	}
 }

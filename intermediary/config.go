@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
@@ -104,8 +105,8 @@ func (c *Config) setDefaults() {
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("intermediary: "+format, args...)) }
-	if c.ID == "" || len(c.ID) > 40 {
-		bad("the bank's id must be 1 to 40 characters, got %q", c.ID)
+	if !validBankID(string(c.ID)) {
+		bad("the bank's id must be 1 to 40 letters, digits or ._- (it is part of wallet addresses), got %q", c.ID)
 	}
 	if c.Ledger == nil {
 		bad("no ledger to connect to")
@@ -137,6 +138,11 @@ func (c *Config) Validate() error {
 		bad("rate limit and in-flight bound must not be negative")
 	}
 	return errors.Join(errs...)
+}
+
+func validBankID(id string) bool {
+	_, _, ok := protocol.ParseWalletAddress("w-00000000000000000000@" + id)
+	return ok && !strings.ContainsAny(id, ":@")
 }
 
 func (c *Config) tier(name string) (Tier, bool) {

@@ -242,6 +242,18 @@ func (b *Bank) openWallet(ctx context.Context, pub ed25519.PublicKey, customerID
 	return w, nil
 }
 
+// registeredTo reports whether pub is already a wallet of the person, so a
+// register whose welcome was lost can be sent again.
+func (b *Bank) registeredTo(pub []byte, personID string) bool {
+	w := b.wallet(protocol.WalletKeyID(pub))
+	if w == nil {
+		return false
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.customers[w.customer].holder == string(HolderToken(b.cfg.HolderKey, personID))
+}
+
 // AddWallet registers another wallet key for an existing customer.
 func (b *Bank) AddWallet(ctx context.Context, customerID string, pub ed25519.PublicKey) (WalletInfo, error) {
 	b.onboardMu.Lock()

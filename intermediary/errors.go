@@ -25,6 +25,7 @@ var ledgerCodes = map[string]string{
 	ledger.ErrInvalidAmount.Code:     protocol.CodeInvalidAmount,
 	ledger.ErrOpIDReused.Code:        protocol.CodeRequestIDReused,
 	ledger.ErrSameAccount.Code:       protocol.CodeSameWallet,
+	ledger.ErrBadCursor.Code:         protocol.CodeBadMessage,
 }
 
 // fromLedger explains a ledger error to a wallet. An outcome the bank does

@@ -173,6 +173,9 @@ func (b *Bank) classify(e *ledger.Event, t ledger.Transfer, sweep bool, moves, c
 		in.Amount, in.Counterparty = t.Amount, string(t.From)
 		if t.From == b.id {
 			in.Reason = protocol.ReasonWithdrawal
+			if len(e.Transfers) > 1 { // an auto-charge: top-up and payment in one batch
+				in.Reason = protocol.ReasonTopUp
+			}
 		}
 		moves = append(moves, movement{to, in})
 	}

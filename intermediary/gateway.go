@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/protocol"
@@ -27,6 +28,7 @@ const (
 	pingPeriod = pongWait * 9 / 10
 	sendQueue  = 256 // messages queued for a slow reader before it is dropped
 	drainWait  = 10 * time.Second
+	helloWait  = 30 * time.Second // to say hello or register after connecting
 )
 
 type session struct {
@@ -51,6 +53,8 @@ type session struct {
 	answered [16]uint64 // ledger sequences of recent answers, which stand in for notifications
 	running  int        // requests being handled
 	held     []held     // notifications that arrived while requests ran
+
+	authed atomic.Bool // set once hello or register succeeded
 
 	// w is the authenticated wallet; set by the reader before it starts
 	// any handler that reads it.
@@ -89,6 +93,14 @@ func (b *Bank) serveWallet(w http.ResponseWriter, r *http.Request) {
 	}
 	b.conns.Add(1)
 	defer b.conns.Done()
+	// A connection that does not open a session in time is closed, so
+	// idle sockets cannot pile up.
+	timer := time.AfterFunc(helloWait, func() {
+		if !s.authed.Load() {
+			s.shutdown()
+		}
+	})
+	defer timer.Stop()
 	go s.writePump()
 	s.reply(protocol.TypeChallenge, "", protocol.Challenge{Bank: string(b.id), Challenge: s.challenge})
 	s.readPump()
@@ -353,8 +365,8 @@ func (s *session) endRequest(seq uint64) {
 	}
 }
 
-// notify delivers a notification of the record at seq, unless this
-// session was answered with that record.
+// notify delivers a notification of the record at seq (0 for a push about
+// no record), unless this session was answered with that record.
 func (s *session) notify(seq uint64, msg []byte) {
 	s.ansMu.Lock()
 	switch {
@@ -371,6 +383,9 @@ func (s *session) notify(seq uint64, msg []byte) {
 }
 
 func (s *session) answeredLocked(seq uint64) bool {
+	if seq == 0 {
+		return false
+	}
 	for _, a := range s.answered {
 		if a == seq {
 			return true

@@ -56,7 +56,7 @@ func (s *session) pay(ctx context.Context, id string, body json.RawMessage) (str
 		return "", nil, err
 	}
 	defer unlock()
-	paid, err := s.b.pay(ctx, s.w, opID("p", s.w, id), m.To, m.Amount)
+	paid, err := s.b.pay(ctx, s.w, opID(s.w, id), m.To, m.Amount)
 	return protocol.TypePaid, paid, err
 }
 

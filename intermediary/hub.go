@@ -125,13 +125,14 @@ func (h *hub) notify(keyID string, e protocol.Entry) {
 	}
 }
 
-// push sends an already encoded message to every session of a wallet.
+// push sends an already encoded message to every session of a wallet,
+// held like a notification while a session's request runs.
 func (h *hub) push(keyID string, msg []byte) {
 	h.mu.Lock()
 	targets := sessionsOf(h.sessions[keyID])
 	h.mu.Unlock()
 	for _, s := range targets {
-		s.push(msg)
+		s.notify(0, msg)
 	}
 }
 

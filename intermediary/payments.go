@@ -8,11 +8,12 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 )
 
-// Ledger op ids the bank derives from a wallet's instructions. Each names
-// the instruction kind, the wallet's key id and the wallet's request id, so
-// a retried instruction reaches the ledger as the same operation.
-func opID(kind string, w *wallet, requestID string) string {
-	return kind + ":" + w.keyID + ":" + requestID
+// opID is the ledger op id of a wallet's pay, withdraw or deposit: the
+// wallet's key id and its request id. A retried instruction reaches the
+// ledger as the same operation; one request id used for two different
+// instructions meets the ledger's op_id_reused, whatever their types.
+func opID(w *wallet, requestID string) string {
+	return "w:" + w.keyID + ":" + requestID
 }
 
 // checkPayment applies the payer's own rules before the ledger sees a
@@ -116,7 +117,7 @@ func (b *Bank) withdraw(ctx context.Context, w *wallet, requestID string, amount
 	if amount <= 0 {
 		return nil, fail(protocol.CodeInvalidAmount, "an amount must be a positive whole number of yen, got %d", amount)
 	}
-	op := opID("wd", w, requestID)
+	op := opID(w, requestID)
 	t := ledger.Transfer{From: b.id, To: ledger.AccountID(w.addr), Amount: amount}
 	rc, err := b.resumeMove(ctx, op, "withdraw", t)
 	if rc == nil && err == nil {
@@ -181,7 +182,7 @@ func (b *Bank) depositBack(ctx context.Context, w *wallet, requestID string, amo
 	if amount <= 0 {
 		return nil, fail(protocol.CodeInvalidAmount, "an amount must be a positive whole number of yen, got %d", amount)
 	}
-	rc, err := b.led.Transfer(ctx, opID("dp", w, requestID), ledger.AccountID(w.addr), b.id, amount)
+	rc, err := b.led.Transfer(ctx, opID(w, requestID), ledger.AccountID(w.addr), b.id, amount)
 	if err != nil {
 		return nil, fromLedger(err)
 	}

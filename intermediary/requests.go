@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +25,7 @@ import (
 type requestRec struct {
 	protocol.PaymentRequest
 	RequestID string `json:"request_id,omitempty"` // the merchant's, for outgoing requests
+	ExpiresIn int64  `json:"expires_in,omitempty"` // as the merchant asked, to tell a retry from a reuse
 }
 
 // relayMsg is what banks tell each other about requests.
@@ -99,7 +101,7 @@ func (b *Bank) storeRequest(w *wallet, requestID string, m *protocol.RequestPaym
 			if _, err := getJSON(bk, outKey(string(ref)), &rec); err != nil {
 				return err
 			}
-			if rec.Payer != m.Payer || rec.Amount != m.Amount || rec.Memo != m.Memo {
+			if rec.Payer != m.Payer || rec.Amount != m.Amount || rec.Memo != m.Memo || rec.ExpiresIn != m.ExpiresIn {
 				return fail(protocol.CodeRequestIDReused, "this request id was used for another instruction")
 			}
 			return nil
@@ -108,7 +110,7 @@ func (b *Bank) storeRequest(w *wallet, requestID string, m *protocol.RequestPaym
 		if err != nil {
 			return err
 		}
-		rec = requestRec{RequestID: requestID, PaymentRequest: protocol.PaymentRequest{
+		rec = requestRec{RequestID: requestID, ExpiresIn: m.ExpiresIn, PaymentRequest: protocol.PaymentRequest{
 			Ref: string(b.id) + "." + strconv.FormatUint(n, 10), Merchant: w.addr, Payer: m.Payer, Amount: m.Amount,
 			Memo: m.Memo, Expires: b.now().UTC().Add(time.Duration(m.ExpiresIn) * time.Second), Status: protocol.RequestPending}}
 		if err := bk.Put([]byte(ridKey), []byte(rec.Ref)); err != nil {
@@ -163,7 +165,7 @@ func (b *Bank) receiveRequest(from ledger.AccountID, r *protocol.PaymentRequest)
 	if err != nil || !fresh {
 		return err
 	}
-	if msg, err := protocol.Encode(protocol.TypePaymentRequest, "", r); err == nil {
+	if msg, err := protocol.Encode(protocol.TypePaymentRequest, "", protocol.RequestUpdate{Request: *r}); err == nil {
 		b.hub.push(payer.keyID, msg)
 	}
 	return nil
@@ -321,8 +323,13 @@ func (s *session) requests(_ context.Context, _ string, _ json.RawMessage) (stri
 	return protocol.TypeRequestList, r, err
 }
 
+// maxListed bounds the requests listed each way (and twice that the
+// schedules), so an answer stays within protocol.MaxMessageBytes even when
+// every memo is 140 characters that JSON writes as six bytes each.
+const maxListed = 20
+
 // listRequests returns the wallet's requests both ways, newest first, at
-// most 100 each.
+// most maxListed each.
 func (b *Bank) listRequests(w *wallet) (*protocol.RequestList, error) {
 	out := &protocol.RequestList{Incoming: []protocol.PaymentRequest{}, Outgoing: []protocol.PaymentRequest{}}
 	err := b.db.View(func(tx *bolt.Tx) error {
@@ -340,8 +347,8 @@ func (b *Bank) listRequests(w *wallet) (*protocol.RequestList, error) {
 				list = append(list, rec.PaymentRequest)
 			}
 			sortNewestFirst(list)
-			if len(list) > 100 {
-				list = list[:100]
+			if len(list) > maxListed {
+				list = list[:maxListed]
 			}
 			if dir == "in" {
 				out.Incoming = append(out.Incoming, list...)
@@ -383,7 +390,16 @@ func (b *Bank) handleRelay(m ledger.Message) {
 	}
 	switch {
 	case msg.Kind == "payment_request" && msg.Request != nil:
-		if err := b.receiveRequest(m.From, msg.Request); err != nil {
+		err := b.receiveRequest(m.From, msg.Request)
+		var pe *protocol.Error
+		if errors.As(err, &pe) && pe.Code == protocol.CodeUnknownPayee {
+			// Tell the merchant's bank, so the request does not wait forever.
+			reply, _ := json.Marshal(relayMsg{Kind: "request_declined", Ref: msg.Request.Ref})
+			ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+			err = b.led.Send(ctx, m.From, reply)
+			cancel()
+		}
+		if err != nil {
 			b.logErr("relayed payment request refused", err, "from", m.From)
 		}
 	case msg.Kind == "request_declined":

@@ -20,8 +20,9 @@ import (
 
 type scheduleRec struct {
 	protocol.ScheduleInfo
-	Wallet    string `json:"wallet"` // key id
-	RequestID string `json:"request_id"`
+	Wallet    string    `json:"wallet"` // key id
+	RequestID string    `json:"request_id"`
+	At        time.Time `json:"at"` // the first payment, as the wallet asked
 }
 
 const (
@@ -195,7 +196,8 @@ func (b *Bank) addSchedule(w *wallet, requestID string, m *protocol.Schedule) (p
 			if _, err := getJSON(bk, string(ref), &rec); err != nil {
 				return err
 			}
-			if rec.To != m.To || rec.Amount != m.Amount || rec.Every != m.Every {
+			if rec.To != m.To || rec.Amount != m.Amount || rec.Every != m.Every || rec.Memo != m.Memo ||
+				rec.Times != m.Times || !rec.At.Equal(m.At) {
 				return fail(protocol.CodeRequestIDReused, "this request id was used for another instruction")
 			}
 			return nil
@@ -205,7 +207,7 @@ func (b *Bank) addSchedule(w *wallet, requestID string, m *protocol.Schedule) (p
 			return err
 		}
 		fresh = true
-		rec = scheduleRec{Wallet: w.keyID, RequestID: requestID, ScheduleInfo: protocol.ScheduleInfo{
+		rec = scheduleRec{Wallet: w.keyID, RequestID: requestID, At: m.At.UTC(), ScheduleInfo: protocol.ScheduleInfo{
 			Ref: "sc-" + strconv.FormatUint(n, 10), To: m.To, Amount: m.Amount, Memo: m.Memo, Next: m.At.UTC(),
 			Every: m.Every, Times: m.Times, Status: scheduleActive}}
 		if err := bk.Put([]byte(ridKey), []byte(rec.Ref)); err != nil {
@@ -268,7 +270,7 @@ func (s *session) schedules(_ context.Context, _ string, _ json.RawMessage) (str
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return err
 			}
-			if rec.Wallet == s.w.keyID {
+			if rec.Wallet == s.w.keyID && len(list.Schedules) < maxListed*2 {
 				list.Schedules = append(list.Schedules, rec.ScheduleInfo)
 			}
 			return nil

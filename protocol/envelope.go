@@ -49,23 +49,22 @@ const (
 	TypeWelcome   = "welcome"   // answers hello and register
 	TypeError     = "error"     // answers any request that failed
 
-	TypeBalanceResult   = "balance"         // answers balance
-	TypeHistoryResult   = "history"         // answers history
-	TypePaid            = "paid"            // answers pay and approve
-	TypeRequested       = "requested"       // answers request_payment
-	TypeDeclined        = "declined"        // answers decline
-	TypeRequestList     = "requests"        // answers requests
-	TypeWithdrawn       = "withdrawn"       // answers withdraw
-	TypeDeposited       = "deposited"       // answers deposit
-	TypeScheduled       = "scheduled"       // answers schedule
-	TypeCancelled       = "cancelled"       // answers cancel_schedule
-	TypeScheduleList    = "schedules"       // answers schedules
-	TypeSettingsResult  = "settings"        // answers settings
-	TypeNotify          = "notify"          // pushed: money moved in or out of the wallet
-	TypePaymentRequest  = "payment_request" // pushed: a merchant asks this wallet to pay
-	TypeRequestUpdate   = "request_update"  // pushed: a request this wallet made was paid or declined
-	TypeScheduleUpdate  = "schedule_update" // pushed: a scheduled payment fired
-	TypeSessionReplaced = "bye"             // pushed before the server closes the connection
+	TypeBalanceResult  = "balance"         // answers balance
+	TypeHistoryResult  = "history"         // answers history
+	TypePaid           = "paid"            // answers pay and approve
+	TypeRequested      = "requested"       // answers request_payment
+	TypeDeclined       = "declined"        // answers decline
+	TypeRequestList    = "requests"        // answers requests
+	TypeWithdrawn      = "withdrawn"       // answers withdraw
+	TypeDeposited      = "deposited"       // answers deposit
+	TypeScheduled      = "scheduled"       // answers schedule
+	TypeCancelled      = "cancelled"       // answers cancel_schedule
+	TypeScheduleList   = "schedules"       // answers schedules
+	TypeSettingsResult = "settings"        // answers settings
+	TypeNotify         = "notify"          // pushed: money moved in or out of the wallet
+	TypePaymentRequest = "payment_request" // pushed: a merchant asks this wallet to pay
+	TypeRequestUpdate  = "request_update"  // pushed: a request this wallet made was paid or declined
+	TypeScheduleUpdate = "schedule_update" // pushed: a scheduled payment fired
 )
 
 // Encode builds an envelope for body and marshals it. The envelope is

@@ -89,7 +89,7 @@ const (
 	ReasonWithdrawal = "withdrawal" // from the deposit account into the wallet
 	ReasonDeposit    = "deposit"    // from the wallet into the deposit account
 	ReasonSweep      = "sweep"      // waterfall: a credit's excess over the holding limit, to the deposit account
-	ReasonOther      = "other"
+	ReasonTopUp      = "top_up"     // auto-charge: the deposit account covering a payment's shortfall
 )
 
 // Pay pays another wallet at any intermediary.

@@ -115,17 +115,28 @@ func (c *Client) handshake(ctx context.Context, typ string, body func(protocol.C
 	return c.readExpect(protocol.TypeWelcome, &c.welcome)
 }
 
-// readExpect reads the next message during the handshake.
+// readExpect reads messages during the handshake until typ or an error
+// comes; pushed messages on the way go to Events.
 func (c *Client) readExpect(typ string, out any) error {
-	_, data, err := c.conn.ReadMessage()
-	if err != nil {
-		return fmt.Errorf("wallet: waiting for %s: %w", typ, err)
+	for {
+		_, data, err := c.conn.ReadMessage()
+		if err != nil {
+			return fmt.Errorf("wallet: waiting for %s: %w", typ, err)
+		}
+		var env protocol.Envelope
+		if err := json.Unmarshal(data, &env); err != nil {
+			return fmt.Errorf("wallet: bad message from the bank: %w", err)
+		}
+		if env.ID == "" && env.Type != typ && env.Type != protocol.TypeError {
+			select {
+			case c.events <- env:
+			default:
+				c.dropped.Add(1)
+			}
+			continue
+		}
+		return decodeAnswer(env, typ, out)
 	}
-	var env protocol.Envelope
-	if err := json.Unmarshal(data, &env); err != nil {
-		return fmt.Errorf("wallet: bad message from the bank: %w", err)
-	}
-	return decodeAnswer(env, typ, out)
 }
 
 // decodeAnswer turns an answer into out, or into the bank's error.

@@ -187,12 +187,17 @@ func dialWallet(t *testing.T, ctx context.Context, url string, key ed25519.Priva
 	return c
 }
 
+// withdraw withdraws; the session that asked learns of it from the answer
+// (its other sessions would be notified).
 func withdraw(t *testing.T, ctx context.Context, c *wallet.Client, amount int64) {
 	t.Helper()
-	if _, err := c.Withdraw(ctx, "", amount); err != nil {
+	w, err := c.Withdraw(ctx, "", amount)
+	if err != nil {
 		t.Fatalf("%s withdraws %d: %v", c.Address(), amount, err)
 	}
-	waitNotify(t, c, protocol.ReasonWithdrawal, amount)
+	if w.Amount != amount || w.Seq == 0 {
+		t.Fatalf("%s withdrew %+v, want %d", c.Address(), w, amount)
+	}
 }
 
 // pay pays and waits for the payee's credit notification.
@@ -229,9 +234,14 @@ func TestMultiProcess_LedgerRestartsUnderBank(t *testing.T) {
 	if again := led.waitFor(t, ledgerServing)[1]; again != ledgerURL {
 		t.Fatalf("the ledger came back at %s, not %s", again, ledgerURL)
 	}
-	withdraw(t, ctx, alice, 5_000) // the withdrawal's notification comes from the bank's feed of the new process
-	if got := walletBalance(t, ctx, alice); got != 15_000 {
-		t.Errorf("alice's balance = %d, want 15000", got)
+	withdraw(t, ctx, alice, 5_000)
+	// A deposit is answered only once the bank's feed of the new ledger
+	// process has credited the deposit account.
+	if d, err := alice.Deposit(ctx, "", 1_000); err != nil || d.Deposit != 200_000-15_000+1_000 {
+		t.Fatalf("deposit after the ledger restarted: %+v, %v", d, err)
+	}
+	if got := walletBalance(t, ctx, alice); got != 14_000 {
+		t.Errorf("alice's balance = %d, want 14000", got)
 	}
 	alice.Close()
 	bank.interrupt(t)
