@@ -26,13 +26,19 @@ func SessionBytes(bank string, challenge, publicKey []byte) []byte {
 // type, the wallet's address, the request id and the instruction's fields
 // in the order Signed lists them, one per line.
 func SigningBytes(typ, wallet, requestID string, fields ...string) []byte {
-	var b strings.Builder
-	b.WriteString("cbdc-wallet/v1\n")
-	for _, s := range append([]string{typ, wallet, requestID}, fields...) {
-		b.WriteString(s)
-		b.WriteByte('\n')
+	n := len("cbdc-wallet/v1\n") + len(typ) + len(wallet) + len(requestID) + 3
+	for _, f := range fields {
+		n += len(f) + 1
 	}
-	return []byte(b.String())
+	b := make([]byte, 0, n)
+	b = append(b, "cbdc-wallet/v1\n"...)
+	for _, s := range [3]string{typ, wallet, requestID} {
+		b = append(append(b, s...), '\n')
+	}
+	for _, f := range fields {
+		b = append(append(b, f...), '\n')
+	}
+	return b
 }
 
 // Signed lists the fields a signed instruction's signature covers, in order.
