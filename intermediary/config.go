@@ -31,6 +31,7 @@ const (
 	DefaultRatePerSecond  = 20
 	DefaultRateBurst      = 40
 	DefaultMaxInFlight    = 32
+	DefaultRetryEvery     = 2 * time.Second
 )
 
 // Config describes one intermediary. ID, Ledger, Path and HolderKey are
@@ -55,6 +56,10 @@ type Config struct {
 	RatePerSecond float64 // instructions per wallet per second
 	RateBurst     int
 	MaxInFlight   int // requests one connection may have unanswered
+
+	// RetryEvery is how often intents whose ledger answer was lost are
+	// asked about again.
+	RetryEvery time.Duration
 
 	// Origins are the browser origins allowed to open wallet websockets,
 	// such as "http://localhost:8080". A request without an Origin header
@@ -92,6 +97,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.RetryEvery == 0 {
+		c.RetryEvery = DefaultRetryEvery
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -2,6 +2,7 @@ package intermediary
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -75,12 +76,18 @@ func (b *Bank) submit(ctx context.Context, in *intentRec) (ledger.Receipt, error
 }
 
 // settle records the ledger's answer to an intent: done; refused, with its
-// booking reversed; or, when the answer is unknown, still pending.
+// booking reversed; or, when the answer is unknown, still pending. An
+// intent already settled (by another attempt that got its answer first) is
+// left as it is: a booking is reversed, or a redemption credited, once.
 func (b *Bank) settle(in *intentRec, rc ledger.Receipt, lerr error) error {
 	if lerr != nil && !refused(lerr) {
 		return fromLedger(lerr)
 	}
 	err := b.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketPending).Get([]byte(in.OpID)) == nil {
+			_, err := getJSON(tx.Bucket(bucketIntents), in.OpID, in)
+			return err
+		}
 		if lerr == nil {
 			in.State, in.Seq, in.Time = intentDone, rc.Seq, rc.Time
 			if in.Kind == "redeem" { // the reserves rise only once the CBDC is gone
@@ -150,15 +157,28 @@ func (b *Bank) resolveIntents(ctx context.Context) {
 		return
 	}
 	for _, in := range pending {
-		w := b.walletOfIntent(in)
-		if w != nil {
-			w.mu.Lock()
-		}
-		if _, _, err := b.resume(ctx, in); err != nil && !refused(err) {
+		b.resolveIntent(ctx, in)
+	}
+}
+
+// resolveIntent asks the ledger again about one pending intent, holding
+// the lock its own instruction holds (the wallet's, or the float's) and
+// reading it again under that lock, so it never races the instruction.
+func (b *Bank) resolveIntent(ctx context.Context, in *intentRec) {
+	mu := &b.floatMu
+	if w := b.walletOfIntent(in); w != nil {
+		mu = &w.mu
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	in, found, err := b.intent(in.OpID)
+	if err != nil || !found || in.State != intentPending {
+		return
+	}
+	if _, _, err := b.resume(ctx, in); err != nil {
+		var pe *protocol.Error
+		if errors.As(err, &pe) && pe.Code == protocol.CodeUnavailable {
 			b.logErr("intent still unresolved", err, "op", in.OpID)
-		}
-		if w != nil {
-			w.mu.Unlock()
 		}
 	}
 }
@@ -175,9 +195,9 @@ func (b *Bank) walletOfIntent(in *intentRec) *wallet {
 	return nil
 }
 
-// keepIntents retries pending intents every few seconds.
+// keepIntents retries pending intents every RetryEvery.
 func (b *Bank) keepIntents() {
-	for b.sleep(2 * time.Second) {
+	for b.sleep(b.cfg.RetryEvery) {
 		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 		b.resolveIntents(ctx)
 		cancel()

@@ -163,3 +163,73 @@ func TestBank_RestartKeepsCustomersAndFeedPosition(t *testing.T) {
 		t.Errorf("deposit after another deposit = %d", bal.Deposit)
 	}
 }
+
+// slowLedger makes batches and redemptions slower than the bank's retries
+// of pending intents, as a slow network ledger would.
+type slowLedger struct {
+	intermediary.Ledger
+	d time.Duration
+}
+
+func (l *slowLedger) Batch(ctx context.Context, op string, ts []ledger.Transfer) (ledger.Receipt, error) {
+	time.Sleep(l.d)
+	return l.Ledger.Batch(ctx, op, ts)
+}
+
+func (l *slowLedger) Redeem(ctx context.Context, op string, amount int64) (ledger.Receipt, error) {
+	time.Sleep(l.d)
+	return l.Ledger.Redeem(ctx, op, amount)
+}
+
+func slowBank1(c *intermediary.Config) {
+	c.RetryEvery = 20 * time.Millisecond
+	if c.ID == "bank-1" {
+		c.Ledger = &slowLedger{Ledger: c.Ledger, d: 300 * time.Millisecond}
+	}
+}
+
+// The retry loop finds an intent pending while its own instruction is
+// still waiting for the ledger: the refusal must be reversed once.
+func TestBank_RefusedChargeReversedOnceUnderRetries(t *testing.T) {
+	n := newTestNet(t, 2, slowBank1)
+	ctx := n.ctx
+	alice := n.register("bank-1", "Alice", "P-ALICE")
+	carol := n.register("bank-2", "Carol", "P-CAROL")
+	if _, err := carol.Withdraw(ctx, "", 100_000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.SetSettings(ctx, "", false, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SetSettings(ctx, "", true, true); err != nil {
+		t.Fatal(err)
+	}
+	_, err := alice.Pay(ctx, "p1", carol.Address(), 1_000) // auto-charged, then refused: carol is full
+	mustCode(t, err, protocol.CodeHoldingLimit)
+	time.Sleep(200 * time.Millisecond) // more retries
+	b, err := alice.Balance(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Deposit != intermediaryOpening || b.Balance != 0 {
+		t.Errorf("alice after a refused auto-charge = %+v, want the deposit untouched", b)
+	}
+}
+
+func TestBank_RedemptionCreditedOnceUnderRetries(t *testing.T) {
+	n := newTestNet(t, 1, slowBank1)
+	ctx := n.ctx
+	b := n.banks["bank-1"]
+	before, err := b.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.RedeemFloat(ctx, 1_000_000); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	after, _ := b.Status(ctx)
+	if after.Reserves-before.Reserves != 1_000_000 || before.Float-after.Float != 1_000_000 {
+		t.Errorf("a redemption of 1000000 moved reserves by %d and the float by %d", after.Reserves-before.Reserves, after.Float-before.Float)
+	}
+}
