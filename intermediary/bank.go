@@ -91,7 +91,7 @@ func Open(ctx context.Context, cfg Config) (*Bank, error) {
 		customers: map[string]*customer{}, wallets: map[string]*wallet{}, persons: map[string]string{},
 		floatKick: make(chan struct{}, 1)}
 	b.upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096, CheckOrigin: b.checkOrigin}
-	b.hub.init()
+	b.hub.init(&b.conns)
 	b.sigs = newSigChecker()
 	b.feed.init()
 	if err := b.load(); err != nil {

@@ -227,6 +227,9 @@ func (b *Bank) openWallet(ctx context.Context, pub ed25519.PublicKey, customerID
 	if len(pub) != ed25519.PublicKeySize {
 		return nil, fail(protocol.CodeBadPublicKey, "a public key is %d bytes of ed25519, got %d", ed25519.PublicKeySize, len(pub))
 	}
+	if _, err := newSigKey(pub); err != nil {
+		return nil, fail(protocol.CodeBadPublicKey, "not a usable ed25519 public key: %v", err)
+	}
 	keyID := protocol.WalletKeyID(pub)
 	if b.wallet(keyID) != nil {
 		return nil, fail(protocol.CodeWalletExists, "this key is already registered at %s", b.id)
@@ -306,8 +309,16 @@ func (b *Bank) SetTier(ctx context.Context, customerID, tierName string) (Custom
 	}
 	for _, keyID := range c.wallets {
 		w := b.wallet(keyID)
+		w.mu.Lock() // the wallet's settings instruction sets the same limits
 		waterfall, _ := w.settings()
-		if err := b.setLimits(ctx, w, tier, waterfall); err != nil {
+		err := b.setLimits(ctx, w, tier, waterfall)
+		if err == nil {
+			b.mu.Lock()
+			c.tier = tierName // so a settings change after this keeps the new tier
+			b.mu.Unlock()
+		}
+		w.mu.Unlock()
+		if err != nil {
 			return CustomerInfo{}, err
 		}
 	}

@@ -38,6 +38,7 @@ type session struct {
 	closing   chan struct{} // closed to ask the session to end
 	done      chan struct{} // closed when the reader has ended and handlers finished
 	closeOnce sync.Once
+	tooSlow   sync.Once
 	challenge []byte
 	inflight  chan struct{}
 	handlers  sync.WaitGroup // requests being handled
@@ -49,10 +50,10 @@ type session struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	ansMu    sync.Mutex // protects the fields below
-	answered [16]uint64 // ledger sequences of recent answers, which stand in for notifications
-	running  int        // requests being handled
-	held     []held     // notifications that arrived while requests ran
+	ansMu    sync.Mutex                     // protects the fields below
+	answered [2 * DefaultMaxInFlight]uint64 // ledger sequences of recent answers, which stand in for notifications
+	running  int                            // requests being handled
+	held     []held                         // notifications that arrived while requests ran
 
 	authed atomic.Bool // set once hello or register succeeded
 
@@ -86,12 +87,11 @@ func (b *Bank) serveWallet(w http.ResponseWriter, r *http.Request) {
 		jobs: make(chan job)}
 	s.ctx, s.cancel = context.WithCancel(b.ctx)
 	rand.Read(s.challenge)
-	if !b.hub.connect(s) {
+	if !b.hub.connect(s) { // counts it in b.conns unless the bank is closing
 		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "shutting down"), time.Now().Add(time.Second))
 		conn.Close()
 		return
 	}
-	b.conns.Add(1)
 	defer b.conns.Done()
 	// A connection that does not open a session in time is closed, so
 	// idle sockets cannot pile up.
@@ -135,6 +135,7 @@ func (s *session) readPump() {
 func (s *session) end() {
 	s.shutdown()
 	s.handlers.Wait()
+	close(s.jobs)
 	s.cancel()
 	close(s.done)
 	s.b.hub.disconnect(s)
@@ -203,7 +204,7 @@ func (s *session) push(msg []byte) {
 	case <-s.done:
 	case s.send <- msg:
 	default:
-		s.b.log.Warn("wallet connection too slow to read; closing it")
+		s.tooSlow.Do(func() { s.b.log.Warn("wallet connection too slow to read; closing it") })
 		s.shutdown()
 	}
 }
@@ -287,14 +288,11 @@ func (s *session) dispatch(j job) {
 	}
 }
 
+// work runs jobs until the reader, the only sender, closes jobs. Workers
+// never leave earlier, so a dispatch always finds one.
 func (s *session) work(j job) {
-	for {
+	for ok := true; ok; j, ok = <-s.jobs {
 		s.run(j)
-		select {
-		case j = <-s.jobs:
-		case <-s.closing:
-			return
-		}
 	}
 }
 
@@ -372,6 +370,9 @@ func (s *session) notify(seq uint64, msg []byte) {
 	switch {
 	case s.answeredLocked(seq):
 		msg = nil
+	case s.running > 0 && len(s.held) >= sendQueue:
+		msg = nil
+		defer s.shutdown() // a client that never lets its requests finish is treated as too slow
 	case s.running > 0:
 		s.held = append(s.held, held{seq, msg})
 		msg = nil

@@ -12,6 +12,8 @@ import (
 // feed record after that read, so notifications carry the balance without
 // asking the ledger.
 type hub struct {
+	open *sync.WaitGroup // counts the connections; the bank waits on it when closing
+
 	mu       sync.Mutex // protects the fields below
 	conns    map[*session]struct{}
 	sessions map[string]map[*session]struct{} // by wallet key id
@@ -22,11 +24,13 @@ type hub struct {
 type liveBalance struct {
 	known   bool
 	balance int64
-	asOf    uint64           // the ledger sequence the balance includes
+	asOf    uint64           // the ledger sequence the balance was read at
+	applied uint64           // the newest ledger sequence applied since
 	early   []protocol.Entry // movements seen before the balance was read
 }
 
-func (h *hub) init() {
+func (h *hub) init(open *sync.WaitGroup) {
+	h.open = open
 	h.conns = map[*session]struct{}{}
 	h.sessions = map[string]map[*session]struct{}{}
 	h.balances = map[string]*liveBalance{}
@@ -39,6 +43,7 @@ func (h *hub) connect(s *session) bool {
 	if h.closed {
 		return false
 	}
+	h.open.Add(1)
 	h.conns[s] = struct{}{}
 	return true
 }
@@ -81,8 +86,8 @@ func (h *hub) setBalance(keyID string, balance int64, asOf uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	lb := h.balances[keyID]
-	if lb == nil || lb.known && lb.asOf >= asOf {
-		return
+	if lb == nil || lb.known && max(lb.asOf, lb.applied) >= asOf {
+		return // older than what the balance already includes
 	}
 	lb.known, lb.balance, lb.asOf = true, balance, asOf
 	for _, e := range lb.early {
@@ -94,6 +99,7 @@ func (h *hub) setBalance(keyID string, balance int64, asOf uint64) {
 func (lb *liveBalance) apply(e protocol.Entry) {
 	if e.Seq > lb.asOf {
 		lb.balance += e.Amount
+		lb.applied = max(lb.applied, e.Seq)
 	}
 }
 

@@ -48,7 +48,7 @@ func (b *Bank) pay(ctx context.Context, w *wallet, op, to string, amount int64) 
 	}
 	_, autoCharge := w.settings()
 	switch {
-	case errors.Is(err, ledger.ErrOpIDReused), autoCharge && errors.Is(err, ledger.ErrInsufficientFunds):
+	case refused(err):
 		// An earlier try of this instruction may have gone through
 		// auto-charge under the same op id; only then is the intent read.
 		in, found, ierr := b.intent(op)
@@ -63,7 +63,7 @@ func (b *Bank) pay(ctx context.Context, w *wallet, op, to string, amount int64) 
 				return paid(to, amount, in.Transfers[0].Amount, rc), err
 			}
 		}
-		if errors.Is(err, ledger.ErrInsufficientFunds) {
+		if autoCharge && errors.Is(err, ledger.ErrInsufficientFunds) {
 			return b.payCharged(ctx, w, op, to, amount)
 		}
 	}

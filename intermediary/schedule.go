@@ -110,6 +110,15 @@ func (b *Bank) fire(r *scheduleRec) {
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
 	w.mu.Lock()
+	// A cancel_schedule answered while this firing waited for the lock
+	// wins: the schedule is no longer active, and nothing is paid.
+	b.sched.mu.Lock()
+	active := r.Status == scheduleActive
+	b.sched.mu.Unlock()
+	if !active {
+		w.mu.Unlock()
+		return
+	}
 	paid, err := b.pay(ctx, w, "s:"+r.Ref+":"+strconv.Itoa(r.Fired), r.To, r.Amount)
 	w.mu.Unlock()
 	var pe *protocol.Error

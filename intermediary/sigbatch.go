@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha512"
+	"errors"
 	"runtime"
 	"sync"
 	"time"
@@ -36,10 +37,16 @@ type sigKey struct {
 	negA *edwards25519.Point
 }
 
+// errWeakKey is a public key of small order: anyone could sign for it.
+var errWeakKey = errors.New("the key is a point of small order")
+
 func newSigKey(pub ed25519.PublicKey) (*sigKey, error) {
 	a, err := new(edwards25519.Point).SetBytes(pub)
 	if err != nil {
 		return nil, err
+	}
+	if new(edwards25519.Point).MultByCofactor(a).Equal(edwards25519.NewIdentityPoint()) == 1 {
+		return nil, errWeakKey
 	}
 	return &sigKey{raw: pub, negA: new(edwards25519.Point).Negate(a)}, nil
 }
@@ -53,12 +60,13 @@ type sigCheck struct {
 // sigChecker runs checking goroutines fed from one queue.
 type sigChecker struct {
 	queue chan *sigCheck
+	done  chan struct{} // closed by close; checks after it fail
 	wg    sync.WaitGroup
 	pool  sync.Pool
 }
 
 func newSigChecker() *sigChecker {
-	c := &sigChecker{queue: make(chan *sigCheck, 4096)}
+	c := &sigChecker{queue: make(chan *sigCheck, 4096), done: make(chan struct{})}
 	c.pool.New = func() any { return &sigCheck{ok: make(chan bool, 1)} }
 	// One checker per two cores: a checker alone reaches about 50,000
 	// signatures a second here, and fewer checkers make larger batches.
@@ -75,31 +83,43 @@ func (c *sigChecker) check(key *sigKey, msg, sig []byte) bool {
 	}
 	r := c.pool.Get().(*sigCheck)
 	r.key, r.msg, r.sig = key, msg, sig
-	c.queue <- r
-	ok := <-r.ok
-	r.key, r.msg, r.sig = nil, nil, nil
-	c.pool.Put(r)
-	return ok
+	select {
+	case c.queue <- r:
+	case <-c.done:
+		return false
+	}
+	select {
+	case ok := <-r.ok:
+		r.key, r.msg, r.sig = nil, nil, nil
+		c.pool.Put(r)
+		return ok
+	case <-c.done:
+		return false // r may still be in a checker's hands: not reused
+	}
 }
 
+// close stops the checkers; checks still waiting fail.
 func (c *sigChecker) close() {
-	close(c.queue)
+	close(c.done)
 	c.wg.Wait()
 }
 
 func (c *sigChecker) run() {
 	batch := make([]*sigCheck, 0, maxSigBatch)
 	gather := time.NewTimer(sigGather)
-	for r := range c.queue {
+	for {
+		var r *sigCheck
+		select {
+		case r = <-c.queue:
+		case <-c.done:
+			return
+		}
 		batch = append(batch[:0], r)
 		gather.Reset(sigGather)
 	fill:
 		for len(batch) < maxSigBatch {
 			select {
-			case r, open := <-c.queue:
-				if !open {
-					break fill
-				}
+			case r := <-c.queue:
 				batch = append(batch, r)
 			case <-gather.C:
 				break fill

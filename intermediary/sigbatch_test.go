@@ -86,3 +86,15 @@ func BenchmarkSigChecker(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "signatures/s")
 }
+
+func TestNewSigKey_RefusesSmallOrderKeys(t *testing.T) {
+	identity := make([]byte, 32)
+	identity[0] = 1 // the neutral point, which verifies any "signature" with s = 0
+	if _, err := newSigKey(identity); err == nil {
+		t.Error("the identity point was accepted as a wallet key")
+	}
+	pub, _, _ := ed25519.GenerateKey(nil)
+	if _, err := newSigKey(pub); err != nil {
+		t.Errorf("a real key was refused: %v", err)
+	}
+}
