@@ -58,7 +58,10 @@ func (b *Bank) adminCustomers(w http.ResponseWriter, r *http.Request) {
 	}
 	start := 0
 	if after := r.URL.Query().Get("after"); after != "" {
-		start = slices.Index(ids, after) + 1
+		if start = slices.Index(ids, after) + 1; start == 0 {
+			writeError(w, http.StatusBadRequest, fail(protocol.CodeBadCustomer, "after=%q is not a customer id", after))
+			return
+		}
 	}
 	out := []CustomerInfo{}
 	for _, id := range ids[start:min(len(ids), start+limit)] {

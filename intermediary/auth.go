@@ -63,7 +63,10 @@ func (s *session) authenticate(ctx context.Context, env protocol.Envelope) (*wal
 		return nil, fail(protocol.CodeBadSignature, "the signature over the challenge does not verify with the public key")
 	}
 	if env.Type == protocol.TypeRegister && !s.b.registeredTo(pub, reg.PersonID) {
-		if _, err := s.b.Onboard(ctx, CustomerSpec{Name: reg.Name, PersonID: reg.PersonID, Deposit: s.b.cfg.OpeningDeposit,
+		if !s.b.allowRegister(s.remote) {
+			return nil, fail(protocol.CodeRateLimited, "too many registrations from this address; try again later")
+		}
+		if _, err := s.b.Onboard(ctx, CustomerSpec{Name: reg.Name, PersonID: reg.PersonID, Unverified: true, Deposit: s.b.cfg.OpeningDeposit,
 			PublicKeys: []ed25519.PublicKey{pub}}); err != nil {
 			return nil, err
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
+	"github.com/digital-yen/cbdc-sandbox/wallet"
 	"github.com/gorilla/websocket"
 )
 
@@ -312,5 +313,44 @@ func TestAdmin_NeedsTokenAndOnboards(t *testing.T) {
 	var st intermediary.Status
 	if code := adminCall(t, "POST", base+"/admin/float/redeem", `{"amount":1000}`, &st); code != http.StatusOK || st.Float != 50_000_000-1000 {
 		t.Errorf("redeem: %d %+v", code, st)
+	}
+}
+
+func TestGateway_RegistrationsPerAddressAreBounded(t *testing.T) {
+	n := newTestNet(t, 1, func(c *intermediary.Config) { c.RegistrationsPerMinute = 2 })
+	n.register("bank-1", "A", "P-A")
+	n.register("bank-1", "B", "P-B")
+	_, err := wallet.Register(n.ctx, n.banks["bank-1"].url, newKey(t), "C", "P-C", wallet.DialOptions{})
+	mustCode(t, err, protocol.CodeRateLimited)
+}
+
+// A bank may relay requests only for its own merchants, and only requests
+// its wallets could have made.
+func TestRelay_RequestsFromAnotherBankAreChecked(t *testing.T) {
+	n := newTestNet(t, 3, nil)
+	alice := n.register("bank-1", "Alice", "P-ALICE")
+	shop := n.register("bank-2", "Shop", "P-SHOP")
+	send := func(r protocol.PaymentRequest) {
+		t.Helper()
+		body, _ := json.Marshal(map[string]any{"kind": "payment_request", "request": r})
+		if err := n.ledger.Intermediary("bank-2").Send(n.ctx, "bank-1", body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	good := protocol.PaymentRequest{Ref: "bank-2.7", Merchant: shop.Address(), Payer: alice.Address(), Amount: 500,
+		Expires: time.Now().Add(time.Minute), Status: protocol.RequestPending}
+	forged := good
+	forged.Ref, forged.Merchant = "bank-3.1", "w-00000000000000000000@bank-3" // bank-2 posing for bank-3's merchant
+	huge := good
+	huge.Ref, huge.Memo = "bank-2.8", strings.Repeat("x", 5000)
+	free := good
+	free.Ref, free.Amount = "bank-2.9", -5
+	for _, r := range []protocol.PaymentRequest{forged, huge, free, good} {
+		send(r)
+	}
+	var got protocol.RequestUpdate
+	nextEvent(t, alice, protocol.TypePaymentRequest, &got)
+	if got.Request.Ref != good.Ref {
+		t.Errorf("alice was pushed %+v first, want only the good request", got.Request)
 	}
 }

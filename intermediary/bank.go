@@ -39,6 +39,9 @@ type Bank struct {
 	onboardMu sync.Mutex // serialises onboarding, wallet additions and tier changes
 	floatMu   sync.Mutex // serialises issuing and redeeming float
 
+	regMu   sync.Mutex // protects regRate
+	regRate map[string]*tokenBucket
+
 	floatKick chan struct{} // asks the float keeper to look now
 	ctx       context.Context
 	stop      context.CancelFunc
@@ -47,8 +50,8 @@ type Bank struct {
 }
 
 type customer struct {
-	id, name, holder, tier string
-	wallets                []string // key ids
+	id, personID, holder, tier string
+	wallets                    []string // key ids
 }
 
 type wallet struct {
@@ -151,7 +154,7 @@ func (b *Bank) load() error {
 			if err := json.Unmarshal(v, &c); err != nil {
 				return fmt.Errorf("intermediary: customer %q: %w", k, err)
 			}
-			b.customers[c.ID] = &customer{id: c.ID, name: c.Name, holder: c.Holder, tier: c.Tier, wallets: c.Wallets}
+			b.customers[c.ID] = &customer{id: c.ID, personID: c.PersonID, holder: c.Holder, tier: c.Tier, wallets: c.Wallets}
 			b.persons[c.Holder] = c.ID
 			return nil
 		})

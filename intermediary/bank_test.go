@@ -197,8 +197,9 @@ func TestBank_ReverseWaterfallChargesDeposit(t *testing.T) {
 func TestBank_OneHoldingLimitAcrossBanks(t *testing.T) {
 	n := newTestNet(t, 2, nil)
 	ctx := n.ctx
-	dave1 := n.register("bank-1", "Dave", "P-DAVE")
-	dave2 := n.register("bank-2", "Dave", "p-dave ") // the same person, written differently
+	// Dave passed KYC at both banks: the same person, written differently.
+	dave1 := n.onboard("bank-1", "Dave", "P-DAVE")
+	dave2 := n.onboard("bank-2", "Dave", "p-dave ")
 	erin := n.register("bank-1", "Erin", "P-ERIN")
 	if _, err := dave1.Withdraw(ctx, "", 80_000); err != nil {
 		t.Fatal(err)
@@ -329,5 +330,28 @@ func TestBank_ScheduledPayments(t *testing.T) {
 	list, err := alice.Schedules(ctx)
 	if err != nil || len(list) != 2 || list[0].Status != "done" || list[1].Status != "done" {
 		t.Errorf("schedules = %+v, %v", list, err)
+	}
+}
+
+// A wallet that registers itself gives a person id nobody checked: it must
+// not be linked to, nor able to read or fill, the holdings of whoever
+// really has that id.
+func TestBank_SelfRegistrationIsNotLinkedAcrossBanks(t *testing.T) {
+	n := newTestNet(t, 2, nil)
+	ctx := n.ctx
+	dave := n.onboard("bank-1", "Dave", "P-DAVE")
+	if _, err := dave.Withdraw(ctx, "", 80_000); err != nil {
+		t.Fatal(err)
+	}
+	mallory := n.register("bank-2", "Dave", "P-DAVE")
+	b, err := mallory.Balance(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Holdings != 0 {
+		t.Errorf("a self-registered wallet claiming Dave's id sees holdings of %d", b.Holdings)
+	}
+	if _, err := mallory.Withdraw(ctx, "", 90_000); err != nil {
+		t.Errorf("a self-registered wallet is held to Dave's limit: %v", err)
 	}
 }

@@ -32,6 +32,8 @@ const (
 	DefaultRateBurst      = 40
 	DefaultMaxInFlight    = 32
 	DefaultRetryEvery     = 2 * time.Second
+
+	DefaultRegistrationsPerMinute = 60
 )
 
 // Config describes one intermediary. ID, Ledger, Path and HolderKey are
@@ -55,7 +57,12 @@ type Config struct {
 
 	RatePerSecond float64 // instructions per wallet per second
 	RateBurst     int
-	MaxInFlight   int // requests one connection may have unanswered
+
+	// RegistrationsPerMinute bounds the wallets one network address may
+	// register, so an anonymous client cannot create customers (each with
+	// an opening deposit) without end.
+	RegistrationsPerMinute int
+	MaxInFlight            int // requests one connection may have unanswered
 
 	// RetryEvery is how often intents whose ledger answer was lost are
 	// asked about again.
@@ -97,6 +104,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.RegistrationsPerMinute == 0 {
+		c.RegistrationsPerMinute = DefaultRegistrationsPerMinute
 	}
 	if c.RetryEvery == 0 {
 		c.RetryEvery = DefaultRetryEvery

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -19,8 +20,15 @@ import (
 
 // CustomerSpec is what the bank's KYC established about a new customer.
 type CustomerSpec struct {
-	Name       string
-	PersonID   string // the identity checked at onboarding, such as a My Number; stays at the bank
+	Name     string
+	PersonID string // the identity checked at onboarding, such as a My Number; stays at the bank
+
+	// Unverified marks a customer who registered from a wallet, whose
+	// person id nobody checked. Such a customer gets a holder token of its
+	// own rather than one derived from the person id: otherwise anyone who
+	// knew a person's id number could register as them and read, or fill,
+	// their holdings across banks. Its wallets are held to their own limit.
+	Unverified bool
 	Tier       string // "" means the first tier
 	Deposit    int64  // opening balance of the linked deposit account
 	PublicKeys []ed25519.PublicKey
@@ -80,6 +88,9 @@ func (b *Bank) OnboardMany(ctx context.Context, specs []CustomerSpec) ([]string,
 			return nil, fmt.Errorf("customer %d: %w", i, err)
 		}
 		holders[i] = string(HolderToken(b.cfg.HolderKey, specs[i].PersonID))
+		if specs[i].Unverified {
+			holders[i] = randomHolder()
+		}
 		if seen[holders[i]] {
 			return nil, fail(protocol.CodeBadCustomer, "customer %d: the same person appears twice", i)
 		}
@@ -107,7 +118,7 @@ func (b *Bank) OnboardMany(ctx context.Context, specs []CustomerSpec) ([]string,
 	b.mu.Lock()
 	for i, c := range customers {
 		ids[i] = c.ID
-		b.customers[c.ID] = &customer{id: c.ID, name: c.Name, holder: c.Holder, tier: c.Tier, wallets: c.Wallets}
+		b.customers[c.ID] = &customer{id: c.ID, personID: c.PersonID, holder: c.Holder, tier: c.Tier, wallets: c.Wallets}
 		b.persons[c.Holder] = c.ID
 		for _, w := range recs[i] {
 			b.wallets[w.KeyID] = b.newWallet(w)
@@ -161,8 +172,11 @@ func (b *Bank) storeCustomers(specs []CustomerSpec, holders, tiers []string, rec
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		for i, spec := range specs {
-			n, _ := tx.Bucket(bucketCustomers).NextSequence()
-			c := &customerRec{ID: "c-" + strconv.FormatUint(n, 10), Name: spec.Name, PersonID: spec.PersonID, Holder: holders[i],
+			n, err := tx.Bucket(bucketCustomers).NextSequence()
+			if err != nil {
+				return err
+			}
+			c := &customerRec{ID: "c-" + strconv.FormatUint(n, 10), Name: spec.Name, PersonID: spec.PersonID, Holder: holders[i], Unverified: spec.Unverified,
 				Tier: tiers[i], Deposit: spec.Deposit, Created: b.now().UTC()}
 			for _, w := range recs[i] {
 				w.Customer = c.ID
@@ -170,9 +184,6 @@ func (b *Bank) storeCustomers(specs []CustomerSpec, holders, tiers []string, rec
 				if err := putJSON(tx.Bucket(bucketWallets), w.KeyID, w); err != nil {
 					return err
 				}
-			}
-			if err := tx.Bucket(bucketPersons).Put([]byte(holders[i]), []byte(c.ID)); err != nil {
-				return err
 			}
 			// The customer's money arrives at the bank: its deposits and
 			// its reserves rise together.
@@ -245,8 +256,9 @@ func (b *Bank) openWallet(ctx context.Context, pub ed25519.PublicKey, customerID
 	return w, nil
 }
 
-// registeredTo reports whether pub is already a wallet of the person, so a
-// register whose welcome was lost can be sent again.
+// registeredTo reports whether pub is already a wallet of a customer who
+// registered with this person id, so a register whose welcome was lost can
+// be sent again.
 func (b *Bank) registeredTo(pub []byte, personID string) bool {
 	w := b.wallet(protocol.WalletKeyID(pub))
 	if w == nil {
@@ -254,7 +266,14 @@ func (b *Bank) registeredTo(pub []byte, personID string) bool {
 	}
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	return b.customers[w.customer].holder == string(HolderToken(b.cfg.HolderKey, personID))
+	return b.customers[w.customer].personID == personID
+}
+
+// randomHolder is a holder token no other customer shares.
+func randomHolder() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return "h-" + hex.EncodeToString(b)
 }
 
 // AddWallet registers another wallet key for an existing customer.
@@ -355,9 +374,12 @@ func (b *Bank) setLimits(ctx context.Context, w *wallet, tier Tier, waterfall bo
 func (b *Bank) Customer(id string) (CustomerInfo, error) {
 	var info CustomerInfo
 	err := b.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketCustomers).Get([]byte(id)) == nil {
+			return fail(protocol.CodeBadCustomer, "no customer %q", id)
+		}
 		c, err := customerTx(tx, id)
 		if err != nil {
-			return fail(protocol.CodeBadCustomer, "no customer %q", id)
+			return err
 		}
 		tier, _ := b.cfg.tier(c.Tier)
 		info = CustomerInfo{ID: c.ID, Name: c.Name, Tier: tier, Deposit: c.Deposit}

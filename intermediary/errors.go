@@ -1,7 +1,6 @@
 package intermediary
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
@@ -40,7 +39,7 @@ func fromLedger(err error) *protocol.Error {
 	if c, ok := ledgerCodes[code]; ok {
 		return &protocol.Error{Code: c, Message: ledgerMessage(err)}
 	}
-	if !refused(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+	if !refused(err) {
 		return fail(protocol.CodeUnavailable, "the central ledger did not answer (%v); retry with the same request id", err)
 	}
 	return fail(protocol.CodeInternal, "the central ledger refused the operation: %v", err)

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,7 @@ type session struct {
 	closeOnce sync.Once
 	tooSlow   sync.Once
 	challenge []byte
+	remote    string // the client's network address, without the port
 	inflight  chan struct{}
 	handlers  sync.WaitGroup // requests being handled
 	jobs      chan job       // to idle workers
@@ -87,6 +89,7 @@ func (b *Bank) serveWallet(w http.ResponseWriter, r *http.Request) {
 		jobs: make(chan job)}
 	s.ctx, s.cancel = context.WithCancel(b.ctx)
 	rand.Read(s.challenge)
+	s.remote, _, _ = net.SplitHostPort(r.RemoteAddr)
 	if !b.hub.connect(s) { // counts it in b.conns unless the bank is closing
 		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "shutting down"), time.Now().Add(time.Second))
 		conn.Close()

@@ -138,6 +138,24 @@ func (n *testNet) register(bank, name, personID string) *wallet.Client {
 	return n.registerKey(bank, name, personID, newKey(n.t))
 }
 
+// onboard opens a customer through the bank, as after KYC at a branch, and
+// connects its wallet.
+func (n *testNet) onboard(bank, name, personID string) *wallet.Client {
+	n.t.Helper()
+	key := newKey(n.t)
+	_, err := n.banks[bank].Onboard(n.ctx, intermediary.CustomerSpec{Name: name, PersonID: personID,
+		Deposit: intermediaryOpening, PublicKeys: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}})
+	if err != nil {
+		n.t.Fatalf("onboard %s at %s: %v", name, bank, err)
+	}
+	c, err := wallet.Dial(n.ctx, n.banks[bank].url, key, wallet.DialOptions{})
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	n.t.Cleanup(func() { c.Close() })
+	return c
+}
+
 func (n *testNet) registerKey(bank, name, personID string, key ed25519.PrivateKey) *wallet.Client {
 	n.t.Helper()
 	c, err := wallet.Register(n.ctx, n.banks[bank].url, key, name, personID, wallet.DialOptions{})

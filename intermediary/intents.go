@@ -52,7 +52,7 @@ func (b *Bank) applyBooking(tx *bolt.Tx, in *intentRec, sign int64) error {
 		meta := tx.Bucket(bucketMeta)
 		r := getInt(meta, metaReserves) + sign*in.Reserves
 		if r < 0 {
-			return fail(protocol.CodeInsufficientDeposit, "the bank's reserves at the central bank are short by %d yen", -r)
+			return fail(protocol.CodeUnavailable, "the bank's reserves at the central bank are short by %d yen", -r)
 		}
 		return putInt(meta, metaReserves, r)
 	}

@@ -34,6 +34,25 @@ func (w *wallet) allow(now time.Time) bool {
 	return w.rate.take(now)
 }
 
+// allowRegister spends one of an address's registration tokens.
+func (b *Bank) allowRegister(addr string) bool {
+	b.regMu.Lock()
+	defer b.regMu.Unlock()
+	if len(b.regRate) > 100_000 { // forget idle addresses rather than grow without end
+		b.regRate = nil
+	}
+	if b.regRate == nil {
+		b.regRate = map[string]*tokenBucket{}
+	}
+	t := b.regRate[addr]
+	if t == nil {
+		n := float64(b.cfg.RegistrationsPerMinute)
+		t = &tokenBucket{rate: n / 60, burst: n}
+		b.regRate[addr] = t
+	}
+	return t.take(b.now())
+}
+
 // saveWallet stores a wallet's settings.
 func (b *Bank) saveWallet(w *wallet, waterfall, autoCharge bool) error {
 	return b.db.Update(func(tx *bolt.Tx) error {

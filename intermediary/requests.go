@@ -150,6 +150,9 @@ func (b *Bank) receiveRequest(from ledger.AccountID, r *protocol.PaymentRequest)
 	case bankOf(r.Merchant) != from || bankOf(r.Ref) != from:
 		return fail(protocol.CodeBadMessage, "%s may not send requests for %s", from, r.Merchant)
 	}
+	if err := b.checkRelayedRequest(r); err != nil {
+		return err
+	}
 	fresh := false
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketRequests)
@@ -168,6 +171,26 @@ func (b *Bank) receiveRequest(from ledger.AccountID, r *protocol.PaymentRequest)
 	if msg, err := protocol.Encode(protocol.TypePaymentRequest, "", protocol.RequestUpdate{Request: *r}); err == nil {
 		b.hub.push(payer.keyID, msg)
 	}
+	return nil
+}
+
+// checkRelayedRequest holds a request another bank sent to the rules its
+// own wallets' requests meet here, so a careless or hostile bank cannot
+// store what this bank's wallets could not send.
+func (b *Bank) checkRelayedRequest(r *protocol.PaymentRequest) error {
+	_, seq, _ := strings.Cut(strings.TrimPrefix(r.Ref, string(bankOf(r.Ref))), ".")
+	_, serr := strconv.ParseUint(seq, 10, 64)
+	switch {
+	case len(r.Ref) > 64 || serr != nil:
+		return fail(protocol.CodeBadMessage, "request ref %q is not <bank>.<number>", r.Ref)
+	case r.Amount <= 0:
+		return fail(protocol.CodeInvalidAmount, "request %s asks for %d yen", r.Ref, r.Amount)
+	case !protocol.ValidText(r.Memo, 140):
+		return fail(protocol.CodeBadMemo, "request %s has a memo over 140 characters or with control characters", r.Ref)
+	case r.Expires.After(b.now().Add(7*24*time.Hour + time.Minute)):
+		return fail(protocol.CodeBadMessage, "request %s expires more than a week ahead", r.Ref)
+	}
+	r.Status, r.Seq = protocol.RequestPending, 0
 	return nil
 }
 

@@ -123,7 +123,7 @@ func (b *Bank) fire(r *scheduleRec) {
 	w.mu.Unlock()
 	var pe *protocol.Error
 	errors.As(err, &pe)
-	if err != nil && (pe == nil || pe.Code == protocol.CodeUnavailable || pe.Code == protocol.CodeInternal) {
+	if err != nil && (pe == nil || pe.Code == protocol.CodeUnavailable) { // outcome unknown: ask again, same op id
 		b.logErr("scheduled payment not made yet; retrying", err, "schedule", r.Ref)
 		b.sched.mu.Lock()
 		r.Next = b.now().Add(2 * time.Second)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/protocol"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -17,7 +18,6 @@ import (
 var (
 	bucketCustomers = []byte("customers") // customer id -> customerRec
 	bucketWallets   = []byte("wallets")   // key id -> walletRec
-	bucketPersons   = []byte("persons")   // holder token -> customer id
 	bucketIntents   = []byte("intents")   // ledger op id -> intentRec
 	bucketRequests  = []byte("requests")  // ref -> requestRec; "rid/<key id>/<request id>" -> ref
 	bucketSchedules = []byte("schedules") // ref -> scheduleRec; "rid/<key id>/<request id>" -> ref
@@ -29,14 +29,16 @@ var (
 )
 
 type customerRec struct {
-	ID       string    `json:"id"`
-	Name     string    `json:"name"`
-	PersonID string    `json:"person_id"`
-	Holder   string    `json:"holder"`
-	Tier     string    `json:"tier"`
-	Deposit  int64     `json:"deposit"` // the linked deposit account
-	Wallets  []string  `json:"wallets"` // key ids
-	Created  time.Time `json:"created"`
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	PersonID string `json:"person_id"`
+	Holder   string `json:"holder"`
+	// Unverified: registered from a wallet, its person id unchecked.
+	Unverified bool      `json:"unverified,omitempty"`
+	Tier       string    `json:"tier"`
+	Deposit    int64     `json:"deposit"` // the linked deposit account
+	Wallets    []string  `json:"wallets"` // key ids
+	Created    time.Time `json:"created"`
 }
 
 type walletRec struct {
@@ -79,7 +81,7 @@ func openStore(path string) (*bolt.DB, error) {
 		return nil, fmt.Errorf("intermediary: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketCustomers, bucketWallets, bucketPersons, bucketIntents, bucketRequests, bucketSchedules, bucketMeta, bucketPending} {
+		for _, name := range [][]byte{bucketCustomers, bucketWallets, bucketIntents, bucketRequests, bucketSchedules, bucketMeta, bucketPending} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -120,8 +122,13 @@ func getInt(b *bolt.Bucket, key []byte) int64 {
 	return int64(binary.BigEndian.Uint64(v))
 }
 
+// addInt adds delta to a stored total, refusing to wrap around.
 func addInt(b *bolt.Bucket, key []byte, delta int64) error {
-	return putInt(b, key, getInt(b, key)+delta)
+	n := getInt(b, key)
+	if delta > 0 && n > maxYen-delta || delta < 0 && n < -maxYen-delta {
+		return fail(protocol.CodeAmountOverflow, "the bank's %s would overflow", key)
+	}
+	return putInt(b, key, n+delta)
 }
 
 func putInt(b *bolt.Bucket, key []byte, n int64) error {
@@ -150,9 +157,9 @@ func addDeposit(tx *bolt.Tx, id string, delta int64) (int64, error) {
 	}
 	switch {
 	case delta < 0 && c.Deposit < -delta:
-		return c.Deposit, fail("insufficient_deposit", "the deposit account holds %d yen, needs %d", c.Deposit, -delta)
+		return c.Deposit, fail(protocol.CodeInsufficientDeposit, "the deposit account holds %d yen, needs %d", c.Deposit, -delta)
 	case delta > 0 && c.Deposit > maxYen-delta:
-		return c.Deposit, fail("amount_overflow", "the deposit account would exceed %d yen", int64(maxYen))
+		return c.Deposit, fail(protocol.CodeAmountOverflow, "the deposit account would exceed %d yen", int64(maxYen))
 	}
 	c.Deposit += delta
 	if err := addInt(tx.Bucket(bucketMeta), metaDeposits, delta); err != nil {

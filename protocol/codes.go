@@ -64,7 +64,7 @@ var Codes = map[string]string{
 	CodeHoldingLimit:        "a payment would take the payee's holder over its holding limit and the payee's waterfall is off; or a withdrawal would take the wallet's holder over it",
 	CodeInsufficientFunds:   "the wallet holds less than the amount and auto-charge is off or the deposit account is short too",
 	CodeInsufficientDeposit: "the deposit account holds less than the amount",
-	CodeRateLimited:         "the wallet sent instructions faster than its rate limit; retry later with the same request id",
+	CodeRateLimited:         "the wallet sent instructions faster than its rate limit, or its address registered too many wallets; retry later with the same request id",
 	CodeUnknownRequest:      "no payment request with this ref is addressed to or made by this wallet",
 	CodeRequestClosed:       "the payment request was already paid, declined or has expired",
 	CodeRequestMismatch:     "an approval's merchant or amount differs from the request's",

@@ -29,6 +29,7 @@ var ErrClosed = errors.New("wallet: connection to the bank closed")
 type Client struct {
 	conn    *websocket.Conn
 	key     ed25519.PrivateKey
+	bank    string // the bank it must be, when the caller said
 	welcome protocol.Welcome
 
 	writeMu sync.Mutex // one writer at a time, as gorilla requires
@@ -46,6 +47,13 @@ type Client struct {
 
 // DialOptions tune a connection. The zero value is ready to use.
 type DialOptions struct {
+	// Bank is the id of the bank the wallet means to reach, such as
+	// "bank-1". When set, a server whose challenge names another bank is
+	// refused before anything is signed: without TLS, that is what stops a
+	// server from relaying another bank's challenge to sign in as the
+	// wallet there.
+	Bank string
+
 	Header http.Header // extra handshake headers, such as Origin
 	Dialer *websocket.Dialer
 	Events int // pushed messages buffered for Events; 1024 when 0
@@ -84,7 +92,7 @@ func open(ctx context.Context, url string, key ed25519.PrivateKey, opts DialOpti
 	if opts.Events <= 0 {
 		opts.Events = 1024
 	}
-	c := &Client{conn: conn, key: key, pending: map[string]chan protocol.Envelope{},
+	c := &Client{conn: conn, key: key, bank: opts.Bank, pending: map[string]chan protocol.Envelope{},
 		events: make(chan protocol.Envelope, opts.Events), done: make(chan struct{}), prefix: randomPrefix()}
 	if err := c.handshake(ctx, typ, body); err != nil {
 		conn.Close()
@@ -103,6 +111,9 @@ func (c *Client) handshake(ctx context.Context, typ string, body func(protocol.C
 	if err := c.readExpect(protocol.TypeChallenge, &ch); err != nil {
 		return err
 	}
+	if c.bank != "" && ch.Bank != c.bank {
+		return fmt.Errorf("wallet: the server is %q, not the bank %q this wallet asked for", ch.Bank, c.bank)
+	}
 	pub := c.key.Public().(ed25519.PublicKey)
 	sig := ed25519.Sign(c.key, protocol.SessionBytes(ch.Bank, ch.Challenge, pub))
 	msg, err := protocol.Encode(typ, "open", body(ch, pub, sig))
@@ -112,7 +123,15 @@ func (c *Client) handshake(ctx context.Context, typ string, body func(protocol.C
 	if err := c.conn.WriteMessage(websocket.TextMessage, msg); err != nil {
 		return fmt.Errorf("wallet: %s: %w", typ, err)
 	}
-	return c.readExpect(protocol.TypeWelcome, &c.welcome)
+	if err := c.readExpect(protocol.TypeWelcome, &c.welcome); err != nil {
+		return err
+	}
+	// Instructions are signed for this address: it must be the key's at
+	// the bank the session was signed for.
+	if want := protocol.WalletAddress(pub, ch.Bank); c.welcome.Wallet != want {
+		return fmt.Errorf("wallet: the bank says this wallet is %q; its key at %s is %q", c.welcome.Wallet, ch.Bank, want)
+	}
+	return nil
 }
 
 // readExpect reads messages during the handshake until typ or an error

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -69,9 +70,13 @@ func runBank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	_, statErr := os.Stat(cfg.HolderKey)
 	holderKey, err := loadHolderKey(cfg.HolderKey)
 	if err != nil {
 		return err
+	}
+	if statErr != nil {
+		fmt.Fprintf(stdout, "cbdc bank: created a new holder key in %s; give this same file to every bank, or one person's wallets at two banks are not held to one limit\n", cfg.HolderKey)
 	}
 	client := ledgerhttp.NewClient(cfg.Ledger, ledger.AccountID(cfg.ID), key, &http.Client{Timeout: 40 * time.Second})
 	rb, err := startBank(ctx, ledger.AccountID(cfg.ID), client, bankOptions{dataDir: cfg.DataDir, holderKey: holderKey,

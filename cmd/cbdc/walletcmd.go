@@ -160,12 +160,22 @@ func runWallet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if cmd.run == nil { // register: the session is the result
 		return printAnswer(a, c.Welcome())
 	}
+	if signedVerbs[cmd.name] && a.id == "" {
+		// Say the id before sending, so an answer lost on the way can be
+		// retried with -id without paying twice.
+		a.id = c.NewRequestID()
+		fmt.Fprintf(stderr, "request id %s (retry with -id %s)\n", a.id, a.id)
+	}
 	out, err := cmd.run(ctx, a, c)
 	if err != nil {
 		return err
 	}
 	return printAnswer(a, out)
 }
+
+// signedVerbs are the verbs that send an instruction with a request id.
+var signedVerbs = map[string]bool{"pay": true, "request": true, "approve": true, "decline": true,
+	"withdraw": true, "deposit": true, "schedule": true}
 
 func walletUsage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: cbdc wallet COMMAND [-key FILE] [-bank URL] [flags]\n\nCommands:")
