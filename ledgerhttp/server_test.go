@@ -13,28 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 )
 
-// The methods a bank needs of the central ledger, in one process or over
-// the network.
-type ledgerForBank interface {
-	OpenAccount(ctx context.Context, opID string, spec ledger.AccountSpec) (ledger.Receipt, error)
-	CloseAccount(ctx context.Context, opID string, id ledger.AccountID) (ledger.Receipt, error)
-	SetLimits(ctx context.Context, opID string, id ledger.AccountID, lim ledger.Limits) (ledger.Receipt, error)
-	Issue(ctx context.Context, opID string, amount int64) (ledger.Receipt, error)
-	Redeem(ctx context.Context, opID string, amount int64) (ledger.Receipt, error)
-	Transfer(ctx context.Context, opID string, from, to ledger.AccountID, amount int64) (ledger.Receipt, error)
-	Batch(ctx context.Context, opID string, transfers []ledger.Transfer) (ledger.Receipt, error)
-	Account(ctx context.Context, id ledger.AccountID) (ledger.Account, error)
-	History(ctx context.Context, id ledger.AccountID, cursor uint64, limit int) ([]ledger.Event, uint64, error)
-	Holder(ctx context.Context, h ledger.HolderID) (ledger.Holding, error)
-	Totals(ctx context.Context) (ledger.Totals, error)
-	ID() ledger.AccountID
-	Feed(ctx context.Context, from uint64, limit int) ([]ledger.Event, uint64, error)
-	Send(ctx context.Context, to ledger.AccountID, body []byte) error
-	Receive(ctx context.Context, max int) ([]ledger.Message, error)
-}
+// A bank runs the same code against the ledger in its own process and
+// over the network: both implement the interface banks use.
+type ledgerForBank = intermediary.Ledger
 
 var (
 	_ ledgerForBank = (*ledger.Intermediary)(nil)
