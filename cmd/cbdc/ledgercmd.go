@@ -25,18 +25,7 @@ type ledgerConfig struct {
 }
 
 func (c ledgerConfig) Validate() error {
-	switch {
-	case c.DataDir == "":
-		return fmt.Errorf("ledger: -data must name a directory")
-	case c.Banks < 0 || c.Banks > 50:
-		return fmt.Errorf("ledger: -banks must be 0 to 50, got %d", c.Banks)
-	case c.Float <= 0:
-		return fmt.Errorf("ledger: -float must be a positive number of yen, got %d", c.Float)
-	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return fmt.Errorf("ledger: -listen must be host:port, got %q", c.Listen)
-	}
-	return nil
+	return checkLedgerFlags("ledger", c.DataDir, 0, c.Banks, c.Float, c.Listen)
 }
 
 // runLedger serves the central ledger to intermediaries over HTTP. It opens
@@ -60,7 +49,7 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	dir := filepath.Join(cfg.DataDir, "ledger")
-	l, err := ledger.Open(dir, ledger.Options{Logger: log})
+	l, err := openSeeded(ctx, dir, cfg.Banks, cfg.Float, log, stdout)
 	if err != nil {
 		return err
 	}
@@ -74,9 +63,6 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 		return err
 	}
 	defer keys.Close()
-	if err := seedBanks(ctx, l, cfg.Banks, cfg.Float, stdout); err != nil {
-		return err
-	}
 	if err := issueCredentials(keys, cfg); err != nil {
 		return err
 	}

@@ -26,20 +26,39 @@ type sandboxConfig struct {
 }
 
 func (c sandboxConfig) Validate() error {
-	switch {
-	case c.DataDir == "":
-		return fmt.Errorf("sandbox: -data must name a directory")
-	case c.Banks < 1 || c.Banks > 50:
-		return fmt.Errorf("sandbox: -banks must be 1 to 50, got %d", c.Banks)
-	case c.Float <= 0:
-		return fmt.Errorf("sandbox: -float must be a positive number of yen, got %d", c.Float)
-	case c.Every <= 0:
+	if c.Every <= 0 {
 		return fmt.Errorf("sandbox: -every must be positive, got %s", c.Every)
 	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return fmt.Errorf("sandbox: -listen must be host:port, got %q", c.Listen)
+	return checkLedgerFlags("sandbox", c.DataDir, 1, c.Banks, c.Float, c.Listen)
+}
+
+// checkLedgerFlags checks the flags `cbdc sandbox` and `cbdc ledger` share.
+func checkLedgerFlags(cmd, dataDir string, minBanks, banks int, float int64, listen string) error {
+	switch {
+	case dataDir == "":
+		return fmt.Errorf("%s: -data must name a directory", cmd)
+	case banks < minBanks || banks > 50:
+		return fmt.Errorf("%s: -banks must be %d to 50, got %d", cmd, minBanks, banks)
+	case float <= 0:
+		return fmt.Errorf("%s: -float must be a positive number of yen, got %d", cmd, float)
+	}
+	if _, _, err := net.SplitHostPort(listen); err != nil {
+		return fmt.Errorf("%s: -listen must be host:port, got %q", cmd, listen)
 	}
 	return nil
+}
+
+// openSeeded opens the ledger in dir and seeds its intermediaries.
+func openSeeded(ctx context.Context, dir string, banks int, float int64, log *slog.Logger, stdout io.Writer) (*ledger.Ledger, error) {
+	l, err := ledger.Open(dir, ledger.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := seedBanks(ctx, l, banks, float, stdout); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
 }
 
 // bankListen is the address of bank i (1-based): the ports after the
@@ -71,7 +90,7 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	dir := filepath.Join(cfg.DataDir, "ledger")
-	l, err := ledger.Open(dir, ledger.Options{Logger: log})
+	l, err := openSeeded(ctx, dir, cfg.Banks, cfg.Float, log, stdout)
 	if err != nil {
 		return err
 	}
@@ -80,9 +99,6 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 			err = cerr
 		}
 	}()
-	if err := seedBanks(ctx, l, cfg.Banks, cfg.Float, stdout); err != nil {
-		return err
-	}
 	banks, err := startSandboxBanks(ctx, l, cfg, log)
 	defer func() {
 		for _, rb := range banks {
