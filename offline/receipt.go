@@ -1,0 +1,123 @@
+package offline
+
+import (
+	"crypto/ed25519"
+	"time"
+)
+
+// FundingReceipt is a bank's statement that Amount yen moved from the
+// device owner's online wallet into the device's escrow; the purse raises
+// its balance by Amount when it applies it. Seq numbers a device's fundings
+// so a receipt is applied once.
+type FundingReceipt struct {
+	Serial    Serial
+	Seq       uint64
+	Amount    int64
+	Time      time.Time
+	Signature [ed25519.SignatureSize]byte
+}
+
+func (f *FundingReceipt) signed(w *writer) {
+	w.header(typeReceipt)
+	w.fixed(f.Serial[:])
+	w.u64(f.Seq)
+	w.amount(f.Amount)
+	w.time(f.Time)
+}
+
+// Sign signs the receipt with the bank's key.
+func (f *FundingReceipt) Sign(bank ed25519.PrivateKey) {
+	f.Time = f.Time.Truncate(time.Millisecond)
+	var w writer
+	f.signed(&w)
+	copy(f.Signature[:], ed25519.Sign(bank, append([]byte(domainReceipt), w.bytes()...)))
+}
+
+// Verify checks the bank's signature.
+func (f FundingReceipt) Verify(bank ed25519.PublicKey) error {
+	var w writer
+	f.signed(&w)
+	if !ed25519.Verify(bank, append([]byte(domainReceipt), w.bytes()...), f.Signature[:]) {
+		return broken(ErrBadSignature, "funding receipt %d of %s is not signed by its bank", f.Seq, f.Serial)
+	}
+	return nil
+}
+
+// Marshal returns the canonical encoding.
+func (f FundingReceipt) Marshal() []byte {
+	var w writer
+	f.signed(&w)
+	w.fixed(f.Signature[:])
+	return w.bytes()
+}
+
+// ParseFundingReceipt decodes a receipt; it does not verify it.
+func ParseFundingReceipt(b []byte) (FundingReceipt, error) {
+	r := reader{b: b, what: "funding receipt"}
+	var f FundingReceipt
+	r.header(typeReceipt)
+	r.fixed(f.Serial[:])
+	f.Seq = r.u64()
+	f.Amount = r.amount("amount")
+	f.Time = r.time()
+	r.fixed(f.Signature[:])
+	return f, r.end()
+}
+
+// SyncReceipt is a bank's statement that it holds a purse's sent vouchers up
+// to Counter and its first Received received vouchers. Applying it resets
+// the purse's count of payments since its last sync.
+type SyncReceipt struct {
+	Serial    Serial
+	Counter   uint64
+	Received  uint64
+	Time      time.Time
+	Signature [ed25519.SignatureSize]byte
+}
+
+func (s *SyncReceipt) signed(w *writer) {
+	w.header(typeSync)
+	w.fixed(s.Serial[:])
+	w.u64(s.Counter)
+	w.u64(s.Received)
+	w.time(s.Time)
+}
+
+// Sign signs the receipt with the bank's key.
+func (s *SyncReceipt) Sign(bank ed25519.PrivateKey) {
+	s.Time = s.Time.Truncate(time.Millisecond)
+	var w writer
+	s.signed(&w)
+	copy(s.Signature[:], ed25519.Sign(bank, append([]byte(domainSync), w.bytes()...)))
+}
+
+// Verify checks the bank's signature.
+func (s SyncReceipt) Verify(bank ed25519.PublicKey) error {
+	var w writer
+	s.signed(&w)
+	if !ed25519.Verify(bank, append([]byte(domainSync), w.bytes()...), s.Signature[:]) {
+		return broken(ErrBadSignature, "sync receipt of %s is not signed by its bank", s.Serial)
+	}
+	return nil
+}
+
+// Marshal returns the canonical encoding.
+func (s SyncReceipt) Marshal() []byte {
+	var w writer
+	s.signed(&w)
+	w.fixed(s.Signature[:])
+	return w.bytes()
+}
+
+// ParseSyncReceipt decodes a receipt; it does not verify it.
+func ParseSyncReceipt(b []byte) (SyncReceipt, error) {
+	r := reader{b: b, what: "sync receipt"}
+	var s SyncReceipt
+	r.header(typeSync)
+	r.fixed(s.Serial[:])
+	s.Counter = r.u64()
+	s.Received = r.u64()
+	s.Time = r.time()
+	r.fixed(s.Signature[:])
+	return s, r.end()
+}
