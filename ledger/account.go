@@ -19,7 +19,7 @@ const (
 	KindIntermediary Kind = 2 // an intermediary bank's CBDC float
 	KindWallet       Kind = 3 // a pseudonymous wallet, served by an intermediary
 	KindEscrow       Kind = 4 // value held for offline purses
-	KindLoss         Kind = 5 // value written off, such as an offline double spend
+	KindLoss         Kind = 5 // a fund that covers offline losses, such as the guarantee account
 )
 
 const kindCount = 6 // kinds are 1..5; index 0 unused

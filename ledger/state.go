@@ -371,8 +371,8 @@ func (s *state) checkRoute(t opType, p posting) error {
 	from, to := &s.accounts[p.from], &s.accounts[p.to]
 	switch t {
 	case opIssue:
-		if from.kind != KindIssuance || to.kind != KindIntermediary {
-			return broken(ErrWrongKind, "issue goes from the issuance account to an intermediary, not to %s (%s)", s.id(p.to), to.kind)
+		if from.kind != KindIssuance || (to.kind != KindIntermediary && to.kind != KindLoss) {
+			return broken(ErrWrongKind, "issue goes from the issuance account to an intermediary or a loss account, not to %s (%s)", s.id(p.to), to.kind)
 		}
 	case opRedeem:
 		if from.kind != KindIntermediary || to.kind != KindIssuance {
@@ -465,7 +465,8 @@ func (s *state) view(n uint32) Account {
 
 // checkOrigin enforces what an intermediary may ask for: it opens, closes
 // and sets the limits of only accounts it serves, issues and redeems only its own float,
-// and moves money only out of its own account or accounts it serves. The
+// and moves money only out of its own account or accounts it serves, never
+// out of offline escrow. The
 // central bank (origin 0) may do anything the other rules allow.
 func (s *state) checkOrigin(r *record) error {
 	if r.origin == 0 {
@@ -504,6 +505,8 @@ func (s *state) checkDebits(r *record) error {
 		case r.typ == opIssue && p.to != r.origin:
 			return broken(ErrNotYours, "%s may issue only to its own account", s.id(r.origin))
 		case r.typ == opIssue:
+		case s.accounts[p.from].kind == KindEscrow:
+			return broken(ErrNotYours, "offline escrow %s is released only by the central bank settling vouchers", s.id(p.from))
 		case p.from != r.origin && s.accounts[p.from].tag != r.origin:
 			return broken(ErrNotYours, "%s does not serve %s", s.id(r.origin), s.id(p.from))
 		}

@@ -1,0 +1,213 @@
+package settlement
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/offline"
+)
+
+// EscrowAccount is the ledger account that holds a device's offline value.
+func EscrowAccount(s offline.Serial) ledger.AccountID {
+	return ledger.AccountID("escrow-" + s.String())
+}
+
+// RegisterDevice records a device the bank certified and opens its escrow
+// account, served by the bank. wallet is the owner's online wallet, where
+// defunds and, in staged mode, payments to the device settle. Registering
+// the same device again returns its escrow account.
+func (s *Settler) RegisterDevice(ctx context.Context, bank ledger.AccountID, cert offline.DeviceCert, wallet ledger.AccountID) (ledger.AccountID, error) {
+	bc, err := s.BankCert(bank)
+	if err != nil {
+		return "", err
+	}
+	if err := cert.Verify(bc, s.cfg.Now()); err != nil {
+		return "", &detailed{ErrBadCertificate, err.Error()}
+	}
+	if a, err := s.l.Account(wallet); err != nil || a.Kind != ledger.KindWallet || a.Intermediary != bank {
+		return "", &detailed{ErrNotYourDevice, fmt.Sprintf("%s is not a wallet %s serves", wallet, bank)}
+	}
+	if d, err := s.registered(cert, wallet); d != nil || err != nil {
+		return EscrowAccount(cert.Serial), err
+	}
+	escrow := EscrowAccount(cert.Serial)
+	spec := ledger.AccountSpec{ID: escrow, Kind: ledger.KindEscrow, Intermediary: bank}
+	if _, err := s.l.OpenAccount(ctx, "dev:"+cert.Serial.String(), spec); err != nil {
+		return "", fmt.Errorf("settlement: open escrow for %s: %w", cert.Serial, err)
+	}
+	d := &device{serial: cert.Serial, bank: bank, wallet: wallet, escrow: escrow, cert: cert}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old := s.devices[cert.Serial]; old != nil && old.escrow != "" {
+		return escrow, nil // registered by a concurrent call
+	}
+	if old := s.devices[cert.Serial]; old != nil {
+		d.revoked = old.revoked // seen in vouchers before the bank registered it
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketDevices)
+		if err != nil {
+			return err
+		}
+		return b.Put(d.serial[:], d.marshal())
+	})
+	if err != nil {
+		return "", s.stop(err)
+	}
+	s.devices[d.serial] = d
+	return escrow, nil
+}
+
+// registered returns the device already registered with this certificate's
+// serial, refusing one registered with another key or wallet.
+func (s *Settler) registered(cert offline.DeviceCert, wallet ledger.AccountID) (*device, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failure != nil {
+		return nil, &detailed{ErrStopped, s.failure.Error()}
+	}
+	d := s.devices[cert.Serial]
+	switch {
+	case d == nil || d.escrow == "":
+		return nil, nil
+	case !d.cert.Key.Equal(cert.Key) || d.wallet != wallet || d.bank != ledger.AccountID(cert.BankID):
+		return nil, &detailed{ErrDeviceExists, fmt.Sprintf("serial %s is registered to another key or wallet", cert.Serial)}
+	}
+	return d, nil
+}
+
+// DeviceInfo is what the ledger knows of a device.
+type DeviceInfo struct {
+	Serial        offline.Serial
+	Bank, Wallet  ledger.AccountID
+	Escrow        ledger.AccountID
+	EscrowBalance int64
+	Mode          offline.Mode
+	Revoked       offline.ConflictKind // "" while in good standing
+}
+
+// Device returns what the ledger knows of a device.
+func (s *Settler) Device(serial offline.Serial) (DeviceInfo, error) {
+	s.mu.Lock()
+	d := s.devices[serial]
+	s.mu.Unlock()
+	if d == nil || d.escrow == "" {
+		return DeviceInfo{}, &detailed{ErrUnknownDevice, serial.String()}
+	}
+	bal, err := s.l.Balance(d.escrow)
+	if err != nil {
+		return DeviceInfo{}, err
+	}
+	return DeviceInfo{Serial: serial, Bank: d.bank, Wallet: d.wallet, Escrow: d.escrow, EscrowBalance: bal,
+		Mode: d.mode(), Revoked: d.revoked}, nil
+}
+
+// Revocations returns the current revocation list, signed by the root key.
+// Its Seq is the number of revoked devices, so it only grows.
+func (s *Settler) Revocations() offline.RevocationList {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.crl == nil || s.crl.Seq != uint64(s.revoked) {
+		serials := make([]offline.Serial, 0, s.revoked)
+		for sn, d := range s.devices {
+			if d.revoked != "" {
+				serials = append(serials, sn)
+			}
+		}
+		l := offline.IssueRevocationList(s.root, uint64(s.revoked), s.cfg.Now(), serials)
+		s.crl = &l
+	}
+	return *s.crl
+}
+
+// revoke marks a device revoked for the first rule it broke. Called with s.mu held.
+func (s *Settler) revoke(d *device, why offline.ConflictKind, b *batch, rep *Report) {
+	if d.revoked != "" {
+		return
+	}
+	d.revoked = why
+	s.revoked++
+	b.devices = append(b.devices, d)
+	rep.Revoked = append(rep.Revoked, d.serial)
+	s.cfg.Logger.Warn("offline device revoked", "serial", d.serial.String(), "bank", d.bank, "reason", why)
+}
+
+// conflict records a broken rule with its evidence and revokes the device.
+// Called with s.mu held.
+func (s *Settler) conflict(kind offline.ConflictKind, d *device, detail string, b *batch, rep *Report, evidence ...offline.Hash) {
+	c := Conflict{Seq: uint64(len(s.conflicts)) + 1, Kind: kind, Device: d.serial, Evidence: evidence,
+		Detail: detail, Time: s.cfg.Now().UTC()}
+	s.conflicts = append(s.conflicts, c)
+	b.conflicts = append(b.conflicts, c)
+	rep.Conflicts = append(rep.Conflicts, c)
+	s.revoke(d, kind, b, rep)
+}
+
+// Conflicts returns every conflict found, oldest first.
+func (s *Settler) Conflicts() []Conflict {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Conflict(nil), s.conflicts...)
+}
+
+// Voucher returns the stored encoding and result of a voucher, for
+// evidence and reports.
+func (s *Settler) Voucher(h offline.Hash) ([]byte, VoucherResult, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.vouchers[h]
+	if e == nil {
+		return nil, VoucherResult{}, false
+	}
+	return e.raw, e.res, true
+}
+
+// Summary totals offline settlement across the sandbox.
+func (s *Settler) Summary() Summary {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sum := Summary{Devices: len(s.devices), RevokedDevices: s.revoked,
+		Conflicts: map[offline.ConflictKind]int{}, LossByBearer: map[ledger.AccountID]int64{}}
+	for _, e := range s.vouchers {
+		sum.Vouchers++
+		switch e.status {
+		case statusSettled:
+			sum.Settled++
+			sum.SettledAmount += e.res.FromEscrow + e.res.FromBearer
+			if e.res.FromBearer > 0 {
+				sum.LossByBearer[e.res.Bearer] += e.res.FromBearer
+			}
+			sum.LossByPayees += e.res.PayeeLoss
+		case statusRejected:
+			sum.Rejected++
+		default:
+			sum.Pending++
+			sum.PendingAmount += e.v.Amount
+		}
+	}
+	for _, c := range s.conflicts {
+		sum.Conflicts[c.Kind]++
+	}
+	sum.RevocationSeq = uint64(s.revoked)
+	return sum
+}
+
+// sortedPending returns a payer's pending entries in counter order, so
+// unblocking is the same whatever order uploads came in.
+func (s *Settler) sortedPending(payer offline.Serial) []*entry {
+	var es []*entry
+	for h := range s.pending[payer] {
+		es = append(es, s.vouchers[h])
+	}
+	sort.Slice(es, func(i, j int) bool {
+		if es[i].v.Counter != es[j].v.Counter {
+			return es[i].v.Counter < es[j].v.Counter
+		}
+		return string(es[i].hash[:]) < string(es[j].hash[:])
+	})
+	return es
+}

@@ -1,0 +1,55 @@
+package settlement
+
+// Error is a request the settlement service refused. Code is stable and
+// meant for machines; Message is a sentence for people.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return "settlement: " + e.Message }
+
+var (
+	// ErrUnknownBank means the bank has no certificate from the root yet.
+	ErrUnknownBank = &Error{"unknown_bank", "the bank's offline key is not certified"}
+
+	// ErrBadCertificate means a device certificate does not verify under the
+	// bank's certified key, or names another bank.
+	ErrBadCertificate = &Error{"bad_certificate", "device certificate does not verify under the bank's certified key"}
+
+	// ErrUnknownDevice means no registered device has the serial.
+	ErrUnknownDevice = &Error{"unknown_device", "no registered offline device has this serial"}
+
+	// ErrNotYourDevice means the device or wallet is served by another bank.
+	ErrNotYourDevice = &Error{"not_your_device", "the device or wallet is served by another bank"}
+
+	// ErrDeviceExists means the serial is registered with another key or wallet.
+	ErrDeviceExists = &Error{"device_exists", "a device with this serial is already registered differently"}
+
+	// ErrTooLarge means an upload holds more vouchers than MaxUpload.
+	ErrTooLarge = &Error{"too_large", "upload holds too many vouchers"}
+
+	// ErrStopped means a write to the settlement index failed; the service
+	// refuses work until it is reopened, so memory and disk cannot drift apart.
+	ErrStopped = &Error{"stopped", "settlement index failed; reopen the ledger"}
+)
+
+// detailed wraps a sentinel with what exactly was wrong.
+type detailed struct {
+	err    *Error
+	detail string
+}
+
+func (e *detailed) Error() string { return e.err.Error() + ": " + e.detail }
+func (e *detailed) Unwrap() error { return e.err }
+
+// ErrorCode returns the stable code of a settlement error, or "".
+func ErrorCode(err error) string {
+	switch e := err.(type) {
+	case *Error:
+		return e.Code
+	case *detailed:
+		return e.err.Code
+	}
+	return ""
+}

@@ -1,0 +1,444 @@
+package settlement
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/offline"
+)
+
+// Upload is what a bank hands in for one of its devices: the encodings of
+// the vouchers the purse sent and received since its last sync.
+type Upload struct {
+	Device   offline.Serial
+	Sent     [][]byte
+	Received [][]byte
+}
+
+// incoming is one uploaded voucher after the checks that need no state.
+type incoming struct {
+	raw     []byte
+	v       offline.Voucher
+	hash    offline.Hash // the voucher's hash, or the digest of bytes that are not a genuine voucher
+	reason  string       // ReasonMalformed or ReasonForged; "" for a genuine voucher
+	detail  string
+	sent    bool
+	expired bool
+}
+
+// Reconcile settles what a device uploaded and reports what became of each
+// voucher. A voucher uploaded again, by either side and at any bank, is
+// reported as a duplicate and never applied twice.
+func (s *Settler) Reconcile(ctx context.Context, bank ledger.AccountID, up Upload) (Report, error) {
+	if n := len(up.Sent) + len(up.Received); n > MaxUpload {
+		return Report{}, &detailed{ErrTooLarge, fmt.Sprintf("%d vouchers; at most %d per upload", n, MaxUpload)}
+	}
+	s.mu.Lock()
+	d, failure := s.devices[up.Device], s.failure
+	s.mu.Unlock()
+	switch {
+	case failure != nil:
+		return Report{}, &detailed{ErrStopped, failure.Error()}
+	case d == nil || d.escrow == "":
+		return Report{}, &detailed{ErrUnknownDevice, up.Device.String()}
+	case d.bank != bank:
+		return Report{}, &detailed{ErrNotYourDevice, fmt.Sprintf("device %s is served by %s", up.Device, d.bank)}
+	}
+	ins := make([]incoming, 0, len(up.Sent)+len(up.Received))
+	for i, list := range [][][]byte{up.Sent, up.Received} {
+		for _, raw := range list {
+			ins = append(ins, s.examine(raw, i == 0))
+		}
+	}
+	t := &round{rep: Report{Device: up.Device}}
+	s.mu.Lock()
+	for i := range ins {
+		t.results = append(t.results, s.decide(&ins[i], d, t))
+	}
+	return s.finish(ctx, t)
+}
+
+// CloseWindow ends the wait for pending vouchers: each is settled now as far
+// as its payer's escrow goes, and what is still short is an overspend, borne
+// as the policy says. Payers are taken in serial and counter order, so the
+// outcome does not depend on the order uploads came in.
+func (s *Settler) CloseWindow(ctx context.Context) (Report, error) {
+	t := &round{}
+	s.mu.Lock()
+	payers := make([]offline.Serial, 0, len(s.pending))
+	for p := range s.pending {
+		payers = append(payers, p)
+	}
+	sortSerials(payers)
+	for _, p := range payers {
+		for _, e := range s.sortedPending(p) {
+			s.try(e, true, t)
+			t.results = append(t.results, result{e: e})
+		}
+	}
+	return s.finish(ctx, t)
+}
+
+// resume retries settlements a crash or a lost answer left in doubt.
+func (s *Settler) resume(ctx context.Context) error {
+	t := &round{}
+	s.mu.Lock()
+	for _, e := range s.vouchers {
+		if e.status == statusSettling {
+			s.reserved[s.devices[e.v.Payer].escrow] += e.res.FromEscrow
+			t.jobs = append(t.jobs, e)
+		}
+	}
+	_, err := s.finish(ctx, t)
+	return err
+}
+
+// round is one reconciliation: what it decided, the ledger batches it must
+// run, and the report it builds.
+type round struct {
+	results []result
+	jobs    []*entry
+	b       batch
+	rep     Report
+	freed   []*entry // pending vouchers of other uploads that this one settled
+}
+
+// result is one voucher's line in a report: a stored entry, or a fixed
+// result for what was not stored (duplicates, vouchers of another uploader).
+type result struct {
+	e     *entry
+	fixed VoucherResult
+}
+
+// finish writes what was decided, runs the ledger batches, and repeats for
+// pending vouchers the settlements freed. Called with s.mu held; returns
+// with it released.
+func (s *Settler) finish(ctx context.Context, t *round) (Report, error) {
+	for {
+		items := t.b.encode()
+		t.b = batch{}
+		jobs := t.jobs
+		t.jobs = nil
+		s.mu.Unlock()
+		if err := s.write(items); err != nil {
+			s.mu.Lock()
+			err = s.stop(err)
+			s.mu.Unlock()
+			return Report{}, err
+		}
+		if len(jobs) == 0 {
+			break
+		}
+		errs := s.runJobs(ctx, jobs)
+		s.mu.Lock()
+		s.settled(jobs, errs, t)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range t.results {
+		if r.e != nil {
+			t.rep.add(r.e.res)
+		} else {
+			t.rep.add(r.fixed)
+		}
+	}
+	for _, e := range t.freed {
+		t.rep.Freed = append(t.rep.Freed, e.res)
+	}
+	return t.rep, nil
+}
+
+// examine decodes a voucher and checks its signatures; it needs no state.
+func (s *Settler) examine(raw []byte, sent bool) incoming {
+	in := incoming{raw: raw, sent: sent}
+	v, err := offline.ParseVoucher(raw)
+	if err != nil {
+		in.hash, in.reason, in.detail = sha256.Sum256(raw), offline.ReasonMalformed, err.Error()
+		return in
+	}
+	if err := s.verifyChain(raw, &v); err != nil {
+		in.hash, in.reason, in.detail = sha256.Sum256(raw), offline.ReasonForged, err.Error()
+		return in
+	}
+	if !ed25519.Verify(v.Chain.Device.Key, v.SignedBytes(), v.Signature[:]) {
+		in.hash, in.reason, in.detail = sha256.Sum256(raw), offline.ReasonForged, "payer signature does not verify"
+		return in
+	}
+	in.v, in.hash = v, v.Hash()
+	in.expired = v.ValidAtItsTime() != nil
+	return in
+}
+
+// verifyChain checks a voucher's certificates up to the root, remembering
+// chains that verified: a device's certificates travel with every voucher
+// it makes, and checking them each time would triple the work.
+func (s *Settler) verifyChain(raw []byte, v *offline.Voucher) error {
+	// The certificates are the two length-prefixed blobs after the
+	// version and type bytes.
+	lb := int(binary.BigEndian.Uint16(raw[2:]))
+	ld := int(binary.BigEndian.Uint16(raw[4+lb:]))
+	key := sha256.Sum256(raw[:6+lb+ld])
+	if _, ok := s.chains.Load(key); ok {
+		return nil
+	}
+	if err := v.Chain.VerifySignatures(s.RootKey()); err != nil {
+		return err
+	}
+	s.chains.Store(key, struct{}{})
+	return nil
+}
+
+// decide settles, holds or rejects one uploaded voucher. Called with s.mu held.
+func (s *Settler) decide(in *incoming, uploader *device, t *round) result {
+	if e := s.vouchers[in.hash]; e != nil {
+		r := e.res
+		r.Outcome, r.Reason = offline.Duplicate, "first outcome: "+string(e.res.Outcome)
+		return result{fixed: r}
+	}
+	if in.reason != "" {
+		e := &entry{hash: in.hash, arrival: s.next(), raw: in.raw, uploader: uploader.serial,
+			status: statusRejected, reason: in.reason}
+		e.fillResult()
+		s.index(e)
+		t.b.entries = append(t.b.entries, e)
+		s.conflict(offline.Forgery, uploader, "uploaded a voucher that is "+in.reason+": "+in.detail, &t.b, &t.rep, in.hash)
+		return result{e: e}
+	}
+	v := &in.v
+	if in.sent && v.Payer != uploader.serial || !in.sent && v.Payee != uploader.serial {
+		r := VoucherResult{Hash: in.hash, Payer: v.Payer, Counter: v.Counter, Payee: v.Payee, Amount: v.Amount,
+			Outcome: offline.Rejected, Reason: offline.ReasonNotUploaders}
+		return result{fixed: r}
+	}
+	e := &entry{hash: in.hash, arrival: s.next(), raw: in.raw, v: in.v, uploader: uploader.serial, status: statusPending}
+	payer := s.payer(v, t)
+	s.checkChain(e, payer, t)
+	if in.expired {
+		s.conflict(offline.ExpiredCertificate, payer, fmt.Sprintf("paid at %s, outside its certificate's validity", v.Time), &t.b, &t.rep, e.hash)
+	}
+	if !s.resolvePayee(e, payer) {
+		e.status, e.reason = statusRejected, offline.ReasonUnknownPayee
+	}
+	s.index(e)
+	if e.status == statusPending {
+		s.try(e, false, t)
+	}
+	e.fillResult()
+	t.b.entries = append(t.b.entries, e)
+	return result{e: e}
+}
+
+func (s *Settler) next() uint64 { s.arrivals++; return s.arrivals }
+
+// payer returns the voucher's payer device, recording one no bank
+// registered (it has no escrow, so all it spends is overspent).
+func (s *Settler) payer(v *offline.Voucher, t *round) *device {
+	d := s.devices[v.Payer]
+	if d == nil {
+		d = &device{serial: v.Payer, bank: ledger.AccountID(v.Chain.Device.BankID), cert: v.Chain.Device}
+		s.devices[v.Payer] = d
+		t.b.devices = append(t.b.devices, d)
+	}
+	return d
+}
+
+// checkChain looks for another voucher in this one's slot and for a fork
+// with its neighbours.
+func (s *Settler) checkChain(e *entry, payer *device, t *round) {
+	v := &e.v
+	if other, ok := s.slots[v.Key()]; ok {
+		s.conflict(offline.DoubleSpend, payer, fmt.Sprintf("two vouchers with counter %d", v.Counter), &t.b, &t.rep, other, e.hash)
+		return
+	}
+	var prev, nextPrev *offline.Hash
+	var evidence []offline.Hash
+	if h, ok := s.slots[offline.VoucherKey{Payer: v.Payer, Counter: v.Counter - 1}]; ok && v.Counter > 1 {
+		prev = &h
+		evidence = append(evidence, h)
+	}
+	if h, ok := s.slots[offline.VoucherKey{Payer: v.Payer, Counter: v.Counter + 1}]; ok {
+		np := s.vouchers[h].v.Prev
+		nextPrev = &np
+		evidence = append(evidence, h)
+	}
+	if offline.ChainConflict(v, prev, nextPrev) {
+		s.conflict(offline.ChainFork, payer, fmt.Sprintf("voucher %d does not chain to its neighbours", v.Counter), &t.b, &t.rep,
+			append(evidence, e.hash)...)
+	}
+}
+
+// resolvePayee finds the account a voucher pays: the owner's wallet for a
+// defund, else the payee's wallet (staged) or escrow (intermittent).
+func (s *Settler) resolvePayee(e *entry, payer *device) bool {
+	if e.v.Payee.IsZero() {
+		e.res.PayeeAccount = payer.wallet
+		return payer.wallet != ""
+	}
+	pd := s.devices[e.v.Payee]
+	if pd == nil || pd.escrow == "" {
+		return false
+	}
+	e.res.PayeeAccount = pd.wallet
+	if pd.mode() == offline.Intermittent {
+		e.res.PayeeAccount = pd.escrow
+	}
+	return true
+}
+
+// try settles a pending entry if its payer's escrow covers it, or if the
+// shortfall is known to be a loss: the payer is revoked, pays in staged
+// mode (where nothing but funding ever raises its escrow), or force is set.
+// Otherwise the entry stays pending. Called with s.mu held.
+func (s *Settler) try(e *entry, force bool, t *round) {
+	payer := s.devices[e.v.Payer]
+	avail := s.available(payer)
+	defund := e.v.Payee.IsZero()
+	payeeAtFault := defund || payer.revoked == offline.ExpiredCertificate
+	if e.v.Amount > avail && payer.revoked == "" && payer.mode() == offline.Intermittent && !force && !defund {
+		e.status, e.reason = statusPending, "waiting_for_escrow"
+		s.markPending(e)
+		e.fillResult()
+		return
+	}
+	if e.v.Amount > avail {
+		s.conflict(offline.Overspend, payer, fmt.Sprintf("voucher %d needs %d yen, escrow has %d", e.v.Counter, e.v.Amount, avail),
+			&t.b, &t.rep, e.hash)
+	}
+	fromEscrow, fromBearer, payeeLoss := offline.Split(e.v.Amount, avail, s.cfg.Policy.LossBearer, payeeAtFault)
+	e.res.FromEscrow, e.res.FromBearer, e.res.PayeeLoss, e.res.Bearer = fromEscrow, fromBearer, payeeLoss, ""
+	if fromBearer > 0 {
+		e.res.Bearer = s.bearer(payer)
+	}
+	s.unmarkPending(e)
+	e.reason = ""
+	if fromEscrow+fromBearer == 0 {
+		e.status = statusSettled // the payee bears all of it; nothing moves
+	} else {
+		e.status = statusSettling
+		s.reserved[payer.escrow] += fromEscrow
+		t.jobs = append(t.jobs, e)
+	}
+	e.fillResult()
+	t.b.entries = append(t.b.entries, e)
+}
+
+func (s *Settler) bearer(payer *device) ledger.AccountID {
+	if s.cfg.Policy.LossBearer == offline.Guarantee {
+		return GuaranteeAccount
+	}
+	return payer.bank
+}
+
+// available is what a device's escrow can still pay: its balance on the
+// ledger less what settlements in flight will take.
+func (s *Settler) available(d *device) int64 {
+	if d.escrow == "" {
+		return 0
+	}
+	bal, err := s.l.Balance(d.escrow)
+	if err != nil {
+		return 0
+	}
+	return bal - s.reserved[d.escrow]
+}
+
+// opID is the ledger operation id of a voucher's settlement: derived from
+// its hash, so a retry after any failure finds the first attempt.
+func opID(h offline.Hash) string { return "v:" + hex.EncodeToString(h[:20]) }
+
+func (s *Settler) transfers(e *entry) []ledger.Transfer {
+	var ts []ledger.Transfer
+	if e.res.FromEscrow > 0 {
+		ts = append(ts, ledger.Transfer{From: s.devices[e.v.Payer].escrow, To: e.res.PayeeAccount, Amount: e.res.FromEscrow})
+	}
+	if e.res.FromBearer > 0 {
+		ts = append(ts, ledger.Transfer{From: e.res.Bearer, To: e.res.PayeeAccount, Amount: e.res.FromBearer})
+	}
+	return ts
+}
+
+// runJobs runs the settlements' ledger batches concurrently, so they share
+// the ledger's group commits. Called without s.mu.
+func (s *Settler) runJobs(ctx context.Context, jobs []*entry) []error {
+	s.mu.Lock()
+	ops := make([][]ledger.Transfer, len(jobs))
+	for i, e := range jobs {
+		ops[i] = s.transfers(e)
+	}
+	s.mu.Unlock()
+	errs := make([]error, len(jobs))
+	seqs := make([]uint64, len(jobs))
+	var wg sync.WaitGroup
+	for i, e := range jobs {
+		wg.Go(func() {
+			r, err := s.l.Batch(ctx, opID(e.hash), ops[i])
+			errs[i], seqs[i] = err, r.Seq
+		})
+	}
+	wg.Wait()
+	s.mu.Lock()
+	for i, e := range jobs {
+		if errs[i] == nil {
+			e.res.Seq = seqs[i]
+		}
+	}
+	s.mu.Unlock()
+	return errs
+}
+
+// settled records the ledger's answers and tries the pending vouchers of
+// devices whose escrow a settlement just raised. Called with s.mu held.
+func (s *Settler) settled(jobs []*entry, errs []error, t *round) {
+	var credited []offline.Serial
+	for i, e := range jobs {
+		err := errs[i]
+		if err != nil && !refused(err) {
+			e.reason = "in_doubt: " + err.Error()
+			e.fillResult()
+			continue // stays settling, with its escrow reserved, until resumed
+		}
+		s.reserved[s.devices[e.v.Payer].escrow] -= e.res.FromEscrow
+		if err != nil {
+			e.status, e.reason = statusPending, "refused_by_ledger: "+ledger.ErrorCode(err)
+			e.res.FromEscrow, e.res.FromBearer, e.res.PayeeLoss, e.res.Bearer = 0, 0, 0, ""
+			s.markPending(e)
+		} else {
+			e.status = statusSettled
+			if pd := s.devices[e.v.Payee]; pd != nil && e.res.PayeeAccount == pd.escrow {
+				credited = append(credited, pd.serial)
+			}
+		}
+		e.fillResult()
+		t.b.entries = append(t.b.entries, e)
+	}
+	for _, sn := range credited {
+		for _, p := range s.sortedPending(sn) {
+			if p.v.Amount <= s.available(s.devices[sn]) {
+				s.try(p, false, t)
+				t.freed = append(t.freed, p)
+			}
+		}
+	}
+}
+
+// refused reports whether err is the ledger's definite refusal rather than
+// an unknown outcome.
+func refused(err error) bool {
+	switch ledger.ErrorCode(err) {
+	case "", ledger.ErrClosed.Code, ledger.ErrStorage.Code, ledger.ErrCorrupt.Code:
+		return false
+	}
+	return true
+}
+
+func sortSerials(s []offline.Serial) {
+	slices.SortFunc(s, func(a, b offline.Serial) int { return bytes.Compare(a[:], b[:]) })
+}
