@@ -42,6 +42,8 @@ type Bank struct {
 	regMu   sync.Mutex // protects regRate
 	regRate map[string]*tokenBucket
 
+	purses *purses // nil when the bank offers no offline purses
+
 	floatKick chan struct{} // asks the float keeper to look now
 	ctx       context.Context
 	stop      context.CancelFunc
@@ -98,6 +100,11 @@ func Open(ctx context.Context, cfg Config) (*Bank, error) {
 	b.sigs = newSigChecker()
 	b.feed.init()
 	if err := b.load(); err != nil {
+		b.sigs.close()
+		db.Close()
+		return nil, err
+	}
+	if err := b.openPurses(ctx); err != nil {
 		b.sigs.close()
 		db.Close()
 		return nil, err

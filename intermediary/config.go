@@ -1,6 +1,7 @@
 package intermediary
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -73,6 +74,12 @@ type Config struct {
 	// (not a browser) is allowed; any other origin is refused.
 	Origins []string
 
+	// Offline is the central ledger's settlement of offline vouchers; nil
+	// when the bank offers no offline purses. OfflineKey is the key the
+	// bank certifies purses and signs receipts with; the root certifies it.
+	Offline    Offline
+	OfflineKey ed25519.PrivateKey
+
 	// AdminToken is the bearer token of the admin API; required.
 	AdminToken string
 
@@ -136,6 +143,9 @@ func (c *Config) Validate() error {
 	}
 	if len(c.HolderKey) < 16 {
 		bad("the holder key must be at least 16 bytes, got %d", len(c.HolderKey))
+	}
+	if c.Offline != nil && len(c.OfflineKey) != ed25519.PrivateKeySize {
+		bad("offline purses need the bank's ed25519 offline key")
 	}
 	if len(c.AdminToken) < 16 {
 		bad("the admin token must be at least 16 characters")

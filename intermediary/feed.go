@@ -98,6 +98,13 @@ func (b *Bank) followFeed() {
 	}
 }
 
+// Settlements of offline vouchers are central-bank operations with ids
+// "v:<hash>"; escrow accounts are "escrow-<serial>".
+const (
+	offlineOpPrefix = "v:"
+	escrowPrefix    = "escrow-"
+)
+
 // movement is one transfer as it concerns one of the bank's wallets.
 type movement struct {
 	w     *wallet
@@ -110,10 +117,14 @@ func (b *Bank) applyFeed(events []ledger.Event, next uint64) error {
 	var moves []movement
 	var credits []movement // deposit-account credits
 	var paidRefs []paidRef
+	var losses int64 // paid from the float for overspends by the bank's devices
 	for i := range events {
 		e := &events[i]
 		for _, t := range e.Transfers {
 			moves, credits = b.classify(e, t, false, moves, credits)
+			if t.From == b.id && strings.HasPrefix(e.OpID, offlineOpPrefix) {
+				losses += t.Amount
+			}
 		}
 		for _, t := range e.Sweeps {
 			moves, credits = b.classify(e, t, true, moves, credits)
@@ -124,8 +135,13 @@ func (b *Bank) applyFeed(events []ledger.Event, next uint64) error {
 		}
 	}
 	var updates []protocol.PaymentRequest
-	if len(credits) > 0 || len(paidRefs) > 0 || time.Since(b.feed.savedAt) > time.Second {
+	if len(credits) > 0 || len(paidRefs) > 0 || losses > 0 || time.Since(b.feed.savedAt) > time.Second {
 		err := b.db.Update(func(tx *bolt.Tx) error {
+			if losses > 0 {
+				if err := addInt(tx.Bucket(bucketMeta), metaOfflineLosses, losses); err != nil {
+					return err
+				}
+			}
 			for _, c := range credits {
 				if _, err := addDeposit(tx, c.w.customer, -c.entry.Amount); err != nil {
 					return err
@@ -159,6 +175,9 @@ func (b *Bank) classify(e *ledger.Event, t ledger.Transfer, sweep bool, moves, c
 	if from != nil {
 		out := entry
 		out.Amount, out.Counterparty = -t.Amount, string(t.To)
+		if strings.HasPrefix(string(t.To), escrowPrefix) {
+			out.Reason = protocol.ReasonPurseFund
+		}
 		if t.To == b.id {
 			out.Reason = protocol.ReasonDeposit
 			if sweep {
@@ -171,7 +190,9 @@ func (b *Bank) classify(e *ledger.Event, t ledger.Transfer, sweep bool, moves, c
 	if to != nil {
 		in := entry
 		in.Amount, in.Counterparty = t.Amount, string(t.From)
-		if t.From == b.id {
+		if strings.HasPrefix(e.OpID, offlineOpPrefix) {
+			in.Reason = protocol.ReasonOffline
+		} else if t.From == b.id {
 			in.Reason = protocol.ReasonWithdrawal
 			if len(e.Transfers) > 1 { // an auto-charge: top-up and payment in one batch
 				in.Reason = protocol.ReasonTopUp

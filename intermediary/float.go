@@ -99,7 +99,8 @@ func (b *Bank) moveFloat(ctx context.Context, kind string, amount int64) (Status
 }
 
 // Status is the bank's position: its float at the ledger, its reserves
-// and its customers' deposits. Books = reserves + float − deposits does
+// and its customers' deposits. Books = reserves + float − deposits +
+// offline losses does
 // not change with anything customers do (payments, withdrawals, deposits,
 // sweeps, auto-charges) nor with issuing and redeeming float; only a new
 // customer's opening deposit raises reserves and deposits together. A test
@@ -109,6 +110,7 @@ type Status struct {
 	Float          int64  `json:"float"`
 	Reserves       int64  `json:"reserves"`
 	Deposits       int64  `json:"deposits"`
+	OfflineLosses  int64  `json:"offline_losses"` // paid to payees for its devices' offline overspends
 	Books          int64  `json:"books"`
 	Customers      int    `json:"customers"`
 	Wallets        int    `json:"wallets"`
@@ -130,9 +132,10 @@ func (b *Bank) Status(ctx context.Context) (Status, error) {
 	err = b.db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		s.Reserves, s.Deposits = getInt(meta, metaReserves), getInt(meta, metaDeposits)
+		s.OfflineLosses = getInt(meta, metaOfflineLosses)
 		s.PendingIntents = tx.Bucket(bucketPending).Stats().KeyN
 		return nil
 	})
-	s.Books = s.Reserves + s.Float - s.Deposits
+	s.Books = s.Reserves + s.Float - s.Deposits + s.OfflineLosses
 	return s, err
 }

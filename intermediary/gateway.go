@@ -323,6 +323,8 @@ func answerSeq(body any) uint64 {
 		return a.Seq
 	case *protocol.Deposited:
 		return a.Seq
+	case *protocol.PurseFunded:
+		return a.Seq
 	}
 	return 0
 }

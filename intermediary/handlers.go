@@ -26,6 +26,10 @@ var handlers = map[string]handler{
 	protocol.TypeCancelSchedule: (*session).cancelSchedule,
 	protocol.TypeSchedules:      (*session).schedules,
 	protocol.TypeSettings:       (*session).settings,
+	protocol.TypePurseProvision: (*session).provisionPurse,
+	protocol.TypePurseFund:      (*session).fundPurse,
+	protocol.TypePurseSync:      (*session).syncPurse,
+	protocol.TypeRevocations:    (*session).revocations,
 }
 
 // instruction decodes a signed instruction, checks its signature and the

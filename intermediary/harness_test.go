@@ -16,6 +16,8 @@ import (
 
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
+	"github.com/digital-yen/cbdc-sandbox/offline"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 	"github.com/digital-yen/cbdc-sandbox/wallet"
 )
@@ -30,6 +32,8 @@ type testNet struct {
 	dir    string
 	ledger *ledger.Ledger
 	banks  map[string]*testBank
+
+	settler *settlement.Settler // offline settlement, when the net offers purses
 }
 
 type testBank struct {
@@ -46,6 +50,17 @@ var testHolderKey = []byte("holder-key-shared-by-the-banks!!")
 
 func newTestNet(t *testing.T, banks int, tweak func(*intermediary.Config)) *testNet {
 	t.Helper()
+	return newNet(t, banks, nil, tweak)
+}
+
+// newOfflineNet is a test net whose banks offer offline purses under policy.
+func newOfflineNet(t *testing.T, banks int, policy offline.Policy) *testNet {
+	t.Helper()
+	return newNet(t, banks, &policy, nil)
+}
+
+func newNet(t *testing.T, banks int, policy *offline.Policy, tweak func(*intermediary.Config)) *testNet {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	n := &testNet{t: t, ctx: ctx, dir: t.TempDir(), banks: map[string]*testBank{}}
@@ -55,6 +70,11 @@ func newTestNet(t *testing.T, banks int, tweak func(*intermediary.Config)) *test
 	}
 	n.ledger = l
 	t.Cleanup(n.check)
+	if policy != nil {
+		if n.settler, err = settlement.Open(ctx, l, settlement.Config{Policy: *policy}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for i := 1; i <= banks; i++ {
 		n.addBank(fmt.Sprintf("bank-%d", i), tweak)
 	}
@@ -72,6 +92,9 @@ func (n *testNet) addBank(id string, tweak func(*intermediary.Config)) *testBank
 	}
 	cfg := intermediary.Config{ID: aid, Ledger: n.ledger.Intermediary(aid), Path: filepath.Join(n.dir, id+".db"),
 		HolderKey: testHolderKey, AdminToken: testAdminToken, RatePerSecond: 1000, RateBurst: 1000}
+	if n.settler != nil {
+		cfg.Offline, cfg.OfflineKey = n.settler.ForBank(aid), newKey(t)
+	}
 	if tweak != nil {
 		tweak(&cfg)
 	}
@@ -110,6 +133,11 @@ func (n *testNet) check() {
 			t.Errorf("%s close: %v", id, err)
 		}
 		b.srv.Close()
+	}
+	if n.settler != nil {
+		if err := n.settler.Close(); err != nil {
+			t.Errorf("settlement close: %v", err)
+		}
 	}
 	if tot := n.ledger.Totals(); !tot.Conserved() {
 		t.Errorf("ledger totals not conserved: %+v", tot)

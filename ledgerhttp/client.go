@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 )
 
 // Client reaches the central ledger as one intermediary. It signs in by
@@ -54,6 +55,9 @@ func (e *RemoteError) Error() string { return e.Message }
 func (e *RemoteError) Unwrap() error {
 	if le := ledger.ErrorForCode(e.Code); le != nil {
 		return le
+	}
+	if se := settlement.ErrorForCode(e.Code); se != nil {
+		return se
 	}
 	return nil
 }

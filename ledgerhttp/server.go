@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 )
 
 // DefaultSessionTTL is how long a session token lasts.
@@ -24,14 +25,16 @@ const maxBody = 4 << 20
 
 // ServerOptions tune a Server. The zero value is ready to use.
 type ServerOptions struct {
-	SessionTTL time.Duration    // DefaultSessionTTL when zero
-	Logger     *slog.Logger     // none when nil
-	Now        func() time.Time // time.Now when nil
+	SessionTTL time.Duration       // DefaultSessionTTL when zero
+	Settler    *settlement.Settler // offline settlement; nil when the ledger offers none
+	Logger     *slog.Logger        // none when nil
+	Now        func() time.Time    // time.Now when nil
 }
 
 // Server serves one central ledger to the intermediaries whose keys it holds.
 type Server struct {
 	ledger   *ledger.Ledger
+	settler  *settlement.Settler
 	sessions *sessions
 	log      *slog.Logger
 	mux      *http.ServeMux
@@ -49,7 +52,7 @@ func NewServer(l *ledger.Ledger, keys map[ledger.AccountID]ed25519.PublicKey, op
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{ledger: l, sessions: newSessions(keys, opts.SessionTTL, opts.Now), log: opts.Logger, mux: http.NewServeMux()}
+	s := &Server{ledger: l, settler: opts.Settler, sessions: newSessions(keys, opts.SessionTTL, opts.Now), log: opts.Logger, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /v1/challenge", s.handleChallenge)
 	s.mux.HandleFunc("POST /v1/session", s.handleSession)
 	s.mux.HandleFunc("POST /v1/ops", s.authed(s.handleOps))
@@ -58,6 +61,7 @@ func NewServer(l *ledger.Ledger, keys map[ledger.AccountID]ed25519.PublicKey, op
 	s.mux.HandleFunc("GET /v1/holders/{id}", s.authed(s.handleHolder))
 	s.mux.HandleFunc("GET /v1/totals", s.authed(s.handleTotals))
 	s.routeLongPolls()
+	s.routeOffline()
 	return s
 }
 

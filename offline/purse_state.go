@@ -1,6 +1,7 @@
 package offline
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"sort"
 )
@@ -14,7 +15,9 @@ func (p *Purse) Save() []byte {
 	var w writer
 	w.header(typePurse)
 	w.fixed(p.key.Seed())
-	w.fixed(p.root)
+	root := make([]byte, ed25519.PublicKeySize) // zeros until the purse trusts a root
+	copy(root, p.root)
+	w.fixed(root)
 	if p.chain != nil {
 		w.blob(p.chain.Bank.Marshal())
 		w.blob(p.chain.Device.Marshal())
@@ -95,6 +98,18 @@ func LoadPurse(b []byte) (*Purse, error) {
 	}
 	if err := p.loadParts(bank, dev, crl); err != nil {
 		return nil, err
+	}
+	// The logs must match the counters, or ApplySync would cut them at
+	// positions they do not have.
+	if p.synced > p.counter || uint64(len(p.sent)) != p.counter-p.synced || uint64(len(p.inbox)) > p.received {
+		return nil, broken(ErrMalformed, "purse state: counter %d, synced %d and %d sent vouchers, or %d received and %d in the inbox, do not agree",
+			p.counter, p.synced, len(p.sent), p.received, len(p.inbox))
+	}
+	// One state has one encoding: refuse what would save differently (an
+	// unknown revocation-list flag, a device certificate without its bank
+	// certificate, requests or payers unsorted or repeated).
+	if !bytes.Equal(p.Save(), b) {
+		return nil, broken(ErrMalformed, "purse state is not in its canonical form")
 	}
 	return p, nil
 }

@@ -32,6 +32,12 @@ const (
 	CodeRequestMismatch     = "request_mismatch"
 	CodeBadSchedule         = "bad_schedule"
 	CodeUnknownSchedule     = "unknown_schedule"
+	CodeUnknownPurse        = "unknown_purse"
+	CodePurseExists         = "purse_exists"
+	CodePurseCap            = "purse_cap"
+	CodePurseRevoked        = "purse_revoked"
+	CodeTooManyVouchers     = "too_many_vouchers"
+	CodeOfflineDisabled     = "offline_disabled"
 	CodeBusy                = "busy"
 	CodeUnavailable         = "unavailable"
 	CodeInternal            = "internal"
@@ -53,7 +59,7 @@ var Codes = map[string]string{
 	CodeWalletExists:        "register with a key that is already registered",
 	CodeBadCustomer:         "a name or person id is missing, too long or holds control characters",
 	CodeBadRequestID:        "a request id is missing, longer than 32 characters or not letters, digits and ._-",
-	CodeRequestIDReused:     "a request id this wallet already used for a different instruction (pay, withdraw and deposit share one space of ids; payment requests and schedules each have their own)",
+	CodeRequestIDReused:     "a request id this wallet already used for a different instruction (pay, withdraw, deposit and purse_fund share one space of ids; payment requests and schedules each have their own)",
 	CodeInvalidAmount:       "an amount is zero or negative",
 	CodeAmountOverflow:      "an amount does not fit in a signed 64-bit number of yen, or a sum would overflow",
 	CodeBadMemo:             "a memo is longer than 140 characters or holds control characters",
@@ -70,6 +76,12 @@ var Codes = map[string]string{
 	CodeRequestMismatch:     "an approval's merchant or amount differs from the request's",
 	CodeBadSchedule:         "a schedule's time, interval or count is out of range",
 	CodeUnknownSchedule:     "no scheduled payment with this ref belongs to this wallet",
+	CodeUnknownPurse:        "no purse with this serial belongs to this wallet",
+	CodePurseExists:         "the wallet already has a purse with another key; one purse per wallet",
+	CodePurseCap:            "funding would take the purse's escrow over the purse cap",
+	CodePurseRevoked:        "the purse is revoked; it can still sync and defund, not be funded",
+	CodeTooManyVouchers:     "a purse_sync carries more than MaxSyncVouchers vouchers; sync in several messages",
+	CodeOfflineDisabled:     "this intermediary does not offer offline purses",
 	CodeBusy:                "too many requests in flight on this connection; wait for answers",
 	CodeUnavailable:         "the central ledger or another intermediary could not be reached; retry with the same request id",
 	CodeInternal:            "the intermediary failed unexpectedly; retry with the same request id",

@@ -294,6 +294,8 @@ func TestDoc_EverySignedExampleVerifies(t *testing.T) {
 		TypeSchedule:       func() Signed { return new(Schedule) },
 		TypeCancelSchedule: func() Signed { return new(CancelSchedule) },
 		TypeSettings:       func() Signed { return new(Settings) },
+		TypePurseProvision: func() Signed { return new(PurseProvision) },
+		TypePurseFund:      func() Signed { return new(PurseFund) },
 	}
 
 	var msgs []string

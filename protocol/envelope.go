@@ -40,6 +40,10 @@ const (
 	TypeCancelSchedule = "cancel_schedule"
 	TypeSchedules      = "schedules"
 	TypeSettings       = "settings"
+	TypePurseProvision = "purse_provision"
+	TypePurseFund      = "purse_fund"
+	TypePurseSync      = "purse_sync"
+	TypeRevocations    = "revocations"
 )
 
 // Message types an intermediary sends. Answers to a request carry its id;
@@ -49,22 +53,26 @@ const (
 	TypeWelcome   = "welcome"   // answers hello and register
 	TypeError     = "error"     // answers any request that failed
 
-	TypeBalanceResult  = "balance"         // answers balance
-	TypeHistoryResult  = "history"         // answers history
-	TypePaid           = "paid"            // answers pay and approve
-	TypeRequested      = "requested"       // answers request_payment
-	TypeDeclined       = "declined"        // answers decline
-	TypeRequestList    = "requests"        // answers requests
-	TypeWithdrawn      = "withdrawn"       // answers withdraw
-	TypeDeposited      = "deposited"       // answers deposit
-	TypeScheduled      = "scheduled"       // answers schedule
-	TypeCancelled      = "cancelled"       // answers cancel_schedule
-	TypeScheduleList   = "schedules"       // answers schedules
-	TypeSettingsResult = "settings"        // answers settings
-	TypeNotify         = "notify"          // pushed: money moved in or out of the wallet
-	TypePaymentRequest = "payment_request" // pushed: a merchant asks this wallet to pay
-	TypeRequestUpdate  = "request_update"  // pushed: a request this wallet made was paid or declined
-	TypeScheduleUpdate = "schedule_update" // pushed: a scheduled payment fired
+	TypeBalanceResult  = "balance"            // answers balance
+	TypeHistoryResult  = "history"            // answers history
+	TypePaid           = "paid"               // answers pay and approve
+	TypeRequested      = "requested"          // answers request_payment
+	TypeDeclined       = "declined"           // answers decline
+	TypeRequestList    = "requests"           // answers requests
+	TypeWithdrawn      = "withdrawn"          // answers withdraw
+	TypeDeposited      = "deposited"          // answers deposit
+	TypeScheduled      = "scheduled"          // answers schedule
+	TypeCancelled      = "cancelled"          // answers cancel_schedule
+	TypeScheduleList   = "schedules"          // answers schedules
+	TypeSettingsResult = "settings"           // answers settings
+	TypePurseCerts     = "purse_certificates" // answers purse_provision
+	TypePurseFunded    = "purse_funded"       // answers purse_fund
+	TypePurseSynced    = "purse_synced"       // answers purse_sync
+	TypeRevocationList = "revocations"        // answers revocations
+	TypeNotify         = "notify"             // pushed: money moved in or out of the wallet
+	TypePaymentRequest = "payment_request"    // pushed: a merchant asks this wallet to pay
+	TypeRequestUpdate  = "request_update"     // pushed: a request this wallet made was paid or declined
+	TypeScheduleUpdate = "schedule_update"    // pushed: a scheduled payment fired
 )
 
 // Encode builds an envelope for body and marshals it. The envelope is

@@ -90,6 +90,8 @@ const (
 	ReasonDeposit    = "deposit"    // from the wallet into the deposit account
 	ReasonSweep      = "sweep"      // waterfall: a credit's excess over the holding limit, to the deposit account
 	ReasonTopUp      = "top_up"     // auto-charge: the deposit account covering a payment's shortfall
+	ReasonPurseFund  = "purse_fund" // from the wallet into its offline purse's escrow
+	ReasonOffline    = "offline"    // an offline voucher settled: paid to this wallet, or a defund of its purse
 )
 
 // Pay pays another wallet at any intermediary.

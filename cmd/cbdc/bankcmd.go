@@ -80,7 +80,7 @@ func runBank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	client := ledgerhttp.NewClient(cfg.Ledger, ledger.AccountID(cfg.ID), key, &http.Client{Timeout: 40 * time.Second})
 	rb, err := startBank(ctx, ledger.AccountID(cfg.ID), client, bankOptions{dataDir: cfg.DataDir, holderKey: holderKey,
-		listen: cfg.Listen, origins: splitList(cfg.Origins), log: log})
+		listen: cfg.Listen, origins: splitList(cfg.Origins), log: log, offline: client, offlineKey: key})
 	if err != nil {
 		return err
 	}

@@ -22,9 +22,13 @@ type ledgerConfig struct {
 	Listen  string
 	Banks   int
 	Float   int64
+	Offline offlineFlags
 }
 
 func (c ledgerConfig) Validate() error {
+	if _, err := c.Offline.Policy(); err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
 	return checkLedgerFlags("ledger", c.DataDir, 0, c.Banks, c.Float, c.Listen)
 }
 
@@ -41,6 +45,7 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to serve intermediaries on")
 	fs.IntVar(&cfg.Banks, "banks", cfg.Banks, "intermediaries bank-1 … bank-N to open and give credentials")
 	fs.Int64Var(&cfg.Float, "float", cfg.Float, "yen issued to each intermediary when it is first opened")
+	cfg.Offline.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -55,6 +60,15 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 	}
 	defer func() {
 		if cerr := l.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	st, err := openSettlement(ctx, l, &cfg.Offline, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := st.Close(); err == nil {
 			err = cerr
 		}
 	}()
@@ -76,7 +90,7 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 	}
 	requests, endRequests := context.WithCancel(context.Background())
 	defer endRequests()
-	srv := &http.Server{Handler: ledgerhttp.NewServer(l, all, ledgerhttp.ServerOptions{Logger: log}), ReadHeaderTimeout: 10 * time.Second,
+	srv := &http.Server{Handler: ledgerhttp.NewServer(l, all, ledgerhttp.ServerOptions{Logger: log, Settler: st}), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return requests }}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()

@@ -58,7 +58,7 @@ func TestSandbox_SeedsOnceAndAudits(t *testing.T) {
 	dir := t.TempDir()
 	out := runSandboxBriefly(t, dir)
 	if !strings.Contains(out, "with 3 intermediaries") || !strings.Contains(out, "bank-3  wallets ws://127.0.0.1:") ||
-		!strings.Contains(out, "circulation 60000000 yen") {
+		!strings.Contains(out, "circulation 160000000 yen") || !strings.Contains(out, "guarantee fund 100000000") {
 		t.Errorf("sandbox output:\n%s", out)
 	}
 	runSandboxBriefly(t, dir) // a restart must not issue again
@@ -72,7 +72,8 @@ func TestSandbox_SeedsOnceAndAudits(t *testing.T) {
 	if err != nil {
 		t.Fatalf("audit: %v\n%s", err, out)
 	}
-	for _, want := range []string{"verdict: OK", "circulation        90000000 yen", "intermediaries   90000000 yen"} {
+	// The circulation is the banks' floats and the offline guarantee fund.
+	for _, want := range []string{"verdict: OK", "circulation        190000000 yen", "intermediaries   90000000 yen", "loss             100000000 yen"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("audit output lacks %q:\n%s", want, out)
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 )
 
 // sandboxConfig is the sandbox's embedded defaults, changed by flags.
@@ -23,11 +24,15 @@ type sandboxConfig struct {
 	Every   time.Duration
 	Listen  string // the first bank's address; the others take the ports after it
 	Origins string
+	Offline offlineFlags
 }
 
 func (c sandboxConfig) Validate() error {
 	if c.Every <= 0 {
 		return fmt.Errorf("sandbox: -every must be positive, got %s", c.Every)
+	}
+	if _, err := c.Offline.Policy(); err != nil {
+		return fmt.Errorf("sandbox: %w", err)
 	}
 	return checkLedgerFlags("sandbox", c.DataDir, 1, c.Banks, c.Float, c.Listen)
 }
@@ -82,6 +87,7 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 	fs.DurationVar(&cfg.Every, "every", cfg.Every, "how often to print the money by tier")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "the first bank's address; the others take the next ports (port 0: any free ports)")
 	fs.StringVar(&cfg.Origins, "origins", cfg.Origins, "comma-separated browser origins allowed to open wallet sessions")
+	cfg.Offline.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -99,7 +105,16 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 			err = cerr
 		}
 	}()
-	banks, err := startSandboxBanks(ctx, l, cfg, log)
+	st, err := openSettlement(ctx, l, &cfg.Offline, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := st.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	banks, err := startSandboxBanks(ctx, l, st, cfg, log)
 	defer func() {
 		for _, rb := range banks {
 			if serr := rb.stop(); err == nil {
@@ -126,7 +141,7 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 
 // startSandboxBanks runs each bank in this process, reaching the ledger
 // through the same interface the network client implements.
-func startSandboxBanks(ctx context.Context, l *ledger.Ledger, cfg sandboxConfig, log *slog.Logger) ([]*runningBank, error) {
+func startSandboxBanks(ctx context.Context, l *ledger.Ledger, st *settlement.Settler, cfg sandboxConfig, log *slog.Logger) ([]*runningBank, error) {
 	holderKey, err := loadHolderKey(filepath.Join(cfg.DataDir, "holder.key"))
 	if err != nil {
 		return nil, err
@@ -134,8 +149,14 @@ func startSandboxBanks(ctx context.Context, l *ledger.Ledger, cfg sandboxConfig,
 	var banks []*runningBank
 	for i := 1; i <= cfg.Banks; i++ {
 		id := ledger.AccountID(fmt.Sprintf("bank-%d", i))
-		rb, err := startBank(ctx, id, l.Intermediary(id), bankOptions{dataDir: filepath.Join(cfg.DataDir, string(id)),
-			holderKey: holderKey, listen: cfg.bankListen(i), origins: splitList(cfg.Origins), log: log})
+		dataDir := filepath.Join(cfg.DataDir, string(id))
+		offlineKey, err := loadOrCreateBankKey(filepath.Join(dataDir, "offline.key"))
+		if err != nil {
+			return banks, err
+		}
+		rb, err := startBank(ctx, id, l.Intermediary(id), bankOptions{dataDir: dataDir, holderKey: holderKey,
+			listen: cfg.bankListen(i), origins: splitList(cfg.Origins), log: log,
+			offline: st.ForBank(id), offlineKey: offlineKey})
 		if err != nil {
 			return banks, err
 		}
@@ -177,6 +198,6 @@ func seedBanks(ctx context.Context, l *ledger.Ledger, banks int, float int64, st
 }
 
 func printTotals(w io.Writer, t ledger.Totals) {
-	fmt.Fprintf(w, "seq %d  circulation %d yen = intermediaries %d + wallets %d + escrow %d + loss %d\n",
+	fmt.Fprintf(w, "seq %d  circulation %d yen = intermediaries %d + wallets %d + offline escrow %d + guarantee fund %d\n",
 		t.Seq, t.Circulation, t.Intermediaries, t.Wallets, t.Escrow, t.Loss)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +25,8 @@ type bankOptions struct {
 	rate       float64
 	log        *slog.Logger
 	adminToken string // "" reads or creates dataDir/admin.token
+	offline    intermediary.Offline
+	offlineKey ed25519.PrivateKey
 }
 
 // runningBank is a bank serving on its listener.
@@ -52,7 +55,8 @@ func startBank(ctx context.Context, id ledger.AccountID, led intermediary.Ledger
 		return nil, fmt.Errorf("%s: listen on %s: %w", id, o.listen, err)
 	}
 	b, err := intermediary.Open(ctx, intermediary.Config{ID: id, Ledger: led, Path: filepath.Join(o.dataDir, "bank.db"),
-		HolderKey: o.holderKey, AdminToken: token, Origins: o.origins, RatePerSecond: o.rate, Logger: o.log})
+		HolderKey: o.holderKey, AdminToken: token, Origins: o.origins, RatePerSecond: o.rate, Logger: o.log,
+		Offline: o.offline, OfflineKey: o.offlineKey})
 	if err != nil {
 		ln.Close()
 		return nil, err

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/offline"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 	"github.com/digital-yen/cbdc-sandbox/wallet"
 )
@@ -29,6 +30,9 @@ type walletCommand struct {
 // walletArgs are the flags every verb shares and the ones some verbs use.
 type walletArgs struct {
 	keyFile, bank, id, to, from, ref, memo, name, person, at, every string
+	purseFile, text                                                 string
+	pass                                                            []byte
+	purse                                                           *offline.Purse
 	amount, kdfMemory                                               int64
 	limit, times                                                    int
 	waterfall, autoCharge, asJSON                                   bool
@@ -113,12 +117,7 @@ func runWallet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return nil
 	}
-	var cmd *walletCommand
-	for i := range walletCommands {
-		if walletCommands[i].name == args[0] {
-			cmd = &walletCommands[i]
-		}
-	}
+	cmd := findWalletCommand(args[0])
 	if cmd == nil {
 		fmt.Fprintf(stderr, "cbdc wallet: unknown command %q\n\n", args[0])
 		walletUsage(stderr)
@@ -148,7 +147,16 @@ func runWallet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if cmd.name == "new" {
 		return newKeyFile(a, stderr)
 	}
-	key, err := wallet.ReadKeyFile(a.keyFile, passphrase(stderr))
+	a.pass = passphrase(stderr)
+	if cmd.purse != noPurse {
+		if err := openPurse(a, cmd.purse); err != nil {
+			return err
+		}
+	}
+	if cmd.local != nil {
+		return runLocalPurse(a, cmd)
+	}
+	key, err := wallet.ReadKeyFile(a.keyFile, a.pass)
 	if err != nil {
 		return err
 	}
@@ -167,20 +175,58 @@ func runWallet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stderr, "request id %s (retry with -id %s)\n", a.id, a.id)
 	}
 	out, err := cmd.run(ctx, a, c)
+	if cmd.purse != noPurse {
+		// Whatever the bank answered, the purse may have changed (a sync
+		// receipt applied before a later message failed): keep it.
+		if serr := savePurse(a); err == nil {
+			err = serr
+		}
+	}
 	if err != nil {
 		return err
 	}
 	return printAnswer(a, out)
 }
 
+// findWalletCommand finds a verb among the wallet's and the purse's.
+func findWalletCommand(name string) *purseCommand {
+	for _, c := range walletCommands {
+		if c.name == name {
+			return &purseCommand{walletCommand: c}
+		}
+	}
+	for i := range purseCommands {
+		if purseCommands[i].name == name {
+			return &purseCommands[i]
+		}
+	}
+	return nil
+}
+
+func runLocalPurse(a *walletArgs, cmd *purseCommand) error {
+	out, err := cmd.local(a)
+	if err != nil {
+		return err
+	}
+	if cmd.name != "purse" {
+		if err := savePurse(a); err != nil {
+			return err
+		}
+	}
+	return printAnswer(a, out)
+}
+
 // signedVerbs are the verbs that send an instruction with a request id.
 var signedVerbs = map[string]bool{"pay": true, "request": true, "approve": true, "decline": true,
-	"withdraw": true, "deposit": true, "schedule": true}
+	"withdraw": true, "deposit": true, "schedule": true, "purse-provision": true, "purse-fund": true}
 
 func walletUsage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: cbdc wallet COMMAND [-key FILE] [-bank URL] [flags]\n\nCommands:")
 	for _, c := range walletCommands {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-15s %s\n", c.name, c.summary)
+	}
+	for _, c := range purseCommands {
+		fmt.Fprintf(w, "  %-15s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nThe key file's passphrase comes from $%s, or is read from standard input.\n", walletPassphraseEnv)
 }
@@ -213,7 +259,13 @@ func (a *walletArgs) check(verb string) error {
 		need(a.ref != "", "-ref must name the payment request")
 	}
 	switch verb {
-	case "pay", "schedule", "request", "withdraw", "deposit":
+	case "purse-pay":
+		need(a.text != "", "-request must carry the payee's payment request (cbdc-req1:…)")
+	case "purse-accept":
+		need(a.text != "", "-voucher must carry the payer's voucher (cbdc-vch1:…)")
+	}
+	switch verb {
+	case "pay", "schedule", "request", "withdraw", "deposit", "purse-fund", "purse-defund", "purse-request":
 		need(a.amount > 0, fmt.Sprintf("-amount must be a positive number of yen, got %d", a.amount))
 	}
 	if verb != "new" {

@@ -1,5 +1,7 @@
 package settlement
 
+import "errors"
+
 // Error is a request the settlement service refused. Code is stable and
 // meant for machines; Message is a sentence for people.
 type Error struct {
@@ -27,7 +29,7 @@ var (
 	ErrDeviceExists = &Error{"device_exists", "a device with this serial is already registered differently"}
 
 	// ErrTooLarge means an upload holds more vouchers than MaxUpload.
-	ErrTooLarge = &Error{"too_large", "upload holds too many vouchers"}
+	ErrTooLarge = &Error{"upload_too_large", "upload holds too many vouchers"}
 
 	// ErrStopped means a write to the settlement index failed; the service
 	// refuses work until it is reopened, so memory and disk cannot drift apart.
@@ -45,11 +47,22 @@ func (e *detailed) Unwrap() error { return e.err }
 
 // ErrorCode returns the stable code of a settlement error, or "".
 func ErrorCode(err error) string {
-	switch e := err.(type) {
-	case *Error:
+	var e *Error
+	if errors.As(err, &e) {
 		return e.Code
-	case *detailed:
-		return e.err.Code
 	}
 	return ""
+}
+
+var allErrors = []*Error{ErrUnknownBank, ErrBadCertificate, ErrUnknownDevice, ErrNotYourDevice, ErrDeviceExists, ErrTooLarge, ErrStopped}
+
+// ErrorForCode returns the error with the code, or nil; the network client
+// uses it so errors.Is works across the network.
+func ErrorForCode(code string) *Error {
+	for _, e := range allErrors {
+		if e.Code == code {
+			return e
+		}
+	}
+	return nil
 }

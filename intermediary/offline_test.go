@@ -1,0 +1,184 @@
+package intermediary_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/offline"
+	"github.com/digital-yen/cbdc-sandbox/protocol"
+	"github.com/digital-yen/cbdc-sandbox/wallet"
+)
+
+func newPurse(t *testing.T) *offline.Purse {
+	t.Helper()
+	p, err := offline.NewPurse(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestOffline_FundPaySyncDefundOverWebsockets(t *testing.T) {
+	n := newOfflineNet(t, 2, offline.DefaultPolicy())
+	alice := n.register("bank-1", "Alice", "person-alice")
+	bob := n.register("bank-2", "Bob", "person-bob")
+	if _, err := alice.Withdraw(n.ctx, "", 20_000); err != nil {
+		t.Fatal(err)
+	}
+	pa, pb := newPurse(t), newPurse(t)
+	certs, err := alice.ProvisionPurse(n.ctx, "", pa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if certs.Serial != pa.Serial().String() || certs.Policy.Mode != "staged" {
+		t.Fatalf("certificates %+v", certs)
+	}
+	if _, err := bob.ProvisionPurse(n.ctx, "", pb); err != nil {
+		t.Fatal(err)
+	}
+	f, err := alice.FundPurse(n.ctx, "fund-1", pa, 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pa.Balance() != 10_000 || f.Escrow != 10_000 || balance(t, n.ctx, alice) != 10_000 {
+		t.Fatalf("after funding: purse %d escrow %d wallet %d", pa.Balance(), f.Escrow, balance(t, n.ctx, alice))
+	}
+	if _, err := alice.FundPurse(n.ctx, "fund-1", pa, 10_000); err != nil || pa.Balance() != 10_000 {
+		t.Fatalf("a retried funding applied twice: %v, purse %d", err, pa.Balance())
+	}
+
+	// Device to device, with neither side online.
+	q, err := pb.Request(3_000, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := pa.Pay(q, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pb.Accept(v, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+
+	rs, err := bob.SyncPurse(n.ctx, pb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs[0].Settled != 1 || rs[0].SettledAmount != 3_000 {
+		t.Fatalf("bob's sync: %+v", rs[0])
+	}
+	nextNotify(t, bob, protocol.ReasonOffline, 3_000)
+	if got := balance(t, n.ctx, bob); got != 3_000 {
+		t.Errorf("bob holds %d after settlement, want 3000", got)
+	}
+	rs, err = alice.SyncPurse(n.ctx, pa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs[0].Duplicate != 1 || pa.SinceSync() != 0 {
+		t.Fatalf("alice's sync: %+v, since sync %d", rs[0], pa.SinceSync())
+	}
+
+	d, err := alice.DefundPurse(n.ctx, pa, 2_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Settled != 1 || d.Escrow != 5_000 || pa.Balance() != 5_000 || balance(t, n.ctx, alice) != 12_000 {
+		t.Fatalf("defund: %+v purse %d wallet %d", d, pa.Balance(), balance(t, n.ctx, alice))
+	}
+}
+
+func TestOffline_BadPurseInstructions(t *testing.T) {
+	n := newOfflineNet(t, 1, offline.DefaultPolicy())
+	alice := n.register("bank-1", "Alice", "person-alice")
+	if _, err := alice.Withdraw(n.ctx, "", 50_000); err != nil {
+		t.Fatal(err)
+	}
+	pa := newPurse(t)
+	_, err := alice.FundPurse(n.ctx, "", pa, 1_000)
+	mustCode(t, err, protocol.CodeUnknownPurse)
+	if _, err := alice.ProvisionPurse(n.ctx, "", pa); err != nil {
+		t.Fatal(err)
+	}
+	_, err = alice.ProvisionPurse(n.ctx, "", newPurse(t))
+	mustCode(t, err, protocol.CodePurseExists)
+	_, err = alice.FundPurse(n.ctx, "", pa, offline.DefaultPurseCap+1)
+	mustCode(t, err, protocol.CodePurseCap)
+	_, err = alice.FundPurse(n.ctx, "", pa, -5)
+	mustCode(t, err, protocol.CodeInvalidAmount)
+	var r protocol.PurseSynced
+	big := protocol.PurseSync{Serial: pa.Serial().String(), Received: make([][]byte, protocol.MaxSyncVouchers+1)}
+	err = alice.Call(n.ctx, protocol.TypePurseSync, alice.NewRequestID(), &big, protocol.TypePurseSynced, &r)
+	mustCode(t, err, protocol.CodeTooManyVouchers)
+}
+
+func TestOffline_ClonedPurseCaughtAcrossBanksAndRevoked(t *testing.T) {
+	n := newOfflineNet(t, 2, offline.DefaultPolicy())
+	alice := n.register("bank-1", "Alice", "person-alice")
+	bob := n.register("bank-1", "Bob", "person-bob")
+	carol := n.register("bank-2", "Carol", "person-carol")
+	if _, err := alice.Withdraw(n.ctx, "", 20_000); err != nil {
+		t.Fatal(err)
+	}
+	pa, pb, pc := newPurse(t), newPurse(t), newPurse(t)
+	for _, x := range []struct {
+		c *wallet.Client
+		p *offline.Purse
+	}{{alice, pa}, {bob, pb}, {carol, pc}} {
+		if _, err := x.c.ProvisionPurse(n.ctx, "", x.p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := alice.FundPurse(n.ctx, "", pa, 10_000); err != nil {
+		t.Fatal(err)
+	}
+	twin, err := offline.LoadPurse(pa.Save())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pay := func(from, to *offline.Purse, amount int64) {
+		q, err := to.Request(amount, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := from.Pay(q, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := to.Accept(v, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pay(pa, pb, 8_000)
+	pay(twin, pc, 8_000)
+	if _, err := bob.SyncPurse(n.ctx, pb); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := carol.SyncPurse(n.ctx, pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rs[0]
+	if len(r.Conflicts) != 1 || r.Conflicts[0].Kind != string(offline.DoubleSpend) || r.Conflicts[0].Device != pa.Serial().String() {
+		t.Fatalf("carol's sync: %+v", r)
+	}
+	// The payer's bank bears what the escrow cannot cover.
+	if v := r.Vouchers[0]; v.FromEscrow != 2_000 || v.FromBearer != 6_000 || v.Bearer != "bank-1" {
+		t.Errorf("carol's voucher: %+v", v)
+	}
+	if balance(t, n.ctx, bob) != 8_000 || balance(t, n.ctx, carol) != 8_000 {
+		t.Errorf("payees hold %d and %d, want 8000 each", balance(t, n.ctx, bob), balance(t, n.ctx, carol))
+	}
+	// Carol's purse now carries the revocation and refuses the clone.
+	q, _ := pc.Request(100, time.Now())
+	v, err := pa.Pay(q, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Accept(v, time.Now()); !errors.Is(err, offline.ErrRevoked) {
+		t.Errorf("a revoked payer was accepted: %v", err)
+	}
+	_, err = alice.FundPurse(n.ctx, "", pa, 100)
+	mustCode(t, err, protocol.CodePurseRevoked)
+}

@@ -1,0 +1,388 @@
+package intermediary
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
+	"github.com/digital-yen/cbdc-sandbox/offline"
+	"github.com/digital-yen/cbdc-sandbox/protocol"
+)
+
+// Offline is the central ledger's settlement of offline vouchers as one
+// intermediary uses it: *settlement.Bank in one process, the network
+// client when the tiers run apart.
+type Offline interface {
+	Certify(ctx context.Context, key ed25519.PublicKey) (settlement.Terms, error)
+	RegisterDevice(ctx context.Context, cert offline.DeviceCert, wallet ledger.AccountID) (ledger.AccountID, error)
+	Reconcile(ctx context.Context, up settlement.Upload) (settlement.Report, error)
+	Revocations(ctx context.Context) (offline.RevocationList, error)
+}
+
+var _ Offline = (*settlement.Bank)(nil)
+
+var bucketPurses = []byte("purses") // serial -> purseRec; "of/<key id>" -> serial
+
+var metaOfflineLosses = []byte("offline-losses") // what the bank paid payees for its devices' overspends
+
+// purseRec is a purse the bank provisioned for one of its wallets.
+type purseRec struct {
+	KeyID   string    `json:"key_id"` // the owning wallet
+	Cert    []byte    `json:"cert"`   // the device certificate
+	Escrow  string    `json:"escrow"`
+	Created time.Time `json:"created"`
+}
+
+// purses provisions, funds and syncs offline purses.
+type purses struct {
+	terms settlement.Terms
+}
+
+// openPurses has the root certify the bank's offline key.
+func (b *Bank) openPurses(ctx context.Context) error {
+	if b.cfg.Offline == nil {
+		return nil
+	}
+	terms, err := b.cfg.Offline.Certify(ctx, b.cfg.OfflineKey.Public().(ed25519.PublicKey))
+	if err != nil {
+		return fmt.Errorf("intermediary: certify the offline key at the central ledger: %w", err)
+	}
+	b.purses = &purses{terms: terms}
+	return b.db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketPurses)
+		return err
+	})
+}
+
+func (b *Bank) offlineOn() error {
+	if b.purses == nil {
+		return fail(protocol.CodeOfflineDisabled, "%s offers no offline purses", b.id)
+	}
+	return nil
+}
+
+// purseOf returns the wallet's purse, if it has one.
+func (b *Bank) purseOf(keyID string) (serial string, rec purseRec, found bool, err error) {
+	err = b.db.View(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketPurses)
+		sn := bk.Get([]byte("of/" + keyID))
+		if sn == nil {
+			return nil
+		}
+		serial = string(sn)
+		found, err = getJSON(bk, serial, &rec)
+		return err
+	})
+	return serial, rec, found, err
+}
+
+// walletPurse returns the wallet's purse when it has the given serial.
+func (b *Bank) walletPurse(w *wallet, serial string) (offline.Serial, purseRec, error) {
+	have, rec, found, err := b.purseOf(w.keyID)
+	if err != nil {
+		return offline.Serial{}, rec, err
+	}
+	if !found || have != serial {
+		return offline.Serial{}, rec, fail(protocol.CodeUnknownPurse, "purse %q does not belong to this wallet", serial)
+	}
+	sn, err := offline.ParseSerial(serial)
+	return sn, rec, err
+}
+
+func (s *session) provisionPurse(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
+	var m protocol.PurseProvision
+	unlock, err := s.instruction(protocol.TypePurseProvision, id, body, &m)
+	if err != nil {
+		return "", nil, err
+	}
+	defer unlock()
+	r, err := s.b.provisionPurse(ctx, s.w, m.PublicKey)
+	return protocol.TypePurseCerts, r, err
+}
+
+// provisionPurse certifies a purse key for the wallet and registers the
+// device and its escrow at the central ledger. Asking again with the same
+// key returns the same certificate.
+func (b *Bank) provisionPurse(ctx context.Context, w *wallet, key []byte) (*protocol.PurseCertificates, error) {
+	if err := b.offlineOn(); err != nil {
+		return nil, err
+	}
+	if len(key) != ed25519.PublicKeySize {
+		return nil, fail(protocol.CodeBadPublicKey, "a purse key is 32 bytes of ed25519, got %d bytes", len(key))
+	}
+	serial, rec, found, err := b.purseOf(w.keyID)
+	if err != nil {
+		return nil, err
+	}
+	if found {
+		cert, err := offline.ParseDeviceCert(rec.Cert)
+		if err != nil {
+			return nil, err
+		}
+		if !cert.Key.Equal(ed25519.PublicKey(key)) {
+			return nil, fail(protocol.CodePurseExists, "this wallet already has purse %s with another key", serial)
+		}
+		return b.purseCertificates(ctx, cert, rec.Escrow)
+	}
+	cert, err := b.issueDeviceCert(key)
+	if err != nil {
+		return nil, err
+	}
+	escrow, err := b.cfg.Offline.RegisterDevice(ctx, cert, ledger.AccountID(w.addr))
+	if err != nil {
+		return nil, fromOffline(err)
+	}
+	rec = purseRec{KeyID: w.keyID, Cert: cert.Marshal(), Escrow: string(escrow), Created: b.now()}
+	err = b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketPurses)
+		if err := bk.Put([]byte("of/"+w.keyID), []byte(cert.Serial.String())); err != nil {
+			return err
+		}
+		return putJSON(bk, cert.Serial.String(), rec)
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.log.Info("purse provisioned", "wallet", w.addr, "serial", cert.Serial.String())
+	return b.purseCertificates(ctx, cert, rec.Escrow)
+}
+
+func (b *Bank) issueDeviceCert(key []byte) (offline.DeviceCert, error) {
+	var sn offline.Serial
+	if _, err := rand.Read(sn[:]); err != nil {
+		return offline.DeviceCert{}, err
+	}
+	pol := b.purses.terms.Policy
+	now := b.now()
+	return offline.IssueDeviceCert(b.cfg.OfflineKey, offline.DeviceCert{Serial: sn, Key: ed25519.PublicKey(key),
+		BankID: string(b.id), Limits: pol.Limits, Issued: now, Expires: now.Add(pol.CertLifetime)})
+}
+
+func (b *Bank) purseCertificates(ctx context.Context, cert offline.DeviceCert, escrow string) (*protocol.PurseCertificates, error) {
+	crl, err := b.cfg.Offline.Revocations(ctx)
+	if err != nil {
+		return nil, fromOffline(err)
+	}
+	t := b.purses.terms
+	return &protocol.PurseCertificates{Serial: cert.Serial.String(), Escrow: escrow,
+		BankCert: t.BankCert.Marshal(), DeviceCert: cert.Marshal(), RootKey: t.RootKey,
+		Revocations: crl.Marshal(), Policy: wirePolicy(t.Policy)}, nil
+}
+
+func wirePolicy(p offline.Policy) protocol.OfflinePolicy {
+	return protocol.OfflinePolicy{Mode: p.Mode.String(), PaymentCap: p.PaymentCap, PurseCap: p.PurseCap,
+		PaymentsBeforeSync: p.PaymentsBeforeSync, LossBearer: p.LossBearer.String()}
+}
+
+func (s *session) fundPurse(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
+	var m protocol.PurseFund
+	unlock, err := s.instruction(protocol.TypePurseFund, id, body, &m)
+	if err != nil {
+		return "", nil, err
+	}
+	defer unlock()
+	r, err := s.b.fundPurse(ctx, s.w, id, m.Serial, m.Amount)
+	return protocol.TypePurseFunded, r, err
+}
+
+// fundPurse moves money from the wallet into its purse's escrow and signs
+// the receipt the purse applies. The receipt's sequence is the ledger
+// record's, so a retried instruction gets the same receipt, which the purse
+// refuses to apply twice. A funding is remembered by its operation id, so a
+// retry is answered before the cap is checked again.
+func (b *Bank) fundPurse(ctx context.Context, w *wallet, requestID, serial string, amount int64) (*protocol.PurseFunded, error) {
+	if err := b.offlineOn(); err != nil {
+		return nil, err
+	}
+	if amount <= 0 {
+		return nil, fail(protocol.CodeInvalidAmount, "an amount must be a positive whole number of yen, got %d", amount)
+	}
+	sn, rec, err := b.walletPurse(w, serial)
+	if err != nil {
+		return nil, err
+	}
+	op := opID(w, requestID)
+	done, found, err := b.funding(op)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		if err := b.checkFunding(ctx, sn, rec, amount); err != nil {
+			return nil, err
+		}
+		rc, err := b.led.Transfer(ctx, op, ledger.AccountID(w.addr), ledger.AccountID(rec.Escrow), amount)
+		if err != nil {
+			return nil, fromLedger(err)
+		}
+		done = fundingRec{Serial: serial, Amount: amount, Seq: rc.Seq, Time: rc.Time}
+		if err := b.db.Update(func(tx *bolt.Tx) error { return putJSON(tx.Bucket(bucketPurses), "fund/"+op, done) }); err != nil {
+			return nil, err
+		}
+	} else if done.Serial != serial || done.Amount != amount {
+		return nil, fail(protocol.CodeRequestIDReused, "this request id was used for another instruction")
+	}
+	f := offline.FundingReceipt{Serial: sn, Seq: done.Seq, Amount: amount, Time: done.Time}
+	f.Sign(b.cfg.OfflineKey)
+	out := &protocol.PurseFunded{Serial: serial, Amount: amount, Receipt: f.Marshal(), Seq: done.Seq, Time: done.Time}
+	if escrow, err := b.led.Account(ctx, ledger.AccountID(rec.Escrow)); err == nil {
+		out.Escrow = escrow.Balance
+	}
+	return out, nil
+}
+
+// fundingRec is a funding the ledger applied, kept to answer retries.
+type fundingRec struct {
+	Serial string    `json:"serial"`
+	Amount int64     `json:"amount"`
+	Seq    uint64    `json:"seq"`
+	Time   time.Time `json:"time"`
+}
+
+func (b *Bank) funding(op string) (rec fundingRec, found bool, err error) {
+	err = b.db.View(func(tx *bolt.Tx) error {
+		found, err = getJSON(tx.Bucket(bucketPurses), "fund/"+op, &rec)
+		return err
+	})
+	return rec, found, err
+}
+
+// checkFunding refuses to fund a revoked purse or one whose escrow would
+// pass the purse cap.
+func (b *Bank) checkFunding(ctx context.Context, sn offline.Serial, rec purseRec, amount int64) error {
+	crl, err := b.cfg.Offline.Revocations(ctx)
+	if err != nil {
+		return fromOffline(err)
+	}
+	if crl.Contains(sn) {
+		return fail(protocol.CodePurseRevoked, "purse %s is revoked; sync and defund it instead", sn)
+	}
+	escrow, err := b.led.Account(ctx, ledger.AccountID(rec.Escrow))
+	if err != nil {
+		return fromLedger(err)
+	}
+	if cap := b.purses.terms.Policy.PurseCap; amount > cap-escrow.Balance {
+		return fail(protocol.CodePurseCap, "purse escrow holds %d yen of its %d yen cap; at most %d more", escrow.Balance, cap, max(cap-escrow.Balance, 0))
+	}
+	return nil
+}
+
+func (s *session) syncPurse(ctx context.Context, _ string, body json.RawMessage) (string, any, error) {
+	var m protocol.PurseSync
+	if err := decodeBody(body, &m); err != nil {
+		return "", nil, err
+	}
+	r, err := s.b.syncPurse(ctx, s.w, m)
+	return protocol.TypePurseSynced, r, err
+}
+
+// syncPurse hands a purse's upload to the central ledger and signs the
+// receipt that resets the purse's count of payments since its last sync.
+func (b *Bank) syncPurse(ctx context.Context, w *wallet, m protocol.PurseSync) (*protocol.PurseSynced, error) {
+	if err := b.offlineOn(); err != nil {
+		return nil, err
+	}
+	sn, rec, err := b.walletPurse(w, m.Serial)
+	if err != nil {
+		return nil, err
+	}
+	if n := len(m.Sent) + len(m.Received); n > protocol.MaxSyncVouchers {
+		return nil, fail(protocol.CodeTooManyVouchers, "%d vouchers; at most %d per purse_sync", n, protocol.MaxSyncVouchers)
+	}
+	rep, err := b.cfg.Offline.Reconcile(ctx, settlement.Upload{Device: sn, Sent: m.Sent, Received: m.Received})
+	if err != nil {
+		return nil, fromOffline(err)
+	}
+	receipt := offline.SyncReceipt{Serial: sn, Counter: syncedThrough(m), Received: m.ReceivedBefore + uint64(len(m.Received)), Time: b.now()}
+	receipt.Sign(b.cfg.OfflineKey)
+	out := syncAnswer(rep)
+	out.Receipt = receipt.Marshal()
+	if acct, err := b.led.Account(ctx, ledger.AccountID(rec.Escrow)); err == nil {
+		out.Escrow = acct.Balance
+	}
+	crl, err := b.cfg.Offline.Revocations(ctx)
+	if err != nil {
+		return nil, fromOffline(err)
+	}
+	out.RevocationSeq = crl.Seq
+	return out, nil
+}
+
+// syncedThrough is the counter a sync receipt may vouch for: the last of
+// the uploaded sent vouchers that follow each other from the first, or the
+// purse's counter when it sent nothing new.
+func syncedThrough(m protocol.PurseSync) uint64 {
+	if len(m.Sent) == 0 {
+		return m.Counter
+	}
+	var last uint64
+	for i, raw := range m.Sent {
+		v, err := offline.ParseVoucher(raw)
+		if err != nil || (i > 0 && v.Counter != last+1) {
+			break
+		}
+		last = v.Counter
+	}
+	return last
+}
+
+func syncAnswer(rep settlement.Report) *protocol.PurseSynced {
+	out := &protocol.PurseSynced{Settled: rep.Settled, Pending: rep.Pending, Rejected: rep.Rejected,
+		Duplicate: rep.Duplicate, SettledAmount: rep.SettledAmount}
+	for _, v := range rep.Vouchers {
+		o := protocol.VoucherOutcome{Hash: v.Hash.String(), Payer: v.Payer.String(), Counter: v.Counter,
+			Amount: v.Amount, Outcome: string(v.Outcome), Reason: v.Reason, FromEscrow: v.FromEscrow,
+			FromBearer: v.FromBearer, Bearer: string(v.Bearer), PayeeLoss: v.PayeeLoss}
+		if !v.Payee.IsZero() {
+			o.Payee = v.Payee.String()
+		}
+		out.Vouchers = append(out.Vouchers, o)
+	}
+	for _, c := range rep.Conflicts {
+		oc := protocol.OfflineConflict{Kind: string(c.Kind), Device: c.Device.String(), Detail: c.Detail}
+		for _, h := range c.Evidence {
+			oc.Evidence = append(oc.Evidence, h.String())
+		}
+		out.Conflicts = append(out.Conflicts, oc)
+	}
+	return out
+}
+
+func (s *session) revocations(ctx context.Context, _ string, _ json.RawMessage) (string, any, error) {
+	if err := s.b.offlineOn(); err != nil {
+		return "", nil, err
+	}
+	crl, err := s.b.cfg.Offline.Revocations(ctx)
+	if err != nil {
+		return "", nil, fromOffline(err)
+	}
+	return protocol.TypeRevocationList, &protocol.RevocationsResult{Seq: crl.Seq, List: crl.Marshal()}, nil
+}
+
+// fromOffline turns the settlement service's refusals into protocol codes.
+func fromOffline(err error) error {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	switch settlement.ErrorCode(err) {
+	case settlement.ErrUnknownDevice.Code, settlement.ErrNotYourDevice.Code:
+		return fail(protocol.CodeUnknownPurse, "%v", err)
+	case settlement.ErrTooLarge.Code:
+		return fail(protocol.CodeTooManyVouchers, "%v", err)
+	case settlement.ErrDeviceExists.Code:
+		return fail(protocol.CodePurseExists, "%v", err)
+	case "":
+		if ledger.ErrorCode(err) != "" {
+			return fromLedger(err)
+		}
+	}
+	return fail(protocol.CodeUnavailable, "offline settlement at the central ledger failed (%v); retry", err)
+}

@@ -1,0 +1,248 @@
+package ledgerhttp
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
+	"github.com/digital-yen/cbdc-sandbox/offline"
+)
+
+// The offline settlement API: banks certify their offline key, register
+// devices, hand in purse uploads and fetch the revocation list.
+
+type certifyRequest struct {
+	Key []byte `json:"key"`
+}
+
+type wirePolicy struct {
+	Mode               string `json:"mode"`
+	PaymentCap         int64  `json:"payment_cap"`
+	PurseCap           int64  `json:"purse_cap"`
+	PaymentsBeforeSync uint32 `json:"payments_before_sync"`
+	CertLifetime       string `json:"cert_lifetime"` // a Go duration
+	LossBearer         string `json:"loss_bearer"`
+}
+
+type certifyResponse struct {
+	BankCert []byte     `json:"bank_cert"`
+	RootKey  []byte     `json:"root_key"`
+	Policy   wirePolicy `json:"policy"`
+}
+
+type deviceRequest struct {
+	Cert   []byte           `json:"cert"`
+	Wallet ledger.AccountID `json:"wallet"`
+}
+
+type deviceResponse struct {
+	Escrow ledger.AccountID `json:"escrow"`
+}
+
+type reconcileRequest struct {
+	Device   string   `json:"device"`
+	Sent     [][]byte `json:"sent"`
+	Received [][]byte `json:"received"`
+}
+
+type revocationsResponse struct {
+	List []byte `json:"list"`
+}
+
+type wireVoucherResult struct {
+	Hash         string           `json:"hash"`
+	Payer        string           `json:"payer"`
+	Counter      uint64           `json:"counter"`
+	Payee        string           `json:"payee"`
+	Amount       int64            `json:"amount"`
+	Outcome      string           `json:"outcome"`
+	Reason       string           `json:"reason,omitempty"`
+	PayeeAccount ledger.AccountID `json:"payee_account,omitempty"`
+	FromEscrow   int64            `json:"from_escrow"`
+	FromBearer   int64            `json:"from_bearer"`
+	Bearer       ledger.AccountID `json:"bearer,omitempty"`
+	PayeeLoss    int64            `json:"payee_loss"`
+	Seq          uint64           `json:"seq"`
+}
+
+type wireConflict struct {
+	Seq      uint64    `json:"seq"`
+	Kind     string    `json:"kind"`
+	Device   string    `json:"device"`
+	Evidence []string  `json:"evidence"`
+	Detail   string    `json:"detail"`
+	Time     time.Time `json:"time"`
+}
+
+type wireReport struct {
+	Device        string              `json:"device"`
+	Vouchers      []wireVoucherResult `json:"vouchers"`
+	Freed         []wireVoucherResult `json:"freed,omitempty"`
+	Conflicts     []wireConflict      `json:"conflicts,omitempty"`
+	Revoked       []string            `json:"revoked,omitempty"`
+	Settled       int                 `json:"settled"`
+	Pending       int                 `json:"pending"`
+	Rejected      int                 `json:"rejected"`
+	Duplicate     int                 `json:"duplicate"`
+	SettledAmount int64               `json:"settled_amount"`
+}
+
+func (s *Server) routeOffline() {
+	s.mux.HandleFunc("POST /v1/offline/certify", s.authed(s.offlineOnly(s.handleCertify)))
+	s.mux.HandleFunc("POST /v1/offline/devices", s.authed(s.offlineOnly(s.handleDevice)))
+	s.mux.HandleFunc("POST /v1/offline/reconcile", s.authed(s.offlineOnly(s.handleReconcile)))
+	s.mux.HandleFunc("GET /v1/offline/revocations", s.authed(s.offlineOnly(s.handleRevocations)))
+}
+
+type bankHandler = func(http.ResponseWriter, *http.Request, *ledger.Intermediary)
+
+func (s *Server) offlineOnly(h bankHandler) bankHandler {
+	return func(w http.ResponseWriter, r *http.Request, bank *ledger.Intermediary) {
+		if s.settler == nil {
+			writeError(w, http.StatusNotFound, "offline_disabled", "this ledger does not settle offline vouchers")
+			return
+		}
+		h(w, r, bank)
+	}
+}
+
+// handleCertify certifies the key the bank signed in with, and only that:
+// a bank cannot have the root certify a key it does not hold.
+func (s *Server) handleCertify(w http.ResponseWriter, r *http.Request, bank *ledger.Intermediary) {
+	var req certifyRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if !s.sessions.keys[bank.ID()].Equal(ed25519.PublicKey(req.Key)) {
+		writeError(w, http.StatusForbidden, "bad_certificate", "the root certifies only the key the bank signs in with")
+		return
+	}
+	c, err := s.settler.CertifyBank(bank.ID(), req.Key)
+	if err != nil {
+		s.writeSettlementError(w, err)
+		return
+	}
+	p := s.settler.Policy()
+	writeJSON(w, http.StatusOK, certifyResponse{BankCert: c.Marshal(), RootKey: s.settler.RootKey(), Policy: wirePolicy{
+		Mode: p.Mode.String(), PaymentCap: p.PaymentCap, PurseCap: p.PurseCap, PaymentsBeforeSync: p.PaymentsBeforeSync,
+		CertLifetime: p.CertLifetime.String(), LossBearer: p.LossBearer.String()}})
+}
+
+func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request, bank *ledger.Intermediary) {
+	var req deviceRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	cert, err := offline.ParseDeviceCert(req.Cert)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_certificate", err.Error())
+		return
+	}
+	escrow, err := s.settler.RegisterDevice(r.Context(), bank.ID(), cert, req.Wallet)
+	if err != nil {
+		s.writeSettlementError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, deviceResponse{Escrow: escrow})
+}
+
+func (s *Server) handleReconcile(w http.ResponseWriter, r *http.Request, bank *ledger.Intermediary) {
+	var req reconcileRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	sn, err := offline.ParseSerial(req.Device)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	rep, err := s.settler.Reconcile(r.Context(), bank.ID(), settlement.Upload{Device: sn, Sent: req.Sent, Received: req.Received})
+	if err != nil {
+		s.writeSettlementError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toWireReport(rep))
+}
+
+func (s *Server) handleRevocations(w http.ResponseWriter, _ *http.Request, _ *ledger.Intermediary) {
+	writeJSON(w, http.StatusOK, revocationsResponse{List: s.settler.Revocations().Marshal()})
+}
+
+func (s *Server) writeSettlementError(w http.ResponseWriter, err error) {
+	var se *settlement.Error
+	if errors.As(err, &se) {
+		status := http.StatusConflict
+		if se == settlement.ErrStopped {
+			status = http.StatusServiceUnavailable
+		}
+		writeError(w, status, se.Code, err.Error())
+		return
+	}
+	writeLedgerError(w, err)
+}
+
+// Certify has the root certify the bank's offline key; over the network
+// that is the key the client signs in with.
+func (c *Client) Certify(ctx context.Context, key ed25519.PublicKey) (settlement.Terms, error) {
+	var r certifyResponse
+	if err := c.call(ctx, http.MethodPost, "/v1/offline/certify", certifyRequest{Key: key}, &r); err != nil {
+		return settlement.Terms{}, err
+	}
+	bc, err := offline.ParseBankCert(r.BankCert)
+	if err != nil {
+		return settlement.Terms{}, err
+	}
+	pol, err := fromWirePolicy(r.Policy)
+	if err != nil {
+		return settlement.Terms{}, err
+	}
+	return settlement.Terms{BankCert: bc, RootKey: r.RootKey, Policy: pol}, nil
+}
+
+func fromWirePolicy(w wirePolicy) (offline.Policy, error) {
+	var p offline.Policy
+	var err error
+	if p.Mode, err = offline.ParseMode(w.Mode); err != nil {
+		return p, err
+	}
+	if p.LossBearer, err = offline.ParseBearer(w.LossBearer); err != nil {
+		return p, err
+	}
+	if p.CertLifetime, err = time.ParseDuration(w.CertLifetime); err != nil {
+		return p, fmt.Errorf("ledgerhttp: certificate lifetime %q: %w", w.CertLifetime, err)
+	}
+	p.PaymentCap, p.PurseCap, p.PaymentsBeforeSync = w.PaymentCap, w.PurseCap, w.PaymentsBeforeSync
+	return p, p.Validate()
+}
+
+// RegisterDevice registers a device the bank certified.
+func (c *Client) RegisterDevice(ctx context.Context, cert offline.DeviceCert, wallet ledger.AccountID) (ledger.AccountID, error) {
+	var r deviceResponse
+	err := c.call(ctx, http.MethodPost, "/v1/offline/devices", deviceRequest{Cert: cert.Marshal(), Wallet: wallet}, &r)
+	return r.Escrow, err
+}
+
+// Reconcile hands in a device's upload.
+func (c *Client) Reconcile(ctx context.Context, up settlement.Upload) (settlement.Report, error) {
+	var r wireReport
+	req := reconcileRequest{Device: up.Device.String(), Sent: up.Sent, Received: up.Received}
+	if err := c.call(ctx, http.MethodPost, "/v1/offline/reconcile", req, &r); err != nil {
+		return settlement.Report{}, err
+	}
+	return fromWireReport(r)
+}
+
+// Revocations returns the current revocation list, checked against nothing:
+// purses verify it under the root key.
+func (c *Client) Revocations(ctx context.Context) (offline.RevocationList, error) {
+	var r revocationsResponse
+	if err := c.call(ctx, http.MethodGet, "/v1/offline/revocations", nil, &r); err != nil {
+		return offline.RevocationList{}, err
+	}
+	return offline.ParseRevocationList(r.List)
+}
