@@ -60,7 +60,8 @@ func ParseSerial(text string) (Serial, error) {
 	return s, nil
 }
 
-// Hash names a voucher: SHA-256 of its signed bytes.
+// Hash names a voucher: SHA-256 of its signed bytes without the domain
+// string (see Voucher.Hash).
 type Hash [32]byte
 
 func (h Hash) String() string { return hex.EncodeToString(h[:]) }

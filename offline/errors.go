@@ -1,6 +1,9 @@
 package offline
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Error is a rule an offline payment broke. Code is stable and meant for
 // machines (wire protocols, reports, tests); Message is a sentence for people.
@@ -26,12 +29,11 @@ func broken(err *Error, format string, args ...any) error {
 }
 
 // CodeOf returns the stable code of an offline error, or "" for others.
+// It looks through wrapping, as errors.Is does.
 func CodeOf(err error) string {
-	switch e := err.(type) {
-	case *Error:
+	var e *Error
+	if errors.As(err, &e) {
 		return e.Code
-	case *detailError:
-		return e.err.Code
 	}
 	return ""
 }

@@ -194,9 +194,10 @@ func (v *Voucher) wellFormed() error {
 	return nil
 }
 
-// VerifySignature checks the chain to the root at the voucher's own time
-// and the payer's signature. It is the check that attributes a voucher to
-// its payer device: a voucher that passes was made by that device's key.
+// VerifySignature checks the voucher is well formed, the chain's signatures
+// up to the root (whatever the time; ValidAtItsTime checks the times) and
+// the payer's signature. It is the check that attributes a voucher to its
+// payer device: a voucher that passes was made by that device's key.
 func (v *Voucher) VerifySignature(root ed25519.PublicKey) error {
 	if err := v.wellFormed(); err != nil {
 		return err
