@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 )
 
 func runAudit(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -29,6 +30,13 @@ func runAudit(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	rep.WriteText(stdout)
+	in, err := settlement.Inspect(ledgerDir(fs.Arg(0)))
+	switch {
+	case err == nil:
+		in.WriteText(stdout)
+	case !settlement.ErrNoIndex(err):
+		return err
+	}
 	if !rep.OK() {
 		return exitError(1)
 	}

@@ -105,7 +105,8 @@ func TestMultiProcess_OfflinePaymentWithTheCLI(t *testing.T) {
 	}
 	led.interrupt(t)
 	out, errOut, code := cli(t, nil, "audit", dir)
-	if code != 0 || !strings.Contains(out, "verdict: OK") || !regexp.MustCompile(`offline escrow\s+10000 yen`).MatchString(out) {
+	if code != 0 || !strings.Contains(out, "verdict: OK") || !regexp.MustCompile(`offline escrow\s+10000 yen`).MatchString(out) ||
+		!regexp.MustCompile(`vouchers\s+2: 2 settled \(10000 yen\), 0 pending`).MatchString(out) {
 		t.Errorf("cbdc audit: exit status %d, want 0 with verdict OK and 10000 yen in escrow\n%s%s", code, out, errOut)
 	}
 }
