@@ -47,6 +47,7 @@ func (s *Settler) RegisterDevice(ctx context.Context, bank ledger.AccountID, cer
 	}
 	if old := s.devices[cert.Serial]; old != nil {
 		d.revoked = old.revoked // seen in vouchers before the bank registered it
+		d.short, d.lost = old.short, old.lost
 	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketDevices)

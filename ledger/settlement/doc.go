@@ -24,6 +24,9 @@
 // so a bank defunds a purse by reconciling the purse's defund voucher.
 // Pending vouchers wait for value their payer may still receive; the
 // central bank ends the wait with CloseWindow, which treats what is still
-// short as an overspend. The index lives in memory as well as on disk, at
-// about 600 bytes per voucher.
+// short as an overspend, unless it is no more than what the payer itself
+// lost as a payee (a loss passed on, under payee-bears). When value flows
+// back to an overspender, so that pending vouchers wait on each other in a
+// cycle, the outcome may depend on the order uploads came in. The index
+// lives in memory as well as on disk, at about 600 bytes per voucher.
 package settlement

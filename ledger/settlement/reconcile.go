@@ -68,23 +68,75 @@ func (s *Settler) Reconcile(ctx context.Context, bank ledger.AccountID, up Uploa
 
 // CloseWindow ends the wait for pending vouchers: each is settled now as far
 // as its payer's escrow goes, and what is still short is an overspend, borne
-// as the policy says. Payers are taken in serial and counter order, so the
-// outcome does not depend on the order uploads came in.
+// as the policy says. A payer is taken only once no pending voucher pays
+// into its escrow, so value on its way to it arrives first; then payers in
+// serial order, vouchers in counter order. Where pending vouchers wait on
+// each other in a cycle, a payer that is short even if all its pending
+// value arrives goes first.
 func (s *Settler) CloseWindow(ctx context.Context) (Report, error) {
 	t := &round{}
+	tried := map[*entry]bool{}
 	s.mu.Lock()
-	payers := make([]offline.Serial, 0, len(s.pending))
-	for p := range s.pending {
-		payers = append(payers, p)
-	}
-	sortSerials(payers)
-	for _, p := range payers {
-		for _, e := range s.sortedPending(p) {
-			s.try(e, true, t)
-			t.results = append(t.results, result{e: e})
+	for {
+		payers := s.closeNext(tried)
+		if len(payers) == 0 {
+			break
+		}
+		for _, p := range payers {
+			for _, e := range s.sortedPending(p) {
+				if tried[e] {
+					continue
+				}
+				tried[e] = true
+				s.try(e, true, t)
+				t.results = append(t.results, result{e: e})
+			}
+		}
+		if err := s.drain(ctx, t); err != nil {
+			return Report{}, err
 		}
 	}
 	return s.finish(ctx, t)
+}
+
+// closeNext picks the payers CloseWindow settles next: those whose escrow no
+// pending voucher pays into, or else one payer of a cycle. Vouchers already
+// tried in this window (refused by the ledger) are left alone. Called with
+// s.mu held.
+func (s *Settler) closeNext(tried map[*entry]bool) []offline.Serial {
+	out := map[offline.Serial]int64{} // pending amounts by payer
+	in := map[offline.Serial]int64{}  // pending amounts into a device's escrow
+	for payer, hs := range s.pending {
+		for h := range hs {
+			e := s.vouchers[h]
+			if tried[e] {
+				continue
+			}
+			out[payer] += e.v.Amount
+			if pd := s.devices[e.v.Payee]; pd != nil && pd.escrow != "" && e.res.PayeeAccount == pd.escrow && pd.serial != payer {
+				in[pd.serial] += e.v.Amount
+			}
+		}
+	}
+	var roots, short, all []offline.Serial
+	for p, amount := range out {
+		all = append(all, p)
+		if in[p] == 0 {
+			roots = append(roots, p)
+		} else if amount > s.available(s.devices[p])+in[p] {
+			short = append(short, p)
+		}
+	}
+	for _, set := range [][]offline.Serial{roots, short, all} {
+		if len(set) > 0 {
+			sortSerials(set)
+			if len(roots) == 0 {
+				return set[:1]
+			}
+			return set
+		}
+	}
+	return nil
 }
 
 // resume retries settlements a crash or a lost answer left in doubt.
@@ -122,26 +174,9 @@ type result struct {
 // pending vouchers the settlements freed. Called with s.mu held; returns
 // with it released.
 func (s *Settler) finish(ctx context.Context, t *round) (Report, error) {
-	for {
-		items := t.b.encode()
-		t.b = batch{}
-		jobs := t.jobs
-		t.jobs = nil
-		s.mu.Unlock()
-		if err := s.write(items); err != nil {
-			s.mu.Lock()
-			err = s.stop(err)
-			s.mu.Unlock()
-			return Report{}, err
-		}
-		if len(jobs) == 0 {
-			break
-		}
-		errs := s.runJobs(ctx, jobs)
-		s.mu.Lock()
-		s.settled(jobs, errs, t)
+	if err := s.drain(ctx, t); err != nil {
+		return Report{}, err
 	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range t.results {
 		if r.e != nil {
@@ -154,6 +189,32 @@ func (s *Settler) finish(ctx context.Context, t *round) (Report, error) {
 		t.rep.Freed = append(t.rep.Freed, e.res)
 	}
 	return t.rep, nil
+}
+
+// drain writes what was decided, runs the ledger batches, and repeats for
+// pending vouchers the settlements freed. Called with s.mu held; returns
+// with it held, or released after an error.
+func (s *Settler) drain(ctx context.Context, t *round) error {
+	for {
+		items := t.b.encode()
+		t.b = batch{}
+		jobs := t.jobs
+		t.jobs = nil
+		s.mu.Unlock()
+		if err := s.write(items); err != nil {
+			s.mu.Lock()
+			err = s.stop(err)
+			s.mu.Unlock()
+			return err
+		}
+		if len(jobs) == 0 {
+			s.mu.Lock()
+			return nil
+		}
+		errs := s.runJobs(ctx, jobs)
+		s.mu.Lock()
+		s.settled(jobs, errs, t)
+	}
 }
 
 // examine decodes a voucher and checks its signatures; it needs no state.
@@ -294,29 +355,39 @@ func (s *Settler) resolvePayee(e *entry, payer *device) bool {
 }
 
 // try settles a pending entry if its payer's escrow covers it, or if the
-// shortfall is known to be a loss: the payer is revoked, pays in staged
-// mode (where nothing but funding ever raises its escrow), or force is set.
-// Otherwise the entry stays pending. Called with s.mu held.
+// shortfall is known to be a loss: the payer pays in staged mode (where
+// nothing but funding ever raises its escrow), or force is set. Otherwise
+// the entry stays pending: in intermittent mode any voucher, a defund or one
+// of a revoked device too, waits for value its payer may still receive, so
+// the outcome does not depend on the order uploads come in. Called with
+// s.mu held.
 func (s *Settler) try(e *entry, force bool, t *round) {
 	payer := s.devices[e.v.Payer]
 	avail := s.available(payer)
 	defund := e.v.Payee.IsZero()
-	payeeAtFault := defund || payer.revoked == offline.ExpiredCertificate
-	if e.v.Amount > avail && payer.revoked == "" && payer.mode() == offline.Intermittent && !force && !defund {
+	// The payee is at fault for a voucher dated outside its payer's
+	// certificate, whatever else the payer was revoked for first.
+	payeeAtFault := defund || e.v.ValidAtItsTime() != nil
+	if e.v.Amount > avail && payer.mode() == offline.Intermittent && !force {
 		e.status, e.reason = statusPending, "waiting_for_escrow"
 		s.markPending(e)
 		e.fillResult()
 		return
 	}
-	if e.v.Amount > avail {
+	fromEscrow, fromBearer, payeeLoss := offline.Split(e.v.Amount, avail, s.cfg.Policy.LossBearer, payeeAtFault)
+	// A shortfall no greater than what the payer lost on value paid into
+	// its escrow (intermittent mode) is that loss passed on, not an
+	// overspend. A device already caught needs no second conflict.
+	short := fromBearer + payeeLoss
+	if short > 0 && payer.revoked == "" && payer.short+short > payer.lost {
 		s.conflict(offline.Overspend, payer, fmt.Sprintf("voucher %d needs %d yen, escrow has %d", e.v.Counter, e.v.Amount, avail),
 			&t.b, &t.rep, e.hash)
 	}
-	fromEscrow, fromBearer, payeeLoss := offline.Split(e.v.Amount, avail, s.cfg.Policy.LossBearer, payeeAtFault)
 	e.res.FromEscrow, e.res.FromBearer, e.res.PayeeLoss, e.res.Bearer = fromEscrow, fromBearer, payeeLoss, ""
 	if fromBearer > 0 {
 		e.res.Bearer = s.bearer(payer)
 	}
+	s.account(e, 1)
 	s.unmarkPending(e)
 	e.reason = ""
 	if fromEscrow+fromBearer == 0 {
@@ -328,6 +399,18 @@ func (s *Settler) try(e *entry, force bool, t *round) {
 	}
 	e.fillResult()
 	t.b.entries = append(t.b.entries, e)
+}
+
+// account adds (sign 1) or takes back (sign -1) a settlement's shortfall
+// to its payer's and what its payee lost on value paid into its escrow.
+// Called with s.mu held.
+func (s *Settler) account(e *entry, sign int64) {
+	if payer := s.devices[e.v.Payer]; payer != nil {
+		payer.short += sign * (e.res.FromBearer + e.res.PayeeLoss)
+	}
+	if pd := s.devices[e.v.Payee]; pd != nil && pd.escrow != "" && e.res.PayeeAccount == pd.escrow {
+		pd.lost += sign * e.res.PayeeLoss
+	}
 }
 
 func (s *Settler) bearer(payer *device) ledger.AccountID {
@@ -408,6 +491,7 @@ func (s *Settler) settled(jobs []*entry, errs []error, t *round) {
 		s.reserved[s.devices[e.v.Payer].escrow] -= e.res.FromEscrow
 		if err != nil {
 			e.status, e.reason = statusPending, "refused_by_ledger: "+ledger.ErrorCode(err)
+			s.account(e, -1)
 			e.res.FromEscrow, e.res.FromBearer, e.res.PayeeLoss, e.res.Bearer = 0, 0, 0, ""
 			s.markPending(e)
 		} else {

@@ -28,6 +28,11 @@ type device struct {
 	escrow  ledger.AccountID // "" for a device no bank registered
 	cert    offline.DeviceCert
 	revoked offline.ConflictKind // why it is revoked; "" while in good standing
+
+	// Kept in memory only, from the entries: what its settled vouchers fell
+	// short of (borne by the policy or their payees), and what it lost as a
+	// payee on value paid into its escrow.
+	short, lost int64
 }
 
 func (d *device) mode() offline.Mode { return d.cert.Limits.Mode }
@@ -330,6 +335,9 @@ func (s *Settler) load() error {
 	sort.Slice(entries, func(i, j int) bool { return entries[i].arrival < entries[j].arrival })
 	for _, e := range entries {
 		s.index(e)
+		if e.v.Counter != 0 && (e.status == statusSettled || e.status == statusSettling) {
+			s.account(e, 1)
+		}
 	}
 	for _, d := range s.devices {
 		if d.revoked != "" {
