@@ -182,3 +182,55 @@ func TestOffline_ClonedPurseCaughtAcrossBanksAndRevoked(t *testing.T) {
 	_, err = alice.FundPurse(n.ctx, "", pa, 100)
 	mustCode(t, err, protocol.CodePurseRevoked)
 }
+
+// A wallet that claims a counter without handing in its vouchers gets no
+// receipt for them: the bank vouches only for what the ledger holds.
+func TestOffline_SyncReceiptCoversOnlyWhatTheLedgerHolds(t *testing.T) {
+	n := newOfflineNet(t, 1, offline.DefaultPolicy())
+	alice := n.register("bank-1", "Alice", "person-alice")
+	bob := n.register("bank-1", "Bob", "person-bob")
+	if _, err := alice.Withdraw(n.ctx, "", 20_000); err != nil {
+		t.Fatal(err)
+	}
+	pa, pb := newPurse(t), newPurse(t)
+	for _, x := range []struct {
+		c *wallet.Client
+		p *offline.Purse
+	}{{alice, pa}, {bob, pb}} {
+		if _, err := x.c.ProvisionPurse(n.ctx, "", x.p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := alice.FundPurse(n.ctx, "", pa, 10_000); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		q, _ := pb.Request(1_000, time.Now())
+		v, err := pa.Pay(q, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pb.Accept(v, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var r protocol.PurseSynced
+	lie := protocol.PurseSync{Serial: pa.Serial().String(), Counter: pa.Counter()}
+	if err := alice.Call(n.ctx, protocol.TypePurseSync, alice.NewRequestID(), &lie, protocol.TypePurseSynced, &r); err != nil {
+		t.Fatal(err)
+	}
+	s, err := offline.ParseSyncReceipt(r.Receipt)
+	if err != nil || s.Counter != 0 {
+		t.Fatalf("receipt for vouchers the ledger never saw: counter %d, %v", s.Counter, err)
+	}
+	// Once the payee hands them in, the payer's bank may vouch for them.
+	if _, err := bob.SyncPurse(n.ctx, pb); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Call(n.ctx, protocol.TypePurseSync, alice.NewRequestID(), &lie, protocol.TypePurseSynced, &r); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ = offline.ParseSyncReceipt(r.Receipt); s.Counter != 2 {
+		t.Fatalf("receipt counter %d after the payee's upload, want 2", s.Counter)
+	}
+}

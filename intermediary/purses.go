@@ -300,7 +300,9 @@ func (b *Bank) syncPurse(ctx context.Context, w *wallet, m protocol.PurseSync) (
 	if err != nil {
 		return nil, fromOffline(err)
 	}
-	receipt := offline.SyncReceipt{Serial: sn, Counter: syncedThrough(m), Received: m.ReceivedBefore + uint64(len(m.Received)), Time: b.now()}
+	// The receipt vouches only for what the ledger holds, whatever the
+	// wallet says its purse's counter is.
+	receipt := offline.SyncReceipt{Serial: sn, Counter: min(rep.SyncedThrough, m.Counter), Received: m.ReceivedBefore + uint64(len(m.Received)), Time: b.now()}
 	receipt.Sign(b.cfg.OfflineKey)
 	out := syncAnswer(rep)
 	out.Receipt = receipt.Marshal()
@@ -313,24 +315,6 @@ func (b *Bank) syncPurse(ctx context.Context, w *wallet, m protocol.PurseSync) (
 	}
 	out.RevocationSeq = crl.Seq
 	return out, nil
-}
-
-// syncedThrough is the counter a sync receipt may vouch for: the last of
-// the uploaded sent vouchers that follow each other from the first, or the
-// purse's counter when it sent nothing new.
-func syncedThrough(m protocol.PurseSync) uint64 {
-	if len(m.Sent) == 0 {
-		return m.Counter
-	}
-	var last uint64
-	for i, raw := range m.Sent {
-		v, err := offline.ParseVoucher(raw)
-		if err != nil || (i > 0 && v.Counter != last+1) {
-			break
-		}
-		last = v.Counter
-	}
-	return last
 }
 
 func syncAnswer(rep settlement.Report) *protocol.PurseSynced {

@@ -90,6 +90,7 @@ type wireReport struct {
 	Rejected      int                 `json:"rejected"`
 	Duplicate     int                 `json:"duplicate"`
 	SettledAmount int64               `json:"settled_amount"`
+	SyncedThrough uint64              `json:"synced_through"`
 }
 
 func (s *Server) routeOffline() {

@@ -10,7 +10,7 @@ import (
 
 func toWireReport(r settlement.Report) wireReport {
 	w := wireReport{Device: r.Device.String(), Settled: r.Settled, Pending: r.Pending, Rejected: r.Rejected,
-		Duplicate: r.Duplicate, SettledAmount: r.SettledAmount}
+		Duplicate: r.Duplicate, SettledAmount: r.SettledAmount, SyncedThrough: r.SyncedThrough}
 	for _, v := range r.Vouchers {
 		w.Vouchers = append(w.Vouchers, toWireResult(v))
 	}
@@ -43,6 +43,7 @@ func fromWireReport(w wireReport) (settlement.Report, error) {
 		return r, err
 	}
 	r.Settled, r.Pending, r.Rejected, r.Duplicate, r.SettledAmount = w.Settled, w.Pending, w.Rejected, w.Duplicate, w.SettledAmount
+	r.SyncedThrough = w.SyncedThrough
 	for _, list := range []struct {
 		in  []wireVoucherResult
 		out *[]settlement.VoucherResult

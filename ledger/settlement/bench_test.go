@@ -16,10 +16,10 @@ import (
 
 // Benchmark shape: purses of benchPerUpload honest staged payments each,
 // every purse's vouchers handed in as one upload by its bank, with
-// benchBanks goroutines handing in uploads at once.
+// `uploads` of them handed in at once (a few banks, each syncing several
+// wallets at a time).
 const (
 	benchPerUpload = 100
-	benchBanks     = 8
 	benchSetupJobs = 64 // goroutines opening accounts and devices
 )
 
@@ -28,15 +28,16 @@ const (
 // the index and settled by its own ledger batch. Building the purses and
 // their vouchers is outside the timer.
 func BenchmarkReconcile(b *testing.B) {
-	for _, n := range []int{10_000, 100_000} {
-		b.Run(fmt.Sprintf("vouchers=%d", n), func(b *testing.B) {
+	for _, c := range []struct{ n, uploads int }{{10_000, 8}, {100_000, 8}, {100_000, 32}} {
+		n := c.n
+		b.Run(fmt.Sprintf("vouchers=%d/uploads=%d", n, c.uploads), func(b *testing.B) {
 			var elapsed time.Duration
 			for range b.N {
 				b.StopTimer()
 				f := newBenchFixture(b, n)
 				b.StartTimer()
 				start := time.Now()
-				f.reconcileAll(b)
+				f.reconcileAll(b, c.uploads)
 				elapsed += time.Since(start)
 				b.StopTimer()
 				f.verify(b)
@@ -183,11 +184,11 @@ func parallel(n int, fn func(i int)) {
 	wg.Wait()
 }
 
-// reconcileAll hands in every upload from benchBanks goroutines at once.
-func (f *benchFixture) reconcileAll(b *testing.B) {
+// reconcileAll hands in every upload from that many goroutines at once.
+func (f *benchFixture) reconcileAll(b *testing.B, uploads int) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range benchBanks {
+	for range uploads {
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < len(f.uploads); i = int(next.Add(1)) - 1 {
 				u := f.uploads[i]

@@ -188,7 +188,26 @@ func (s *Settler) finish(ctx context.Context, t *round) (Report, error) {
 	for _, e := range t.freed {
 		t.rep.Freed = append(t.rep.Freed, e.res)
 	}
+	if !t.rep.Device.IsZero() {
+		t.rep.SyncedThrough = s.syncedThrough(t.rep.Device)
+	}
 	return t.rep, nil
+}
+
+// syncedThrough is the highest n such that the ledger holds a voucher of
+// the device for every counter from 1 to n, uploaded by anyone: what its
+// bank may vouch for in a sync receipt. Called with s.mu held.
+func (s *Settler) syncedThrough(sn offline.Serial) uint64 {
+	d := s.devices[sn]
+	if d == nil {
+		return 0
+	}
+	for {
+		if _, ok := s.slots[offline.VoucherKey{Payer: sn, Counter: d.through + 1}]; !ok {
+			return d.through
+		}
+		d.through++
+	}
 }
 
 // drain writes what was decided, runs the ledger batches, and repeats for

@@ -43,6 +43,10 @@ type Report struct {
 	Conflicts []Conflict
 	Revoked   []offline.Serial // devices this upload caused to be revoked
 
+	// SyncedThrough: the ledger holds the uploading device's vouchers with
+	// every counter from 1 to this, so a sync receipt may vouch for them.
+	SyncedThrough uint64
+
 	Settled, Pending, Rejected, Duplicate int
 	SettledAmount                         int64           // paid to payees by this upload's settlements
 	Freed                                 []VoucherResult // pending vouchers of earlier uploads that this one let settle

@@ -101,6 +101,9 @@ func Open(ctx context.Context, l *ledger.Ledger, cfg Config) (*Settler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("settlement: open %s: %w", FileName, err)
 	}
+	// Concurrent uploads share commits (db.Batch); a short wait gathers them
+	// without holding a lone upload back for bbolt's default 10 ms.
+	db.MaxBatchDelay = 2 * time.Millisecond
 	s := &Settler{l: l, db: db, root: root, cfg: cfg,
 		banks: map[ledger.AccountID]offline.BankCert{}, devices: map[offline.Serial]*device{},
 		vouchers: map[offline.Hash]*entry{}, slots: map[offline.VoucherKey]offline.Hash{},

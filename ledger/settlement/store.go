@@ -15,7 +15,7 @@ import (
 var (
 	bucketBanks     = []byte("banks")     // bank id → bank certificate
 	bucketDevices   = []byte("devices")   // serial → device
-	bucketVouchers  = []byte("vouchers")  // hash → entry
+	bucketVouchers  = []byte("vouchers")  // arrival number → entry (appended in order, so writes stay on the last pages)
 	bucketConflicts = []byte("conflicts") // seq → conflict
 )
 
@@ -33,6 +33,7 @@ type device struct {
 	// short of (borne by the policy or their payees), and what it lost as a
 	// payee on value paid into its escrow.
 	short, lost int64
+	through     uint64 // the ledger holds its vouchers 1..through
 }
 
 func (d *device) mode() offline.Mode { return d.cert.Limits.Mode }
@@ -105,9 +106,14 @@ func (r *dec) ok() bool        { return !r.bad && len(r.b) == 0 }
 func (w *enc) i64(v int64)     { w.u64(uint64(v)) }
 func (w *enc) hash(h [32]byte) { w.fixed(h[:]) }
 
+// entryVersion is the format of a stored entry; version 1 keyed entries by
+// hash, which scattered every write over the whole file.
+const entryVersion = 2
+
 func (e *entry) marshal() []byte {
 	var w enc
-	w.u8(1)
+	w.u8(entryVersion)
+	w.hash(e.hash)
 	w.u64(e.arrival)
 	w.u8(e.status)
 	w.str(e.reason)
@@ -122,12 +128,14 @@ func (e *entry) marshal() []byte {
 	return w.b
 }
 
-func unmarshalEntry(h offline.Hash, b []byte) (*entry, error) {
+func unmarshalEntry(key, b []byte) (*entry, error) {
 	r := dec{b: b}
-	e := &entry{hash: h}
-	if r.u8() != 1 {
-		return nil, fmt.Errorf("settlement: voucher %s: unknown record version", h)
+	e := &entry{}
+	if v := r.u8(); v != entryVersion {
+		return nil, fmt.Errorf("settlement: voucher record %x has format %d; this build reads %d", key, v, entryVersion)
 	}
+	r.fixed(e.hash[:])
+	h := e.hash
 	e.arrival, e.status, e.reason = r.u64(), r.u8(), r.str()
 	r.fixed(e.uploader[:])
 	e.res.PayeeAccount = ledger.AccountID(r.str())
@@ -259,6 +267,7 @@ func (s *Settler) write(items []kv) error {
 			if err != nil {
 				return err
 			}
+			b.FillPercent = 0.9 // keys mostly arrive in order: fill pages, split rarely
 			if err := b.Put(it.key, it.val); err != nil {
 				return err
 			}
@@ -278,7 +287,7 @@ func (b *batch) encode() []kv {
 			continue
 		}
 		seen[e] = true
-		items = append(items, kv{bucketVouchers, append([]byte(nil), e.hash[:]...), e.marshal()})
+		items = append(items, kv{bucketVouchers, binary.BigEndian.AppendUint64(nil, e.arrival), e.marshal()})
 	}
 	for _, d := range b.devices {
 		items = append(items, kv{bucketDevices, append([]byte(nil), d.serial[:]...), d.marshal()})
@@ -319,9 +328,7 @@ func (s *Settler) load() error {
 			return err
 		}
 		return forEach(tx, bucketVouchers, func(k, v []byte) error {
-			var h offline.Hash
-			copy(h[:], k)
-			e, err := unmarshalEntry(h, v)
+			e, err := unmarshalEntry(k, v)
 			if err == nil {
 				entries = append(entries, e)
 			}
