@@ -30,6 +30,7 @@ var handlers = map[string]handler{
 	protocol.TypePurseFund:      (*session).fundPurse,
 	protocol.TypePurseSync:      (*session).syncPurse,
 	protocol.TypeRevocations:    (*session).revocations,
+	protocol.TypePurseRetire:    (*session).retirePurse,
 }
 
 // instruction decodes a signed instruction, checks its signature and the

@@ -234,3 +234,53 @@ func TestOffline_SyncReceiptCoversOnlyWhatTheLedgerHolds(t *testing.T) {
 		t.Fatalf("receipt counter %d after the payee's upload, want 2", s.Counter)
 	}
 }
+
+// A wallet whose purse is lost retires it: the purse is revoked, a voucher
+// it was paid settles into the wallet, and the wallet provisions a new one.
+func TestOffline_RetireLostPurse(t *testing.T) {
+	pol := offline.DefaultPolicy()
+	pol.Mode = offline.Intermittent
+	n := newOfflineNet(t, 2, pol)
+	alice := n.register("bank-1", "Alice", "person-alice")
+	bob := n.register("bank-2", "Bob", "person-bob")
+	if _, err := alice.Withdraw(n.ctx, "", 20_000); err != nil {
+		t.Fatal(err)
+	}
+	pa, pb := newPurse(t), newPurse(t)
+	for _, x := range []struct {
+		c *wallet.Client
+		p *offline.Purse
+	}{{alice, pa}, {bob, pb}} {
+		if _, err := x.c.ProvisionPurse(n.ctx, "", x.p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := alice.FundPurse(n.ctx, "", pa, 10_000); err != nil {
+		t.Fatal(err)
+	}
+	q, _ := pb.Request(4_000, time.Now())
+	v, err := pa.Pay(q, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pb.Accept(v, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// Bob's phone is lost with the purse in it.
+	_, err = alice.RetirePurse(n.ctx, "", pb.Serial().String())
+	mustCode(t, err, protocol.CodeUnknownPurse)
+	r, err := bob.RetirePurse(n.ctx, "", pb.Serial().String())
+	if err != nil || r.Serial != pb.Serial().String() {
+		t.Fatalf("retire: %+v %v", r, err)
+	}
+	if _, err := alice.SyncPurse(n.ctx, pa); err != nil {
+		t.Fatal(err)
+	}
+	nextNotify(t, bob, protocol.ReasonOffline, 4_000)
+	if got := balance(t, n.ctx, bob); got != 4_000 {
+		t.Errorf("bob holds %d, want the 4000 his lost purse was paid", got)
+	}
+	if _, err := bob.ProvisionPurse(n.ctx, "", newPurse(t)); err != nil {
+		t.Errorf("a new purse after retiring the lost one: %v", err)
+	}
+}

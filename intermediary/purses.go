@@ -25,6 +25,7 @@ type Offline interface {
 	RegisterDevice(ctx context.Context, cert offline.DeviceCert, wallet ledger.AccountID) (ledger.AccountID, error)
 	Reconcile(ctx context.Context, up settlement.Upload) (settlement.Report, error)
 	Revocations(ctx context.Context) (offline.RevocationList, error)
+	RetireDevice(ctx context.Context, serial offline.Serial) (settlement.DeviceInfo, error)
 }
 
 var _ Offline = (*settlement.Bank)(nil)
@@ -369,4 +370,56 @@ func fromOffline(err error) error {
 		}
 	}
 	return fail(protocol.CodeUnavailable, "offline settlement at the central ledger failed (%v); retry", err)
+}
+
+func (s *session) retirePurse(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
+	var m protocol.PurseRetire
+	unlock, err := s.instruction(protocol.TypePurseRetire, id, body, &m)
+	if err != nil {
+		return "", nil, err
+	}
+	defer unlock()
+	r, err := s.b.retirePurse(ctx, s.w, m.Serial)
+	return protocol.TypePurseRetired, r, err
+}
+
+// retirePurse revokes the wallet's purse, which its owner lost: the ledger
+// pays what is sent to it into the wallet from now on and returns its
+// escrow when the settlement window closes. The wallet may then provision
+// a new purse. Retiring again answers the same.
+func (b *Bank) retirePurse(ctx context.Context, w *wallet, serial string) (*protocol.PurseRetired, error) {
+	if err := b.offlineOn(); err != nil {
+		return nil, err
+	}
+	sn, err := offline.ParseSerial(serial)
+	if err != nil {
+		return nil, fail(protocol.CodeUnknownPurse, "%v", err)
+	}
+	var rec purseRec
+	err = b.db.View(func(tx *bolt.Tx) error {
+		found, err := getJSON(tx.Bucket(bucketPurses), serial, &rec)
+		if err == nil && (!found || rec.KeyID != w.keyID) {
+			err = fail(protocol.CodeUnknownPurse, "purse %q does not belong to this wallet", serial)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	info, err := b.cfg.Offline.RetireDevice(ctx, sn)
+	if err != nil {
+		return nil, fromOffline(err)
+	}
+	err = b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketPurses)
+		if string(bk.Get([]byte("of/"+w.keyID))) == serial {
+			return bk.Delete([]byte("of/" + w.keyID))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.log.Info("purse retired", "wallet", w.addr, "serial", serial)
+	return &protocol.PurseRetired{Serial: serial, Escrow: info.EscrowBalance}, nil
 }

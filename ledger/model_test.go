@@ -365,11 +365,12 @@ func (m *model) postRule(typ opType, tr Transfer, fromBal, toBal int64) *Error {
 	return nil
 }
 
-// modelRoute: issue and redeem alone move money through the issuance account.
+// modelRoute: issue and redeem alone move money through the issuance
+// account; the central bank issues to intermediaries and loss accounts.
 func modelRoute(typ opType, from, to Kind) *Error {
 	switch typ {
 	case opIssue:
-		if from != KindIssuance || to != KindIntermediary {
+		if from != KindIssuance || (to != KindIntermediary && to != KindLoss) {
 			return ErrWrongKind
 		}
 	case opRedeem:

@@ -98,6 +98,7 @@ func (s *Server) routeOffline() {
 	s.mux.HandleFunc("POST /v1/offline/devices", s.authed(s.offlineOnly(s.handleDevice)))
 	s.mux.HandleFunc("POST /v1/offline/reconcile", s.authed(s.offlineOnly(s.handleReconcile)))
 	s.mux.HandleFunc("GET /v1/offline/revocations", s.authed(s.offlineOnly(s.handleRevocations)))
+	s.mux.HandleFunc("POST /v1/offline/devices/{serial}/retire", s.authed(s.offlineOnly(s.handleRetire)))
 }
 
 type bankHandler = func(http.ResponseWriter, *http.Request, *ledger.Intermediary)
@@ -174,6 +175,31 @@ func (s *Server) handleRevocations(w http.ResponseWriter, _ *http.Request, _ *le
 	writeJSON(w, http.StatusOK, revocationsResponse{List: s.settler.Revocations().Marshal()})
 }
 
+type wireDevice struct {
+	Serial        string           `json:"serial"`
+	Bank          ledger.AccountID `json:"bank"`
+	Wallet        ledger.AccountID `json:"wallet"`
+	Escrow        ledger.AccountID `json:"escrow"`
+	EscrowBalance int64            `json:"escrow_balance"`
+	Mode          string           `json:"mode"`
+	Revoked       string           `json:"revoked,omitempty"`
+}
+
+func (s *Server) handleRetire(w http.ResponseWriter, r *http.Request, bank *ledger.Intermediary) {
+	sn, err := offline.ParseSerial(r.PathValue("serial"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	d, err := s.settler.RetireDevice(r.Context(), bank.ID(), sn)
+	if err != nil {
+		s.writeSettlementError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wireDevice{Serial: d.Serial.String(), Bank: d.Bank, Wallet: d.Wallet, Escrow: d.Escrow,
+		EscrowBalance: d.EscrowBalance, Mode: d.Mode.String(), Revoked: string(d.Revoked)})
+}
+
 func (s *Server) writeSettlementError(w http.ResponseWriter, err error) {
 	var se *settlement.Error
 	if errors.As(err, &se) {
@@ -246,4 +272,18 @@ func (c *Client) Revocations(ctx context.Context) (offline.RevocationList, error
 		return offline.RevocationList{}, err
 	}
 	return offline.ParseRevocationList(r.List)
+}
+
+// RetireDevice revokes a device its owner reported lost.
+func (c *Client) RetireDevice(ctx context.Context, serial offline.Serial) (settlement.DeviceInfo, error) {
+	var r wireDevice
+	if err := c.call(ctx, http.MethodPost, "/v1/offline/devices/"+serial.String()+"/retire", struct{}{}, &r); err != nil {
+		return settlement.DeviceInfo{}, err
+	}
+	mode, err := offline.ParseMode(r.Mode)
+	if err != nil {
+		return settlement.DeviceInfo{}, err
+	}
+	return settlement.DeviceInfo{Serial: serial, Bank: r.Bank, Wallet: r.Wallet, Escrow: r.Escrow,
+		EscrowBalance: r.EscrowBalance, Mode: mode, Revoked: offline.ConflictKind(r.Revoked)}, nil
 }

@@ -43,6 +43,9 @@ const (
 	// Forgery: the uploading device presented a voucher whose signature or
 	// chain does not verify; an honest payee never accepts one.
 	Forgery ConflictKind = "forgery"
+	// Retired is no broken rule but the other reason a device is revoked:
+	// its owner reported it lost or stolen.
+	Retired ConflictKind = "retired"
 )
 
 // ChainConflict compares a voucher with what is known of its payer's

@@ -296,6 +296,7 @@ func TestDoc_EverySignedExampleVerifies(t *testing.T) {
 		TypeSettings:       func() Signed { return new(Settings) },
 		TypePurseProvision: func() Signed { return new(PurseProvision) },
 		TypePurseFund:      func() Signed { return new(PurseFund) },
+		TypePurseRetire:    func() Signed { return new(PurseRetire) },
 	}
 
 	var msgs []string

@@ -44,6 +44,7 @@ const (
 	TypePurseFund      = "purse_fund"
 	TypePurseSync      = "purse_sync"
 	TypeRevocations    = "revocations"
+	TypePurseRetire    = "purse_retire"
 )
 
 // Message types an intermediary sends. Answers to a request carry its id;
@@ -69,6 +70,7 @@ const (
 	TypePurseFunded    = "purse_funded"       // answers purse_fund
 	TypePurseSynced    = "purse_synced"       // answers purse_sync
 	TypeRevocationList = "revocations"        // answers revocations
+	TypePurseRetired   = "purse_retired"      // answers purse_retire
 	TypeNotify         = "notify"             // pushed: money moved in or out of the wallet
 	TypePaymentRequest = "payment_request"    // pushed: a merchant asks this wallet to pay
 	TypeRequestUpdate  = "request_update"     // pushed: a request this wallet made was paid or declined

@@ -103,6 +103,20 @@ type PurseSynced struct {
 	RevocationSeq uint64            `json:"revocation_seq"` // fetch revocations when newer than the purse's
 }
 
+// PurseRetire reports the wallet's purse lost or stolen: the bank has it
+// revoked, so payees refuse it, and the value it held or is still paid
+// comes back to the wallet.
+type PurseRetire struct {
+	Serial    string `json:"serial"`
+	Signature []byte `json:"signature"`
+}
+
+// PurseRetired answers purse_retire.
+type PurseRetired struct {
+	Serial string `json:"serial"`
+	Escrow int64  `json:"escrow"` // still in escrow; it returns to the wallet when the settlement window closes
+}
+
 // RevocationsResult answers revocations.
 type RevocationsResult struct {
 	Seq  uint64 `json:"seq"`
@@ -115,3 +129,6 @@ func (m *PurseProvision) Sig() []byte            { return m.Signature }
 func (m *PurseFund) Sig() []byte                 { return m.Signature }
 func (m *PurseProvision) SetSig(s []byte)        { m.Signature = s }
 func (m *PurseFund) SetSig(s []byte)             { m.Signature = s }
+func (m *PurseRetire) SignedFields() []string    { return []string{m.Serial} }
+func (m *PurseRetire) Sig() []byte               { return m.Signature }
+func (m *PurseRetire) SetSig(s []byte)           { m.Signature = s }

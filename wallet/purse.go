@@ -128,3 +128,11 @@ func (c *Client) DefundPurse(ctx context.Context, p *offline.Purse, amount int64
 	}
 	return rs[len(rs)-1], nil
 }
+
+// RetirePurse reports the wallet's purse lost or stolen, by serial (the
+// purse itself is gone). The wallet can provision a new purse afterwards.
+func (c *Client) RetirePurse(ctx context.Context, id, serial string) (*protocol.PurseRetired, error) {
+	var r protocol.PurseRetired
+	err := c.signed(ctx, protocol.TypePurseRetire, c.id(id), &protocol.PurseRetire{Serial: serial}, protocol.TypePurseRetired, &r)
+	return &r, err
+}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
@@ -67,7 +68,12 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 	if err != nil {
 		return err
 	}
+	windows, stopWindows := context.WithCancel(ctx)
+	var windowsDone sync.WaitGroup
+	windowsDone.Go(func() { closeWindows(windows, st, cfg.Offline.window, log) })
 	defer func() {
+		stopWindows()
+		windowsDone.Wait()
 		if cerr := st.Close(); err == nil {
 			err = cerr
 		}

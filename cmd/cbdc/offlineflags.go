@@ -19,6 +19,7 @@ type offlineFlags struct {
 	policy       offline.Policy
 	certDays     int
 	guarantee    int64
+	window       time.Duration
 }
 
 func (o *offlineFlags) register(fs *flag.FlagSet) {
@@ -39,6 +40,7 @@ func (o *offlineFlags) register(fs *flag.FlagSet) {
 	})
 	fs.IntVar(&o.certDays, "offline-cert-days", o.certDays, "days a purse's device certificate is valid")
 	fs.Int64Var(&o.guarantee, "offline-guarantee-fund", settlement.DefaultGuaranteeFund, "yen the central bank puts in the guarantee account when it opens")
+	fs.DurationVar(&o.window, "offline-window", 24*time.Hour, "how often the ledger closes the settlement window: vouchers still waiting for their payer's value settle as far as escrow goes, the rest is an overspend")
 }
 
 // Policy checks the flags and returns the policy they set.
@@ -55,6 +57,9 @@ func (o *offlineFlags) Policy() (offline.Policy, error) {
 	if err := p.Validate(); err != nil {
 		return p, err
 	}
+	if o.window < time.Second {
+		return p, fmt.Errorf("-offline-window must be at least 1s, got %s", o.window)
+	}
 	if o.guarantee <= 0 {
 		return p, fmt.Errorf("-offline-guarantee-fund must be a positive number of yen, got %d", o.guarantee)
 	}
@@ -68,4 +73,29 @@ func openSettlement(ctx context.Context, l *ledger.Ledger, o *offlineFlags, log 
 		return nil, err
 	}
 	return settlement.Open(ctx, l, settlement.Config{Policy: p, GuaranteeFund: o.guarantee, Logger: log})
+}
+
+// closeWindows closes the settlement window every o.window until ctx ends,
+// and says what each close did when it did anything.
+func closeWindows(ctx context.Context, st *settlement.Settler, every time.Duration, log *slog.Logger) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		rep, err := st.CloseWindow(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Error("closing the offline settlement window", "err", err)
+			}
+			continue
+		}
+		if len(rep.Vouchers) > 0 || len(rep.Conflicts) > 0 {
+			log.Warn("offline settlement window closed", "settled", rep.Settled, "still_pending", rep.Pending,
+				"settled_yen", rep.SettledAmount, "conflicts", len(rep.Conflicts))
+		}
+	}
 }

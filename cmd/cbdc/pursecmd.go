@@ -50,6 +50,12 @@ var purseCommands = []purseCommand{
 		func(ctx context.Context, a *walletArgs, c *wallet.Client) (any, error) {
 			return c.DefundPurse(ctx, a.purse, a.amount)
 		}),
+	onlineVerb("purse-retire", "report a lost or stolen purse by its serial: it is revoked and its value comes back to the wallet", func(fs *flag.FlagSet, a *walletArgs) {
+		fs.StringVar(&a.text, "serial", "", "the lost purse's serial (cbdc wallet purse shows it)")
+		fs.StringVar(&a.id, "id", "", "request id; reuse one to retry")
+	}, noPurse, func(ctx context.Context, a *walletArgs, c *wallet.Client) (any, error) {
+		return c.RetirePurse(ctx, a.id, a.text)
+	}),
 	localVerb("purse", "show the offline purse: balance, counter, payments since the last sync", purseFlags, showPurse),
 	localVerb("purse-request", "offline: ask to be paid; prints a payment request to show the payer", purseAmountFlags, requestOffline),
 	localVerb("purse-pay", "offline: answer a payment request; prints the voucher to give the payee", func(fs *flag.FlagSet, a *walletArgs) {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
@@ -109,7 +110,12 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 	if err != nil {
 		return err
 	}
+	windows, stopWindows := context.WithCancel(ctx)
+	var windowsDone sync.WaitGroup
+	windowsDone.Go(func() { closeWindows(windows, st, cfg.Offline.window, log) })
 	defer func() {
+		stopWindows()
+		windowsDone.Wait()
 		if cerr := st.Close(); err == nil {
 			err = cerr
 		}

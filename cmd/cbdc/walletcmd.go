@@ -218,7 +218,7 @@ func runLocalPurse(a *walletArgs, cmd *purseCommand) error {
 
 // signedVerbs are the verbs that send an instruction with a request id.
 var signedVerbs = map[string]bool{"pay": true, "request": true, "approve": true, "decline": true,
-	"withdraw": true, "deposit": true, "schedule": true, "purse-provision": true, "purse-fund": true}
+	"withdraw": true, "deposit": true, "schedule": true, "purse-provision": true, "purse-fund": true, "purse-retire": true}
 
 func walletUsage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: cbdc wallet COMMAND [-key FILE] [-bank URL] [flags]\n\nCommands:")
@@ -263,6 +263,8 @@ func (a *walletArgs) check(verb string) error {
 		need(a.text != "", "-request must carry the payee's payment request (cbdc-req1:…)")
 	case "purse-accept":
 		need(a.text != "", "-voucher must carry the payer's voucher (cbdc-vch1:…)")
+	case "purse-retire":
+		need(a.text != "", "-serial must name the lost purse (32 hex digits)")
 	}
 	switch verb {
 	case "pay", "schedule", "request", "withdraw", "deposit", "purse-fund", "purse-defund", "purse-request":

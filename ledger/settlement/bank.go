@@ -49,3 +49,8 @@ func (b *Bank) Reconcile(ctx context.Context, up Upload) (Report, error) {
 func (b *Bank) Revocations(context.Context) (offline.RevocationList, error) {
 	return b.s.Revocations(), nil
 }
+
+// RetireDevice revokes a device its owner reported lost; see Settler.RetireDevice.
+func (b *Bank) RetireDevice(ctx context.Context, serial offline.Serial) (DeviceInfo, error) {
+	return b.s.RetireDevice(ctx, b.id, serial)
+}

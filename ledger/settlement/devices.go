@@ -212,3 +212,69 @@ func (s *Settler) sortedPending(payer offline.Serial) []*entry {
 	})
 	return es
 }
+
+// RetireDevice revokes a device its owner reported lost or stolen: payees
+// with the new revocation list refuse it, value paid to it from then on
+// goes to the owner's wallet, and what is left in its escrow returns to the
+// wallet when the settlement window closes, after the vouchers the device
+// made before it was lost have had their chance to arrive.
+func (s *Settler) RetireDevice(ctx context.Context, bank ledger.AccountID, serial offline.Serial) (DeviceInfo, error) {
+	s.mu.Lock()
+	d := s.devices[serial]
+	switch {
+	case s.failure != nil:
+		s.mu.Unlock()
+		return DeviceInfo{}, &detailed{ErrStopped, s.failure.Error()}
+	case d == nil || d.escrow == "":
+		s.mu.Unlock()
+		return DeviceInfo{}, &detailed{ErrUnknownDevice, serial.String()}
+	case d.bank != bank:
+		s.mu.Unlock()
+		return DeviceInfo{}, &detailed{ErrNotYourDevice, fmt.Sprintf("device %s is served by %s", serial, d.bank)}
+	}
+	if d.revoked == "" {
+		var b batch
+		s.revoke(d, offline.Retired, &b, &Report{})
+		items := b.encode()
+		s.mu.Unlock()
+		if err := s.write(items); err != nil {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return DeviceInfo{}, s.stop(err)
+		}
+	} else {
+		s.mu.Unlock()
+	}
+	return s.Device(serial)
+}
+
+// releaseRetired returns what is left in retired devices' escrow to their
+// owners' wallets. It moves the balance as it stands, so a repeat after a
+// lost answer finds nothing left to move.
+func (s *Settler) releaseRetired(ctx context.Context) error {
+	s.mu.Lock()
+	var ts []ledger.Transfer
+	for _, d := range s.devices {
+		if d.revoked != offline.Retired || len(s.pending[d.serial]) > 0 {
+			continue
+		}
+		if avail := s.available(d); avail > 0 {
+			ts = append(ts, ledger.Transfer{From: d.escrow, To: d.wallet, Amount: avail})
+		}
+	}
+	s.mu.Unlock()
+	for _, t := range ts {
+		seq := s.l.Totals().Seq
+		_, err := s.l.Transfer(ctx, fmt.Sprintf("release:%s:%d", t.From[len("escrow-"):], seq), t.From, t.To, t.Amount)
+		if refused(err) {
+			// A voucher of the device settled meanwhile; the next window
+			// returns what is left.
+			s.cfg.Logger.Info("retired escrow not returned this window", "escrow", t.From, "err", err)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("settlement: return retired escrow %s: %w", t.From, err)
+		}
+	}
+	return nil
+}

@@ -96,7 +96,11 @@ func (s *Settler) CloseWindow(ctx context.Context) (Report, error) {
 			return Report{}, err
 		}
 	}
-	return s.finish(ctx, t)
+	rep, err := s.finish(ctx, t)
+	if err != nil {
+		return rep, err
+	}
+	return rep, s.releaseRetired(ctx)
 }
 
 // closeNext picks the payers CloseWindow settles next: those whose escrow no
@@ -367,8 +371,8 @@ func (s *Settler) resolvePayee(e *entry, payer *device) bool {
 		return false
 	}
 	e.res.PayeeAccount = pd.wallet
-	if pd.mode() == offline.Intermittent {
-		e.res.PayeeAccount = pd.escrow
+	if pd.mode() == offline.Intermittent && pd.revoked != offline.Retired {
+		e.res.PayeeAccount = pd.escrow // a retired device's value goes to its owner's wallet
 	}
 	return true
 }
@@ -382,6 +386,7 @@ func (s *Settler) resolvePayee(e *entry, payer *device) bool {
 // s.mu held.
 func (s *Settler) try(e *entry, force bool, t *round) {
 	payer := s.devices[e.v.Payer]
+	s.resolvePayee(e, payer) // the payee may have been retired since the voucher arrived
 	avail := s.available(payer)
 	defund := e.v.Payee.IsZero()
 	// The payee is at fault for a voucher dated outside its payer's

@@ -163,3 +163,34 @@ func TestSettle_OnlyTheCentralBankReleasesEscrow(t *testing.T) {
 		t.Fatalf("bank moved money out of escrow: %v", err)
 	}
 }
+
+// A payee who lost its purse in intermittent mode is paid into its wallet
+// once its bank retires the device, and gets its escrow back when the
+// window closes.
+func TestSettle_RetiredDevicePaysItsOwner(t *testing.T) {
+	w := newWorld(t, intermittent())
+	a, b := w.person("bank-a", 50_000), w.person("bank-b", 50_000)
+	w.fund(a, 10_000)
+	w.fund(b, 2_000)
+	v := w.pay(a, b, 3_000)
+	info, err := w.s.RetireDevice(w.ctx, "bank-b", b.purse.Serial())
+	if err != nil || info.Revoked != offline.Retired {
+		t.Fatalf("retire: %+v %v", info, err)
+	}
+	if _, err := w.s.RetireDevice(w.ctx, "bank-a", b.purse.Serial()); ErrorCode(err) != ErrNotYourDevice.Code {
+		t.Errorf("another bank retired the device: %v", err)
+	}
+	if !w.s.Revocations().Contains(b.purse.Serial()) {
+		t.Error("a retired device is not on the revocation list")
+	}
+	if rep := w.reconcile(a, []offline.Voucher{v}, nil); rep.Settled != 1 || rep.Vouchers[0].PayeeAccount != b.wallet {
+		t.Fatalf("payer's upload: %+v", rep)
+	}
+	if _, err := w.s.CloseWindow(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.wantBalances(map[ledger.AccountID]int64{b.escrow: 0, b.wallet: 48_000 + 3_000 + 2_000, a.escrow: 7_000})
+	if len(w.s.Conflicts()) != 0 {
+		t.Errorf("retiring is not a conflict: %+v", w.s.Conflicts())
+	}
+}
