@@ -9,7 +9,7 @@ COUNT   ?= 1
 
 PAYMENTS ?= 60000x
 
-.PHONY: run build test lint fmt-check vet bench bench-ledger bench-payments clean
+.PHONY: run build test lint fmt-check vet bench bench-ledger bench-payments bench-offline clean
 
 run: build
 	./$(BIN) sandbox -data data
@@ -34,7 +34,7 @@ vet:
 # benchstat. COUNT=5 gives benchstat enough samples for medians.
 bench:
 	@rm -f bench.txt
-	$(MAKE) --no-print-directory bench-ledger bench-payments
+	$(MAKE) --no-print-directory bench-ledger bench-payments bench-offline
 
 bench-ledger:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(COUNT) -timeout 60m ./ledger/ | tee -a bench.txt
@@ -43,6 +43,11 @@ bench-ledger:
 # connected; PAYMENTS payments per figure, at GOMAXPROCS 2 and 4.
 bench-payments:
 	$(GO) test -run '^$$' -bench . -benchtime $(PAYMENTS) -cpu 2,4 -count $(COUNT) -timeout 60m ./intermediary/ | tee -a bench.txt
+
+# Offline reconciliation at the central ledger: 10,000 and 100,000 signed
+# vouchers handed in 100 per upload, 8 or 32 uploads at once.
+bench-offline:
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count $(COUNT) -timeout 60m ./ledger/settlement/ | tee -a bench.txt
 
 clean:
 	rm -rf bin
