@@ -217,13 +217,25 @@ func (s *Settler) syncedThrough(sn offline.Serial) uint64 {
 // drain writes what was decided, runs the ledger batches, and repeats for
 // pending vouchers the settlements freed. Called with s.mu held; returns
 // with it held, or released after an error.
+//
+// Decisions are durable before their ledger batches run and before the
+// caller answers. The last write of a round, which only records batches
+// the ledger has confirmed (and settlements that move nothing), goes to
+// disk in the background: after a crash those entries are still
+// "settling", and reopening sends their batches again under the same ids,
+// which the ledger answers with the first receipts.
 func (s *Settler) drain(ctx context.Context, t *round) error {
-	for {
+	for first := true; ; first = false {
 		items := t.b.encode()
 		t.b = batch{}
 		jobs := t.jobs
 		t.jobs = nil
 		s.mu.Unlock()
+		if !first && len(jobs) == 0 {
+			s.writeBehind(items)
+			s.mu.Lock()
+			return nil
+		}
 		if err := s.write(items); err != nil {
 			s.mu.Lock()
 			err = s.stop(err)
@@ -238,6 +250,20 @@ func (s *Settler) drain(ctx context.Context, t *round) error {
 		s.mu.Lock()
 		s.settled(jobs, errs, t)
 	}
+}
+
+// writeBehind writes items without waiting; a failure stops the service.
+func (s *Settler) writeBehind(items []kv) {
+	if len(items) == 0 {
+		return
+	}
+	s.behind.Go(func() {
+		if err := s.write(items); err != nil {
+			s.mu.Lock()
+			s.stop(err)
+			s.mu.Unlock()
+		}
+	})
 }
 
 // examine decodes a voucher and checks its signatures; it needs no state.

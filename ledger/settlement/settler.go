@@ -70,7 +70,8 @@ type Settler struct {
 	db     *bolt.DB
 	root   ed25519.PrivateKey
 	cfg    Config
-	chains sync.Map // digest of a chain's encoding → struct{}: chains whose signatures verified
+	chains sync.Map       // digest of a chain's encoding → struct{}: chains whose signatures verified
+	behind sync.WaitGroup // writes of confirmed settlements still on their way to disk
 
 	mu        sync.Mutex // protects the fields below
 	failure   error
@@ -123,8 +124,12 @@ func Open(ctx context.Context, l *ledger.Ledger, cfg Config) (*Settler, error) {
 	return s, nil
 }
 
-// Close closes the index. The ledger stays open.
-func (s *Settler) Close() error { return s.db.Close() }
+// Close waits for writes in the background and closes the index. The
+// ledger stays open.
+func (s *Settler) Close() error {
+	s.behind.Wait()
+	return s.db.Close()
+}
 
 // RootKey is the central bank's public root key, which purses trust.
 func (s *Settler) RootKey() ed25519.PublicKey { return s.root.Public().(ed25519.PublicKey) }
