@@ -236,11 +236,10 @@ func TestOffline_SyncReceiptCoversOnlyWhatTheLedgerHolds(t *testing.T) {
 }
 
 // A wallet whose purse is lost retires it: the purse is revoked, a voucher
-// it was paid settles into the wallet, and the wallet provisions a new one.
+// it was paid still settles from the payer's upload, and the wallet
+// provisions a new purse.
 func TestOffline_RetireLostPurse(t *testing.T) {
-	pol := offline.DefaultPolicy()
-	pol.Mode = offline.Intermittent
-	n := newOfflineNet(t, 2, pol)
+	n := newOfflineNet(t, 2, offline.DefaultPolicy())
 	alice := n.register("bank-1", "Alice", "person-alice")
 	bob := n.register("bank-2", "Bob", "person-bob")
 	if _, err := alice.Withdraw(n.ctx, "", 20_000); err != nil {
@@ -280,7 +279,11 @@ func TestOffline_RetireLostPurse(t *testing.T) {
 	if got := balance(t, n.ctx, bob); got != 4_000 {
 		t.Errorf("bob holds %d, want the 4000 his lost purse was paid", got)
 	}
-	if _, err := bob.ProvisionPurse(n.ctx, "", newPurse(t)); err != nil {
-		t.Errorf("a new purse after retiring the lost one: %v", err)
+	fresh := newPurse(t)
+	if _, err := bob.ProvisionPurse(n.ctx, "", fresh); err != nil {
+		t.Fatalf("a new purse after retiring the lost one: %v", err)
+	}
+	if crl := fresh.Revocations(); crl == nil || !crl.Contains(pb.Serial()) {
+		t.Error("the new purse's revocation list does not carry the retired purse")
 	}
 }

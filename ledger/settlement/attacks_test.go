@@ -3,7 +3,6 @@ package settlement
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"fmt"
 	"slices"
 	"sync"
@@ -310,7 +309,7 @@ func TestAttack_TamperedVoucherRevokesUploader(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.conserved()
-	digest := sha256.Sum256(raw)
+	digest := rejectedDigest(raw)
 	r := findResult(t, rep, digest)
 	if r.Outcome != offline.Rejected || r.Reason != offline.ReasonForged || rep.Rejected != 1 {
 		t.Errorf("tampered voucher: %+v", rep)
@@ -368,7 +367,7 @@ func TestAttack_WhollyForgedVoucher(t *testing.T) {
 			}
 			devices := w.s.Summary().Devices
 			rep := w.reconcile(b, nil, []offline.Voucher{v})
-			digest := sha256.Sum256(v.Marshal())
+			digest := rejectedDigest(v.Marshal())
 			if r := findResult(t, rep, digest); r.Outcome != offline.Rejected || r.Reason != offline.ReasonForged {
 				t.Errorf("forged voucher: %+v", r)
 			}
@@ -857,7 +856,7 @@ func TestAttack_BadInput(t *testing.T) {
 		t.Errorf("malformed upload: %+v", rep)
 	}
 	for i, raw := range bad {
-		d := sha256.Sum256(raw)
+		d := rejectedDigest(raw)
 		if r := findResult(t, rep, d); r.Outcome != offline.Rejected || r.Reason != offline.ReasonMalformed {
 			t.Errorf("%q: %+v", raw, r)
 		}

@@ -95,16 +95,15 @@ type DeviceInfo struct {
 func (s *Settler) Device(serial offline.Serial) (DeviceInfo, error) {
 	s.mu.Lock()
 	d := s.devices[serial]
-	s.mu.Unlock()
 	if d == nil || d.escrow == "" {
+		s.mu.Unlock()
 		return DeviceInfo{}, &detailed{ErrUnknownDevice, serial.String()}
 	}
-	bal, err := s.l.Balance(d.escrow)
-	if err != nil {
-		return DeviceInfo{}, err
-	}
-	return DeviceInfo{Serial: serial, Bank: d.bank, Wallet: d.wallet, Escrow: d.escrow, EscrowBalance: bal,
-		Mode: d.mode(), Revoked: d.revoked}, nil
+	info := DeviceInfo{Serial: serial, Bank: d.bank, Wallet: d.wallet, Escrow: d.escrow, Mode: d.mode(), Revoked: d.revoked}
+	s.mu.Unlock()
+	bal, err := s.l.Balance(info.Escrow)
+	info.EscrowBalance = bal
+	return info, err
 }
 
 // Revocations returns the current revocation list, signed by the root key.
@@ -249,32 +248,35 @@ func (s *Settler) RetireDevice(ctx context.Context, bank ledger.AccountID, seria
 }
 
 // releaseRetired returns what is left in retired devices' escrow to their
-// owners' wallets. It moves the balance as it stands, so a repeat after a
-// lost answer finds nothing left to move.
+// owners' wallets, once their certificates have expired: until then a
+// voucher the purse made (before it was lost, or a thief before payees
+// learned of the revocation) may still arrive and must find the escrow.
+// The amount is reserved while the transfer runs, so no settlement counts
+// on it; a repeat after a lost answer finds nothing left to move.
 func (s *Settler) releaseRetired(ctx context.Context) error {
 	s.mu.Lock()
+	now := s.cfg.Now()
 	var ts []ledger.Transfer
 	for _, d := range s.devices {
-		if d.revoked != offline.Retired || len(s.pending[d.serial]) > 0 {
+		if d.revoked != offline.Retired || len(s.pending[d.serial]) > 0 || !now.After(d.cert.Expires) {
 			continue
 		}
 		if avail := s.available(d); avail > 0 {
+			s.reserved[d.escrow] += avail
 			ts = append(ts, ledger.Transfer{From: d.escrow, To: d.wallet, Amount: avail})
 		}
 	}
+	seq := s.l.Totals().Seq
 	s.mu.Unlock()
+	var firstErr error
 	for _, t := range ts {
-		seq := s.l.Totals().Seq
-		_, err := s.l.Transfer(ctx, fmt.Sprintf("release:%s:%d", t.From[len("escrow-"):], seq), t.From, t.To, t.Amount)
-		if refused(err) {
-			// A voucher of the device settled meanwhile; the next window
-			// returns what is left.
-			s.cfg.Logger.Info("retired escrow not returned this window", "escrow", t.From, "err", err)
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("settlement: return retired escrow %s: %w", t.From, err)
+		_, err := s.l.Transfer(context.WithoutCancel(ctx), fmt.Sprintf("release:%s:%d", t.From[len("escrow-"):], seq), t.From, t.To, t.Amount)
+		s.mu.Lock()
+		s.reserved[t.From] -= t.Amount
+		s.mu.Unlock()
+		if err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("settlement: return retired escrow %s: %w", t.From, err)
 		}
 	}
-	return nil
+	return firstErr
 }

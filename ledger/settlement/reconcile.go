@@ -271,15 +271,15 @@ func (s *Settler) examine(raw []byte, sent bool) incoming {
 	in := incoming{raw: raw, sent: sent}
 	v, err := offline.ParseVoucher(raw)
 	if err != nil {
-		in.hash, in.reason, in.detail = sha256.Sum256(raw), offline.ReasonMalformed, err.Error()
+		in.hash, in.reason, in.detail = rejectedDigest(raw), offline.ReasonMalformed, err.Error()
 		return in
 	}
 	if err := s.verifyChain(raw, &v); err != nil {
-		in.hash, in.reason, in.detail = sha256.Sum256(raw), offline.ReasonForged, err.Error()
+		in.hash, in.reason, in.detail = rejectedDigest(raw), offline.ReasonForged, err.Error()
 		return in
 	}
 	if !ed25519.Verify(v.Chain.Device.Key, v.SignedBytes(), v.Signature[:]) {
-		in.hash, in.reason, in.detail = sha256.Sum256(raw), offline.ReasonForged, "payer signature does not verify"
+		in.hash, in.reason, in.detail = rejectedDigest(raw), offline.ReasonForged, "payer signature does not verify"
 		return in
 	}
 	in.v, in.hash = v, v.Hash()
@@ -308,6 +308,17 @@ func (s *Settler) verifyChain(raw []byte, v *offline.Voucher) error {
 
 // decide settles, holds or rejects one uploaded voucher. Called with s.mu held.
 func (s *Settler) decide(in *incoming, uploader *device, t *round) result {
+	if in.reason == "" {
+		if reason := s.impostor(&in.v); reason != "" {
+			in.reason, in.detail, in.hash = offline.ReasonForged, reason, rejectedDigest(in.raw)
+		}
+	}
+	v := &in.v
+	if in.reason == "" && (in.sent && v.Payer != uploader.serial || !in.sent && v.Payee != uploader.serial) {
+		r := VoucherResult{Hash: in.hash, Payer: v.Payer, Counter: v.Counter, Payee: v.Payee, Amount: v.Amount,
+			Outcome: offline.Rejected, Reason: offline.ReasonNotUploaders}
+		return result{fixed: r}
+	}
 	if e := s.vouchers[in.hash]; e != nil {
 		r := e.res
 		r.Outcome, r.Reason = offline.Duplicate, "first outcome: "+string(e.res.Outcome)
@@ -321,12 +332,6 @@ func (s *Settler) decide(in *incoming, uploader *device, t *round) result {
 		t.b.entries = append(t.b.entries, e)
 		s.conflict(offline.Forgery, uploader, "uploaded a voucher that is "+in.reason+": "+in.detail, &t.b, &t.rep, in.hash)
 		return result{e: e}
-	}
-	v := &in.v
-	if in.sent && v.Payer != uploader.serial || !in.sent && v.Payee != uploader.serial {
-		r := VoucherResult{Hash: in.hash, Payer: v.Payer, Counter: v.Counter, Payee: v.Payee, Amount: v.Amount,
-			Outcome: offline.Rejected, Reason: offline.ReasonNotUploaders}
-		return result{fixed: r}
 	}
 	e := &entry{hash: in.hash, arrival: s.next(), raw: in.raw, v: in.v, uploader: uploader.serial, status: statusPending}
 	payer := s.payer(v, t)
@@ -344,6 +349,31 @@ func (s *Settler) decide(in *incoming, uploader *device, t *round) result {
 	e.fillResult()
 	t.b.entries = append(t.b.entries, e)
 	return result{e: e}
+}
+
+// impostor says why a voucher's certificate is not that of the device
+// registered under its serial, or "" when it is (or none is registered).
+// A bank's certificate is good for the serials it registers, so another
+// bank, or another key, under a registered serial is a forgery: it would
+// otherwise spend that device's escrow. Called with s.mu held.
+func (s *Settler) impostor(v *offline.Voucher) string {
+	d := s.devices[v.Payer]
+	switch {
+	case d == nil || d.escrow == "":
+		return ""
+	case string(d.bank) != v.Chain.Device.BankID:
+		return fmt.Sprintf("serial %s is registered by %s, the voucher's certificate is from %s", v.Payer, d.bank, v.Chain.Device.BankID)
+	case !d.cert.Key.Equal(v.Chain.Device.Key):
+		return fmt.Sprintf("the voucher's certificate has another key than the device registered as %s", v.Payer)
+	}
+	return ""
+}
+
+// rejectedDigest names bytes that are not a genuine voucher. Its domain
+// keeps it apart from voucher hashes, so no upload of bytes can take the
+// place of a genuine voucher.
+func rejectedDigest(raw []byte) offline.Hash {
+	return sha256.Sum256(append([]byte("cbdc-sandbox/settlement/rejected\x00"), raw...))
 }
 
 func (s *Settler) next() uint64 { s.arrivals++; return s.arrivals }
@@ -397,8 +427,10 @@ func (s *Settler) resolvePayee(e *entry, payer *device) bool {
 		return false
 	}
 	e.res.PayeeAccount = pd.wallet
-	if pd.mode() == offline.Intermittent && pd.revoked != offline.Retired {
-		e.res.PayeeAccount = pd.escrow // a retired device's value goes to its owner's wallet
+	if pd.mode() == offline.Intermittent {
+		// Even for a retired device: its purse may have spent the value
+		// again; what is left comes back to the owner with the escrow.
+		e.res.PayeeAccount = pd.escrow
 	}
 	return true
 }
@@ -412,7 +444,6 @@ func (s *Settler) resolvePayee(e *entry, payer *device) bool {
 // s.mu held.
 func (s *Settler) try(e *entry, force bool, t *round) {
 	payer := s.devices[e.v.Payer]
-	s.resolvePayee(e, payer) // the payee may have been retired since the voucher arrived
 	avail := s.available(payer)
 	defund := e.v.Payee.IsZero()
 	// The payee is at fault for a voucher dated outside its payer's

@@ -1,6 +1,8 @@
 package settlement
 
 import (
+	"time"
+
 	"testing"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
@@ -164,9 +166,10 @@ func TestSettle_OnlyTheCentralBankReleasesEscrow(t *testing.T) {
 	}
 }
 
-// A payee who lost its purse in intermittent mode is paid into its wallet
-// once its bank retires the device, and gets its escrow back when the
-// window closes.
+// A payee who lost its purse in intermittent mode keeps being paid into its
+// escrow (its purse may have spent the value again); once the device's
+// certificate has expired, no voucher of it can still be valid and the
+// window returns the escrow to the owner's wallet.
 func TestSettle_RetiredDevicePaysItsOwner(t *testing.T) {
 	w := newWorld(t, intermittent())
 	a, b := w.person("bank-a", 50_000), w.person("bank-b", 50_000)
@@ -183,13 +186,18 @@ func TestSettle_RetiredDevicePaysItsOwner(t *testing.T) {
 	if !w.s.Revocations().Contains(b.purse.Serial()) {
 		t.Error("a retired device is not on the revocation list")
 	}
-	if rep := w.reconcile(a, []offline.Voucher{v}, nil); rep.Settled != 1 || rep.Vouchers[0].PayeeAccount != b.wallet {
+	if rep := w.reconcile(a, []offline.Voucher{v}, nil); rep.Settled != 1 || rep.Vouchers[0].PayeeAccount != b.escrow {
 		t.Fatalf("payer's upload: %+v", rep)
 	}
 	if _, err := w.s.CloseWindow(w.ctx); err != nil {
 		t.Fatal(err)
 	}
-	w.wantBalances(map[ledger.AccountID]int64{b.escrow: 0, b.wallet: 48_000 + 3_000 + 2_000, a.escrow: 7_000})
+	w.wantBalances(map[ledger.AccountID]int64{b.escrow: 5_000, b.wallet: 48_000}) // the certificate is still valid
+	w.s.cfg.Now = func() time.Time { return time.Now().Add(w.cfg.Policy.CertLifetime + time.Hour) }
+	if _, err := w.s.CloseWindow(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.wantBalances(map[ledger.AccountID]int64{b.escrow: 0, b.wallet: 48_000 + 5_000, a.escrow: 7_000})
 	if len(w.s.Conflicts()) != 0 {
 		t.Errorf("retiring is not a conflict: %+v", w.s.Conflicts())
 	}
