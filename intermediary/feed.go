@@ -105,6 +105,12 @@ const (
 	escrowPrefix    = "escrow-"
 )
 
+// offlineSettlement reports whether a record is the central bank settling
+// an offline voucher.
+func offlineSettlement(e *ledger.Event) bool {
+	return e.Origin == "" && strings.HasPrefix(e.OpID, offlineOpPrefix)
+}
+
 // movement is one transfer as it concerns one of the bank's wallets.
 type movement struct {
 	w     *wallet
@@ -122,7 +128,7 @@ func (b *Bank) applyFeed(events []ledger.Event, next uint64) error {
 		e := &events[i]
 		for _, t := range e.Transfers {
 			moves, credits = b.classify(e, t, false, moves, credits)
-			if t.From == b.id && strings.HasPrefix(e.OpID, offlineOpPrefix) {
+			if t.From == b.id && offlineSettlement(e) {
 				losses += t.Amount
 			}
 		}
@@ -190,7 +196,7 @@ func (b *Bank) classify(e *ledger.Event, t ledger.Transfer, sweep bool, moves, c
 	if to != nil {
 		in := entry
 		in.Amount, in.Counterparty = t.Amount, string(t.From)
-		if strings.HasPrefix(e.OpID, offlineOpPrefix) {
+		if offlineSettlement(e) {
 			in.Reason = protocol.ReasonOffline
 		} else if t.From == b.id {
 			in.Reason = protocol.ReasonWithdrawal

@@ -215,20 +215,33 @@ func (b *Bank) fundPurse(ctx context.Context, w *wallet, requestID, serial strin
 	if err != nil {
 		return nil, err
 	}
+	if found && (done.Serial != serial || done.Amount != amount) {
+		return nil, fail(protocol.CodeRequestIDReused, "this request id was used for another instruction")
+	}
 	if !found {
+		// Checked once, and the intent kept before the transfer: a retry
+		// after a lost answer resends it under the same id rather than meet
+		// a cap the first attempt has already filled.
 		if err := b.checkFunding(ctx, sn, rec, amount); err != nil {
 			return nil, err
 		}
-		rc, err := b.led.Transfer(ctx, op, ledger.AccountID(w.addr), ledger.AccountID(rec.Escrow), amount)
-		if err != nil {
-			return nil, fromLedger(err)
-		}
-		done = fundingRec{Serial: serial, Amount: amount, Seq: rc.Seq, Time: rc.Time}
-		if err := b.db.Update(func(tx *bolt.Tx) error { return putJSON(tx.Bucket(bucketPurses), "fund/"+op, done) }); err != nil {
+		done = fundingRec{Serial: serial, Amount: amount}
+		if err := b.putFunding(op, done); err != nil {
 			return nil, err
 		}
-	} else if done.Serial != serial || done.Amount != amount {
-		return nil, fail(protocol.CodeRequestIDReused, "this request id was used for another instruction")
+	}
+	if done.Seq == 0 {
+		rc, err := b.led.Transfer(ctx, op, ledger.AccountID(w.addr), ledger.AccountID(rec.Escrow), amount)
+		if err != nil {
+			if refused(err) {
+				b.dropFunding(op)
+			}
+			return nil, fromLedger(err)
+		}
+		done.Seq, done.Time = rc.Seq, rc.Time
+		if err := b.putFunding(op, done); err != nil {
+			return nil, err
+		}
 	}
 	f := offline.FundingReceipt{Serial: sn, Seq: done.Seq, Amount: amount, Time: done.Time}
 	f.Sign(b.cfg.OfflineKey)
@@ -239,12 +252,26 @@ func (b *Bank) fundPurse(ctx context.Context, w *wallet, requestID, serial strin
 	return out, nil
 }
 
-// fundingRec is a funding the ledger applied, kept to answer retries.
+// fundingRec is a funding asked of the ledger, kept to answer retries; Seq
+// is 0 until the ledger has answered.
 type fundingRec struct {
 	Serial string    `json:"serial"`
 	Amount int64     `json:"amount"`
-	Seq    uint64    `json:"seq"`
+	Seq    uint64    `json:"seq,omitempty"`
 	Time   time.Time `json:"time"`
+}
+
+func (b *Bank) putFunding(op string, f fundingRec) error {
+	return b.db.Update(func(tx *bolt.Tx) error { return putJSON(tx.Bucket(bucketPurses), "fund/"+op, f) })
+}
+
+// dropFunding forgets a funding the ledger refused, so the request id can
+// be used again once the wallet can pay.
+func (b *Bank) dropFunding(op string) {
+	err := b.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketPurses).Delete([]byte("fund/" + op)) })
+	if err != nil {
+		b.logErr("forget a refused purse funding", err, "op", op)
+	}
 }
 
 func (b *Bank) funding(op string) (rec fundingRec, found bool, err error) {
@@ -364,6 +391,9 @@ func fromOffline(err error) error {
 		return fail(protocol.CodeTooManyVouchers, "%v", err)
 	case settlement.ErrDeviceExists.Code:
 		return fail(protocol.CodePurseExists, "%v", err)
+	case settlement.ErrBadCertificate.Code, settlement.ErrUnknownBank.Code:
+		// The bank's own certificates or keys are wrong: not the wallet's doing.
+		return fail(protocol.CodeInternal, "the central ledger refused the bank's offline certificate: %v", err)
 	case "":
 		if ledger.ErrorCode(err) != "" {
 			return fromLedger(err)

@@ -7,7 +7,8 @@ import "time"
 // going online, then takes the value. The checks, in order:
 //
 //   - the voucher answers an open request of this purse: payee, nonce, amount;
-//   - the payer's certificate chain leads to the root and is valid now;
+//   - the payer's certificate chain leads to the root and is valid now and
+//     at the voucher's own time;
 //   - the payer is not on the cached revocation list;
 //   - the payer's signature;
 //   - the amount is within the payer's per-payment and purse caps;
@@ -60,11 +61,17 @@ func (p *Purse) matchRequest(v *Voucher) error {
 }
 
 // CheckVoucher runs the checks any offline party can make of a voucher on
-// its own: the chain to root valid at now, the revocation list (if any),
+// its own: the chain to root valid at now and at the voucher's time, the
+// revocation list (if any),
 // the payer's signature, the payer's caps and its count of payments since
 // its last sync.
 func CheckVoucher(v *Voucher, root []byte, crl *RevocationList, now time.Time) error {
 	if err := v.Chain.Verify(root, now); err != nil {
+		return err
+	}
+	// The payer's own clock too: reconciliation holds the payee to a
+	// voucher dated outside the certificate, so the payee must refuse it.
+	if err := v.ValidAtItsTime(); err != nil {
 		return err
 	}
 	if crl != nil && crl.Contains(v.Payer) {

@@ -88,6 +88,14 @@ func TestAcceptRefusals(t *testing.T) {
 			payee := w.purse(staged)
 			return payee, payOnly(t, payer, payee, 100), t0.Add(2 * time.Hour)
 		}},
+		{"voucher dated outside the payer's certificate", "certificate_expired", func(t *testing.T, w *world) (*offline.Purse, offline.Voucher, time.Time) {
+			d := w.device("backdated", staged)
+			d.chain.Device = w.deviceCertValid(pub(d.key), staged, t0.Add(-time.Hour), t0.Add(48*time.Hour))
+			payee := w.purse(staged)
+			v := d.pays(t, payee, 100, nil)
+			v.Time = t0.Add(-2 * time.Hour) // before the certificate was issued
+			return payee, d.voucher(v), t0
+		}},
 		{"payer certificate not yet valid", "certificate_expired", func(t *testing.T, w *world) (*offline.Purse, offline.Voucher, time.Time) {
 			d := w.device("early", staged)
 			d.chain.Device = w.deviceCertValid(pub(d.key), staged, t0.Add(time.Hour), t0.Add(48*time.Hour))

@@ -764,7 +764,7 @@ func TestAttack_CrashInDoubtSettlesOnce(t *testing.T) {
 	e1 := w.s.vouchers[v1.Hash()]
 	seq1 := e1.res.Seq
 	e1.status = statusSettling
-	items := (&batch{entries: []*entry{e1}}).encode()
+	items := w.s.encode(&batch{entries: []*entry{e1}})
 	arrival := w.s.next()
 	w.s.mu.Unlock()
 	if err := w.s.write(items); err != nil {
@@ -774,7 +774,10 @@ func TestAttack_CrashInDoubtSettlesOnce(t *testing.T) {
 	e2 := &entry{hash: v2.Hash(), arrival: arrival, raw: v2.Marshal(), v: v2, uploader: serial(b), status: statusSettling,
 		res: VoucherResult{PayeeAccount: b.wallet, FromEscrow: 2_000}}
 	e2.fillResult()
-	if err := w.s.write((&batch{entries: []*entry{e2}}).encode()); err != nil {
+	w.s.mu.Lock()
+	items = w.s.encode(&batch{entries: []*entry{e2}})
+	w.s.mu.Unlock()
+	if err := w.s.write(items); err != nil {
 		t.Fatal(err)
 	}
 	seq := w.l.Totals().Seq

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"sort"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/offline"
 )
@@ -27,6 +25,13 @@ func (s *Settler) RegisterDevice(ctx context.Context, bank ledger.AccountID, cer
 	}
 	if err := cert.Verify(bc, s.cfg.Now()); err != nil {
 		return "", &detailed{ErrBadCertificate, err.Error()}
+	}
+	// A bank may not give its devices looser limits than the policy: under
+	// the guarantee or payee policies their losses would fall on others.
+	pol := s.cfg.Policy
+	if cert.Limits != pol.Limits || cert.Expires.Sub(cert.Issued) > pol.CertLifetime {
+		return "", &detailed{ErrBadCertificate, fmt.Sprintf("certificate limits %+v for %s differ from the policy's %+v, or it lives longer than %s",
+			cert.Limits, cert.Expires.Sub(cert.Issued), pol.Limits, pol.CertLifetime)}
 	}
 	if a, err := s.l.Account(wallet); err != nil || a.Kind != ledger.KindWallet || a.Intermediary != bank {
 		return "", &detailed{ErrNotYourDevice, fmt.Sprintf("%s is not a wallet %s serves", wallet, bank)}
@@ -49,14 +54,7 @@ func (s *Settler) RegisterDevice(ctx context.Context, bank ledger.AccountID, cer
 		d.revoked = old.revoked // seen in vouchers before the bank registered it
 		d.short, d.lost = old.short, old.lost
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketDevices)
-		if err != nil {
-			return err
-		}
-		return b.Put(d.serial[:], d.marshal())
-	})
-	if err != nil {
+	if err := s.write(s.encode(&batch{devices: []*device{d}})); err != nil {
 		return "", s.stop(err)
 	}
 	s.devices[d.serial] = d
@@ -234,7 +232,7 @@ func (s *Settler) RetireDevice(ctx context.Context, bank ledger.AccountID, seria
 	if d.revoked == "" {
 		var b batch
 		s.revoke(d, offline.Retired, &b, &Report{})
-		items := b.encode()
+		items := s.encode(&b)
 		s.mu.Unlock()
 		if err := s.write(items); err != nil {
 			s.mu.Lock()

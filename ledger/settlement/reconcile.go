@@ -9,7 +9,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/offline"
@@ -77,6 +79,11 @@ func (s *Settler) CloseWindow(ctx context.Context) (Report, error) {
 	t := &round{}
 	tried := map[*entry]bool{}
 	s.mu.Lock()
+	// Settlements in doubt first: value they pay into an escrow counts.
+	t.jobs = s.inDoubt()
+	if err := s.drain(ctx, t); err != nil {
+		return Report{}, err
+	}
 	for {
 		payers := s.closeNext(tried)
 		if len(payers) == 0 {
@@ -142,6 +149,21 @@ func (s *Settler) closeNext(tried map[*entry]bool) []offline.Serial {
 	}
 	return nil
 }
+
+// inDoubt returns the settlements decided whose ledger answer never came,
+// excluding those a round is running now. Called with s.mu held.
+func (s *Settler) inDoubt() []*entry {
+	var es []*entry
+	for _, e := range s.vouchers {
+		if e.status == statusSettling && strings.HasPrefix(e.reason, reasonInDoubt) {
+			es = append(es, e)
+		}
+	}
+	return es
+}
+
+// reasonInDoubt marks a settlement whose ledger answer never came.
+const reasonInDoubt = "in_doubt"
 
 // resume retries settlements a crash or a lost answer left in doubt.
 func (s *Settler) resume(ctx context.Context) error {
@@ -226,7 +248,7 @@ func (s *Settler) syncedThrough(sn offline.Serial) uint64 {
 // which the ledger answers with the first receipts.
 func (s *Settler) drain(ctx context.Context, t *round) error {
 	for first := true; ; first = false {
-		items := t.b.encode()
+		items := s.encode(&t.b)
 		t.b = batch{}
 		jobs := t.jobs
 		t.jobs = nil
@@ -257,13 +279,26 @@ func (s *Settler) writeBehind(items []kv) {
 	if len(items) == 0 {
 		return
 	}
-	s.behind.Go(func() {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
 		if err := s.write(items); err != nil {
 			s.mu.Lock()
 			s.stop(err)
 			s.mu.Unlock()
 		}
-	})
+		return
+	}
+	s.behind.Add(1) // under s.mu, so Close's Wait sees it
+	s.mu.Unlock()
+	go func() {
+		defer s.behind.Done()
+		if err := s.write(items); err != nil {
+			s.mu.Lock()
+			s.stop(err)
+			s.mu.Unlock()
+		}
+	}()
 }
 
 // examine decodes a voucher and checks its signatures; it needs no state.
@@ -540,10 +575,14 @@ func (s *Settler) runJobs(ctx context.Context, jobs []*entry) []error {
 	s.mu.Unlock()
 	errs := make([]error, len(jobs))
 	seqs := make([]uint64, len(jobs))
+	// A batch decided must be answered even if the bank that asked goes
+	// away: an unanswered one stays in doubt, its escrow held, until retried.
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
+	defer cancel()
 	var wg sync.WaitGroup
 	for i, e := range jobs {
 		wg.Go(func() {
-			r, err := s.l.Batch(ctx, opID(e.hash), ops[i])
+			r, err := s.l.Batch(bctx, opID(e.hash), ops[i])
 			errs[i], seqs[i] = err, r.Seq
 		})
 	}
@@ -565,7 +604,7 @@ func (s *Settler) settled(jobs []*entry, errs []error, t *round) {
 	for i, e := range jobs {
 		err := errs[i]
 		if err != nil && !refused(err) {
-			e.reason = "in_doubt: " + err.Error()
+			e.reason = reasonInDoubt + ": " + err.Error()
 			e.fillResult()
 			continue // stays settling, with its escrow reserved, until resumed
 		}
@@ -596,13 +635,20 @@ func (s *Settler) settled(jobs []*entry, errs []error, t *round) {
 
 // refused reports whether err is the ledger's definite refusal rather than
 // an unknown outcome.
+//
+// op_id_reused is not one: the ledger already applied a settlement under
+// this voucher's id with other amounts, which only a lost write of the
+// index can cause; the voucher stays in doubt rather than be decided again.
 func refused(err error) bool {
 	switch ledger.ErrorCode(err) {
-	case "", ledger.ErrClosed.Code, ledger.ErrStorage.Code, ledger.ErrCorrupt.Code:
+	case "", ledger.ErrClosed.Code, ledger.ErrStorage.Code, ledger.ErrCorrupt.Code, ledger.ErrOpIDReused.Code:
 		return false
 	}
 	return true
 }
+
+// batchTimeout bounds the wait for the ledger's answer to settlement batches.
+const batchTimeout = 30 * time.Second
 
 func sortSerials(s []offline.Serial) {
 	slices.SortFunc(s, func(a, b offline.Serial) int { return bytes.Compare(a[:], b[:]) })

@@ -32,7 +32,7 @@ const GuaranteeAccount ledger.AccountID = "offline-guarantee"
 const (
 	DefaultGuaranteeFund    = 100_000_000
 	DefaultBankCertLifetime = 365 * 24 * time.Hour
-	MaxUpload               = 10_000
+	MaxUpload               = 2_000 // vouchers of about 450 bytes: within an HTTP request's 4 MiB
 )
 
 // Config sets up a Settler. Policy must be valid; the rest have defaults.
@@ -83,6 +83,8 @@ type Settler struct {
 	reserved  map[ledger.AccountID]int64               // escrow promised to settlements in flight
 	conflicts []Conflict
 	arrivals  uint64
+	gen       uint64                  // generation of the last record encoded for the index
+	closing   bool                    // Close has begun: no more writes in the background
 	crl       *offline.RevocationList // nil when a revocation has not been signed yet
 	revoked   int
 }
@@ -127,6 +129,9 @@ func Open(ctx context.Context, l *ledger.Ledger, cfg Config) (*Settler, error) {
 // Close waits for writes in the background and closes the index. The
 // ledger stays open.
 func (s *Settler) Close() error {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
 	s.behind.Wait()
 	return s.db.Close()
 }

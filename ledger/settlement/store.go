@@ -255,8 +255,10 @@ type batch struct {
 
 func (b *batch) empty() bool { return len(b.entries)+len(b.devices)+len(b.conflicts) == 0 }
 
-// write stores a batch. Entries and devices are encoded by the caller under
-// s.mu, so the bytes match the decision.
+// write stores key-value items. Each carries the generation it was encoded
+// at (under s.mu), stored in front of its value; a put older than what the
+// file holds for its key is skipped, so writes that concurrent rounds make
+// in any order leave the newest state on disk.
 func (s *Settler) write(items []kv) error {
 	if len(items) == 0 {
 		return nil
@@ -268,7 +270,11 @@ func (s *Settler) write(items []kv) error {
 				return err
 			}
 			b.FillPercent = 0.9 // keys mostly arrive in order: fill pages, split rarely
-			if err := b.Put(it.key, it.val); err != nil {
+			if old := b.Get(it.key); len(old) >= 8 && binary.BigEndian.Uint64(old) > it.gen {
+				continue
+			}
+			val := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(it.val)), it.gen)
+			if err := b.Put(it.key, append(val, it.val...)); err != nil {
 				return err
 			}
 		}
@@ -276,26 +282,39 @@ func (s *Settler) write(items []kv) error {
 	})
 }
 
-type kv struct{ bucket, key, val []byte }
+type kv struct {
+	bucket, key, val []byte
+	gen              uint64
+}
 
 // encode turns a batch into key-value writes; called with s.mu held.
-func (b *batch) encode() []kv {
+func (s *Settler) encode(b *batch) []kv {
 	items := make([]kv, 0, len(b.entries)+len(b.devices)+len(b.conflicts))
+	next := func() uint64 { s.gen++; return s.gen }
 	seen := make(map[*entry]bool, len(b.entries))
 	for _, e := range b.entries {
 		if seen[e] {
 			continue
 		}
 		seen[e] = true
-		items = append(items, kv{bucketVouchers, binary.BigEndian.AppendUint64(nil, e.arrival), e.marshal()})
+		items = append(items, kv{bucketVouchers, binary.BigEndian.AppendUint64(nil, e.arrival), e.marshal(), next()})
 	}
 	for _, d := range b.devices {
-		items = append(items, kv{bucketDevices, append([]byte(nil), d.serial[:]...), d.marshal()})
+		items = append(items, kv{bucketDevices, append([]byte(nil), d.serial[:]...), d.marshal(), next()})
 	}
 	for _, c := range b.conflicts {
-		items = append(items, kv{bucketConflicts, binary.BigEndian.AppendUint64(nil, c.Seq), c.marshal()})
+		items = append(items, kv{bucketConflicts, binary.BigEndian.AppendUint64(nil, c.Seq), c.marshal(), next()})
 	}
 	return items
+}
+
+// stripGen takes the generation off a stored value.
+func (s *Settler) stripGen(v []byte) ([]byte, error) {
+	if len(v) < 8 {
+		return nil, fmt.Errorf("settlement: a stored record of %d bytes has no generation", len(v))
+	}
+	s.gen = max(s.gen, binary.BigEndian.Uint64(v))
+	return v[8:], nil
 }
 
 // load rebuilds the in-memory index from disk.
@@ -312,6 +331,10 @@ func (s *Settler) load() error {
 		if err := forEach(tx, bucketDevices, func(k, v []byte) error {
 			var sn offline.Serial
 			copy(sn[:], k)
+			v, err := s.stripGen(v)
+			if err != nil {
+				return err
+			}
 			d, err := unmarshalDevice(sn, v)
 			if err == nil {
 				s.devices[sn] = d
@@ -321,6 +344,10 @@ func (s *Settler) load() error {
 			return err
 		}
 		if err := forEach(tx, bucketConflicts, func(k, v []byte) error {
+			v, err := s.stripGen(v)
+			if err != nil {
+				return err
+			}
 			c, err := unmarshalConflict(binary.BigEndian.Uint64(k), v)
 			s.conflicts = append(s.conflicts, c)
 			return err
@@ -328,6 +355,10 @@ func (s *Settler) load() error {
 			return err
 		}
 		return forEach(tx, bucketVouchers, func(k, v []byte) error {
+			v, err := s.stripGen(v)
+			if err != nil {
+				return err
+			}
 			e, err := unmarshalEntry(k, v)
 			if err == nil {
 				entries = append(entries, e)
