@@ -8,9 +8,11 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
@@ -54,12 +56,7 @@ func (s *Settler) Reconcile(ctx context.Context, bank ledger.AccountID, up Uploa
 	case d.bank != bank:
 		return Report{}, &detailed{ErrNotYourDevice, fmt.Sprintf("device %s is served by %s", up.Device, d.bank)}
 	}
-	ins := make([]incoming, 0, len(up.Sent)+len(up.Received))
-	for i, list := range [][][]byte{up.Sent, up.Received} {
-		for _, raw := range list {
-			ins = append(ins, s.examine(raw, i == 0))
-		}
-	}
+	ins := s.examineAll(up)
 	t := &round{rep: Report{Device: up.Device}}
 	s.mu.Lock()
 	for i := range ins {
@@ -299,6 +296,28 @@ func (s *Settler) writeBehind(items []kv) {
 			s.mu.Unlock()
 		}
 	}()
+}
+
+// examineAll checks an upload's vouchers on all cores: signature checks are
+// most of the work, and an upload's own finish more quickly leaves the
+// cores to other uploads while it waits for the disk and the ledger.
+func (s *Settler) examineAll(up Upload) []incoming {
+	ins := make([]incoming, len(up.Sent)+len(up.Received))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(ins)) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(ins); i = int(next.Add(1)) - 1 {
+				if i < len(up.Sent) {
+					ins[i] = s.examine(up.Sent[i], true)
+				} else {
+					ins[i] = s.examine(up.Received[i-len(up.Sent)], false)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return ins
 }
 
 // examine decodes a voucher and checks its signatures; it needs no state.
