@@ -10,6 +10,16 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/wallet"
 )
 
+// provision gives the wallet a new purse its bank has certified.
+func (n *testNet) provision(c *wallet.Client) *offline.Purse {
+	n.t.Helper()
+	p := newPurse(n.t)
+	if _, err := c.ProvisionPurse(n.ctx, "", p); err != nil {
+		n.t.Fatal(err)
+	}
+	return p
+}
+
 func newPurse(t *testing.T) *offline.Purse {
 	t.Helper()
 	p, err := offline.NewPurse(nil)
@@ -121,15 +131,7 @@ func TestOffline_ClonedPurseCaughtAcrossBanksAndRevoked(t *testing.T) {
 	if _, err := alice.Withdraw(n.ctx, "", 20_000); err != nil {
 		t.Fatal(err)
 	}
-	pa, pb, pc := newPurse(t), newPurse(t), newPurse(t)
-	for _, x := range []struct {
-		c *wallet.Client
-		p *offline.Purse
-	}{{alice, pa}, {bob, pb}, {carol, pc}} {
-		if _, err := x.c.ProvisionPurse(n.ctx, "", x.p); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pa, pb, pc := n.provision(alice), n.provision(bob), n.provision(carol)
 	if _, err := alice.FundPurse(n.ctx, "", pa, 10_000); err != nil {
 		t.Fatal(err)
 	}
@@ -192,15 +194,7 @@ func TestOffline_SyncReceiptCoversOnlyWhatTheLedgerHolds(t *testing.T) {
 	if _, err := alice.Withdraw(n.ctx, "", 20_000); err != nil {
 		t.Fatal(err)
 	}
-	pa, pb := newPurse(t), newPurse(t)
-	for _, x := range []struct {
-		c *wallet.Client
-		p *offline.Purse
-	}{{alice, pa}, {bob, pb}} {
-		if _, err := x.c.ProvisionPurse(n.ctx, "", x.p); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pa, pb := n.provision(alice), n.provision(bob)
 	if _, err := alice.FundPurse(n.ctx, "", pa, 10_000); err != nil {
 		t.Fatal(err)
 	}
@@ -245,15 +239,7 @@ func TestOffline_RetireLostPurse(t *testing.T) {
 	if _, err := alice.Withdraw(n.ctx, "", 20_000); err != nil {
 		t.Fatal(err)
 	}
-	pa, pb := newPurse(t), newPurse(t)
-	for _, x := range []struct {
-		c *wallet.Client
-		p *offline.Purse
-	}{{alice, pa}, {bob, pb}} {
-		if _, err := x.c.ProvisionPurse(n.ctx, "", x.p); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pa, pb := n.provision(alice), n.provision(bob)
 	if _, err := alice.FundPurse(n.ctx, "", pa, 10_000); err != nil {
 		t.Fatal(err)
 	}

@@ -112,18 +112,8 @@ func EncryptKey(key ed25519.PrivateKey, passphrase []byte, params KDFParams) ([]
 	if len(key) != ed25519.PrivateKeySize {
 		return nil, fmt.Errorf("wallet: an ed25519 private key is %d bytes, got %d", ed25519.PrivateKeySize, len(key))
 	}
-	if len(passphrase) < minPassphrase {
-		return nil, ErrWeakPassphrase
-	}
-	if err := params.validate(); err != nil {
-		return nil, err
-	}
-	f := &keyFile{Version: KeyFileVersion, KDF: kdfName, Params: params, Cipher: cipherName,
-		Salt: make([]byte, 16), Nonce: make([]byte, chacha20poly1305.NonceSizeX), PublicKey: key.Public().(ed25519.PublicKey)}
-	if _, err := rand.Read(f.Salt); err != nil {
-		return nil, err
-	}
-	if _, err := rand.Read(f.Nonce); err != nil {
+	f, err := newKeyFile(passphrase, params, key.Public().(ed25519.PublicKey))
+	if err != nil {
 		return nil, err
 	}
 	aead, err := f.aead(passphrase)
@@ -134,21 +124,47 @@ func EncryptKey(key ed25519.PrivateKey, passphrase []byte, params KDFParams) ([]
 	return json.MarshalIndent(f, "", "  ")
 }
 
+// newKeyFile checks the passphrase and parameters and starts a sealed file
+// for publicKey with a fresh salt and nonce; the caller seals the contents.
+func newKeyFile(passphrase []byte, params KDFParams, publicKey []byte) (*keyFile, error) {
+	if len(passphrase) < minPassphrase {
+		return nil, ErrWeakPassphrase
+	}
+	if err := params.validate(); err != nil {
+		return nil, err
+	}
+	f := &keyFile{Version: KeyFileVersion, KDF: kdfName, Params: params, Cipher: cipherName,
+		Salt: make([]byte, 16), Nonce: make([]byte, chacha20poly1305.NonceSizeX), PublicKey: publicKey}
+	if _, err := rand.Read(f.Salt); err != nil {
+		return nil, err
+	}
+	if _, err := rand.Read(f.Nonce); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// check refuses a file this version cannot read, or whose parameters are
+// out of bounds, before any work is spent on its passphrase.
+func (f *keyFile) check() error {
+	switch {
+	case f.Version != KeyFileVersion:
+		return fmt.Errorf("%w: version %d, this build reads %d", ErrKeyFileFormat, f.Version, KeyFileVersion)
+	case f.KDF != kdfName || f.Cipher != cipherName:
+		return fmt.Errorf("%w: %q with %q, want %q with %q", ErrKeyFileFormat, f.KDF, f.Cipher, kdfName, cipherName)
+	case len(f.Salt) < 16 || len(f.Nonce) != chacha20poly1305.NonceSizeX || len(f.PublicKey) != ed25519.PublicKeySize:
+		return fmt.Errorf("%w: salt, nonce or public key has the wrong length", ErrKeyFileFormat)
+	}
+	return f.Params.validate()
+}
+
 // DecryptKey opens a key file's bytes with passphrase.
 func DecryptKey(data, passphrase []byte) (ed25519.PrivateKey, error) {
 	var f keyFile
 	if err := json.Unmarshal(data, &f); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrKeyFileFormat, err)
 	}
-	switch {
-	case f.Version != KeyFileVersion:
-		return nil, fmt.Errorf("%w: version %d, this build reads %d", ErrKeyFileFormat, f.Version, KeyFileVersion)
-	case f.KDF != kdfName || f.Cipher != cipherName:
-		return nil, fmt.Errorf("%w: %q with %q, want %q with %q", ErrKeyFileFormat, f.KDF, f.Cipher, kdfName, cipherName)
-	case len(f.Salt) < 16 || len(f.Nonce) != chacha20poly1305.NonceSizeX || len(f.PublicKey) != ed25519.PublicKeySize:
-		return nil, fmt.Errorf("%w: salt, nonce or public key has the wrong length", ErrKeyFileFormat)
-	}
-	if err := f.Params.validate(); err != nil {
+	if err := f.check(); err != nil {
 		return nil, err
 	}
 	aead, err := f.aead(passphrase)

@@ -2,13 +2,10 @@ package wallet
 
 import (
 	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-
-	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/digital-yen/cbdc-sandbox/offline"
 )
@@ -32,20 +29,11 @@ func (f *purseFile) associatedData() []byte {
 
 // EncryptPurse seals a purse's state under passphrase.
 func EncryptPurse(p *offline.Purse, passphrase []byte, params KDFParams) ([]byte, error) {
-	if len(passphrase) < minPassphrase {
-		return nil, ErrWeakPassphrase
-	}
-	if err := params.validate(); err != nil {
+	kf, err := newKeyFile(passphrase, params, p.PublicKey())
+	if err != nil {
 		return nil, err
 	}
-	f := &purseFile{Kind: purseFileKind, keyFile: keyFile{Version: KeyFileVersion, KDF: kdfName, Params: params,
-		Cipher: cipherName, Salt: make([]byte, 16), Nonce: make([]byte, chacha20poly1305.NonceSizeX), PublicKey: p.PublicKey()}}
-	if _, err := rand.Read(f.Salt); err != nil {
-		return nil, err
-	}
-	if _, err := rand.Read(f.Nonce); err != nil {
-		return nil, err
-	}
+	f := &purseFile{Kind: purseFileKind, keyFile: *kf}
 	aead, err := f.aead(passphrase)
 	if err != nil {
 		return nil, err
@@ -60,15 +48,10 @@ func DecryptPurse(data, passphrase []byte) (*offline.Purse, error) {
 	if err := json.Unmarshal(data, &f); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrKeyFileFormat, err)
 	}
-	switch {
-	case f.Kind != purseFileKind:
+	if f.Kind != purseFileKind {
 		return nil, fmt.Errorf("%w: kind %q, want %q", ErrKeyFileFormat, f.Kind, purseFileKind)
-	case f.Version != KeyFileVersion || f.KDF != kdfName || f.Cipher != cipherName:
-		return nil, fmt.Errorf("%w: version %d, %q with %q", ErrKeyFileFormat, f.Version, f.KDF, f.Cipher)
-	case len(f.Salt) < 16 || len(f.Nonce) != chacha20poly1305.NonceSizeX || len(f.PublicKey) != ed25519.PublicKeySize:
-		return nil, fmt.Errorf("%w: salt, nonce or public key has the wrong length", ErrKeyFileFormat)
 	}
-	if err := f.Params.validate(); err != nil {
+	if err := f.check(); err != nil {
 		return nil, err
 	}
 	aead, err := f.aead(passphrase)

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
@@ -64,17 +63,12 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 			err = cerr
 		}
 	}()
-	st, err := openSettlement(ctx, l, &cfg.Offline, log)
+	st, stopSettlement, err := startSettlement(ctx, l, &cfg.Offline, log)
 	if err != nil {
 		return err
 	}
-	windows, stopWindows := context.WithCancel(ctx)
-	var windowsDone sync.WaitGroup
-	windowsDone.Go(func() { closeWindows(windows, st, cfg.Offline.window, log) })
 	defer func() {
-		stopWindows()
-		windowsDone.Wait()
-		if cerr := st.Close(); err == nil {
+		if cerr := stopSettlement(); err == nil {
 			err = cerr
 		}
 	}()

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
@@ -66,13 +67,25 @@ func (o *offlineFlags) Policy() (offline.Policy, error) {
 	return p, nil
 }
 
-// openSettlement opens offline settlement beside the ledger.
-func openSettlement(ctx context.Context, l *ledger.Ledger, o *offlineFlags, log *slog.Logger) (*settlement.Settler, error) {
+// startSettlement opens offline settlement beside the ledger and closes
+// its window on the -offline-window timer; stop ends both.
+func startSettlement(ctx context.Context, l *ledger.Ledger, o *offlineFlags, log *slog.Logger) (st *settlement.Settler, stop func() error, err error) {
 	p, err := o.Policy()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return settlement.Open(ctx, l, settlement.Config{Policy: p, GuaranteeFund: o.guarantee, Logger: log})
+	st, err = settlement.Open(ctx, l, settlement.Config{Policy: p, GuaranteeFund: o.guarantee, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	windows, stopWindows := context.WithCancel(ctx)
+	var done sync.WaitGroup
+	done.Go(func() { closeWindows(windows, st, o.window, log) })
+	return st, func() error {
+		stopWindows()
+		done.Wait()
+		return st.Close()
+	}, nil
 }
 
 // closeWindows closes the settlement window every o.window until ctx ends,

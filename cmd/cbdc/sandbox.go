@@ -10,7 +10,6 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
@@ -106,17 +105,12 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 			err = cerr
 		}
 	}()
-	st, err := openSettlement(ctx, l, &cfg.Offline, log)
+	st, stopSettlement, err := startSettlement(ctx, l, &cfg.Offline, log)
 	if err != nil {
 		return err
 	}
-	windows, stopWindows := context.WithCancel(ctx)
-	var windowsDone sync.WaitGroup
-	windowsDone.Go(func() { closeWindows(windows, st, cfg.Offline.window, log) })
 	defer func() {
-		stopWindows()
-		windowsDone.Wait()
-		if cerr := st.Close(); err == nil {
+		if cerr := stopSettlement(); err == nil {
 			err = cerr
 		}
 	}()
