@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -34,7 +35,7 @@ func runAudit(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	switch {
 	case err == nil:
 		in.WriteText(stdout)
-	case !settlement.ErrNoIndex(err):
+	case !errors.Is(err, settlement.ErrNoIndex):
 		return err
 	}
 	if !rep.OK() {

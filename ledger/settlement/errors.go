@@ -31,6 +31,10 @@ var (
 	// ErrTooLarge means an upload holds more vouchers than MaxUpload.
 	ErrTooLarge = &Error{"upload_too_large", "upload holds too many vouchers"}
 
+	// ErrNoIndex means a ledger's directory holds no settlement index: it
+	// has never settled offline vouchers.
+	ErrNoIndex = &Error{"no_index", "no settlement index in this directory"}
+
 	// ErrStopped means a write to the settlement index failed; the service
 	// refuses work until it is reopened, so memory and disk cannot drift apart.
 	ErrStopped = &Error{"stopped", "settlement index failed; reopen the ledger"}
@@ -54,7 +58,7 @@ func ErrorCode(err error) string {
 	return ""
 }
 
-var allErrors = []*Error{ErrUnknownBank, ErrBadCertificate, ErrUnknownDevice, ErrNotYourDevice, ErrDeviceExists, ErrTooLarge, ErrStopped}
+var allErrors = []*Error{ErrUnknownBank, ErrBadCertificate, ErrUnknownDevice, ErrNotYourDevice, ErrDeviceExists, ErrTooLarge, ErrNoIndex, ErrStopped}
 
 // ErrorForCode returns the error with the code, or nil; the network client
 // uses it so errors.Is works across the network.

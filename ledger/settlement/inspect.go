@@ -24,10 +24,12 @@ type Inspection struct {
 }
 
 // Inspect reads the settlement index in dir read-only, for audits. It
-// returns os.ErrNotExist (wrapped) when the ledger has none.
+// returns ErrNoIndex when the ledger has none.
 func Inspect(dir string) (*Inspection, error) {
 	path := filepath.Join(dir, FileName)
-	if _, err := os.Stat(path); err != nil {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, &detailed{ErrNoIndex, path}
+	} else if err != nil {
 		return nil, fmt.Errorf("settlement: %w", err)
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
@@ -83,6 +85,3 @@ func (in *Inspection) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  #%d %s by %s: %s\n", c.Seq, c.Kind, c.Device, c.Detail)
 	}
 }
-
-// ErrNoIndex reports whether err means the directory has no settlement index.
-func ErrNoIndex(err error) bool { return errors.Is(err, os.ErrNotExist) }
