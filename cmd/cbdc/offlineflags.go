@@ -67,6 +67,16 @@ func (o *offlineFlags) Policy() (offline.Policy, error) {
 	return p, nil
 }
 
+// summary names the policy in one line, for the sandbox's banner.
+func (o *offlineFlags) summary() string {
+	p, err := o.Policy()
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("%s, %d yen a payment, %d a purse, sync after %d payments, losses borne by %s",
+		p.Mode, p.PaymentCap, p.PurseCap, p.PaymentsBeforeSync, p.LossBearer)
+}
+
 // startSettlement opens offline settlement beside the ledger and closes
 // its window on the -offline-window timer; stop ends both.
 func startSettlement(ctx context.Context, l *ledger.Ledger, o *offlineFlags, log *slog.Logger) (st *settlement.Settler, stop func() error, err error) {
