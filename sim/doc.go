@@ -1,0 +1,11 @@
+// Package sim runs scenarios against the sandbox: simulated wallets and
+// merchants paying at a target rate or as fast as they can, outages in
+// which wallets fall back to offline purses, attacks on offline payments,
+// and a report of what happened.
+//
+// # Basics
+//
+// A scenario is a JSON file (docs/scenarios.md describes every field);
+// ParseScenario reads and checks one, naming the line and column of any
+// mistake.
+package sim
