@@ -7,5 +7,6 @@
 //
 // A scenario is a JSON file (docs/scenarios.md describes every field);
 // ParseScenario reads and checks one, naming the line and column of any
-// mistake.
+// mistake. A Planner draws the scenario's payments from its seed, so the
+// same scenario always makes the same payments.
 package sim
