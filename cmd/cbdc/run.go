@@ -26,6 +26,7 @@ var commands = []command{
 	{"ledger", "serve the central ledger to intermediaries over the network", runLedger},
 	{"bank", "run one intermediary against a ledger address", runBank},
 	{"wallet", "a command-line wallet: keys, register, balance, pay, request, history", runWallet},
+	{"sim", "run a scenario of simulated payments and report rates, latency and errors", runSim},
 	{"audit", "check a ledger data directory: hash chain, rules, conservation", runAudit},
 }
 

@@ -1,0 +1,177 @@
+package sim
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/protocol"
+)
+
+// ErrNotRunnable means the scenario asks for something this simulator
+// does not run yet.
+var ErrNotRunnable = errors.New("sim: scenario not runnable yet")
+
+// outcome is what became of one payment.
+type outcome struct {
+	at      time.Duration // due (open loop) or sent (closed loop), from the start
+	latency time.Duration // from due or sent to the answer
+	code    string        // "" when paid
+}
+
+// Run makes the scenario's payments in the world and reports them. Open
+// loops send each payment when it is due, whether or not earlier ones were
+// answered; closed loops keep Concurrency payments in flight. progress,
+// if not nil, gets a line a second.
+func Run(ctx context.Context, w *World, progress io.Writer) (*Report, error) {
+	sc := w.sc
+	if sc.Offline != nil || len(sc.Outages) > 0 || len(sc.Attacks) > 0 {
+		return nil, fmt.Errorf("%w: offline purses, outages and attacks are not simulated yet; remove those sections to run the online payments", ErrNotRunnable)
+	}
+	r := &runner{w: w, plan: NewPlanner(sc), start: time.Now()}
+	stop := r.report(progress)
+	if sc.Arrival.Process == ArrivalClosed {
+		r.closed(ctx)
+	} else {
+		r.open(ctx)
+	}
+	elapsed := time.Since(r.start)
+	stop()
+	return r.build(ctx, elapsed)
+}
+
+type runner struct {
+	w     *World
+	start time.Time
+
+	planMu sync.Mutex // protects plan
+	plan   *Planner
+
+	mu   sync.Mutex // protects out
+	out  []outcome
+	sent int
+}
+
+func (r *runner) open(ctx context.Context) {
+	var wg sync.WaitGroup
+	for n := 0; ; n++ {
+		p, ok := r.plan.Next()
+		if !ok || ctx.Err() != nil {
+			break
+		}
+		due := r.start.Add(p.At)
+		if d := time.Until(due); d > time.Millisecond {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+			}
+		}
+		wg.Go(func() { r.pay(ctx, n, p, due) })
+	}
+	wg.Wait()
+}
+
+func (r *runner) closed(ctx context.Context) {
+	var wg sync.WaitGroup
+	var n int
+	for range r.w.sc.Arrival.Concurrency {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				r.planMu.Lock()
+				p, ok := r.plan.Next()
+				id := n
+				n++
+				r.planMu.Unlock()
+				if !ok || (r.w.sc.Duration > 0 && time.Since(r.start) >= r.w.sc.Duration.D()) {
+					return
+				}
+				r.pay(ctx, id, p, time.Now())
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// pay sends one planned payment from the payer's session. Payers are the
+// wallets with sessions: the plan's payer n pays from session n modulo
+// their number.
+func (r *runner) pay(ctx context.Context, n int, p Payment, due time.Time) {
+	s := r.w.sessions[p.From%len(r.w.sessions)]
+	to := p.To
+	if r.w.addrs[to] == s.Address() {
+		to = (to + 1) % len(r.w.addrs)
+	}
+	_, err := s.Pay(ctx, fmt.Sprintf("sim-%d", n), r.w.addrs[to], p.Amount)
+	o := outcome{at: due.Sub(r.start), latency: time.Since(due)}
+	if err != nil {
+		o.code = errorCode(err)
+	}
+	r.mu.Lock()
+	r.out = append(r.out, o)
+	r.mu.Unlock()
+}
+
+func errorCode(err error) string {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return "cancelled"
+	}
+	return "connection"
+}
+
+// report prints progress once a second until the returned stop is called.
+func (r *runner) report(w io.Writer) (stop func()) {
+	if w == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		last := 0
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			r.mu.Lock()
+			n, failed := len(r.out), 0
+			for _, o := range r.out[last:] {
+				if o.code != "" {
+					failed++
+				}
+			}
+			r.mu.Unlock()
+			fmt.Fprintf(w, "  %5.0fs  answered %8d  last second %6d/s  failed %d\n", time.Since(r.start).Seconds(), n, n-last, failed)
+			last = n
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// balancesDigest names the final balances, so two runs can be compared.
+func balancesDigest(bal []int64) string {
+	h := sha256.New()
+	for _, b := range bal {
+		h.Write(binary.BigEndian.AppendUint64(nil, uint64(b)))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func quantile(sorted []time.Duration, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return float64(sorted[int(q*float64(len(sorted)-1))]) / float64(time.Millisecond)
+}

@@ -1,0 +1,92 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+const smallScenario = `{
+  "name": "small",
+  "seed": 5,
+  "banks": 2,
+  "wallets": 40,
+  "merchants": 4,
+  "start": {"wallet": {"dist": "fixed", "value": 100000}, "merchant": {"dist": "fixed", "value": 0}},
+  "duration": "2s",
+  "arrival": {"process": "fixed", "rate": 100},
+  "mix": {"person_to_person": 0.5, "merchant": 0.5, "amount": {"dist": "uniform", "min": 1, "max": 500}}
+}`
+
+func runSmall(t *testing.T, edit func(*Scenario)) *Report {
+	t.Helper()
+	sc, err := ParseScenario("small.json", []byte(smallScenario))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(sc)
+	}
+	ctx := context.Background()
+	w, err := OpenWorld(ctx, sc, t.TempDir(), 16, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := w.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	rep, err := Run(ctx, w, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// The same seed makes the same payments and ends with the same balances;
+// every payment is answered and money is conserved.
+func TestRun_SameSeedSameOutcome(t *testing.T) {
+	a, b := runSmall(t, nil), runSmall(t, nil)
+	if a.Payments != 200 || a.Paid != 200 || !a.Conserved {
+		t.Fatalf("first run: %d payments, %d paid, conserved %v (errors %v)", a.Payments, a.Paid, a.Conserved, a.Errors)
+	}
+	if a.Balances != b.Balances || a.Payments != b.Payments {
+		t.Errorf("two runs of one seed ended differently: %s and %s", a.Balances, b.Balances)
+	}
+	c := runSmall(t, func(sc *Scenario) { sc.Seed++ })
+	if c.Balances == a.Balances {
+		t.Error("another seed ended with the same balances")
+	}
+	var sb strings.Builder
+	a.WriteTable(&sb)
+	for _, want := range []string{"scenario small (seed 5)", "achieved of 100/s target", "200: 200 paid, 0 failed", "conserved"} {
+		if !strings.Contains(sb.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, sb.String())
+		}
+	}
+}
+
+func TestRun_ClosedLoop(t *testing.T) {
+	rep := runSmall(t, func(sc *Scenario) {
+		sc.Duration, sc.Payments = 0, 300
+		sc.Arrival = Arrival{Process: ArrivalClosed, Concurrency: 8}
+	})
+	if rep.Payments != 300 || rep.Paid != 300 || rep.Achieved <= 0 || rep.P99 <= 0 || time.Duration(rep.P50*1e6) > 5*time.Second {
+		t.Errorf("closed loop: %+v", rep)
+	}
+}
+
+func TestRun_RefusesWhatItCannotSimulateYet(t *testing.T) {
+	sc, err := ParseScenario("small.json", []byte(smallScenario))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Outages = []Outage{{At: Duration(time.Second), For: Duration(time.Second), Wallets: 0.5}}
+	w := &World{sc: sc}
+	if _, err := Run(context.Background(), w, nil); !errors.Is(err, ErrNotRunnable) {
+		t.Errorf("err = %v, want ErrNotRunnable", err)
+	}
+}

@@ -1,0 +1,226 @@
+package sim
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/intermediary"
+	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
+	"github.com/digital-yen/cbdc-sandbox/protocol"
+	"github.com/digital-yen/cbdc-sandbox/wallet"
+)
+
+// World is a sandbox the simulator runs in its own process: the central
+// ledger, its settlement, the banks serving wallets on loopback, and every
+// party of the scenario onboarded and funded.
+type World struct {
+	sc      *Scenario
+	ledger  *ledger.Ledger
+	settler *settlement.Settler
+	banks   []*intermediary.Bank
+	servers []*http.Server
+	urls    []string // each bank's wallet websocket
+
+	keys  []ed25519.PrivateKey // by party
+	addrs []string             // by party
+
+	sessions []*wallet.Client // the payers: wallets 0 … len-1
+}
+
+// DefaultSessions bounds the wallets that hold a session and pay; every
+// wallet and merchant can be paid. Each session is a websocket, and a
+// machine has only so many.
+const DefaultSessions = 4000
+
+// worldKey is the token of the simulated banks' admin APIs and the key of
+// their holder tokens: the simulator's world is its own.
+var worldKey = []byte("cbdc-sim-world-holder-key-0001")
+
+// OpenWorld builds the scenario's world in dir: opens the ledger and its
+// banks, onboards every party with a key drawn from the seed, funds the
+// starting balances and opens up to sessions payer sessions.
+func OpenWorld(ctx context.Context, sc *Scenario, dir string, sessions int, log *slog.Logger) (w *World, err error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	w = &World{sc: sc}
+	defer func() {
+		if err != nil {
+			w.Close()
+		}
+	}()
+	if w.ledger, err = ledger.Open(filepath.Join(dir, "ledger"), ledger.Options{Logger: log}); err != nil {
+		return nil, err
+	}
+	pol := Policy{}
+	if sc.Offline != nil {
+		pol = sc.Offline.Policy
+	}
+	policy, err := pol.DecodePolicy()
+	if err != nil {
+		return nil, err
+	}
+	if w.settler, err = settlement.Open(ctx, w.ledger, settlement.Config{Policy: policy, Logger: log}); err != nil {
+		return nil, err
+	}
+	w.drawParties()
+	balances := StartingBalances(sc)
+	for b := range sc.Banks {
+		if err := w.openBank(ctx, b, dir, balances, log); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.connect(ctx, min(sessions, sc.Wallets)); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// drawParties derives every party's key from the seed, so the same
+// scenario has the same wallet addresses.
+func (w *World) drawParties() {
+	n := w.sc.Wallets + w.sc.Merchants
+	w.keys, w.addrs = make([]ed25519.PrivateKey, n), make([]string, n)
+	for i := range n {
+		var b [16]byte
+		binary.BigEndian.PutUint64(b[:], uint64(w.sc.Seed))
+		binary.BigEndian.PutUint64(b[8:], uint64(i))
+		seed := sha256.Sum256(append([]byte("cbdc-sim/party\x00"), b[:]...))
+		w.keys[i] = ed25519.NewKeyFromSeed(seed[:])
+		w.addrs[i] = protocol.WalletAddress(w.keys[i].Public().(ed25519.PublicKey), bankID(i%w.sc.Banks))
+	}
+}
+
+func bankID(b int) string { return fmt.Sprintf("bank-%d", b+1) }
+
+// openBank opens bank b at the ledger, issues it enough float for its
+// parties' starting balances, serves it on loopback, onboards its parties
+// (merchants at the merchant tier) and funds them.
+func (w *World) openBank(ctx context.Context, b int, dir string, balances []int64, log *slog.Logger) error {
+	id := ledger.AccountID(bankID(b))
+	var need int64
+	var parties []int
+	for i := b; i < len(w.keys); i += w.sc.Banks {
+		parties = append(parties, i)
+		need += balances[i]
+	}
+	if _, err := w.ledger.OpenAccount(ctx, "open-"+string(id), ledger.AccountSpec{ID: id, Kind: ledger.KindIntermediary}); err != nil {
+		return err
+	}
+	if _, err := w.ledger.Issue(ctx, "float-"+string(id), id, need+intermediary.DefaultFloatTarget); err != nil {
+		return err
+	}
+	_, offlineKey, _ := ed25519.GenerateKey(nil)
+	bank, err := intermediary.Open(ctx, intermediary.Config{ID: id, Ledger: w.ledger.Intermediary(id),
+		Path: filepath.Join(dir, string(id)+".db"), HolderKey: worldKey, AdminToken: string(worldKey),
+		RatePerSecond: 1000, RateBurst: 1000, Offline: w.settler.ForBank(id), OfflineKey: offlineKey, Logger: log})
+	if err != nil {
+		return err
+	}
+	w.banks = append(w.banks, bank)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: bank.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	w.servers = append(w.servers, srv)
+	w.urls = append(w.urls, "ws://"+ln.Addr().String()+protocol.Path)
+	return w.onboard(ctx, bank, id, parties, balances)
+}
+
+func (w *World) onboard(ctx context.Context, bank *intermediary.Bank, id ledger.AccountID, parties []int, balances []int64) error {
+	for start := 0; start < len(parties); start += 1000 {
+		chunk := parties[start:min(start+1000, len(parties))]
+		specs := make([]intermediary.CustomerSpec, len(chunk))
+		var funding []ledger.Transfer
+		for j, i := range chunk {
+			tier := "standard"
+			if i >= w.sc.Wallets {
+				tier = "merchant"
+			}
+			specs[j] = intermediary.CustomerSpec{Name: fmt.Sprintf("party %d", i), PersonID: fmt.Sprintf("sim-%d", i),
+				Tier: tier, PublicKeys: []ed25519.PublicKey{w.keys[i].Public().(ed25519.PublicKey)}}
+			if balances[i] > 0 {
+				funding = append(funding, ledger.Transfer{From: id, To: ledger.AccountID(w.addrs[i]), Amount: balances[i]})
+			}
+		}
+		if _, err := bank.OnboardMany(ctx, specs); err != nil {
+			return fmt.Errorf("sim: onboard at %s: %w", id, err)
+		}
+		if len(funding) > 0 {
+			if _, err := w.ledger.Batch(ctx, fmt.Sprintf("start-%s-%d", id, start), funding); err != nil {
+				return fmt.Errorf("sim: starting balances at %s: %w", id, err)
+			}
+		}
+	}
+	return nil
+}
+
+// connect opens sessions for the first n wallets.
+func (w *World) connect(ctx context.Context, n int) error {
+	w.sessions = make([]*wallet.Client, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			w.sessions[i], errs[i] = wallet.Dial(ctx, w.urls[i%w.sc.Banks], w.keys[i],
+				wallet.DialOptions{Bank: bankID(i % w.sc.Banks), Events: 16})
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Ledger is the world's central ledger.
+func (w *World) Ledger() *ledger.Ledger { return w.ledger }
+
+// Balances reads every party's CBDC balance at the ledger.
+func (w *World) Balances() ([]int64, error) {
+	out := make([]int64, len(w.addrs))
+	for i, a := range w.addrs {
+		b, err := w.ledger.Balance(ledger.AccountID(a))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+// Close ends the sessions, the banks, settlement and the ledger.
+func (w *World) Close() error {
+	for _, c := range w.sessions {
+		if c != nil {
+			c.Close()
+		}
+	}
+	var errs []error
+	for i, b := range w.banks {
+		if i < len(w.servers) {
+			w.servers[i].Close()
+		}
+		errs = append(errs, b.Close())
+	}
+	if w.settler != nil {
+		errs = append(errs, w.settler.Close())
+	}
+	if w.ledger != nil {
+		errs = append(errs, w.ledger.Close())
+	}
+	return errors.Join(errs...)
+}
