@@ -38,6 +38,12 @@ type World struct {
 	sessions []*wallet.Client // the payers: wallets 0 … len-1
 }
 
+// DepositAccount is what each party holds in its bank deposit account.
+// Paying wallets have auto-charge on, so a payment above the wallet's
+// balance tops up from the deposit account, as the two-tier design means
+// retail wallets to work.
+const DepositAccount = 1_000_000
+
 // DefaultSessions bounds the wallets that hold a session and pay; every
 // wallet and merchant can be paid. Each session is a websocket, and a
 // machine has only so many.
@@ -151,7 +157,7 @@ func (w *World) onboard(ctx context.Context, bank *intermediary.Bank, id ledger.
 				tier = "merchant"
 			}
 			specs[j] = intermediary.CustomerSpec{Name: fmt.Sprintf("party %d", i), PersonID: fmt.Sprintf("sim-%d", i),
-				Tier: tier, PublicKeys: []ed25519.PublicKey{w.keys[i].Public().(ed25519.PublicKey)}}
+				Tier: tier, Deposit: DepositAccount, PublicKeys: []ed25519.PublicKey{w.keys[i].Public().(ed25519.PublicKey)}}
 			if balances[i] > 0 {
 				funding = append(funding, ledger.Transfer{From: id, To: ledger.AccountID(w.addrs[i]), Amount: balances[i]})
 			}
@@ -178,8 +184,11 @@ func (w *World) connect(ctx context.Context, n int) error {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			w.sessions[i], errs[i] = wallet.Dial(ctx, w.urls[i%w.sc.Banks], w.keys[i],
-				wallet.DialOptions{Bank: bankID(i % w.sc.Banks), Events: 16})
+			c, err := wallet.Dial(ctx, w.urls[i%w.sc.Banks], w.keys[i], wallet.DialOptions{Bank: bankID(i % w.sc.Banks), Events: 16})
+			if err == nil {
+				_, err = c.SetSettings(ctx, "", true, true)
+			}
+			w.sessions[i], errs[i] = c, err
 		})
 	}
 	wg.Wait()
