@@ -9,7 +9,7 @@ COUNT   ?= 1
 
 PAYMENTS ?= 60000x
 
-.PHONY: run build test lint fmt-check vet bench bench-ledger bench-payments bench-offline clean
+.PHONY: run build test lint fmt-check vet bench bench-ledger bench-payments bench-offline sim-boj clean
 
 run: build
 	./$(BIN) sandbox -data data
@@ -48,6 +48,13 @@ bench-payments:
 # vouchers handed in 100 per upload, 8 or 32 uploads at once.
 bench-offline:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count $(COUNT) -timeout 60m ./ledger/settlement/ | tee -a bench.txt
+
+# The BoJ proof-of-concept load: 3,000 payments/s held, then the closed-loop
+# maximum. Reports go to sim-reports/.
+sim-boj: build
+	@mkdir -p sim-reports
+	./$(BIN) sim -json sim-reports/boj-poc.json scenarios/boj-poc.json
+	./$(BIN) sim -json sim-reports/boj-poc-max.json scenarios/boj-poc-max.json
 
 clean:
 	rm -rf bin

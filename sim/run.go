@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/protocol"
@@ -34,7 +35,14 @@ func Run(ctx context.Context, w *World, progress io.Writer) (*Report, error) {
 	if sc.Offline != nil || len(sc.Outages) > 0 || len(sc.Attacks) > 0 {
 		return nil, fmt.Errorf("%w: offline purses, outages and attacks are not simulated yet; remove those sections to run the online payments", ErrNotRunnable)
 	}
-	r := &runner{w: w, plan: NewPlanner(sc), start: time.Now()}
+	plan, err := drawPlan(sc)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.topUp(ctx, plan); err != nil {
+		return nil, err
+	}
+	r := &runner{w: w, plan: plan, start: time.Now()}
 	stop := r.report(progress)
 	if sc.Arrival.Process == ArrivalClosed {
 		r.closed(ctx)
@@ -50,8 +58,8 @@ type runner struct {
 	w     *World
 	start time.Time
 
-	planMu sync.Mutex // protects plan
-	plan   *Planner
+	plan []Payment
+	next atomic.Int64 // the next payment a closed-loop payer takes
 
 	mu   sync.Mutex // protects out
 	out  []outcome
@@ -60,9 +68,8 @@ type runner struct {
 
 func (r *runner) open(ctx context.Context) {
 	var wg sync.WaitGroup
-	for n := 0; ; n++ {
-		p, ok := r.plan.Next()
-		if !ok || ctx.Err() != nil {
+	for n, p := range r.plan {
+		if ctx.Err() != nil {
 			break
 		}
 		due := r.start.Add(p.At)
@@ -79,23 +86,40 @@ func (r *runner) open(ctx context.Context) {
 
 func (r *runner) closed(ctx context.Context) {
 	var wg sync.WaitGroup
-	var n int
 	for range r.w.sc.Arrival.Concurrency {
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				r.planMu.Lock()
-				p, ok := r.plan.Next()
-				id := n
-				n++
-				r.planMu.Unlock()
-				if !ok || (r.w.sc.Duration > 0 && time.Since(r.start) >= r.w.sc.Duration.D()) {
+				n := int(r.next.Add(1)) - 1
+				if n >= len(r.plan) || (r.w.sc.Duration > 0 && time.Since(r.start) >= r.w.sc.Duration.D()) {
 					return
 				}
-				r.pay(ctx, id, p, time.Now())
+				r.pay(ctx, n, r.plan[n], time.Now())
 			}
 		})
 	}
 	wg.Wait()
+}
+
+// MaxPlan bounds the payments a run draws ahead; a closed loop limited only
+// by its duration draws this many.
+const MaxPlan = 5_000_000
+
+// drawPlan draws every payment of the run before it starts, so the payers
+// can be topped up for what they will pay and the run spends no time
+// drawing.
+func drawPlan(sc *Scenario) ([]Payment, error) {
+	var plan []Payment
+	for p := NewPlanner(sc); len(plan) < MaxPlan; {
+		pay, ok := p.Next()
+		if !ok {
+			return plan, nil
+		}
+		plan = append(plan, pay)
+	}
+	if sc.Arrival.Process == ArrivalClosed && sc.Payments == 0 {
+		return plan, nil // the duration ends the run first
+	}
+	return nil, fmt.Errorf("%w: more than %d payments; shorten the run", ErrNotRunnable, MaxPlan)
 }
 
 // pay sends one planned payment from the payer's session. Payers are the
