@@ -9,7 +9,7 @@ COUNT   ?= 1
 
 PAYMENTS ?= 60000x
 
-.PHONY: run build test lint fmt-check vet bench bench-ledger bench-payments bench-offline sim-boj clean
+.PHONY: run build test lint fmt-check vet bench bench-ledger bench-payments bench-offline sim-boj test-property clean
 
 run: build
 	./$(BIN) sandbox -data data
@@ -19,6 +19,12 @@ build:
 
 test: fmt-check vet
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+# The offline order-independence property test with new random seeds,
+# ROUNDS times; a failure prints the seed that repeats it.
+ROUNDS ?= 10
+test-property:
+	for i in $$(seq $(ROUNDS)); do $(GO) test -count=1 -run OrderIndependent ./ledger/settlement/ -settlement.seed=0 || exit 1; done
 
 lint: fmt-check vet
 
