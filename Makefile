@@ -59,8 +59,8 @@ bench-offline:
 # maximum. Reports go to sim-reports/.
 sim-boj: build
 	@mkdir -p sim-reports
-	./$(BIN) sim -json sim-reports/boj-poc.json scenarios/boj-poc.json
-	./$(BIN) sim -json sim-reports/boj-poc-max.json scenarios/boj-poc-max.json
+	./$(BIN) sim -json sim-reports/boj-poc.json -html sim-reports/boj-poc.html scenarios/boj-poc.json
+	./$(BIN) sim -json sim-reports/boj-poc-max.json -html sim-reports/boj-poc-max.html scenarios/boj-poc-max.json
 
 clean:
 	rm -rf bin

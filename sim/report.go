@@ -25,9 +25,19 @@ type Report struct {
 	P999        float64        `json:"p999_ms"`
 	WindowS     [2]float64     `json:"window_s"` // the part of the run measured, after warm-up and before cool-down
 	Timeline    []Second       `json:"timeline"`
+	Money       []MoneySample  `json:"money"`       // CBDC by tier, once a second
 	Conserved   bool           `json:"conserved"`   // the ledger's sum of balances is zero and circulation adds up
 	Balances    string         `json:"balances"`    // SHA-256 of every party's final balance, to compare runs
 	Circulation int64          `json:"circulation"` // CBDC in circulation at the end
+}
+
+// MoneySample is the CBDC held by each tier at one second of the run.
+type MoneySample struct {
+	T              int   `json:"t"`
+	Intermediaries int64 `json:"intermediaries"`
+	Wallets        int64 `json:"wallets"`
+	Escrow         int64 `json:"offline_escrow"`
+	Loss           int64 `json:"loss_accounts"`
 }
 
 // Second is one second of the run.
@@ -69,6 +79,9 @@ func (r *runner) build(_ context.Context, elapsed time.Duration) (*Report, error
 	rep.Achieved = float64(len(inWindow)) / (to - from).Seconds()
 	rep.P50, rep.P99, rep.P999 = quantile(inWindow, 0.5), quantile(inWindow, 0.99), quantile(inWindow, 0.999)
 	rep.Timeline = timeline(perSecond)
+	r.mu.Lock()
+	rep.Money = append([]MoneySample(nil), r.money...)
+	r.mu.Unlock()
 	tot := r.w.ledger.Totals()
 	rep.Conserved, rep.Circulation = tot.Conserved(), tot.Circulation
 	bal, err := r.w.Balances()

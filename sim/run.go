@@ -61,9 +61,10 @@ type runner struct {
 	plan []Payment
 	next atomic.Int64 // the next payment a closed-loop payer takes
 
-	mu   sync.Mutex // protects out
-	out  []outcome
-	sent int
+	mu    sync.Mutex // protects out and money
+	out   []outcome
+	money []MoneySample
+	sent  int
 }
 
 func (r *runner) open(ctx context.Context) {
@@ -152,11 +153,9 @@ func errorCode(err error) string {
 	return "connection"
 }
 
-// report prints progress once a second until the returned stop is called.
+// report samples the money by tier once a second, and prints a progress
+// line when w is not nil, until the returned stop is called.
 func (r *runner) report(w io.Writer) (stop func()) {
-	if w == nil {
-		return func() {}
-	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -169,7 +168,10 @@ func (r *runner) report(w io.Writer) (stop func()) {
 				return
 			case <-tick.C:
 			}
+			t := r.w.ledger.Totals()
 			r.mu.Lock()
+			r.money = append(r.money, MoneySample{T: int(time.Since(r.start).Round(time.Second) / time.Second),
+				Intermediaries: t.Intermediaries, Wallets: t.Wallets, Escrow: t.Escrow, Loss: t.Loss})
 			n, failed := len(r.out), 0
 			for _, o := range r.out[last:] {
 				if o.code != "" {
@@ -177,7 +179,9 @@ func (r *runner) report(w io.Writer) (stop func()) {
 				}
 			}
 			r.mu.Unlock()
-			fmt.Fprintf(w, "  %5.0fs  answered %8d  last second %6d/s  failed %d\n", time.Since(r.start).Seconds(), n, n-last, failed)
+			if w != nil {
+				fmt.Fprintf(w, "  %5.0fs  answered %8d  last second %6d/s  failed %d\n", time.Since(r.start).Seconds(), n, n-last, failed)
+			}
 			last = n
 		}
 	})

@@ -90,3 +90,25 @@ func TestRun_RefusesWhatItCannotSimulateYet(t *testing.T) {
 		t.Errorf("err = %v, want ErrNotRunnable", err)
 	}
 }
+
+func TestReport_HTMLStandsAlone(t *testing.T) {
+	rep := runSmall(t, nil)
+	var sb strings.Builder
+	if err := rep.WriteHTML(&sb); err != nil {
+		t.Fatal(err)
+	}
+	page := sb.String()
+	for _, want := range []string{"<svg", "Payments answered a second", "CBDC by tier", "money conserved", "scenario small (seed 5)"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	for _, ext := range []string{"http://", "https://", "<script src", "<link"} {
+		if strings.Contains(page, ext) {
+			t.Errorf("the page refers outside itself (%q)", ext)
+		}
+	}
+	if len(rep.Money) == 0 {
+		t.Error("no money samples over a two-second run")
+	}
+}

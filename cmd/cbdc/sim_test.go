@@ -21,7 +21,7 @@ func TestSim_RunsAScenarioAndAudits(t *testing.T) {
 	if err := os.WriteFile(file, []byte(scenario), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := run(t, context.Background(), "sim", "-quiet", "-json", filepath.Join(dir, "r.json"), file)
+	out, err := run(t, context.Background(), "sim", "-quiet", "-json", filepath.Join(dir, "r.json"), "-html", filepath.Join(dir, "r.html"), file)
 	if err != nil {
 		t.Fatalf("sim: %v\n%s", err, out)
 	}
@@ -29,6 +29,9 @@ func TestSim_RunsAScenarioAndAudits(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+	if page, err := os.ReadFile(filepath.Join(dir, "r.html")); err != nil || !strings.Contains(string(page), "<svg") {
+		t.Errorf("HTML report: %v", err)
 	}
 	var rep sim.Report
 	b, err := os.ReadFile(filepath.Join(dir, "r.json"))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -22,6 +23,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	data := fs.String("data", "", "directory for the run's ledger and banks (default: a new temporary directory, removed afterwards)")
 	sessions := fs.Int("sessions", sim.DefaultSessions, "wallets that hold a session and pay; every party can be paid")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
+	htmlOut := fs.String("html", "", "also write the report as a self-contained HTML page with charts to this file")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: cbdc sim [flags] SCENARIO.json\n\nRuns a scenario (docs/scenarios.md; examples in scenarios/) and prints its report.\n\nFlags:")
@@ -64,6 +66,15 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(rep, "", "  ")
 		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("sim: write the report: %w", err)
+		}
+	}
+	if *htmlOut != "" {
+		var page bytes.Buffer
+		if err := rep.WriteHTML(&page); err != nil {
+			return err
+		}
+		if err := os.WriteFile(*htmlOut, page.Bytes(), 0o644); err != nil {
 			return fmt.Errorf("sim: write the report: %w", err)
 		}
 	}
