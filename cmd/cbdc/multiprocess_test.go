@@ -39,19 +39,27 @@ func bankArgs(dir, ledgerURL, id, keyOf string) []string {
 		"-data", filepath.Join(dir, id), "-listen", "127.0.0.1:0", "-holder-key", filepath.Join(dir, "holder.key")}
 }
 
-func TestMultiProcess_TwoBanksPayEachOther(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	dir := t.TempDir()
+// startTwoBanks runs a ledger and bank-1 and bank-2 as processes and
+// returns their wallet addresses by bank. Both banks start at once: they
+// race to create the holder key they share.
+func startTwoBanks(t *testing.T, dir string) (led *proc, banks []*proc, urls map[string]string) {
+	t.Helper()
 	led, ledgerURL := startLedger(t, dir, 2)
-	// Both banks start at once: they race to create the holder key they share.
-	banks := []*proc{startProc(t, "bank-1", bankArgs(dir, ledgerURL, "bank-1", "bank-1")...),
+	banks = []*proc{startProc(t, "bank-1", bankArgs(dir, ledgerURL, "bank-1", "bank-1")...),
 		startProc(t, "bank-2", bankArgs(dir, ledgerURL, "bank-2", "bank-2")...)}
-	urls := map[string]string{}
+	urls = map[string]string{}
 	for _, b := range banks {
 		m := b.waitFor(t, bankServing)
 		urls[m[1]] = m[2]
 	}
+	return led, banks, urls
+}
+
+func TestMultiProcess_TwoBanksPayEachOther(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	led, banks, urls := startTwoBanks(t, dir)
 
 	// Alice: a key file made and registered at bank-1 with the CLI, then a
 	// session opened on it with the library.

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestMultiProcess_OfflinePaymentWithTheCLI runs the tiers as processes and
@@ -15,17 +13,8 @@ import (
 // payee's request and the payer's voucher travel as text, as a QR code
 // would carry them.
 func TestMultiProcess_OfflinePaymentWithTheCLI(t *testing.T) {
-	_, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
 	dir := t.TempDir()
-	led, ledgerURL := startLedger(t, dir, 2)
-	banks := []*proc{startProc(t, "bank-1", bankArgs(dir, ledgerURL, "bank-1", "bank-1")...),
-		startProc(t, "bank-2", bankArgs(dir, ledgerURL, "bank-2", "bank-2")...)}
-	urls := map[string]string{}
-	for _, b := range banks {
-		m := b.waitFor(t, bankServing)
-		urls[m[1]] = m[2]
-	}
+	led, banks, urls := startTwoBanks(t, dir)
 	env := []string{walletPassphraseEnv + "=" + testPassphrase}
 	type person struct{ key, purse, bank string }
 	alice := person{filepath.Join(dir, "alice.key"), filepath.Join(dir, "alice.purse"), urls["bank-1"]}

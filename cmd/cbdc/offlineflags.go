@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -75,6 +77,21 @@ func (o *offlineFlags) summary() string {
 	}
 	return fmt.Sprintf("%s, %d yen a payment, %d a purse, sync after %d payments, losses borne by %s",
 		p.Mode, p.PaymentCap, p.PurseCap, p.PaymentsBeforeSync, p.LossBearer)
+}
+
+// openCentral opens the central ledger in dir with its intermediaries
+// seeded, and its offline settlement; closeAll closes both, settlement first.
+func openCentral(ctx context.Context, dir string, banks int, float int64, o *offlineFlags, log *slog.Logger, stdout io.Writer) (
+	l *ledger.Ledger, st *settlement.Settler, closeAll func() error, err error) {
+	if l, err = openSeeded(ctx, dir, banks, float, log, stdout); err != nil {
+		return nil, nil, nil, err
+	}
+	st, stop, err := startSettlement(ctx, l, o, log)
+	if err != nil {
+		l.Close()
+		return nil, nil, nil, err
+	}
+	return l, st, func() error { return errors.Join(stop(), l.Close()) }, nil
 }
 
 // startSettlement opens offline settlement beside the ledger and closes

@@ -96,21 +96,12 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	dir := filepath.Join(cfg.DataDir, "ledger")
-	l, err := openSeeded(ctx, dir, cfg.Banks, cfg.Float, log, stdout)
+	l, st, closeCentral, err := openCentral(ctx, dir, cfg.Banks, cfg.Float, &cfg.Offline, log, stdout)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if cerr := l.Close(); err == nil {
-			err = cerr
-		}
-	}()
-	st, stopSettlement, err := startSettlement(ctx, l, &cfg.Offline, log)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := stopSettlement(); err == nil {
+		if cerr := closeCentral(); err == nil {
 			err = cerr
 		}
 	}()
