@@ -27,9 +27,7 @@ func IssueBankCert(root ed25519.PrivateKey, bankID string, key ed25519.PublicKey
 	if err := c.check(); err != nil {
 		return BankCert{}, err
 	}
-	var w writer
-	c.signed(&w)
-	copy(c.Signature[:], ed25519.Sign(root, append([]byte(domainBankCert), w.bytes()...)))
+	copy(c.Signature[:], ed25519.Sign(root, signedMessage(domainBankCert, c.signed)))
 	return c, nil
 }
 
@@ -82,9 +80,7 @@ func (c BankCert) verifySignature(root ed25519.PublicKey) error {
 	if err := c.check(); err != nil {
 		return err
 	}
-	var w writer
-	c.signed(&w)
-	if !ed25519.Verify(root, append([]byte(domainBankCert), w.bytes()...), c.Signature[:]) {
+	if !ed25519.Verify(root, signedMessage(domainBankCert, c.signed), c.Signature[:]) {
 		return broken(ErrUnknownBank, "certificate of %s is not signed by the central bank's root key", c.BankID)
 	}
 	return nil
@@ -128,9 +124,7 @@ func IssueDeviceCert(bank ed25519.PrivateKey, c DeviceCert) (DeviceCert, error) 
 	if err := c.check(); err != nil {
 		return DeviceCert{}, err
 	}
-	var w writer
-	c.signed(&w)
-	copy(c.Signature[:], ed25519.Sign(bank, append([]byte(domainDeviceCert), w.bytes()...)))
+	copy(c.Signature[:], ed25519.Sign(bank, signedMessage(domainDeviceCert, c.signed)))
 	return c, nil
 }
 
@@ -199,9 +193,7 @@ func (c DeviceCert) verifySignature(bank BankCert) error {
 	if c.BankID != bank.BankID {
 		return broken(ErrUnknownBank, "device certificate names bank %s, the bank certificate is for %s", c.BankID, bank.BankID)
 	}
-	var w writer
-	c.signed(&w)
-	if !ed25519.Verify(bank.Key, append([]byte(domainDeviceCert), w.bytes()...), c.Signature[:]) {
+	if !ed25519.Verify(bank.Key, signedMessage(domainDeviceCert, c.signed), c.Signature[:]) {
 		return broken(ErrBadSignature, "device certificate %s is not signed by bank %s", c.Serial, c.BankID)
 	}
 	return nil

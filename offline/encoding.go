@@ -86,6 +86,14 @@ func fromMilli(ms int64) time.Time {
 	return time.UnixMilli(ms).UTC()
 }
 
+// signedMessage is what a signature covers: the object's domain string,
+// then its signed fields.
+func signedMessage(domain string, signed func(*writer)) []byte {
+	w := writer{b: []byte(domain)}
+	signed(&w)
+	return w.bytes()
+}
+
 // writer appends the canonical big-endian encoding.
 type writer struct{ b []byte }
 

@@ -28,16 +28,12 @@ func (f *FundingReceipt) signed(w *writer) {
 // Sign signs the receipt with the bank's key.
 func (f *FundingReceipt) Sign(bank ed25519.PrivateKey) {
 	f.Time = f.Time.Truncate(time.Millisecond)
-	var w writer
-	f.signed(&w)
-	copy(f.Signature[:], ed25519.Sign(bank, append([]byte(domainReceipt), w.bytes()...)))
+	copy(f.Signature[:], ed25519.Sign(bank, signedMessage(domainReceipt, f.signed)))
 }
 
 // Verify checks the bank's signature.
 func (f FundingReceipt) Verify(bank ed25519.PublicKey) error {
-	var w writer
-	f.signed(&w)
-	if !ed25519.Verify(bank, append([]byte(domainReceipt), w.bytes()...), f.Signature[:]) {
+	if !ed25519.Verify(bank, signedMessage(domainReceipt, f.signed), f.Signature[:]) {
 		return broken(ErrBadSignature, "funding receipt %d of %s is not signed by its bank", f.Seq, f.Serial)
 	}
 	return nil
@@ -86,16 +82,12 @@ func (s *SyncReceipt) signed(w *writer) {
 // Sign signs the receipt with the bank's key.
 func (s *SyncReceipt) Sign(bank ed25519.PrivateKey) {
 	s.Time = s.Time.Truncate(time.Millisecond)
-	var w writer
-	s.signed(&w)
-	copy(s.Signature[:], ed25519.Sign(bank, append([]byte(domainSync), w.bytes()...)))
+	copy(s.Signature[:], ed25519.Sign(bank, signedMessage(domainSync, s.signed)))
 }
 
 // Verify checks the bank's signature.
 func (s SyncReceipt) Verify(bank ed25519.PublicKey) error {
-	var w writer
-	s.signed(&w)
-	if !ed25519.Verify(bank, append([]byte(domainSync), w.bytes()...), s.Signature[:]) {
+	if !ed25519.Verify(bank, signedMessage(domainSync, s.signed), s.Signature[:]) {
 		return broken(ErrBadSignature, "sync receipt of %s is not signed by its bank", s.Serial)
 	}
 	return nil

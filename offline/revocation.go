@@ -36,9 +36,7 @@ func IssueRevocationList(root ed25519.PrivateKey, seq uint64, issued time.Time, 
 	slices.SortFunc(s, func(a, b Serial) int { return bytes.Compare(a[:], b[:]) })
 	s = slices.Compact(s)
 	l := RevocationList{Seq: seq, Issued: issued.Truncate(time.Millisecond), Serials: s}
-	var w writer
-	l.signed(&w)
-	copy(l.Signature[:], ed25519.Sign(root, append([]byte(domainRevocations), w.bytes()...)))
+	copy(l.Signature[:], ed25519.Sign(root, signedMessage(domainRevocations, l.signed)))
 	return l
 }
 
@@ -79,9 +77,7 @@ func ParseRevocationList(b []byte) (RevocationList, error) {
 
 // Verify checks the root's signature.
 func (l RevocationList) Verify(root ed25519.PublicKey) error {
-	var w writer
-	l.signed(&w)
-	if !ed25519.Verify(root, append([]byte(domainRevocations), w.bytes()...), l.Signature[:]) {
+	if !ed25519.Verify(root, signedMessage(domainRevocations, l.signed), l.Signature[:]) {
 		return broken(ErrBadSignature, "revocation list %d is not signed by the central bank's root key", l.Seq)
 	}
 	return nil
