@@ -8,7 +8,7 @@ import (
 )
 
 // WriteHTML writes the report as one self-contained HTML page: the figures
-// and charts of throughput, latency and money by tier over time, drawn as
+// and charts of throughput, latency, money by tier and offline exposure over time, drawn as
 // inline SVG, so it opens anywhere without a network.
 func (r *Report) WriteHTML(w io.Writer) error {
 	var table strings.Builder
@@ -16,21 +16,32 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	paid, failed, p99 := series(r.Timeline, func(s Second) float64 { return float64(s.Paid) }),
 		series(r.Timeline, func(s Second) float64 { return float64(s.Failed) }),
 		series(r.Timeline, func(s Second) float64 { return s.P99 })
+	offlinePaid := series(r.Timeline, func(s Second) float64 { return float64(s.Offline) })
 	var wallets, banks, escrow []point
 	for _, m := range r.Money {
 		wallets = append(wallets, point{float64(m.T), float64(m.Wallets)})
 		banks = append(banks, point{float64(m.T), float64(m.Intermediaries)})
 		escrow = append(escrow, point{float64(m.T), float64(m.Escrow)})
 	}
+	charts := []template.HTML{
+		chart("Payments answered a second", "payments/s", []line{{"paid", "#2b7a3d", paid}, {"failed", "#b3261e", failed}, {"paid offline", "#8a5a00", offlinePaid}}),
+		chart("p99 latency of the online payments due in each second", "ms", []line{{"p99", "#1f4e99", p99}}),
+		chart("CBDC by tier", "yen", []line{{"wallets", "#2b7a3d", wallets}, {"intermediaries", "#1f4e99", banks}, {"offline escrow", "#8a5a00", escrow}}),
+	}
+	if r.Offline != nil {
+		var unsettled, held []point
+		for _, e := range r.Offline.Exposure {
+			unsettled = append(unsettled, point{float64(e.T), float64(e.Unsettled)})
+			held = append(held, point{float64(e.T), float64(e.Escrow)})
+		}
+		charts = append(charts, chart("Offline exposure: paid in vouchers not yet settled, and held in purse escrow", "yen",
+			[]line{{"unsettled vouchers", "#b3261e", unsettled}, {"purse escrow", "#8a5a00", held}}))
+	}
 	data := struct {
 		R      *Report
 		Table  string
 		Charts []template.HTML
-	}{R: r, Table: table.String(), Charts: []template.HTML{
-		chart("Payments answered a second", "payments/s", []line{{"paid", "#2b7a3d", paid}, {"failed", "#b3261e", failed}}),
-		chart("p99 latency of the payments due in each second", "ms", []line{{"p99", "#1f4e99", p99}}),
-		chart("CBDC by tier", "yen", []line{{"wallets", "#2b7a3d", wallets}, {"intermediaries", "#1f4e99", banks}, {"offline escrow", "#8a5a00", escrow}}),
-	}}
+	}{R: r, Table: table.String(), Charts: charts}
 	return reportPage.Execute(w, data)
 }
 

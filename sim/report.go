@@ -27,8 +27,54 @@ type Report struct {
 	Timeline    []Second       `json:"timeline"`
 	Money       []MoneySample  `json:"money"`       // CBDC by tier, once a second
 	Conserved   bool           `json:"conserved"`   // the ledger's sum of balances is zero and circulation adds up
+	Plan        string         `json:"plan"`        // SHA-256 of the planned payments and attacks: the same for the same seed
 	Balances    string         `json:"balances"`    // SHA-256 of every party's final balance, to compare runs
 	Circulation int64          `json:"circulation"` // CBDC in circulation at the end
+	Offline     *OfflineReport `json:"offline,omitempty"`
+}
+
+// OfflineReport is the offline side of a run: purses, payments made with
+// vouchers, what reconciliation made of them, and the attacks.
+type OfflineReport struct {
+	Purses   int            `json:"purses"`
+	Payments int            `json:"payments"` // honest payments tried offline
+	Paid     int            `json:"paid"`
+	Failed   map[string]int `json:"failed,omitempty"` // by code
+	// RefusedByLimits counts honest payments a purse refused because of a
+	// policy limit: the per-payment cap, the purse cap, payments before a
+	// sync, or a purse run dry.
+	RefusedByLimits map[string]int `json:"refused_by_limits,omitempty"`
+
+	// Every voucher made, honest or not, as the ledger's settlement has it
+	// at the end.
+	Vouchers      int            `json:"vouchers"`
+	Settled       int            `json:"settled"`
+	SettledAmount int64          `json:"settled_amount"`
+	Rejected      int            `json:"rejected"`
+	RejectedBy    map[string]int `json:"rejected_by,omitempty"`
+	Pending       int            `json:"pending"`
+	NotUploaded   int            `json:"not_uploaded"` // held by attackers' victims' purses only, never handed in
+	// Time from an offline payment to its settlement, in seconds.
+	SettleP50 float64 `json:"settle_p50_s"`
+	SettleP99 float64 `json:"settle_p99_s"`
+
+	Conflicts     map[string]int   `json:"conflicts,omitempty"` // recorded by the ledger, by kind
+	HonestRevoked int              `json:"honest_revoked"`      // devices revoked that committed no attack
+	LossByBearer  map[string]int64 `json:"loss_by_bearer,omitempty"`
+	LossByPayees  int64            `json:"loss_by_payees"`
+	Attacks       []AttackOutcome  `json:"attacks,omitempty"`
+	SyncErrors    map[string]int   `json:"sync_errors,omitempty"`
+
+	Exposure []ExposureSample `json:"exposure"` // once a second
+}
+
+// ExposureSample is the offline exposure at one second of the run: value
+// paid in vouchers the ledger has not settled or rejected yet, and the
+// value held in purse escrow.
+type ExposureSample struct {
+	T         int   `json:"t"`
+	Unsettled int64 `json:"unsettled"`
+	Escrow    int64 `json:"escrow"`
 }
 
 // MoneySample is the CBDC held by each tier at one second of the run.
@@ -42,15 +88,16 @@ type MoneySample struct {
 
 // Second is one second of the run.
 type Second struct {
-	T      int     `json:"t"`
-	Paid   int     `json:"paid"`
-	Failed int     `json:"failed"`
-	P99    float64 `json:"p99_ms"`
+	T       int     `json:"t"`
+	Paid    int     `json:"paid"`
+	Offline int     `json:"offline"` // of the paid, made with vouchers
+	Failed  int     `json:"failed"`
+	P99     float64 `json:"p99_ms"`
 }
 
 func (r *runner) build(_ context.Context, elapsed time.Duration) (*Report, error) {
 	sc := r.w.sc
-	rep := &Report{Scenario: sc.Name, Seed: sc.Seed, Elapsed: elapsed.Seconds(), Errors: map[string]int{}}
+	rep := &Report{Scenario: sc.Name, Seed: sc.Seed, Elapsed: elapsed.Seconds(), Errors: map[string]int{}, Plan: r.planDigest}
 	switch sc.Arrival.Process {
 	case ArrivalFixed, ArrivalPoisson:
 		rep.Target = sc.Arrival.Rate
@@ -60,7 +107,8 @@ func (r *runner) build(_ context.Context, elapsed time.Duration) (*Report, error
 		from, to = 0, elapsed
 	}
 	rep.WindowS = [2]float64{from.Seconds(), to.Seconds()}
-	var inWindow []time.Duration
+	var inWindow []time.Duration // online payments' latencies
+	answered := 0
 	perSecond := map[int][]outcome{}
 	for _, o := range r.out {
 		rep.Payments++
@@ -71,12 +119,15 @@ func (r *runner) build(_ context.Context, elapsed time.Duration) (*Report, error
 			rep.Paid++
 		}
 		if o.at >= from && o.at < to {
-			inWindow = append(inWindow, o.latency)
+			answered++
+			if !o.offline {
+				inWindow = append(inWindow, o.latency)
+			}
 		}
 		perSecond[int(o.at/time.Second)] = append(perSecond[int(o.at/time.Second)], o)
 	}
 	slices.Sort(inWindow)
-	rep.Achieved = float64(len(inWindow)) / (to - from).Seconds()
+	rep.Achieved = float64(answered) / (to - from).Seconds()
 	rep.P50, rep.P99, rep.P999 = quantile(inWindow, 0.5), quantile(inWindow, 0.99), quantile(inWindow, 0.999)
 	rep.Timeline = timeline(perSecond)
 	r.mu.Lock()
@@ -89,6 +140,9 @@ func (r *runner) build(_ context.Context, elapsed time.Duration) (*Report, error
 		return nil, err
 	}
 	rep.Balances = balancesDigest(bal)
+	if r.off != nil && sc.Offline != nil {
+		rep.Offline = r.off.finish(elapsed)
+	}
 	return rep, nil
 }
 
@@ -104,9 +158,14 @@ func timeline(perSecond map[int][]outcome) []Second {
 		s := Second{T: t}
 		lat := make([]time.Duration, 0, len(os))
 		for _, o := range os {
-			if o.code != "" {
+			switch {
+			case o.code != "":
 				s.Failed++
-			} else {
+			case o.offline:
+				s.Paid++
+				s.Offline++
+				continue
+			default:
 				s.Paid++
 			}
 			lat = append(lat, o.latency)
@@ -140,5 +199,48 @@ func (r *Report) WriteTable(w io.Writer) {
 	if !r.Conserved {
 		verdict = "NOT CONSERVED"
 	}
-	fmt.Fprintf(w, "  money       %s; %d yen in circulation; balances %s\n", verdict, r.Circulation, r.Balances[:16])
+	if r.Offline != nil {
+		r.Offline.write(w)
+	}
+	fmt.Fprintf(w, "  money       %s; %d yen in circulation; plan %s; balances %s\n", verdict, r.Circulation, r.Plan[:16], r.Balances[:16])
+}
+
+// write prints the offline side of the report.
+func (o *OfflineReport) write(w io.Writer) {
+	fmt.Fprintf(w, "  offline     %d purses; %d payments tried, %d paid\n", o.Purses, o.Payments, o.Paid)
+	writeCounts(w, "refused by a limit", o.RefusedByLimits)
+	fmt.Fprintf(w, "  vouchers    %d made: %d settled (%d yen), %d rejected, %d pending, %d never handed in\n",
+		o.Vouchers, o.Settled, o.SettledAmount, o.Rejected, o.Pending, o.NotUploaded)
+	writeCounts(w, "rejected", o.RejectedBy)
+	fmt.Fprintf(w, "  settling    p50 %.1f s  p99 %.1f s from payment to settlement\n", o.SettleP50, o.SettleP99)
+	writeCounts(w, "conflicts", o.Conflicts)
+	fmt.Fprintf(w, "  revoked     %d honest devices\n", o.HonestRevoked)
+	for _, a := range o.Attacks {
+		fmt.Fprintf(w, "  attack      %-15s %d planned, %d committed, %d caught, %d missed\n", a.Kind, a.Planned, a.Committed, a.Caught, a.Missed)
+	}
+	losses := map[string]int{}
+	for k, v := range o.LossByBearer {
+		losses[k] = int(v)
+	}
+	if o.LossByPayees > 0 {
+		losses["payees"] = int(o.LossByPayees)
+	}
+	writeCounts(w, "losses (yen)", losses)
+	writeCounts(w, "sync errors", o.SyncErrors)
+}
+
+func writeCounts(w io.Writer, title string, m map[string]int) {
+	if len(m) == 0 {
+		return
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	fmt.Fprintf(w, "    %s:", title)
+	for _, k := range keys {
+		fmt.Fprintf(w, " %s %d", k, m[k])
+	}
+	fmt.Fprintln(w)
 }

@@ -24,6 +24,7 @@ type outcome struct {
 	at      time.Duration // due (open loop) or sent (closed loop), from the start
 	latency time.Duration // from due or sent to the answer
 	code    string        // "" when paid
+	offline bool          // made with a voucher
 }
 
 // Run makes the scenario's payments in the world and reports them. Open
@@ -32,17 +33,29 @@ type outcome struct {
 // if not nil, gets a line a second.
 func Run(ctx context.Context, w *World, progress io.Writer) (*Report, error) {
 	sc := w.sc
-	if sc.Offline != nil || len(sc.Outages) > 0 || len(sc.Attacks) > 0 {
-		return nil, fmt.Errorf("%w: offline purses, outages and attacks are not simulated yet; remove those sections to run the online payments", ErrNotRunnable)
-	}
 	plan, err := drawPlan(sc)
 	if err != nil {
 		return nil, err
 	}
+	attacks := planAttacks(sc)
+	r := &runner{w: w, plan: plan, planDigest: digestPlan(plan, attacks)}
+	if sc.Offline != nil || len(sc.Outages) > 0 {
+		if r.off, err = openOffline(ctx, w); err != nil {
+			return nil, err
+		}
+		defer r.off.close()
+	}
 	if err := w.topUp(ctx, plan); err != nil {
 		return nil, err
 	}
-	r := &runner{w: w, plan: plan, start: time.Now()}
+	r.start = time.Now()
+	sides, stopSides := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	if r.off != nil {
+		r.off.start = r.start
+		wg.Go(func() { r.off.syncLoop(sides) })
+		wg.Go(func() { r.off.attackLoop(sides, attacks) })
+	}
 	stop := r.report(progress)
 	if sc.Arrival.Process == ArrivalClosed {
 		r.closed(ctx)
@@ -50,6 +63,17 @@ func Run(ctx context.Context, w *World, progress io.Writer) (*Report, error) {
 		r.open(ctx)
 	}
 	elapsed := time.Since(r.start)
+	stopSides()
+	wg.Wait()
+	if r.off != nil {
+		if progress != nil {
+			fmt.Fprintln(progress, "  reconciling: every purse syncs, the settlement window closes, every purse syncs again")
+		}
+		if err := r.off.reconcile(ctx); err != nil {
+			stop()
+			return nil, err
+		}
+	}
 	stop()
 	return r.build(ctx, elapsed)
 }
@@ -57,6 +81,9 @@ func Run(ctx context.Context, w *World, progress io.Writer) (*Report, error) {
 type runner struct {
 	w     *World
 	start time.Time
+	off   *offlineRun // nil for a run without purses or outages
+
+	planDigest string
 
 	plan []Payment
 	next atomic.Int64 // the next payment a closed-loop payer takes
@@ -132,11 +159,24 @@ func (r *runner) pay(ctx context.Context, n int, p Payment, due time.Time) {
 	if r.w.addrs[to] == s.Address() {
 		to = (to + 1) % len(r.w.addrs)
 	}
-	_, err := s.Pay(ctx, fmt.Sprintf("sim-%d", n), r.w.addrs[to], p.Amount)
-	o := outcome{at: due.Sub(r.start), latency: time.Since(due)}
-	if err != nil {
-		o.code = errorCode(err)
+	from := p.From % len(r.w.sessions)
+	o := outcome{at: due.Sub(r.start)}
+	way := routeOnline
+	if r.off != nil {
+		way = r.off.route(n, from, to, o.at)
 	}
+	switch way {
+	case routeOnline:
+		if _, err := s.Pay(ctx, fmt.Sprintf("sim-%d", n), r.w.addrs[to], p.Amount); err != nil {
+			o.code = errorCode(err)
+		}
+	case routeOffline:
+		o.offline = true
+		o.code = r.off.pay(from, to, p.Amount, o.at)
+	case routeUnreachable:
+		o.code = "no_connection"
+	}
+	o.latency = time.Since(due)
 	r.mu.Lock()
 	r.out = append(r.out, o)
 	r.mu.Unlock()
@@ -169,8 +209,12 @@ func (r *runner) report(w io.Writer) (stop func()) {
 			case <-tick.C:
 			}
 			t := r.w.ledger.Totals()
+			sec := int(time.Since(r.start).Round(time.Second) / time.Second)
+			if r.off != nil {
+				r.off.sample(sec, t.Escrow)
+			}
 			r.mu.Lock()
-			r.money = append(r.money, MoneySample{T: int(time.Since(r.start).Round(time.Second) / time.Second),
+			r.money = append(r.money, MoneySample{T: sec,
 				Intermediaries: t.Intermediaries, Wallets: t.Wallets, Escrow: t.Escrow, Loss: t.Loss})
 			n, failed := len(r.out), 0
 			for _, o := range r.out[last:] {
@@ -186,6 +230,23 @@ func (r *runner) report(w io.Writer) (stop func()) {
 		}
 	})
 	return func() { close(done); wg.Wait() }
+}
+
+// digestPlan names the planned payments and attacks.
+func digestPlan(plan []Payment, attacks []*attackRecord) string {
+	h := sha256.New()
+	var b []byte
+	for _, p := range plan {
+		b = binary.BigEndian.AppendUint64(b[:0], uint64(p.At))
+		b = binary.BigEndian.AppendUint64(b, uint64(p.From))
+		b = binary.BigEndian.AppendUint64(b, uint64(p.To))
+		b = binary.BigEndian.AppendUint64(b, uint64(p.Amount))
+		h.Write(b)
+	}
+	for _, a := range attacks {
+		fmt.Fprintf(h, "%s@%d;", a.kind, a.at)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // balancesDigest names the final balances, so two runs can be compared.

@@ -2,7 +2,6 @@ package sim
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +21,11 @@ const smallScenario = `{
 
 func runSmall(t *testing.T, edit func(*Scenario)) *Report {
 	t.Helper()
+	return runSessions(t, 16, edit)
+}
+
+func runSessions(t *testing.T, sessions int, edit func(*Scenario)) *Report {
+	t.Helper()
 	sc, err := ParseScenario("small.json", []byte(smallScenario))
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +34,7 @@ func runSmall(t *testing.T, edit func(*Scenario)) *Report {
 		edit(sc)
 	}
 	ctx := context.Background()
-	w, err := OpenWorld(ctx, sc, t.TempDir(), 16, nil)
+	w, err := OpenWorld(ctx, sc, t.TempDir(), sessions, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,18 +80,6 @@ func TestRun_ClosedLoop(t *testing.T) {
 	})
 	if rep.Payments != 300 || rep.Paid != 300 || rep.Achieved <= 0 || rep.P99 <= 0 || time.Duration(rep.P50*1e6) > 5*time.Second {
 		t.Errorf("closed loop: %+v", rep)
-	}
-}
-
-func TestRun_RefusesWhatItCannotSimulateYet(t *testing.T) {
-	sc, err := ParseScenario("small.json", []byte(smallScenario))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc.Outages = []Outage{{At: Duration(time.Second), For: Duration(time.Second), Wallets: 0.5}}
-	w := &World{sc: sc}
-	if _, err := Run(context.Background(), w, nil); !errors.Is(err, ErrNotRunnable) {
-		t.Errorf("err = %v, want ErrNotRunnable", err)
 	}
 }
 

@@ -1,0 +1,82 @@
+package sim
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// offlineSmall gives the small scenario purses, an outage of a share of
+// the wallets and one of a bank, and every attack: one of each kind every
+// three seconds from a second and a half in.
+func offlineSmall(mode, bearer string) func(*Scenario) {
+	return func(sc *Scenario) {
+		sc.Duration = Duration(6 * time.Second)
+		sc.Arrival = Arrival{Process: ArrivalPoisson, Rate: 40}
+		sc.Offline = &Offline{Share: 0.8, Fund: 30000, SyncEvery: Duration(time.Second), OfflineShare: 0.3,
+			Policy: Policy{Mode: mode, LossBearer: bearer, PaymentsBeforeSync: 10}}
+		sc.Outages = []Outage{{At: Duration(time.Second), For: Duration(2 * time.Second), Wallets: 0.3},
+			{At: Duration(3 * time.Second), For: Duration(2 * time.Second), Bank: "bank-2"}}
+		for _, k := range []string{AttackClone, AttackRollback, AttackForgedBalance, AttackTampered, AttackReplay} {
+			sc.Attacks = append(sc.Attacks, Attack{Kind: k, PerMinute: 20})
+		}
+	}
+}
+
+// Every attack is committed and caught, no honest purse is revoked,
+// nothing stays pending, and money is conserved, under each mode.
+func TestRun_OfflineAttacksCaught(t *testing.T) {
+	for _, tc := range []struct{ mode, bearer string }{{"staged", "payer-bank"}, {"intermittent", "guarantee"}} {
+		t.Run(tc.mode, func(t *testing.T) {
+			rep := runSessions(t, 40, offlineSmall(tc.mode, tc.bearer))
+			o := rep.Offline
+			if !rep.Conserved || o == nil {
+				t.Fatalf("conserved %v, offline report %v", rep.Conserved, o)
+			}
+			var sb strings.Builder
+			rep.WriteTable(&sb)
+			t.Log("\n" + sb.String())
+			if o.Purses == 0 || o.Paid == 0 || o.Settled == 0 {
+				t.Errorf("purses %d, paid offline %d, settled %d: the run paid nothing offline", o.Purses, o.Paid, o.Settled)
+			}
+			if o.Pending != 0 || o.NotUploaded != 0 {
+				t.Errorf("after reconciliation %d vouchers pending and %d never handed in", o.Pending, o.NotUploaded)
+			}
+			if o.HonestRevoked != 0 {
+				t.Errorf("%d honest purses revoked", o.HonestRevoked)
+			}
+			if len(o.Attacks) != 5 {
+				t.Fatalf("attacks %+v, want five kinds", o.Attacks)
+			}
+			for _, a := range o.Attacks {
+				if a.Planned != 2 || a.Committed != a.Planned || a.Caught != a.Committed {
+					t.Errorf("%s: %+v, want 2 planned, committed and caught", a.Kind, a)
+				}
+			}
+			if o.Conflicts["double_spend"]+o.Conflicts["chain_fork"] < 4 || o.Conflicts["overspend"] < 2 || o.Conflicts["forgery"] < 2 {
+				t.Errorf("conflicts %v, want the clones, rollbacks, forged balances and tampered vouchers", o.Conflicts)
+			}
+			if rep.Errors["no_connection"] == 0 {
+				t.Errorf("no payment found its side cut off during the outages: %v", rep.Errors)
+			}
+			if len(o.Exposure) == 0 {
+				t.Error("no exposure samples")
+			}
+		})
+	}
+}
+
+// The same seed plans the same payments and the same attacks, and the
+// attacks end the same way.
+func TestRun_OfflineSameSeedSameAttacks(t *testing.T) {
+	a, b := runSessions(t, 40, offlineSmall("staged", "payee")), runSessions(t, 40, offlineSmall("staged", "payee"))
+	if a.Payments != b.Payments || a.Plan != b.Plan {
+		t.Errorf("plans differ: %d payments %s, %d payments %s", a.Payments, a.Plan, b.Payments, b.Plan)
+	}
+	for i := range a.Offline.Attacks {
+		x, y := a.Offline.Attacks[i], b.Offline.Attacks[i]
+		if x.Kind != y.Kind || x.Committed != y.Committed || x.Caught != y.Caught {
+			t.Errorf("attack %s: %+v then %+v", x.Kind, x, y)
+		}
+	}
+}
