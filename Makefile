@@ -9,7 +9,7 @@ COUNT   ?= 1
 
 PAYMENTS ?= 60000x
 
-.PHONY: run build test lint fmt-check vet bench bench-ledger bench-payments bench-offline sim-boj test-property clean
+.PHONY: run build test lint fmt-check vet bench bench-ledger bench-payments bench-offline sim sim-demo sim-boj sim-lunch sim-outage sim-double-spend test-property clean
 
 run: build
 	./$(BIN) sandbox -data data
@@ -55,12 +55,32 @@ bench-payments:
 bench-offline:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count $(COUNT) -timeout 60m ./ledger/settlement/ | tee -a bench.txt
 
+# Scenarios: each writes its report as JSON and HTML to sim-reports/ and
+# prints it as a table. `make sim` runs every scenario in scenarios/.
+SIM = mkdir -p sim-reports && ./$(BIN) sim -json sim-reports/$(1).json -html sim-reports/$(1).html scenarios/$(1).json
+
+sim: build
+	for f in scenarios/*.json; do n=$$(basename $$f .json); $(call SIM,$$n); done
+
+sim-demo: build
+	$(call SIM,demo)
+
 # The BoJ proof-of-concept load: 3,000 payments/s held, then the closed-loop
-# maximum. Reports go to sim-reports/.
+# maximum.
 sim-boj: build
-	@mkdir -p sim-reports
-	./$(BIN) sim -json sim-reports/boj-poc.json -html sim-reports/boj-poc.html scenarios/boj-poc.json
-	./$(BIN) sim -json sim-reports/boj-poc-max.json -html sim-reports/boj-poc-max.html scenarios/boj-poc-max.json
+	$(call SIM,boj-poc)
+	$(call SIM,boj-poc-max)
+
+sim-lunch: build
+	$(call SIM,lunch-peak)
+
+sim-outage: build
+	$(call SIM,bank-outage)
+
+# One double-spend campaign under each offline mode, to compare.
+sim-double-spend: build
+	$(call SIM,double-spend-staged)
+	$(call SIM,double-spend-intermittent)
 
 clean:
 	rm -rf bin

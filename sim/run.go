@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,11 +26,29 @@ type outcome struct {
 	offline bool          // made with a voucher
 }
 
+// Tick is the state of a run, once a second, for a progress display.
+type Tick struct {
+	Elapsed    time.Duration
+	Answered   int // payments answered so far
+	Planned    int // payments planned; 0 for a closed loop that runs for a duration
+	Duration   time.Duration
+	LastSecond int // payments answered in the last second
+	Failed     int // of those, failed
+	Offline    int // of those, paid with vouchers
+	Phase      string
+}
+
+// Phases of a run, as ticks name them.
+const (
+	PhaseRunning     = "running"
+	PhaseReconciling = "reconciling"
+)
+
 // Run makes the scenario's payments in the world and reports them. Open
 // loops send each payment when it is due, whether or not earlier ones were
 // answered; closed loops keep Concurrency payments in flight. progress,
-// if not nil, gets a line a second.
-func Run(ctx context.Context, w *World, progress io.Writer) (*Report, error) {
+// if not nil, gets a tick a second and one when reconciliation starts.
+func Run(ctx context.Context, w *World, progress func(Tick)) (*Report, error) {
 	sc := w.sc
 	plan, err := drawPlan(sc)
 	if err != nil {
@@ -67,7 +84,7 @@ func Run(ctx context.Context, w *World, progress io.Writer) (*Report, error) {
 	wg.Wait()
 	if r.off != nil {
 		if progress != nil {
-			fmt.Fprintln(progress, "  reconciling: every purse syncs, the settlement window closes, every purse syncs again")
+			progress(Tick{Elapsed: elapsed, Answered: len(r.out), Planned: len(r.plan), Duration: sc.Duration.D(), Phase: PhaseReconciling})
 		}
 		if err := r.off.reconcile(ctx); err != nil {
 			stop()
@@ -193,20 +210,20 @@ func errorCode(err error) string {
 	return "connection"
 }
 
-// report samples the money by tier once a second, and prints a progress
-// line when w is not nil, until the returned stop is called.
-func (r *runner) report(w io.Writer) (stop func()) {
+// report samples the money by tier once a second, and ticks progress when
+// it is not nil, until the returned stop is called.
+func (r *runner) report(progress func(Tick)) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
+		every := time.NewTicker(time.Second)
+		defer every.Stop()
 		last := 0
 		for {
 			select {
 			case <-done:
 				return
-			case <-tick.C:
+			case <-every.C:
 			}
 			t := r.w.ledger.Totals()
 			sec := int(time.Since(r.start).Round(time.Second) / time.Second)
@@ -216,17 +233,24 @@ func (r *runner) report(w io.Writer) (stop func()) {
 			r.mu.Lock()
 			r.money = append(r.money, MoneySample{T: sec,
 				Intermediaries: t.Intermediaries, Wallets: t.Wallets, Escrow: t.Escrow, Loss: t.Loss})
-			n, failed := len(r.out), 0
+			tick := Tick{Elapsed: time.Since(r.start), Answered: len(r.out), LastSecond: len(r.out) - last,
+				Duration: r.w.sc.Duration.D(), Phase: PhaseRunning}
 			for _, o := range r.out[last:] {
-				if o.code != "" {
-					failed++
+				switch {
+				case o.code != "":
+					tick.Failed++
+				case o.offline:
+					tick.Offline++
 				}
 			}
 			r.mu.Unlock()
-			if w != nil {
-				fmt.Fprintf(w, "  %5.0fs  answered %8d  last second %6d/s  failed %d\n", time.Since(r.start).Seconds(), n, n-last, failed)
+			if r.w.sc.Arrival.Process != ArrivalClosed || r.w.sc.Payments > 0 {
+				tick.Planned = len(r.plan)
 			}
-			last = n
+			if progress != nil {
+				progress(tick)
+			}
+			last = tick.Answered
 		}
 	})
 	return func() { close(done); wg.Wait() }
