@@ -219,7 +219,7 @@ func (o *offlineRun) handIn(ctx context.Context, a *attackRecord, attacker *hold
 
 // attackSummary counts the attacks by kind against the conflicts the
 // ledger recorded, by device.
-func (o *offlineRun) attackSummary(caught map[offline.Serial]offline.ConflictKind) []AttackOutcome {
+func (o *offlineRun) attackSummary(caught map[string]string) []AttackOutcome {
 	byKind := map[string]*AttackOutcome{}
 	var kinds []string
 	for _, a := range o.attacks {
@@ -243,9 +243,9 @@ func (o *offlineRun) attackSummary(caught map[offline.Serial]offline.ConflictKin
 			}
 			continue
 		}
-		if k, ok := caught[a.serial]; ok {
+		if k, ok := caught[a.serial.String()]; ok {
 			s.Caught++
-			s.FoundAs[string(k)]++
+			s.FoundAs[k]++
 		} else {
 			s.Missed++
 		}

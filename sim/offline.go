@@ -44,8 +44,9 @@ type voucherRecord struct {
 	hash   offline.Hash
 	at     time.Duration // when it was made, from the start
 	amount int64
-	settle time.Duration // when the run saw it settled; 0 until then
-	done   bool          // settled or rejected
+	settle time.Duration            // when the run saw it settled; 0 until then
+	done   bool                     // settled or rejected
+	last   *protocol.VoucherOutcome // what the latest sync answer said of it
 }
 
 // offlineRun plays the offline side of a scenario: who carries a purse,
@@ -67,7 +68,10 @@ type offlineRun struct {
 	outVal   int64 // value of vouchers made and not yet settled or rejected
 	exposure []ExposureSample
 	attacks  []*attackRecord
+	answered []answeredConflict // conflicts sync answers reported, for a remote run
 }
+
+type answeredConflict struct{ kind, device string }
 
 // cut is an outage: parties it covers have no connectivity from from to to.
 type cut struct {
@@ -169,7 +173,7 @@ func (o *offlineRun) provision(ctx context.Context, h *holder) error {
 	w := o.w
 	if h.c == nil {
 		b := h.party % o.sc.Banks
-		c, err := wallet.Dial(ctx, w.urls[b], w.keys[h.party], wallet.DialOptions{Bank: bankID(b), Events: 4})
+		c, err := wallet.Dial(ctx, w.urls[b], w.keys[h.party], wallet.DialOptions{Bank: w.bankIDs[b], Events: 4})
 		if err != nil {
 			return err
 		}
@@ -324,8 +328,15 @@ func (o *offlineRun) noteSynced(answers []*protocol.PurseSynced, at time.Duratio
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, a := range answers {
+		for _, c := range a.Conflicts {
+			o.answered = append(o.answered, answeredConflict{kind: c.Kind, device: c.Device})
+		}
 		for _, vo := range a.Vouchers {
-			if r := o.vouchers[vo.Hash]; r != nil && !r.done {
+			r := o.vouchers[vo.Hash]
+			if r != nil && vo.Outcome != string(offline.Duplicate) {
+				r.last = &vo
+			}
+			if r != nil && !r.done {
 				switch vo.Outcome {
 				case string(offline.Settled):
 					r.done, r.settle = true, at
@@ -449,17 +460,23 @@ func (o *offlineRun) reconcile(ctx context.Context) error {
 			return nil
 		})
 	}
+	closeWindow := func() error {
+		if o.w.settler == nil {
+			return nil // a remote ledger closes its window on its own timer
+		}
+		_, err := o.w.settler.CloseWindow(ctx)
+		return err
+	}
 	if err := round(false); err != nil {
 		return err
 	}
-	if _, err := o.w.settler.CloseWindow(ctx); err != nil {
+	if err := closeWindow(); err != nil {
 		return err
 	}
 	if err := round(true); err != nil {
 		return err
 	}
-	_, err := o.w.settler.CloseWindow(ctx)
-	return err
+	return closeWindow()
 }
 
 // unit is a number in [0, 1) fixed by the seed, a stream and i, for
@@ -477,57 +494,86 @@ func unit(seed int64, stream, i uint64) float64 {
 // finish fills the offline part of the report from the ledger's
 // settlement, which is the authority on every voucher.
 func (o *offlineRun) finish(end time.Duration) *OfflineReport {
-	st := o.w.settler
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	rep := o.rep
 	rep.Exposure = o.exposure
 	rep.RejectedBy = maps.Clone(o.rep.RejectedBy)
+	rep.LossByBearer = map[string]int64{}
 	var delays []time.Duration
 	for _, r := range o.vouchers {
-		_, res, ok := st.Voucher(r.hash)
+		vo, ok := o.outcome(r)
 		switch {
 		case !ok:
 			rep.NotUploaded++
-		case res.Outcome == offline.Settled:
+		case vo.Outcome == string(offline.Settled):
 			rep.Settled++
-			rep.SettledAmount += res.FromEscrow + res.FromBearer
+			rep.SettledAmount += vo.FromEscrow + vo.FromBearer
 			at := r.settle
 			if at == 0 {
 				at = end // settled by another upload or when the window closed
 			}
 			delays = append(delays, at-r.at)
-		case res.Outcome == offline.Rejected:
+			if o.w.settler == nil && vo.FromBearer > 0 {
+				rep.LossByBearer[vo.Bearer] += vo.FromBearer
+			}
+			if o.w.settler == nil {
+				rep.LossByPayees += vo.PayeeLoss
+			}
+		case vo.Outcome == string(offline.Rejected):
 			rep.Rejected++
-			rep.RejectedBy[res.Reason]++
+			rep.RejectedBy[vo.Reason]++
 		default:
 			rep.Pending++
 		}
 	}
 	slices.Sort(delays)
 	rep.SettleP50, rep.SettleP99 = quantile(delays, 0.5)/1000, quantile(delays, 0.99)/1000
-	sum := st.Summary()
-	rep.LossByBearer = map[string]int64{}
-	for acc, v := range sum.LossByBearer {
-		rep.LossByBearer[string(acc)] += v
+	conflicts := o.answered
+	if st := o.w.settler; st != nil {
+		sum := st.Summary()
+		for acc, v := range sum.LossByBearer {
+			rep.LossByBearer[string(acc)] += v
+		}
+		rep.LossByPayees = sum.LossByPayees
+		conflicts = nil
+		for _, c := range st.Conflicts() {
+			conflicts = append(conflicts, answeredConflict{kind: string(c.Kind), device: c.Device.String()})
+		}
 	}
-	rep.LossByPayees = sum.LossByPayees
 	rep.Conflicts = map[string]int{}
-	attackers := map[offline.Serial]bool{}
+	attackers := map[string]bool{}
 	for _, a := range o.attacks {
-		attackers[a.serial] = true
+		attackers[a.serial.String()] = true
 	}
-	caught := map[offline.Serial]offline.ConflictKind{}
-	for _, c := range st.Conflicts() {
-		rep.Conflicts[string(c.Kind)]++
-		if _, ok := caught[c.Device]; ok {
+	caught := map[string]string{}
+	for _, c := range conflicts {
+		rep.Conflicts[c.kind]++
+		if _, ok := caught[c.device]; ok {
 			continue
 		}
-		caught[c.Device] = c.Kind
-		if _, ours := o.serials[c.Device]; ours && !attackers[c.Device] {
-			rep.HonestRevoked++
+		caught[c.device] = c.kind
+		if sn, err := offline.ParseSerial(c.device); err == nil {
+			if _, ours := o.serials[sn]; ours && !attackers[c.device] {
+				rep.HonestRevoked++
+			}
 		}
 	}
 	rep.Attacks = o.attackSummary(caught)
 	return &rep
+}
+
+// outcome is what the ledger made of a voucher: read from the settlement
+// in process, or from the last sync answer that named it in a remote run.
+func (o *offlineRun) outcome(r *voucherRecord) (protocol.VoucherOutcome, bool) {
+	st := o.w.settler
+	if st == nil {
+		if r.last == nil {
+			return protocol.VoucherOutcome{}, false
+		}
+		return *r.last, true
+	}
+	_, res, ok := st.Voucher(r.hash)
+	return protocol.VoucherOutcome{Outcome: string(res.Outcome), Reason: res.Reason, FromEscrow: res.FromEscrow,
+		FromBearer: res.FromBearer, Bearer: string(res.Bearer), PayeeLoss: res.PayeeLoss}, ok
 }

@@ -25,11 +25,12 @@ type Report struct {
 	P999        float64        `json:"p999_ms"`
 	WindowS     [2]float64     `json:"window_s"` // the part of the run measured, after warm-up and before cool-down
 	Timeline    []Second       `json:"timeline"`
-	Money       []MoneySample  `json:"money"`       // CBDC by tier, once a second
-	Conserved   bool           `json:"conserved"`   // the ledger's sum of balances is zero and circulation adds up
-	Plan        string         `json:"plan"`        // SHA-256 of the planned payments and attacks: the same for the same seed
-	Balances    string         `json:"balances"`    // SHA-256 of every party's final balance, to compare runs
-	Circulation int64          `json:"circulation"` // CBDC in circulation at the end
+	Money       []MoneySample  `json:"money"`              // CBDC by tier, once a second
+	LedgerSeen  bool           `json:"ledger_seen"`        // the run could read the ledger's totals (a remote run needs a credential)
+	Conserved   bool           `json:"conserved"`          // the ledger's sum of balances is zero and circulation adds up
+	Plan        string         `json:"plan"`               // SHA-256 of the planned payments and attacks: the same for the same seed
+	Balances    string         `json:"balances,omitempty"` // SHA-256 of every party's final balance, to compare runs; in-process runs only
+	Circulation int64          `json:"circulation"`        // CBDC in circulation at the end
 	Offline     *OfflineReport `json:"offline,omitempty"`
 }
 
@@ -95,7 +96,7 @@ type Second struct {
 	P99     float64 `json:"p99_ms"`
 }
 
-func (r *runner) build(_ context.Context, elapsed time.Duration) (*Report, error) {
+func (r *runner) build(ctx context.Context, elapsed time.Duration) (*Report, error) {
 	sc := r.w.sc
 	rep := &Report{Scenario: sc.Name, Seed: sc.Seed, Elapsed: elapsed.Seconds(), Errors: map[string]int{}, Plan: r.planDigest}
 	switch sc.Arrival.Process {
@@ -133,13 +134,16 @@ func (r *runner) build(_ context.Context, elapsed time.Duration) (*Report, error
 	r.mu.Lock()
 	rep.Money = append([]MoneySample(nil), r.money...)
 	r.mu.Unlock()
-	tot := r.w.ledger.Totals()
-	rep.Conserved, rep.Circulation = tot.Conserved(), tot.Circulation
+	if tot, seen := r.w.totals(ctx); seen {
+		rep.LedgerSeen, rep.Conserved, rep.Circulation = true, tot.Conserved(), tot.Circulation
+	}
 	bal, err := r.w.Balances()
 	if err != nil {
 		return nil, err
 	}
-	rep.Balances = balancesDigest(bal)
+	if bal != nil {
+		rep.Balances = balancesDigest(bal)
+	}
 	if r.off != nil && sc.Offline != nil {
 		rep.Offline = r.off.finish(elapsed)
 	}
@@ -196,13 +200,21 @@ func (r *Report) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, "    %-22s %d\n", c, r.Errors[c])
 	}
 	verdict := "conserved"
-	if !r.Conserved {
+	switch {
+	case !r.LedgerSeen:
+		verdict = "not watched: the run was not given a view of the ledger"
+	case !r.Conserved:
 		verdict = "NOT CONSERVED"
 	}
 	if r.Offline != nil {
 		r.Offline.write(w)
 	}
-	fmt.Fprintf(w, "  money       %s; %d yen in circulation; plan %s; balances %s\n", verdict, r.Circulation, r.Plan[:16], r.Balances[:16])
+	fmt.Fprintf(w, "  money       %s; %d yen in circulation\n", verdict, r.Circulation)
+	fmt.Fprintf(w, "  digests     plan %.16s", r.Plan)
+	if r.Balances != "" {
+		fmt.Fprintf(w, "  balances %.16s", r.Balances)
+	}
+	fmt.Fprintln(w)
 }
 
 // write prints the offline side of the report.

@@ -225,14 +225,16 @@ func (r *runner) report(progress func(Tick)) (stop func()) {
 				return
 			case <-every.C:
 			}
-			t := r.w.ledger.Totals()
+			t, seen := r.w.totals(context.Background())
 			sec := int(time.Since(r.start).Round(time.Second) / time.Second)
 			if r.off != nil {
 				r.off.sample(sec, t.Escrow)
 			}
 			r.mu.Lock()
-			r.money = append(r.money, MoneySample{T: sec,
-				Intermediaries: t.Intermediaries, Wallets: t.Wallets, Escrow: t.Escrow, Loss: t.Loss})
+			if seen {
+				r.money = append(r.money, MoneySample{T: sec,
+					Intermediaries: t.Intermediaries, Wallets: t.Wallets, Escrow: t.Escrow, Loss: t.Loss})
+			}
 			tick := Tick{Elapsed: time.Since(r.start), Answered: len(r.out), LastSecond: len(r.out) - last,
 				Duration: r.w.sc.Duration.D(), Phase: PhaseRunning}
 			for _, o := range r.out[last:] {

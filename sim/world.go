@@ -17,6 +17,7 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
+	"github.com/digital-yen/cbdc-sandbox/ledgerhttp"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 	"github.com/digital-yen/cbdc-sandbox/wallet"
 )
@@ -26,11 +27,17 @@ import (
 // party of the scenario onboarded and funded.
 type World struct {
 	sc      *Scenario
-	ledger  *ledger.Ledger
-	settler *settlement.Settler
+	ledger  *ledger.Ledger      // nil when the banks run in other processes
+	settler *settlement.Settler // likewise
 	banks   []*intermediary.Bank
 	servers []*http.Server
 	urls    []string // each bank's wallet websocket
+	bankIDs []string // each bank's account at the ledger
+
+	remote       bool
+	remoteLedger *ledgerhttp.Client // a remote run's view of the ledger, if it was given one
+	salt         []byte             // a remote run's parties are new to the banks: their keys also draw on this
+	start        []int64            // each party's starting balance
 
 	keys  []ed25519.PrivateKey // by party
 	addrs []string             // by party
@@ -80,8 +87,11 @@ func OpenWorld(ctx context.Context, sc *Scenario, dir string, sessions int, log 
 	if w.settler, err = settlement.Open(ctx, w.ledger, settlement.Config{Policy: policy, Logger: log}); err != nil {
 		return nil, err
 	}
+	for b := range sc.Banks {
+		w.bankIDs = append(w.bankIDs, fmt.Sprintf("bank-%d", b+1))
+	}
 	w.drawParties()
-	balances := StartingBalances(sc)
+	balances := w.start
 	for b := range sc.Banks {
 		if err := w.openBank(ctx, b, dir, balances, log); err != nil {
 			return nil, err
@@ -96,25 +106,24 @@ func OpenWorld(ctx context.Context, sc *Scenario, dir string, sessions int, log 
 // drawParties derives every party's key from the seed, so the same
 // scenario has the same wallet addresses.
 func (w *World) drawParties() {
+	w.start = StartingBalances(w.sc)
 	n := w.sc.Wallets + w.sc.Merchants
 	w.keys, w.addrs = make([]ed25519.PrivateKey, n), make([]string, n)
 	for i := range n {
 		var b [16]byte
 		binary.BigEndian.PutUint64(b[:], uint64(w.sc.Seed))
 		binary.BigEndian.PutUint64(b[8:], uint64(i))
-		seed := sha256.Sum256(append([]byte("cbdc-sim/party\x00"), b[:]...))
+		seed := sha256.Sum256(append(append([]byte("cbdc-sim/party\x00"), b[:]...), w.salt...))
 		w.keys[i] = ed25519.NewKeyFromSeed(seed[:])
-		w.addrs[i] = protocol.WalletAddress(w.keys[i].Public().(ed25519.PublicKey), bankID(i%w.sc.Banks))
+		w.addrs[i] = protocol.WalletAddress(w.keys[i].Public().(ed25519.PublicKey), w.bankIDs[i%w.sc.Banks])
 	}
 }
-
-func bankID(b int) string { return fmt.Sprintf("bank-%d", b+1) }
 
 // openBank opens bank b at the ledger, issues it enough float for its
 // parties' starting balances, serves it on loopback, onboards its parties
 // (merchants at the merchant tier) and funds them.
 func (w *World) openBank(ctx context.Context, b int, dir string, balances []int64, log *slog.Logger) error {
-	id := ledger.AccountID(bankID(b))
+	id := ledger.AccountID(w.bankIDs[b])
 	var need int64
 	var parties []int
 	for i := b; i < len(w.keys); i += w.sc.Banks {
@@ -184,9 +193,12 @@ func (w *World) connect(ctx context.Context, n int) error {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			c, err := wallet.Dial(ctx, w.urls[i%w.sc.Banks], w.keys[i], wallet.DialOptions{Bank: bankID(i % w.sc.Banks), Events: 16})
+			c, err := wallet.Dial(ctx, w.urls[i%w.sc.Banks], w.keys[i], wallet.DialOptions{Bank: w.bankIDs[i%w.sc.Banks], Events: 16})
 			if err == nil {
 				_, err = c.SetSettings(ctx, "", true, true)
+			}
+			if start := w.startInDeposit(i); err == nil && start > 0 {
+				_, err = c.Withdraw(ctx, "sim-start", start)
 			}
 			w.sessions[i], errs[i] = c, err
 		})
@@ -195,11 +207,41 @@ func (w *World) connect(ctx context.Context, n int) error {
 	return errors.Join(errs...)
 }
 
-// Ledger is the world's central ledger.
+// Ledger is the world's central ledger; nil when the banks run elsewhere.
 func (w *World) Ledger() *ledger.Ledger { return w.ledger }
 
-// Balances reads every party's CBDC balance at the ledger.
+// Remote says whether the world's banks run in other processes.
+func (w *World) Remote() bool { return w.remote }
+
+// totals reads the ledger's totals; false when the run cannot see the
+// ledger (a remote run not given a ledger credential).
+func (w *World) totals(ctx context.Context) (ledger.Totals, bool) {
+	switch {
+	case w.ledger != nil:
+		return w.ledger.Totals(), true
+	case w.remoteLedger != nil:
+		t, err := w.remoteLedger.Totals(ctx)
+		return t, err == nil
+	}
+	return ledger.Totals{}, false
+}
+
+// startInDeposit is what party i's session withdraws as its starting
+// balance: a remote run puts starting balances in deposit accounts, since
+// only the bank can move CBDC to its wallets.
+func (w *World) startInDeposit(i int) int64 {
+	if !w.remote {
+		return 0
+	}
+	return w.start[i]
+}
+
+// Balances reads every party's CBDC balance at the ledger; nil in a remote
+// run, which cannot read other banks' wallets.
 func (w *World) Balances() ([]int64, error) {
+	if w.ledger == nil {
+		return nil, nil
+	}
 	out := make([]int64, len(w.addrs))
 	for i, a := range w.addrs {
 		b, err := w.ledger.Balance(ledger.AccountID(a))
@@ -243,7 +285,7 @@ func (w *World) topUp(ctx context.Context, plan []Payment) error {
 	for _, p := range plan {
 		need[p.From%len(w.sessions)] += p.Amount
 	}
-	balances := StartingBalances(w.sc)
+	balances := w.start
 	errs := make([]error, len(w.sessions))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/digital-yen/cbdc-sandbox/protocol"
 	"github.com/digital-yen/cbdc-sandbox/sim"
 )
 
@@ -46,5 +47,54 @@ func TestSim_BadScenarioNamesTheLine(t *testing.T) {
 	_, err := run(t, context.Background(), "sim", file)
 	if err == nil || !strings.Contains(err.Error(), "bad.json:3:3: banks: must be 1 to 50") {
 		t.Errorf("err = %v, want the file, line and field", err)
+	}
+}
+
+// cbdc sim drives a ledger and two banks running as processes by their
+// addresses: parties are onboarded through the admin API, pay online and
+// offline, one cheats, and the run watches the ledger's totals.
+func TestSim_AgainstRunningBanks(t *testing.T) {
+	dir := t.TempDir()
+	led, _, urls := startTwoBanks(t, dir)
+	ledgerURL := led.waitFor(t, ledgerServing)[1]
+	file := filepath.Join(dir, "remote.json")
+	scenario := `{"name": "remote", "seed": 4, "banks": 2, "wallets": 30, "merchants": 4,
+	  "start": {"wallet": {"dist": "fixed", "value": 40000}, "merchant": {"dist": "fixed", "value": 0}},
+	  "duration": "4s", "arrival": {"process": "fixed", "rate": 20},
+	  "mix": {"person_to_person": 0.5, "merchant": 0.5, "amount": {"dist": "uniform", "min": 100, "max": 3000}},
+	  "offline": {"share": 0.8, "fund": 20000, "sync_every": "1s", "offline_share": 0.3},
+	  "outages": [{"at": "1s", "for": "1s", "wallets": 0.3}],
+	  "attacks": [{"kind": "clone", "per_minute": 30}]}`
+	if err := os.WriteFile(file, []byte(scenario), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var banks, tokens []string
+	for _, id := range []string{"bank-1", "bank-2"} {
+		banks = append(banks, "http://"+strings.TrimPrefix(strings.TrimSuffix(urls[id], protocol.Path), "ws://"))
+		tokens = append(tokens, filepath.Join(dir, id, "admin.token"))
+	}
+	out, err := run(t, context.Background(), "sim", "-quiet", "-json", filepath.Join(dir, "r.json"),
+		"-banks", strings.Join(banks, ","), "-admin-tokens", strings.Join(tokens, ","),
+		"-ledger", ledgerURL, "-ledger-key", filepath.Join(dir, "credentials", "bank-1.key"), file)
+	if err != nil {
+		t.Fatalf("sim: %v\n%s", err, out)
+	}
+	t.Log("\n" + out)
+	var rep sim.Report
+	b, err := os.ReadFile(filepath.Join(dir, "r.json"))
+	if err != nil || json.Unmarshal(b, &rep) != nil {
+		t.Fatalf("JSON report: %v", err)
+	}
+	if rep.Payments != 80 || rep.Paid == 0 || !rep.LedgerSeen || !rep.Conserved || len(rep.Money) == 0 {
+		t.Errorf("payments %d, paid %d, ledger seen %v, conserved %v, %d money samples", rep.Payments, rep.Paid, rep.LedgerSeen, rep.Conserved, len(rep.Money))
+	}
+	o := rep.Offline
+	if o == nil || o.Paid == 0 || o.Settled == 0 || o.HonestRevoked != 0 || len(o.Attacks) != 1 || o.Attacks[0].Caught != 2 {
+		t.Errorf("offline: %+v", o)
+	}
+	// The same banks take a second run: its parties are new to them.
+	if out, err := run(t, context.Background(), "sim", "-quiet", "-banks", strings.Join(banks, ","), "-admin-tokens", strings.Join(tokens, ","), file); err != nil ||
+		!strings.Contains(out, "not watched") {
+		t.Errorf("second run without a ledger view: %v\n%s", err, out)
 	}
 }

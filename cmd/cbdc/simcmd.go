@@ -4,16 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/ledgerhttp"
 	"github.com/digital-yen/cbdc-sandbox/sim"
 )
 
@@ -28,6 +32,10 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
 	htmlOut := fs.String("html", "", "also write the report as a self-contained HTML page with charts to this file")
 	quiet := fs.Bool("quiet", false, "no progress bar or lines")
+	banks := fs.String("banks", "", "run against running banks instead: their addresses, comma-separated, such as http://127.0.0.1:7401,http://127.0.0.1:7402")
+	tokens := fs.String("admin-tokens", "", "with -banks: each bank's admin token file, comma-separated in the same order (one file serves all)")
+	ledgerURL := fs.String("ledger", "", "with -banks: the central ledger's address, to watch money by tier and check conservation")
+	ledgerKey := fs.String("ledger-key", "", "with -ledger: a bank credential written by cbdc ledger (DATA/credentials/bank-1.key); the run signs in as that bank")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: cbdc sim [flags] SCENARIO.json\n\nRuns a scenario (docs/scenarios.md; examples in scenarios/) and prints its report.\n\nFlags:")
 		fs.PrintDefaults()
@@ -50,6 +58,27 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	if err != nil {
 		return err
 	}
+	var progress func(sim.Tick)
+	if !*quiet {
+		progress = newProgress(stderr)
+	}
+	if *banks != "" {
+		rm, err := remoteFlags(*banks, *tokens, *ledgerURL, *ledgerKey, *data)
+		if err != nil {
+			return err
+		}
+		rep, err := simulateRemote(ctx, sc, rm, *sessions, progress, stderr)
+		if err != nil {
+			return err
+		}
+		if err := writeReports(rep, stdout, *jsonOut, *htmlOut); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "  audit       run `cbdc audit -data DIR` on the ledger's data directory once it stops")
+		return nil
+	} else if *tokens != "" || *ledgerURL != "" || *ledgerKey != "" {
+		return errors.New("sim: -admin-tokens, -ledger and -ledger-key go with -banks")
+	}
 	dir := *data
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "cbdc-sim-"); err != nil {
@@ -57,31 +86,83 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		}
 		defer os.RemoveAll(dir)
 	}
-	var progress func(sim.Tick)
-	if !*quiet {
-		progress = newProgress(stderr)
-	}
 	rep, err := simulate(ctx, sc, dir, *sessions, progress, stderr)
 	if err != nil {
 		return err
 	}
+	if err := writeReports(rep, stdout, *jsonOut, *htmlOut); err != nil {
+		return err
+	}
+	return auditRun(dir, stdout)
+}
+
+// writeReports prints the report as a table and writes it as JSON and
+// HTML where asked.
+func writeReports(rep *sim.Report, stdout io.Writer, jsonOut, htmlOut string) error {
 	rep.WriteTable(stdout)
-	if *jsonOut != "" {
+	if jsonOut != "" {
 		b, _ := json.MarshalIndent(rep, "", "  ")
-		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
 			return fmt.Errorf("sim: write the report: %w", err)
 		}
 	}
-	if *htmlOut != "" {
+	if htmlOut != "" {
 		var page bytes.Buffer
 		if err := rep.WriteHTML(&page); err != nil {
 			return err
 		}
-		if err := os.WriteFile(*htmlOut, page.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(htmlOut, page.Bytes(), 0o644); err != nil {
 			return fmt.Errorf("sim: write the report: %w", err)
 		}
 	}
-	return auditRun(dir, stdout)
+	return nil
+}
+
+// remoteFlags reads the flags of a run against running banks.
+func remoteFlags(banks, tokens, ledgerURL, ledgerKey, data string) (sim.Remote, error) {
+	var rm sim.Remote
+	if data != "" {
+		return rm, errors.New("sim: -data is for a run in this process; running banks keep their own data")
+	}
+	urls, files := splitList(banks), splitList(tokens)
+	if len(files) != 1 && len(files) != len(urls) {
+		return rm, fmt.Errorf("sim: -banks names %d banks; -admin-tokens needs one token file for each, or one for all, got %d", len(urls), len(files))
+	}
+	for i, u := range urls {
+		f := files[min(i, len(files)-1)]
+		tok, err := os.ReadFile(f)
+		if err != nil {
+			return rm, fmt.Errorf("sim: admin token of %s: %w", u, err)
+		}
+		rm.Banks = append(rm.Banks, sim.RemoteBank{URL: u, AdminToken: strings.TrimSpace(string(tok))})
+	}
+	if (ledgerURL == "") != (ledgerKey == "") {
+		return rm, errors.New("sim: -ledger and -ledger-key go together")
+	}
+	if ledgerURL != "" {
+		key, err := readBankKey(ledgerKey)
+		if err != nil {
+			return rm, err
+		}
+		id := strings.TrimSuffix(filepath.Base(ledgerKey), filepath.Ext(ledgerKey))
+		rm.Ledger = ledgerhttp.NewClient(ledgerURL, ledger.AccountID(id), key, &http.Client{Timeout: 10 * time.Second})
+	}
+	return rm, nil
+}
+
+func simulateRemote(ctx context.Context, sc *sim.Scenario, rm sim.Remote, sessions int, progress func(sim.Tick), stderr io.Writer) (rep *sim.Report, err error) {
+	fmt.Fprintf(stderr, "cbdc sim: %s: onboarding %d wallets and %d merchants at %d running banks\n", sc.Name, sc.Wallets, sc.Merchants, len(rm.Banks))
+	w, err := sim.OpenRemote(ctx, sc, rm, sessions)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	fmt.Fprintf(stderr, "cbdc sim: %s: running\n", sc.Name)
+	return sim.Run(ctx, w, progress)
 }
 
 func simulate(ctx context.Context, sc *sim.Scenario, dir string, sessions int, progress func(sim.Tick), stderr io.Writer) (rep *sim.Report, err error) {

@@ -1,0 +1,169 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/ledgerhttp"
+	"github.com/digital-yen/cbdc-sandbox/protocol"
+)
+
+// RemoteBank is a running `cbdc bank` the simulator drives by address.
+type RemoteBank struct {
+	URL        string // its base address, such as http://127.0.0.1:7401
+	AdminToken string // its admin API token (DATA/admin.token)
+}
+
+// Remote is a sandbox running in other processes: the banks, and
+// optionally a view of the central ledger for money by tier and the
+// conservation check.
+type Remote struct {
+	Banks  []RemoteBank
+	Ledger *ledgerhttp.Client // signed in with a bank's credential; nil to run without
+}
+
+// OpenRemote builds the scenario's world on running banks: it onboards
+// every party at its bank with a new key (drawn from the seed and a salt of
+// this run, so a second run meets no one it onboarded before), puts its
+// starting balance in its deposit account, has the bank issue the float
+// the starting balances need, and opens up to sessions payer sessions,
+// which withdraw their starting balances.
+func OpenRemote(ctx context.Context, sc *Scenario, rm Remote, sessions int) (w *World, err error) {
+	if len(rm.Banks) != sc.Banks {
+		return nil, fmt.Errorf("sim: the scenario has %d banks and %d bank addresses were given", sc.Banks, len(rm.Banks))
+	}
+	w = &World{sc: sc, remote: true, remoteLedger: rm.Ledger, salt: make([]byte, 16)}
+	defer func() {
+		if err != nil {
+			w.Close()
+		}
+	}()
+	rand.Read(w.salt)
+	admins := make([]*adminClient, len(rm.Banks))
+	for b, rb := range rm.Banks {
+		u, err := url.Parse(rb.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("sim: bank address %q is not an http:// or https:// address", rb.URL)
+		}
+		admins[b] = &adminClient{base: strings.TrimSuffix(rb.URL, "/"), token: rb.AdminToken,
+			hc: &http.Client{Timeout: 30 * time.Second}}
+		var st struct {
+			Bank string `json:"bank"`
+		}
+		if err := admins[b].call(ctx, http.MethodGet, "/admin/status", nil, &st); err != nil {
+			return nil, fmt.Errorf("sim: bank at %s: %w", rb.URL, err)
+		}
+		w.bankIDs = append(w.bankIDs, st.Bank)
+		ws := "ws" + strings.TrimPrefix(admins[b].base, "http") + protocol.Path
+		w.urls = append(w.urls, ws)
+	}
+	w.drawParties()
+	for b, a := range admins {
+		var need int64
+		for i := b; i < len(w.keys); i += sc.Banks {
+			need += w.start[i]
+		}
+		if need > 0 {
+			if err := a.call(ctx, http.MethodPost, "/admin/float/issue", map[string]int64{"amount": need}, nil); err != nil {
+				return nil, fmt.Errorf("sim: float for %s: %w", w.bankIDs[b], err)
+			}
+		}
+	}
+	if err := w.onboardRemote(ctx, admins); err != nil {
+		return nil, err
+	}
+	if err := w.connect(ctx, min(sessions, sc.Wallets)); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// onboardRemote onboards every party through its bank's admin API, 32 at
+// a time.
+func (w *World) onboardRemote(ctx context.Context, admins []*adminClient) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	sem := make(chan struct{}, 32)
+	for i := range w.keys {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			tier := "standard"
+			if i >= w.sc.Wallets {
+				tier = "merchant"
+			}
+			req := map[string]any{"name": fmt.Sprintf("party %d", i), "person_id": fmt.Sprintf("sim-%x-%d", w.salt[:6], i),
+				"tier": tier, "deposit": DepositAccount + w.start[i],
+				"public_keys": [][]byte{w.keys[i].Public().(ed25519.PublicKey)}}
+			if err := admins[i%w.sc.Banks].call(ctx, http.MethodPost, "/admin/customers", req, nil); err != nil {
+				mu.Lock()
+				if len(errs) < 5 {
+					errs = append(errs, fmt.Errorf("sim: onboard party %d at %s: %w", i, w.bankIDs[i%w.sc.Banks], err))
+				}
+				mu.Unlock()
+			}
+		})
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// adminClient calls a bank's admin API.
+type adminClient struct {
+	base, token string
+	hc          *http.Client
+}
+
+func (a *adminClient) call(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, a.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error protocol.Error `json:"error"`
+		}
+		if json.Unmarshal(raw, &e) == nil && e.Error.Code != "" {
+			return &e.Error
+		}
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(raw))
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(raw, out)
+}
