@@ -99,13 +99,21 @@ type Second struct {
 func (r *runner) build(ctx context.Context, elapsed time.Duration) (*Report, error) {
 	sc := r.w.sc
 	rep := &Report{Scenario: sc.Name, Seed: sc.Seed, Elapsed: elapsed.Seconds(), Errors: map[string]int{}, Plan: r.planDigest}
-	switch sc.Arrival.Process {
-	case ArrivalFixed, ArrivalPoisson:
-		rep.Target = sc.Arrival.Rate
-	}
 	from, to := sc.Warmup.D(), elapsed-sc.Cooldown.D()
 	if to <= from {
 		from, to = 0, elapsed
+	}
+	switch sc.Arrival.Process {
+	case ArrivalFixed, ArrivalPoisson:
+		rep.Target = sc.Arrival.Rate
+	case ArrivalSchedule: // the schedule's mean over the measured window
+		n := 0
+		for _, p := range r.plan {
+			if p.At >= from && p.At < to {
+				n++
+			}
+		}
+		rep.Target = float64(n) / (to - from).Seconds()
 	}
 	rep.WindowS = [2]float64{from.Seconds(), to.Seconds()}
 	var inWindow []time.Duration // online payments' latencies

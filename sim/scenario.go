@@ -118,8 +118,8 @@ type Attack struct {
 	// Kind is "clone" (a copied purse spends again), "rollback" (a purse
 	// restored to an earlier state spends again), "forged_balance" (a
 	// broken purse spends more than it was funded), "tampered" (a payee
-	// raises a voucher's amount) or "replay" (a voucher handed in again,
-	// also at another bank).
+	// raises a voucher's amount) or "replay" (a voucher handed in again
+	// after it settled).
 	Kind      string  `json:"kind"`
 	PerMinute float64 `json:"per_minute"`
 }
