@@ -51,29 +51,42 @@ func planAttacks(sc *Scenario) []*attackRecord {
 	return out
 }
 
-// attackLoop commits the planned attacks at their times, one after the
-// other, until ctx ends. Attackers are wallets with purses taken in an
-// order drawn from the seed, each attacking once; their victims are the
-// other purse holders, which never attack, so every voucher an attack
-// hands a victim is handed in.
-func (o *offlineRun) attackLoop(ctx context.Context, plan []*attackRecord) {
-	var wallets, victims []*holder
+// reserve takes, in an order drawn from the seed, the wallets with purses
+// each planned attack needs: an attacker, and for a tampered or replayed
+// voucher an honest payer too. At most half the wallets are reserved; the
+// rest and the merchants are the victims.
+func (o *offlineRun) reserve(plan []*attackRecord) {
+	var wallets []*holder
 	for _, h := range o.holders {
 		switch {
 		case h == nil:
 		case h.merchant:
-			victims = append(victims, h)
+			o.victims = append(o.victims, h)
 		default:
 			wallets = append(wallets, h)
 		}
 	}
-	order := newRand(o.sc.Seed, streamAttacker)
-	order.Shuffle(len(wallets), func(i, j int) { wallets[i], wallets[j] = wallets[j], wallets[i] })
-	n := min(len(plan), len(wallets)/2) // leave at least half the wallets honest
-	attackers := wallets[:n]
-	victims = append(victims, wallets[n:]...)
-	pick := newRand(o.sc.Seed, streamAttacks)
+	newRand(o.sc.Seed, streamAttacker).Shuffle(len(wallets), func(i, j int) { wallets[i], wallets[j] = wallets[j], wallets[i] })
+	n := 0
 	for _, a := range plan {
+		n++
+		if a.kind == AttackTampered || a.kind == AttackReplay {
+			n++
+		}
+	}
+	n = min(n, len(wallets)/2)
+	for _, h := range wallets[:n] {
+		h.reserved = true
+	}
+	o.reserved = wallets[:n]
+	o.victims = append(o.victims, wallets[n:]...)
+}
+
+// attackLoop commits the planned attacks at their times, one after the
+// other, until ctx ends.
+func (o *offlineRun) attackLoop(ctx context.Context, plan []*attackRecord) {
+	reserved := o.reserved
+	for k, a := range plan {
 		select {
 		case <-ctx.Done():
 			return
@@ -82,40 +95,58 @@ func (o *offlineRun) attackLoop(ctx context.Context, plan []*attackRecord) {
 		o.mu.Lock()
 		o.attacks = append(o.attacks, a)
 		o.mu.Unlock()
-		if len(attackers) == 0 || len(victims) < 2 {
+		need := 1
+		if a.kind == AttackTampered || a.kind == AttackReplay {
+			need = 2
+		}
+		if len(reserved) < need || len(o.victims) < 2 {
 			a.skipped = "too_few_purses"
 			continue
 		}
-		attacker := attackers[0]
-		attackers = attackers[1:]
+		attacker := reserved[0]
 		attacker.attacker.Store(true)
-		o.commit(ctx, a, attacker, victims, pick)
+		if need == 2 {
+			o.handIn(ctx, a, attacker, reserved[1], time.Since(o.start))
+		} else {
+			o.commit(a, attacker, newRand(o.sc.Seed, streamVictims+uint64(k)))
+		}
+		reserved = reserved[need:]
 	}
 }
 
-// commit commits one attack with attacker, against victims drawn from
-// honest.
-func (o *offlineRun) commit(ctx context.Context, a *attackRecord, attacker *holder, honest []*holder, pick *rand.Rand) {
-	victim := func() *holder { return honest[pick.IntN(len(honest))] }
+// commit commits a clone, rollback or forged balance with attacker,
+// against victims drawn from the seed. Amounts depend only on the
+// scenario: the attacker's purse holds what it was funded with.
+func (o *offlineRun) commit(a *attackRecord, attacker *holder, pick *rand.Rand) {
 	at := time.Since(o.start)
-	cp := o.lim.PaymentCap
-	if a.kind == AttackTampered || a.kind == AttackReplay {
-		o.handIn(ctx, a, attacker, honest, pick, at)
-		return
+	var last *holder
+	victim := func() *holder { // a victim other than the last one
+		v := o.victims[pick.IntN(len(o.victims))]
+		for v == last {
+			v = o.victims[pick.IntN(len(o.victims))]
+		}
+		last = v
+		return v
 	}
+	// accepted pays a victim; a voucher the victim refused stays with the
+	// attacker, who never hands it in, so it is no attack at all
+	accepted := func(p *offline.Purse, amount int64) bool {
+		made, code := o.transfer(attacker, p, victim(), amount, at)
+		return made && code == ""
+	}
+	cp := o.lim.PaymentCap
 	attacker.mu.Lock()
 	defer attacker.mu.Unlock()
 	a.serial = attacker.p.Serial()
-	bal := attacker.p.Balance()
 	switch a.kind {
 	case AttackClone, AttackRollback:
-		amount := min(bal, cp)
+		amount := min(o.sc.Offline.Fund/2, cp)
 		if amount <= 0 {
 			a.skipped = "empty_purse"
 			return
 		}
 		saved := attacker.p.Save()
-		first, _ := o.transfer(attacker, attacker.p, victim(), amount, at)
+		first := accepted(attacker.p, amount)
 		again, err := offline.LoadPurse(saved)
 		if err != nil || !first {
 			a.skipped = "first_payment_refused"
@@ -124,49 +155,39 @@ func (o *offlineRun) commit(ctx context.Context, a *attackRecord, attacker *hold
 		if a.kind == AttackRollback {
 			attacker.p = again // the purse itself is set back
 		}
-		second, _ := o.transfer(attacker, again, victim(), amount, at)
-		a.committed = second
-		if !second {
+		a.committed = accepted(again, amount)
+		if !a.committed {
 			a.skipped = "second_payment_refused"
 		}
 	case AttackForgedBalance:
-		attacker.p.ForgeBalance(bal + 2*cp)
+		fund := o.sc.Offline.Fund
+		attacker.p.ForgeBalance(fund + 2*cp)
 		var spent int64
-		for range 8 {
-			amount := min(attacker.p.Balance(), cp)
-			if amount <= 0 {
-				break
-			}
-			made, _ := o.transfer(attacker, attacker.p, victim(), amount, at)
-			if !made {
+		for left := fund + 2*cp; left > 0 && spent <= fund; {
+			amount := min(left, cp)
+			if !accepted(attacker.p, amount) {
 				break
 			}
 			spent += amount
+			left -= amount
 		}
-		a.committed = spent > bal
+		a.committed = spent > fund
 		if !a.committed {
 			a.skipped = "payments_refused"
 		}
 	}
 }
 
-// handIn has an honest wallet pay the attacker offline, then the attacker
-// hands the voucher in at its bank: with a raised amount (tampered), or
-// again after it was synced (replay).
-func (o *offlineRun) handIn(ctx context.Context, a *attackRecord, attacker *holder, honest []*holder, pick *rand.Rand, at time.Duration) {
-	amount := max(min(o.sc.Mix.Amount.Max, o.lim.PaymentCap/2), 1)
-	paid := false
-	for range 8 { // a wallet whose purse can pay it
-		payer := honest[pick.IntN(len(honest))]
-		if payer.merchant {
-			continue
-		}
-		if made, code := o.transfer(payer, nil, attacker, amount, at); made && code == "" {
-			paid = true
-			break
-		}
+// handIn has payer, an honest wallet reserved for it, pay the attacker
+// offline; then the attacker hands the voucher in at its bank with a
+// raised amount (tampered), or again after it was synced (replay).
+func (o *offlineRun) handIn(ctx context.Context, a *attackRecord, attacker, payer *holder, at time.Duration) {
+	amount := min(o.sc.Offline.Fund/2, o.lim.PaymentCap)
+	if amount <= 0 {
+		a.skipped = "empty_purse"
+		return
 	}
-	if !paid {
+	if made, code := o.transfer(payer, nil, attacker, amount, at); !made || code != "" {
 		a.skipped = "honest_payment_refused"
 		return
 	}
@@ -174,6 +195,10 @@ func (o *offlineRun) handIn(ctx context.Context, a *attackRecord, attacker *hold
 	defer attacker.mu.Unlock()
 	a.serial = attacker.p.Serial()
 	up := attacker.p.Upload()
+	if len(up.Received) == 0 {
+		a.skipped = "voucher_already_synced"
+		return
+	}
 	v := up.Received[len(up.Received)-1]
 	send := func(raw []byte) (*protocol.PurseSynced, error) {
 		m := protocol.PurseSync{Serial: up.Serial.String(), Counter: up.Counter,
@@ -190,6 +215,7 @@ func (o *offlineRun) handIn(ctx context.Context, a *attackRecord, attacker *hold
 			a.skipped = errorCode(err)
 			return
 		}
+		o.noteSynced([]*protocol.PurseSynced{r}, time.Since(o.start))
 		o.mu.Lock()
 		for _, vo := range r.Vouchers {
 			if vo.Outcome == string(offline.Rejected) {
@@ -211,6 +237,9 @@ func (o *offlineRun) handIn(ctx context.Context, a *attackRecord, attacker *hold
 	for range 2 {
 		a.replays++
 		r, err := send(v.Marshal())
+		if err == nil {
+			o.noteSynced([]*protocol.PurseSynced{r}, time.Since(o.start))
+		}
 		if err == nil && r.Duplicate == 1 && r.Settled == 0 {
 			a.dupes++
 		}

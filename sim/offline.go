@@ -17,11 +17,12 @@ import (
 
 // Streams of the seed used by the offline side of a run.
 const (
-	streamPurses   = 3
-	streamOutages  = 4
-	streamRoute    = 5
-	streamAttacks  = 6
-	streamAttacker = 7
+	streamPurses    = 3
+	streamOutages   = 4
+	streamRoute     = 5
+	streamAttacker  = 7
+	streamSyncPhase = 8
+	streamVictims   = 1 << 20 // plus the attack's index: each attack picks its victims from its own stream
 )
 
 // holder is a party carrying a purse. Paying wallets use their payer
@@ -36,7 +37,11 @@ type holder struct {
 	p        *offline.Purse
 	nextSync time.Duration
 	syncing  bool
-	attacker atomic.Bool // committed an attack: pays online only from then on
+	attacker atomic.Bool // committed an attack: stops syncing
+	// reserved for an attack (as attacker, or as the honest payer a
+	// tampered or replayed voucher needs): pays and is paid online only,
+	// so its purse holds what it was funded with when the attack comes
+	reserved bool
 }
 
 // voucherRecord is one voucher the run made, by its hash.
@@ -68,6 +73,9 @@ type offlineRun struct {
 	outVal   int64 // value of vouchers made and not yet settled or rejected
 	exposure []ExposureSample
 	attacks  []*attackRecord
+	closedAt time.Duration      // when the last settlement window closed
+	reserved []*holder          // for attacks, in the order they are used
+	victims  []*holder          // purse holders that take no part in an attack but as victims
 	answered []answeredConflict // conflicts sync answers reported, for a remote run
 }
 
@@ -111,27 +119,28 @@ func openOffline(ctx context.Context, w *World) (*offlineRun, error) {
 	for k, c := range sc.Outages {
 		cu := cut{from: c.At.D(), to: c.At.D() + c.For.D(), bank: -1, share: c.Wallets, k: k}
 		if c.Bank != "" {
-			fmt.Sscanf(c.Bank, "bank-%d", &cu.bank)
-			cu.bank--
+			if cu.bank = slices.Index(w.bankIDs, c.Bank); cu.bank < 0 {
+				return nil, fmt.Errorf("sim: outages[%d].bank: %q is none of the run's banks %v", k, c.Bank, w.bankIDs)
+			}
 		}
 		o.cuts = append(o.cuts, cu)
 	}
 	if sc.Offline == nil {
 		return o, nil // outages without purses: payments across a cut fail
 	}
-	rng := newRand(sc.Seed, streamPurses)
 	for i := range w.addrs {
 		merchant := i >= sc.Wallets
-		if rng.Float64() >= sc.Offline.Share || (!merchant && i >= len(w.sessions)) {
+		if unit(sc.Seed, streamPurses, uint64(i)) >= sc.Offline.Share || (!merchant && i >= len(w.sessions)) {
 			continue // only wallets that pay, and merchants, carry purses
 		}
 		h := &holder{party: i, merchant: merchant}
 		if !merchant {
 			h.c = w.sessions[i]
 		}
-		h.nextSync = time.Duration(rng.Int64N(int64(sc.Offline.SyncEvery.D())))
+		h.nextSync = time.Duration(unit(sc.Seed, streamSyncPhase, uint64(i)) * float64(sc.Offline.SyncEvery.D()))
 		o.holders[i] = h
 	}
+	o.reserve(planAttacks(sc))
 	if err := o.each(func(h *holder) error { return o.provision(ctx, h) }); err != nil {
 		o.close()
 		return nil, fmt.Errorf("sim: provisioning purses: %w", err)
@@ -229,12 +238,33 @@ func (o *offlineRun) connected(i int, at time.Duration) bool {
 	return true
 }
 
+// waitConnected waits until parties a and b both have connectivity.
+func (o *offlineRun) waitConnected(ctx context.Context, a, b int) {
+	for {
+		at := time.Since(o.start)
+		if o.connected(a, at) && o.connected(b, at) {
+			return
+		}
+		until := at + 10*time.Millisecond
+		for _, c := range o.cuts {
+			if at >= c.from && at < c.to {
+				until = max(until, c.to)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(until - at):
+		}
+	}
+}
+
 // route decides how payment n goes: online when both sides are connected
 // (unless the scenario sends this one offline anyway), offline when a side
 // is cut off and both carry purses, and nowhere otherwise.
 func (o *offlineRun) route(n, from, to int, at time.Duration) route {
 	payer, payee := o.holders[from], o.holders[to]
-	both := payer != nil && payee != nil && !payer.attacker.Load()
+	both := payer != nil && payee != nil && !payer.reserved && !payee.reserved
 	if !o.connected(from, at) || !o.connected(to, at) {
 		if both {
 			return routeOffline
@@ -253,7 +283,7 @@ func (o *offlineRun) pay(from, to int, amount int64, at time.Duration) string {
 	o.mu.Lock()
 	o.rep.Payments++
 	o.mu.Unlock()
-	_, code := o.transfer(o.holders[from], nil, o.holders[to], amount, at)
+	made, code := o.transfer(o.holders[from], nil, o.holders[to], amount, at)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if code == "" {
@@ -261,6 +291,9 @@ func (o *offlineRun) pay(from, to int, amount int64, at time.Duration) string {
 		return ""
 	}
 	o.rep.Failed[code]++
+	if made {
+		o.rep.MadeButRefused++
+	}
 	switch code {
 	case "offline_payment_cap", "offline_purse_cap", "offline_sync_required", "offline_insufficient_funds":
 		o.rep.RefusedByLimits[code]++
@@ -299,6 +332,9 @@ func (o *offlineRun) transfer(payer *holder, p *offline.Purse, payee *holder, am
 	o.made(v, at)
 	payee.mu.Lock()
 	err = payee.p.Accept(v, now)
+	if err != nil {
+		payee.p.CancelRequest(q.Nonce)
+	}
 	payee.mu.Unlock()
 	if err != nil {
 		return true, offlineCode(err)
@@ -401,6 +437,9 @@ func (o *offlineRun) syncLoop(ctx context.Context) {
 func (o *offlineRun) sync(ctx context.Context, h *holder) {
 	h.mu.Lock()
 	defer func() { h.syncing = false; h.mu.Unlock() }()
+	if h.attacker.Load() {
+		return // it turned attacker since the sync was due
+	}
 	answers, err := h.c.SyncPurse(ctx, h.p)
 	o.noteSynced(answers, time.Since(o.start))
 	if err == nil && !h.attacker.Load() {
@@ -476,7 +515,11 @@ func (o *offlineRun) reconcile(ctx context.Context) error {
 	if err := round(true); err != nil {
 		return err
 	}
-	return closeWindow()
+	err := closeWindow()
+	o.mu.Lock()
+	o.closedAt = time.Since(o.start)
+	o.mu.Unlock()
+	return err
 }
 
 // unit is a number in [0, 1) fixed by the seed, a stream and i, for
@@ -493,7 +536,7 @@ func unit(seed int64, stream, i uint64) float64 {
 
 // finish fills the offline part of the report from the ledger's
 // settlement, which is the authority on every voucher.
-func (o *offlineRun) finish(end time.Duration) *OfflineReport {
+func (o *offlineRun) finish() *OfflineReport {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	rep := o.rep
@@ -511,7 +554,7 @@ func (o *offlineRun) finish(end time.Duration) *OfflineReport {
 			rep.SettledAmount += vo.FromEscrow + vo.FromBearer
 			at := r.settle
 			if at == 0 {
-				at = end // settled by another upload or when the window closed
+				at = o.closedAt // settled by another upload, or when the window closed: the run saw it by then
 			}
 			delays = append(delays, at-r.at)
 			if o.w.settler == nil && vo.FromBearer > 0 {

@@ -69,14 +69,37 @@ func TestRun_OfflineAttacksCaught(t *testing.T) {
 // The same seed plans the same payments and the same attacks, and the
 // attacks end the same way.
 func TestRun_OfflineSameSeedSameAttacks(t *testing.T) {
-	a, b := runSessions(t, 40, offlineSmall("staged", "payee")), runSessions(t, 40, offlineSmall("staged", "payee"))
+	a, b := runSessions(t, 40, offlineSmall("staged", "payer-bank")), runSessions(t, 40, offlineSmall("staged", "payer-bank"))
 	if a.Payments != b.Payments || a.Plan != b.Plan {
 		t.Errorf("plans differ: %d payments %s, %d payments %s", a.Payments, a.Plan, b.Payments, b.Plan)
+	}
+	if a.Balances != b.Balances {
+		t.Logf("holdings differ: %s and %s", a.Balances, b.Balances)
 	}
 	for i := range a.Offline.Attacks {
 		x, y := a.Offline.Attacks[i], b.Offline.Attacks[i]
 		if x.Kind != y.Kind || x.Committed != y.Committed || x.Caught != y.Caught {
 			t.Errorf("attack %s: %+v then %+v", x.Kind, x, y)
 		}
+	}
+}
+
+// Outages need no purses: payments across a cut fail with no_connection.
+// In a closed loop a payer cut off fails once and waits for the outage to
+// end, rather than running through the plan.
+func TestRun_OutagesWithoutPurses(t *testing.T) {
+	rep := runSmall(t, func(sc *Scenario) {
+		sc.Duration, sc.Payments = 0, 200
+		sc.Arrival = Arrival{Process: ArrivalClosed, Concurrency: 4}
+		sc.Outages = []Outage{{At: 0, For: Duration(time.Second), Wallets: 0.5}}
+	})
+	if rep.Offline != nil || !rep.Conserved || rep.Payments != 200 {
+		t.Fatalf("offline report %v, conserved %v, %d payments", rep.Offline, rep.Conserved, rep.Payments)
+	}
+	if n := rep.Errors["no_connection"]; n == 0 || n > 4 {
+		t.Errorf("%d payments failed with no_connection; want 1 to 4, one for each payer at most", n)
+	}
+	if rep.Paid+rep.Errors["no_connection"] != 200 {
+		t.Errorf("paid %d, errors %v", rep.Paid, rep.Errors)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -53,6 +54,9 @@ func OpenRemote(ctx context.Context, sc *Scenario, rm Remote, sessions int) (w *
 	admins := make([]*adminClient, len(rm.Banks))
 	for b, rb := range rm.Banks {
 		u, err := url.Parse(rb.URL)
+		if err == nil {
+			u.Scheme = strings.ToLower(u.Scheme)
+		}
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("sim: bank address %q is not an http:// or https:// address", rb.URL)
 		}
@@ -64,9 +68,22 @@ func OpenRemote(ctx context.Context, sc *Scenario, rm Remote, sessions int) (w *
 		if err := admins[b].call(ctx, http.MethodGet, "/admin/status", nil, &st); err != nil {
 			return nil, fmt.Errorf("sim: bank at %s: %w", rb.URL, err)
 		}
+		switch {
+		case st.Bank == "":
+			return nil, fmt.Errorf("sim: the bank at %s did not name itself in /admin/status", rb.URL)
+		case slices.Contains(w.bankIDs, st.Bank):
+			return nil, fmt.Errorf("sim: two of the -banks addresses are %s", st.Bank)
+		}
 		w.bankIDs = append(w.bankIDs, st.Bank)
-		ws := "ws" + strings.TrimPrefix(admins[b].base, "http") + protocol.Path
-		w.urls = append(w.urls, ws)
+		ws := *u
+		ws.Scheme = map[string]string{"http": "ws", "https": "wss"}[u.Scheme]
+		ws.Path = strings.TrimSuffix(u.Path, "/") + protocol.Path
+		w.urls = append(w.urls, ws.String())
+	}
+	if rm.Ledger != nil {
+		if _, err := rm.Ledger.Totals(ctx); err != nil {
+			return nil, fmt.Errorf("sim: reading the ledger's totals with the -ledger-key credential: %w", err)
+		}
 	}
 	w.drawParties()
 	for b, a := range admins {
@@ -95,6 +112,7 @@ func (w *World) onboardRemote(ctx context.Context, admins []*adminClient) error 
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
+	failed := 0
 	sem := make(chan struct{}, 32)
 	for i := range w.keys {
 		sem <- struct{}{}
@@ -109,7 +127,8 @@ func (w *World) onboardRemote(ctx context.Context, admins []*adminClient) error 
 				"public_keys": [][]byte{w.keys[i].Public().(ed25519.PublicKey)}}
 			if err := admins[i%w.sc.Banks].call(ctx, http.MethodPost, "/admin/customers", req, nil); err != nil {
 				mu.Lock()
-				if len(errs) < 5 {
+				failed++
+				if len(errs) < 3 {
 					errs = append(errs, fmt.Errorf("sim: onboard party %d at %s: %w", i, w.bankIDs[i%w.sc.Banks], err))
 				}
 				mu.Unlock()
@@ -120,7 +139,10 @@ func (w *World) onboardRemote(ctx context.Context, admins []*adminClient) error 
 		}
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	if failed > 0 {
+		return fmt.Errorf("sim: %d of %d parties could not be onboarded, the first: %w", failed, len(w.keys), errors.Join(errs...))
+	}
+	return nil
 }
 
 // adminClient calls a bank's admin API.

@@ -15,7 +15,7 @@ type Report struct {
 
 	Elapsed     float64        `json:"elapsed_s"`
 	Target      float64        `json:"target_per_s,omitempty"` // the planned rate; 0 for a closed loop
-	Achieved    float64        `json:"achieved_per_s"`         // answered payments a second inside the window
+	Achieved    float64        `json:"achieved_per_s"`         // payments paid (online or offline) a second inside the window
 	Payments    int            `json:"payments"`
 	Paid        int            `json:"paid"`
 	Failed      int            `json:"failed"`
@@ -29,7 +29,7 @@ type Report struct {
 	LedgerSeen  bool           `json:"ledger_seen"`        // the run could read the ledger's totals (a remote run needs a credential)
 	Conserved   bool           `json:"conserved"`          // the ledger's sum of balances is zero and circulation adds up
 	Plan        string         `json:"plan"`               // SHA-256 of the planned payments and attacks: the same for the same seed
-	Balances    string         `json:"balances,omitempty"` // SHA-256 of every party's final balance, to compare runs; in-process runs only
+	Balances    string         `json:"balances,omitempty"` // SHA-256 of every party's final holdings (wallet and deposit), to compare runs; in-process runs only
 	Circulation int64          `json:"circulation"`        // CBDC in circulation at the end
 	Offline     *OfflineReport `json:"offline,omitempty"`
 }
@@ -45,6 +45,10 @@ type OfflineReport struct {
 	// policy limit: the per-payment cap, the purse cap, payments before a
 	// sync, or a purse run dry.
 	RefusedByLimits map[string]int `json:"refused_by_limits,omitempty"`
+	// MadeButRefused counts failed payments whose voucher the payer's purse
+	// had already made when the payee's refused it: the payer's next sync
+	// hands it in and it settles to the payee all the same.
+	MadeButRefused int `json:"made_but_refused"`
 
 	// Every voucher made, honest or not, as the ledger's settlement has it
 	// at the end.
@@ -117,7 +121,7 @@ func (r *runner) build(ctx context.Context, elapsed time.Duration) (*Report, err
 	}
 	rep.WindowS = [2]float64{from.Seconds(), to.Seconds()}
 	var inWindow []time.Duration // online payments' latencies
-	answered := 0
+	paidInWindow := 0
 	perSecond := map[int][]outcome{}
 	for _, o := range r.out {
 		rep.Payments++
@@ -128,15 +132,17 @@ func (r *runner) build(ctx context.Context, elapsed time.Duration) (*Report, err
 			rep.Paid++
 		}
 		if o.at >= from && o.at < to {
-			answered++
-			if !o.offline {
+			if o.code == "" {
+				paidInWindow++
+			}
+			if !o.offline && !o.local {
 				inWindow = append(inWindow, o.latency)
 			}
 		}
 		perSecond[int(o.at/time.Second)] = append(perSecond[int(o.at/time.Second)], o)
 	}
 	slices.Sort(inWindow)
-	rep.Achieved = float64(answered) / (to - from).Seconds()
+	rep.Achieved = float64(paidInWindow) / (to - from).Seconds()
 	rep.P50, rep.P99, rep.P999 = quantile(inWindow, 0.5), quantile(inWindow, 0.99), quantile(inWindow, 0.999)
 	rep.Timeline = timeline(perSecond)
 	r.mu.Lock()
@@ -145,7 +151,7 @@ func (r *runner) build(ctx context.Context, elapsed time.Duration) (*Report, err
 	if tot, seen := r.w.totals(ctx); seen {
 		rep.LedgerSeen, rep.Conserved, rep.Circulation = true, tot.Conserved(), tot.Circulation
 	}
-	bal, err := r.w.Balances()
+	bal, err := r.w.Holdings()
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +159,7 @@ func (r *runner) build(ctx context.Context, elapsed time.Duration) (*Report, err
 		rep.Balances = balancesDigest(bal)
 	}
 	if r.off != nil && sc.Offline != nil {
-		rep.Offline = r.off.finish(elapsed)
+		rep.Offline = r.off.finish()
 	}
 	return rep, nil
 }
@@ -176,11 +182,12 @@ func timeline(perSecond map[int][]outcome) []Second {
 			case o.offline:
 				s.Paid++
 				s.Offline++
-				continue
 			default:
 				s.Paid++
 			}
-			lat = append(lat, o.latency)
+			if !o.offline && !o.local {
+				lat = append(lat, o.latency)
+			}
 		}
 		slices.Sort(lat)
 		s.P99 = quantile(lat, 0.99)
@@ -229,6 +236,9 @@ func (r *Report) WriteTable(w io.Writer) {
 func (o *OfflineReport) write(w io.Writer) {
 	fmt.Fprintf(w, "  offline     %d purses; %d payments tried, %d paid\n", o.Purses, o.Payments, o.Paid)
 	writeCounts(w, "refused by a limit", o.RefusedByLimits)
+	if o.MadeButRefused > 0 {
+		fmt.Fprintf(w, "    %d refused by the payee after the payer's purse paid; they settle at the payer's sync\n", o.MadeButRefused)
+	}
 	fmt.Fprintf(w, "  vouchers    %d made: %d settled (%d yen), %d rejected, %d pending, %d never handed in\n",
 		o.Vouchers, o.Settled, o.SettledAmount, o.Rejected, o.Pending, o.NotUploaded)
 	writeCounts(w, "rejected", o.RejectedBy)

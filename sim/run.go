@@ -24,6 +24,7 @@ type outcome struct {
 	latency time.Duration // from due or sent to the answer
 	code    string        // "" when paid
 	offline bool          // made with a voucher
+	local   bool          // failed before leaving the payer: no latency to measure
 }
 
 // Tick is the state of a run, once a second, for a progress display.
@@ -70,6 +71,8 @@ func Run(ctx context.Context, w *World, progress func(Tick)) (*Report, error) {
 	var wg sync.WaitGroup
 	if r.off != nil {
 		r.off.start = r.start
+	}
+	if sc.Offline != nil {
 		wg.Go(func() { r.off.syncLoop(sides) })
 		wg.Go(func() { r.off.attackLoop(sides, attacks) })
 	}
@@ -83,9 +86,7 @@ func Run(ctx context.Context, w *World, progress func(Tick)) (*Report, error) {
 	stopSides()
 	wg.Wait()
 	if r.off != nil {
-		if progress != nil {
-			progress(Tick{Elapsed: elapsed, Answered: len(r.out), Planned: len(r.plan), Duration: sc.Duration.D(), Phase: PhaseReconciling})
-		}
+		r.tick(progress, Tick{Elapsed: elapsed, Answered: len(r.out), Planned: len(r.plan), Duration: sc.Duration.D(), Phase: PhaseReconciling})
 		if err := r.off.reconcile(ctx); err != nil {
 			stop()
 			return nil, err
@@ -101,6 +102,9 @@ type runner struct {
 	off   *offlineRun // nil for a run without purses or outages
 
 	planDigest string
+
+	progressMu  sync.Mutex // one tick at a time; none of the running phase once reconciling
+	reconciling bool
 
 	plan []Payment
 	next atomic.Int64 // the next payment a closed-loop payer takes
@@ -191,7 +195,10 @@ func (r *runner) pay(ctx context.Context, n int, p Payment, due time.Time) {
 		o.offline = true
 		o.code = r.off.pay(from, to, p.Amount, o.at)
 	case routeUnreachable:
-		o.code = "no_connection"
+		o.code, o.local = "no_connection", true
+		if r.w.sc.Arrival.Process == ArrivalClosed {
+			r.off.waitConnected(ctx, from, to) // a payer cut off tries again when it is back
+		}
 	}
 	o.latency = time.Since(due)
 	r.mu.Lock()
@@ -249,13 +256,26 @@ func (r *runner) report(progress func(Tick)) (stop func()) {
 			if r.w.sc.Arrival.Process != ArrivalClosed || r.w.sc.Payments > 0 {
 				tick.Planned = len(r.plan)
 			}
-			if progress != nil {
-				progress(tick)
-			}
+			r.tick(progress, tick)
 			last = tick.Answered
 		}
 	})
 	return func() { close(done); wg.Wait() }
+}
+
+// tick hands progress a tick, keeping ticks of the running phase from
+// following the one that says reconciliation started.
+func (r *runner) tick(progress func(Tick), t Tick) {
+	if progress == nil {
+		return
+	}
+	r.progressMu.Lock()
+	defer r.progressMu.Unlock()
+	if r.reconciling {
+		return
+	}
+	r.reconciling = t.Phase == PhaseReconciling
+	progress(t)
 }
 
 // digestPlan names the planned payments and attacks.

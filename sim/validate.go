@@ -27,6 +27,10 @@ const (
 	DistLognormal = "lognormal"
 )
 
+// MaxAttacksPerMinute bounds each kind of attack; every attack takes a
+// purse of its own.
+const MaxAttacksPerMinute = 600
+
 // Attack kinds.
 const (
 	AttackClone         = "clone"
@@ -226,8 +230,8 @@ func (sc *Scenario) checkAttacks() error {
 		default:
 			return bad(field+".kind", "must be clone, rollback, forged_balance, tampered or replay, got %q", a.Kind)
 		}
-		if !(a.PerMinute > 0) {
-			return bad(field+".per_minute", "must be above 0, got %g", a.PerMinute)
+		if !(a.PerMinute > 0 && a.PerMinute <= MaxAttacksPerMinute) {
+			return bad(field+".per_minute", "must be above 0 and at most %d, got %g", MaxAttacksPerMinute, a.PerMinute)
 		}
 		if sc.Offline == nil {
 			return bad(field, "attacks on offline payments need an offline section")

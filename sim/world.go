@@ -38,6 +38,7 @@ type World struct {
 	remoteLedger *ledgerhttp.Client // a remote run's view of the ledger, if it was given one
 	salt         []byte             // a remote run's parties are new to the banks: their keys also draw on this
 	start        []int64            // each party's starting balance
+	customers    []string           // each party's customer id at its bank, in process
 
 	keys  []ed25519.PrivateKey // by party
 	addrs []string             // by party
@@ -108,6 +109,7 @@ func OpenWorld(ctx context.Context, sc *Scenario, dir string, sessions int, log 
 func (w *World) drawParties() {
 	w.start = StartingBalances(w.sc)
 	n := w.sc.Wallets + w.sc.Merchants
+	w.customers = make([]string, n)
 	w.keys, w.addrs = make([]ed25519.PrivateKey, n), make([]string, n)
 	for i := range n {
 		var b [16]byte
@@ -171,8 +173,12 @@ func (w *World) onboard(ctx context.Context, bank *intermediary.Bank, id ledger.
 				funding = append(funding, ledger.Transfer{From: id, To: ledger.AccountID(w.addrs[i]), Amount: balances[i]})
 			}
 		}
-		if _, err := bank.OnboardMany(ctx, specs); err != nil {
+		ids, err := bank.OnboardMany(ctx, specs)
+		if err != nil {
 			return fmt.Errorf("sim: onboard at %s: %w", id, err)
+		}
+		for j, i := range chunk {
+			w.customers[i] = ids[j]
 		}
 		if len(funding) > 0 {
 			if _, err := w.ledger.Batch(ctx, fmt.Sprintf("start-%s-%d", id, start), funding); err != nil {
@@ -236,9 +242,11 @@ func (w *World) startInDeposit(i int) int64 {
 	return w.start[i]
 }
 
-// Balances reads every party's CBDC balance at the ledger; nil in a remote
-// run, which cannot read other banks' wallets.
-func (w *World) Balances() ([]int64, error) {
+// Holdings reads what every party holds: the CBDC in its wallet at the
+// ledger plus its deposit at its bank. Which of the two pays (auto-charge,
+// a purse charged from the deposit) depends on timing; their sum does not.
+// Nil in a remote run, which cannot read other banks' wallets.
+func (w *World) Holdings() ([]int64, error) {
 	if w.ledger == nil {
 		return nil, nil
 	}
@@ -248,7 +256,11 @@ func (w *World) Balances() ([]int64, error) {
 		if err != nil {
 			return nil, err
 		}
-		out[i] = b
+		c, err := w.banks[i%w.sc.Banks].Customer(w.customers[i])
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b + c.Deposit
 	}
 	return out, nil
 }

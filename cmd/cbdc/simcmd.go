@@ -36,6 +36,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	tokens := fs.String("admin-tokens", "", "with -banks: each bank's admin token file, comma-separated in the same order (one file serves all)")
 	ledgerURL := fs.String("ledger", "", "with -banks: the central ledger's address, to watch money by tier and check conservation")
 	ledgerKey := fs.String("ledger-key", "", "with -ledger: a bank credential written by cbdc ledger (DATA/credentials/bank-1.key); the run signs in as that bank")
+	ledgerID := fs.String("ledger-id", "", "with -ledger-key: the bank the credential is for (default: the key file's name, such as bank-1)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: cbdc sim [flags] SCENARIO.json\n\nRuns a scenario (docs/scenarios.md; examples in scenarios/) and prints its report.\n\nFlags:")
 		fs.PrintDefaults()
@@ -63,7 +64,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		progress = newProgress(stderr)
 	}
 	if *banks != "" {
-		rm, err := remoteFlags(*banks, *tokens, *ledgerURL, *ledgerKey, *data)
+		rm, err := remoteFlags(*banks, *tokens, *ledgerURL, *ledgerKey, *ledgerID, *data)
 		if err != nil {
 			return err
 		}
@@ -76,8 +77,8 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		}
 		fmt.Fprintln(stdout, "  audit       run `cbdc audit -data DIR` on the ledger's data directory once it stops")
 		return nil
-	} else if *tokens != "" || *ledgerURL != "" || *ledgerKey != "" {
-		return errors.New("sim: -admin-tokens, -ledger and -ledger-key go with -banks")
+	} else if *tokens != "" || *ledgerURL != "" || *ledgerKey != "" || *ledgerID != "" {
+		return errors.New("sim: -admin-tokens, -ledger, -ledger-key and -ledger-id go with -banks")
 	}
 	dir := *data
 	if dir == "" {
@@ -119,7 +120,7 @@ func writeReports(rep *sim.Report, stdout io.Writer, jsonOut, htmlOut string) er
 }
 
 // remoteFlags reads the flags of a run against running banks.
-func remoteFlags(banks, tokens, ledgerURL, ledgerKey, data string) (sim.Remote, error) {
+func remoteFlags(banks, tokens, ledgerURL, ledgerKey, ledgerID, data string) (sim.Remote, error) {
 	var rm sim.Remote
 	if data != "" {
 		return rm, errors.New("sim: -data is for a run in this process; running banks keep their own data")
@@ -139,12 +140,18 @@ func remoteFlags(banks, tokens, ledgerURL, ledgerKey, data string) (sim.Remote, 
 	if (ledgerURL == "") != (ledgerKey == "") {
 		return rm, errors.New("sim: -ledger and -ledger-key go together")
 	}
+	if len(urls) == 0 {
+		return rm, errors.New("sim: -banks names no bank")
+	}
 	if ledgerURL != "" {
 		key, err := readBankKey(ledgerKey)
 		if err != nil {
 			return rm, err
 		}
-		id := strings.TrimSuffix(filepath.Base(ledgerKey), filepath.Ext(ledgerKey))
+		id := ledgerID
+		if id == "" {
+			id = strings.TrimSuffix(filepath.Base(ledgerKey), filepath.Ext(ledgerKey))
+		}
 		rm.Ledger = ledgerhttp.NewClient(ledgerURL, ledger.AccountID(id), key, &http.Client{Timeout: 10 * time.Second})
 	}
 	return rm, nil
