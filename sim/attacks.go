@@ -140,7 +140,7 @@ func (o *offlineRun) commit(a *attackRecord, attacker *holder, pick *rand.Rand) 
 	a.serial = attacker.p.Serial()
 	switch a.kind {
 	case AttackClone, AttackRollback:
-		amount := min(o.sc.Offline.Fund/2, cp)
+		amount := min(o.sc.Offline.Fund, cp) // all it may spend, twice
 		if amount <= 0 {
 			a.skipped = "empty_purse"
 			return
