@@ -17,8 +17,11 @@ run: build
 build:
 	$(GO) build -o $(BIN) ./cmd/cbdc
 
+# Browser tests save their screenshots under ARTIFACTS.
+ARTIFACTS ?= $(CURDIR)/test-artifacts
 test: fmt-check vet
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	@mkdir -p $(ARTIFACTS)
+	$(GO) test -race -count=1 -timeout 20m -artifacts -outputdir $(ARTIFACTS) $(PKGS)
 
 # The offline order-independence property test with new random seeds,
 # ROUNDS times; a failure prints the seed that repeats it.

@@ -47,7 +47,7 @@ func runSandboxBriefly(t *testing.T, dir string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	out, err := run(t, ctx, "sandbox", "-data", dir, "-banks", "3", "-float", "20000000", "-every", "50ms", "-listen", "127.0.0.1:0")
+	out, err := run(t, ctx, "sandbox", "-data", dir, "-banks", "3", "-float", "20000000", "-every", "50ms", "-listen", "127.0.0.1:0", "-demo", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("sandbox: %v\n%s", err, out)
 	}
@@ -64,7 +64,7 @@ func TestSandbox_SeedsOnceAndAudits(t *testing.T) {
 	runSandboxBriefly(t, dir) // a restart must not issue again
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	out, err := run(t, ctx, "sandbox", "-data", dir, "-banks", "4", "-float", "30000000", "-every", "50ms", "-listen", "127.0.0.1:0")
+	out, err := run(t, ctx, "sandbox", "-data", dir, "-banks", "4", "-float", "30000000", "-every", "50ms", "-listen", "127.0.0.1:0", "-demo", "127.0.0.1:0")
 	if err != nil || !strings.Contains(out, "bank-1 received its first float with another -float earlier") {
 		t.Fatalf("restart with another float: %v\n%s", err, out)
 	}

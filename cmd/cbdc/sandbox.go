@@ -8,10 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strconv"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/demo"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 )
@@ -23,6 +25,7 @@ type sandboxConfig struct {
 	Float   int64
 	Every   time.Duration
 	Listen  string // the first bank's address; the others take the ports after it
+	Demo    string // the demo page's address; "" for none
 	Origins string
 	Offline offlineFlags
 }
@@ -87,6 +90,7 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 	fs.DurationVar(&cfg.Every, "every", cfg.Every, "how often to print the money by tier")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "the first bank's address; the others take the next ports (port 0: any free ports)")
 	fs.StringVar(&cfg.Origins, "origins", cfg.Origins, "comma-separated browser origins allowed to open wallet sessions")
+	fs.StringVar(&cfg.Demo, "demo", "127.0.0.1:7500", "address of the demo page (empty: no demo page)")
 	cfg.Offline.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return errUsage
@@ -116,7 +120,15 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 	if err != nil {
 		return err
 	}
+	stopDemo, demoURL, err := startDemo(l, st, banks, cfg.Demo, log)
+	if err != nil {
+		return err
+	}
+	defer stopDemo()
 	printSandbox(stdout, cfg, dir, banks)
+	if demoURL != "" {
+		fmt.Fprintf(stdout, "Demo: open %s in a browser\n", demoURL)
+	}
 	tick := time.NewTicker(cfg.Every)
 	defer tick.Stop()
 	for {
@@ -192,4 +204,27 @@ func seedBanks(ctx context.Context, l *ledger.Ledger, banks int, float int64, st
 func printTotals(w io.Writer, t ledger.Totals) {
 	fmt.Fprintf(w, "seq %d  circulation %d yen = intermediaries %d + wallets %d + offline escrow %d + guarantee fund %d\n",
 		t.Seq, t.Circulation, t.Intermediaries, t.Wallets, t.Escrow, t.Loss)
+}
+
+// startDemo serves the demo page at addr; an empty addr serves none.
+func startDemo(l *ledger.Ledger, st *settlement.Settler, banks []*runningBank, addr string, log *slog.Logger) (stop func(), url string, err error) {
+	if addr == "" {
+		return func() {}, "", nil
+	}
+	cfg := demo.Config{Ledger: l, Settler: st, Log: log}
+	for _, rb := range banks {
+		cfg.Banks = append(cfg.Banks, demo.Bank{Bank: rb.bank, WalletURL: rb.walletURL()})
+	}
+	d, err := demo.New(cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		d.Close()
+		return nil, "", fmt.Errorf("sandbox: demo page: listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return func() { srv.Close(); d.Close() }, "http://" + ln.Addr().String() + "/", nil
 }

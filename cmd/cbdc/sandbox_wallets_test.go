@@ -20,7 +20,7 @@ func TestSandbox_ServesWallets(t *testing.T) {
 	var stdout, stderr syncBuffer
 	ran := make(chan error, 1)
 	go func() {
-		ran <- Run(runCtx, []string{"sandbox", "-data", dir, "-listen", "127.0.0.1:0", "-banks", "2", "-float", "30000000", "-every", "1h"},
+		ran <- Run(runCtx, []string{"sandbox", "-data", dir, "-listen", "127.0.0.1:0", "-demo", "127.0.0.1:0", "-banks", "2", "-float", "30000000", "-every", "1h"},
 			&stdout, &stderr)
 	}()
 	stopped := make(chan struct{})

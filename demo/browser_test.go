@@ -1,0 +1,212 @@
+package demo
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/digital-yen/cbdc-sandbox/intermediary"
+	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
+	"github.com/digital-yen/cbdc-sandbox/offline"
+	"github.com/digital-yen/cbdc-sandbox/protocol"
+)
+
+// sandbox is a ledger with offline settlement and two banks serving
+// wallets on loopback, with the demo in front of them.
+func sandbox(t *testing.T) *httptest.Server {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	l, err := ledger.Open(filepath.Join(dir, "ledger"), ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := settlement.Open(ctx, l, settlement.Config{Policy: offline.DefaultPolicy()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Ledger: l, Settler: st}
+	var banks []*intermediary.Bank
+	for i := 1; i <= 2; i++ {
+		id := ledger.AccountID(fmt.Sprintf("bank-%d", i))
+		if _, err := l.OpenAccount(ctx, "open-"+string(id), ledger.AccountSpec{ID: id, Kind: ledger.KindIntermediary}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Issue(ctx, "float-"+string(id), id, 50_000_000); err != nil {
+			t.Fatal(err)
+		}
+		_, offlineKey, _ := ed25519.GenerateKey(nil)
+		b, err := intermediary.Open(ctx, intermediary.Config{ID: id, Ledger: l.Intermediary(id), Path: filepath.Join(dir, string(id)+".db"),
+			HolderKey: []byte("demo-test-holder-key-0123456789"), AdminToken: "demo-test-admin-token", Offline: st.ForBank(id), OfflineKey: offlineKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		banks = append(banks, b)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: b.Handler()}
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Close() })
+		cfg.Banks = append(cfg.Banks, Bank{Bank: b, WalletURL: "ws://" + ln.Addr().String() + protocol.Path})
+	}
+	d, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := httptest.NewServer(d.Handler())
+	t.Cleanup(func() {
+		web.Close()
+		d.Close()
+		for _, b := range banks {
+			b.Close()
+		}
+		st.Close()
+		l.Close()
+	})
+	return web
+}
+
+// chromium finds the browser: $CHROMIUM, or Debian's /usr/bin/chromium.
+// In CI a missing browser fails the test; elsewhere it skips it.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if p != "" {
+			if _, err := exec.LookPath(p); err == nil {
+				return p
+			}
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("no Chromium at /usr/bin/chromium: CI must install it (apt-get install -y chromium)")
+	}
+	t.Skip("browser tests need Chromium: apt-get install -y chromium (or set CHROMIUM to its path)")
+	return ""
+}
+
+// browser starts a headless Chromium for the test, at the given window
+// size.
+func browser(t *testing.T, width, height int) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium(t)), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(width, height),
+		// this machine has no network: keep Chromium from reaching for one
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true),
+	}
+	ctx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancelTab := chromedp.NewContext(ctx)
+	t.Cleanup(cancelTab)
+	ctx, cancelTime := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(cancelTime)
+	return ctx
+}
+
+// screenshot saves the page as PNG among the test's artifacts.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG; below, JPEG
+	if err != nil {
+		t.Errorf("screenshot %s: %v", name, err)
+		return
+	}
+	path := filepath.Join(t.ArtifactDir(), name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Error(err)
+	}
+	t.Logf("screenshot: %s", path)
+}
+
+// waitText waits until the element's text contains want.
+func waitText(t *testing.T, ctx context.Context, sel, want string) {
+	t.Helper()
+	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); return !!e && e.textContent.includes(%q); })()`, sel, want)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q)||{}).textContent||"(no element)"`, sel)))
+		t.Fatalf("%s never showed %q: %v; it shows %q", sel, want, err, text)
+	}
+}
+
+// The presenter's story online: the page loads with the two tiers drawn
+// live, a bank issues float, two wallets at different banks are created
+// and charged, one pays the other, and both balances change on the page.
+func TestBrowser_IssueCreateWalletsPay(t *testing.T) {
+	web := sandbox(t)
+	ctx := browser(t, 1280, 800)
+	do := func(steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	do(chromedp.Navigate(web.URL))
+	waitText(t, ctx, "#conn", "live")
+	waitText(t, ctx, "#tiers", "CBDC issued 200,000,000 yen") // two floats and the guarantee fund
+	waitText(t, ctx, "#tiers", "bank-2")
+	screenshot(t, ctx, "overview")
+
+	do(chromedp.Click(chromedp.CSS(`nav button[data-tab="banks"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-bank="bank-1"] input[name="amount"]`)),
+		chromedp.SetValue(chromedp.CSS(`[data-bank="bank-1"] input[name="amount"]`), "5000000"),
+		chromedp.Click(chromedp.CSS(`[data-bank="bank-1"] button[name="issue"]`)))
+	waitText(t, ctx, `[data-bank="bank-1"] dl`, "55,000,000")
+	screenshot(t, ctx, "banks")
+
+	do(chromedp.Click(chromedp.CSS(`nav button[data-tab="wallets"]`)))
+	for _, w := range []struct{ name, bank string }{{"Hanako", "bank-1"}, {"Taro", "bank-2"}} {
+		do(chromedp.SetValue(chromedp.CSS(`#new-wallet input[name="name"]`), w.name),
+			chromedp.SetValue(chromedp.CSS(`#new-wallet select[name="bank"]`), w.bank),
+			chromedp.Click(chromedp.CSS(`#new-wallet button[type="submit"]`)))
+		waitText(t, ctx, "#wallet-list", w.name+" · "+w.bank)
+	}
+	hanako, taro := `[data-wallet="w1"]`, `[data-wallet="w2"]`
+	do(chromedp.SetValue(chromedp.CSS(hanako+` form.charge input[name="amount"]`), "20000"),
+		chromedp.Click(chromedp.CSS(hanako+` button[name="withdraw"]`)))
+	waitText(t, ctx, hanako+" .balance", "20,000 yen")
+	do(chromedp.SetValue(chromedp.CSS(hanako+` select[name="to"]`), "w2"),
+		chromedp.SetValue(chromedp.CSS(hanako+` form.pay input[name="amount"]`), "1500"),
+		chromedp.Click(chromedp.CSS(hanako+` button[name="pay"]`)))
+	waitText(t, ctx, hanako+" .balance", "18,500 yen")
+	waitText(t, ctx, taro+" .balance", "1,500 yen")
+	waitText(t, ctx, taro+" .notes", "received 1,500 yen from Hanako")
+	screenshot(t, ctx, "wallets")
+
+	do(chromedp.Click(chromedp.CSS(`nav button[data-tab="feed"]`)))
+	waitText(t, ctx, "#feed-list", "Hanako → bank-1: pay 1,500 yen to Taro")
+	waitText(t, ctx, "#feed-list", "bank-1 → ledger: transfer 1,500 yen")
+	screenshot(t, ctx, "feed")
+
+	do(chromedp.Click(chromedp.CSS(`nav button[data-tab="overview"]`)))
+	waitText(t, ctx, "#tiers", "held in wallets 20,000 yen")
+}
+
+// At phone width the page still shows every part, one column.
+func TestBrowser_PhoneWidth(t *testing.T) {
+	web := sandbox(t)
+	ctx := browser(t, 390, 844)
+	if err := chromedp.Do(ctx, chromedp.Navigate(web.URL)); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#tiers", "Central bank")
+	wide, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`))
+	if err != nil || wide {
+		t.Errorf("the page scrolls sideways at phone width (%v)", err)
+	}
+	screenshot(t, ctx, "phone")
+}

@@ -1,0 +1,264 @@
+// The demo page: draws the state the sandbox pushes over /api/live and
+// sends the presenter's actions to /api. No framework, no build step.
+"use strict";
+
+const $ = (sel, el = document) => el.querySelector(sel);
+const yen = (v) => Number(v || 0).toLocaleString("en-US");
+const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+
+const state = { overview: null, wallets: new Map(), events: [] };
+
+// ---- tabs ----
+for (const b of document.querySelectorAll("nav button")) {
+  b.addEventListener("click", () => showTab(b.dataset.tab));
+}
+function showTab(name) {
+  for (const b of document.querySelectorAll("nav button")) b.setAttribute("aria-pressed", String(b.dataset.tab === name));
+  for (const s of document.querySelectorAll("section.tab")) s.hidden = s.id !== name;
+  history.replaceState(null, "", "#" + name);
+}
+if (location.hash && $(location.hash + ".tab")) showTab(location.hash.slice(1));
+
+// ---- API ----
+async function api(method, path, body) {
+  const res = await fetch(path, {
+    method, headers: body ? { "Content-Type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    const e = data.error || { message: res.statusText };
+    throw new Error((e.code ? e.code + ": " : "") + e.message);
+  }
+  return data;
+}
+let toastTimer;
+function toast(msg) {
+  const t = $("#toast");
+  t.textContent = msg;
+  t.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (t.hidden = true), 6000);
+}
+async function run(button, f) {
+  if (button) button.disabled = true;
+  try { await f(); } catch (e) { toast(e.message); } finally { if (button) button.disabled = false; }
+}
+
+// ---- live updates ----
+function connect() {
+  const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/live");
+  ws.onopen = () => { $("#conn").textContent = "live"; $("#conn").classList.remove("down"); };
+  ws.onclose = () => {
+    $("#conn").textContent = "disconnected from the sandbox; retrying…";
+    $("#conn").classList.add("down");
+    setTimeout(connect, 2000);
+  };
+  ws.onmessage = (m) => {
+    const msg = JSON.parse(m.data);
+    if (msg.type === "state") { state.overview = msg.state; drawOverview(); drawBanks(); }
+    else if (msg.type === "event") addEvent(msg.event);
+    else if (msg.type === "wallet") { state.wallets.set(msg.wallet.id, msg.wallet); drawWallets(); }
+  };
+}
+connect();
+
+// ---- overview ----
+function drawOverview() {
+  const s = state.overview;
+  const t = s.totals;
+  const svg = $("#tiers");
+  const banks = s.banks;
+  const w = 900, bw = Math.min(250, (w - 40) / banks.length - 20);
+  let out = `<title id="tiers-title">The central bank issues CBDC to intermediary banks; banks serve wallets</title>
+    <defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#4a4f5a"/></marker></defs>
+    <rect x="250" y="10" width="400" height="86" rx="8" fill="#f8eef0" stroke="#7a1f2b" stroke-width="2"/>
+    <text x="450" y="36" text-anchor="middle" font-weight="700">Central bank: the ledger</text>
+    <text x="450" y="60" text-anchor="middle">CBDC issued ${yen(t.Circulation)} yen</text>
+    <text x="450" y="82" text-anchor="middle" class="small">journal record ${yen(t.Seq)} · guarantee fund ${yen(t.Loss)} yen</text>`;
+  banks.forEach((b, i) => {
+    const x = 20 + i * ((w - 40) / banks.length) + ((w - 40) / banks.length - bw) / 2;
+    out += `<line x1="450" y1="96" x2="${x + bw / 2}" y2="170" stroke="#4a4f5a" marker-end="url(#arrow)"/>
+      <rect x="${x}" y="172" width="${bw}" height="96" rx="8" fill="#eef3fb" stroke="#1f4e99" stroke-width="2"/>
+      <text x="${x + bw / 2}" y="196" text-anchor="middle" font-weight="700">${esc(b.bank)}</text>
+      <text x="${x + bw / 2}" y="220" text-anchor="middle">float ${yen(b.float)} yen</text>
+      <text x="${x + bw / 2}" y="242" text-anchor="middle" class="small">deposits ${yen(b.deposits)} · ${yen(b.customers)} customers</text>
+      <text x="${x + bw / 2}" y="260" text-anchor="middle" class="small">${yen(b.wallets)} wallets${b.offline_losses ? " · offline losses " + yen(b.offline_losses) : ""}</text>
+      <line x1="${x + bw / 2}" y1="268" x2="${x + bw / 2}" y2="330" stroke="#4a4f5a" marker-end="url(#arrow)"/>`;
+  });
+  out += `<rect x="20" y="332" width="860" height="86" rx="8" fill="#eef7f0" stroke="#236b33" stroke-width="2"/>
+    <text x="450" y="360" text-anchor="middle" font-weight="700">Wallets</text>
+    <text x="450" y="384" text-anchor="middle">held in wallets ${yen(t.Wallets)} yen · in offline purse escrow ${yen(t.Escrow)} yen</text>`;
+  if (s.offline) {
+    out += `<text x="450" y="406" text-anchor="middle" class="small">vouchers pending ${yen(s.offline.pending)} (${yen(s.offline.pending_amount)} yen) · settled ${yen(s.offline.settled)} · revoked purses ${yen(s.offline.revoked_devices)}</text>`;
+  }
+  svg.innerHTML = out;
+
+  const losses = s.offline ? Object.values(s.offline.loss_by_bearer || {}).reduce((a, b) => a + b, 0) + (s.offline.loss_by_payees || 0) : 0;
+  const figs = [
+    ["cb", "CBDC issued", t.Circulation],
+    ["bank", "banks' float", t.Intermediaries],
+    ["wallet", "held by wallets", t.Wallets],
+    ["escrow", "offline escrow", t.Escrow],
+    ["escrow", "vouchers pending", s.offline ? s.offline.pending : 0],
+    ["bad", "offline losses", losses],
+  ];
+  $("#figures").innerHTML = figs.map(([cls, k, v]) => `<div class="figure ${cls}"><div class="v">${yen(v)}</div><div class="k">${k}${k.includes("vouchers") ? "" : " (yen)"}</div></div>`).join("");
+  drawThroughput(s.throughput);
+}
+
+function drawThroughput(points) {
+  const max = Math.max(1, ...points.map((p) => p.ops));
+  const w = 900, h = 130, left = 50;
+  const xy = points.map((p, i) => `${(left + (i * (w - left - 10)) / 59).toFixed(1)},${(h - (p.ops / max) * (h - 10)).toFixed(1)}`).join(" ");
+  $("#throughput").innerHTML = `<line x1="${left}" y1="${h}" x2="${w - 10}" y2="${h}" stroke="#888"/>
+    <line x1="${left}" y1="0" x2="${left}" y2="${h}" stroke="#888"/>
+    <text x="${left - 6}" y="14" text-anchor="end" class="small">${max}/s</text>
+    <text x="${left - 6}" y="${h}" text-anchor="end" class="small">0</text>
+    <text x="${left}" y="${h + 20}" class="small">a minute ago</text><text x="${w - 10}" y="${h + 20}" text-anchor="end" class="small">now</text>
+    <polyline fill="none" stroke="#1f4e99" stroke-width="2" points="${xy}"/>`;
+}
+
+// ---- banks ----
+function drawBanks() {
+  const list = $("#bank-list");
+  const sel = $("#new-wallet-bank");
+  const banks = state.overview.banks;
+  if (sel.options.length !== banks.length) sel.innerHTML = banks.map((b) => `<option>${esc(b.bank)}</option>`).join("");
+  for (const b of banks) {
+    let card = list.querySelector(`[data-bank="${b.bank}"]`);
+    if (!card) {
+      card = document.createElement("div");
+      card.className = "card";
+      card.dataset.bank = b.bank;
+      card.innerHTML = `<h3>${esc(b.bank)}</h3><dl class="kv"></dl>
+        <form class="actions"><label>Amount (yen) <input type="number" name="amount" min="1" value="10000000" required></label>
+        <button type="submit" name="issue">Issue float</button>
+        <button type="submit" name="redeem" class="quiet">Redeem float</button></form>
+        <button type="button" class="quiet customers">Customers</button><div class="customer-list"></div>`;
+      $("form", card).addEventListener("submit", (e) => {
+        e.preventDefault();
+        const kind = e.submitter.name;
+        const amount = Number(new FormData(e.target).get("amount"));
+        run(e.submitter, () => api("POST", `/api/banks/${b.bank}/${kind}`, { amount }));
+      });
+      $(".customers", card).addEventListener("click", (e) => run(e.target, async () => {
+        const r = await api("GET", `/api/banks/${b.bank}/customers`);
+        $(".customer-list", card).innerHTML = `<p class="hint">${r.count} customers; the newest:</p><ul>` +
+          r.customers.slice(-20).reverse().map((c) => `<li>${esc(c.name)}: ${esc(c.tier.name)} tier, deposit ${yen(c.deposit)} yen, ${c.wallets.length} wallet(s)</li>`).join("") + "</ul>";
+      }));
+      list.appendChild(card);
+    }
+    $("dl", card).innerHTML = [
+      ["float (CBDC)", b.float], ["reserves at the central bank", b.reserves], ["customers' deposits", b.deposits],
+      ["offline losses borne", b.offline_losses], ["customers", b.customers], ["wallets", b.wallets], ["open sessions", b.connections],
+    ].map(([k, v]) => `<dt>${k}</dt><dd>${yen(v)}</dd>`).join("");
+  }
+}
+
+// ---- wallets ----
+$("#new-wallet").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const f = new FormData(e.target);
+  run(e.submitter, async () => {
+    const w = await api("POST", "/api/wallets", { name: f.get("name"), bank: f.get("bank"), tier: f.get("tier") });
+    state.wallets.set(w.id, w);
+    drawWallets();
+    e.target.reset();
+  });
+});
+
+function drawWallets() {
+  const list = $("#wallet-list");
+  const all = [...state.wallets.values()];
+  for (const w of all) {
+    let card = list.querySelector(`[data-wallet="${w.id}"]`);
+    if (!card) {
+      card = document.createElement("article");
+      card.className = "card";
+      card.dataset.wallet = w.id;
+      card.setAttribute("aria-label", "wallet of " + w.name);
+      card.innerHTML = `<h3></h3><div class="balance" aria-live="polite"></div><div class="meta"></div><div class="asks-box"></div>
+        <form class="actions pay"><label>Pay <select name="to"></select></label>
+          <label>Amount (yen) <input type="number" name="amount" min="1" value="1000" required></label>
+          <button type="submit" name="pay">Pay</button><button type="submit" name="request" class="quiet">Ask to pay</button></form>
+        <form class="actions charge"><label>Amount (yen) <input type="number" name="amount" min="1" value="20000" required></label>
+          <button type="submit" name="withdraw">Charge from deposit</button><button type="submit" name="deposit" class="quiet">Return to deposit</button></form>
+        <fieldset class="actions settings"><legend class="hint">Settings</legend>
+          <label class="check"><span><input type="checkbox" name="waterfall"> waterfall: credits over the holding limit go to the deposit account</span></label>
+          <label class="check"><span><input type="checkbox" name="auto_charge"> auto-charge: a payment above the balance tops up from the deposit</span></label></fieldset>
+        <ul class="notes" aria-label="notifications"></ul>`;
+      $("form.pay", card).addEventListener("submit", (e) => {
+        e.preventDefault();
+        const f = new FormData(e.target);
+        run(e.submitter, () => api("POST", `/api/wallets/${w.id}/${e.submitter.name}`, { to: f.get("to"), amount: Number(f.get("amount")) }));
+      });
+      $("form.charge", card).addEventListener("submit", (e) => {
+        e.preventDefault();
+        const f = new FormData(e.target);
+        run(e.submitter, () => api("POST", `/api/wallets/${w.id}/${e.submitter.name}`, { amount: Number(f.get("amount")) }));
+      });
+      for (const box of card.querySelectorAll(".settings input")) {
+        box.addEventListener("change", () => run(null, () => api("POST", `/api/wallets/${w.id}/settings`, {
+          waterfall: $('[name="waterfall"]', card).checked, auto_charge: $('[name="auto_charge"]', card).checked,
+        })));
+      }
+      list.appendChild(card);
+    }
+    $("h3", card).textContent = `${w.name} · ${w.bank}`;
+    $(".balance", card).textContent = `${yen(w.balance)} yen`;
+    $(".meta", card).innerHTML = `<div>deposit account ${yen(w.deposit)} yen · ${esc(w.tier)} tier, holding limit ${yen(w.holding_limit)} yen</div><div class="addr">${esc(w.address)}</div>` +
+      (w.error ? `<div class="err">${esc(w.error)}</div>` : "");
+    $('[name="waterfall"]', card).checked = w.waterfall;
+    $('[name="auto_charge"]', card).checked = w.auto_charge;
+    const sel = $('select[name="to"]', card);
+    const others = all.filter((o) => o.id !== w.id);
+    const opts = others.map((o) => `<option value="${o.id}">${esc(o.name)} (${esc(o.bank)})</option>`).join("");
+    if (sel.dataset.opts !== opts) { const v = sel.value; sel.innerHTML = opts; sel.dataset.opts = opts; if (v) sel.value = v; }
+    $(".asks-box", card).innerHTML = (w.requests || []).map((q) => `<div class="asks">Asked to pay ${yen(q.amount)} yen${q.memo ? " for " + esc(q.memo) : ""}
+      <button type="button" data-ref="${esc(q.ref)}" data-act="approve">Approve</button> <button type="button" class="quiet" data-ref="${esc(q.ref)}" data-act="decline">Decline</button></div>`).join("");
+    for (const b of card.querySelectorAll(".asks-box button")) {
+      b.addEventListener("click", () => run(b, () => api("POST", `/api/wallets/${w.id}/${b.dataset.act}`, { ref: b.dataset.ref })));
+    }
+    $(".notes", card).innerHTML = (w.notes || []).map((n) => `<li><time>${new Date(n.time).toLocaleTimeString()}</time> ${esc(n.text)}</li>`).join("");
+  }
+}
+
+// ---- event feed ----
+function addEvent(e) {
+  state.events.unshift(e);
+  if (state.events.length > 200) state.events.length = 200;
+  const li = document.createElement("li");
+  li.innerHTML = `<time>${new Date(e.time).toLocaleTimeString()}</time><span class="${e.error ? "err" : ""}"><strong>${esc(e.from)} → ${esc(e.to)}</strong>: ${esc(e.label)}${e.detail ? ` <span class="hint">(${esc(e.detail)})</span>` : ""}</span>`;
+  const list = $("#feed-list");
+  list.prepend(li);
+  while (list.children.length > 200) list.lastChild.remove();
+  drawSequence();
+}
+
+// drawSequence draws the last dozen messages as arrows between lifelines.
+let seqPending = false;
+function drawSequence() {
+  if (seqPending) return;
+  seqPending = true;
+  requestAnimationFrame(() => {
+    seqPending = false;
+    const recent = state.events.slice(0, 12).reverse();
+    const lanes = ["wallets", ...((state.overview && state.overview.banks.map((b) => b.bank)) || []), "ledger", "central bank"];
+    const laneOf = (p) => (lanes.includes(p) ? p : "wallets");
+    const w = 900, top = 30, step = 28, h = top + recent.length * step + 10;
+    const x = (p) => 60 + (lanes.indexOf(laneOf(p)) * (w - 120)) / Math.max(1, lanes.length - 1);
+    let out = lanes.map((l) => `<text x="${x(l)}" y="18" text-anchor="middle" font-weight="700">${esc(l)}</text><line x1="${x(l)}" y1="24" x2="${x(l)}" y2="${h}" stroke="#c9ccd3"/>`).join("");
+    recent.forEach((e, i) => {
+      const y = top + i * step + 14, x1 = x(e.from), x2 = x(e.to);
+      const color = e.error ? "#a3231a" : "#1d1d1f";
+      out += x1 === x2
+        ? `<path d="M${x1},${y - 8} h30 v10 h-26" fill="none" stroke="${color}" marker-end="url(#seqarrow)"/>`
+        : `<line x1="${x1}" y1="${y}" x2="${x2}" y2="${y}" stroke="${color}" marker-end="url(#seqarrow)"/>`;
+      out += `<text x="${(x1 + x2) / 2 + (x1 === x2 ? 40 : 0)}" y="${y - 4}" text-anchor="${x1 === x2 ? "start" : "middle"}" class="small">${esc(e.label.slice(0, 60))}</text>`;
+    });
+    const svg = $("#sequence");
+    svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+    svg.innerHTML = `<defs><marker id="seqarrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#1d1d1f"/></marker></defs>` + out;
+  });
+}
