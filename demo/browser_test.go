@@ -210,3 +210,79 @@ func TestBrowser_PhoneWidth(t *testing.T) {
 	}
 	screenshot(t, ctx, "phone")
 }
+
+// The offline story: purses funded, a payment device to device with the
+// voucher as QR code and text and the payee's checks, a cloned purse
+// spending again, and devices brought back online one by one until the
+// ledger finds the double spend, names whose purse did it and books the
+// loss on its bank.
+func TestBrowser_OfflineDoubleSpendCaught(t *testing.T) {
+	web := sandbox(t)
+	ctx := browser(t, 1280, 800)
+	do := func(steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	do(chromedp.Navigate(web.URL + "#wallets"))
+	waitText(t, ctx, "#conn", "live")
+	for _, w := range []struct{ name, bank string }{{"Aiko", "bank-1"}, {"Ben", "bank-2"}, {"Chie", "bank-1"}} {
+		do(chromedp.SetValue(chromedp.CSS(`#new-wallet input[name="name"]`), w.name),
+			chromedp.SetValue(chromedp.CSS(`#new-wallet select[name="bank"]`), w.bank),
+			chromedp.Click(chromedp.CSS(`#new-wallet button[type="submit"]`)))
+		waitText(t, ctx, "#wallet-list", w.name+" · "+w.bank)
+	}
+	do(chromedp.SetValue(chromedp.CSS(`[data-wallet="w1"] form.charge input[name="amount"]`), "40000"),
+		chromedp.Click(chromedp.CSS(`[data-wallet="w1"] button[name="withdraw"]`)))
+	waitText(t, ctx, `[data-wallet="w1"] .balance`, "40,000 yen")
+
+	do(chromedp.Click(chromedp.CSS(`nav button[data-tab="offline"]`)))
+	fund := func(id, amount, want string) {
+		do(chromedp.SetValue(chromedp.CSS(`[data-device="`+id+`"] input[name="amount"]`), amount),
+			chromedp.Click(chromedp.CSS(`[data-device="`+id+`"] form.fund button`)))
+		waitText(t, ctx, `[data-device="`+id+`"] dl`, want)
+	}
+	fund("w1", "30000", "30,000 yen")
+	fund("w2", "0", "purse balance")
+	fund("w3", "0", "purse balance")
+	for _, id := range []string{"w1", "w2", "w3"} { // the shop has no signal
+		do(chromedp.Click(chromedp.CSS(`[data-device="` + id + `"] button.net`)))
+		waitText(t, ctx, `[data-device="`+id+`"] h3`, "offline")
+	}
+	pay := func(from, to, amount string) {
+		do(chromedp.SetValue(chromedp.CSS(`#offline-pay select[name="from"]`), from),
+			chromedp.SetValue(chromedp.CSS(`#offline-pay select[name="to"]`), to),
+			chromedp.SetValue(chromedp.CSS(`#offline-pay input[name="amount"]`), amount),
+			chromedp.Click(chromedp.CSS(`#offline-pay button`)))
+	}
+	pay("w1", "w2", "5000")
+	waitText(t, ctx, "#offline-result", "Aiko → Ben: 5,000 yen accepted")
+	waitText(t, ctx, "#offline-result textarea", "cbdc-vch1:")
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#offline-result article:first-child .checks .passed").length`))
+	if err != nil || n != 8 {
+		t.Errorf("%d of the payee's 8 checks shown as passed (%v)", n, err)
+	}
+	if ok, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!document.querySelector("#offline-result .qr svg path")`)); !ok {
+		t.Error("no QR code drawn for the voucher")
+	}
+	screenshot(t, ctx, "offline-payment")
+
+	do(chromedp.Click(chromedp.CSS(`[data-device="w1"] button.clone`)))
+	waitText(t, ctx, "#device-list", "Aiko (clone)")
+	pay("w1", "w2", "20000")
+	waitText(t, ctx, "#offline-result", "Aiko → Ben: 20,000 yen accepted")
+	pay("w4", "w3", "20000")
+	waitText(t, ctx, "#offline-result", "Aiko (clone) → Chie: 20,000 yen accepted")
+
+	do(chromedp.Click(chromedp.CSS(`[data-device="w2"] button.net`)))
+	waitText(t, ctx, "#sync-results", "Ben synced")
+	do(chromedp.Click(chromedp.CSS(`[data-device="w3"] button.net`)))
+	waitText(t, ctx, "#sync-results", "double_spend by Aiko's purse")
+	waitText(t, ctx, "#sync-results", "15,000 yen borne by bank-1")
+	screenshot(t, ctx, "offline-reconciled")
+
+	do(chromedp.Click(chromedp.CSS(`nav button[data-tab="overview"]`)))
+	waitText(t, ctx, "#tiers", "revoked purses 1")
+	waitText(t, ctx, "#tiers", "offline losses 15,000")
+}

@@ -50,9 +50,10 @@ type Server struct {
 	mux  *http.ServeMux
 	live *hub
 
-	mu      sync.Mutex // protects wallets and nextID
+	mu      sync.Mutex // protects wallets, nextID and purses
 	wallets []*demoWallet
 	nextID  int
+	purses  map[string]string // purse serial → the demo wallet's name
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -67,7 +68,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), live: newHub()}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), live: newHub(), purses: map[string]string{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	web, _ := fs.Sub(webFS, "web")
 	s.mux.Handle("GET /", http.FileServerFS(web))
@@ -79,6 +80,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /api/wallets", s.handleWallets)
 	s.mux.HandleFunc("POST /api/wallets", s.handleCreateWallet)
 	s.mux.HandleFunc("POST /api/wallets/{id}/{action}", s.handleWalletAction)
+	s.mux.HandleFunc("POST /api/wallets/{id}/offline/{action}", s.handleOffline)
 	s.wg.Go(s.followLedger)
 	s.wg.Go(s.pushState)
 	return s, nil

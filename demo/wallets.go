@@ -10,9 +10,11 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
+	"github.com/digital-yen/cbdc-sandbox/offline"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 	"github.com/digital-yen/cbdc-sandbox/wallet"
 )
@@ -24,7 +26,12 @@ type demoWallet struct {
 	tier           string
 	client         *wallet.Client
 
-	mu    sync.Mutex // protects notes, asks and st
+	shared  bool        // a clone's device: the session is its original's
+	cloneOf string      // the wallet whose purse this device copied
+	online  atomic.Bool // false while the presenter has taken the device offline
+
+	mu    sync.Mutex // protects notes, asks, st and purse
+	purse *offline.Purse
 	notes []Note
 	asks  map[string]protocol.PaymentRequest // requests to pay this wallet has been sent, by ref
 	st    *protocol.Settings                 // as last changed from the demo
@@ -66,10 +73,19 @@ type WalletView struct {
 	AutoCharge bool                      `json:"auto_charge"`
 	Notes      []Note                    `json:"notes"`
 	Asks       []protocol.PaymentRequest `json:"requests"` // waiting for this wallet to approve or decline
+	Online     bool                      `json:"online"`
+	Clone      bool                      `json:"clone"` // a second device with a copied purse
+	Purse      *PurseView                `json:"purse,omitempty"`
 	Error      string                    `json:"error,omitempty"`
 }
 
-func (w *demoWallet) close() { w.client.Close() }
+func (w *demoWallet) close() {
+	if !w.shared {
+		w.client.Close()
+	}
+}
+
+func (w *demoWallet) isOnline() bool { return w.online.Load() }
 
 // maxNotes is how many notifications a wallet keeps.
 const maxNotes = 12
@@ -131,6 +147,7 @@ func (s *Server) createWallet(ctx context.Context, b Bank, name, tier string) (*
 	s.nextID++
 	dw := &demoWallet{id: fmt.Sprintf("w%d", s.nextID), name: name, bank: bankID, tier: tier, client: c,
 		asks: map[string]protocol.PaymentRequest{}}
+	dw.online.Store(true)
 	s.wallets = append(s.wallets, dw)
 	s.mu.Unlock()
 	s.live.event(Event{Time: time.Now(), From: bankID, To: name, Label: "welcome: wallet " + short(c.Address())})
@@ -240,7 +257,8 @@ func (s *Server) refresh(dw *demoWallet) {
 func (s *Server) view(ctx context.Context, dw *demoWallet) WalletView {
 	ws := dw.client.Welcome()
 	v := WalletView{ID: dw.id, Name: dw.name, Bank: dw.bank, Tier: dw.tier, Address: dw.client.Address(),
-		Waterfall: ws.Settings.Waterfall, AutoCharge: ws.Settings.AutoCharge, Holding: ws.Tier.HoldingLimit}
+		Waterfall: ws.Settings.Waterfall, AutoCharge: ws.Settings.AutoCharge, Holding: ws.Tier.HoldingLimit,
+		Online: dw.isOnline(), Clone: dw.shared, Purse: dw.purseView()}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if b, err := dw.client.Balance(ctx); err == nil {
@@ -340,6 +358,12 @@ func (s *Server) act(ctx context.Context, dw, other *demoWallet, action string, 
 	c := dw.client
 	var ask, answer string
 	var err error
+	switch {
+	case dw.shared:
+		return "", &protocol.Error{Code: "clone_device", Message: "this device only holds a copied purse: pay offline with it, or bring it online to hand its vouchers in"}
+	case !dw.isOnline():
+		return "", errDeviceOffline
+	}
 	switch action {
 	case "pay":
 		ask = fmt.Sprintf("pay %s yen to %s (signed)", yen(req.Amount), other.name)
@@ -403,4 +427,72 @@ func errorText(err error) string {
 		return pe.Code + ": " + pe.Message
 	}
 	return err.Error()
+}
+
+// handleOffline runs the offline lab's actions on a wallet's device:
+// fund (provision the purse if need be, then move money into it), pay
+// (device to device, to another demo wallet), clone, offline (take the
+// device offline) and online (bring it back and hand its vouchers in).
+func (s *Server) handleOffline(w http.ResponseWriter, r *http.Request) {
+	dw := s.wallet(r.PathValue("id"))
+	if dw == nil {
+		writeError(w, http.StatusNotFound, "unknown_wallet", "no demo wallet %q", r.PathValue("id"))
+		return
+	}
+	var req walletRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
+	defer cancel()
+	var out any
+	var err error
+	switch r.PathValue("action") {
+	case "fund":
+		if req.Amount < 0 {
+			writeError(w, http.StatusBadRequest, "invalid_amount", "fund a purse with 0 yen or more, got %d", req.Amount)
+			return
+		}
+		if dw.shared {
+			err = &protocol.Error{Code: "clone_device", Message: "a cloned purse cannot be funded: the bank never certified this device"}
+			break
+		}
+		var msg string
+		msg, err = s.fundPurse(ctx, dw, req.Amount)
+		out = map[string]string{"result": msg}
+	case "pay":
+		other := s.wallet(req.To)
+		if other == nil || other == dw {
+			writeError(w, http.StatusBadRequest, "unknown_wallet", "%q is not another demo wallet", req.To)
+			return
+		}
+		if req.Amount <= 0 {
+			writeError(w, http.StatusBadRequest, "invalid_amount", "an offline payment is a positive number of yen, got %d", req.Amount)
+			return
+		}
+		out, err = s.payOffline(dw, other, req.Amount)
+		defer s.refresh(other)
+	case "clone":
+		var clone *demoWallet
+		if clone, err = s.clonePurse(dw); err == nil {
+			out = s.view(ctx, clone)
+			defer s.refresh(clone)
+		}
+	case "offline":
+		dw.online.Store(false)
+		s.live.event(Event{Time: time.Now(), From: dw.name, To: dw.name, Label: "device offline: no network"})
+		out = map[string]string{"result": "offline"}
+	case "online":
+		out, err = s.syncPurse(ctx, dw)
+	default:
+		writeError(w, http.StatusNotFound, "unknown_action", "the offline lab has no action %q", r.PathValue("action"))
+		return
+	}
+	if err != nil {
+		s.live.event(Event{Time: time.Now(), From: dw.name, To: dw.name, Label: "error: " + errorText(err), Error: true})
+		writeErr(w, err)
+		return
+	}
+	s.refresh(dw)
+	writeJSON(w, http.StatusOK, out)
 }

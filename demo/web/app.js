@@ -58,7 +58,7 @@ function connect() {
     const msg = JSON.parse(m.data);
     if (msg.type === "state") { state.overview = msg.state; drawOverview(); drawBanks(); }
     else if (msg.type === "event") addEvent(msg.event);
-    else if (msg.type === "wallet") { state.wallets.set(msg.wallet.id, msg.wallet); drawWallets(); }
+    else if (msg.type === "wallet") { state.wallets.set(msg.wallet.id, msg.wallet); drawWallets(); drawDevices(); }
   };
 }
 connect();
@@ -164,13 +164,14 @@ $("#new-wallet").addEventListener("submit", (e) => {
     const w = await api("POST", "/api/wallets", { name: f.get("name"), bank: f.get("bank"), tier: f.get("tier") });
     state.wallets.set(w.id, w);
     drawWallets();
+    drawDevices();
     e.target.reset();
   });
 });
 
 function drawWallets() {
   const list = $("#wallet-list");
-  const all = [...state.wallets.values()];
+  const all = [...state.wallets.values()].filter((w) => !w.clone); // a cloned device holds only a purse
   for (const w of all) {
     let card = list.querySelector(`[data-wallet="${w.id}"]`);
     if (!card) {
@@ -261,4 +262,85 @@ function drawSequence() {
     svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
     svg.innerHTML = `<defs><marker id="seqarrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#1d1d1f"/></marker></defs>` + out;
   });
+}
+
+// ---- offline lab ----
+function drawDevices() {
+  const list = $("#device-list");
+  const all = [...state.wallets.values()];
+  for (const w of all) {
+    let card = list.querySelector(`[data-device="${w.id}"]`);
+    if (!card) {
+      card = document.createElement("article");
+      card.className = "card";
+      card.dataset.device = w.id;
+      card.innerHTML = `<h3></h3><dl class="kv"></dl>
+        <form class="actions fund"><label>Amount (yen) <input type="number" name="amount" min="0" value="30000" required></label>
+          <button type="submit">Fund purse</button></form>
+        <div class="actions"><button type="button" class="quiet net"></button><button type="button" class="quiet clone">Clone purse</button></div>`;
+      $("form.fund", card).addEventListener("submit", (e) => {
+        e.preventDefault();
+        const amount = Number(new FormData(e.target).get("amount"));
+        run(e.submitter, () => api("POST", `/api/wallets/${w.id}/offline/fund`, { amount }));
+      });
+      $(".net", card).addEventListener("click", (e) => run(e.target, async () => {
+        const cur = state.wallets.get(w.id);
+        if (cur.online) return api("POST", `/api/wallets/${w.id}/offline/offline`, {});
+        const r = await api("POST", `/api/wallets/${w.id}/offline/online`, {});
+        showSync(cur.name, r);
+      }));
+      $(".clone", card).addEventListener("click", (e) => run(e.target, async () => {
+        const c = await api("POST", `/api/wallets/${w.id}/offline/clone`, {});
+        state.wallets.set(c.id, c);
+        drawWallets();
+        drawDevices();
+      }));
+      list.appendChild(card);
+    }
+    const p = w.purse;
+    $("h3", card).innerHTML = `${esc(w.name)} · ${esc(w.bank)} <span class="badge ${w.online ? "on" : "off"}">${w.online ? "online" : "offline"}</span>` +
+      (p && p.revoked ? `<span class="badge off">revoked</span>` : "") + (w.clone ? `<span class="badge warn">cloned device</span>` : "");
+    $("dl", card).innerHTML = p
+      ? [["purse", p.serial.slice(0, 16) + "…"], ["purse balance", yen(p.balance) + " yen"], ["received, not settled", yen(p.pending) + " yen"],
+         ["payments made", p.counter], ["since last sync", p.since_sync], ["wallet balance", yen(w.balance) + " yen"]].map(([k, v]) => `<dt>${k}</dt><dd>${esc(v)}</dd>`).join("")
+      : `<dt>purse</dt><dd>none yet: fund one (0 yen for a payee)</dd><dt>wallet balance</dt><dd>${yen(w.balance)} yen</dd>`;
+    $(".net", card).textContent = w.online ? "Take offline" : "Bring online and sync";
+    $("form.fund", card).hidden = w.clone;
+    $(".clone", card).hidden = w.clone || !p;
+  }
+  const opts = all.filter((w) => w.purse).map((w) => `<option value="${w.id}">${esc(w.name)}</option>`).join("");
+  for (const sel of document.querySelectorAll("#offline-pay select")) {
+    if (sel.dataset.opts !== opts) { const v = sel.value; sel.innerHTML = opts; sel.dataset.opts = opts; if (v) sel.value = v; }
+  }
+}
+
+$("#offline-pay").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const f = new FormData(e.target);
+  run(e.submitter, async () => {
+    const r = await api("POST", `/api/wallets/${f.get("from")}/offline/pay`, { to: f.get("to"), amount: Number(f.get("amount")) });
+    const box = document.createElement("article");
+    box.className = "card";
+    box.innerHTML = r.payer_error
+      ? `<h3>${esc(r.payer)} → ${esc(r.payee)}: ${yen(r.amount)} yen</h3><p class="err">The payer's purse refused: ${esc(r.payer_error)}</p>`
+      : `<h3>${esc(r.payer)} → ${esc(r.payee)}: ${yen(r.amount)} yen ${r.accepted ? '<span class="badge on">accepted</span>' : '<span class="badge off">refused</span>'}</h3>
+        <div class="row"><div class="qr">${r.voucher_qr}</div>
+        <div style="flex:1;min-width:14em"><p class="hint">The voucher ${esc(r.hash.slice(0, 16))}…, as the QR code the payee scans and as text:</p>
+        <textarea class="voucher" readonly aria-label="voucher text">${esc(r.voucher)}</textarea></div></div>
+        <p class="hint">The payee's purse checks, in order:</p>
+        <ul class="checks">${r.checks.map((c) => `<li class="${c.result}">${esc(c.name)}${c.detail ? ": " + esc(c.detail) : ""}</li>`).join("")}</ul>`;
+    const out = $("#offline-result");
+    out.prepend(box);
+    while (out.children.length > 4) out.lastChild.remove();
+  });
+});
+
+function showSync(name, r) {
+  const li = document.createElement("li");
+  const lines = r.vouchers.map((v) => `${esc(v.outcome)}${v.reason ? " (" + esc(v.reason) + ")" : ""}: ${yen(v.amount)} yen, voucher ${esc(v.hash.slice(0, 8))}` +
+    (v.from_bearer ? `, ${yen(v.from_bearer)} yen borne by ${esc(v.bearer)}` : "") + (v.payee_loss ? `, payee goes without ${yen(v.payee_loss)} yen` : ""));
+  const conflicts = r.conflicts.map((c) => `<div class="conflict">${esc(c.kind)} by ${esc(c.wallet)}'s purse ${esc(c.device.slice(0, 8))}: revoked. ${esc(c.detail)}</div>`);
+  li.innerHTML = `<time>${new Date().toLocaleTimeString()}</time><div><strong>${esc(name)} synced</strong>: ${r.vouchers.length} vouchers handed in` +
+    (lines.length ? `<ul>${lines.map((l) => `<li>${l}</li>`).join("")}</ul>` : "") + conflicts.join("") + `</div>`;
+  $("#sync-results").prepend(li);
 }
