@@ -9,7 +9,7 @@ COUNT   ?= 1
 
 PAYMENTS ?= 60000x
 
-.PHONY: run build test lint fmt-check vet bench bench-ledger bench-payments bench-offline sim sim-demo sim-boj sim-lunch sim-outage sim-double-spend test-property clean
+.PHONY: run build test lint fmt-check vet bench bench-ledger bench-payments bench-offline screenshots sim sim-demo sim-boj sim-lunch sim-outage sim-double-spend test-property clean
 
 run: build
 	./$(BIN) sandbox -data data
@@ -84,6 +84,14 @@ sim-outage: build
 sim-double-spend: build
 	$(call SIM,double-spend-staged)
 	$(call SIM,double-spend-intermittent)
+
+# The README's screenshots of the demo page, taken by the browser tests in
+# headless Chromium (apt-get install -y chromium).
+screenshots:
+	@rm -rf $(ARTIFACTS)/screenshots && mkdir -p $(ARTIFACTS)/screenshots docs/screenshots
+	CI=true $(GO) test -count=1 -run Browser -artifacts -outputdir $(ARTIFACTS)/screenshots ./demo/
+	find $(ARTIFACTS)/screenshots -name '*.png' -exec cp {} docs/screenshots/ \;
+	ls docs/screenshots
 
 clean:
 	rm -rf bin

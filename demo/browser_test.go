@@ -147,6 +147,7 @@ func waitText(t *testing.T, ctx context.Context, sel, want string) {
 // live, a bank issues float, two wallets at different banks are created
 // and charged, one pays the other, and both balances change on the page.
 func TestBrowser_IssueCreateWalletsPay(t *testing.T) {
+	t.Parallel()
 	web := sandbox(t)
 	ctx := browser(t, 1280, 800)
 	do := func(steps ...chromedp.Action[chromedp.Void]) {
@@ -198,6 +199,7 @@ func TestBrowser_IssueCreateWalletsPay(t *testing.T) {
 
 // At phone width the page still shows every part, one column.
 func TestBrowser_PhoneWidth(t *testing.T) {
+	t.Parallel()
 	web := sandbox(t)
 	ctx := browser(t, 390, 844)
 	if err := chromedp.Do(ctx, chromedp.Navigate(web.URL)); err != nil {
@@ -217,6 +219,7 @@ func TestBrowser_PhoneWidth(t *testing.T) {
 // ledger finds the double spend, names whose purse did it and books the
 // loss on its bank.
 func TestBrowser_OfflineDoubleSpendCaught(t *testing.T) {
+	t.Parallel()
 	web := sandbox(t)
 	ctx := browser(t, 1280, 800)
 	do := func(steps ...chromedp.Action[chromedp.Void]) {
@@ -285,4 +288,37 @@ func TestBrowser_OfflineDoubleSpendCaught(t *testing.T) {
 	do(chromedp.Click(chromedp.CSS(`nav button[data-tab="overview"]`)))
 	waitText(t, ctx, "#tiers", "revoked purses 1")
 	waitText(t, ctx, "#tiers", "offline losses 15,000")
+}
+
+// A scenario started from the page shows its progress and then its
+// figures and the report's charts.
+func TestBrowser_ScenarioRuns(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("runs the demo scenario for a minute")
+	}
+	web := sandbox(t)
+	ctx := browser(t, 1280, 800)
+	if err := chromedp.Do(ctx, chromedp.Navigate(web.URL+"#scenarios")); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#scenario-list", "Run demo")
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-run="demo"]`))); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#scenario-run", "demo: running")
+	screenshot(t, ctx, "scenario-running")
+	js := `(() => { const e = document.querySelector("#scenario-run"); return !!e && /demo: (done|failed)/.test(e.textContent); })()`
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(100*time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#scenario-run", "demo: done")
+	waitText(t, ctx, "#scenario-run", "conserved")
+	waitText(t, ctx, "#scenario-run", "1 of 1")
+	ok, err := chromedp.Run(ctx, chromedp.Poll[bool](`(() => { const f = document.querySelector("iframe.report"); return !!f && !!f.contentDocument && f.contentDocument.querySelectorAll("svg").length >= 4; })()`,
+		chromedp.WithPollingTimeout(20*time.Second)))
+	if err != nil || !ok {
+		t.Errorf("the report's charts did not show in the page (%v)", err)
+	}
+	screenshot(t, ctx, "scenario-done")
 }

@@ -23,10 +23,11 @@ type Event struct {
 
 // message is what the live websocket carries.
 type message struct {
-	Type   string      `json:"type"` // state, event, wallet
-	State  *State      `json:"state,omitempty"`
-	Event  *Event      `json:"event,omitempty"`
-	Wallet *WalletView `json:"wallet,omitempty"`
+	Type   string       `json:"type"` // state, event, wallet
+	State  *State       `json:"state,omitempty"`
+	Event  *Event       `json:"event,omitempty"`
+	Wallet *WalletView  `json:"wallet,omitempty"`
+	Run    *ScenarioRun `json:"run,omitempty"`
 }
 
 // hub fans messages out to the open pages and keeps the recent events and
@@ -179,6 +180,12 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) {
 		if write(message{Type: "wallet", Wallet: &v}) != nil {
 			return
 		}
+	}
+	s.scen.mu.Lock()
+	run := s.scen.run
+	s.scen.mu.Unlock()
+	if run != nil && write(message{Type: "scenario", Run: run}) != nil {
+		return
 	}
 	for m := range c {
 		if write(m) != nil {

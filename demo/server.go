@@ -55,6 +55,8 @@ type Server struct {
 	nextID  int
 	purses  map[string]string // purse serial → the demo wallet's name
 
+	scen scenarioRunner
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -81,6 +83,9 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /api/wallets", s.handleCreateWallet)
 	s.mux.HandleFunc("POST /api/wallets/{id}/{action}", s.handleWalletAction)
 	s.mux.HandleFunc("POST /api/wallets/{id}/offline/{action}", s.handleOffline)
+	s.mux.HandleFunc("GET /api/scenarios", s.handleScenarios)
+	s.mux.HandleFunc("POST /api/scenarios/{name}/run", s.handleStartScenario)
+	s.mux.HandleFunc("GET /api/scenarios/report", s.handleScenarioReport)
 	s.wg.Go(s.followLedger)
 	s.wg.Go(s.pushState)
 	return s, nil

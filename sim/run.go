@@ -29,14 +29,14 @@ type outcome struct {
 
 // Tick is the state of a run, once a second, for a progress display.
 type Tick struct {
-	Elapsed    time.Duration
-	Answered   int // payments answered so far
-	Planned    int // payments planned; 0 for a closed loop that runs for a duration
-	Duration   time.Duration
-	LastSecond int // payments answered in the last second
-	Failed     int // of those, failed
-	Offline    int // of those, paid with vouchers
-	Phase      string
+	Elapsed    time.Duration `json:"elapsed"`  // nanoseconds in JSON, as Duration
+	Answered   int           `json:"answered"` // payments answered so far
+	Planned    int           `json:"planned"`  // payments planned; 0 for a closed loop that runs for a duration
+	Duration   time.Duration `json:"duration"`
+	LastSecond int           `json:"last_second"` // payments answered in the last second
+	Failed     int           `json:"failed"`      // of those, failed
+	Offline    int           `json:"offline"`     // of those, paid with vouchers
+	Phase      string        `json:"phase"`
 }
 
 // Phases of a run, as ticks name them.

@@ -58,6 +58,7 @@ function connect() {
     const msg = JSON.parse(m.data);
     if (msg.type === "state") { state.overview = msg.state; drawOverview(); drawBanks(); }
     else if (msg.type === "event") addEvent(msg.event);
+    else if (msg.type === "scenario") drawRun(msg.run);
     else if (msg.type === "wallet") { state.wallets.set(msg.wallet.id, msg.wallet); drawWallets(); drawDevices(); }
   };
 }
@@ -343,4 +344,45 @@ function showSync(name, r) {
   li.innerHTML = `<time>${new Date().toLocaleTimeString()}</time><div><strong>${esc(name)} synced</strong>: ${r.vouchers.length} vouchers handed in` +
     (lines.length ? `<ul>${lines.map((l) => `<li>${l}</li>`).join("")}</ul>` : "") + conflicts.join("") + `</div>`;
   $("#sync-results").prepend(li);
+}
+
+// ---- scenarios ----
+async function loadScenarios() {
+  const r = await api("GET", "/api/scenarios");
+  $("#scenario-list").innerHTML = r.scenarios.map((sc) => `<article class="card"><h3>${esc(sc.name)}</h3>
+    <p>${esc(sc.description)}</p><p class="hint">${sc.banks} banks, ${yen(sc.wallets)} wallets${sc.seconds ? ", " + Math.round(sc.seconds) + " s of payments" : ""}</p>
+    <button type="button" data-run="${esc(sc.name)}">Run ${esc(sc.name)}</button></article>`).join("");
+  for (const b of document.querySelectorAll("[data-run]")) {
+    b.addEventListener("click", () => run(b, () => api("POST", `/api/scenarios/${b.dataset.run}/run`, {})));
+  }
+  if (r.run) drawRun(r.run);
+}
+loadScenarios().catch((e) => toast(e.message));
+
+function drawRun(r) {
+  const box = $("#scenario-run");
+  const t = r.tick;
+  let html = `<h3>${esc(r.name)}: ${esc(r.phase)}</h3>`;
+  if (r.phase === "running" || r.phase === "reconciling" || r.phase === "opening") {
+    const max = t && t.planned ? t.planned : t && t.duration ? t.duration / 1e9 : 0;
+    const now = t ? (t.planned ? t.answered : t.elapsed / 1e9) : 0;
+    html += max ? `<progress max="${max}" value="${Math.min(now, max)}"></progress>` : `<progress></progress>`;
+    if (t) html += `<p>${yen(t.answered)} payments answered; last second ${yen(t.last_second)}/s, of which ${yen(t.offline)} offline and ${yen(t.failed)} failed</p>`;
+    if (r.phase === "opening") html += `<p class="hint">Opening ${r.sessions} wallet sessions…</p>`;
+  } else if (r.phase === "failed") {
+    html += `<p class="err">${esc(r.error)}</p>`;
+  } else if (r.report) {
+    const rep = r.report, o = rep.offline;
+    const caught = o && o.attacks ? o.attacks.reduce((a, x) => a + x.caught, 0) : 0;
+    const committed = o && o.attacks ? o.attacks.reduce((a, x) => a + x.committed, 0) : 0;
+    html += `<div class="cards">
+      <div class="figure bank"><div class="v">${yen(Math.round(rep.achieved_per_s))}/s</div><div class="k">paid a second${rep.target_per_s ? " of " + yen(Math.round(rep.target_per_s)) + " target" : ""}</div></div>
+      <div class="figure bank"><div class="v">${rep.p99_ms.toFixed(1)} ms</div><div class="k">p99 latency (p50 ${rep.p50_ms.toFixed(1)} ms)</div></div>
+      <div class="figure wallet"><div class="v">${yen(rep.paid)}</div><div class="k">paid of ${yen(rep.payments)}</div></div>
+      ${o ? `<div class="figure escrow"><div class="v">${yen(o.paid)}</div><div class="k">paid offline; ${yen(o.settled)} vouchers settled</div></div>
+      <div class="figure bad"><div class="v">${caught} of ${committed}</div><div class="k">attacks caught; ${o.honest_revoked} honest purses revoked</div></div>` : ""}
+      <div class="figure ${rep.conserved ? "cb" : "bad"}"><div class="v">${rep.conserved ? "conserved" : "NOT conserved"}</div><div class="k">money</div></div></div>
+      <iframe class="report" title="the scenario's report with charts" src="/api/scenarios/report?t=${Date.now()}"></iframe>`;
+  }
+  box.innerHTML = html;
 }
