@@ -16,7 +16,9 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -92,7 +94,36 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Handler serves the page and the API.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.guard) }
+
+// guard keeps other web sites out of the demo, which has no login: a
+// request must name the demo by an IP address or localhost (a site that
+// rebinds its own name to this machine is refused), and a change must be
+// JSON sent by the demo's own page (a form on another site cannot send
+// it, and a script there cannot without the CORS answer the demo never
+// gives).
+func (s *Server) guard(w http.ResponseWriter, r *http.Request) {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if net.ParseIP(host) == nil && host != "localhost" {
+		writeError(w, http.StatusForbidden, "bad_host", "the demo answers only to an IP address or localhost, not %q", r.Host)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			writeError(w, http.StatusUnsupportedMediaType, "bad_request", "changes are JSON: send Content-Type application/json")
+			return
+		}
+		if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host && o != "https://"+r.Host {
+			writeError(w, http.StatusForbidden, "bad_origin", "the demo takes changes only from its own page, not from %s", o)
+			return
+		}
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
 // Close ends the live feed and the demo's wallet sessions.
 func (s *Server) Close() error {
