@@ -195,6 +195,16 @@ func TestBrowser_IssueCreateWalletsPay(t *testing.T) {
 
 	do(chromedp.Click(chromedp.CSS(`nav button[data-tab="overview"]`)))
 	waitText(t, ctx, "#tiers", "held in wallets 20,000 yen")
+
+	// The bank moves Hanako to the merchant tier.
+	do(chromedp.Click(chromedp.CSS(`nav button[data-tab="banks"]`)),
+		chromedp.Click(chromedp.CSS(`[data-bank="bank-1"] button.customers`)))
+	waitText(t, ctx, `[data-bank="bank-1"] .customer-list`, "Hanako: standard tier")
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const s = document.querySelector('[data-bank="bank-1"] select[data-customer]');
+		s.value = "merchant"; s.dispatchEvent(new Event("change")); return true; })()`)); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, `[data-bank="bank-1"] .customer-list`, "Hanako: merchant tier (holding limit 50,000,000 yen)")
 }
 
 // At phone width the page still shows every part, one column.

@@ -81,6 +81,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /api/banks/{bank}/issue", s.handleFloat(true))
 	s.mux.HandleFunc("POST /api/banks/{bank}/redeem", s.handleFloat(false))
 	s.mux.HandleFunc("GET /api/banks/{bank}/customers", s.handleCustomers)
+	s.mux.HandleFunc("POST /api/banks/{bank}/customers/{id}/tier", s.handleSetTier)
 	s.mux.HandleFunc("GET /api/wallets", s.handleWallets)
 	s.mux.HandleFunc("POST /api/wallets", s.handleCreateWallet)
 	s.mux.HandleFunc("POST /api/wallets/{id}/{action}", s.handleWalletAction)
@@ -314,7 +315,30 @@ func (s *Server) handleCustomers(w http.ResponseWriter, r *http.Request) {
 			out = append(out, c)
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"customers": out, "count": len(ids)})
+	writeJSON(w, http.StatusOK, map[string]any{"customers": out, "count": len(ids), "tiers": intermediary.DefaultTiers})
+}
+
+// handleSetTier moves a customer to another KYC tier, as the bank would
+// after checking more of who they are.
+func (s *Server) handleSetTier(w http.ResponseWriter, r *http.Request) {
+	b, ok := s.bank(r.PathValue("bank"))
+	if !ok {
+		writeError(w, http.StatusNotFound, "unknown_bank", "no bank %q", r.PathValue("bank"))
+		return
+	}
+	var req struct {
+		Tier string `json:"tier"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	c, err := b.Bank.SetTier(r.Context(), r.PathValue("id"), req.Tier)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	s.live.event(Event{Time: time.Now(), From: string(b.Bank.ID()), To: "ledger", Label: fmt.Sprintf("%s is now %s tier: holding limit %s yen", c.Name, c.Tier.Name, yen(c.Tier.HoldingLimit))})
+	writeJSON(w, http.StatusOK, c)
 }
 
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {

@@ -143,11 +143,20 @@ function drawBanks() {
         const amount = Number(new FormData(e.target).get("amount"));
         run(e.submitter, () => api("POST", `/api/banks/${b.bank}/${kind}`, { amount }));
       });
-      $(".customers", card).addEventListener("click", (e) => run(e.target, async () => {
+      const listCustomers = async () => {
         const r = await api("GET", `/api/banks/${b.bank}/customers`);
-        $(".customer-list", card).innerHTML = `<p class="hint">${r.count} customers; the newest:</p><ul>` +
-          r.customers.slice(-20).reverse().map((c) => `<li>${esc(c.name)}: ${esc(c.tier.name)} tier, deposit ${yen(c.deposit)} yen, ${c.wallets.length} wallet(s)</li>`).join("") + "</ul>";
-      }));
+        const box = $(".customer-list", card);
+        box.innerHTML = `<p class="hint">${r.count} customers; the newest:</p><ul class="notes">` +
+          r.customers.slice(-20).reverse().map((c) => `<li>${esc(c.name)}: ${esc(c.tier.name)} tier (holding limit ${yen(c.tier.holding_limit)} yen), deposit ${yen(c.deposit)} yen, ${c.wallets.length} wallet(s)
+            <label class="inline">tier <select data-customer="${esc(c.id)}" aria-label="tier of ${esc(c.name)}">${r.tiers.map((t) => `<option${t.name === c.tier.name ? " selected" : ""}>${esc(t.name)}</option>`).join("")}</select></label></li>`).join("") + "</ul>";
+        for (const sel of box.querySelectorAll("select[data-customer]")) {
+          sel.addEventListener("change", () => run(sel, async () => {
+            await api("POST", `/api/banks/${b.bank}/customers/${encodeURIComponent(sel.dataset.customer)}/tier`, { tier: sel.value });
+            await listCustomers();
+          }));
+        }
+      };
+      $(".customers", card).addEventListener("click", (e) => run(e.target, listCustomers));
       list.appendChild(card);
     }
     $("dl", card).innerHTML = [
