@@ -158,7 +158,7 @@ func TestBrowser_IssueCreateWalletsPay(t *testing.T) {
 	}
 	do(chromedp.Navigate(web.URL))
 	waitText(t, ctx, "#conn", "live")
-	waitText(t, ctx, "#tiers", "CBDC issued 200,000,000 yen") // two floats and the guarantee fund
+	waitText(t, ctx, "#tiers", "CBDC in circulation 200,000,000 yen") // two floats and the guarantee fund
 	waitText(t, ctx, "#tiers", "bank-2")
 	screenshot(t, ctx, "overview")
 

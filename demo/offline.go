@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,32 +72,34 @@ var checkSteps = []struct {
 }
 
 func explain(err error) []Check {
-	out := make([]Check, 0, len(checkSteps))
-	code, msg := "", ""
+	out := make([]Check, 0, len(checkSteps)+1)
+	failedAt := len(checkSteps) // none failed
+	code := ""
 	var oe *offline.Error
 	if errors.As(err, &oe) {
-		code, msg = oe.Code, err.Error()
-	} else if err != nil {
-		code, msg = "?", err.Error()
+		code = oe.Code
 	}
-	failedAt := len(checkSteps)
 	if err != nil {
-		failedAt = len(checkSteps) - 1
-		for i, s := range checkSteps {
-			for _, c := range s.codes {
-				if c == code {
-					failedAt = i
-				}
+		failedAt = -1 // a failure none of the steps names: every step not reached
+		for i, st := range checkSteps {
+			if slices.Contains(st.codes, code) {
+				failedAt = i
 			}
 		}
+		if code == "bad_signature" && strings.Contains(err.Error(), "certificate") {
+			failedAt = 1 // a certificate's signature, not the voucher's
+		}
 	}
-	for i, s := range checkSteps {
-		c := Check{Name: s.name, Result: "passed"}
+	if failedAt < 0 {
+		out = append(out, Check{Name: "the purse could not check the voucher", Result: "failed", Detail: err.Error()})
+	}
+	for i, st := range checkSteps {
+		c := Check{Name: st.name, Result: "passed"}
 		switch {
-		case i == failedAt:
-			c.Result, c.Detail = "failed", msg
-		case i > failedAt:
+		case failedAt < 0 || i > failedAt:
 			c.Result = "not_reached"
+		case i == failedAt:
+			c.Result, c.Detail = "failed", err.Error()
 		}
 		out = append(out, c)
 	}
@@ -123,19 +126,23 @@ func qrSVG(text string) string {
 	return b.String()
 }
 
-func (w *demoWallet) purseView() *PurseView {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.purse == nil || w.purse.Chain() == nil {
-		return nil
-	}
+// purseView is the purse as last snapshot, so drawing a wallet never
+// waits for a sync in progress.
+func (w *demoWallet) purseView() *PurseView { return w.pv.Load() }
+
+// snapshot records the purse for the page; the caller holds w.mu.
+func (w *demoWallet) snapshot() {
 	p := w.purse
+	if p == nil || p.Chain() == nil {
+		w.pv.Store(nil)
+		return
+	}
 	v := &PurseView{Serial: p.Serial().String(), Balance: p.Balance(), Pending: p.Pending(), Counter: p.Counter(),
 		SinceSync: p.SinceSync(), CloneOf: w.cloneOf}
 	if crl := p.Revocations(); crl != nil {
 		v.Revoked = crl.Contains(p.Serial())
 	}
-	return v
+	w.pv.Store(v)
 }
 
 // fundPurse provisions the wallet's purse if it has none, then moves
@@ -144,10 +151,10 @@ func (s *Server) fundPurse(ctx context.Context, dw *demoWallet, amount int64) (s
 	if !dw.isOnline() {
 		return "", errDeviceOffline
 	}
-	dw.mu.Lock()
-	p := dw.purse
-	dw.mu.Unlock()
-	if p == nil {
+	dw.mu.Lock() // one provisioning, and the purse unchanged while the bank answers
+	defer dw.mu.Unlock()
+	defer dw.snapshot()
+	if dw.purse == nil {
 		np, err := offline.NewPurse(nil)
 		if err != nil {
 			return "", err
@@ -157,21 +164,17 @@ func (s *Server) fundPurse(ctx context.Context, dw *demoWallet, amount int64) (s
 			return "", err
 		}
 		s.live.event(Event{Time: time.Now(), From: dw.bank, To: "ledger", Label: "register purse " + np.Serial().String()[:8] + " and its escrow account"})
-		dw.mu.Lock()
-		dw.purse, p = np, np
-		dw.mu.Unlock()
+		dw.purse = np
 		s.rememberPurse(np.Serial(), dw)
 	}
 	if amount == 0 {
 		return "purse ready", nil
 	}
 	s.live.event(Event{Time: time.Now(), From: dw.name, To: dw.bank, Label: fmt.Sprintf("purse_fund: move %s yen into my purse", yen(amount))})
-	dw.mu.Lock()
-	defer dw.mu.Unlock()
-	if _, err := dw.client.FundPurse(ctx, "", p, amount); err != nil {
+	if _, err := dw.client.FundPurse(ctx, "", dw.purse, amount); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("purse funded: escrow holds %s yen", yen(p.Balance())), nil
+	return fmt.Sprintf("purse funded: escrow holds %s yen", yen(dw.purse.Balance())), nil
 }
 
 // payOffline is a payment device to device: the payee's purse asks, the
@@ -198,6 +201,7 @@ func (s *Server) payOffline(payer, payee *demoWallet, amount int64) (*OfflinePay
 	s.live.event(Event{Time: now, From: payee.name, To: payer.name, Label: fmt.Sprintf("payment request for %s yen (QR, no network)", yen(amount))})
 	payer.mu.Lock()
 	v, err := pp.Pay(q, now)
+	payer.snapshot()
 	payer.mu.Unlock()
 	if err != nil {
 		payee.mu.Lock()
@@ -215,6 +219,7 @@ func (s *Server) payOffline(payer, payee *demoWallet, amount int64) (*OfflinePay
 	if err != nil {
 		qp.CancelRequest(q.Nonce)
 	}
+	payee.snapshot()
 	payee.mu.Unlock()
 	out.Checks, out.Accepted = explain(err), err == nil
 	label := "accepted the voucher"
@@ -247,6 +252,7 @@ func (s *Server) clonePurse(dw *demoWallet) (*demoWallet, error) {
 	clone := &demoWallet{id: fmt.Sprintf("w%d", s.nextID), name: dw.name + " (clone)", bank: dw.bank, tier: dw.tier,
 		client: dw.client, shared: true, purse: cp, cloneOf: dw.name, asks: map[string]protocol.PaymentRequest{}}
 	clone.online.Store(true)
+	clone.snapshot()
 	s.wallets = append(s.wallets, clone)
 	s.mu.Unlock()
 	s.live.event(Event{Time: time.Now(), From: dw.name, To: clone.name, Label: "copied the purse's secret state to a second device", Error: true})
@@ -273,8 +279,9 @@ func (s *Server) syncPurse(ctx context.Context, dw *demoWallet) (*SyncResult, er
 	dw.online.Store(true)
 	dw.mu.Lock()
 	defer dw.mu.Unlock()
+	defer dw.snapshot()
 	if dw.purse == nil {
-		return &SyncResult{}, nil
+		return &SyncResult{Vouchers: []protocol.VoucherOutcome{}, Conflicts: []ConflictView{}}, nil
 	}
 	s.live.event(Event{Time: time.Now(), From: dw.name, To: dw.bank, Label: fmt.Sprintf("purse_sync: hand in %d vouchers", len(dw.purse.Upload().Sent)+len(dw.purse.Upload().Received))})
 	answers, err := dw.client.SyncPurse(ctx, dw.purse)

@@ -96,6 +96,11 @@ func (s *Server) handleStartScenario(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.scen.mu.Lock()
+	if s.ctx.Err() != nil {
+		s.scen.mu.Unlock()
+		writeError(w, http.StatusServiceUnavailable, "stopping", "the sandbox is stopping")
+		return
+	}
 	if s.scen.run != nil && s.scen.run.Phase != "done" && s.scen.run.Phase != "failed" {
 		name := s.scen.run.Name
 		s.scen.mu.Unlock()

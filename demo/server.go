@@ -161,6 +161,7 @@ type State struct {
 // BankState is one intermediary's position.
 type BankState struct {
 	intermediary.Status
+	Error string `json:"error,omitempty"` // the bank's status could not be read
 }
 
 // OfflineState is offline settlement at the central ledger.
@@ -189,10 +190,11 @@ func (s *Server) state(ctx context.Context) State {
 	st := State{Time: time.Now(), Totals: s.cfg.Ledger.Totals(), Throughput: s.live.throughput()}
 	for _, b := range s.cfg.Banks {
 		status, err := b.Bank.Status(ctx)
+		bs := BankState{Status: status}
 		if err != nil {
-			status.Bank = string(b.Bank.ID())
+			bs.Bank, bs.Error = string(b.Bank.ID()), err.Error()
 		}
-		st.Banks = append(st.Banks, BankState{status})
+		st.Banks = append(st.Banks, bs)
 	}
 	if s.cfg.Settler != nil {
 		sum := s.cfg.Settler.Summary()
@@ -291,12 +293,13 @@ func (s *Server) handleFloat(issue bool) http.HandlerFunc {
 		if issue {
 			move, verb = b.Bank.IssueFloat, "issue"
 		}
-		s.live.event(Event{Time: time.Now(), From: string(b.Bank.ID()), To: "central bank", Label: fmt.Sprintf("%s %s yen of float", verb, yen(req.Amount))})
 		st, err := move(r.Context(), req.Amount)
 		if err != nil {
+			s.live.event(Event{Time: time.Now(), From: "central bank", To: string(b.Bank.ID()), Label: fmt.Sprintf("refused to %s %s yen of float: %s", verb, yen(req.Amount), errorText(err)), Error: true})
 			writeErr(w, err)
 			return
 		}
+		s.live.event(Event{Time: time.Now(), From: string(b.Bank.ID()), To: "central bank", Label: fmt.Sprintf("%s %s yen of float against reserves", verb, yen(req.Amount))})
 		writeJSON(w, http.StatusOK, st)
 	}
 }

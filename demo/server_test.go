@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/digital-yen/cbdc-sandbox/offline"
 )
 
 // Other web sites cannot drive the demo: not by a form, not from another
@@ -49,5 +51,30 @@ func TestGuard_KeepsOtherSitesOut(t *testing.T) {
 	(&Server{mux: http.NewServeMux()}).guard(rec, req)
 	if rec.Code == http.StatusForbidden {
 		t.Error("localhost refused")
+	}
+}
+
+// The payee's checks are shown passed only up to the one that failed; a
+// failure no check names leaves them all unmarked.
+func TestExplain_MarksOnlyChecksMade(t *testing.T) {
+	count := func(cs []Check, result string) int {
+		n := 0
+		for _, c := range cs {
+			if c.Result == result {
+				n++
+			}
+		}
+		return n
+	}
+	if cs := explain(nil); count(cs, "passed") != len(checkSteps) {
+		t.Errorf("accepted voucher: %+v", cs)
+	}
+	cs := explain(offline.ErrRevoked)
+	if count(cs, "passed") != 2 || cs[2].Result != "failed" || count(cs, "not_reached") != len(checkSteps)-3 {
+		t.Errorf("revoked payer: %+v", cs)
+	}
+	cs = explain(offline.ErrNotProvisioned)
+	if count(cs, "passed") != 0 || cs[0].Result != "failed" || count(cs, "not_reached") != len(checkSteps) {
+		t.Errorf("a failure no check names: %+v", cs)
 	}
 }

@@ -6,12 +6,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/offline"
@@ -32,6 +34,7 @@ type demoWallet struct {
 
 	mu    sync.Mutex // protects notes, asks, st and purse
 	purse *offline.Purse
+	pv    atomic.Pointer[PurseView] // the purse as last snapshot
 	notes []Note
 	asks  map[string]protocol.PaymentRequest // requests to pay this wallet has been sent, by ref
 	st    *protocol.Settings                 // as last changed from the demo
@@ -61,6 +64,7 @@ type Note struct {
 
 // WalletView is a wallet as the page shows it.
 type WalletView struct {
+	Seq        uint64                    `json:"seq"` // later views have higher numbers; the page keeps the latest
 	ID         string                    `json:"id"`
 	Name       string                    `json:"name"`
 	Bank       string                    `json:"bank"`
@@ -87,8 +91,43 @@ func (w *demoWallet) close() {
 
 func (w *demoWallet) isOnline() bool { return w.online.Load() }
 
+// viewSeq numbers wallet views.
+var viewSeq atomic.Uint64
+
 // maxNotes is how many notifications a wallet keeps.
 const maxNotes = 12
+
+// MaxWallets bounds the demo's wallets and cloned devices: each holds a
+// session, and the page draws them all.
+const MaxWallets = 100
+
+func (s *Server) walletCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.wallets)
+}
+
+// nameTaken says whether a name is a wallet's already, or a party of the
+// feed's.
+func (s *Server) nameTaken(name string) bool {
+	fold := strings.ToLower(name)
+	for _, reserved := range []string{"ledger", "central bank", "presenter", "simulator", "wallets"} {
+		if fold == reserved {
+			return true
+		}
+	}
+	if _, ok := s.bank(name); ok {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, w := range s.wallets {
+		if strings.EqualFold(w.name, name) {
+			return true
+		}
+	}
+	return false
+}
 
 // startingDeposit is what a new demo customer holds at the bank.
 const startingDeposit = 200_000
@@ -105,11 +144,18 @@ func (s *Server) handleCreateWallet(w http.ResponseWriter, r *http.Request) {
 	req.Name = strings.TrimSpace(req.Name)
 	b, ok := s.bank(req.Bank)
 	switch {
-	case req.Name == "" || len(req.Name) > 60:
+	case req.Name == "" || utf8.RuneCountInString(req.Name) > 60:
 		writeError(w, http.StatusBadRequest, "bad_name", "a wallet needs a name of 1 to 60 characters")
+		return
+	case s.nameTaken(req.Name):
+		writeError(w, http.StatusBadRequest, "bad_name", "%q is taken: the feed names wallets, banks, the ledger and the central bank, so each name is used once", req.Name)
 		return
 	case !ok:
 		writeError(w, http.StatusBadRequest, "unknown_bank", "no bank %q", req.Bank)
+		return
+	}
+	if n := s.walletCount(); n >= MaxWallets {
+		writeError(w, http.StatusBadRequest, "too_many_wallets", "the demo holds at most %d wallets; restart the sandbox for a fresh room", MaxWallets)
 		return
 	}
 	if req.Tier == "" {
@@ -144,6 +190,11 @@ func (s *Server) createWallet(ctx context.Context, b Bank, name, tier string) (*
 		return nil, err
 	}
 	s.mu.Lock()
+	if s.ctx.Err() != nil {
+		s.mu.Unlock()
+		c.Close()
+		return nil, errors.New("demo: the sandbox is stopping")
+	}
 	s.nextID++
 	dw := &demoWallet{id: fmt.Sprintf("w%d", s.nextID), name: name, bank: bankID, tier: tier, client: c,
 		asks: map[string]protocol.PaymentRequest{}}
@@ -256,7 +307,7 @@ func (s *Server) refresh(dw *demoWallet) {
 
 func (s *Server) view(ctx context.Context, dw *demoWallet) WalletView {
 	ws := dw.client.Welcome()
-	v := WalletView{ID: dw.id, Name: dw.name, Bank: dw.bank, Tier: dw.tier, Address: dw.client.Address(),
+	v := WalletView{Seq: viewSeq.Add(1), ID: dw.id, Name: dw.name, Bank: dw.bank, Tier: dw.tier, Address: dw.client.Address(),
 		Waterfall: ws.Settings.Waterfall, AutoCharge: ws.Settings.AutoCharge, Holding: ws.Tier.HoldingLimit,
 		Online: dw.isOnline(), Clone: dw.shared, Purse: dw.purseView()}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -381,7 +432,6 @@ func (s *Server) act(ctx context.Context, dw, other *demoWallet, action string, 
 	case "approve", "decline":
 		dw.mu.Lock()
 		q, ok := dw.asks[req.Ref]
-		delete(dw.asks, req.Ref)
 		dw.mu.Unlock()
 		if !ok {
 			return "", &protocol.Error{Code: "unknown_request", Message: fmt.Sprintf("no request %q waits for this wallet", req.Ref)}
@@ -392,6 +442,11 @@ func (s *Server) act(ctx context.Context, dw, other *demoWallet, action string, 
 			_, err = c.Approve(ctx, "", q)
 		} else {
 			_, err = c.Decline(ctx, "", q.Ref)
+		}
+		if err == nil {
+			dw.mu.Lock()
+			delete(dw.asks, req.Ref)
+			dw.mu.Unlock()
 		}
 		answer = action + "d"
 	case "withdraw":

@@ -86,7 +86,11 @@ func Run(ctx context.Context, w *World, progress func(Tick)) (*Report, error) {
 	stopSides()
 	wg.Wait()
 	if r.off != nil {
-		r.tick(progress, Tick{Elapsed: elapsed, Answered: len(r.out), Planned: len(r.plan), Duration: sc.Duration.D(), Phase: PhaseReconciling})
+		t := Tick{Elapsed: elapsed, Answered: len(r.out), Duration: sc.Duration.D(), Phase: PhaseReconciling}
+		if sc.Arrival.Process != ArrivalClosed || sc.Payments > 0 {
+			t.Planned = len(r.plan)
+		}
+		r.tick(progress, t)
 		if err := r.off.reconcile(ctx); err != nil {
 			stop()
 			return nil, err

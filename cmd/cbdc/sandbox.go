@@ -226,5 +226,14 @@ func startDemo(l *ledger.Ledger, st *settlement.Settler, banks []*runningBank, a
 	}
 	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
-	return func() { srv.Close(); d.Close() }, "http://" + ln.Addr().String() + "/", nil
+	stop = func() {
+		// Stop taking requests and let those under way finish before the demo closes.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if srv.Shutdown(ctx) != nil {
+			srv.Close()
+		}
+		d.Close()
+	}
+	return stop, "http://" + ln.Addr().String() + "/", nil
 }

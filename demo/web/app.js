@@ -48,7 +48,16 @@ async function run(button, f) {
 // ---- live updates ----
 function connect() {
   const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/live");
-  ws.onopen = () => { $("#conn").textContent = "live"; $("#conn").classList.remove("down"); };
+  ws.onopen = () => {
+    $("#conn").textContent = "live";
+    $("#conn").classList.remove("down");
+    // the sandbox sends its recent events and every wallet again: start afresh
+    state.events = [];
+    $("#feed-list").innerHTML = "";
+    state.wallets.clear();
+    $("#wallet-list").innerHTML = "";
+    $("#device-list").innerHTML = "";
+  };
   ws.onclose = () => {
     $("#conn").textContent = "disconnected from the sandbox; retrying…";
     $("#conn").classList.add("down");
@@ -56,10 +65,16 @@ function connect() {
   };
   ws.onmessage = (m) => {
     const msg = JSON.parse(m.data);
-    if (msg.type === "state") { state.overview = msg.state; drawOverview(); drawBanks(); }
+    if (msg.type === "state") { state.overview = msg.state; drawOverview(); drawBanks(); drawSequence(); }
     else if (msg.type === "event") addEvent(msg.event);
     else if (msg.type === "scenario") drawRun(msg.run);
-    else if (msg.type === "wallet") { state.wallets.set(msg.wallet.id, msg.wallet); drawWallets(); drawDevices(); }
+    else if (msg.type === "wallet") {
+      const old = state.wallets.get(msg.wallet.id);
+      if (old && old.seq > msg.wallet.seq) return; // an older view that arrived late
+      state.wallets.set(msg.wallet.id, msg.wallet);
+      drawWallets();
+      drawDevices();
+    }
   };
 }
 connect();
@@ -75,14 +90,14 @@ function drawOverview() {
     <defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#4a4f5a"/></marker></defs>
     <rect x="250" y="10" width="400" height="86" rx="8" fill="#f8eef0" stroke="#7a1f2b" stroke-width="2"/>
     <text x="450" y="36" text-anchor="middle" font-weight="700">Central bank: the ledger</text>
-    <text x="450" y="60" text-anchor="middle">CBDC issued ${yen(t.Circulation)} yen</text>
+    <text x="450" y="60" text-anchor="middle">CBDC in circulation ${yen(t.Circulation)} yen</text>
     <text x="450" y="82" text-anchor="middle" class="small">journal record ${yen(t.Seq)} · guarantee fund ${yen(t.Loss)} yen</text>`;
   banks.forEach((b, i) => {
     const x = 20 + i * ((w - 40) / banks.length) + ((w - 40) / banks.length - bw) / 2;
     out += `<line x1="450" y1="96" x2="${x + bw / 2}" y2="170" stroke="#4a4f5a" marker-end="url(#arrow)"/>
       <rect x="${x}" y="172" width="${bw}" height="96" rx="8" fill="#eef3fb" stroke="#1f4e99" stroke-width="2"/>
       <text x="${x + bw / 2}" y="196" text-anchor="middle" font-weight="700">${esc(b.bank)}</text>
-      <text x="${x + bw / 2}" y="220" text-anchor="middle">float ${yen(b.float)} yen</text>
+      <text x="${x + bw / 2}" y="220" text-anchor="middle">${b.error ? "status unavailable" : "float " + yen(b.float) + " yen"}</text>
       <text x="${x + bw / 2}" y="242" text-anchor="middle" class="small">deposits ${yen(b.deposits)} · ${yen(b.customers)} customers</text>
       <text x="${x + bw / 2}" y="260" text-anchor="middle" class="small">${yen(b.wallets)} wallets${b.offline_losses ? " · offline losses " + yen(b.offline_losses) : ""}</text>
       <line x1="${x + bw / 2}" y1="268" x2="${x + bw / 2}" y2="330" stroke="#4a4f5a" marker-end="url(#arrow)"/>`;
@@ -97,7 +112,8 @@ function drawOverview() {
 
   const losses = s.offline ? Object.values(s.offline.loss_by_bearer || {}).reduce((a, b) => a + b, 0) + (s.offline.loss_by_payees || 0) : 0;
   const figs = [
-    ["cb", "CBDC issued", t.Circulation],
+    ["cb", "CBDC in circulation", t.Circulation],
+    ["cb", "guarantee fund", t.Loss],
     ["bank", "banks' float", t.Intermediaries],
     ["wallet", "held by wallets", t.Wallets],
     ["escrow", "offline escrow", t.Escrow],
@@ -147,7 +163,7 @@ function drawBanks() {
         const r = await api("GET", `/api/banks/${b.bank}/customers`);
         const box = $(".customer-list", card);
         box.innerHTML = `<p class="hint">${r.count} customers; the newest:</p><ul class="notes">` +
-          r.customers.slice(-20).reverse().map((c) => `<li>${esc(c.name)}: ${esc(c.tier.name)} tier (holding limit ${yen(c.tier.holding_limit)} yen), deposit ${yen(c.deposit)} yen, ${c.wallets.length} wallet(s)
+          r.customers.slice(-20).reverse().map((c) => `<li>${esc(c.name)}: ${esc(c.tier.name)} tier (holding limit ${yen(c.tier.holding_limit)} yen), deposit ${yen(c.deposit)} yen, ${(c.wallets || []).length} wallet(s)
             <label class="inline">tier <select data-customer="${esc(c.id)}" aria-label="tier of ${esc(c.name)}">${r.tiers.map((t) => `<option${t.name === c.tier.name ? " selected" : ""}>${esc(t.name)}</option>`).join("")}</select></label></li>`).join("") + "</ul>";
         for (const sel of box.querySelectorAll("select[data-customer]")) {
           sel.addEventListener("change", () => run(sel, async () => {
@@ -159,6 +175,7 @@ function drawBanks() {
       $(".customers", card).addEventListener("click", (e) => run(e.target, listCustomers));
       list.appendChild(card);
     }
+    if (b.error) { $("dl", card).innerHTML = `<dt>status</dt><dd class="err">unavailable: ${esc(b.error)}</dd>`; continue; }
     $("dl", card).innerHTML = [
       ["float (CBDC)", b.float], ["reserves at the central bank", b.reserves], ["customers' deposits", b.deposits],
       ["offline losses borne", b.offline_losses], ["customers", b.customers], ["wallets", b.wallets], ["open sessions", b.connections],
@@ -189,7 +206,7 @@ function drawWallets() {
       card.className = "card";
       card.dataset.wallet = w.id;
       card.setAttribute("aria-label", "wallet of " + w.name);
-      card.innerHTML = `<h3></h3><div class="balance" aria-live="polite"></div><div class="meta"></div><div class="asks-box"></div>
+      card.innerHTML = `<h3></h3><div class="balance"></div><div class="meta"></div><div class="asks-box"></div>
         <form class="actions pay"><label>Pay <select name="to"></select></label>
           <label>Amount (yen) <input type="number" name="amount" min="1" value="1000" required></label>
           <button type="submit" name="pay">Pay</button><button type="submit" name="request" class="quiet">Ask to pay</button></form>
@@ -226,10 +243,14 @@ function drawWallets() {
     const others = all.filter((o) => o.id !== w.id);
     const opts = others.map((o) => `<option value="${o.id}">${esc(o.name)} (${esc(o.bank)})</option>`).join("");
     if (sel.dataset.opts !== opts) { const v = sel.value; sel.innerHTML = opts; sel.dataset.opts = opts; if (v) sel.value = v; }
-    $(".asks-box", card).innerHTML = (w.requests || []).map((q) => `<div class="asks">Asked to pay ${yen(q.amount)} yen${q.memo ? " for " + esc(q.memo) : ""}
-      <button type="button" data-ref="${esc(q.ref)}" data-act="approve">Approve</button> <button type="button" class="quiet" data-ref="${esc(q.ref)}" data-act="decline">Decline</button></div>`).join("");
-    for (const b of card.querySelectorAll(".asks-box button")) {
-      b.addEventListener("click", () => run(b, () => api("POST", `/api/wallets/${w.id}/${b.dataset.act}`, { ref: b.dataset.ref })));
+    const asks = JSON.stringify((w.requests || []).map((q) => q.ref));
+    if ($(".asks-box", card).dataset.asks !== asks) { // rebuilt only when the requests change, so focus stays put
+      $(".asks-box", card).dataset.asks = asks;
+      $(".asks-box", card).innerHTML = (w.requests || []).map((q) => `<div class="asks">Asked to pay ${yen(q.amount)} yen${q.memo ? " for " + esc(q.memo) : ""}
+        <button type="button" data-ref="${esc(q.ref)}" data-act="approve">Approve</button> <button type="button" class="quiet" data-ref="${esc(q.ref)}" data-act="decline">Decline</button></div>`).join("");
+      for (const b of card.querySelectorAll(".asks-box button")) {
+        b.addEventListener("click", () => run(b, () => api("POST", `/api/wallets/${w.id}/${b.dataset.act}`, { ref: b.dataset.ref })));
+      }
     }
     $(".notes", card).innerHTML = (w.notes || []).map((n) => `<li><time>${new Date(n.time).toLocaleTimeString()}</time> ${esc(n.text)}</li>`).join("");
   }
@@ -255,7 +276,9 @@ function drawSequence() {
   requestAnimationFrame(() => {
     seqPending = false;
     const recent = state.events.slice(0, 12).reverse();
+    const names = new Set([...state.wallets.values()].map((w) => w.name));
     const lanes = ["wallets", ...((state.overview && state.overview.banks.map((b) => b.bank)) || []), "ledger", "central bank"];
+    for (const e of recent) for (const p of [e.from, e.to]) if (!names.has(p) && !lanes.includes(p)) lanes.push(p);
     const laneOf = (p) => (lanes.includes(p) ? p : "wallets");
     const w = 900, top = 30, step = 28, h = top + recent.length * step + 10;
     const x = (p) => 60 + (lanes.indexOf(laneOf(p)) * (w - 120)) / Math.max(1, lanes.length - 1);
@@ -333,6 +356,10 @@ $("#offline-pay").addEventListener("submit", (e) => {
     box.className = "card";
     box.innerHTML = r.payer_error
       ? `<h3>${esc(r.payer)} → ${esc(r.payee)}: ${yen(r.amount)} yen</h3><p class="err">The payer's purse refused: ${esc(r.payer_error)}</p>`
+      : !r.accepted
+      ? `<h3>${esc(r.payer)} → ${esc(r.payee)}: ${yen(r.amount)} yen <span class="badge off">refused by the payee</span></h3>
+        <p class="hint">The payer's purse had already signed the voucher: it is spent from the payer's purse and settles to the payee when the payer syncs.</p>
+        <ul class="checks">${r.checks.map((c) => `<li class="${c.result}">${esc(c.name)}${c.detail ? ": " + esc(c.detail) : ""}</li>`).join("")}</ul>`
       : `<h3>${esc(r.payer)} → ${esc(r.payee)}: ${yen(r.amount)} yen ${r.accepted ? '<span class="badge on">accepted</span>' : '<span class="badge off">refused</span>'}</h3>
         <div class="row"><div class="qr">${r.voucher_qr}</div>
         <div style="flex:1;min-width:14em"><p class="hint">The voucher ${esc(r.hash.slice(0, 16))}…, as the QR code the payee scans and as text:</p>
@@ -353,6 +380,7 @@ function showSync(name, r) {
   li.innerHTML = `<time>${new Date().toLocaleTimeString()}</time><div><strong>${esc(name)} synced</strong>: ${r.vouchers.length} vouchers handed in` +
     (lines.length ? `<ul>${lines.map((l) => `<li>${l}</li>`).join("")}</ul>` : "") + conflicts.join("") + `</div>`;
   $("#sync-results").prepend(li);
+  while ($("#sync-results").children.length > 20) $("#sync-results").lastChild.remove();
 }
 
 // ---- scenarios ----
@@ -375,7 +403,8 @@ function drawRun(r) {
   if (r.phase === "running" || r.phase === "reconciling" || r.phase === "opening") {
     const max = t && t.planned ? t.planned : t && t.duration ? t.duration / 1e9 : 0;
     const now = t ? (t.planned ? t.answered : t.elapsed / 1e9) : 0;
-    html += max ? `<progress max="${max}" value="${Math.min(now, max)}"></progress>` : `<progress></progress>`;
+    const label = `aria-label="progress of ${esc(r.name)}"`;
+    html += max && r.phase === "running" ? `<progress ${label} max="${max}" value="${Math.min(now, max)}"></progress>` : `<progress ${label}></progress>`;
     if (t) html += `<p>${yen(t.answered)} payments answered; last second ${yen(t.last_second)}/s, of which ${yen(t.offline)} offline and ${yen(t.failed)} failed</p>`;
     if (r.phase === "opening") html += `<p class="hint">Opening ${r.sessions} wallet sessions…</p>`;
   } else if (r.phase === "failed") {
