@@ -332,3 +332,23 @@ func TestBrowser_ScenarioRuns(t *testing.T) {
 	}
 	screenshot(t, ctx, "scenario-done")
 }
+
+// The page works by keyboard: Tab reaches the sections and Enter opens one.
+func TestBrowser_Keyboard(t *testing.T) {
+	t.Parallel()
+	web := sandbox(t)
+	ctx := browser(t, 1280, 800)
+	if err := chromedp.Do(ctx, chromedp.Navigate(web.URL), chromedp.Focus(chromedp.CSS(`nav button[data-tab="overview"]`)),
+		chromedp.KeyEvent("\t"), chromedp.KeyEvent("\t"), chromedp.KeyEvent("\r")); err != nil {
+		t.Fatal(err)
+	}
+	open, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!document.querySelector("#wallets").hidden && document.activeElement.dataset.tab === "wallets"`))
+	if err != nil || !open {
+		t.Errorf("Tab, Tab, Enter from Overview did not open Wallets (%v)", err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Focus(chromedp.CSS(`#new-wallet input[name="name"]`)), chromedp.KeyEvent("Kenji"),
+		chromedp.KeyEvent("\r")); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#wallet-list", "Kenji · bank-1")
+}
