@@ -85,6 +85,11 @@ type Config struct {
 
 	Logger *slog.Logger
 	Now    func() time.Time
+
+	// OnRequest, if set, is told of every wallet request answered: its
+	// type, the error code ("" when it succeeded) and how long it took.
+	// It must not block: metrics count here.
+	OnRequest func(typ, code string, took time.Duration)
 }
 
 func (c *Config) setDefaults() {

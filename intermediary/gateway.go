@@ -304,7 +304,11 @@ func (s *session) run(j job) {
 	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 	defer cancel()
 	s.beginRequest()
+	start := time.Now()
 	typ, body, err := j.h(s, ctx, j.env.ID, j.env.Body)
+	if on := s.b.cfg.OnRequest; on != nil {
+		on(j.env.Type, errorCode(err), time.Since(start))
+	}
 	if err != nil {
 		s.fail(j.env.ID, err)
 		s.endRequest(0)
@@ -312,6 +316,18 @@ func (s *session) run(j job) {
 	}
 	s.reply(typ, j.env.ID, body)
 	s.endRequest(answerSeq(body))
+}
+
+// errorCode is the protocol code of a failed request, "" for none.
+func errorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return "internal"
 }
 
 // answerSeq is the ledger sequence an answer reports, if any.

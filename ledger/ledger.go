@@ -31,6 +31,11 @@ type Options struct {
 	// CheckpointEvery is how many journal records pass between checkpoints;
 	// DefaultCheckpointEvery when zero.
 	CheckpointEvery int
+
+	// OnCommit, if set, is told of every group commit made durable: its
+	// records, its encoded bytes and how long the append and fsync took.
+	// It runs on the committer and must not block.
+	OnCommit func(records, bytes int, took time.Duration)
 }
 
 // Ledger is the central ledger. It is safe for concurrent use.
@@ -40,6 +45,7 @@ type Ledger struct {
 	log      *slog.Logger
 	now      func() time.Time
 	maxBatch int
+	onCommit func(records, bytes int, took time.Duration)
 
 	mu       sync.RWMutex // held shared while sending on requests
 	closed   bool
@@ -74,7 +80,7 @@ type Ledger struct {
 // Open opens the ledger in dir, creating it with its genesis record when
 // dir holds none, and recovers its state by replaying the journal.
 func Open(dir string, opts Options) (*Ledger, error) {
-	l := &Ledger{dir: dir, log: opts.Logger, now: opts.Now, maxBatch: opts.MaxBatch, cpEvery: opts.CheckpointEvery}
+	l := &Ledger{dir: dir, log: opts.Logger, now: opts.Now, maxBatch: opts.MaxBatch, cpEvery: opts.CheckpointEvery, onCommit: opts.OnCommit}
 	if l.cpEvery <= 0 {
 		l.cpEvery = DefaultCheckpointEvery
 	}

@@ -270,9 +270,12 @@ func (l *Ledger) commit() {
 	for b := range l.commits {
 		err := l.failed()
 		if err == nil && len(b.chunks) > 0 {
+			start := time.Now()
 			if werr := appendChunks(l.db, b.keys, b.chunks, b.recs[len(b.recs)-1].seq, b.head); werr != nil {
 				l.fail(werr)
 				err = l.failed()
+			} else if on := l.onCommit; on != nil {
+				on(len(b.recs), b.bytes, time.Since(start))
 			}
 		}
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledgerhttp"
+	"github.com/digital-yen/cbdc-sandbox/metrics"
 )
 
 type bankConfig struct {
@@ -80,7 +81,7 @@ func runBank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	client := ledgerhttp.NewClient(cfg.Ledger, ledger.AccountID(cfg.ID), key, &http.Client{Timeout: 40 * time.Second})
 	rb, err := startBank(ctx, ledger.AccountID(cfg.ID), client, bankOptions{dataDir: cfg.DataDir, holderKey: holderKey,
-		listen: cfg.Listen, origins: splitList(cfg.Origins), log: log, offline: client, offlineKey: key})
+		listen: cfg.Listen, origins: splitList(cfg.Origins), log: log, offline: client, offlineKey: key, metrics: metrics.New()})
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledgerhttp"
+	"github.com/digital-yen/cbdc-sandbox/metrics"
 )
 
 type ledgerConfig struct {
@@ -54,7 +55,8 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	dir := filepath.Join(cfg.DataDir, "ledger")
-	l, st, closeCentral, err := openCentral(ctx, dir, cfg.Banks, cfg.Float, &cfg.Offline, log, stdout)
+	m := metrics.New()
+	l, st, closeCentral, err := openCentral(ctx, dir, cfg.Banks, cfg.Float, &cfg.Offline, m, log, stdout)
 	if err != nil {
 		return err
 	}
@@ -81,7 +83,7 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 	}
 	requests, endRequests := context.WithCancel(context.Background())
 	defer endRequests()
-	srv := &http.Server{Handler: ledgerhttp.NewServer(l, all, ledgerhttp.ServerOptions{Logger: log, Settler: st}), ReadHeaderTimeout: 10 * time.Second,
+	srv := &http.Server{Handler: withMetrics(ledgerhttp.NewServer(l, all, ledgerhttp.ServerOptions{Logger: log, Settler: st}), m), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return requests }}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
+	"github.com/digital-yen/cbdc-sandbox/metrics"
 	"github.com/digital-yen/cbdc-sandbox/offline"
 )
 
@@ -81,9 +82,9 @@ func (o *offlineFlags) summary() string {
 
 // openCentral opens the central ledger in dir with its intermediaries
 // seeded, and its offline settlement; closeAll closes both, settlement first.
-func openCentral(ctx context.Context, dir string, banks int, float int64, o *offlineFlags, log *slog.Logger, stdout io.Writer) (
+func openCentral(ctx context.Context, dir string, banks int, float int64, o *offlineFlags, m *metrics.Metrics, log *slog.Logger, stdout io.Writer) (
 	l *ledger.Ledger, st *settlement.Settler, closeAll func() error, err error) {
-	if l, err = openSeeded(ctx, dir, banks, float, log, stdout); err != nil {
+	if l, err = openSeeded(ctx, dir, banks, float, m, log, stdout); err != nil {
 		return nil, nil, nil, err
 	}
 	st, stop, err := startSettlement(ctx, l, o, log)
@@ -91,6 +92,8 @@ func openCentral(ctx context.Context, dir string, banks int, float int64, o *off
 		l.Close()
 		return nil, nil, nil, err
 	}
+	m.WatchLedger(l)
+	m.WatchSettlement(st)
 	return l, st, func() error { return errors.Join(stop(), l.Close()) }, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/demo"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
+	"github.com/digital-yen/cbdc-sandbox/metrics"
 )
 
 // sandboxConfig is the sandbox's embedded defaults, changed by flags.
@@ -57,8 +58,8 @@ func checkLedgerFlags(cmd, dataDir string, minBanks, banks int, float int64, lis
 }
 
 // openSeeded opens the ledger in dir and seeds its intermediaries.
-func openSeeded(ctx context.Context, dir string, banks int, float int64, log *slog.Logger, stdout io.Writer) (*ledger.Ledger, error) {
-	l, err := ledger.Open(dir, ledger.Options{Logger: log})
+func openSeeded(ctx context.Context, dir string, banks int, float int64, m *metrics.Metrics, log *slog.Logger, stdout io.Writer) (*ledger.Ledger, error) {
+	l, err := ledger.Open(dir, ledger.Options{Logger: log, OnCommit: m.OnCommit})
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +101,8 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	dir := filepath.Join(cfg.DataDir, "ledger")
-	l, st, closeCentral, err := openCentral(ctx, dir, cfg.Banks, cfg.Float, &cfg.Offline, log, stdout)
+	m := metrics.New()
+	l, st, closeCentral, err := openCentral(ctx, dir, cfg.Banks, cfg.Float, &cfg.Offline, m, log, stdout)
 	if err != nil {
 		return err
 	}
@@ -109,7 +111,7 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 			err = cerr
 		}
 	}()
-	banks, err := startSandboxBanks(ctx, l, st, cfg, log)
+	banks, err := startSandboxBanks(ctx, l, st, cfg, m, log)
 	defer func() {
 		for _, rb := range banks {
 			if serr := rb.stop(); err == nil {
@@ -144,7 +146,7 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 
 // startSandboxBanks runs each bank in this process, reaching the ledger
 // through the same interface the network client implements.
-func startSandboxBanks(ctx context.Context, l *ledger.Ledger, st *settlement.Settler, cfg sandboxConfig, log *slog.Logger) ([]*runningBank, error) {
+func startSandboxBanks(ctx context.Context, l *ledger.Ledger, st *settlement.Settler, cfg sandboxConfig, m *metrics.Metrics, log *slog.Logger) ([]*runningBank, error) {
 	holderKey, err := loadHolderKey(filepath.Join(cfg.DataDir, "holder.key"))
 	if err != nil {
 		return nil, err
@@ -159,7 +161,7 @@ func startSandboxBanks(ctx context.Context, l *ledger.Ledger, st *settlement.Set
 		}
 		rb, err := startBank(ctx, id, l.Intermediary(id), bankOptions{dataDir: dataDir, holderKey: holderKey,
 			listen: cfg.bankListen(i), origins: splitList(cfg.Origins), log: log,
-			offline: st.ForBank(id), offlineKey: offlineKey})
+			offline: st.ForBank(id), offlineKey: offlineKey, metrics: m})
 		if err != nil {
 			return banks, err
 		}

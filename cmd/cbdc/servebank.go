@@ -13,6 +13,7 @@ import (
 
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/metrics"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 )
 
@@ -27,6 +28,7 @@ type bankOptions struct {
 	adminToken string // "" reads or creates dataDir/admin.token
 	offline    intermediary.Offline
 	offlineKey ed25519.PrivateKey
+	metrics    *metrics.Metrics // the process's registry, served at /metrics
 }
 
 // runningBank is a bank serving on its listener.
@@ -56,13 +58,14 @@ func startBank(ctx context.Context, id ledger.AccountID, led intermediary.Ledger
 	}
 	b, err := intermediary.Open(ctx, intermediary.Config{ID: id, Ledger: led, Path: filepath.Join(o.dataDir, "bank.db"),
 		HolderKey: o.holderKey, AdminToken: token, Origins: o.origins, RatePerSecond: o.rate, Logger: o.log,
-		Offline: o.offline, OfflineKey: o.offlineKey})
+		Offline: o.offline, OfflineKey: o.offlineKey, OnRequest: o.metrics.OnRequest(string(id))})
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
+	o.metrics.WatchBanks(b)
 	r := &runningBank{bank: b, addr: ln.Addr().String(), token: token, done: make(chan error, 1),
-		srv: &http.Server{Handler: b.Handler(), ReadHeaderTimeout: 10 * time.Second}}
+		srv: &http.Server{Handler: withMetrics(b.Handler(), o.metrics), ReadHeaderTimeout: 10 * time.Second}}
 	go func() { r.done <- r.srv.Serve(ln) }()
 	return r, nil
 }
@@ -79,4 +82,15 @@ func (r *runningBank) stop() error {
 		err = serr
 	}
 	return err
+}
+
+// withMetrics serves the process's metrics at /metrics beside h.
+func withMetrics(h http.Handler, m *metrics.Metrics) http.Handler {
+	if m == nil {
+		return h
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("/", h)
+	return mux
 }
