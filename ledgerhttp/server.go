@@ -53,6 +53,8 @@ func NewServer(l *ledger.Ledger, keys map[ledger.AccountID]ed25519.PublicKey, op
 		opts.Now = time.Now
 	}
 	s := &Server{ledger: l, settler: opts.Settler, sessions: newSessions(keys, opts.SessionTTL, opts.Now), log: opts.Logger, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	s.mux.HandleFunc("GET /readyz", s.handleReady)
 	s.mux.HandleFunc("GET /v1/challenge", s.handleChallenge)
 	s.mux.HandleFunc("POST /v1/session", s.handleSession)
 	s.mux.HandleFunc("POST /v1/ops", s.authed(s.handleOps))
@@ -269,4 +271,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, status int, code, message string) {
 	writeJSON(w, status, errorResponse{Error: wireError{Code: code, Message: message}})
+}
+
+// handleReady says whether the ledger takes operations: 503 with the
+// cause once its storage has failed.
+func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
+	if err := s.ledger.Err(); err != nil {
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ready\n"))
 }
