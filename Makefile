@@ -9,7 +9,7 @@ COUNT   ?= 1
 
 PAYMENTS ?= 60000x
 
-.PHONY: run build test lint fmt-check vet bench bench-ledger bench-payments bench-offline screenshots sim sim-demo sim-boj sim-lunch sim-outage sim-double-spend test-property clean
+.PHONY: run build test lint fmt-check vet bench bench-ledger bench-payments bench-offline fuzz screenshots sim sim-demo sim-boj sim-lunch sim-outage sim-double-spend test-property clean
 
 run: build
 	./$(BIN) sandbox -data data
@@ -22,6 +22,18 @@ ARTIFACTS ?= $(CURDIR)/test-artifacts
 test: fmt-check vet
 	@mkdir -p $(ARTIFACTS)
 	$(GO) test -race -count=1 -timeout 20m -artifacts -outputdir $(ARTIFACTS) $(PKGS)
+
+# Every fuzz test (decoders of records, vouchers, certificates, lists,
+# receipts, purse files, key files, scenario files) for FUZZTIME each. A
+# count of inputs, not a duration: Go 1.26's fuzzer can fail a target with
+# "context deadline exceeded" when a duration runs out (go.dev/issue/75804).
+FUZZTIME ?= 100000x
+fuzz:
+	for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
 
 # The offline order-independence property test with new random seeds,
 # ROUNDS times; a failure prints the seed that repeats it.
