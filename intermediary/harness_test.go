@@ -27,7 +27,7 @@ import (
 // (reserves + float − deposits), that money is conserved at the ledger and
 // that the ledger's audit passes.
 type testNet struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	dir    string
 	ledger *ledger.Ledger
@@ -48,7 +48,7 @@ const testAdminToken = "test-admin-token-0123456789"
 
 var testHolderKey = []byte("holder-key-shared-by-the-banks!!")
 
-func newTestNet(t *testing.T, banks int, tweak func(*intermediary.Config)) *testNet {
+func newTestNet(t testing.TB, banks int, tweak func(*intermediary.Config)) *testNet {
 	t.Helper()
 	return newNet(t, banks, nil, tweak)
 }
@@ -59,7 +59,7 @@ func newOfflineNet(t *testing.T, banks int, policy offline.Policy) *testNet {
 	return newNet(t, banks, &policy, nil)
 }
 
-func newNet(t *testing.T, banks int, policy *offline.Policy, tweak func(*intermediary.Config)) *testNet {
+func newNet(t testing.TB, banks int, policy *offline.Policy, tweak func(*intermediary.Config)) *testNet {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
@@ -155,7 +155,7 @@ func (n *testNet) check() {
 	}
 }
 
-func newKey(t *testing.T) ed25519.PrivateKey {
+func newKey(t testing.TB) ed25519.PrivateKey {
 	t.Helper()
 	_, key, err := ed25519.GenerateKey(nil)
 	if err != nil {

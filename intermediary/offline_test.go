@@ -20,7 +20,7 @@ func (n *testNet) provision(c *wallet.Client) *offline.Purse {
 	return p
 }
 
-func newPurse(t *testing.T) *offline.Purse {
+func newPurse(t testing.TB) *offline.Purse {
 	t.Helper()
 	p, err := offline.NewPurse(nil)
 	if err != nil {
