@@ -143,6 +143,30 @@ func waitText(t *testing.T, ctx context.Context, sel, want string) {
 	}
 }
 
+// doer runs browser actions in order, failing the test at the first error.
+func doer(t *testing.T, ctx context.Context) func(...chromedp.Action[chromedp.Void]) {
+	return func(steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// createWallets creates wallets from the Wallets tab, given as name and
+// bank pairs, and waits for each card.
+func createWallets(t *testing.T, ctx context.Context, nameBank ...string) {
+	t.Helper()
+	do := doer(t, ctx)
+	for i := 0; i+1 < len(nameBank); i += 2 {
+		name, bank := nameBank[i], nameBank[i+1]
+		do(chromedp.SetValue(chromedp.CSS(`#new-wallet input[name="name"]`), name),
+			chromedp.SetValue(chromedp.CSS(`#new-wallet select[name="bank"]`), bank),
+			chromedp.Click(chromedp.CSS(`#new-wallet button[type="submit"]`)))
+		waitText(t, ctx, "#wallet-list", name+" · "+bank)
+	}
+}
+
 // The presenter's story online: the page loads with the two tiers drawn
 // live, a bank issues float, two wallets at different banks are created
 // and charged, one pays the other, and both balances change on the page.
@@ -150,12 +174,7 @@ func TestBrowser_IssueCreateWalletsPay(t *testing.T) {
 	t.Parallel()
 	web := sandbox(t)
 	ctx := browser(t, 1280, 800)
-	do := func(steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	do := doer(t, ctx)
 	do(chromedp.Navigate(web.URL))
 	waitText(t, ctx, "#conn", "live")
 	waitText(t, ctx, "#tiers", "CBDC in circulation 200,000,000 yen") // two floats and the guarantee fund
@@ -170,12 +189,7 @@ func TestBrowser_IssueCreateWalletsPay(t *testing.T) {
 	screenshot(t, ctx, "banks")
 
 	do(chromedp.Click(chromedp.CSS(`nav button[data-tab="wallets"]`)))
-	for _, w := range []struct{ name, bank string }{{"Hanako", "bank-1"}, {"Taro", "bank-2"}} {
-		do(chromedp.SetValue(chromedp.CSS(`#new-wallet input[name="name"]`), w.name),
-			chromedp.SetValue(chromedp.CSS(`#new-wallet select[name="bank"]`), w.bank),
-			chromedp.Click(chromedp.CSS(`#new-wallet button[type="submit"]`)))
-		waitText(t, ctx, "#wallet-list", w.name+" · "+w.bank)
-	}
+	createWallets(t, ctx, "Hanako", "bank-1", "Taro", "bank-2")
 	hanako, taro := `[data-wallet="w1"]`, `[data-wallet="w2"]`
 	do(chromedp.SetValue(chromedp.CSS(hanako+` form.charge input[name="amount"]`), "20000"),
 		chromedp.Click(chromedp.CSS(hanako+` button[name="withdraw"]`)))
@@ -232,20 +246,10 @@ func TestBrowser_OfflineDoubleSpendCaught(t *testing.T) {
 	t.Parallel()
 	web := sandbox(t)
 	ctx := browser(t, 1280, 800)
-	do := func(steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	do := doer(t, ctx)
 	do(chromedp.Navigate(web.URL + "#wallets"))
 	waitText(t, ctx, "#conn", "live")
-	for _, w := range []struct{ name, bank string }{{"Aiko", "bank-1"}, {"Ben", "bank-2"}, {"Chie", "bank-1"}} {
-		do(chromedp.SetValue(chromedp.CSS(`#new-wallet input[name="name"]`), w.name),
-			chromedp.SetValue(chromedp.CSS(`#new-wallet select[name="bank"]`), w.bank),
-			chromedp.Click(chromedp.CSS(`#new-wallet button[type="submit"]`)))
-		waitText(t, ctx, "#wallet-list", w.name+" · "+w.bank)
-	}
+	createWallets(t, ctx, "Aiko", "bank-1", "Ben", "bank-2", "Chie", "bank-1")
 	do(chromedp.SetValue(chromedp.CSS(`[data-wallet="w1"] form.charge input[name="amount"]`), "40000"),
 		chromedp.Click(chromedp.CSS(`[data-wallet="w1"] button[name="withdraw"]`)))
 	waitText(t, ctx, `[data-wallet="w1"] .balance`, "40,000 yen")

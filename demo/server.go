@@ -148,6 +148,15 @@ func (s *Server) bank(id string) (Bank, bool) {
 	return Bank{}, false
 }
 
+// pathBank is the bank the request's path names, or a 404 answered.
+func (s *Server) pathBank(w http.ResponseWriter, r *http.Request) (Bank, bool) {
+	b, ok := s.bank(r.PathValue("bank"))
+	if !ok {
+		writeError(w, http.StatusNotFound, "unknown_bank", "no bank %q", r.PathValue("bank"))
+	}
+	return b, ok
+}
+
 // State is the overview the page draws: the two tiers with their figures.
 type State struct {
 	Time        time.Time         `json:"time"`
@@ -278,9 +287,8 @@ func ledgerEvent(e ledger.Event) Event {
 
 func (s *Server) handleFloat(issue bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		b, ok := s.bank(r.PathValue("bank"))
+		b, ok := s.pathBank(w, r)
 		if !ok {
-			writeError(w, http.StatusNotFound, "unknown_bank", "no bank %q", r.PathValue("bank"))
 			return
 		}
 		var req struct {
@@ -305,9 +313,8 @@ func (s *Server) handleFloat(issue bool) http.HandlerFunc {
 }
 
 func (s *Server) handleCustomers(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.bank(r.PathValue("bank"))
+	b, ok := s.pathBank(w, r)
 	if !ok {
-		writeError(w, http.StatusNotFound, "unknown_bank", "no bank %q", r.PathValue("bank"))
 		return
 	}
 	ids := b.Bank.Customers()
@@ -324,9 +331,8 @@ func (s *Server) handleCustomers(w http.ResponseWriter, r *http.Request) {
 // handleSetTier moves a customer to another KYC tier, as the bank would
 // after checking more of who they are.
 func (s *Server) handleSetTier(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.bank(r.PathValue("bank"))
+	b, ok := s.pathBank(w, r)
 	if !ok {
-		writeError(w, http.StatusNotFound, "unknown_bank", "no bank %q", r.PathValue("bank"))
 		return
 	}
 	var req struct {
