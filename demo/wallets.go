@@ -366,14 +366,22 @@ type walletRequest struct {
 	Memo       string `json:"memo"`
 }
 
-func (s *Server) handleWalletAction(w http.ResponseWriter, r *http.Request) {
+// walletCall reads the wallet the path names and the request body of a
+// wallet action, answering the error itself when either is wrong.
+func (s *Server) walletCall(w http.ResponseWriter, r *http.Request) (*demoWallet, walletRequest, bool) {
+	var req walletRequest
 	dw := s.wallet(r.PathValue("id"))
 	if dw == nil {
 		writeError(w, http.StatusNotFound, "unknown_wallet", "no demo wallet %q", r.PathValue("id"))
-		return
+		return nil, req, false
 	}
-	var req walletRequest
-	if !readJSON(w, r, &req) {
+	ok := readJSON(w, r, &req)
+	return dw, req, ok
+}
+
+func (s *Server) handleWalletAction(w http.ResponseWriter, r *http.Request) {
+	dw, req, ok := s.walletCall(w, r)
+	if !ok {
 		return
 	}
 	action := r.PathValue("action")
@@ -489,13 +497,8 @@ func errorText(err error) string {
 // (device to device, to another demo wallet), clone, offline (take the
 // device offline) and online (bring it back and hand its vouchers in).
 func (s *Server) handleOffline(w http.ResponseWriter, r *http.Request) {
-	dw := s.wallet(r.PathValue("id"))
-	if dw == nil {
-		writeError(w, http.StatusNotFound, "unknown_wallet", "no demo wallet %q", r.PathValue("id"))
-		return
-	}
-	var req walletRequest
-	if !readJSON(w, r, &req) {
+	dw, req, ok := s.walletCall(w, r)
+	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
