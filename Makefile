@@ -9,7 +9,7 @@ COUNT   ?= 1
 
 PAYMENTS ?= 60000x
 
-.PHONY: run build test lint fmt-check vet bench bench-ledger bench-payments bench-offline fuzz screenshots sim sim-demo sim-boj sim-lunch sim-outage sim-double-spend test-property clean
+.PHONY: run build test lint fmt-check vet bench bench-ledger bench-payments bench-offline fuzz soak screenshots sim sim-demo sim-boj sim-lunch sim-outage sim-double-spend test-property clean
 
 run: build
 	./$(BIN) sandbox -data data
@@ -34,6 +34,17 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# Crash soak: the ledger and two banks as processes under scenarios/soak.json,
+# each SIGKILLed KILLS times (the banks in turn) over SOAKTIME and started
+# again; every answered payment is then checked against the books and the
+# ledger audited. A 24-second version runs in make test. Report in
+# sim-reports/soak.json; data and logs in a temporary directory it names.
+SOAKTIME ?= 10m
+KILLS    ?= 6
+soak: build
+	mkdir -p sim-reports
+	./$(BIN) soak -duration $(SOAKTIME) -kills $(KILLS) -json sim-reports/soak.json
 
 # The offline order-independence property test with new random seeds,
 # ROUNDS times; a failure prints the seed that repeats it.

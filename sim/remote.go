@@ -1,21 +1,18 @@
 package sim
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/ledgerhttp"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 )
@@ -51,7 +48,7 @@ func OpenRemote(ctx context.Context, sc *Scenario, rm Remote, sessions int) (w *
 		}
 	}()
 	rand.Read(w.salt)
-	admins := make([]*adminClient, len(rm.Banks))
+	admins := make([]*intermediary.AdminClient, len(rm.Banks))
 	for b, rb := range rm.Banks {
 		u, err := url.Parse(rb.URL)
 		if err == nil {
@@ -60,12 +57,11 @@ func OpenRemote(ctx context.Context, sc *Scenario, rm Remote, sessions int) (w *
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("sim: bank address %q is not an http:// or https:// address", rb.URL)
 		}
-		admins[b] = &adminClient{base: strings.TrimSuffix(rb.URL, "/"), token: rb.AdminToken,
-			hc: &http.Client{Timeout: 30 * time.Second}}
+		admins[b] = intermediary.NewAdminClient(rb.URL, rb.AdminToken, nil)
 		var st struct {
 			Bank string `json:"bank"`
 		}
-		if err := admins[b].call(ctx, http.MethodGet, "/admin/status", nil, &st); err != nil {
+		if err := admins[b].Call(ctx, http.MethodGet, "/admin/status", nil, &st); err != nil {
 			return nil, fmt.Errorf("sim: bank at %s: %w", rb.URL, err)
 		}
 		switch {
@@ -92,7 +88,7 @@ func OpenRemote(ctx context.Context, sc *Scenario, rm Remote, sessions int) (w *
 			need += w.start[i]
 		}
 		if need > 0 {
-			if err := a.call(ctx, http.MethodPost, "/admin/float/issue", map[string]int64{"amount": need}, nil); err != nil {
+			if err := a.Call(ctx, http.MethodPost, "/admin/float/issue", map[string]int64{"amount": need}, nil); err != nil {
 				return nil, fmt.Errorf("sim: float for %s: %w", w.bankIDs[b], err)
 			}
 		}
@@ -108,7 +104,7 @@ func OpenRemote(ctx context.Context, sc *Scenario, rm Remote, sessions int) (w *
 
 // onboardRemote onboards every party through its bank's admin API, 32 at
 // a time.
-func (w *World) onboardRemote(ctx context.Context, admins []*adminClient) error {
+func (w *World) onboardRemote(ctx context.Context, admins []*intermediary.AdminClient) error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
@@ -125,7 +121,7 @@ func (w *World) onboardRemote(ctx context.Context, admins []*adminClient) error 
 			req := map[string]any{"name": fmt.Sprintf("party %d", i), "person_id": fmt.Sprintf("sim-%x-%d", w.salt[:6], i),
 				"tier": tier, "deposit": DepositAccount + w.start[i],
 				"public_keys": [][]byte{w.keys[i].Public().(ed25519.PublicKey)}}
-			if err := admins[i%w.sc.Banks].call(ctx, http.MethodPost, "/admin/customers", req, nil); err != nil {
+			if err := admins[i%w.sc.Banks].Call(ctx, http.MethodPost, "/admin/customers", req, nil); err != nil {
 				mu.Lock()
 				failed++
 				if len(errs) < 3 {
@@ -143,49 +139,4 @@ func (w *World) onboardRemote(ctx context.Context, admins []*adminClient) error 
 		return fmt.Errorf("sim: %d of %d parties could not be onboarded, the first: %w", failed, len(w.keys), errors.Join(errs...))
 	}
 	return nil
-}
-
-// adminClient calls a bank's admin API.
-type adminClient struct {
-	base, token string
-	hc          *http.Client
-}
-
-func (a *adminClient) call(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+a.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := a.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error protocol.Error `json:"error"`
-		}
-		if json.Unmarshal(raw, &e) == nil && e.Error.Code != "" {
-			return &e.Error
-		}
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(raw))
-	}
-	if out == nil {
-		return nil
-	}
-	return json.Unmarshal(raw, out)
 }

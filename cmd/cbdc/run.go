@@ -27,6 +27,7 @@ var commands = []command{
 	{"bank", "run one intermediary against a ledger address", runBank},
 	{"wallet", "a command-line wallet: keys, register, balance, pay, request, history", runWallet},
 	{"sim", "run a scenario of simulated payments and report rates, latency and errors", runSim},
+	{"soak", "kill the ledger and banks with SIGKILL under load and check no payment was lost or doubled", runSoak},
 	{"audit", "check a ledger data directory: hash chain, rules, conservation", runAudit},
 }
 

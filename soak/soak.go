@@ -1,0 +1,526 @@
+package soak
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/intermediary"
+	"github.com/digital-yen/cbdc-sandbox/protocol"
+	"github.com/digital-yen/cbdc-sandbox/sim"
+	"github.com/digital-yen/cbdc-sandbox/wallet"
+)
+
+// Config is one soak run.
+type Config struct {
+	Binary   string        // the cbdc binary that runs the ledger and the banks
+	Dir      string        // the run's data: DIR/ledger, DIR/bank-N, DIR/logs; must be new or empty
+	Scenario *sim.Scenario // the load: banks, parties, starting balances, arrivals and amounts
+	Duration time.Duration // how long payments arrive; the scenario's length when 0
+	Kills    int           // SIGKILLs of the ledger, and as many of the banks (taken in turn)
+	Down     time.Duration // how long a killed process stays down; 2s when 0
+	Workers  int           // payments in flight at most; 64 when 0
+	// Settle bounds how long, after the load ends, payments still in doubt
+	// are retried before the run gives up on them; 3 minutes when 0.
+	Settle   time.Duration
+	Log      *slog.Logger
+	Progress func(Progress) // called about every 5 seconds, may be nil
+}
+
+// Progress is a look at a run under way.
+type Progress struct {
+	Elapsed  time.Duration
+	Paid     int
+	Refused  int
+	InDoubt  int // sent and not yet answered for sure
+	Retries  int
+	Kills    int
+	Killed   string // the process down now, if any
+	Duration time.Duration
+}
+
+// retryable are the answers that say "nothing was decided; send the same
+// request id again".
+var retryable = map[string]bool{
+	protocol.CodeUnavailable: true, protocol.CodeInternal: true, protocol.CodeBusy: true, protocol.CodeRateLimited: true,
+}
+
+func (c *Config) check() error {
+	switch {
+	case c.Binary == "":
+		return errors.New("soak: no cbdc binary to run the services with")
+	case c.Scenario == nil:
+		return errors.New("soak: no scenario")
+	case c.Scenario.Offline != nil || len(c.Scenario.Outages) > 0 || len(c.Scenario.Attacks) > 0:
+		return fmt.Errorf("soak: scenario %q has offline purses, outages or attacks; the soak makes its own outages and drives online payments only, so give it a scenario without them (scenarios/soak.json)", c.Scenario.Name)
+	case c.Kills < 0:
+		return fmt.Errorf("soak: kills must be 0 or more, got %d", c.Kills)
+	case c.Duration < 0 || c.Down < 0 || c.Settle < 0:
+		return errors.New("soak: durations must not be negative")
+	}
+	if c.Duration == 0 {
+		c.Duration = c.Scenario.Duration.D()
+	}
+	if c.Duration == 0 {
+		return fmt.Errorf("soak: scenario %q gives a payment count, not a duration; give the soak a duration", c.Scenario.Name)
+	}
+	if c.Down == 0 {
+		c.Down = 2 * time.Second
+	}
+	if c.Workers <= 0 {
+		c.Workers = 64
+	}
+	if c.Settle == 0 {
+		c.Settle = 3 * time.Minute
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// party is one wallet of the run, with the session it pays from.
+type party struct {
+	n       int
+	bank    int
+	key     ed25519.PrivateKey
+	address string
+	start   int64 // wallet plus deposit once registered and funded
+
+	mu sync.Mutex // protects c
+	c  *wallet.Client
+}
+
+// acked is a payment the bank answered as made.
+type acked struct {
+	id       string
+	from, to int
+	amount   int64
+	seq      uint64
+}
+
+// run is a soak under way.
+type run struct {
+	cfg     Config
+	ledger  *service
+	banks   []*service
+	parties []*party
+
+	mu        sync.Mutex // protects the counters below
+	paid      []acked
+	refused   map[string]int
+	inDoubt   int
+	retries   int
+	redials   int
+	cut       int // payments whose connection was lost after they were sent
+	kills     []string
+	down      string
+	unsettled []string // payments still in doubt when the run gave up on them
+}
+
+// Run starts the ledger and the scenario's banks as processes of
+// cfg.Binary, onboards the scenario's parties, makes its payments while
+// killing the ledger and the banks with SIGKILL and starting them again,
+// retries every payment in doubt with its request id until it is answered,
+// then checks every wallet's history and holdings against the answers,
+// stops the services and audits the ledger.
+func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if err := prepareDir(cfg.Dir); err != nil {
+		return nil, err
+	}
+	r := &run{cfg: cfg, refused: map[string]int{}}
+	started := time.Now()
+	defer r.killAll()
+	if err := r.startServices(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.onboard(ctx); err != nil {
+		return nil, err
+	}
+	cfg.Log.Info("soak: load starts", "parties", len(r.parties), "duration", cfg.Duration, "kills", cfg.Kills)
+	loadStart := time.Now()
+	killErr := make(chan error, 1)
+	loadCtx, endLoad := context.WithTimeout(ctx, cfg.Duration)
+	defer endLoad()
+	go func() { killErr <- r.killLoop(loadCtx, loadStart) }()
+	stopProgress := r.report(loadStart)
+	r.load(ctx, loadCtx)
+	stopProgress()
+	if err := <-killErr; err != nil {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	rep = r.newReport(time.Since(loadStart))
+	for _, s := range r.services() {
+		if err := s.running(); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.verify(ctx, rep); err != nil {
+		return nil, err
+	}
+	r.closeSessions()
+	for _, s := range append(r.banks, r.ledger) {
+		if err := s.stop(); err != nil {
+			rep.problem("%v", err)
+		}
+	}
+	r.audit(ctx, rep)
+	rep.Took = time.Since(started)
+	return rep, nil
+}
+
+// prepareDir makes the run's directory, which must not hold an earlier
+// run: the same wallets would find themselves registered.
+func prepareDir(dir string) error {
+	if dir == "" {
+		return errors.New("soak: no data directory")
+	}
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return fmt.Errorf("soak: %s is not empty; give the soak a new directory", dir)
+	}
+	return os.MkdirAll(filepath.Join(dir, "logs"), 0o700)
+}
+
+func (r *run) services() []*service { return append([]*service{r.ledger}, r.banks...) }
+
+// startServices starts the ledger, then each bank.
+func (r *run) startServices(ctx context.Context) error {
+	dir, bin := r.cfg.Dir, r.cfg.Binary
+	banks := r.cfg.Scenario.Banks
+	r.ledger = &service{name: "ledger", binary: bin, serving: ledgerServing, logPath: logPathIn(dir, "ledger"), listen: "127.0.0.1:0",
+		args: func(listen string) []string {
+			return []string{"ledger", "-data", dir, "-listen", listen, "-banks", strconv.Itoa(banks)}
+		}}
+	if err := r.ledger.start(ctx); err != nil {
+		return err
+	}
+	// Banks start one after the other: the first creates the holder key
+	// the others read.
+	for b := 1; b <= banks; b++ {
+		id := fmt.Sprintf("bank-%d", b)
+		s := &service{name: id, binary: bin, serving: bankServing, logPath: logPathIn(dir, id), listen: "127.0.0.1:0",
+			args: func(listen string) []string {
+				return []string{"bank", "-id", id, "-ledger", r.ledger.url(), "-key", filepath.Join(dir, "credentials", id+".key"),
+					"-data", filepath.Join(dir, id), "-listen", listen, "-holder-key", filepath.Join(dir, "holder.key")}
+			}}
+		if err := s.start(ctx); err != nil {
+			return err
+		}
+		r.banks = append(r.banks, s)
+	}
+	return nil
+}
+
+// killAll ends whatever still runs when the soak returns early.
+func (r *run) killAll() {
+	r.closeSessions()
+	for _, s := range r.services() {
+		if s != nil && s.running() == nil {
+			s.kill()
+		}
+	}
+}
+
+func (r *run) closeSessions() {
+	for _, p := range r.parties {
+		p.mu.Lock()
+		if p.c != nil {
+			p.c.Close()
+			p.c = nil
+		}
+		p.mu.Unlock()
+	}
+}
+
+// partyKey derives a party's wallet key from the scenario's seed.
+func partyKey(seed int64, n int) ed25519.PrivateKey {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(seed))
+	binary.BigEndian.PutUint64(b[8:], uint64(n))
+	s := sha256.Sum256(append([]byte("cbdc soak party "), b[:]...))
+	return ed25519.NewKeyFromSeed(s[:])
+}
+
+// onboard opens every party at its bank (party n at bank n mod banks)
+// through the bank's admin API, as a standard customer or a merchant with
+// its starting balance on deposit, then opens its session and withdraws
+// the balance into its wallet, 32 parties at a time.
+func (r *run) onboard(ctx context.Context) error {
+	sc := r.cfg.Scenario
+	admins := make([]*intermediary.AdminClient, len(r.banks))
+	for b, s := range r.banks {
+		token, err := os.ReadFile(filepath.Join(r.cfg.Dir, s.name, "admin.token"))
+		if err != nil {
+			return fmt.Errorf("soak: %s's admin token: %w", s.name, err)
+		}
+		admins[b] = intermediary.NewAdminClient("http://"+s.listen, string(token), nil)
+	}
+	start := sim.StartingBalances(sc)
+	r.parties = make([]*party, len(start))
+	sem := make(chan struct{}, 32)
+	errs := make(chan error, len(start))
+	var wg sync.WaitGroup
+	for n := range start {
+		p := &party{n: n, bank: n % sc.Banks, key: partyKey(sc.Seed, n)}
+		r.parties[n] = p
+		tier := "standard"
+		if n >= sc.Wallets {
+			tier = "merchant"
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := r.open(ctx, admins[p.bank], p, tier, start[n]); err != nil {
+				errs <- fmt.Errorf("soak: onboarding party %d at %s: %w", n, r.banks[p.bank].name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// openingDeposit is what each party has on deposit besides its starting
+// balance.
+const openingDeposit = 100_000
+
+func (r *run) open(ctx context.Context, admin *intermediary.AdminClient, p *party, tier string, start int64) error {
+	req := map[string]any{"name": fmt.Sprintf("Soak party %d", p.n), "person_id": fmt.Sprintf("SOAK-%d", p.n), "tier": tier,
+		"deposit": openingDeposit + start, "public_keys": [][]byte{p.key.Public().(ed25519.PublicKey)}}
+	if err := admin.Call(ctx, http.MethodPost, "/admin/customers", req, nil); err != nil {
+		return err
+	}
+	c, err := wallet.Dial(ctx, r.banks[p.bank].url(), p.key, wallet.DialOptions{})
+	if err != nil {
+		return err
+	}
+	p.c, p.address = c, c.Address()
+	if start > 0 {
+		if _, err := c.Withdraw(ctx, "start", start); err != nil {
+			return err
+		}
+	}
+	b, err := c.Balance(ctx)
+	if err != nil {
+		return err
+	}
+	p.start = b.Balance + b.Deposit
+	return nil
+}
+
+// session returns the party's open session, dialling again after its bank
+// went away; it keeps trying until ctx ends.
+func (r *run) session(ctx context.Context, p *party) (*wallet.Client, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.c != nil && p.c.Err() == nil {
+		return p.c, nil
+	}
+	if p.c != nil {
+		p.c.Close()
+		p.c = nil
+	}
+	wait := 100 * time.Millisecond
+	for {
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		c, err := wallet.Dial(dctx, r.banks[p.bank].url(), p.key, wallet.DialOptions{})
+		cancel()
+		if err == nil {
+			p.c = c
+			r.count(func() { r.redials++ })
+			return c, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+func (r *run) count(f func()) {
+	r.mu.Lock()
+	f()
+	r.mu.Unlock()
+}
+
+// load makes the scenario's payments until loadCtx ends, and waits for
+// every payment sent to be answered for sure (or for the settle time).
+func (r *run) load(ctx, loadCtx context.Context) {
+	sc := *r.cfg.Scenario
+	sc.Duration, sc.Payments = sim.Duration(r.cfg.Duration), 0
+	plan := sim.NewPlanner(&sc)
+	settleCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type job struct {
+		sim.Payment
+		id string
+	}
+	work := make(chan job)
+	var wg sync.WaitGroup
+	for range r.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range work {
+				r.pay(settleCtx, j.Payment, j.id)
+			}
+		}()
+	}
+	start := time.Now()
+	for n := 0; ; n++ {
+		p, ok := plan.Next()
+		if !ok {
+			break
+		}
+		if wait := time.Until(start.Add(p.At)); wait > 0 {
+			select {
+			case <-loadCtx.Done():
+			case <-time.After(wait):
+			}
+		}
+		if loadCtx.Err() != nil {
+			break
+		}
+		select {
+		case work <- job{p, "soak-" + strconv.Itoa(n)}:
+		case <-loadCtx.Done():
+		}
+		if loadCtx.Err() != nil {
+			break
+		}
+	}
+	close(work)
+	// Payments still in doubt get the settle time to be answered.
+	timer := time.AfterFunc(r.cfg.Settle, cancel)
+	defer timer.Stop()
+	wg.Wait()
+}
+
+// pay makes one payment, retrying it with the same request id through
+// lost connections and "try again" answers until the bank answers it for
+// sure.
+func (r *run) pay(ctx context.Context, p sim.Payment, id string) {
+	from, to := r.parties[p.From], r.parties[p.To]
+	r.count(func() { r.inDoubt++ })
+	defer r.count(func() { r.inDoubt-- })
+	wait := 100 * time.Millisecond
+	cut := false
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			r.count(func() { r.retries++ })
+			select {
+			case <-ctx.Done():
+				r.count(func() { r.unsettled = append(r.unsettled, id) })
+				return
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, 2*time.Second)
+		}
+		c, err := r.session(ctx, from)
+		if err != nil {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		paid, err := c.Pay(cctx, id, to.address, p.Amount)
+		cancel()
+		var perr *protocol.Error
+		switch {
+		case err == nil:
+			r.count(func() {
+				r.paid = append(r.paid, acked{id: id, from: p.From, to: p.To, amount: p.Amount, seq: paid.Seq})
+			})
+			return
+		case errors.As(err, &perr) && !retryable[perr.Code]:
+			r.count(func() { r.refused[perr.Code]++ })
+			return
+		case errors.Is(err, wallet.ErrClosed) && !cut:
+			cut = true
+			r.count(func() { r.cut++ })
+		}
+	}
+}
+
+// killLoop kills the ledger and the banks in turn, Kills times each,
+// spread over the load with a jitter drawn from the seed, and starts each
+// again after Down.
+func (r *run) killLoop(ctx context.Context, start time.Time) error {
+	events := 2 * r.cfg.Kills
+	if events == 0 {
+		return nil
+	}
+	rng := rand.New(rand.NewPCG(uint64(r.cfg.Scenario.Seed), 7))
+	gap := r.cfg.Duration / time.Duration(events+1)
+	for i := range events {
+		target := r.banks[(i/2)%len(r.banks)]
+		if i%2 == 1 {
+			target = r.ledger
+		}
+		at := start.Add(gap*time.Duration(i+1) + time.Duration((rng.Float64()-0.5)*0.4*float64(gap)))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Until(at)):
+		}
+		r.cfg.Log.Info("soak: SIGKILL", "process", target.name, "after", time.Since(start).Round(time.Millisecond))
+		if err := target.kill(); err != nil {
+			return err
+		}
+		r.count(func() { r.kills = append(r.kills, target.name); r.down = target.name })
+		time.Sleep(r.cfg.Down)
+		// The restart is not bounded by the load: a process is never left down.
+		if err := target.start(context.WithoutCancel(ctx)); err != nil {
+			return err
+		}
+		r.count(func() { r.down = "" })
+		r.cfg.Log.Info("soak: restarted", "process", target.name, "at", target.url())
+	}
+	return nil
+}
+
+// report calls Progress every 5 seconds until stopped.
+func (r *run) report(start time.Time) (stop func()) {
+	if r.cfg.Progress == nil {
+		return func() {}
+	}
+	t := time.NewTicker(5 * time.Second)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			r.mu.Lock()
+			p := Progress{Elapsed: time.Since(start), Paid: len(r.paid), InDoubt: r.inDoubt, Retries: r.retries,
+				Kills: len(r.kills), Killed: r.down, Duration: r.cfg.Duration}
+			for _, n := range r.refused {
+				p.Refused += n
+			}
+			r.mu.Unlock()
+			r.cfg.Progress(p)
+		}
+	}()
+	return func() { t.Stop(); close(done) }
+}
