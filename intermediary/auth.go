@@ -29,6 +29,7 @@ func (s *session) open(env protocol.Envelope) {
 	}
 	s.w = w
 	s.authed.Store(true)
+	s.b.hub.signedIn(s)
 	s.beginRequest() // notifications wait until the welcome is sent
 	defer s.endRequest(0)
 	s.b.hub.join(s)

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -352,5 +353,51 @@ func TestRelay_RequestsFromAnotherBankAreChecked(t *testing.T) {
 	nextEvent(t, alice, protocol.TypePaymentRequest, &got)
 	if got.Request.Ref != good.Ref {
 		t.Errorf("alice was pushed %+v first, want only the good request", got.Request)
+	}
+}
+
+// Connections that never sign in are bounded per address; signing in or
+// closing makes room again, and wallets already in are never refused.
+func TestGateway_WaitingConnectionsPerAddressAreBounded(t *testing.T) {
+	n := newTestNet(t, 1, func(c *intermediary.Config) { c.MaxWaitingPerAddress = 3 })
+	url := n.banks["bank-1"].url
+	alice := n.register("bank-1", "Alice", "P-ALICE")
+	bobKey := newKey(t)
+	n.registerKey("bank-1", "Bob", "P-BOB", bobKey)
+	idle := []*rawConn{dialRaw(t, url, nil), dialRaw(t, url, nil), dialRaw(t, url, nil)}
+	refused := func() {
+		t.Helper()
+		_, resp, err := websocket.DefaultDialer.Dial(url, nil)
+		if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("a fourth idle connection: %v, %v; want 429", err, resp)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if !strings.Contains(string(body), "have not signed in yet") {
+			t.Errorf("the refusal says %q", body)
+		}
+	}
+	refused()
+	if _, err := alice.Balance(n.ctx); err != nil {
+		t.Errorf("a wallet already signed in: %v", err)
+	}
+	// One of the three signs in: room for one more.
+	if env := idle[0].hello(bobKey); env.Type != protocol.TypeWelcome {
+		t.Fatalf("hello: %s %s", env.Type, env.Body)
+	}
+	idle = append(idle, dialRaw(t, url, nil))
+	refused()
+	// One closes: room again.
+	idle[1].conn.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, _, err := websocket.DefaultDialer.Dial(url, nil)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a closed idle connection did not make room: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -35,6 +35,7 @@ const (
 	DefaultRetryEvery     = 2 * time.Second
 
 	DefaultRegistrationsPerMinute = 60
+	DefaultMaxWaitingPerAddress   = 256
 )
 
 // Config describes one intermediary. ID, Ledger, Path and HolderKey are
@@ -64,6 +65,12 @@ type Config struct {
 	// an opening deposit) without end.
 	RegistrationsPerMinute int
 	MaxInFlight            int // requests one connection may have unanswered
+
+	// MaxWaitingPerAddress bounds the connections one network address may
+	// hold open before they sign in (hello or register), so a flood of idle
+	// sockets from one client cannot take the bank's connections; those
+	// past it are refused with HTTP 429 before the websocket opens.
+	MaxWaitingPerAddress int
 
 	// RetryEvery is how often intents whose ledger answer was lost are
 	// asked about again.
@@ -116,6 +123,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.MaxWaitingPerAddress == 0 {
+		c.MaxWaitingPerAddress = DefaultMaxWaitingPerAddress
 	}
 	if c.RegistrationsPerMinute == 0 {
 		c.RegistrationsPerMinute = DefaultRegistrationsPerMinute

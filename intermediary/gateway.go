@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"sync"
@@ -42,6 +43,7 @@ type session struct {
 	tooSlow   sync.Once
 	challenge []byte
 	remote    string // the client's network address, without the port
+	waiting   bool   // counted in the hub as not yet signed in; protected by the hub's mu
 	inflight  chan struct{}
 	handlers  sync.WaitGroup // requests being handled
 	jobs      chan job       // to idle workers
@@ -80,17 +82,25 @@ func (b *Bank) checkOrigin(r *http.Request) bool {
 
 // serveWallet upgrades a request to a wallet session and runs it.
 func (b *Bank) serveWallet(w http.ResponseWriter, r *http.Request) {
+	remote, _, _ := net.SplitHostPort(r.RemoteAddr)
+	if !b.hub.admitWaiting(remote, b.cfg.MaxWaitingPerAddress) {
+		b.log.Warn("wallet connection refused: too many from one address waiting to sign in", "limit", b.cfg.MaxWaitingPerAddress)
+		http.Error(w, fmt.Sprintf("too many connections from this address (%d) have not signed in yet; sign in on those or close them, then retry",
+			b.cfg.MaxWaitingPerAddress), http.StatusTooManyRequests)
+		return
+	}
 	conn, err := b.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		b.hub.releaseWaiting(remote)
 		return // the upgrader has answered with the reason
 	}
 	s := &session{b: b, conn: conn, send: make(chan []byte, sendQueue), closing: make(chan struct{}),
 		done: make(chan struct{}), inflight: make(chan struct{}, b.cfg.MaxInFlight), challenge: make([]byte, 32),
-		jobs: make(chan job)}
+		jobs: make(chan job), remote: remote, waiting: true}
 	s.ctx, s.cancel = context.WithCancel(b.ctx)
 	rand.Read(s.challenge)
-	s.remote, _, _ = net.SplitHostPort(r.RemoteAddr)
 	if !b.hub.connect(s) { // counts it in b.conns unless the bank is closing
+		b.hub.releaseWaiting(remote)
 		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "shutting down"), time.Now().Add(time.Second))
 		conn.Close()
 		return

@@ -18,6 +18,7 @@ type hub struct {
 	conns    map[*session]struct{}
 	sessions map[string]map[*session]struct{} // by wallet key id
 	balances map[string]*liveBalance
+	waiting  map[string]int // connections not yet signed in, by network address
 	closed   bool
 }
 
@@ -34,6 +35,42 @@ func (h *hub) init(open *sync.WaitGroup) {
 	h.conns = map[*session]struct{}{}
 	h.sessions = map[string]map[*session]struct{}{}
 	h.balances = map[string]*liveBalance{}
+	h.waiting = map[string]int{}
+}
+
+// admitWaiting counts a new connection from addr as waiting to sign in;
+// false when addr already has limit such connections.
+func (h *hub) admitWaiting(addr string, limit int) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.waiting[addr] >= limit {
+		return false
+	}
+	h.waiting[addr]++
+	return true
+}
+
+// releaseWaiting ends the wait of one connection from addr.
+func (h *hub) releaseWaiting(addr string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.release(addr)
+}
+
+func (h *hub) release(addr string) {
+	if h.waiting[addr]--; h.waiting[addr] <= 0 {
+		delete(h.waiting, addr)
+	}
+}
+
+// signedIn ends the session's wait once it has said hello or registered.
+func (h *hub) signedIn(s *session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s.waiting {
+		s.waiting = false
+		h.release(s.remote)
+	}
 }
 
 // connect registers a new connection; false once the hub is closed.
@@ -53,6 +90,10 @@ func (h *hub) disconnect(s *session) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.conns, s)
+	if s.waiting {
+		s.waiting = false
+		h.release(s.remote)
+	}
 	if s.w == nil {
 		return
 	}
