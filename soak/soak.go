@@ -260,8 +260,9 @@ func partyKey(seed int64, n int) ed25519.PrivateKey {
 
 // onboard opens every party at its bank (party n at bank n mod banks)
 // through the bank's admin API, as a standard customer or a merchant with
-// its starting balance on deposit, then opens its session and withdraws
-// the balance into its wallet, 32 parties at a time.
+// its starting balance on deposit, then opens its session, turns on the
+// waterfall and auto-charge and withdraws the balance into its wallet, 32
+// parties at a time.
 func (r *run) onboard(ctx context.Context) error {
 	sc := r.cfg.Scenario
 	admins := make([]*intermediary.AdminClient, len(r.banks))
@@ -300,8 +301,9 @@ func (r *run) onboard(ctx context.Context) error {
 }
 
 // openingDeposit is what each party has on deposit besides its starting
-// balance.
-const openingDeposit = 100_000
+// balance: with auto-charge on, payers draw on it once their wallets run
+// dry, so the load keeps paying for a long soak.
+const openingDeposit = 1_000_000
 
 func (r *run) open(ctx context.Context, admin *intermediary.AdminClient, p *party, tier string, start int64) error {
 	req := map[string]any{"name": fmt.Sprintf("Soak party %d", p.n), "person_id": fmt.Sprintf("SOAK-%d", p.n), "tier": tier,
@@ -314,6 +316,9 @@ func (r *run) open(ctx context.Context, admin *intermediary.AdminClient, p *part
 		return err
 	}
 	p.c, p.address = c, c.Address()
+	if _, err := c.SetSettings(ctx, "settings", true, true); err != nil {
+		return err
+	}
 	if start > 0 {
 		if _, err := c.Withdraw(ctx, "start", start); err != nil {
 			return err
