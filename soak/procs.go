@@ -19,8 +19,8 @@ import (
 // What the ledger and a bank print once they serve: the address to reach
 // them at.
 var (
-	ledgerServing = regexp.MustCompile(`cbdc ledger: serving \d+ intermediaries at (http://\S+)`)
-	bankServing   = regexp.MustCompile(`cbdc bank: (bank-\d+) serving wallets at (ws://\S+) `)
+	ledgerServing = regexp.MustCompile(`cbdc ledger: serving \d+ intermediaries at (https?://\S+)`)
+	bankServing   = regexp.MustCompile(`cbdc bank: (bank-\d+) serving wallets at (wss?://\S+) `)
 )
 
 // Bounds that only matter when something hangs.

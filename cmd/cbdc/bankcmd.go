@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,6 +56,9 @@ func runBank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to serve wallets and the admin API on")
 	fs.StringVar(&cfg.HolderKey, "holder-key", cfg.HolderKey, "the holder-token key the banks share (created if missing)")
 	fs.StringVar(&cfg.Origins, "origins", cfg.Origins, "comma-separated browser origins allowed to open wallet sessions")
+	var tf tlsFlags
+	tf.registerServer(fs)
+	tf.registerClient(fs, "the ledger")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -65,6 +67,14 @@ func runBank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
+	}
+	tlsCfg, err := tf.serverConfig()
+	if err != nil {
+		return fmt.Errorf("bank: %w", err)
+	}
+	ledgerHTTP, err := tf.httpClient(40 * time.Second)
+	if err != nil {
+		return fmt.Errorf("bank: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	key, err := readBankKey(cfg.KeyFile)
@@ -79,9 +89,9 @@ func runBank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if statErr != nil {
 		fmt.Fprintf(stdout, "cbdc bank: created a new holder key in %s; give this same file to every bank, or one person's wallets at two banks are not held to one limit\n", cfg.HolderKey)
 	}
-	client := ledgerhttp.NewClient(cfg.Ledger, ledger.AccountID(cfg.ID), key, &http.Client{Timeout: 40 * time.Second})
+	client := ledgerhttp.NewClient(cfg.Ledger, ledger.AccountID(cfg.ID), key, ledgerHTTP)
 	rb, err := startBank(ctx, ledger.AccountID(cfg.ID), client, bankOptions{dataDir: cfg.DataDir, holderKey: holderKey,
-		listen: cfg.Listen, origins: splitList(cfg.Origins), log: log, offline: client, offlineKey: key, metrics: metrics.New()})
+		listen: cfg.Listen, tls: tlsCfg, origins: splitList(cfg.Origins), log: log, offline: client, offlineKey: key, metrics: metrics.New()})
 	if err != nil {
 		return err
 	}

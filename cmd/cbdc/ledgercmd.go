@@ -47,11 +47,17 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 	fs.IntVar(&cfg.Banks, "banks", cfg.Banks, "intermediaries bank-1 … bank-N to open and give credentials")
 	fs.Int64Var(&cfg.Float, "float", cfg.Float, "yen issued to each intermediary when it is first opened")
 	cfg.Offline.register(fs)
+	var tf tlsFlags
+	tf.registerServer(fs)
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
+	}
+	tlsCfg, err := tf.serverConfig()
+	if err != nil {
+		return fmt.Errorf("ledger: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	dir := filepath.Join(cfg.DataDir, "ledger")
@@ -77,9 +83,13 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := listen(cfg.Listen, tlsCfg)
 	if err != nil {
 		return fmt.Errorf("ledger: listen on %s: %w", cfg.Listen, err)
+	}
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
 	}
 	requests, endRequests := context.WithCancel(context.Background())
 	defer endRequests()
@@ -87,8 +97,8 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 		BaseContext: func(net.Listener) context.Context { return requests }}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
-	fmt.Fprintf(stdout, "cbdc ledger: serving %d intermediaries at http://%s (credentials in %s)\n",
-		len(all), ln.Addr(), filepath.Join(cfg.DataDir, "credentials"))
+	fmt.Fprintf(stdout, "cbdc ledger: serving %d intermediaries at %s://%s (credentials in %s)\n",
+		len(all), scheme, ln.Addr(), filepath.Join(cfg.DataDir, "credentials"))
 	select {
 	case <-ctx.Done():
 	case err := <-done:

@@ -18,8 +18,8 @@ import (
 // What the ledger and a bank print once they serve: the address to reach
 // them at. The processes listen on port 0, so there is no port to race for.
 var (
-	ledgerServing = regexp.MustCompile(`cbdc ledger: serving \d+ intermediaries at (http://[^\s]+)`)
-	bankServing   = regexp.MustCompile(`cbdc bank: (bank-\d+) serving wallets at (ws://\S+) `)
+	ledgerServing = regexp.MustCompile(`cbdc ledger: serving \d+ intermediaries at (https?://[^\s]+)`)
+	bankServing   = regexp.MustCompile(`cbdc bank: (bank-\d+) serving wallets at (wss?://\S+) `)
 )
 
 const testPassphrase = "correct horse battery staple"

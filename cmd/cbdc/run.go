@@ -28,6 +28,7 @@ var commands = []command{
 	{"wallet", "a command-line wallet: keys, register, balance, pay, request, history", runWallet},
 	{"sim", "run a scenario of simulated payments and report rates, latency and errors", runSim},
 	{"soak", "kill the ledger and banks with SIGKILL under load and check no payment was lost or doubled", runSoak},
+	{"certs", "make a local certificate authority and server certificate for TLS between the services", runCerts},
 	{"audit", "check a ledger data directory: hash chain, rules, conservation", runAudit},
 }
 

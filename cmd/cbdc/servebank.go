@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
 	"time"
@@ -22,6 +22,7 @@ type bankOptions struct {
 	dataDir    string // the bank's directory: bank.db and admin.token
 	holderKey  []byte
 	listen     string
+	tls        *tls.Config // serve wallets and the admin API over TLS when set
 	origins    []string
 	rate       float64
 	log        *slog.Logger
@@ -36,12 +37,24 @@ type runningBank struct {
 	bank  *intermediary.Bank
 	srv   *http.Server
 	addr  string
+	tls   bool
 	token string
 	done  chan error
 }
 
-func (r *runningBank) walletURL() string { return "ws://" + r.addr + protocol.Path }
-func (r *runningBank) adminURL() string  { return "http://" + r.addr + "/admin/" }
+func (r *runningBank) walletURL() string {
+	if r.tls {
+		return "wss://" + r.addr + protocol.Path
+	}
+	return "ws://" + r.addr + protocol.Path
+}
+
+func (r *runningBank) adminURL() string {
+	if r.tls {
+		return "https://" + r.addr + "/admin/"
+	}
+	return "http://" + r.addr + "/admin/"
+}
 
 // startBank opens a bank against its ledger connection and serves it.
 func startBank(ctx context.Context, id ledger.AccountID, led intermediary.Ledger, o bankOptions) (*runningBank, error) {
@@ -52,7 +65,7 @@ func startBank(ctx context.Context, id ledger.AccountID, led intermediary.Ledger
 			return nil, fmt.Errorf("%s admin token: %w", id, err)
 		}
 	}
-	ln, err := net.Listen("tcp", o.listen)
+	ln, err := listen(o.listen, o.tls)
 	if err != nil {
 		return nil, fmt.Errorf("%s: listen on %s: %w", id, o.listen, err)
 	}
@@ -64,7 +77,7 @@ func startBank(ctx context.Context, id ledger.AccountID, led intermediary.Ledger
 		return nil, err
 	}
 	o.metrics.WatchBanks(b)
-	r := &runningBank{bank: b, addr: ln.Addr().String(), token: token, done: make(chan error, 1),
+	r := &runningBank{bank: b, addr: ln.Addr().String(), tls: o.tls != nil, token: token, done: make(chan error, 1),
 		srv: &http.Server{Handler: withMetrics(b.Handler(), o.metrics), ReadHeaderTimeout: 10 * time.Second}}
 	go func() { r.done <- r.srv.Serve(ln) }()
 	return r, nil

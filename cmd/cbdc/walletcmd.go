@@ -36,6 +36,7 @@ type walletArgs struct {
 	amount, kdfMemory                                               int64
 	limit, times                                                    int
 	waterfall, autoCharge, asJSON                                   bool
+	tls                                                             tlsFlags
 	stdout                                                          io.Writer
 	set                                                             map[string]bool // the flags given on the command line
 }
@@ -129,6 +130,7 @@ func runWallet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&a.keyFile, "key", "wallet.key", "the wallet's key file")
 	fs.StringVar(&a.bank, "bank", "ws://127.0.0.1:7501"+protocol.Path, "the bank's wallet address")
 	fs.BoolVar(&a.asJSON, "json", false, "print the bank's answer as JSON")
+	a.tls.registerClient(fs, "a wss:// bank")
 	if cmd.flags != nil {
 		cmd.flags(fs, a)
 	}
@@ -283,10 +285,15 @@ func (a *walletArgs) check(verb string) error {
 func connectWallet(ctx context.Context, verb string, a *walletArgs, key ed25519.PrivateKey) (*wallet.Client, error) {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if verb == "register" {
-		return wallet.Register(dctx, a.bank, key, a.name, a.person, wallet.DialOptions{})
+	d, err := a.tls.wsDialer()
+	if err != nil {
+		return nil, fmt.Errorf("wallet %s: %w", verb, err)
 	}
-	return wallet.Dial(dctx, a.bank, key, wallet.DialOptions{})
+	opts := wallet.DialOptions{Dialer: d}
+	if verb == "register" {
+		return wallet.Register(dctx, a.bank, key, a.name, a.person, opts)
+	}
+	return wallet.Dial(dctx, a.bank, key, opts)
 }
 
 func newKeyFile(a *walletArgs, stderr io.Writer) error {

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Files `cbdc certs` writes in its directory.
+const (
+	caCertFile     = "ca.pem"
+	caKeyFile      = "ca-key.pem"
+	serverCertFile = "server.pem"
+	serverKeyFile  = "server-key.pem"
+)
+
+// runCerts is `cbdc certs`: a certificate authority for a local test
+// network and one server certificate it signs, for the ledger and banks to
+// serve TLS with and their clients to trust with -ca.
+func runCerts(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("certs", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "data/certs", "directory to write ca.pem, ca-key.pem, server.pem and server-key.pem to")
+	hosts := fs.String("hosts", "127.0.0.1,::1,localhost", "comma-separated names and addresses the server certificate is for")
+	days := fs.Int("days", 90, "days the certificates are valid")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() != 0 || *days < 1 || *days > 825 {
+		return errors.New("certs: -days must be 1 to 825 and there are no arguments")
+	}
+	names := splitList(*hosts)
+	if len(names) == 0 {
+		return errors.New("certs: -hosts names no host")
+	}
+	for _, f := range []string{caCertFile, caKeyFile, serverCertFile, serverKeyFile} {
+		if _, err := os.Stat(filepath.Join(*dir, f)); err == nil {
+			return fmt.Errorf("certs: %s already exists; remove the old certificates or choose another -dir", filepath.Join(*dir, f))
+		}
+	}
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return fmt.Errorf("certs: %w", err)
+	}
+	now := time.Now()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	ca := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{CommonName: "cbdc sandbox local CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(0, 0, *days), IsCA: true, BasicConstraintsValid: true,
+		MaxPathLenZero: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		return fmt.Errorf("certs: %w", err)
+	}
+	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	srv := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{CommonName: names[0]},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(0, 0, *days),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	for _, h := range names {
+		if ip := net.ParseIP(h); ip != nil {
+			srv.IPAddresses = append(srv.IPAddresses, ip)
+		} else {
+			srv.DNSNames = append(srv.DNSNames, h)
+		}
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	srvDER, err := x509.CreateCertificate(rand.Reader, srv, caCert, &srvKey.PublicKey, caKey)
+	if err != nil {
+		return fmt.Errorf("certs: %w", err)
+	}
+	for _, f := range []struct {
+		name, kind string
+		der        []byte
+		mode       os.FileMode
+	}{
+		{caCertFile, "CERTIFICATE", caDER, 0o644},
+		{serverCertFile, "CERTIFICATE", srvDER, 0o644},
+		{caKeyFile, "EC PRIVATE KEY", mustMarshalEC(caKey), 0o600},
+		{serverKeyFile, "EC PRIVATE KEY", mustMarshalEC(srvKey), 0o600},
+	} {
+		data := pem.EncodeToMemory(&pem.Block{Type: f.kind, Bytes: f.der})
+		if err := os.WriteFile(filepath.Join(*dir, f.name), data, f.mode); err != nil {
+			return fmt.Errorf("certs: %w", err)
+		}
+	}
+	fmt.Fprintf(stdout, "cbdc certs: a local CA (%s) and a server certificate for %s (%s, key %s), valid %d days, in %s\n",
+		caCertFile, *hosts, serverCertFile, serverKeyFile, *days, *dir)
+	fmt.Fprintln(stdout, "  serve with -tls-cert server.pem -tls-key server-key.pem; trust with -ca ca.pem")
+	return nil
+}
+
+func serial() *big.Int {
+	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	return n
+}
+
+func mustMarshalEC(k *ecdsa.PrivateKey) []byte {
+	der, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		panic(err) // only fails for curves Go does not know
+	}
+	return der
+}
+
+// tlsFlags are a server's -tls-cert and -tls-key and a client's -ca.
+type tlsFlags struct {
+	cert, key, ca string
+}
+
+func (t *tlsFlags) registerServer(fs *flag.FlagSet) {
+	fs.StringVar(&t.cert, "tls-cert", t.cert, "serve TLS with this certificate (PEM, such as one from cbdc certs); plain HTTP when empty")
+	fs.StringVar(&t.key, "tls-key", t.key, "the private key of -tls-cert")
+}
+
+func (t *tlsFlags) registerClient(fs *flag.FlagSet, whom string) {
+	fs.StringVar(&t.ca, "ca", t.ca, "trust this certificate authority (PEM, such as ca.pem from cbdc certs) for "+whom+", besides the system's")
+}
+
+// serverConfig is the TLS configuration to serve with; nil without TLS.
+func (t *tlsFlags) serverConfig() (*tls.Config, error) {
+	if t.cert == "" && t.key == "" {
+		return nil, nil
+	}
+	if t.cert == "" || t.key == "" {
+		return nil, errors.New("-tls-cert and -tls-key go together")
+	}
+	pair, err := tls.LoadX509KeyPair(t.cert, t.key)
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// clientConfig trusts -ca besides the system's roots; nil without -ca.
+func (t *tlsFlags) clientConfig() (*tls.Config, error) {
+	if t.ca == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(t.ca)
+	if err != nil {
+		return nil, fmt.Errorf("-ca: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("-ca: %s holds no PEM certificate", t.ca)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// httpClient is an HTTP client trusting -ca.
+func (t *tlsFlags) httpClient(timeout time.Duration) (*http.Client, error) {
+	cfg, err := t.clientConfig()
+	if err != nil {
+		return nil, err
+	}
+	c := &http.Client{Timeout: timeout}
+	if cfg != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = cfg
+		c.Transport = tr
+	}
+	return c, nil
+}
+
+// wsDialer is a websocket dialer trusting -ca; nil (the default) without it.
+func (t *tlsFlags) wsDialer() (*websocket.Dialer, error) {
+	cfg, err := t.clientConfig()
+	if cfg == nil || err != nil {
+		return nil, err
+	}
+	d := *websocket.DefaultDialer
+	d.TLSClientConfig = cfg
+	return &d, nil
+}
+
+// listen opens a listener, wrapped in TLS when cfg is set.
+func listen(addr string, cfg *tls.Config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil || cfg == nil {
+		return ln, err
+	}
+	return tls.NewListener(ln, cfg), nil
+}
