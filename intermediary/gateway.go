@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/protocol"
+	"github.com/digital-yen/cbdc-sandbox/reqid"
 	"github.com/gorilla/websocket"
 )
 
@@ -239,6 +240,9 @@ func (s *session) fail(id string, err error) {
 	s.reply(protocol.TypeError, id, pe)
 }
 
+// errInternal is what a wallet is told of a failure the bank has logged.
+var errInternal = fail(protocol.CodeInternal, "the bank could not complete the request; retry with the same request id")
+
 // handle decodes one message and runs it. Session set-up runs on the
 // reader itself, so nothing else runs before the wallet is known.
 func (s *session) handle(data []byte) {
@@ -311,13 +315,24 @@ func (s *session) work(j job) {
 
 func (s *session) run(j job) {
 	defer func() { <-s.inflight; s.handlers.Done() }()
-	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+	rid := reqid.ForWallet(string(s.b.id), s.w.keyID, j.env.ID)
+	ctx, cancel := context.WithTimeout(reqid.With(s.ctx, rid), 30*time.Second)
 	defer cancel()
 	s.beginRequest()
 	start := time.Now()
 	typ, body, err := j.h(s, ctx, j.env.ID, j.env.Body)
+	took, code := time.Since(start), errorCode(err)
 	if on := s.b.cfg.OnRequest; on != nil {
-		on(j.env.Type, errorCode(err), time.Since(start))
+		on(j.env.Type, code, took)
+	}
+	switch code {
+	case protocol.CodeInternal, protocol.CodeUnavailable:
+		s.b.log.Warn("wallet request not completed", "request_id", rid, "type", j.env.Type, "code", code, "err", err, "took", took)
+		if code == protocol.CodeInternal {
+			err = errInternal // logged here, with its request id
+		}
+	default:
+		s.b.log.Debug("wallet request", "request_id", rid, "type", j.env.Type, "code", code, "took", took)
 	}
 	if err != nil {
 		s.fail(j.env.ID, err)

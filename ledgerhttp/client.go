@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/reqid"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 )
 
@@ -207,6 +208,9 @@ func (c *Client) send(ctx context.Context, method, path, token string, in, out a
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if id := reqid.From(ctx); id != "" {
+		req.Header.Set(reqid.Header, id)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

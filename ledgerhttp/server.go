@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/reqid"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 )
 
@@ -123,6 +124,18 @@ func (s *Server) handleOps(w http.ResponseWriter, r *http.Request, bank *ledger.
 		})
 	}
 	wg.Wait()
+	if rid := r.Header.Get(reqid.Header); s.log.Enabled(r.Context(), slog.LevelDebug) {
+		if !reqid.Valid(rid) {
+			rid = ""
+		}
+		for i, op := range req.Ops {
+			code := ""
+			if results[i].Error != nil {
+				code = results[i].Error.Code
+			}
+			s.log.Debug("ledger op", "request_id", rid, "intermediary", bank.ID(), "type", op.Type, "seq", results[i].Seq, "code", code)
+		}
+	}
 	writeJSON(w, http.StatusOK, opsResponse{Results: results})
 }
 

@@ -59,8 +59,10 @@ func runBank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var tf tlsFlags
 	tf.registerServer(fs)
 	tf.registerClient(fs, "the ledger")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	var sf serviceFlags
+	sf.register(fs, slog.LevelInfo)
+	if err := parseSettings(fs, "bank", &sf, args); err != nil {
+		return err
 	}
 	if cfg.DataDir == "" && cfg.ID != "" {
 		cfg.DataDir = "data/" + cfg.ID
@@ -76,7 +78,8 @@ func runBank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("bank: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log := sf.logger(stderr)
+	sf.logSettings(log, fs)
 	key, err := readBankKey(cfg.KeyFile)
 	if err != nil {
 		return err

@@ -49,8 +49,10 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 	cfg.Offline.register(fs)
 	var tf tlsFlags
 	tf.registerServer(fs)
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	var sf serviceFlags
+	sf.register(fs, slog.LevelInfo)
+	if err := parseSettings(fs, "ledger", &sf, args); err != nil {
+		return err
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -59,7 +61,8 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 	if err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log := sf.logger(stderr)
+	sf.logSettings(log, fs)
 	dir := filepath.Join(cfg.DataDir, "ledger")
 	m := metrics.New()
 	l, st, closeCentral, err := openCentral(ctx, dir, cfg.Banks, cfg.Float, &cfg.Offline, m, log, stdout)

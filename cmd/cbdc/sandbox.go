@@ -93,13 +93,16 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 	fs.StringVar(&cfg.Origins, "origins", cfg.Origins, "comma-separated browser origins allowed to open wallet sessions")
 	fs.StringVar(&cfg.Demo, "demo", "127.0.0.1:7500", "address of the demo page (empty: no demo page)")
 	cfg.Offline.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	var sf serviceFlags
+	sf.register(fs, slog.LevelWarn)
+	if err := parseSettings(fs, "sandbox", &sf, args); err != nil {
+		return err
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := sf.logger(stderr)
+	sf.logSettings(log, fs)
 	dir := filepath.Join(cfg.DataDir, "ledger")
 	m := metrics.New()
 	l, st, closeCentral, err := openCentral(ctx, dir, cfg.Banks, cfg.Float, &cfg.Offline, m, log, stdout)
