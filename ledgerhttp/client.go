@@ -14,8 +14,8 @@ import (
 	"sync"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
-	"github.com/digital-yen/cbdc-sandbox/reqid"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
+	"github.com/digital-yen/cbdc-sandbox/reqid"
 )
 
 // Client reaches the central ledger as one intermediary. It signs in by

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
-	"github.com/digital-yen/cbdc-sandbox/reqid"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
+	"github.com/digital-yen/cbdc-sandbox/reqid"
 )
 
 // DefaultSessionTTL is how long a session token lasts.
