@@ -182,7 +182,7 @@ func (o *offlineRun) provision(ctx context.Context, h *holder) error {
 	w := o.w
 	if h.c == nil {
 		b := h.party % o.sc.Banks
-		c, err := wallet.Dial(ctx, w.urls[b], w.keys[h.party], wallet.DialOptions{Bank: w.bankIDs[b], Events: 4})
+		c, err := wallet.Dial(ctx, w.urls[b], w.keys[h.party], wallet.DialOptions{Bank: w.bankIDs[b], Events: 4, Dialer: w.dialer})
 		if err != nil {
 			return err
 		}

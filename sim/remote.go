@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,6 +12,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/ledgerhttp"
@@ -29,6 +33,9 @@ type RemoteBank struct {
 type Remote struct {
 	Banks  []RemoteBank
 	Ledger *ledgerhttp.Client // signed in with a bank's credential; nil to run without
+	// TLS is the client configuration for https:// banks, such as one
+	// trusting a local authority; nil for the system's roots.
+	TLS *tls.Config
 }
 
 // OpenRemote builds the scenario's world on running banks: it onboards
@@ -42,6 +49,15 @@ func OpenRemote(ctx context.Context, sc *Scenario, rm Remote, sessions int) (w *
 		return nil, fmt.Errorf("sim: the scenario has %d banks and %d bank addresses were given", sc.Banks, len(rm.Banks))
 	}
 	w = &World{sc: sc, remote: true, remoteLedger: rm.Ledger, salt: make([]byte, 16)}
+	var hc *http.Client
+	if rm.TLS != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = rm.TLS
+		hc = &http.Client{Timeout: 30 * time.Second, Transport: tr}
+		d := *websocket.DefaultDialer
+		d.TLSClientConfig = rm.TLS
+		w.dialer = &d
+	}
 	defer func() {
 		if err != nil {
 			w.Close()
@@ -57,7 +73,7 @@ func OpenRemote(ctx context.Context, sc *Scenario, rm Remote, sessions int) (w *
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("sim: bank address %q is not an http:// or https:// address", rb.URL)
 		}
-		admins[b] = intermediary.NewAdminClient(rb.URL, rb.AdminToken, nil)
+		admins[b] = intermediary.NewAdminClient(rb.URL, rb.AdminToken, hc)
 		var st struct {
 			Bank string `json:"bank"`
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/gorilla/websocket"
 	"log/slog"
 	"net"
 	"net/http"
@@ -37,6 +38,7 @@ type World struct {
 	remote       bool
 	remoteLedger *ledgerhttp.Client // a remote run's view of the ledger, if it was given one
 	salt         []byte             // a remote run's parties are new to the banks: their keys also draw on this
+	dialer       *websocket.Dialer  // a remote run's, for wss:// banks; nil for the default
 	start        []int64            // each party's starting balance
 	customers    []string           // each party's customer id at its bank, in process
 
@@ -199,7 +201,7 @@ func (w *World) connect(ctx context.Context, n int) error {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			c, err := wallet.Dial(ctx, w.urls[i%w.sc.Banks], w.keys[i], wallet.DialOptions{Bank: w.bankIDs[i%w.sc.Banks], Events: 16})
+			c, err := wallet.Dial(ctx, w.urls[i%w.sc.Banks], w.keys[i], wallet.DialOptions{Bank: w.bankIDs[i%w.sc.Banks], Events: 16, Dialer: w.dialer})
 			if err == nil {
 				_, err = c.SetSettings(ctx, "", true, true)
 			}

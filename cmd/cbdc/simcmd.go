@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,6 +36,8 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	ledgerURL := fs.String("ledger", "", "with -banks: the central ledger's address, to watch money by tier and check conservation")
 	ledgerKey := fs.String("ledger-key", "", "with -ledger: a bank credential written by cbdc ledger (DATA/credentials/bank-1.key); the run signs in as that bank")
 	ledgerID := fs.String("ledger-id", "", "with -ledger-key: the bank the credential is for (default: the key file's name, such as bank-1)")
+	var tf tlsFlags
+	tf.registerClient(fs, "https:// banks and ledger given by -banks and -ledger")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: cbdc sim [flags] SCENARIO.json\n\nRuns a scenario (docs/scenarios.md; examples in scenarios/) and prints its report.\n\nFlags:")
 		fs.PrintDefaults()
@@ -64,7 +65,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		progress = newProgress(stderr)
 	}
 	if *banks != "" {
-		rm, err := remoteFlags(*banks, *tokens, *ledgerURL, *ledgerKey, *ledgerID, *data)
+		rm, err := remoteFlags(*banks, *tokens, *ledgerURL, *ledgerKey, *ledgerID, *data, &tf)
 		if err != nil {
 			return err
 		}
@@ -77,8 +78,8 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		}
 		fmt.Fprintln(stdout, "  audit       run `cbdc audit -data DIR` on the ledger's data directory once it stops")
 		return nil
-	} else if *tokens != "" || *ledgerURL != "" || *ledgerKey != "" || *ledgerID != "" {
-		return errors.New("sim: -admin-tokens, -ledger, -ledger-key and -ledger-id go with -banks")
+	} else if *tokens != "" || *ledgerURL != "" || *ledgerKey != "" || *ledgerID != "" || tf.ca != "" {
+		return errors.New("sim: -admin-tokens, -ledger, -ledger-key, -ledger-id and -ca go with -banks")
 	}
 	dir := *data
 	if dir == "" {
@@ -120,10 +121,18 @@ func writeReports(rep *sim.Report, stdout io.Writer, jsonOut, htmlOut string) er
 }
 
 // remoteFlags reads the flags of a run against running banks.
-func remoteFlags(banks, tokens, ledgerURL, ledgerKey, ledgerID, data string) (sim.Remote, error) {
+func remoteFlags(banks, tokens, ledgerURL, ledgerKey, ledgerID, data string, tf *tlsFlags) (sim.Remote, error) {
 	var rm sim.Remote
 	if data != "" {
 		return rm, errors.New("sim: -data is for a run in this process; running banks keep their own data")
+	}
+	var err error
+	if rm.TLS, err = tf.clientConfig(); err != nil {
+		return rm, fmt.Errorf("sim: %w", err)
+	}
+	hc, err := tf.httpClient(10 * time.Second)
+	if err != nil {
+		return rm, fmt.Errorf("sim: %w", err)
 	}
 	urls, files := splitList(banks), splitList(tokens)
 	if len(files) != 1 && len(files) != len(urls) {
@@ -152,7 +161,7 @@ func remoteFlags(banks, tokens, ledgerURL, ledgerKey, ledgerID, data string) (si
 		if id == "" {
 			id = strings.TrimSuffix(filepath.Base(ledgerKey), filepath.Ext(ledgerKey))
 		}
-		rm.Ledger = ledgerhttp.NewClient(ledgerURL, ledger.AccountID(id), key, &http.Client{Timeout: 10 * time.Second})
+		rm.Ledger = ledgerhttp.NewClient(ledgerURL, ledger.AccountID(id), key, hc)
 	}
 	return rm, nil
 }

@@ -90,6 +90,18 @@ func TestMultiProcess_TLS(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
+	// The simulator drives the TLS bank and reads the TLS ledger with -ca.
+	scenario := filepath.Join(dir, "tls.json")
+	os.WriteFile(scenario, []byte(`{"name": "tls", "seed": 2, "banks": 1, "wallets": 10, "merchants": 0,
+	  "start": {"wallet": {"dist": "fixed", "value": 20000}, "merchant": {"dist": "fixed", "value": 0}},
+	  "payments": 20, "arrival": {"process": "fixed", "rate": 20},
+	  "mix": {"person_to_person": 1, "merchant": 0, "amount": {"dist": "fixed", "value": 100}}}`), 0o644)
+	out, errOut, code = cli(t, nil, "sim", "-quiet", "-ca", ca, "-banks", "https://"+hostOf(walletURL),
+		"-admin-tokens", filepath.Join(dir, "bank-1", "admin.token"),
+		"-ledger", ledgerURL, "-ledger-key", filepath.Join(dir, "credentials", "bank-1.key"), scenario)
+	if code != 0 || !strings.Contains(out, "conserved") {
+		t.Errorf("cbdc sim over TLS: exit %d\n%s%s", code, out, errOut)
+	}
 	bank.interrupt(t)
 	led.interrupt(t)
 }
