@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
@@ -41,6 +42,9 @@ type Bank struct {
 
 	regMu   sync.Mutex // protects regRate
 	regRate map[string]*tokenBucket
+
+	floodRefusals atomic.Int64 // connections refused past MaxWaitingPerAddress
+	floodLog      everyFew     // when the last refusal was logged
 
 	purses *purses // nil when the bank offers no offline purses
 
@@ -92,7 +96,7 @@ func Open(ctx context.Context, cfg Config) (*Bank, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bank{cfg: cfg, id: cfg.ID, led: cfg.Ledger, db: db, log: cfg.Logger.With("bank", string(cfg.ID)), now: cfg.Now,
+	b := &Bank{cfg: cfg, id: cfg.ID, floodLog: everyFew{period: 10 * time.Second}, led: cfg.Ledger, db: db, log: cfg.Logger.With("bank", string(cfg.ID)), now: cfg.Now,
 		customers: map[string]*customer{}, wallets: map[string]*wallet{}, persons: map[string]string{},
 		floatKick: make(chan struct{}, 1)}
 	b.upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096, CheckOrigin: b.checkOrigin}

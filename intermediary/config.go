@@ -66,10 +66,12 @@ type Config struct {
 	RegistrationsPerMinute int
 	MaxInFlight            int // requests one connection may have unanswered
 
-	// MaxWaitingPerAddress bounds the connections one network address may
-	// hold open before they sign in (hello or register), so a flood of idle
-	// sockets from one client cannot take the bank's connections; those
-	// past it are refused with HTTP 429 before the websocket opens.
+	// MaxWaitingPerAddress bounds the connections one network address (an
+	// IPv6 /64) may hold open before they sign in (hello or register), so
+	// a flood of idle sockets from one client cannot take the bank's
+	// connections; those past it are refused with HTTP 429 before the
+	// websocket opens. Behind a reverse proxy every client has the proxy's
+	// address: raise it there.
 	MaxWaitingPerAddress int
 
 	// RetryEvery is how often intents whose ledger answer was lost are
@@ -177,8 +179,8 @@ func (c *Config) Validate() error {
 		bad("opening deposit and reserves must not be negative")
 	case c.FloatLow < 0 || c.FloatTarget < c.FloatLow:
 		bad("float target (%d) must be at least the low mark (%d), both not negative", c.FloatTarget, c.FloatLow)
-	case c.RatePerSecond < 0 || c.RateBurst < 0 || c.MaxInFlight < 0:
-		bad("rate limit and in-flight bound must not be negative")
+	case c.RatePerSecond < 0 || c.RateBurst < 0 || c.MaxInFlight < 0 || c.MaxWaitingPerAddress < 0 || c.RegistrationsPerMinute < 0:
+		bad("rate limits and connection bounds must not be negative")
 	}
 	return errors.Join(errs...)
 }

@@ -81,11 +81,46 @@ func (b *Bank) checkOrigin(r *http.Request) bool {
 	return false
 }
 
+// clientAddress is the address connections are counted under: the host,
+// or for IPv6 its /64, which one client usually holds whole.
+func clientAddress(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || ip.To4() != nil {
+		return host
+	}
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+}
+
+// everyFew lets an event through at most once per period, so a flood
+// cannot flood the log too.
+type everyFew struct {
+	period time.Duration
+	mu     sync.Mutex
+	last   time.Time
+}
+
+func (e *everyFew) allow(now time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.last.IsZero() && now.Sub(e.last) < e.period {
+		return false
+	}
+	e.last = now
+	return true
+}
+
 // serveWallet upgrades a request to a wallet session and runs it.
 func (b *Bank) serveWallet(w http.ResponseWriter, r *http.Request) {
-	remote, _, _ := net.SplitHostPort(r.RemoteAddr)
+	remote := clientAddress(r.RemoteAddr)
 	if !b.hub.admitWaiting(remote, b.cfg.MaxWaitingPerAddress) {
-		b.log.Warn("wallet connection refused: too many from one address waiting to sign in", "limit", b.cfg.MaxWaitingPerAddress)
+		if n := b.floodRefusals.Add(1); b.floodLog.allow(b.now()) {
+			b.log.Warn("wallet connections refused: too many from one address waiting to sign in", "limit", b.cfg.MaxWaitingPerAddress,
+				"refused_so_far", n)
+		}
 		http.Error(w, fmt.Sprintf("too many connections from this address (%d) have not signed in yet; sign in on those or close them, then retry",
 			b.cfg.MaxWaitingPerAddress), http.StatusTooManyRequests)
 		return

@@ -73,6 +73,7 @@ func (s *service) startOnce(ctx context.Context) error {
 	}
 	fmt.Fprintf(logf, "=== soak: start %d of %s at %s\n", s.starts+1, s.name, time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(s.binary, s.args(s.listen)...)
+	detach(cmd)
 	cmd.Stderr = logf
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -62,6 +62,9 @@ func (r *run) newReport(load time.Duration) *Report {
 	for _, n := range rep.Refused {
 		rep.Sent += n
 	}
+	if len(r.kills) < 2*r.cfg.Kills {
+		rep.problem("%d of the %d SIGKILLs asked for were made: restarts took too long for the load's length", len(r.kills), 2*r.cfg.Kills)
+	}
 	if len(r.unsettled) > 0 {
 		rep.problem("%d payments were still in doubt %s after the load ended, such as %s", len(r.unsettled), r.cfg.Settle, r.unsettled[0])
 	}

@@ -115,6 +115,7 @@ type run struct {
 	cfg     Config
 	ledger  *service
 	banks   []*service
+	admins  []*intermediary.AdminClient // by bank
 	parties []*party
 
 	mu        sync.Mutex // protects the counters below
@@ -153,12 +154,22 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	}
 	cfg.Log.Info("soak: load starts", "parties", len(r.parties), "duration", cfg.Duration, "kills", cfg.Kills)
 	loadStart := time.Now()
-	killErr := make(chan error, 1)
-	loadCtx, endLoad := context.WithTimeout(ctx, cfg.Duration)
+	// A failed kill or restart ends the run at once: there is no point in
+	// paying into a service that is gone.
+	runCtx, abort := context.WithCancel(ctx)
+	defer abort()
+	loadCtx, endLoad := context.WithTimeout(runCtx, cfg.Duration)
 	defer endLoad()
-	go func() { killErr <- r.killLoop(loadCtx, loadStart) }()
+	killErr := make(chan error, 1)
+	go func() {
+		err := r.killLoop(runCtx, loadCtx, loadStart)
+		if err != nil {
+			abort()
+		}
+		killErr <- err
+	}()
 	stopProgress := r.report(loadStart)
-	r.load(ctx, loadCtx)
+	r.load(runCtx, loadCtx)
 	stopProgress()
 	if err := <-killErr; err != nil {
 		return nil, err
@@ -172,6 +183,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 			return nil, err
 		}
 	}
+	r.waitForIntents(ctx, rep)
 	if err := r.verify(ctx, rep); err != nil {
 		return nil, err
 	}
@@ -265,13 +277,13 @@ func partyKey(seed int64, n int) ed25519.PrivateKey {
 // parties at a time.
 func (r *run) onboard(ctx context.Context) error {
 	sc := r.cfg.Scenario
-	admins := make([]*intermediary.AdminClient, len(r.banks))
+	r.admins = make([]*intermediary.AdminClient, len(r.banks))
 	for b, s := range r.banks {
 		token, err := os.ReadFile(filepath.Join(r.cfg.Dir, s.name, "admin.token"))
 		if err != nil {
 			return fmt.Errorf("soak: %s's admin token: %w", s.name, err)
 		}
-		admins[b] = intermediary.NewAdminClient("http://"+s.listen, string(token), nil)
+		r.admins[b] = intermediary.NewAdminClient("http://"+s.listen, string(token), nil)
 	}
 	start := sim.StartingBalances(sc)
 	r.parties = make([]*party, len(start))
@@ -290,7 +302,7 @@ func (r *run) onboard(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := r.open(ctx, admins[p.bank], p, tier, start[n]); err != nil {
+			if err := r.open(ctx, r.admins[p.bank], p, tier, start[n]); err != nil {
 				errs <- fmt.Errorf("soak: onboarding party %d at %s: %w", n, r.banks[p.bank].name, err)
 			}
 		}()
@@ -329,7 +341,30 @@ func (r *run) open(ctx context.Context, admin *intermediary.AdminClient, p *part
 		return err
 	}
 	p.start = b.Balance + b.Deposit
+	if p.start != openingDeposit+start {
+		return fmt.Errorf("onboarded with %d yen on deposit and withdrew %d, it holds %d", openingDeposit+start, start, p.start)
+	}
 	return nil
+}
+
+// waitForIntents waits, up to a minute, until no bank has an operation
+// in doubt with the ledger, so the books are read when they are final.
+func (r *run) waitForIntents(ctx context.Context, rep *Report) {
+	deadline := time.Now().Add(time.Minute)
+	for b, s := range r.banks {
+		for {
+			var st intermediary.Status
+			err := r.admins[b].Call(ctx, http.MethodGet, "/admin/status", nil, &st)
+			if err == nil && st.PendingIntents == 0 {
+				break
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				rep.problem("%s still has %d operations in doubt with the ledger a minute after the load (%v)", s.name, st.PendingIntents, err)
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
 }
 
 // session returns the party's open session, dialling again after its bank
@@ -467,9 +502,10 @@ func (r *run) pay(ctx context.Context, p sim.Payment, id string) {
 }
 
 // killLoop kills the ledger and the banks in turn, Kills times each,
-// spread over the load with a jitter drawn from the seed, and starts each
-// again after Down.
-func (r *run) killLoop(ctx context.Context, start time.Time) error {
+// spread over the load (until loadCtx ends) with a jitter drawn from the
+// seed, and starts each again after Down. A restart is bounded by ctx
+// only: a process is never left down while the run goes on.
+func (r *run) killLoop(ctx, loadCtx context.Context, start time.Time) error {
 	events := 2 * r.cfg.Kills
 	if events == 0 {
 		return nil
@@ -482,8 +518,11 @@ func (r *run) killLoop(ctx context.Context, start time.Time) error {
 			target = r.ledger
 		}
 		at := start.Add(gap*time.Duration(i+1) + time.Duration((rng.Float64()-0.5)*0.4*float64(gap)))
+		if loadCtx.Err() != nil {
+			return nil
+		}
 		select {
-		case <-ctx.Done():
+		case <-loadCtx.Done():
 			return nil
 		case <-time.After(time.Until(at)):
 		}
@@ -492,9 +531,12 @@ func (r *run) killLoop(ctx context.Context, start time.Time) error {
 			return err
 		}
 		r.count(func() { r.kills = append(r.kills, target.name); r.down = target.name })
-		time.Sleep(r.cfg.Down)
-		// The restart is not bounded by the load: a process is never left down.
-		if err := target.start(context.WithoutCancel(ctx)); err != nil {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(r.cfg.Down):
+		}
+		if err := target.start(ctx); err != nil {
 			return err
 		}
 		r.count(func() { r.down = "" })

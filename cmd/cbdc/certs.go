@@ -63,9 +63,22 @@ func runCerts(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	// The authority may vouch only for the hosts given: clients that trust
+	// it trust nothing else it could sign, should its key leak.
 	ca := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{CommonName: "cbdc sandbox local CA"},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(0, 0, *days), IsCA: true, BasicConstraintsValid: true,
-		MaxPathLenZero: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+		MaxPathLenZero: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign, PermittedDNSDomainsCritical: true}
+	for _, h := range names {
+		if ip := net.ParseIP(h); ip != nil {
+			bits := 8 * len(ip)
+			if ip.To4() != nil {
+				ip, bits = ip.To4(), 32
+			}
+			ca.PermittedIPRanges = append(ca.PermittedIPRanges, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+		} else {
+			ca.PermittedDNSDomains = append(ca.PermittedDNSDomains, h)
+		}
+	}
 	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
 	if err != nil {
 		return fmt.Errorf("certs: %w", err)
@@ -107,6 +120,7 @@ func runCerts(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stdout, "cbdc certs: a local CA (%s) and a server certificate for %s (%s, key %s), valid %d days, in %s\n",
 		caCertFile, *hosts, serverCertFile, serverKeyFile, *days, *dir)
 	fmt.Fprintln(stdout, "  serve with -tls-cert server.pem -tls-key server-key.pem; trust with -ca ca.pem")
+	fmt.Fprintln(stdout, "  ca-key.pem signs certificates: keep it here, servers and clients do not need it")
 	return nil
 }
 

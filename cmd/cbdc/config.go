@@ -93,12 +93,12 @@ func applyConfigFile(fs *flag.FlagSet, command string, s *serviceFlags) []string
 		off := dec.InputOffset()
 		tok, err := dec.Token()
 		if err != nil {
-			return append(problems, fmt.Sprintf("%s: %v", at(dec.InputOffset()), err))
+			return append(problems, jsonProblem(s.config, at, dec, err))
 		}
 		name := tok.(string)
 		var raw any
 		if err := dec.Decode(&raw); err != nil {
-			return append(problems, fmt.Sprintf("%s: the value of %q: %v", at(dec.InputOffset()), name, err))
+			return append(problems, fmt.Sprintf("the value of %q: %s", name, jsonProblem(s.config, at, dec, err)))
 		}
 		pos := at(off + int64(bytes.IndexByte(data[off:], '"')))
 		f := fs.Lookup(name)
@@ -132,10 +132,27 @@ func applyConfigFile(fs *flag.FlagSet, command string, s *serviceFlags) []string
 		}
 		s.sources[name] = "file"
 	}
-	if _, err := dec.Token(); err != nil && !errors.Is(err, io.EOF) {
-		problems = append(problems, fmt.Sprintf("%s: %v", at(dec.InputOffset()), err))
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return append(problems, jsonProblem(s.config, at, dec, err))
+	}
+	end := dec.InputOffset()
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		end += int64(len(data[end:]) - len(bytes.TrimLeft(data[end:], " \t\r\n")))
+		return append(problems, fmt.Sprintf("%s: something follows the settings object; a settings file is one JSON object", at(end)))
 	}
 	return problems
+}
+
+// jsonProblem says where a settings file stops being JSON.
+func jsonProblem(file string, at func(int64) string, dec *json.Decoder, err error) string {
+	var syn *json.SyntaxError
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Sprintf("%s: the file ends inside the settings object", file)
+	case errors.As(err, &syn):
+		return fmt.Sprintf("%s: %v", at(syn.Offset), err)
+	}
+	return fmt.Sprintf("%s: %v", at(dec.InputOffset()), err)
 }
 
 func flagNames(fs *flag.FlagSet) string {

@@ -78,6 +78,9 @@ func TestSettings_BadSettingsSayWhere(t *testing.T) {
 		{"twice", `{"banks": 1, "banks": 2}`, nil, []string{"\"banks\" is set twice"}},
 		{"not an object", `["listen"]`, nil, []string{"a settings file is one JSON object"}},
 		{"broken JSON", "{\"banks\": 1,\n \"listen\" \"x\"}", nil, []string{"settings.json:2:"}},
+		{"cut short", `{"banks": 1`, nil, []string{"the file ends inside the settings object"}},
+		{"cut short in a value", `{"banks": `, nil, []string{"the value of \"banks\"", "ends inside"}},
+		{"two objects", `{"banks": 1}{"listen": "x"}`, nil, []string{"settings.json:1:13: something follows the settings object"}},
 		{"bad log level", `{"log-level": "loud"}`, nil, []string{"\"log-level\""}},
 		{"bad environment", `{}`, map[string]string{"CBDC_BANK_EVERY": "soon"}, []string{"environment CBDC_BANK_EVERY=\"soon\""}},
 	} {

@@ -14,6 +14,8 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// After the first signal, a second one ends the process at once.
+	go func() { <-ctx.Done(); stop() }()
 	err := Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	var exit exitError
 	switch {

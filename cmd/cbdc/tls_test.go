@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -30,6 +31,13 @@ func TestMultiProcess_TLS(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(certs, serverKeyFile)); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("server key: %v, mode %v; want 0600", err, fi.Mode())
+	}
+	caPEM, _ := os.ReadFile(filepath.Join(certs, caCertFile))
+	if block, _ := pem.Decode(caPEM); block == nil {
+		t.Fatal("ca.pem holds no PEM block")
+	} else if caCert, err := x509.ParseCertificate(block.Bytes); err != nil || !caCert.PermittedDNSDomainsCritical ||
+		len(caCert.PermittedIPRanges) != 2 || len(caCert.PermittedDNSDomains) != 1 || caCert.PermittedDNSDomains[0] != "localhost" {
+		t.Errorf("the CA is not held to the hosts given: %v %+v %v", err, caCert.PermittedIPRanges, caCert.PermittedDNSDomains)
 	}
 	serve := []string{"-tls-cert", filepath.Join(certs, serverCertFile), "-tls-key", filepath.Join(certs, serverKeyFile)}
 	ca := filepath.Join(certs, caCertFile)
@@ -75,9 +83,8 @@ func TestMultiProcess_TLS(t *testing.T) {
 		}
 	}
 	// With the CA, health checks work over TLS.
-	pem, _ := os.ReadFile(ca)
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
+	pool.AppendCertsFromPEM(caPEM)
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
