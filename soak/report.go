@@ -19,6 +19,7 @@ type Report struct {
 	Seed     int64         `json:"seed"`
 	Banks    int           `json:"banks"`
 	Parties  int           `json:"parties"`
+	TLS      bool          `json:"tls"`
 	Load     time.Duration `json:"load_ns"` // how long payments arrived, with the time to answer the last ones
 	Took     time.Duration `json:"took_ns"` // the whole run, with onboarding, checks and audit
 
@@ -49,7 +50,7 @@ func (r *run) newReport(load time.Duration) *Report {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	sc := r.cfg.Scenario
-	rep := &Report{Scenario: sc.Name, Seed: sc.Seed, Banks: sc.Banks, Parties: len(r.parties), Load: load,
+	rep := &Report{Scenario: sc.Name, Seed: sc.Seed, Banks: sc.Banks, Parties: len(r.parties), TLS: r.cfg.TLS, Load: load,
 		Kills: map[string]int{}, Paid: len(r.paid), Refused: maps.Clone(r.refused), Unsettled: len(r.unsettled),
 		Cut: r.cut, Retries: r.retries, Redials: r.redials}
 	for _, k := range r.kills {
@@ -94,7 +95,11 @@ func (rep *Report) KillCount() int {
 
 // Print writes the report as a table.
 func (rep *Report) Print(w io.Writer) {
-	fmt.Fprintf(w, "soak: scenario %s (seed %d): the ledger and %d banks as separate processes, %d wallets\n", rep.Scenario, rep.Seed, rep.Banks, rep.Parties)
+	over := ""
+	if rep.TLS {
+		over = ", every connection over TLS"
+	}
+	fmt.Fprintf(w, "soak: scenario %s (seed %d): the ledger and %d banks as separate processes, %d wallets%s\n", rep.Scenario, rep.Seed, rep.Banks, rep.Parties, over)
 	fmt.Fprintf(w, "  load          %s (whole run %s)\n", rep.Load.Round(time.Second), rep.Took.Round(time.Second))
 	var kills []string
 	for _, name := range slices.Sorted(maps.Keys(rep.Kills)) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,10 +13,13 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
@@ -31,6 +36,9 @@ type Config struct {
 	Kills    int           // SIGKILLs of the ledger, and as many of the banks (taken in turn)
 	Down     time.Duration // how long a killed process stays down; 2s when 0
 	Workers  int           // payments in flight at most; 64 when 0
+	// TLS runs every connection, wallet to bank and bank to ledger, over
+	// TLS with certificates `cbdc certs` makes in DIR/certs.
+	TLS bool
 	// Settle bounds how long, after the load ends, payments still in doubt
 	// are retried before the run gives up on them; 3 minutes when 0.
 	Settle   time.Duration
@@ -117,6 +125,8 @@ type run struct {
 	banks   []*service
 	admins  []*intermediary.AdminClient // by bank
 	parties []*party
+	dialer  *websocket.Dialer // wallets' dialer: trusts DIR/certs/ca.pem under TLS
+	https   *http.Client      // the admin API's client
 
 	mu        sync.Mutex // protects the counters below
 	paid      []acked
@@ -216,9 +226,31 @@ func (r *run) services() []*service { return append([]*service{r.ledger}, r.bank
 func (r *run) startServices(ctx context.Context) error {
 	dir, bin := r.cfg.Dir, r.cfg.Binary
 	banks := r.cfg.Scenario.Banks
+	var serveTLS, trustTLS []string
+	if r.cfg.TLS {
+		certs := filepath.Join(dir, "certs")
+		if out, err := exec.CommandContext(ctx, bin, "certs", "-dir", certs).CombinedOutput(); err != nil {
+			return fmt.Errorf("soak: cbdc certs: %v\n%s", err, out)
+		}
+		serveTLS = []string{"-tls-cert", filepath.Join(certs, "server.pem"), "-tls-key", filepath.Join(certs, "server-key.pem")}
+		trustTLS = []string{"-ca", filepath.Join(certs, "ca.pem")}
+		pemBytes, err := os.ReadFile(filepath.Join(certs, "ca.pem"))
+		if err != nil {
+			return fmt.Errorf("soak: %w", err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pemBytes)
+		cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		d := *websocket.DefaultDialer
+		d.TLSClientConfig = cfg
+		r.dialer = &d
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = cfg
+		r.https = &http.Client{Timeout: 30 * time.Second, Transport: tr}
+	}
 	r.ledger = &service{name: "ledger", binary: bin, serving: ledgerServing, logPath: logPathIn(dir, "ledger"), listen: "127.0.0.1:0",
 		args: func(listen string) []string {
-			return []string{"ledger", "-data", dir, "-listen", listen, "-banks", strconv.Itoa(banks)}
+			return append([]string{"ledger", "-data", dir, "-listen", listen, "-banks", strconv.Itoa(banks)}, serveTLS...)
 		}}
 	if err := r.ledger.start(ctx); err != nil {
 		return err
@@ -229,8 +261,9 @@ func (r *run) startServices(ctx context.Context) error {
 		id := fmt.Sprintf("bank-%d", b)
 		s := &service{name: id, binary: bin, serving: bankServing, logPath: logPathIn(dir, id), listen: "127.0.0.1:0",
 			args: func(listen string) []string {
-				return []string{"bank", "-id", id, "-ledger", r.ledger.url(), "-key", filepath.Join(dir, "credentials", id+".key"),
+				args := []string{"bank", "-id", id, "-ledger", r.ledger.url(), "-key", filepath.Join(dir, "credentials", id+".key"),
 					"-data", filepath.Join(dir, id), "-listen", listen, "-holder-key", filepath.Join(dir, "holder.key")}
+				return append(append(args, serveTLS...), trustTLS...)
 			}}
 		if err := s.start(ctx); err != nil {
 			return err
@@ -283,7 +316,11 @@ func (r *run) onboard(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("soak: %s's admin token: %w", s.name, err)
 		}
-		r.admins[b] = intermediary.NewAdminClient("http://"+s.listen, string(token), nil)
+		scheme := "http://"
+		if r.cfg.TLS {
+			scheme = "https://"
+		}
+		r.admins[b] = intermediary.NewAdminClient(scheme+s.listen, string(token), r.https)
 	}
 	start := sim.StartingBalances(sc)
 	r.parties = make([]*party, len(start))
@@ -323,7 +360,7 @@ func (r *run) open(ctx context.Context, admin *intermediary.AdminClient, p *part
 	if err := admin.Call(ctx, http.MethodPost, "/admin/customers", req, nil); err != nil {
 		return err
 	}
-	c, err := wallet.Dial(ctx, r.banks[p.bank].url(), p.key, wallet.DialOptions{})
+	c, err := wallet.Dial(ctx, r.banks[p.bank].url(), p.key, wallet.DialOptions{Dialer: r.dialer})
 	if err != nil {
 		return err
 	}
@@ -382,7 +419,7 @@ func (r *run) session(ctx context.Context, p *party) (*wallet.Client, error) {
 	wait := 100 * time.Millisecond
 	for {
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		c, err := wallet.Dial(dctx, r.banks[p.bank].url(), p.key, wallet.DialOptions{})
+		c, err := wallet.Dial(dctx, r.banks[p.bank].url(), p.key, wallet.DialOptions{Dialer: r.dialer})
 		cancel()
 		if err == nil {
 			p.c = c

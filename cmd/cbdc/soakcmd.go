@@ -30,6 +30,7 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	data := fs.String("data", "", "a new directory for the run's ledger, banks and logs (default: a new temporary directory, kept for inspection)")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
 	quiet := fs.Bool("quiet", false, "no progress lines")
+	overTLS := fs.Bool("tls", false, "run every connection over TLS, with certificates cbdc certs makes in the data directory")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: cbdc soak [flags]\n\nRuns the central ledger and the banks as separate processes under a scenario's\npayments, kills each with SIGKILL several times and starts it again, then\nchecks that no payment answered as made was lost or applied twice, that every\nwallet holds what its answers say, and that the ledger's audit passes.\nExit status 1 when anything is off.\n\nFlags:")
 		fs.PrintDefaults()
@@ -71,7 +72,7 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stderr, "cbdc soak: %s for %s with %d SIGKILLs of the ledger and %d of the banks; data and logs in %s\n",
 		sc.Name, *duration, *kills, *kills, dir)
-	cfg := soak.Config{Binary: bin, Dir: dir, Scenario: sc, Duration: *duration, Kills: *kills, Down: *down, Workers: *workers,
+	cfg := soak.Config{Binary: bin, Dir: dir, Scenario: sc, Duration: *duration, Kills: *kills, Down: *down, Workers: *workers, TLS: *overTLS,
 		Log: slog.New(slog.NewTextHandler(stderr, nil))}
 	if !*quiet {
 		cfg.Progress = func(p soak.Progress) {
