@@ -11,6 +11,7 @@ import (
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
+	"github.com/digital-yen/cbdc-sandbox/reqid"
 )
 
 // open runs hello or register: the wallet proves it holds its key by
@@ -22,7 +23,13 @@ func (s *session) open(env protocol.Envelope) {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 	defer cancel()
-	w, err := s.authenticate(ctx, env)
+	var key struct {
+		PublicKey []byte `json:"public_key"`
+	}
+	json.Unmarshal(env.Body, &key) // authenticate reports a bad body
+	rid := reqid.ForWallet(string(s.b.id), protocol.WalletKeyID(key.PublicKey), env.ID)
+	w, err := s.authenticate(reqid.With(ctx, rid), env)
+	s.b.log.Debug("wallet request", "request_id", rid, "type", env.Type, "code", errorCode(err))
 	if err != nil {
 		s.fail(env.ID, err)
 		return

@@ -40,6 +40,15 @@ func TestLogs_RequestIDsReachTheLedgerAndNothingPersonal(t *testing.T) {
 	if _, err := led.stderr.waitFor(regexp.MustCompile(`msg="ledger op" request_id=`+m[1]+` intermediary=bank-1 type=transfer seq=\d+ code=""`), led.done, eventWait); err != nil {
 		t.Errorf("the ledger did not log the payment's op with request id %s: %v", m[1], err)
 	}
+	// Registering opens the wallet's account at the ledger under the
+	// register request's id.
+	m, err = bank.stderr.waitFor(regexp.MustCompile(`msg="wallet request" bank=bank-1 request_id=(bank-1-[0-9a-f]{12}) type=register code=""`), bank.done, eventWait)
+	if err != nil {
+		t.Fatalf("the bank did not log the registration with a request id: %v", err)
+	}
+	if _, err := led.stderr.waitFor(regexp.MustCompile(`msg="ledger op" request_id=`+m[1]+` intermediary=bank-1 type=open`), led.done, eventWait); err != nil {
+		t.Errorf("the ledger did not log the registration's op with request id %s: %v", m[1], err)
+	}
 	alice.Close()
 	bob.Close()
 	bank.interrupt(t)
