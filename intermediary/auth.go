@@ -28,8 +28,13 @@ func (s *session) open(env protocol.Envelope) {
 	}
 	json.Unmarshal(env.Body, &key) // authenticate reports a bad body
 	rid := reqid.ForWallet(string(s.b.id), protocol.WalletKeyID(key.PublicKey), env.ID)
+	start := time.Now()
 	w, err := s.authenticate(reqid.With(ctx, rid), env)
-	s.b.log.Debug("wallet request", "request_id", rid, "type", env.Type, "code", errorCode(err))
+	took, code := time.Since(start), errorCode(err)
+	if on := s.b.cfg.OnRequest; on != nil {
+		on(env.Type, code, took)
+	}
+	s.b.log.Debug("wallet request", "request_id", rid, "type", env.Type, "code", code, "took", took)
 	if err != nil {
 		s.fail(env.ID, err)
 		return

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledgerhttp"
 	"github.com/digital-yen/cbdc-sandbox/metrics"
@@ -25,6 +26,7 @@ type bankConfig struct {
 	Listen    string
 	HolderKey string
 	Origins   string
+	Waiting   int
 }
 
 func (c bankConfig) Validate() error {
@@ -37,6 +39,8 @@ func (c bankConfig) Validate() error {
 		return fmt.Errorf("bank: -key must name the credential the ledger issued (DATA/credentials/<bank>.key)")
 	case c.DataDir == "" || c.HolderKey == "":
 		return fmt.Errorf("bank: -data and -holder-key must name files")
+	case c.Waiting < 1:
+		return fmt.Errorf("bank: -max-waiting must be at least 1, got %d", c.Waiting)
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("bank: -listen must be host:port, got %q", c.Listen)
@@ -46,7 +50,7 @@ func (c bankConfig) Validate() error {
 
 // runBank runs one intermediary against a ledger reached over the network.
 func runBank(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg := bankConfig{Ledger: "http://127.0.0.1:7400", Listen: "127.0.0.1:7501", HolderKey: "holder.key"}
+	cfg := bankConfig{Ledger: "http://127.0.0.1:7400", Listen: "127.0.0.1:7501", HolderKey: "holder.key", Waiting: intermediary.DefaultMaxWaitingPerAddress}
 	fs := flag.NewFlagSet("bank", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.ID, "id", cfg.ID, "the intermediary's account at the ledger, such as bank-1")
@@ -56,6 +60,7 @@ func runBank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to serve wallets and the admin API on")
 	fs.StringVar(&cfg.HolderKey, "holder-key", cfg.HolderKey, "the holder-token key the banks share (created if missing)")
 	fs.StringVar(&cfg.Origins, "origins", cfg.Origins, "comma-separated browser origins allowed to open wallet sessions")
+	fs.IntVar(&cfg.Waiting, "max-waiting", cfg.Waiting, "wallet connections one address (an IPv6 /64) may hold open before signing in; raise it behind a reverse proxy")
 	var tf tlsFlags
 	tf.registerServer(fs)
 	tf.registerClient(fs, "the ledger")
@@ -94,7 +99,7 @@ func runBank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	client := ledgerhttp.NewClient(cfg.Ledger, ledger.AccountID(cfg.ID), key, ledgerHTTP)
 	rb, err := startBank(ctx, ledger.AccountID(cfg.ID), client, bankOptions{dataDir: cfg.DataDir, holderKey: holderKey,
-		listen: cfg.Listen, tls: tlsCfg, origins: splitList(cfg.Origins), log: log, offline: client, offlineKey: key, metrics: metrics.New()})
+		listen: cfg.Listen, tls: tlsCfg, origins: splitList(cfg.Origins), waiting: cfg.Waiting, log: log, offline: client, offlineKey: key, metrics: metrics.New()})
 	if err != nil {
 		return err
 	}

@@ -61,6 +61,18 @@ func parseSettings(fs *flag.FlagSet, command string, s *serviceFlags, args []str
 		}
 		s.sources[f.Name] = "environment"
 	})
+	prefix := envName(command, "")
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, prefix) {
+			continue
+		}
+		known := false
+		fs.VisitAll(func(f *flag.Flag) { known = known || envName(command, f.Name) == name })
+		if !known {
+			problems = append(problems, fmt.Sprintf("environment %s names no setting of cbdc %s; the settings are %s", name, command, flagNames(fs)))
+		}
+	}
 	if s.config != "" {
 		problems = append(problems, applyConfigFile(fs, command, s)...)
 	}

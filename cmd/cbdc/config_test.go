@@ -83,6 +83,7 @@ func TestSettings_BadSettingsSayWhere(t *testing.T) {
 		{"two objects", `{"banks": 1}{"listen": "x"}`, nil, []string{"settings.json:1:13: something follows the settings object"}},
 		{"bad log level", `{"log-level": "loud"}`, nil, []string{"\"log-level\""}},
 		{"bad environment", `{}`, map[string]string{"CBDC_BANK_EVERY": "soon"}, []string{"environment CBDC_BANK_EVERY=\"soon\""}},
+		{"misspelt environment", `{}`, map[string]string{"CBDC_BANK_LISSEN": "x:1"}, []string{"environment CBDC_BANK_LISSEN names no setting of cbdc bank"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {

@@ -24,6 +24,7 @@ type bankOptions struct {
 	listen     string
 	tls        *tls.Config // serve wallets and the admin API over TLS when set
 	origins    []string
+	waiting    int // connections one address may hold before signing in; the bank's default when 0
 	rate       float64
 	log        *slog.Logger
 	adminToken string // "" reads or creates dataDir/admin.token
@@ -70,7 +71,7 @@ func startBank(ctx context.Context, id ledger.AccountID, led intermediary.Ledger
 		return nil, fmt.Errorf("%s: listen on %s: %w", id, o.listen, err)
 	}
 	b, err := intermediary.Open(ctx, intermediary.Config{ID: id, Ledger: led, Path: filepath.Join(o.dataDir, "bank.db"),
-		HolderKey: o.holderKey, AdminToken: token, Origins: o.origins, RatePerSecond: o.rate, Logger: o.log,
+		HolderKey: o.holderKey, AdminToken: token, Origins: o.origins, RatePerSecond: o.rate, MaxWaitingPerAddress: o.waiting, Logger: o.log,
 		Offline: o.offline, OfflineKey: o.offlineKey, OnRequest: o.metrics.OnRequest(string(id))})
 	if err != nil {
 		ln.Close()
