@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -367,7 +368,9 @@ func (s *session) run(j job) {
 			err = errInternal // logged here, with its request id
 		}
 	default:
-		s.b.log.Debug("wallet request", "request_id", rid, "type", j.env.Type, "code", code, "took", took)
+		if s.b.log.Enabled(ctx, slog.LevelDebug) { // spare the hot path the log's allocations
+			s.b.log.Debug("wallet request", "request_id", rid, "type", j.env.Type, "code", code, "took", took)
+		}
 	}
 	if err != nil {
 		s.fail(j.env.ID, err)

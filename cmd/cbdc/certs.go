@@ -171,7 +171,7 @@ func (t *tlsFlags) clientConfig() (*tls.Config, error) {
 	if t.ca == "" {
 		return nil, nil
 	}
-	pem, err := os.ReadFile(t.ca)
+	caPEM, err := os.ReadFile(t.ca)
 	if err != nil {
 		return nil, fmt.Errorf("-ca: %w", err)
 	}
@@ -179,7 +179,7 @@ func (t *tlsFlags) clientConfig() (*tls.Config, error) {
 	if err != nil {
 		pool = x509.NewCertPool()
 	}
-	if !pool.AppendCertsFromPEM(pem) {
+	if !pool.AppendCertsFromPEM(caPEM) {
 		return nil, fmt.Errorf("-ca: %s holds no PEM certificate", t.ca)
 	}
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil

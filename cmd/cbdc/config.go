@@ -61,15 +61,12 @@ func parseSettings(fs *flag.FlagSet, command string, s *serviceFlags, args []str
 		}
 		s.sources[f.Name] = "environment"
 	})
+	known := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) { known[envName(command, f.Name)] = true })
 	prefix := envName(command, "")
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, prefix) {
-			continue
-		}
-		known := false
-		fs.VisitAll(func(f *flag.Flag) { known = known || envName(command, f.Name) == name })
-		if !known {
+		if strings.HasPrefix(name, prefix) && !known[name] {
 			problems = append(problems, fmt.Sprintf("environment %s names no setting of cbdc %s; the settings are %s", name, command, flagNames(fs)))
 		}
 	}

@@ -63,8 +63,11 @@ func TestHostileInput_RunningServers(t *testing.T) {
 			var ch struct {
 				Challenge []byte `json:"challenge"`
 			}
-			json.NewDecoder(resp.Body).Decode(&ch)
+			err = json.NewDecoder(resp.Body).Decode(&ch)
 			resp.Body.Close()
+			if err != nil || len(ch.Challenge) == 0 {
+				return fmt.Errorf("no challenge from the ledger: %v", err)
+			}
 			body, _ := json.Marshal(map[string]any{"intermediary": "bank-1", "challenge": ch.Challenge,
 				"signature": ed25519.Sign(aliceKey, ch.Challenge)})
 			return wantHTTPError(http.Post(ledgerURL+"/v1/session", "application/json", strings.NewReader(string(body))))(http.StatusUnauthorized, "sign-in refused")

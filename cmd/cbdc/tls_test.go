@@ -99,10 +99,12 @@ func TestMultiProcess_TLS(t *testing.T) {
 	}
 	// The simulator drives the TLS bank and reads the TLS ledger with -ca.
 	scenario := filepath.Join(dir, "tls.json")
-	os.WriteFile(scenario, []byte(`{"name": "tls", "seed": 2, "banks": 1, "wallets": 10, "merchants": 0,
+	if err := os.WriteFile(scenario, []byte(`{"name": "tls", "seed": 2, "banks": 1, "wallets": 10, "merchants": 0,
 	  "start": {"wallet": {"dist": "fixed", "value": 20000}, "merchant": {"dist": "fixed", "value": 0}},
 	  "payments": 20, "arrival": {"process": "fixed", "rate": 20},
-	  "mix": {"person_to_person": 1, "merchant": 0, "amount": {"dist": "fixed", "value": 100}}}`), 0o644)
+	  "mix": {"person_to_person": 1, "merchant": 0, "amount": {"dist": "fixed", "value": 100}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out, errOut, code = cli(t, nil, "sim", "-quiet", "-ca", ca, "-banks", "https://"+hostOf(walletURL),
 		"-admin-tokens", filepath.Join(dir, "bank-1", "admin.token"),
 		"-ledger", ledgerURL, "-ledger-key", filepath.Join(dir, "credentials", "bank-1.key"), scenario)
