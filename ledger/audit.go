@@ -39,7 +39,19 @@ func (r *AuditReport) problem(format string, args ...any) {
 // every history link, recomputes every balance from nothing, and checks
 // that money is conserved. An error means the ledger could not be read at
 // all; discrepancies are listed in the report.
-func Audit(dir string) (*AuditReport, error) {
+func Audit(dir string) (*AuditReport, error) { return AuditWith(dir, AuditOptions{}) }
+
+// AuditOptions lets a caller see the journal as the audit replays it.
+type AuditOptions struct {
+	// CentralOp, if set, is called for every operation the central bank
+	// made (not an intermediary), with its id and the transfers it asked
+	// for, in journal order; holding-limit sweeps the ledger added are not
+	// among them. Settlement cross-checks its books with it.
+	CentralOp func(opID string, transfers []Transfer)
+}
+
+// AuditWith is Audit with options.
+func AuditWith(dir string, opts AuditOptions) (*AuditReport, error) {
 	db, err := openDB(dir, true)
 	if err != nil {
 		return nil, err
@@ -48,7 +60,7 @@ func Audit(dir string) (*AuditReport, error) {
 	rep := &AuditReport{Dir: dir}
 	st := newState(true)
 	cp := loadCheckpointForAudit(dir, rep)
-	if err := db.View(func(tx *bolt.Tx) error { return auditJournal(tx, st, cp, rep) }); err != nil {
+	if err := db.View(func(tx *bolt.Tx) error { return auditJournal(tx, st, cp, rep, opts) }); err != nil {
 		rep.problem("%v (replay stopped after record %d)", err, st.seq)
 	}
 	if cp != nil && cp.seq > st.seq {
@@ -63,7 +75,7 @@ func Audit(dir string) (*AuditReport, error) {
 
 // auditJournal replays every chunk into st, checking chunk keys and the
 // stored head, and compares the checkpoint when the replay reaches it.
-func auditJournal(tx *bolt.Tx, st, cp *state, rep *AuditReport) error {
+func auditJournal(tx *bolt.Tx, st, cp *state, rep *AuditReport, opts AuditOptions) error {
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil || !bytes.Equal(meta.Get(keyFormat), []byte(journalFormat)) {
 		rep.problem("ledger file has no %q format marker", journalFormat)
@@ -84,8 +96,16 @@ func auditJournal(tx *bolt.Tx, st, cp *state, rep *AuditReport) error {
 				return broken(ErrCorrupt, "chunk %d starts with record %d", binary.BigEndian.Uint64(k), peekSeq(enc))
 			}
 			first = false
-			if _, err := st.replay(enc); err != nil {
+			r, err := st.replay(enc)
+			if err != nil {
 				return err
+			}
+			if opts.CentralOp != nil && r.origin == 0 && len(r.postings) > 0 {
+				ts := make([]Transfer, len(r.postings))
+				for i, p := range r.postings {
+					ts[i] = Transfer{From: st.id(p.from), To: st.id(p.to), Amount: p.amount}
+				}
+				opts.CentralOp(r.opID, ts)
 			}
 			if cp != nil && st.seq == cp.seq {
 				compareCheckpoint(st, cp, rep)
