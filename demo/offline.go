@@ -64,9 +64,10 @@ var checkSteps = []struct {
 	{"answers my open request: payee, nonce and amount", []string{"wrong_payee", "unknown_request", "amount_mismatch"}},
 	{"payer's certificates lead to the central bank's root, valid now and at the voucher's time", []string{"unknown_bank", "certificate_expired", "malformed"}},
 	{"payer is not on my revocation list", []string{"revoked"}},
-	{"payer's signature", []string{"bad_signature"}},
+	{"payer's signature, and the ledger's receipt for the payer's last sync", []string{"bad_signature"}},
+	{"payer is certified with this sandbox's limits", []string{"limits_mismatch"}},
 	{"within the payer's per-payment and purse caps", []string{"payment_cap"}},
-	{"payer has not made too many payments since its last sync", []string{"sync_required"}},
+	{"payer has not made too many payments since the sync its receipt proves", []string{"sync_required"}},
 	{"counter and hash chain follow the payer's earlier vouchers to me", []string{"counter_order"}},
 	{"my purse stays within its cap", []string{"purse_cap"}},
 }

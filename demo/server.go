@@ -207,14 +207,14 @@ func (s *Server) state(ctx context.Context) State {
 	}
 	if s.cfg.Settler != nil {
 		sum := s.cfg.Settler.Summary()
-		o := &OfflineState{Vouchers: sum.Vouchers, Settled: sum.Settled, Pending: sum.Pending, PendingAmount: sum.PendingAmount,
+		o := &OfflineState{Vouchers: sum.Vouchers, Settled: sum.Settled, Pending: sum.Pending, PendingAmount: sum.PendingAmount.Clamp(),
 			Rejected: sum.Rejected, Devices: sum.Devices, RevokedDevices: sum.RevokedDevices, Conflicts: map[string]int{},
-			LossByBearer: map[string]int64{}, LossByPayees: sum.LossByPayees, Policy: policyText(s.cfg.Settler.Policy())}
+			LossByBearer: map[string]int64{}, LossByPayees: sum.LossByPayees.Clamp(), Policy: policyText(s.cfg.Settler.Policy())}
 		for k, v := range sum.Conflicts {
 			o.Conflicts[string(k)] = v
 		}
 		for k, v := range sum.LossByBearer {
-			o.LossByBearer[string(k)] = v
+			o.LossByBearer[string(k)] = v.Clamp()
 		}
 		st.Offline = o
 	}

@@ -195,9 +195,10 @@ func (s *session) fundPurse(ctx context.Context, id string, body json.RawMessage
 }
 
 // fundPurse moves money from the wallet into its purse's escrow and signs
-// the receipt the purse applies. The receipt's sequence is the ledger
-// record's, so a retried instruction gets the same receipt, which the purse
-// refuses to apply twice. A funding is remembered by its operation id, so a
+// the receipt the purse applies. The bank numbers each purse's fundings 1,
+// 2, 3, … as the ledger confirms them, so a retried instruction gets the
+// same receipt, which the purse applies once, in whatever order the
+// answers reach it. A funding is remembered by its operation id, so a
 // retry is answered before the cap is checked again.
 func (b *Bank) fundPurse(ctx context.Context, w *wallet, requestID, serial string, amount int64) (*protocol.PurseFunded, error) {
 	if err := b.offlineOn(); err != nil {
@@ -239,11 +240,13 @@ func (b *Bank) fundPurse(ctx context.Context, w *wallet, requestID, serial strin
 			return nil, fromLedger(err)
 		}
 		done.Seq, done.Time = rc.Seq, rc.Time
-		if err := b.putFunding(op, done); err != nil {
+	}
+	if done.Number == 0 {
+		if done, err = b.numberFunding(op, done); err != nil {
 			return nil, err
 		}
 	}
-	f := offline.FundingReceipt{Serial: sn, Seq: done.Seq, Amount: amount, Time: done.Time}
+	f := offline.FundingReceipt{Serial: sn, Seq: done.Number, Amount: amount, Time: done.Time}
 	f.Sign(b.cfg.OfflineKey)
 	out := &protocol.PurseFunded{Serial: serial, Amount: amount, Receipt: f.Marshal(), Seq: done.Seq, Time: done.Time}
 	if escrow, err := b.led.Account(ctx, ledger.AccountID(rec.Escrow)); err == nil {
@@ -253,12 +256,32 @@ func (b *Bank) fundPurse(ctx context.Context, w *wallet, requestID, serial strin
 }
 
 // fundingRec is a funding asked of the ledger, kept to answer retries; Seq
-// is 0 until the ledger has answered.
+// (the ledger record) is 0 until the ledger has answered, and Number (the
+// purse's funding number) until the bank has numbered it.
 type fundingRec struct {
 	Serial string    `json:"serial"`
 	Amount int64     `json:"amount"`
 	Seq    uint64    `json:"seq,omitempty"`
+	Number uint64    `json:"number,omitempty"`
 	Time   time.Time `json:"time"`
+}
+
+// numberFunding gives a confirmed funding the purse's next funding number,
+// in the same transaction that stores it, so numbers have no gaps.
+func (b *Bank) numberFunding(op string, f fundingRec) (fundingRec, error) {
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketPurses)
+		var last uint64
+		if _, err := getJSON(bk, "fundings/"+f.Serial, &last); err != nil {
+			return err
+		}
+		f.Number = last + 1
+		if err := putJSON(bk, "fundings/"+f.Serial, f.Number); err != nil {
+			return err
+		}
+		return putJSON(bk, "fund/"+op, f)
+	})
+	return f, err
 }
 
 func (b *Bank) putFunding(op string, f fundingRec) error {
@@ -311,8 +334,11 @@ func (s *session) syncPurse(ctx context.Context, _ string, body json.RawMessage)
 	return protocol.TypePurseSynced, r, err
 }
 
-// syncPurse hands a purse's upload to the central ledger and signs the
-// receipt that resets the purse's count of payments since its last sync.
+// syncPurse hands a purse's upload to the central ledger and passes on
+// the ledger's sync receipt, which resets the purse's count of payments
+// since its last sync only when the ledger holds its vouchers and they are
+// covered. A purse in good standing whose certificate has less than half
+// its life left gets a renewed one.
 func (b *Bank) syncPurse(ctx context.Context, w *wallet, m protocol.PurseSync) (*protocol.PurseSynced, error) {
 	if err := b.offlineOn(); err != nil {
 		return nil, err
@@ -324,16 +350,16 @@ func (b *Bank) syncPurse(ctx context.Context, w *wallet, m protocol.PurseSync) (
 	if n := len(m.Sent) + len(m.Received); n > protocol.MaxSyncVouchers {
 		return nil, fail(protocol.CodeTooManyVouchers, "%d vouchers; at most %d per purse_sync", n, protocol.MaxSyncVouchers)
 	}
-	rep, err := b.cfg.Offline.Reconcile(ctx, settlement.Upload{Device: sn, Sent: m.Sent, Received: m.Received})
+	up := settlement.Upload{Device: sn, Sent: m.Sent, Received: m.Received, ReceivedBefore: m.ReceivedBefore, Counter: m.Counter}
+	if m.ReceivedTotal != nil {
+		up.ReceivedTotal, up.TotalKnown = *m.ReceivedTotal, true
+	}
+	rep, err := b.cfg.Offline.Reconcile(ctx, up)
 	if err != nil {
 		return nil, fromOffline(err)
 	}
-	// The receipt vouches only for what the ledger holds, whatever the
-	// wallet says its purse's counter is.
-	receipt := offline.SyncReceipt{Serial: sn, Counter: min(rep.SyncedThrough, m.Counter), Received: m.ReceivedBefore + uint64(len(m.Received)), Time: b.now()}
-	receipt.Sign(b.cfg.OfflineKey)
 	out := syncAnswer(rep)
-	out.Receipt = receipt.Marshal()
+	out.Receipt = rep.Receipt.Marshal()
 	if acct, err := b.led.Account(ctx, ledger.AccountID(rec.Escrow)); err == nil {
 		out.Escrow = acct.Balance
 	}
@@ -342,15 +368,52 @@ func (b *Bank) syncPurse(ctx context.Context, w *wallet, m protocol.PurseSync) (
 		return nil, fromOffline(err)
 	}
 	out.RevocationSeq = crl.Seq
+	if !crl.Contains(sn) {
+		if out.DeviceCert, err = b.renewPurse(ctx, w, sn, rec); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
+}
+
+// renewPurse certifies the purse again, for a full lifetime from now, once
+// its certificate has less than half its life left; it returns the new
+// certificate's encoding, or nil when none is due or the ledger refuses it
+// (a device revoked meanwhile).
+func (b *Bank) renewPurse(ctx context.Context, w *wallet, sn offline.Serial, rec purseRec) ([]byte, error) {
+	cur, err := offline.ParseDeviceCert(rec.Cert)
+	if err != nil {
+		return nil, err
+	}
+	now := b.now()
+	if cur.Expires.Sub(now) > b.purses.terms.Policy.CertLifetime/2 {
+		return nil, nil
+	}
+	next := cur
+	next.Issued, next.Expires = now, now.Add(b.purses.terms.Policy.CertLifetime)
+	if next, err = offline.IssueDeviceCert(b.cfg.OfflineKey, next); err != nil {
+		return nil, err
+	}
+	if _, err := b.cfg.Offline.RegisterDevice(ctx, next, ledger.AccountID(w.addr)); err != nil {
+		if settlement.ErrorCode(err) == settlement.ErrDeviceRevoked.Code {
+			return nil, nil
+		}
+		return nil, fromOffline(err)
+	}
+	rec.Cert = next.Marshal()
+	if err := b.db.Update(func(tx *bolt.Tx) error { return putJSON(tx.Bucket(bucketPurses), sn.String(), rec) }); err != nil {
+		return nil, err
+	}
+	b.log.Info("purse certificate renewed", "wallet", w.addr, "serial", sn.String(), "expires", next.Expires)
+	return rec.Cert, nil
 }
 
 func syncAnswer(rep settlement.Report) *protocol.PurseSynced {
 	out := &protocol.PurseSynced{Settled: rep.Settled, Pending: rep.Pending, Rejected: rep.Rejected,
-		Duplicate: rep.Duplicate, SettledAmount: rep.SettledAmount}
+		Duplicate: rep.Duplicate, SettledAmount: rep.SettledAmount.Clamp()}
 	for _, v := range rep.Vouchers {
 		o := protocol.VoucherOutcome{Hash: v.Hash.String(), Payer: v.Payer.String(), Counter: v.Counter,
-			Amount: v.Amount, Outcome: string(v.Outcome), Reason: v.Reason, FromEscrow: v.FromEscrow,
+			Amount: v.Amount, Outcome: string(v.Outcome), Reason: v.Reason, Fault: v.Fault, FromEscrow: v.FromEscrow,
 			FromBearer: v.FromBearer, Bearer: string(v.Bearer), PayeeLoss: v.PayeeLoss}
 		if !v.Payee.IsZero() {
 			o.Payee = v.Payee.String()
@@ -358,7 +421,10 @@ func syncAnswer(rep settlement.Report) *protocol.PurseSynced {
 		out.Vouchers = append(out.Vouchers, o)
 	}
 	for _, c := range rep.Conflicts {
-		oc := protocol.OfflineConflict{Kind: string(c.Kind), Device: c.Device.String(), Detail: c.Detail}
+		oc := protocol.OfflineConflict{Kind: string(c.Kind), Device: c.Device.String(), Detail: c.Detail, Revokes: c.Revokes}
+		if c.Kind == offline.BankCertificate {
+			oc.Bank = string(c.Bank)
+		}
 		for _, h := range c.Evidence {
 			oc.Evidence = append(oc.Evidence, h.String())
 		}

@@ -27,6 +27,7 @@ type wirePolicy struct {
 	PaymentsBeforeSync uint32 `json:"payments_before_sync"`
 	CertLifetime       string `json:"cert_lifetime"` // a Go duration
 	LossBearer         string `json:"loss_bearer"`
+	UploadGrace        string `json:"upload_grace,omitempty"` // a Go duration
 }
 
 type certifyResponse struct {
@@ -45,9 +46,12 @@ type deviceResponse struct {
 }
 
 type reconcileRequest struct {
-	Device   string   `json:"device"`
-	Sent     [][]byte `json:"sent"`
-	Received [][]byte `json:"received"`
+	Device         string   `json:"device"`
+	Sent           [][]byte `json:"sent"`
+	Received       [][]byte `json:"received"`
+	ReceivedBefore uint64   `json:"received_before"`          // vouchers the purse received before received[0]
+	Counter        uint64   `json:"counter"`                  // the purse's counter, as the wallet says
+	ReceivedTotal  *uint64  `json:"received_total,omitempty"` // vouchers the purse received in all, as the wallet says
 }
 
 type revocationsResponse struct {
@@ -62,6 +66,7 @@ type wireVoucherResult struct {
 	Amount       int64            `json:"amount"`
 	Outcome      string           `json:"outcome"`
 	Reason       string           `json:"reason,omitempty"`
+	Fault        string           `json:"fault,omitempty"`
 	PayeeAccount ledger.AccountID `json:"payee_account,omitempty"`
 	FromEscrow   int64            `json:"from_escrow"`
 	FromBearer   int64            `json:"from_bearer"`
@@ -71,12 +76,14 @@ type wireVoucherResult struct {
 }
 
 type wireConflict struct {
-	Seq      uint64    `json:"seq"`
-	Kind     string    `json:"kind"`
-	Device   string    `json:"device"`
-	Evidence []string  `json:"evidence"`
-	Detail   string    `json:"detail"`
-	Time     time.Time `json:"time"`
+	Seq      uint64           `json:"seq"`
+	Kind     string           `json:"kind"`
+	Device   string           `json:"device"`
+	Bank     ledger.AccountID `json:"bank"`
+	Evidence []string         `json:"evidence"`
+	Detail   string           `json:"detail"`
+	Time     time.Time        `json:"time"`
+	Revokes  bool             `json:"revokes"`
 }
 
 type wireReport struct {
@@ -89,8 +96,9 @@ type wireReport struct {
 	Pending       int                 `json:"pending"`
 	Rejected      int                 `json:"rejected"`
 	Duplicate     int                 `json:"duplicate"`
-	SettledAmount int64               `json:"settled_amount"`
+	SettledAmount settlement.Sum      `json:"settled_amount"`
 	SyncedThrough uint64              `json:"synced_through"`
+	Receipt       []byte              `json:"receipt"` // the ledger's sync receipt for the device, signed by the root key
 }
 
 func (s *Server) routeOffline() {
@@ -132,7 +140,7 @@ func (s *Server) handleCertify(w http.ResponseWriter, r *http.Request, bank *led
 	p := s.settler.Policy()
 	writeJSON(w, http.StatusOK, certifyResponse{BankCert: c.Marshal(), RootKey: s.settler.RootKey(), Policy: wirePolicy{
 		Mode: p.Mode.String(), PaymentCap: p.PaymentCap, PurseCap: p.PurseCap, PaymentsBeforeSync: p.PaymentsBeforeSync,
-		CertLifetime: p.CertLifetime.String(), LossBearer: p.LossBearer.String()}})
+		CertLifetime: p.CertLifetime.String(), LossBearer: p.LossBearer.String(), UploadGrace: p.UploadGrace.String()}})
 }
 
 func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request, bank *ledger.Intermediary) {
@@ -163,7 +171,11 @@ func (s *Server) handleReconcile(w http.ResponseWriter, r *http.Request, bank *l
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	rep, err := s.settler.Reconcile(r.Context(), bank.ID(), settlement.Upload{Device: sn, Sent: req.Sent, Received: req.Received})
+	up := settlement.Upload{Device: sn, Sent: req.Sent, Received: req.Received, ReceivedBefore: req.ReceivedBefore, Counter: req.Counter}
+	if req.ReceivedTotal != nil {
+		up.ReceivedTotal, up.TotalKnown = *req.ReceivedTotal, true
+	}
+	rep, err := s.settler.Reconcile(r.Context(), bank.ID(), up)
 	if err != nil {
 		s.writeSettlementError(w, err)
 		return
@@ -243,6 +255,11 @@ func fromWirePolicy(w wirePolicy) (offline.Policy, error) {
 	if p.CertLifetime, err = time.ParseDuration(w.CertLifetime); err != nil {
 		return p, fmt.Errorf("ledgerhttp: certificate lifetime %q: %w", w.CertLifetime, err)
 	}
+	if w.UploadGrace != "" {
+		if p.UploadGrace, err = time.ParseDuration(w.UploadGrace); err != nil {
+			return p, fmt.Errorf("ledgerhttp: upload grace %q: %w", w.UploadGrace, err)
+		}
+	}
 	p.PaymentCap, p.PurseCap, p.PaymentsBeforeSync = w.PaymentCap, w.PurseCap, w.PaymentsBeforeSync
 	return p, p.Validate()
 }
@@ -257,7 +274,11 @@ func (c *Client) RegisterDevice(ctx context.Context, cert offline.DeviceCert, wa
 // Reconcile hands in a device's upload.
 func (c *Client) Reconcile(ctx context.Context, up settlement.Upload) (settlement.Report, error) {
 	var r wireReport
-	req := reconcileRequest{Device: up.Device.String(), Sent: up.Sent, Received: up.Received}
+	req := reconcileRequest{Device: up.Device.String(), Sent: up.Sent, Received: up.Received,
+		ReceivedBefore: up.ReceivedBefore, Counter: up.Counter}
+	if up.TotalKnown {
+		req.ReceivedTotal = &up.ReceivedTotal
+	}
 	if err := c.call(ctx, http.MethodPost, "/v1/offline/reconcile", req, &r); err != nil {
 		return settlement.Report{}, err
 	}

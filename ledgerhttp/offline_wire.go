@@ -10,7 +10,7 @@ import (
 
 func toWireReport(r settlement.Report) wireReport {
 	w := wireReport{Device: r.Device.String(), Settled: r.Settled, Pending: r.Pending, Rejected: r.Rejected,
-		Duplicate: r.Duplicate, SettledAmount: r.SettledAmount, SyncedThrough: r.SyncedThrough}
+		Duplicate: r.Duplicate, SettledAmount: r.SettledAmount, SyncedThrough: r.SyncedThrough, Receipt: r.Receipt.Marshal()}
 	for _, v := range r.Vouchers {
 		w.Vouchers = append(w.Vouchers, toWireResult(v))
 	}
@@ -18,7 +18,8 @@ func toWireReport(r settlement.Report) wireReport {
 		w.Freed = append(w.Freed, toWireResult(v))
 	}
 	for _, c := range r.Conflicts {
-		wc := wireConflict{Seq: c.Seq, Kind: string(c.Kind), Device: c.Device.String(), Detail: c.Detail, Time: c.Time}
+		wc := wireConflict{Seq: c.Seq, Kind: string(c.Kind), Device: c.Device.String(), Bank: c.Bank, Detail: c.Detail,
+			Time: c.Time, Revokes: c.Revokes}
 		for _, h := range c.Evidence {
 			wc.Evidence = append(wc.Evidence, h.String())
 		}
@@ -32,7 +33,7 @@ func toWireReport(r settlement.Report) wireReport {
 
 func toWireResult(v settlement.VoucherResult) wireVoucherResult {
 	return wireVoucherResult{Hash: v.Hash.String(), Payer: v.Payer.String(), Counter: v.Counter, Payee: v.Payee.String(),
-		Amount: v.Amount, Outcome: string(v.Outcome), Reason: v.Reason, PayeeAccount: v.PayeeAccount,
+		Amount: v.Amount, Outcome: string(v.Outcome), Reason: v.Reason, Fault: v.Fault, PayeeAccount: v.PayeeAccount,
 		FromEscrow: v.FromEscrow, FromBearer: v.FromBearer, Bearer: v.Bearer, PayeeLoss: v.PayeeLoss, Seq: v.Seq}
 }
 
@@ -44,6 +45,9 @@ func fromWireReport(w wireReport) (settlement.Report, error) {
 	}
 	r.Settled, r.Pending, r.Rejected, r.Duplicate, r.SettledAmount = w.Settled, w.Pending, w.Rejected, w.Duplicate, w.SettledAmount
 	r.SyncedThrough = w.SyncedThrough
+	if r.Receipt, err = offline.ParseSyncReceipt(w.Receipt); err != nil {
+		return r, fmt.Errorf("ledgerhttp: the ledger's sync receipt: %w", err)
+	}
 	for _, list := range []struct {
 		in  []wireVoucherResult
 		out *[]settlement.VoucherResult
@@ -57,7 +61,8 @@ func fromWireReport(w wireReport) (settlement.Report, error) {
 		}
 	}
 	for _, c := range w.Conflicts {
-		rc := settlement.Conflict{Seq: c.Seq, Kind: offline.ConflictKind(c.Kind), Detail: c.Detail, Time: c.Time}
+		rc := settlement.Conflict{Seq: c.Seq, Kind: offline.ConflictKind(c.Kind), Bank: c.Bank, Detail: c.Detail, Time: c.Time,
+			Revokes: c.Revokes}
 		if rc.Device, err = offline.ParseSerial(c.Device); err != nil {
 			return r, err
 		}
@@ -81,7 +86,7 @@ func fromWireReport(w wireReport) (settlement.Report, error) {
 }
 
 func fromWireResult(w wireVoucherResult) (settlement.VoucherResult, error) {
-	v := settlement.VoucherResult{Counter: w.Counter, Amount: w.Amount, Outcome: offline.Outcome(w.Outcome), Reason: w.Reason,
+	v := settlement.VoucherResult{Counter: w.Counter, Amount: w.Amount, Outcome: offline.Outcome(w.Outcome), Reason: w.Reason, Fault: w.Fault,
 		PayeeAccount: w.PayeeAccount, FromEscrow: w.FromEscrow, FromBearer: w.FromBearer, Bearer: w.Bearer,
 		PayeeLoss: w.PayeeLoss, Seq: w.Seq}
 	var err error

@@ -176,7 +176,7 @@ var (
 	conflicts        = prometheus.NewDesc("cbdc_offline_conflicts_total", "Conflicts found, each revoking a purse, by kind.", []string{"kind"}, nil)
 	devices          = prometheus.NewDesc("cbdc_offline_devices", "Purses registered at the central ledger.", nil, nil)
 	revoked          = prometheus.NewDesc("cbdc_offline_revoked_devices", "Purses revoked.", nil, nil)
-	lossesYen        = prometheus.NewDesc("cbdc_offline_losses_yen_total", "Overspends paid to payees, by the account that bore them (payees: what payees went without).", []string{"bearer"}, nil)
+	lossesYen        = prometheus.NewDesc("cbdc_offline_losses_yen", "Offline shortfalls borne now, by the account that bore them (payees: what payees went without); it falls when value reaching a payer's escrow repays a bearer or pays a payee late.", []string{"bearer"}, nil)
 )
 
 type settlementCollector struct{ st *settlement.Settler }
@@ -192,14 +192,14 @@ func (c *settlementCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(vouchersSettled, prometheus.CounterValue, float64(s.Settled))
 	ch <- prometheus.MustNewConstMetric(vouchersRejected, prometheus.CounterValue, float64(s.Rejected))
 	ch <- prometheus.MustNewConstMetric(vouchersPending, prometheus.GaugeValue, float64(s.Pending))
-	ch <- prometheus.MustNewConstMetric(pendingYen, prometheus.GaugeValue, float64(s.PendingAmount))
+	ch <- prometheus.MustNewConstMetric(pendingYen, prometheus.GaugeValue, s.PendingAmount.Float64())
 	ch <- prometheus.MustNewConstMetric(devices, prometheus.GaugeValue, float64(s.Devices))
 	ch <- prometheus.MustNewConstMetric(revoked, prometheus.GaugeValue, float64(s.RevokedDevices))
 	for k, n := range s.Conflicts {
 		ch <- prometheus.MustNewConstMetric(conflicts, prometheus.CounterValue, float64(n), string(k))
 	}
 	for acc, v := range s.LossByBearer {
-		ch <- prometheus.MustNewConstMetric(lossesYen, prometheus.CounterValue, float64(v), string(acc))
+		ch <- prometheus.MustNewConstMetric(lossesYen, prometheus.GaugeValue, v.Float64(), string(acc))
 	}
-	ch <- prometheus.MustNewConstMetric(lossesYen, prometheus.CounterValue, float64(s.LossByPayees), "payees")
+	ch <- prometheus.MustNewConstMetric(lossesYen, prometheus.GaugeValue, s.LossByPayees.Float64(), "payees")
 }

@@ -138,7 +138,7 @@ func TestDocNamesDomainsAndCodes(t *testing.T) {
 		offline.ErrCertificateExpired, offline.ErrRevoked, offline.ErrWrongPayee, offline.ErrAmountMismatch,
 		offline.ErrInvalidAmount, offline.ErrPaymentCap, offline.ErrPurseCap, offline.ErrSyncRequired,
 		offline.ErrCounterOrder, offline.ErrInsufficientFunds, offline.ErrUnknownRequest, offline.ErrNotProvisioned,
-		offline.ErrWrongDevice, offline.ErrStaleReceipt, offline.ErrInvalidPolicy} {
+		offline.ErrWrongDevice, offline.ErrStaleReceipt, offline.ErrLimitsMismatch, offline.ErrInvalidPolicy} {
 		if !strings.Contains(doc, "| `"+e.Code+"` |") {
 			t.Errorf("the document's table of error codes has no %s", e.Code)
 		}

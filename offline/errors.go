@@ -99,6 +99,11 @@ var (
 	// is older than one applied.
 	ErrStaleReceipt = &Error{"stale_receipt", "receipt was already applied"}
 
+	// ErrLimitsMismatch means a payer's certificate carries other limits, or
+	// a longer life, than the payee's policy: no bank may register such a
+	// device, so the ledger would not honour what it pays.
+	ErrLimitsMismatch = &Error{"limits_mismatch", "payer is certified with other limits than this policy"}
+
 	// ErrInvalidPolicy means a policy's values contradict each other or are
 	// out of range.
 	ErrInvalidPolicy = &Error{"invalid_policy", "invalid offline policy"}

@@ -90,7 +90,7 @@ func codecs(t testing.TB) []codec {
 		if err != nil {
 			return err
 		}
-		return r.Verify(bankPub)
+		return r.Verify(root)
 	}
 	return []codec{
 		{"bank certificate", 'B', f.bank.Marshal(), parseBank, vBank},
@@ -197,7 +197,9 @@ func TestRoundTripExtremes(t *testing.T) {
 	}
 	v := offline.Voucher{Chain: offline.Chain{Bank: offline.BankCert{BankID: "b", Key: key, NotAfter: last}, Device: dev},
 		Payer: allOnes, Counter: math.MaxUint64, Prev: offline.Hash(bytes.Repeat([]byte{0xee}, 32)),
-		Synced: math.MaxUint64 - 1, Payee: serialN(1), Amount: math.MaxInt64, Nonce: offline.Nonce(allOnes), Time: last}
+		Synced: math.MaxUint64 - 1, Payee: serialN(1), Amount: math.MaxInt64, Nonce: offline.Nonce(allOnes), Time: last,
+		Receipt: offline.SyncReceipt{Serial: allOnes, Counter: math.MaxUint64 - 1, Head: offline.Hash(bytes.Repeat([]byte{0xdd}, 32)),
+			Received: math.MaxUint64, Time: last}}
 	if got, err := offline.ParseVoucher(v.Marshal()); err != nil || !reflect.DeepEqual(got, v) {
 		t.Fatalf("voucher: %+v, %v", got, err)
 	}
@@ -209,7 +211,8 @@ func TestRoundTripExtremes(t *testing.T) {
 	if got, err := offline.ParseFundingReceipt(fr.Marshal()); err != nil || !reflect.DeepEqual(got, fr) {
 		t.Fatalf("funding receipt: %+v, %v", got, err)
 	}
-	sr := offline.SyncReceipt{Serial: allOnes, Counter: math.MaxUint64, Received: math.MaxUint64, Time: last}
+	sr := offline.SyncReceipt{Serial: allOnes, Counter: math.MaxUint64, Head: offline.Hash(bytes.Repeat([]byte{0xff}, 32)),
+		Received: math.MaxUint64, Time: last}
 	if got, err := offline.ParseSyncReceipt(sr.Marshal()); err != nil || !reflect.DeepEqual(got, sr) {
 		t.Fatalf("sync receipt: %+v, %v", got, err)
 	}
@@ -226,11 +229,12 @@ func TestEncodingSizes(t *testing.T) {
 		{"bank certificate (6-byte id)", len(f.bank.Marshal()), 113},
 		{"device certificate (6-byte id)", len(f.dev1.Marshal()), 158},
 		{"payment request", len(f.req1.Marshal()), 50},
-		{"voucher", len(f.v1.Marshal()), 2 + 2 + 113 + 2 + 158 + 112 + 64},
+		{"voucher", len(f.v1.Marshal()), 2 + 2 + 113 + 2 + 158 + 2 + 112 + 64},
+		{"voucher with a sync receipt", len(f.v3.Marshal()), 2 + 2 + 113 + 2 + 158 + 2 + 138 + 112 + 64},
 		{"voucher signed bytes", len(f.v1.SignedBytes()), len(domainVoucher) + 114},
 		{"revocation list of 3", len(f.crl1.Marshal()), 22 + 3*16 + 64},
 		{"funding receipt", len(f.fund1.Marshal()), 106},
-		{"sync receipt", len(f.sync1.Marshal()), 106},
+		{"sync receipt", len(f.sync1.Marshal()), 138},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s is %d bytes, want %d", c.name, c.got, c.want)
@@ -672,10 +676,10 @@ func signedKinds(t testing.TB) []signedKind {
 			copy(r.Signature[:], sig)
 			return r.Verify(bankPub)
 		}},
-		{"sync receipt", domainSync, f.bankKey, body(f.sync1.Marshal()), f.sync1.Signature, func(sig []byte) error {
+		{"sync receipt", domainSync, f.root, body(f.sync1.Marshal()), f.sync1.Signature, func(sig []byte) error {
 			s := f.sync1
 			copy(s.Signature[:], sig)
-			return s.Verify(bankPub)
+			return s.Verify(root)
 		}},
 	}
 }
@@ -712,23 +716,21 @@ func TestSignatureDomains(t *testing.T) {
 func TestSignaturesDoNotCrossKinds(t *testing.T) {
 	f := buildFixtures(t)
 	bankPub := pub(f.bankKey)
-	// A funding receipt and a sync receipt with the same numbers encode to
-	// the same bytes but for the type byte.
+	// A funding receipt's signature is the bank's; a sync receipt's is the
+	// root's. Neither verifies as the other, even under the other's signer.
 	fr := offline.FundingReceipt{Serial: f.dev1.Serial, Seq: 7, Amount: 7, Time: t0}
-	fr.Sign(f.bankKey)
-	sr := offline.SyncReceipt{Serial: fr.Serial, Counter: 7, Received: 7, Time: t0, Signature: fr.Signature}
-	if err := sr.Verify(bankPub); err == nil {
-		t.Fatal("a funding receipt's signature verifies as a sync receipt")
+	fr.Sign(f.root)
+	sr := offline.SyncReceipt{Serial: fr.Serial, Counter: 7, Head: f.v1.Hash(), Received: 7, Time: t0, Signature: fr.Signature}
+	if err := sr.Verify(pub(f.root)); err == nil {
+		t.Fatal("a root-signed funding receipt's signature verifies as a sync receipt")
 	}
+	if fb, sb := fr.Marshal(), sr.Marshal(); fb[1] != 'F' || sb[1] != 'S' {
+		t.Fatal("the receipts' type bytes are not F and S")
+	}
+	// A sync receipt signed by a bank rather than the root: banks vouch for
+	// funding, only the ledger for what it holds.
 	sr.Sign(f.bankKey)
-	fr.Signature = sr.Signature
-	if err := fr.Verify(bankPub); err == nil {
-		t.Fatal("a sync receipt's signature verifies as a funding receipt")
-	}
-	fb, sb := fr.Marshal(), sr.Marshal()
-	if fb[1] != 'F' || sb[1] != 'S' || !bytes.Equal(fb[2:len(fb)-64], sb[2:len(sb)-64]) {
-		t.Fatal("the receipts differ in more than their type bytes")
-	}
+	wantCode(t, sr.Verify(pub(f.root)), "bad_signature")
 
 	// A device certificate signed by the bank is not a bank certificate,
 	// even were its bytes read as one: the root key did not sign it, and a
@@ -757,11 +759,9 @@ func TestSignaturesDoNotCrossKinds(t *testing.T) {
 	// A revocation list signed by a bank rather than the root.
 	l := offline.IssueRevocationList(f.bankKey, 1, t0, nil)
 	wantCode(t, l.Verify(pub(f.root)), "bad_signature")
-	// Receipts signed by the root rather than the bank.
+	// A funding receipt signed by the root rather than the bank.
 	fr.Sign(f.root)
 	wantCode(t, fr.Verify(bankPub), "bad_signature")
-	sr.Sign(f.root)
-	wantCode(t, sr.Verify(bankPub), "bad_signature")
 	// A voucher signed by the bank rather than its payer's key.
 	v := resign(f.bankKey, f.v1)
 	wantCode(t, v.VerifySignature(pub(f.root)), "bad_signature")

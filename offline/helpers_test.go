@@ -143,12 +143,12 @@ func (w *world) fund(p *offline.Purse, amount int64) {
 	}
 }
 
-// syncReceipt acknowledges everything p has uploaded.
+// syncReceipt is the ledger's receipt for everything p has uploaded.
 func (w *world) syncReceipt(p *offline.Purse) offline.SyncReceipt {
 	u := p.Upload()
-	s := offline.SyncReceipt{Serial: p.Serial(), Counter: u.Counter,
+	s := offline.SyncReceipt{Serial: p.Serial(), Counter: u.Counter, Head: p.Last(),
 		Received: u.ReceivedBefore + uint64(len(u.Received)), Time: t0}
-	s.Sign(w.bankKey)
+	s.Sign(w.root)
 	return s
 }
 

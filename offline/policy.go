@@ -103,6 +103,10 @@ type Policy struct {
 	Limits
 	CertLifetime time.Duration // how long a device certificate is valid
 	LossBearer   Bearer
+	// UploadGrace is how long after its payer's certificate expires a
+	// voucher may still reach the ledger and be honoured; a later one is
+	// its payee's loss. Zero means DefaultUploadGrace.
+	UploadGrace time.Duration
 }
 
 // Defaults, chosen near the figures public pilots discuss for offline
@@ -112,6 +116,11 @@ const (
 	DefaultPurseCap           = 100_000
 	DefaultPaymentsBeforeSync = 30
 	DefaultCertLifetime       = 30 * 24 * time.Hour
+	DefaultUploadGrace        = 7 * 24 * time.Hour
+	// MaxPolicyCap bounds a policy's caps (a quadrillion yen), so that the
+	// sum of any upload's vouchers, and what wallets are told of it, fits
+	// an int64.
+	MaxPolicyCap = 1_000_000_000_000_000
 )
 
 // DefaultPolicy is the sandbox's policy unless configured otherwise.
@@ -121,6 +130,7 @@ func DefaultPolicy() Policy {
 			PaymentsBeforeSync: DefaultPaymentsBeforeSync},
 		CertLifetime: DefaultCertLifetime,
 		LossBearer:   PayerBank,
+		UploadGrace:  DefaultUploadGrace,
 	}
 }
 
@@ -130,10 +140,14 @@ func (p Policy) Validate() error {
 		return err
 	}
 	switch {
+	case p.PaymentCap > MaxPolicyCap || p.PurseCap > MaxPolicyCap:
+		return broken(ErrInvalidPolicy, "caps above %d yen are refused", int64(MaxPolicyCap))
 	case p.CertLifetime < time.Minute:
 		return broken(ErrInvalidPolicy, "certificate lifetime %v is under a minute", p.CertLifetime)
 	case p.LossBearer != PayerBank && p.LossBearer != Payee && p.LossBearer != Guarantee:
 		return broken(ErrInvalidPolicy, "loss bearer %d is not payer-bank (1), payee (2) or guarantee (3)", p.LossBearer)
+	case p.UploadGrace < 0:
+		return broken(ErrInvalidPolicy, "upload grace %v is negative", p.UploadGrace)
 	}
 	return nil
 }

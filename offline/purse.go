@@ -3,6 +3,7 @@ package offline
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"slices"
 	"time"
 )
 
@@ -22,9 +23,11 @@ type Purse struct {
 	pending    int64 // staged mode: received, spendable once settled online
 	counter    uint64
 	last       Hash
-	synced     uint64 // counter at the last sync
-	fundingSeq uint64
-	received   uint64 // how many vouchers it has received, ever
+	synced     uint64      // counter at the last sync
+	receipt    SyncReceipt // the ledger's receipt for synced, carried by every voucher after it
+	fundingSeq uint64      // every funding up to this one is applied
+	fundedPast []uint64    // fundings applied past fundingSeq, ascending
+	received   uint64      // how many vouchers it has received, ever
 	crl        *RevocationList
 
 	open map[Nonce]PaymentRequest // requests it made as payee, not yet paid
@@ -91,6 +94,9 @@ func (p *Purse) Pending() int64 { return p.pending }
 // Counter is the counter of the purse's last voucher.
 func (p *Purse) Counter() uint64 { return p.counter }
 
+// Last is the hash of the purse's last voucher, zero before its first.
+func (p *Purse) Last() Hash { return p.last }
+
 // SinceSync is how many vouchers the purse made since its last sync.
 func (p *Purse) SinceSync() uint64 { return p.counter - p.synced }
 
@@ -105,6 +111,7 @@ func (p *Purse) limits() (Limits, error) {
 }
 
 // Fund applies the bank's receipt for value moved into the purse's escrow.
+// Receipts apply once each, in any order.
 func (p *Purse) Fund(f FundingReceipt) error {
 	if p.chain == nil {
 		return ErrNotProvisioned
@@ -115,16 +122,27 @@ func (p *Purse) Fund(f FundingReceipt) error {
 	if err := f.Verify(p.chain.Bank.Key); err != nil {
 		return err
 	}
-	if f.Seq <= p.fundingSeq {
-		return broken(ErrStaleReceipt, "funding receipt %d, purse has applied up to %d", f.Seq, p.fundingSeq)
+	if f.Seq <= p.fundingSeq || slices.Contains(p.fundedPast, f.Seq) {
+		return broken(ErrStaleReceipt, "funding receipt %d was already applied", f.Seq)
+	}
+	if len(p.fundedPast) >= MaxFundingsAhead && f.Seq != p.fundingSeq+1 {
+		return broken(ErrStaleReceipt, "funding receipt %d is %d fundings ahead of %d, the first not yet applied", f.Seq, len(p.fundedPast), p.fundingSeq+1)
 	}
 	if p.balance > maxAmount-f.Amount {
 		return broken(ErrPurseCap, "balance would overflow")
 	}
-	p.fundingSeq = f.Seq
 	p.balance += f.Amount
+	p.fundedPast = append(p.fundedPast, f.Seq)
+	slices.Sort(p.fundedPast)
+	for len(p.fundedPast) > 0 && p.fundedPast[0] == p.fundingSeq+1 {
+		p.fundingSeq, p.fundedPast = p.fundedPast[0], p.fundedPast[1:]
+	}
 	return nil
 }
+
+// MaxFundingsAhead bounds the funding receipts a purse holds past one it
+// has not yet seen, so its saved state stays small.
+const MaxFundingsAhead = 64
 
 const maxAmount = int64(^uint64(0) >> 1)
 
@@ -201,6 +219,9 @@ func (p *Purse) spend(payee Serial, amount int64, n Nonce, now time.Time) (Vouch
 	}
 	v := Voucher{Chain: *p.chain, Payer: p.Serial(), Counter: p.counter + 1, Prev: p.last, Synced: p.synced,
 		Payee: payee, Amount: amount, Nonce: n, Time: now.Truncate(time.Millisecond)}
+	if p.synced > 0 {
+		v.Receipt = p.receipt
+	}
 	copy(v.Signature[:], ed25519.Sign(p.key, v.SignedBytes()))
 	p.counter, p.last = v.Counter, v.Hash()
 	p.balance -= amount

@@ -32,6 +32,15 @@ func (p *Purse) Save() []byte {
 		w.u64(v)
 	}
 	w.fixed(p.last[:])
+	if p.synced > 0 {
+		w.blob(p.receipt.Marshal())
+	} else {
+		w.blob(nil)
+	}
+	w.u32(uint32(len(p.fundedPast)))
+	for _, seq := range p.fundedPast {
+		w.u64(seq)
+	}
 	if p.crl != nil {
 		w.u32(1)
 		crl := p.crl.Marshal()
@@ -89,6 +98,20 @@ func LoadPurse(b []byte) (*Purse, error) {
 	p.balance, p.pending = int64(r.u64()), int64(r.u64())
 	p.counter, p.synced, p.fundingSeq, p.received = r.u64(), r.u64(), r.u64(), r.u64()
 	r.fixed(p.last[:])
+	if sync := r.blob(); len(sync) > 0 {
+		s, err := ParseSyncReceipt(sync)
+		if err != nil {
+			return nil, err
+		}
+		p.receipt = s
+	}
+	for n := r.u32(); r.err == nil && n > 0; n-- {
+		seq := r.u64()
+		if k := len(p.fundedPast); seq <= p.fundingSeq+1 || k > 0 && seq <= p.fundedPast[k-1] || k >= MaxFundingsAhead {
+			r.fail("fundings applied past %d are not ascending, distinct and at most %d ahead", p.fundingSeq, MaxFundingsAhead)
+		}
+		p.fundedPast = append(p.fundedPast, seq)
+	}
 	var crl []byte
 	if r.u32() == 1 {
 		crl = r.take(int(r.u32()))
@@ -104,6 +127,9 @@ func LoadPurse(b []byte) (*Purse, error) {
 	if p.synced > p.counter || uint64(len(p.sent)) != p.counter-p.synced || uint64(len(p.inbox)) > p.received {
 		return nil, broken(ErrMalformed, "purse state: counter %d, synced %d and %d sent vouchers, or %d received and %d in the inbox, do not agree",
 			p.counter, p.synced, len(p.sent), p.received, len(p.inbox))
+	}
+	if (p.synced > 0) != (p.receipt.Counter > 0) || p.receipt.Counter != p.synced || p.synced > 0 && p.receipt.Serial != p.Serial() {
+		return nil, broken(ErrMalformed, "purse state: synced %d but a sync receipt for %d of %s", p.synced, p.receipt.Counter, p.receipt.Serial)
 	}
 	// One state has one encoding: refuse what would save differently (an
 	// unknown revocation-list flag, a device certificate without its bank

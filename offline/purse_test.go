@@ -169,13 +169,30 @@ func TestAcceptRefusals(t *testing.T) {
 			return payee, d.pays(t, payee, 100, nil), t0
 		}},
 		{"over the payer's per-payment cap", "payment_cap", func(t *testing.T, w *world) (*offline.Purse, offline.Voucher, time.Time) {
-			d := w.device("big spender", offline.Limits{Mode: offline.Staged, PaymentCap: 1000, PurseCap: 5000, PaymentsBeforeSync: 5})
+			d := w.device("big spender", staged)
 			payee := w.purse(staged)
-			return payee, d.pays(t, payee, 1001, nil), t0
+			return payee, d.pays(t, payee, staged.PaymentCap+1, nil), t0
+		}},
+		{"payer certified with other limits", "limits_mismatch", func(t *testing.T, w *world) (*offline.Purse, offline.Voucher, time.Time) {
+			d := w.device("looser", offline.Limits{Mode: offline.Staged, PaymentCap: 50_000, PurseCap: 500_000, PaymentsBeforeSync: 300})
+			payee := w.purse(staged)
+			return payee, d.pays(t, payee, 100, nil), t0
+		}},
+		{"payer certified for longer", "limits_mismatch", func(t *testing.T, w *world) (*offline.Purse, offline.Voucher, time.Time) {
+			key := seedKey("long-lived")
+			d := &device{key: key, chain: offline.Chain{Bank: w.bank,
+				Device: w.deviceCertValid(pub(key), staged, t0.AddDate(0, 0, -1), t0.AddDate(1, 0, 0))}}
+			payee := w.purse(staged)
+			return payee, d.pays(t, payee, 100, nil), t0
+		}},
+		{"payee's own certificate expired", "certificate_expired", func(t *testing.T, w *world) (*offline.Purse, offline.Voucher, time.Time) {
+			payer, payee := w.funded(staged, 10_000), w.purse(staged)
+			return payee, payOnly(t, payer, payee, 100), t0.AddDate(0, 0, 31)
 		}},
 		{"over the payee's own cap", "purse_cap", func(t *testing.T, w *world) (*offline.Purse, offline.Voucher, time.Time) {
-			payer := w.funded(staged, 50_000)
-			payee := w.purse(offline.Limits{Mode: offline.Staged, PaymentCap: 20_000, PurseCap: 30_000, PaymentsBeforeSync: 5})
+			small := offline.Limits{Mode: offline.Staged, PaymentCap: 20_000, PurseCap: 30_000, PaymentsBeforeSync: 5}
+			payer := w.funded(small, 40_000)
+			payee := w.purse(small)
 			// Both requests fit when made; the second no longer fits once
 			// the first is paid.
 			first, second := payOnly(t, payer, payee, 20_000), payOnly(t, payer, payee, 20_000)
@@ -185,22 +202,42 @@ func TestAcceptRefusals(t *testing.T) {
 			return payee, second, t0
 		}},
 		{"over the payee's own cap, intermittent", "purse_cap", func(t *testing.T, w *world) (*offline.Purse, offline.Voucher, time.Time) {
-			payer := w.funded(staged, 50_000)
-			payee := w.purse(offline.Limits{Mode: offline.Intermittent, PaymentCap: 20_000, PurseCap: 30_000, PaymentsBeforeSync: 5})
+			small := offline.Limits{Mode: offline.Intermittent, PaymentCap: 20_000, PurseCap: 30_000, PaymentsBeforeSync: 5}
+			payer := w.funded(small, 30_000)
+			payee := w.purse(small)
 			w.fund(payee, 15_000)
 			v := payOnly(t, payer, payee, 15_000)
 			w.fund(payee, 1)
 			return payee, v, t0
 		}},
 		{"too many payments since the payer's last sync", "sync_required", func(t *testing.T, w *world) (*offline.Purse, offline.Voucher, time.Time) {
-			d := w.device("never syncs", offline.Limits{Mode: offline.Staged, PaymentCap: 1000, PurseCap: 5000, PaymentsBeforeSync: 3})
+			d := w.device("never syncs", staged)
 			payee := w.purse(staged)
 			q, err := payee.Request(100, t0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			v := d.voucher(offline.Voucher{Counter: 4, Prev: offline.Hash{1}, Synced: 0, Payee: q.Payee, Amount: 100, Nonce: q.Nonce, Time: t0})
+			v := d.voucher(offline.Voucher{Counter: uint64(staged.PaymentsBeforeSync) + 1, Prev: offline.Hash{1}, Synced: 0,
+				Payee: q.Payee, Amount: 100, Nonce: q.Nonce, Time: t0})
 			return payee, v, t0
+		}},
+		{"claims a sync the ledger never vouched for", "bad_signature", func(t *testing.T, w *world) (*offline.Purse, offline.Voucher, time.Time) {
+			d := w.device("self-synced", staged)
+			payee := w.purse(staged)
+			q := mustRequest(t, payee, 100)
+			r := offline.SyncReceipt{Serial: d.chain.Device.Serial, Counter: 500, Head: offline.Hash{5}, Time: t0}
+			r.Sign(w.bankKey) // a bank's key, not the root's
+			return payee, d.voucher(offline.Voucher{Counter: 501, Prev: offline.Hash{5}, Synced: 500, Receipt: r,
+				Payee: q.Payee, Amount: 100, Nonce: q.Nonce, Time: t0}), t0
+		}},
+		{"first voucher after a sync does not follow the receipt's voucher", "counter_order", func(t *testing.T, w *world) (*offline.Purse, offline.Voucher, time.Time) {
+			d := w.device("forked after sync", staged)
+			payee := w.purse(staged)
+			q := mustRequest(t, payee, 100)
+			r := offline.SyncReceipt{Serial: d.chain.Device.Serial, Counter: 7, Head: offline.Hash{7}, Time: t0}
+			r.Sign(w.root)
+			return payee, d.voucher(offline.Voucher{Counter: 8, Prev: offline.Hash{8}, Synced: 7, Receipt: r,
+				Payee: q.Payee, Amount: 100, Nonce: q.Nonce, Time: t0}), t0
 		}},
 		{"rolled-back payer reuses a counter", "counter_order", func(t *testing.T, w *world) (*offline.Purse, offline.Voucher, time.Time) {
 			payer, payee := w.funded(staged, 10_000), w.purse(staged)
@@ -248,7 +285,7 @@ func TestAcceptRefusals(t *testing.T) {
 		})
 	}
 	for _, code := range []string{"unknown_request", "wrong_payee", "amount_mismatch", "certificate_expired", "unknown_bank",
-		"revoked", "bad_signature", "payment_cap", "purse_cap", "sync_required", "counter_order"} {
+		"revoked", "bad_signature", "limits_mismatch", "payment_cap", "purse_cap", "sync_required", "counter_order"} {
 		if !codes[code] {
 			t.Errorf("no case for %s", code)
 		}
@@ -268,13 +305,26 @@ func mustRequest(t testing.TB, p *offline.Purse, amount int64) offline.PaymentRe
 // the one its doc comment lists first.
 func TestAcceptCheckOrder(t *testing.T) {
 	w := newWorld(t)
-	d := w.device("order", offline.Limits{Mode: offline.Staged, PaymentCap: 1000, PurseCap: 5000, PaymentsBeforeSync: 2})
-	payee := w.purse(offline.Limits{Mode: offline.Staged, PaymentCap: 5000, PurseCap: 5000, PaymentsBeforeSync: 5})
+	lim := offline.Limits{Mode: offline.Staged, PaymentCap: 1000, PurseCap: 5000, PaymentsBeforeSync: 2}
+	d := w.device("order", lim)
+	payee := w.purse(lim)
+	// Sync receipts for the counters the payer claims, so that only the
+	// rule under test fails.
+	receipts := map[uint64]offline.SyncReceipt{}
 	answer := func(amount int64, counter, synced uint64) offline.Voucher {
 		q := mustRequest(t, payee, amount)
 		v := offline.Voucher{Counter: counter, Synced: synced, Payee: q.Payee, Amount: q.Amount, Nonce: q.Nonce, Time: t0}
 		if counter > 1 {
 			v.Prev = offline.Hash{byte(counter)} // not what the payer's last voucher hashed to
+		}
+		if synced > 0 {
+			r, ok := receipts[synced]
+			if !ok {
+				r = offline.SyncReceipt{Serial: d.chain.Device.Serial, Counter: synced, Head: offline.Hash{0xee, byte(synced)}, Time: t0}
+				r.Sign(w.root)
+				receipts[synced] = r
+			}
+			v.Receipt = r
 		}
 		return v
 	}
@@ -319,19 +369,19 @@ func TestAcceptCheckOrder(t *testing.T) {
 	accept(answer(100, 5, 3))
 	refused(d.voucher(answer(100, 4, 0)), t0, "sync_required")
 	// Out of order and over the payee's cap: the order first.
-	for c := uint64(7); c <= 13; c += 2 {
-		accept(answer(1000, c, c-1))
+	for c := uint64(8); c <= 14; c += 2 {
+		accept(answer(1000, c, c-2))
 	}
 	if payee.Pending() != 4100 {
 		t.Fatalf("pending %d", payee.Pending())
 	}
-	refused(d.voucher(answer(900, 13, 12)), t0, "counter_order")
-	v = answer(900, 15, 14)
+	refused(d.voucher(answer(900, 14, 12)), t0, "counter_order")
+	v = answer(900, 16, 14)
 	v.Amount = 901
 	refused(d.voucher(v), t0, "amount_mismatch")
 	// A request that fits when made, answered after the purse filled up.
-	last := answer(1, 17, 16)
-	accept(answer(900, 15, 14))
+	last := answer(1, 18, 16)
+	accept(answer(900, 16, 14))
 	refused(d.voucher(last), t0, "purse_cap")
 }
 
@@ -457,7 +507,7 @@ func TestPayVoucher(t *testing.T) {
 func TestPayRefusals(t *testing.T) {
 	w := newWorld(t)
 	limits := offline.Limits{Mode: offline.Staged, PaymentCap: 1000, PurseCap: 5000, PaymentsBeforeSync: 3}
-	payer, payee := w.funded(limits, 5000), w.purse(staged)
+	payer, payee := w.funded(limits, 5000), w.purse(limits)
 	refuse := func(q offline.PaymentRequest, now time.Time, code string) {
 		t.Helper()
 		unchanged(t, payer, func() {
@@ -495,6 +545,7 @@ func TestPayRefusals(t *testing.T) {
 	if payer.Balance() != 1000 {
 		t.Fatalf("balance %d", payer.Balance())
 	}
+	w.sync(payee) // its pending value goes online, so it has room to ask
 	refuse(mustRequest(t, payee, 1001), t0, "payment_cap")
 	pay(t, payer, payee, 1000)
 	refuse(mustRequest(t, payee, 1), t0, "insufficient_funds")
@@ -615,19 +666,51 @@ func TestFund(t *testing.T) {
 	asSync := f
 	copy(asSync.Signature[:], ed25519.Sign(w.bankKey, append([]byte(domainSync), f.Marshal()[:len(f.Marshal())-64]...)))
 	refuse(asSync, "bad_signature")
-	// Sequence numbers may skip.
-	f.Seq = 10
+	// A receipt ahead of one not yet seen applies; the one behind it still
+	// applies when it comes, once.
+	f.Seq = 4
 	f.Sign(w.bankKey)
 	if err := p.Fund(f); err != nil {
 		t.Fatal(err)
 	}
-	if p.Balance() != 8000 {
+	refuse(f, "stale_receipt")
+	late := offline.FundingReceipt{Serial: p.Serial(), Seq: 3, Amount: 700, Time: t0}
+	late.Sign(w.bankKey)
+	if err := p.Fund(late); err != nil {
+		t.Fatalf("a funding answered late, after a later one: %v", err)
+	}
+	refuse(late, "stale_receipt")
+	if p.Balance() != 8700 {
 		t.Fatalf("balance %d", p.Balance())
 	}
 	// The balance never overflows.
-	big := offline.FundingReceipt{Serial: p.Serial(), Seq: 11, Amount: math.MaxInt64, Time: t0}
+	big := offline.FundingReceipt{Serial: p.Serial(), Seq: 5, Amount: math.MaxInt64, Time: t0}
 	big.Sign(w.bankKey)
 	refuse(big, "purse_cap")
+	// At most MaxFundingsAhead receipts wait past a missing one.
+	for i := uint64(0); i < offline.MaxFundingsAhead; i++ {
+		r := offline.FundingReceipt{Serial: p.Serial(), Seq: 7 + i, Amount: 1, Time: t0}
+		r.Sign(w.bankKey)
+		if err := p.Fund(r); err != nil {
+			t.Fatalf("funding %d ahead: %v", i+1, err)
+		}
+	}
+	tooFar := offline.FundingReceipt{Serial: p.Serial(), Seq: 7 + offline.MaxFundingsAhead, Amount: 1, Time: t0}
+	tooFar.Sign(w.bankKey)
+	refuse(tooFar, "stale_receipt")
+	saved := p.Save()
+	if !bytes.Equal(mustLoad(t, saved).Save(), saved) {
+		t.Fatal("a purse with fundings ahead does not save and load")
+	}
+	w.funding[p.Serial()] = 4
+	w.fund(p, 1) // the missing fifth and sixth
+	w.fund(p, 1)
+	if err := p.Fund(tooFar); err != nil { // next in line now
+		t.Fatal(err)
+	}
+	if p.Balance() != 8700+2+offline.MaxFundingsAhead+1 {
+		t.Fatalf("balance %d", p.Balance())
+	}
 
 	bare, err := offline.NewPurse(w.rootPub())
 	if err != nil {
@@ -687,14 +770,18 @@ func TestDefund(t *testing.T) {
 func TestApplySyncSent(t *testing.T) {
 	w := newWorld(t)
 	limits := offline.Limits{Mode: offline.Staged, PaymentCap: 1000, PurseCap: 5000, PaymentsBeforeSync: 5}
-	a, b := w.funded(limits, 5000), w.purse(staged)
+	a, b := w.funded(limits, 5000), w.purse(limits)
 	var sent []offline.Voucher
 	for i := int64(1); i <= 3; i++ {
 		sent = append(sent, pay(t, a, b, 100*i))
 	}
+	heads := map[uint64]offline.Hash{}
+	for _, v := range sent {
+		heads[v.Counter] = v.Hash()
+	}
 	receipt := func(counter, received uint64) offline.SyncReceipt {
-		s := offline.SyncReceipt{Serial: a.Serial(), Counter: counter, Received: received, Time: t0}
-		s.Sign(w.bankKey)
+		s := offline.SyncReceipt{Serial: a.Serial(), Counter: counter, Head: heads[counter], Received: received, Time: t0}
+		s.Sign(w.root)
 		return s
 	}
 	// A receipt for the first two drops them from the log.
@@ -707,9 +794,10 @@ func TestApplySyncSent(t *testing.T) {
 	}
 	// A voucher made now records the sync.
 	v := pay(t, a, b, 50)
-	if v.Synced != 2 || v.Counter != 4 {
-		t.Fatalf("voucher after sync: counter %d, synced %d", v.Counter, v.Synced)
+	if v.Synced != 2 || v.Counter != 4 || v.Receipt != partial {
+		t.Fatalf("voucher after sync: counter %d, synced %d, receipt %+v", v.Counter, v.Synced, v.Receipt)
 	}
+	heads[4] = v.Hash()
 	full := receipt(4, 0)
 	if err := a.ApplySync(full, nil); err != nil {
 		t.Fatal(err)
@@ -730,21 +818,28 @@ func TestApplySyncSent(t *testing.T) {
 		}
 	})
 	// Foreign: for another purse, or covering vouchers never made.
-	foreign := offline.SyncReceipt{Serial: b.Serial(), Counter: 4, Time: t0}
-	foreign.Sign(w.bankKey)
+	foreign := offline.SyncReceipt{Serial: b.Serial(), Counter: 4, Head: heads[4], Time: t0}
+	foreign.Sign(w.root)
 	refuse(foreign, "wrong_device")
+	heads[5] = offline.Hash{5}
 	refuse(receipt(5, 0), "wrong_device")
 	refuse(receipt(4, 1), "wrong_device")
+	// A receipt naming another voucher at a counter the purse reached: a
+	// copy of the purse that paid differently.
+	copied := receipt(4, 0)
+	copied.Head[0] ^= 1
+	copied.Sign(w.root)
+	refuse(copied, "wrong_device")
 	// Badly signed.
 	forged := full
 	forged.Time = forged.Time.Add(time.Second)
 	refuse(forged, "bad_signature")
-	other := offline.SyncReceipt{Serial: a.Serial(), Counter: 4, Time: t0}
-	other.Sign(seedKey("bank-b"))
-	refuse(other, "bad_signature")
-	asFunding := full
-	copy(asFunding.Signature[:], ed25519.Sign(w.bankKey, append([]byte(domainReceipt), full.Marshal()[:len(full.Marshal())-64]...)))
-	refuse(asFunding, "bad_signature")
+	byBank := offline.SyncReceipt{Serial: a.Serial(), Counter: 4, Head: heads[4], Time: t0}
+	byBank.Sign(w.bankKey)
+	refuse(byBank, "bad_signature")
+	asRevocations := full
+	copy(asRevocations.Signature[:], ed25519.Sign(w.root, append([]byte(domainRevocations), full.Marshal()[:len(full.Marshal())-64]...)))
+	refuse(asRevocations, "bad_signature")
 
 	bare, err := offline.NewPurse(w.rootPub())
 	if err != nil {
@@ -757,7 +852,7 @@ func TestApplySyncReceived(t *testing.T) {
 	for _, mode := range []offline.Mode{offline.Staged, offline.Intermittent} {
 		t.Run(mode.String(), func(t *testing.T) {
 			w := newWorld(t)
-			a, b := w.funded(staged, 5000), w.purse(testLimits(mode))
+			a, b := w.funded(testLimits(mode), 5000), w.purse(testLimits(mode))
 			var got []offline.Voucher
 			for i := int64(1); i <= 3; i++ {
 				got = append(got, pay(t, a, b, 100*i))
@@ -771,7 +866,7 @@ func TestApplySyncReceived(t *testing.T) {
 			}
 			receipt := func(received uint64) offline.SyncReceipt {
 				s := offline.SyncReceipt{Serial: b.Serial(), Received: received, Time: t0}
-				s.Sign(w.bankKey)
+				s.Sign(w.root)
 				return s
 			}
 			first := receipt(1)
@@ -863,7 +958,7 @@ type rich struct {
 
 func richPurse(t testing.TB, w *world) rich {
 	t.Helper()
-	r := rich{a: w.funded(staged, 20_000), b: w.funded(intermittent, 20_000), c: w.purse(staged)}
+	r := rich{a: w.funded(staged, 20_000), b: w.funded(staged, 20_000), c: w.purse(staged)}
 	pay(t, r.a, r.c, 100)
 	w.sync(r.a)
 	pay(t, r.a, r.c, 200)
@@ -960,7 +1055,8 @@ func TestLoadPurseRefuses(t *testing.T) {
 // Offsets in a saved purse state (docs/offline.md): version, type, seed,
 // root key, then the two certificates each after a 2-byte length, then
 // balance, pending, counter, synced, funding sequence and received count
-// (8 bytes each).
+// (8 bytes each), the last voucher's hash, the sync receipt after a 2-byte
+// length and the fundings applied ahead (a 4-byte count, 8 bytes each).
 func purseCounterOffset(p *offline.Purse) int {
 	return 2 + 32 + 32 + 2 + len(p.Chain().Bank.Marshal()) + 2 + len(p.Chain().Device.Marshal()) + 16
 }
@@ -981,8 +1077,9 @@ func damagedStates(t testing.TB, r rich) map[string][]byte {
 		"synced after the counter":      set(counter+8, 3),
 		"fewer received than in inbox":  set(counter+24, 1),
 	}
-	// The revocation-list flag, after the last voucher hash.
-	flag := counter + 32 + 32
+	// The revocation-list flag, after the last voucher hash, the sync
+	// receipt and the (empty) list of fundings applied ahead.
+	flag := counter + 32 + 32 + 2 + len(offline.SyncReceipt{}.Marshal()) + 4
 	if binary.BigEndian.Uint32(saved[flag:]) != 1 {
 		t.Fatal("rich purse has no revocation list")
 	}

@@ -8,7 +8,9 @@ import (
 // FundingReceipt is a bank's statement that Amount yen moved from the
 // device owner's online wallet into the device's escrow; the purse raises
 // its balance by Amount when it applies it. Seq numbers a device's fundings
-// so a receipt is applied once.
+// 1, 2, 3, … without gaps, so each applies exactly once, in any order: a
+// receipt whose answer was lost and fetched again after a later funding
+// still counts.
 type FundingReceipt struct {
 	Serial    Serial
 	Seq       uint64
@@ -54,18 +56,25 @@ func ParseFundingReceipt(b []byte) (FundingReceipt, error) {
 	r.header(typeReceipt)
 	r.fixed(f.Serial[:])
 	f.Seq = r.u64()
+	if r.err == nil && f.Seq == 0 {
+		r.fail("funding sequence 0; fundings are numbered from 1")
+	}
 	f.Amount = r.amount("amount")
 	f.Time = r.time()
 	r.fixed(f.Signature[:])
 	return f, r.end()
 }
 
-// SyncReceipt is a bank's statement that it holds a purse's sent vouchers up
-// to Counter and its first Received received vouchers. Applying it resets
-// the purse's count of payments since its last sync.
+// SyncReceipt is the central ledger's statement that it holds every voucher
+// of a purse up to Counter, the last of them with hash Head, and the first
+// Received vouchers the purse received. Applying it resets the purse's count
+// of payments since its last sync, and the purse's later vouchers carry it,
+// so a payee can check offline that the payer's Synced is true. The root
+// key signs it: only the ledger knows what it holds.
 type SyncReceipt struct {
 	Serial    Serial
 	Counter   uint64
+	Head      Hash // hash of the purse's voucher with Counter; zero when Counter is 0
 	Received  uint64
 	Time      time.Time
 	Signature [ed25519.SignatureSize]byte
@@ -75,20 +84,21 @@ func (s *SyncReceipt) signed(w *writer) {
 	w.header(typeSync)
 	w.fixed(s.Serial[:])
 	w.u64(s.Counter)
+	w.fixed(s.Head[:])
 	w.u64(s.Received)
 	w.time(s.Time)
 }
 
-// Sign signs the receipt with the bank's key.
-func (s *SyncReceipt) Sign(bank ed25519.PrivateKey) {
+// Sign signs the receipt with the root key.
+func (s *SyncReceipt) Sign(root ed25519.PrivateKey) {
 	s.Time = s.Time.Truncate(time.Millisecond)
-	copy(s.Signature[:], ed25519.Sign(bank, signedMessage(domainSync, s.signed)))
+	copy(s.Signature[:], ed25519.Sign(root, signedMessage(domainSync, s.signed)))
 }
 
-// Verify checks the bank's signature.
-func (s SyncReceipt) Verify(bank ed25519.PublicKey) error {
-	if !ed25519.Verify(bank, signedMessage(domainSync, s.signed), s.Signature[:]) {
-		return broken(ErrBadSignature, "sync receipt of %s is not signed by its bank", s.Serial)
+// Verify checks the root's signature.
+func (s SyncReceipt) Verify(root ed25519.PublicKey) error {
+	if !ed25519.Verify(root, signedMessage(domainSync, s.signed), s.Signature[:]) {
+		return broken(ErrBadSignature, "sync receipt %d of %s is not signed by the central bank's root key", s.Counter, s.Serial)
 	}
 	return nil
 }
@@ -104,12 +114,21 @@ func (s SyncReceipt) Marshal() []byte {
 // ParseSyncReceipt decodes a receipt; it does not verify it.
 func ParseSyncReceipt(b []byte) (SyncReceipt, error) {
 	r := reader{b: b, what: "sync receipt"}
+	s := readSyncReceipt(&r)
+	return s, r.end()
+}
+
+func readSyncReceipt(r *reader) SyncReceipt {
 	var s SyncReceipt
 	r.header(typeSync)
 	r.fixed(s.Serial[:])
 	s.Counter = r.u64()
+	r.fixed(s.Head[:])
 	s.Received = r.u64()
 	s.Time = r.time()
 	r.fixed(s.Signature[:])
-	return s, r.end()
+	if r.err == nil && (s.Counter == 0) != (s.Head == Hash{}) {
+		r.fail("head must be zero exactly when the counter is 0")
+	}
+	return s
 }

@@ -23,6 +23,13 @@ const (
 	ReasonForged       = "forged"        // the chain or the payer's signature does not verify
 	ReasonNotUploaders = "not_uploaders" // a sent voucher of another payer, or a received one for another payee
 	ReasonUnknownPayee = "unknown_payee" // no registered device has the payee serial
+	// ReasonPayeeFault: genuine, but an honest payee refuses it (over a cap,
+	// beyond its payer's sync count, dated outside its certificate, with
+	// limits the policy forbids); its payee bears it and nothing moves.
+	ReasonPayeeFault = "payee_should_have_refused"
+	// ReasonLate: genuine, but handed in after its certificate's expiry
+	// and the upload grace; its payee bears it and nothing moves.
+	ReasonLate = "late"
 )
 
 // ConflictKind names a way a device broke the offline rules.
@@ -37,12 +44,22 @@ const (
 	ChainFork ConflictKind = "chain_fork"
 	// Overspend: the payer's vouchers add up to more than its escrow ever held.
 	Overspend ConflictKind = "overspend"
-	// ExpiredCertificate: the payer paid outside its certificate's validity,
-	// which a genuine purse refuses to do.
-	ExpiredCertificate ConflictKind = "expired_certificate"
+	// RuleBreach: the payer signed a voucher a genuine purse never makes:
+	// over a cap, beyond its count of payments since its last sync, dated
+	// outside its certificate, or not following its sync receipt's voucher.
+	RuleBreach ConflictKind = "rule_breach"
 	// Forgery: the uploading device presented a voucher whose signature or
 	// chain does not verify; an honest payee never accepts one.
 	Forgery ConflictKind = "forgery"
+	// BankCertificate: a bank's key certified a device the bank never
+	// registered at the ledger under that serial and key (a device of its
+	// own it did not declare, or an impostor of another bank's device). The
+	// conflict names the bank; it pays every voucher of that certificate.
+	BankCertificate ConflictKind = "bank_certificate"
+	// AcceptedInvalid: a payee handed in, as received, a voucher an honest
+	// payee refuses. It is not revoked for it, but it bears the voucher's
+	// value, and the report marks it: a sign it colludes with the payer.
+	AcceptedInvalid ConflictKind = "accepted_invalid"
 	// Retired is no broken rule but the other reason a device is revoked:
 	// its owner reported it lost or stolen.
 	Retired ConflictKind = "retired"
@@ -58,22 +75,4 @@ func ChainConflict(v *Voucher, prev, nextPrev *Hash) bool {
 		return true
 	}
 	return nextPrev != nil && *nextPrev != v.Hash()
-}
-
-// Split divides a voucher's amount between the payer's escrow and the loss
-// policy. available is what the escrow can still give (never negative).
-// payeeAtFault marks vouchers the payee should have refused offline (an
-// expired certificate), whose shortfall the payee bears whatever the policy.
-// It returns what the escrow pays, what the bearer pays, and what the payee
-// goes without.
-func Split(amount, available int64, bearer Bearer, payeeAtFault bool) (fromEscrow, fromBearer, payeeLoss int64) {
-	fromEscrow = min(amount, max(available, 0))
-	short := amount - fromEscrow
-	if short == 0 {
-		return fromEscrow, 0, 0
-	}
-	if payeeAtFault || bearer == Payee {
-		return fromEscrow, 0, short
-	}
-	return fromEscrow, short, 0
 }

@@ -99,10 +99,10 @@ func buildFixtures(t testing.TB) *fixtures {
 	f.req2 = offline.PaymentRequest{Payee: s2, Amount: 2000, Nonce: fixedNonce("nonce-2"), Time: at("2030-04-10T12:40:00Z")}
 	f.v2 = resign(f.purse1Key, offline.Voucher{Chain: chain1, Payer: s1, Counter: 2, Prev: f.v1.Hash(), Payee: s2,
 		Amount: f.req2.Amount, Nonce: f.req2.Nonce, Time: at("2030-04-10T12:40:03.001Z")})
-	f.sync1 = offline.SyncReceipt{Serial: s1, Counter: 2, Received: 0, Time: at("2030-04-11T09:00:00Z")}
-	f.sync1.Sign(f.bankKey)
+	f.sync1 = offline.SyncReceipt{Serial: s1, Counter: 2, Head: f.v2.Hash(), Received: 0, Time: at("2030-04-11T09:00:00Z")}
+	f.sync1.Sign(f.root)
 	f.v3 = resign(f.purse1Key, offline.Voucher{Chain: chain1, Payer: s1, Counter: 3, Prev: f.v2.Hash(), Synced: 2,
-		Amount: 10_000, Nonce: fixedNonce("nonce-3"), Time: at("2030-04-11T09:00:05Z")})
+		Receipt: f.sync1, Amount: 10_000, Nonce: fixedNonce("nonce-3"), Time: at("2030-04-11T09:00:05Z")})
 
 	f.crl1 = offline.IssueRevocationList(f.root, 1, at("2030-04-09T00:00:00Z"),
 		[]offline.Serial{repeatSerial(0x0f), repeatSerial(0x03), repeatSerial(0x0a)})
@@ -166,17 +166,18 @@ type requestFields struct {
 }
 
 type voucherFields struct {
-	BankCert   string `json:"bank_cert"`   // name of the vector holding it
-	DeviceCert string `json:"device_cert"` // name of the vector holding it
-	Payer      string `json:"payer"`
-	Counter    uint64 `json:"counter"`
-	Prev       string `json:"prev"`
-	Synced     uint64 `json:"synced"`
-	Payee      string `json:"payee"`
-	Amount     int64  `json:"amount"`
-	Nonce      string `json:"nonce"`
-	Time       string `json:"time"`
-	Signature  string `json:"signature"`
+	BankCert    string `json:"bank_cert"`              // name of the vector holding it
+	DeviceCert  string `json:"device_cert"`            // name of the vector holding it
+	SyncReceipt string `json:"sync_receipt,omitempty"` // name of the vector holding it; none when synced is 0
+	Payer       string `json:"payer"`
+	Counter     uint64 `json:"counter"`
+	Prev        string `json:"prev"`
+	Synced      uint64 `json:"synced"`
+	Payee       string `json:"payee"`
+	Amount      int64  `json:"amount"`
+	Nonce       string `json:"nonce"`
+	Time        string `json:"time"`
+	Signature   string `json:"signature"`
 }
 
 type revocationFields struct {
@@ -197,6 +198,7 @@ type fundingFields struct {
 type syncFields struct {
 	Serial    string `json:"serial"`
 	Counter   uint64 `json:"counter"`
+	Head      string `json:"head"`
 	Received  uint64 `json:"received"`
 	Time      string `json:"time"`
 	Signature string `json:"signature"`
@@ -227,8 +229,8 @@ func describeRequest(q offline.PaymentRequest) requestFields {
 	return requestFields{Payee: q.Payee.String(), Amount: q.Amount, Nonce: q.Nonce.String(), Time: fmtTime(q.Time)}
 }
 
-func describeVoucher(v offline.Voucher, bankName, devName string) voucherFields {
-	return voucherFields{BankCert: bankName, DeviceCert: devName, Payer: v.Payer.String(), Counter: v.Counter,
+func describeVoucher(v offline.Voucher, bankName, devName, syncName string) voucherFields {
+	return voucherFields{BankCert: bankName, DeviceCert: devName, SyncReceipt: syncName, Payer: v.Payer.String(), Counter: v.Counter,
 		Prev: v.Prev.String(), Synced: v.Synced, Payee: v.Payee.String(), Amount: v.Amount, Nonce: v.Nonce.String(),
 		Time: fmtTime(v.Time), Signature: hx(v.Signature[:])}
 }
@@ -246,7 +248,8 @@ func describeFunding(f offline.FundingReceipt) fundingFields {
 }
 
 func describeSync(s offline.SyncReceipt) syncFields {
-	return syncFields{Serial: s.Serial.String(), Counter: s.Counter, Received: s.Received, Time: fmtTime(s.Time), Signature: hx(s.Signature[:])}
+	return syncFields{Serial: s.Serial.String(), Counter: s.Counter, Head: s.Head.String(), Received: s.Received,
+		Time: fmtTime(s.Time), Signature: hx(s.Signature[:])}
 }
 
 func rawJSON(t testing.TB, v any) json.RawMessage {
@@ -269,6 +272,7 @@ const (
 	vBank = "bank-cert bank-a"
 	vDev1 = "device-cert purse-1"
 	vDev2 = "device-cert purse-2"
+	vSync = "sync-receipt purse-1 counter 2"
 )
 
 func buildVectorFile(t testing.TB) vectorFile {
@@ -279,7 +283,7 @@ func buildVectorFile(t testing.TB) vectorFile {
 			"Keys are ed25519 from 32-byte seeds; seed_from says how each seed was made. " +
 			"Encodings, signatures, hashes and messages are hex; times are UTC and encoded as Unix milliseconds. " +
 			"signed_message is what the signature covers: the domain string, then the encoding up to the signature " +
-			"(for a voucher, its version and type bytes and fields, without the certificates). " +
+			"(for a voucher, its version and type bytes and fields, without the certificates and sync receipt). " +
 			"A voucher's hash is SHA-256 of its signed_message without the domain string. " +
 			"Regenerate with: go test ./offline -run TestVectors -update",
 		FormatVersion: offline.FormatVersion,
@@ -304,7 +308,11 @@ func buildVectorFile(t testing.TB) vectorFile {
 		return &vf.Vectors[len(vf.Vectors)-1]
 	}
 	voucher := func(name string, v offline.Voucher) {
-		vec := add(name, "voucher", describeVoucher(v, vBank, vDev1), "purse-1", "", v.Marshal())
+		syncName := ""
+		if v.Synced > 0 {
+			syncName = vSync
+		}
+		vec := add(name, "voucher", describeVoucher(v, vBank, vDev1, syncName), "purse-1", "", v.Marshal())
 		vec.SignedMessage = hx(v.SignedBytes())
 		h := v.Hash()
 		vec.Hash = hx(h[:])
@@ -318,7 +326,7 @@ func buildVectorFile(t testing.TB) vectorFile {
 	voucher("voucher purse-1 #1 to purse-2", f.v1)
 	add("payment-request purse-2 2000", "payment_request", describeRequest(f.req2), "", "", f.req2.Marshal()).Text = f.req2.Text()
 	voucher("voucher purse-1 #2 to purse-2", f.v2)
-	add("sync-receipt purse-1 counter 2", "sync_receipt", describeSync(f.sync1), "bank-a", domainSync, f.sync1.Marshal())
+	add(vSync, "sync_receipt", describeSync(f.sync1), "root", domainSync, f.sync1.Marshal())
 	voucher("voucher purse-1 #3 defund", f.v3)
 	add("revocation-list 1", "revocation_list", describeRevocations(f.crl1), "root", domainRevocations, f.crl1.Marshal())
 	add("revocation-list 2 empty", "revocation_list", describeRevocations(f.crl2), "root", domainRevocations, f.crl2.Marshal())
@@ -501,11 +509,15 @@ func TestVectorsFromFile(t *testing.T) {
 					!bytes.Equal(v.Chain.Device.Marshal(), unhex(t, byName[fields.DeviceCert].Encoding)) {
 					t.Fatalf("certificates differ from vectors %q and %q", fields.BankCert, fields.DeviceCert)
 				}
+				if (v.Synced > 0) != (fields.SyncReceipt != "") ||
+					v.Synced > 0 && !bytes.Equal(v.Receipt.Marshal(), unhex(t, byName[fields.SyncReceipt].Encoding)) {
+					t.Fatalf("sync receipt differs from vector %q", fields.SyncReceipt)
+				}
 				vt, err := offline.ParseVoucherText(vec.Text)
 				if err != nil || !bytes.Equal(vt.Marshal(), enc) {
 					t.Fatalf("text form decodes to other bytes (%v)", err)
 				}
-				got, reenc = describeVoucher(v, fields.BankCert, fields.DeviceCert), v.Marshal()
+				got, reenc = describeVoucher(v, fields.BankCert, fields.DeviceCert, fields.SyncReceipt), v.Marshal()
 				checkFields(t, vec, &voucherFields{}, got)
 			case "revocation_list":
 				l, err := offline.ParseRevocationList(enc)
@@ -532,7 +544,10 @@ func TestVectorsFromFile(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := s.Verify(bankKeyOf(t, banks, devices, s.Serial, keys[vec.SignedBy])); err != nil {
+				if vec.SignedBy != "root" {
+					t.Fatalf("sync receipt signed by %s, not the root", vec.SignedBy)
+				}
+				if err := s.Verify(root); err != nil {
 					t.Fatal(err)
 				}
 				got, reenc = describeSync(s), s.Marshal()

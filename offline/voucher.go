@@ -67,15 +67,16 @@ func ParsePaymentRequestText(text string) (PaymentRequest, error) {
 // purse's vouchers, so a cloned or rolled-back purse shows as two vouchers
 // with one counter or a fork in the chain.
 type Voucher struct {
-	Chain     Chain     // the payer's certificates
-	Payer     Serial    // must equal Chain.Device.Serial
-	Counter   uint64    // 1 for a purse's first voucher, then one more each time
-	Prev      Hash      // hash of the payer's previous voucher; zero before the first
-	Synced    uint64    // the payer's counter when it last synced with its bank
-	Payee     Serial    // zero for a defund to the payer's own online wallet
-	Amount    int64     // yen
-	Nonce     Nonce     // from the payee's payment request
-	Time      time.Time // the payer device's clock
+	Chain     Chain       // the payer's certificates
+	Payer     Serial      // must equal Chain.Device.Serial
+	Counter   uint64      // 1 for a purse's first voucher, then one more each time
+	Prev      Hash        // hash of the payer's previous voucher; zero before the first
+	Synced    uint64      // the payer's counter when it last synced with the ledger
+	Receipt   SyncReceipt // the ledger's sync receipt for Synced, which proves it; zero when Synced is 0
+	Payee     Serial      // zero for a defund to the payer's own online wallet
+	Amount    int64       // yen
+	Nonce     Nonce       // from the payee's payment request
+	Time      time.Time   // the payer device's clock
 	Signature [ed25519.SignatureSize]byte
 }
 
@@ -122,12 +123,18 @@ type VoucherKey struct {
 }
 
 // Marshal returns the canonical encoding: version and type bytes, the two
-// certificates (each with a 2-byte length), the fields, the signature.
+// certificates and the sync receipt (each with a 2-byte length; the receipt
+// empty when Synced is 0), the fields, the signature.
 func (v Voucher) Marshal() []byte {
 	var w writer
 	w.header(typeVoucher)
 	w.blob(v.Chain.Bank.Marshal())
 	w.blob(v.Chain.Device.Marshal())
+	if v.Synced > 0 {
+		w.blob(v.Receipt.Marshal())
+	} else {
+		w.blob(nil)
+	}
 	v.fields(&w)
 	w.fixed(v.Signature[:])
 	return w.bytes()
@@ -141,7 +148,7 @@ func ParseVoucher(b []byte) (Voucher, error) {
 	r := reader{b: b, what: "voucher"}
 	var v Voucher
 	r.header(typeVoucher)
-	bank, dev := r.blob(), r.blob()
+	bank, dev, sync := r.blob(), r.blob(), r.blob()
 	r.fixed(v.Payer[:])
 	v.Counter = r.u64()
 	r.fixed(v.Prev[:])
@@ -160,6 +167,13 @@ func ParseVoucher(b []byte) (Voucher, error) {
 	}
 	if v.Chain.Device, err = ParseDeviceCert(dev); err != nil {
 		return Voucher{}, err
+	}
+	if len(sync) > 0 {
+		if v.Receipt, err = ParseSyncReceipt(sync); err != nil {
+			return Voucher{}, err
+		}
+	} else if v.Synced > 0 {
+		return Voucher{}, broken(ErrMalformed, "voucher synced at %d carries no sync receipt", v.Synced)
 	}
 	if err := v.wellFormed(); err != nil {
 		return Voucher{}, err
@@ -190,20 +204,31 @@ func (v *Voucher) wellFormed() error {
 		return broken(ErrMalformed, "voucher counter %d is not after the last sync at %d", v.Counter, v.Synced)
 	case v.Payee == v.Payer:
 		return broken(ErrMalformed, "voucher pays its own payer")
+	case v.Synced == 0 && v.Receipt != SyncReceipt{}:
+		return broken(ErrMalformed, "voucher never synced carries a sync receipt")
+	case v.Synced > 0 && (v.Receipt.Serial != v.Payer || v.Receipt.Counter != v.Synced):
+		return broken(ErrMalformed, "voucher synced at %d of %s carries the sync receipt of %d of %s",
+			v.Synced, v.Payer, v.Receipt.Counter, v.Receipt.Serial)
 	}
 	return nil
 }
 
 // VerifySignature checks the voucher is well formed, the chain's signatures
-// up to the root (whatever the time; ValidAtItsTime checks the times) and
-// the payer's signature. It is the check that attributes a voucher to its
-// payer device: a voucher that passes was made by that device's key.
+// up to the root (whatever the time; ValidAtItsTime checks the times), the
+// sync receipt's signature and the payer's signature. It is the check that
+// attributes a voucher to its payer device: a voucher that passes was made
+// by that device's key, and its Synced is one the ledger vouched for.
 func (v *Voucher) VerifySignature(root ed25519.PublicKey) error {
 	if err := v.wellFormed(); err != nil {
 		return err
 	}
 	if err := v.Chain.VerifySignatures(root); err != nil {
 		return err
+	}
+	if v.Synced > 0 {
+		if err := v.Receipt.Verify(root); err != nil {
+			return err
+		}
 	}
 	if !ed25519.Verify(v.Chain.Device.Key, v.SignedBytes(), v.Signature[:]) {
 		return broken(ErrBadSignature, "voucher %s#%d is not signed by its payer's key", v.Payer, v.Counter)

@@ -59,11 +59,16 @@ type PurseFunded struct {
 // PurseSync uploads what a purse sent and received since its last sync.
 // A defund is a sync whose sent vouchers end with the purse's defund voucher.
 type PurseSync struct {
-	Serial         string   `json:"serial"`
-	Counter        uint64   `json:"counter"`         // the purse's counter now
-	ReceivedBefore uint64   `json:"received_before"` // vouchers received before received[0]
-	Sent           [][]byte `json:"sent"`            // voucher encodings, in counter order
-	Received       [][]byte `json:"received"`
+	Serial         string `json:"serial"`
+	Counter        uint64 `json:"counter"`         // the purse's counter now
+	ReceivedBefore uint64 `json:"received_before"` // vouchers received before received[0]
+	// ReceivedTotal is how many vouchers the purse has received in all;
+	// with counter, the purse's account of itself, by which the ledger
+	// judges an intermittent purse. Left out, the ledger judges it only
+	// once its vouchers can no longer arrive.
+	ReceivedTotal *uint64  `json:"received_total,omitempty"`
+	Sent          [][]byte `json:"sent"` // voucher encodings, in counter order
+	Received      [][]byte `json:"received"`
 }
 
 // VoucherOutcome is what reconciliation did with one voucher.
@@ -75,6 +80,7 @@ type VoucherOutcome struct {
 	Amount     int64  `json:"amount"`
 	Outcome    string `json:"outcome"` // settled, pending, rejected or duplicate
 	Reason     string `json:"reason,omitempty"`
+	Fault      string `json:"fault,omitempty"` // for payee_should_have_refused: the check an honest payee refuses it by
 	FromEscrow int64  `json:"from_escrow,omitempty"`
 	FromBearer int64  `json:"from_bearer,omitempty"`
 	Bearer     string `json:"bearer,omitempty"`
@@ -85,13 +91,16 @@ type VoucherOutcome struct {
 type OfflineConflict struct {
 	Kind     string   `json:"kind"`
 	Device   string   `json:"device"`
+	Bank     string   `json:"bank,omitempty"` // for bank_certificate: the bank blamed
 	Detail   string   `json:"detail"`
 	Evidence []string `json:"evidence"` // voucher hashes
+	Revokes  bool     `json:"revokes"`  // false for accepted_invalid, which only marks the payee
 }
 
 // PurseSynced answers purse_sync.
 type PurseSynced struct {
-	Receipt       []byte            `json:"receipt"` // a sync receipt signed by the bank
+	Receipt       []byte            `json:"receipt"`               // the central ledger's sync receipt, signed by the root key
+	DeviceCert    []byte            `json:"device_cert,omitempty"` // a renewed device certificate for the purse to install
 	Settled       int               `json:"settled"`
 	Pending       int               `json:"pending"`
 	Rejected      int               `json:"rejected"`

@@ -516,6 +516,16 @@ func (o *offlineRun) reconcile(ctx context.Context) error {
 		return err
 	}
 	err := closeWindow()
+	if err == nil && o.w.settler != nil {
+		// The end of the run is the end of the offline period: every
+		// voucher has been handed in, so the books close as if every
+		// deadline had passed, and what only a deadline decides (an
+		// intermittent purse that spent beyond its value and never
+		// synced) is decided now.
+		pol := o.w.settler.Policy()
+		o.w.ahead.Store(int64(2*pol.CertLifetime + pol.UploadGrace + time.Hour))
+		err = closeWindow()
+	}
 	o.mu.Lock()
 	o.closedAt = time.Since(o.start)
 	o.mu.Unlock()
@@ -576,9 +586,9 @@ func (o *offlineRun) finish() *OfflineReport {
 	if st := o.w.settler; st != nil {
 		sum := st.Summary()
 		for acc, v := range sum.LossByBearer {
-			rep.LossByBearer[string(acc)] += v
+			rep.LossByBearer[string(acc)] += v.Clamp()
 		}
-		rep.LossByPayees = sum.LossByPayees
+		rep.LossByPayees = sum.LossByPayees.Clamp()
 		conflicts = nil
 		for _, c := range st.Conflicts() {
 			conflicts = append(conflicts, answeredConflict{kind: string(c.Kind), device: c.Device.String()})

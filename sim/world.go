@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
@@ -30,6 +31,9 @@ type World struct {
 	sc      *Scenario
 	ledger  *ledger.Ledger      // nil when the banks run in other processes
 	settler *settlement.Settler // likewise
+	// ahead moves settlement's clock past real time, so a run can close
+	// its books as if every offline deadline had passed.
+	ahead   atomic.Int64
 	banks   []*intermediary.Bank
 	servers []*http.Server
 	urls    []string // each bank's wallet websocket
@@ -87,7 +91,8 @@ func OpenWorld(ctx context.Context, sc *Scenario, dir string, sessions int, log 
 	if err != nil {
 		return nil, err
 	}
-	if w.settler, err = settlement.Open(ctx, w.ledger, settlement.Config{Policy: policy, Logger: log}); err != nil {
+	now := func() time.Time { return time.Now().Add(time.Duration(w.ahead.Load())) }
+	if w.settler, err = settlement.Open(ctx, w.ledger, settlement.Config{Policy: policy, Logger: log, Now: now}); err != nil {
 		return nil, err
 	}
 	for b := range sc.Banks {

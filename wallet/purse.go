@@ -66,21 +66,24 @@ func (c *Client) FundPurse(ctx context.Context, id string, p *offline.Purse, amo
 }
 
 // SyncPurse uploads what the purse sent and received since its last sync,
-// in as many purse_sync messages as it takes, applies each sync receipt and
-// fetches a newer revocation list when there is one. It returns the
-// answers in order.
+// in as many purse_sync messages as it takes, applies each sync receipt,
+// installs a renewed certificate and fetches a newer revocation list when
+// there is one. It returns the answers in order. What the purse received
+// goes first: the ledger resets the purse's count of payments only when
+// its escrow, with the value on its way to it, covers what it paid.
 func (c *Client) SyncPurse(ctx context.Context, p *offline.Purse) ([]*protocol.PurseSynced, error) {
 	up := p.Upload()
 	var out []*protocol.PurseSynced
 	sent, recv := up.Sent, up.Received
 	before := up.ReceivedBefore
 	for first := true; first || len(sent)+len(recv) > 0; first = false {
-		m := protocol.PurseSync{Serial: up.Serial.String(), Counter: up.Counter, ReceivedBefore: before}
-		for len(sent) > 0 && len(m.Sent) < protocol.MaxSyncVouchers {
-			m.Sent, sent = append(m.Sent, sent[0].Marshal()), sent[1:]
-		}
-		for len(recv) > 0 && len(m.Sent)+len(m.Received) < protocol.MaxSyncVouchers {
+		total := up.ReceivedBefore + uint64(len(up.Received))
+		m := protocol.PurseSync{Serial: up.Serial.String(), Counter: up.Counter, ReceivedBefore: before, ReceivedTotal: &total}
+		for len(recv) > 0 && len(m.Received) < protocol.MaxSyncVouchers {
 			m.Received, recv = append(m.Received, recv[0].Marshal()), recv[1:]
+		}
+		for len(sent) > 0 && len(m.Sent)+len(m.Received) < protocol.MaxSyncVouchers {
+			m.Sent, sent = append(m.Sent, sent[0].Marshal()), sent[1:]
 		}
 		var r protocol.PurseSynced
 		if err := c.Call(ctx, protocol.TypePurseSync, c.NewRequestID(), &m, protocol.TypePurseSynced, &r); err != nil {
@@ -103,12 +106,32 @@ func (c *Client) applySync(ctx context.Context, p *offline.Purse, r *protocol.Pu
 	if err := p.ApplySync(s, nil); err != nil {
 		return fmt.Errorf("wallet: apply sync receipt: %w", err)
 	}
+	if len(r.DeviceCert) > 0 {
+		if err := c.installRenewal(p, r.DeviceCert); err != nil {
+			return err
+		}
+	}
 	if crl := p.Revocations(); crl == nil || r.RevocationSeq > crl.Seq {
 		var rl protocol.RevocationsResult
 		if err := c.Call(ctx, protocol.TypeRevocations, c.NewRequestID(), nil, protocol.TypeRevocationList, &rl); err != nil {
 			return err
 		}
 		return c.applyRevocations(p, rl.List)
+	}
+	return nil
+}
+
+// installRenewal installs the renewed certificate the bank sent with a
+// sync answer.
+func (c *Client) installRenewal(p *offline.Purse, raw []byte) error {
+	dev, err := offline.ParseDeviceCert(raw)
+	if err != nil {
+		return fmt.Errorf("wallet: renewed certificate: %w", err)
+	}
+	ch := *p.Chain()
+	ch.Device = dev
+	if err := p.Install(ch, time.Now()); err != nil {
+		return fmt.Errorf("wallet: install renewed certificate: %w", err)
 	}
 	return nil
 }

@@ -42,9 +42,10 @@ func (o *offlineFlags) register(fs *flag.FlagSet) {
 		o.policy.PaymentsBeforeSync = n
 		return nil
 	})
-	fs.IntVar(&o.certDays, "offline-cert-days", o.certDays, "days a purse's device certificate is valid")
+	fs.IntVar(&o.certDays, "offline-cert-days", o.certDays, "days a purse's device certificate is valid; a purse in good standing that syncs in the second half of them gets a new one")
+	fs.DurationVar(&o.policy.UploadGrace, "offline-upload-grace", o.policy.UploadGrace, "how long after its payer's certificate expires a voucher may still reach the ledger and be honoured; a later one is its payee's loss")
 	fs.Int64Var(&o.guarantee, "offline-guarantee-fund", settlement.DefaultGuaranteeFund, "yen the central bank puts in the guarantee account when it opens")
-	fs.DurationVar(&o.window, "offline-window", 24*time.Hour, "how often the ledger closes the settlement window: vouchers still waiting for their payer's value settle as far as escrow goes, the rest is an overspend")
+	fs.DurationVar(&o.window, "offline-window", 24*time.Hour, "how often the ledger closes the settlement window: waiting payers in a cycle settle by netting, what still waits is advanced by the bearer (payer-bank, guarantee), shortfalls now certain are decided")
 }
 
 // Policy checks the flags and returns the policy they set.

@@ -376,7 +376,9 @@ function showSync(name, r) {
   const li = document.createElement("li");
   const lines = r.vouchers.map((v) => `${esc(v.outcome)}${v.reason ? " (" + esc(v.reason) + ")" : ""}: ${yen(v.amount)} yen, voucher ${esc(v.hash.slice(0, 8))}` +
     (v.from_bearer ? `, ${yen(v.from_bearer)} yen borne by ${esc(v.bearer)}` : "") + (v.payee_loss ? `, payee goes without ${yen(v.payee_loss)} yen` : ""));
-  const conflicts = r.conflicts.map((c) => `<div class="conflict">${esc(c.kind)} by ${esc(c.wallet)}'s purse ${esc(c.device.slice(0, 8))}: revoked. ${esc(c.detail)}</div>`);
+  const conflicts = r.conflicts.map((c) => `<div class="conflict">${esc(c.kind)} by ` +
+    (c.kind === "bank_certificate" ? `bank ${esc(c.bank)}` : `${esc(c.wallet)}'s purse ${esc(c.device.slice(0, 8))}`) +
+    `${c.revokes ? ": revoked" : ""}. ${esc(c.detail)}</div>`);
   li.innerHTML = `<time>${new Date().toLocaleTimeString()}</time><div><strong>${esc(name)} synced</strong>: ${r.vouchers.length} vouchers handed in` +
     (lines.length ? `<ul>${lines.map((l) => `<li>${l}</li>`).join("")}</ul>` : "") + conflicts.join("") + `</div>`;
   $("#sync-results").prepend(li);

@@ -3,491 +3,136 @@ package settlement
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"fmt"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/offline"
 )
 
-// The attack catalogue: each test plays one way of cheating offline and
-// checks who is credited, who is revoked, what is booked as loss and the
-// evidence the settler keeps.
+// The attack catalogue of docs/offline.md, and the service's own faults:
+// each test plays one and checks who is credited, who is revoked, what is
+// booked and the evidence kept.
 
-var bearers = []struct {
-	bearer offline.Bearer
-	acct   ledger.AccountID // "" when the payee bears the loss
-}{
-	{offline.PayerBank, "bank-a"},
-	{offline.Guarantee, GuaranteeAccount},
-	{offline.Payee, ""},
-}
-
-func withBearer(p offline.Policy, b offline.Bearer) offline.Policy {
-	p.LossBearer = b
-	return p
-}
-
-// bearerBalance is the balance of the loss bearer's account, 0 for payee-bears.
-func (w *world) bearerBalance(acct ledger.AccountID) int64 {
-	if acct == "" {
-		return 0
-	}
-	return w.balance(acct)
-}
-
-// onlyConflict finds the single conflict of a kind and checks its device and evidence.
-func (w *world) onlyConflict(kind offline.ConflictKind, device offline.Serial, evidence ...offline.Hash) Conflict {
-	w.t.Helper()
-	var found []Conflict
-	for _, c := range w.s.Conflicts() {
-		if c.Kind == kind {
-			found = append(found, c)
-		}
-	}
-	if len(found) != 1 {
-		w.t.Fatalf("%d conflicts of kind %s, want 1: %+v", len(found), kind, w.s.Conflicts())
-	}
-	c := found[0]
-	if c.Device != device {
-		w.t.Errorf("%s attributed to %s, want %s", kind, c.Device, device)
-	}
-	if !slices.Equal(c.Evidence, evidence) {
-		w.t.Errorf("%s evidence %v, want %v", kind, c.Evidence, evidence)
-	}
-	return c
-}
-
-// wantRevoked checks the devices revoked, as the settler and the signed
-// revocation list say.
-func (w *world) wantRevoked(want map[offline.Serial]offline.ConflictKind, honest ...offline.Serial) {
-	w.t.Helper()
-	crl := w.s.Revocations()
-	if err := crl.Verify(w.s.RootKey()); err != nil {
-		w.t.Fatalf("revocation list: %v", err)
-	}
-	if crl.Seq != uint64(len(want)) || len(crl.Serials) != len(want) {
-		w.t.Errorf("revocation list %d holds %d serials, want %d", crl.Seq, len(crl.Serials), len(want))
-	}
-	for sn, kind := range want {
-		if d, err := w.s.Device(sn); err == nil && d.Revoked != kind {
-			w.t.Errorf("device %s revoked for %q, want %q", sn, d.Revoked, kind)
-		}
-		if !crl.Contains(sn) {
-			w.t.Errorf("revocation list lacks %s", sn)
-		}
-	}
-	for _, sn := range honest {
-		if d, err := w.s.Device(sn); err != nil || d.Revoked != "" {
-			w.t.Errorf("honest device %s: revoked %q, err %v", sn, d.Revoked, err)
-		}
-		if crl.Contains(sn) {
-			w.t.Errorf("revocation list carries honest device %s", sn)
-		}
-	}
-	if sum := w.s.Summary(); sum.RevokedDevices != len(want) || sum.RevocationSeq != uint64(len(want)) {
-		w.t.Errorf("summary counts %d revoked devices (seq %d), want %d", sum.RevokedDevices, sum.RevocationSeq, len(want))
-	}
-}
-
-// wantLoss checks the summary's losses.
-func (w *world) wantLoss(byBearer map[ledger.AccountID]int64, byPayees int64) {
-	w.t.Helper()
-	sum := w.s.Summary()
-	got := map[ledger.AccountID]int64{}
-	for k, v := range sum.LossByBearer {
-		if v != 0 {
-			got[k] = v
-		}
-	}
-	want := map[ledger.AccountID]int64{}
-	for k, v := range byBearer {
-		if k != "" && v != 0 {
-			want[k] = v
-		}
-	}
-	if fmt.Sprint(got) != fmt.Sprint(want) || sum.LossByPayees != byPayees {
-		w.t.Errorf("losses: bearers %v payees %d, want bearers %v payees %d", got, sum.LossByPayees, want, byPayees)
-	}
-}
-
-func serial(p *person) offline.Serial { return p.purse.Serial() }
-
-func findResult(t *testing.T, rep Report, h offline.Hash) VoucherResult {
-	t.Helper()
-	for _, r := range rep.Vouchers {
-		if r.Hash == h {
-			return r
-		}
-	}
-	t.Fatalf("report has no voucher %s: %+v", h, rep)
-	return VoucherResult{}
-}
-
-// rogue is a device whose key the test holds, to sign what no purse would.
-type rogue struct {
-	key    ed25519.PrivateKey
-	chain  offline.Chain
-	wallet ledger.AccountID
-	escrow ledger.AccountID
-}
-
-func (r *rogue) serial() offline.Serial { return r.chain.Device.Serial }
-
-// sign makes a voucher the rogue's key signs, whatever its dates.
-func (r *rogue) sign(counter uint64, prev offline.Hash, payee offline.Serial, amount int64, at time.Time) offline.Voucher {
-	v := offline.Voucher{Chain: r.chain, Payer: r.chain.Device.Serial, Counter: counter, Prev: prev,
-		Payee: payee, Amount: amount, Time: at.Truncate(time.Millisecond)}
-	rand.Read(v.Nonce[:])
-	copy(v.Signature[:], ed25519.Sign(r.key, v.SignedBytes()))
-	return v
-}
-
-// registeredRogue provisions a registered device with a certificate valid
-// from..from+life, with a wallet holding cash and escrow funded by fund.
-func (w *world) registeredRogue(bank ledger.AccountID, cash, fund int64, from time.Time, life time.Duration) *rogue {
-	w.t.Helper()
-	pub, key, _ := ed25519.GenerateKey(rand.Reader)
-	r := &rogue{key: key}
-	r.chain = offline.Chain{Bank: w.certs[bank], Device: w.deviceCert(bank, pub, from, life)}
-	w.people++
-	r.wallet = ledger.AccountID(fmt.Sprintf("w-rogue%d", w.people))
-	w.must(w.l.OpenAccount(w.ctx, w.opID(), ledger.AccountSpec{ID: r.wallet, Kind: ledger.KindWallet, Intermediary: bank}))
-	w.must(w.l.Transfer(w.ctx, w.opID(), bank, r.wallet, cash))
-	var err error
-	if r.escrow, err = w.s.RegisterDevice(w.ctx, bank, r.chain.Device, r.wallet); err != nil {
-		w.t.Fatal(err)
-	}
-	if fund > 0 {
-		w.must(w.l.Intermediary(bank).Transfer(w.ctx, w.opID(), r.wallet, r.escrow, fund))
-	}
-	return r
-}
-
-// (a) A purse saved before a payment and loaded after it pays someone else
-// with the same counter.
+// A purse saved before a payment and loaded after it pays someone else
+// with the same counter: two vouchers in one slot.
 func TestAttack_RolledBackPurseDoubleSpends(t *testing.T) {
-	for _, tc := range bearers {
-		t.Run(tc.bearer.String(), func(t *testing.T) {
-			w := newWorld(t, withBearer(staged(), tc.bearer))
-			a, b, c := w.person("bank-a", 50_000), w.person("bank-a", 0), w.person("bank-b", 0)
+	for _, b := range bearers {
+		t.Run(b.bearer.String(), func(t *testing.T) {
+			w := newWorld(t, withBearer(staged(), b.bearer))
+			a, x, y := w.person("bank-a", 50_000), w.person("bank-b", 0), w.person("bank-b", 0)
 			w.fund(a, 10_000)
 			saved := a.purse.Save()
-			v1 := w.pay(a, b, 7_000)
-			var err error
-			if a.purse, err = offline.LoadPurse(saved); err != nil {
+			v1 := w.pay(a, x, 8_000)
+			old, err := offline.LoadPurse(saved)
+			if err != nil {
 				t.Fatal(err)
 			}
-			v2 := w.pay(a, c, 7_000)
-			if v1.Counter != 1 || v2.Counter != 1 {
-				t.Fatalf("counters %d and %d, want both 1", v1.Counter, v2.Counter)
-			}
-			before := w.bearerBalance(tc.acct)
-			if rep := w.sync(b); rep.Settled != 1 || len(rep.Conflicts) != 0 {
-				t.Fatalf("first voucher: %+v", rep)
-			}
-			rep := w.sync(c)
-			r := findResult(t, rep, v2.Hash())
-			cGets := int64(7_000)
-			if tc.acct == "" {
-				cGets = 3_000
-			}
-			if r.Outcome != offline.Settled || r.FromEscrow != 3_000 || r.FromEscrow+r.FromBearer != cGets {
-				t.Errorf("second voucher %+v", r)
-			}
+			v2 := w.payFrom(old, y, 8_000)
+			before := w.bearerBalance(b.acct)
+			w.sync(x)
+			w.sync(y)
 			w.onlyConflict(offline.DoubleSpend, serial(a), v1.Hash(), v2.Hash())
-			w.wantRevoked(map[offline.Serial]offline.ConflictKind{serial(a): offline.DoubleSpend}, serial(b), serial(c))
-			w.wantBalances(map[ledger.AccountID]int64{a.escrow: 0, a.wallet: 40_000, b.wallet: 7_000, c.wallet: cGets})
-			if got := before - w.bearerBalance(tc.acct); got != cGets-3_000 {
-				t.Errorf("bearer paid %d, want %d", got, cGets-3_000)
+			w.wantRevoked(map[offline.Serial]offline.ConflictKind{serial(a): offline.DoubleSpend}, serial(x), serial(y))
+			short := int64(6_000)
+			if b.acct == "" {
+				w.wantBalances(map[ledger.AccountID]int64{x.wallet: 8_000, y.wallet: 2_000})
+				w.wantLoss(nil, short)
+			} else {
+				w.wantBalances(map[ledger.AccountID]int64{x.wallet: 8_000, y.wallet: 8_000})
+				w.wantLoss(map[ledger.AccountID]int64{b.acct: short}, 0)
+				if got := before - w.bearerBalance(b.acct); got != short {
+					t.Errorf("bearer paid %d", got)
+				}
 			}
-			w.wantLoss(map[ledger.AccountID]int64{tc.acct: cGets - 3_000}, 7_000-cGets)
-			// The rolled-back purse's own upload changes nothing.
-			if rep := w.sync(a); rep.Duplicate != 1 || rep.Settled != 0 {
-				t.Errorf("cheater's own upload: %+v", rep)
-			}
-			w.wantBalances(map[ledger.AccountID]int64{a.escrow: 0, b.wallet: 7_000, c.wallet: cGets})
 		})
 	}
 }
 
-// (b) A fork without two vouchers in one slot: the rolled-back purse pays
-// C with counter 1' and D with counter 2 chained to 1'; the ledger only
-// ever sees B's counter 1 and D's counter 2.
+// A rollback seen only in the chain: counters 1 and 2 of one purse that
+// do not chain, with no counter used twice in what reaches the ledger.
 func TestAttack_ChainForkWithoutSameCounterPair(t *testing.T) {
-	for _, order := range []string{"B-then-D", "D-then-B"} {
-		t.Run(order, func(t *testing.T) {
-			w := newWorld(t, staged())
-			a := w.person("bank-a", 50_000)
-			b, c, d := w.person("bank-a", 0), w.person("bank-b", 0), w.person("bank-b", 0)
-			w.fund(a, 10_000)
-			saved := a.purse.Save()
-			v1 := w.pay(a, b, 4_000)
-			var err error
-			if a.purse, err = offline.LoadPurse(saved); err != nil {
-				t.Fatal(err)
-			}
-			w.pay(a, c, 4_000) // counter 1', never uploaded
-			v2 := w.pay(a, d, 4_000)
-			if v2.Counter != 2 || v2.Prev == v1.Hash() {
-				t.Fatalf("fork voucher counter %d chains to %v", v2.Counter, v2.Prev)
-			}
-			first, second := b, d
-			ev := []offline.Hash{v1.Hash(), v2.Hash()}
-			if order == "D-then-B" {
-				first, second = d, b
-				ev = []offline.Hash{v2.Hash(), v1.Hash()}
-			}
-			if rep := w.sync(first); rep.Settled != 1 || len(rep.Conflicts) != 0 {
-				t.Fatalf("first upload: %+v", rep)
-			}
-			rep := w.sync(second)
-			if rep.Settled != 1 || len(rep.Conflicts) != 1 || rep.Conflicts[0].Kind != offline.ChainFork {
-				t.Fatalf("second upload: %+v", rep)
-			}
-			w.onlyConflict(offline.ChainFork, serial(a), ev...)
-			w.wantRevoked(map[offline.Serial]offline.ConflictKind{serial(a): offline.ChainFork}, serial(b), serial(c), serial(d))
-			w.wantBalances(map[ledger.AccountID]int64{a.escrow: 2_000, b.wallet: 4_000, c.wallet: 0, d.wallet: 4_000})
-			w.wantLoss(nil, 0)
-			if sum := w.s.Summary(); sum.Conflicts[offline.DoubleSpend] != 0 || sum.Settled != 2 {
-				t.Errorf("summary %+v", sum)
-			}
-		})
-	}
+	w := newWorld(t, staged())
+	r := w.registeredRogue("bank-a", 50_000, 10_000, epoch, w.cfg.Policy.CertLifetime)
+	x := w.person("bank-b", 0)
+	v1 := r.sign(1, offline.Hash{}, 0, serial(x), 1_000, w.clockNow())
+	v2 := r.sign(2, offline.Hash{7}, 0, serial(x), 1_000, w.clockNow())
+	w.reconcile(x, nil, []offline.Voucher{v2})
+	w.reconcile(x, nil, []offline.Voucher{v1})
+	w.onlyConflict(offline.ChainFork, r.serial())
+	w.wantBalances(map[ledger.AccountID]int64{x.wallet: 2_000, r.escrow: 8_000})
 }
 
-// (c) A purse whose balance was forged spends beyond what was funded.
-func TestAttack_ForgedBalanceOverspends(t *testing.T) {
-	for _, tc := range bearers {
-		t.Run(tc.bearer.String(), func(t *testing.T) {
-			w := newWorld(t, withBearer(staged(), tc.bearer))
-			a, b := w.person("bank-a", 50_000), w.person("bank-b", 0)
-			w.fund(a, 5_000)
-			a.purse.ForgeBalance(30_000)
-			v1 := w.pay(a, b, 4_000)
-			v2 := w.pay(a, b, 4_000)
-			before := w.bearerBalance(tc.acct)
-			rep := w.sync(b)
-			if rep.Settled != 2 {
-				t.Fatalf("%+v", rep)
-			}
-			r1, r2 := findResult(t, rep, v1.Hash()), findResult(t, rep, v2.Hash())
-			if r1.FromEscrow != 4_000 || r1.FromBearer != 0 || r2.FromEscrow != 1_000 {
-				t.Errorf("results %+v %+v", r1, r2)
-			}
-			bGets, bearerPaid, payeesLost := int64(8_000), int64(3_000), int64(0)
-			if tc.acct == "" {
-				bGets, bearerPaid, payeesLost = 5_000, 0, 3_000
-			} else if r2.Bearer != tc.acct || r2.FromBearer != 3_000 {
-				t.Errorf("second voucher borne by %q: %+v", r2.Bearer, r2)
-			}
-			w.onlyConflict(offline.Overspend, serial(a), v2.Hash())
-			w.wantRevoked(map[offline.Serial]offline.ConflictKind{serial(a): offline.Overspend}, serial(b))
-			w.wantBalances(map[ledger.AccountID]int64{a.escrow: 0, b.wallet: bGets})
-			if got := before - w.bearerBalance(tc.acct); got != bearerPaid {
-				t.Errorf("bearer paid %d, want %d", got, bearerPaid)
-			}
-			w.wantLoss(map[ledger.AccountID]int64{tc.acct: bearerPaid}, payeesLost)
-		})
+// A purse whose balance was raised without funding pays beyond its escrow:
+// caught at once in staged mode.
+func TestAttack_ForgedBalanceOverspendsStaged(t *testing.T) {
+	w := newWorld(t, staged())
+	a, x := w.person("bank-a", 50_000), w.person("bank-b", 0)
+	w.fund(a, 10_000)
+	a.purse.ForgeBalance(30_000)
+	v1, v2 := w.pay(a, x, 8_000), w.pay(a, x, 8_000)
+	w.sync(x)
+	w.onlyConflict(offline.Overspend, serial(a))
+	if r := w.result(v2); r.FromEscrow != 2_000 || r.FromBearer != 6_000 || r.Bearer != "bank-a" {
+		t.Errorf("second voucher: %+v (first %+v)", r, w.result(v1))
 	}
+	w.wantLoss(map[ledger.AccountID]int64{"bank-a": 6_000}, 0)
 }
 
-// (d) A payee changes the amount of a real voucher and uploads it.
+// In intermittent mode a purse that spent a forged balance is caught when
+// it hands in all it received and it still paid more: judged by its own
+// account. Until then its payees wait, or are paid by the bearer when the
+// window closes, and nobody is revoked for value that may be on its way.
+func TestAttack_ForgedBalanceOverspendsIntermittent(t *testing.T) {
+	w := newWorld(t, intermittent())
+	a, x := w.person("bank-a", 50_000), w.person("bank-b", 0)
+	w.fund(a, 10_000)
+	a.purse.ForgeBalance(30_000)
+	w.pay(a, x, 8_000)
+	v2 := w.pay(a, x, 8_000)
+	w.sync(x)
+	if w.revoked(a) != "" || w.result(v2).Outcome != offline.Pending {
+		t.Fatalf("before the forger syncs: revoked %q, %+v", w.revoked(a), w.result(v2))
+	}
+	w.closeWindow()
+	if r := w.result(v2); r.Outcome != offline.Settled || r.FromBearer != 6_000 {
+		t.Errorf("advanced at the window's close: %+v", r)
+	}
+	rep := w.sync(a)
+	if w.revoked(a) != offline.Overspend || rep.Receipt.Counter != 0 {
+		t.Errorf("after the forger's own sync: revoked %q, receipt %d", w.revoked(a), rep.Receipt.Counter)
+	}
+	w.wantLoss(map[ledger.AccountID]int64{"bank-a": 6_000}, 0)
+}
+
+// A payee raises the amount of a voucher before handing it in: the bytes
+// no longer verify, so the uploader is blamed and the payer untouched.
 func TestAttack_TamperedVoucherRevokesUploader(t *testing.T) {
 	w := newWorld(t, staged())
-	a, b := w.person("bank-a", 50_000), w.person("bank-b", 0)
+	a, x := w.person("bank-a", 50_000), w.person("bank-b", 0)
 	w.fund(a, 10_000)
-	v := w.pay(a, b, 3_000)
-	tampered := v
-	tampered.Amount = 9_000
-	raw := tampered.Marshal()
-	rep, err := w.s.Reconcile(w.ctx, b.bank, Upload{Device: serial(b), Received: [][]byte{raw}})
-	if err != nil {
-		t.Fatal(err)
+	v := w.pay(a, x, 1_000)
+	bad := v
+	bad.Amount = 9_000
+	rep := w.reconcile(x, nil, []offline.Voucher{bad})
+	if rep.Rejected != 1 || rep.Vouchers[0].Reason != offline.ReasonForged {
+		t.Fatalf("%+v", rep)
 	}
-	w.conserved()
-	digest := rejectedDigest(raw)
-	r := findResult(t, rep, digest)
-	if r.Outcome != offline.Rejected || r.Reason != offline.ReasonForged || rep.Rejected != 1 {
-		t.Errorf("tampered voucher: %+v", rep)
+	w.wantRevoked(map[offline.Serial]offline.ConflictKind{serial(x): offline.Forgery}, serial(a))
+	if rep := w.reconcile(a, []offline.Voucher{v}, nil); rep.Settled != 1 {
+		t.Errorf("the genuine voucher from its payer: %+v", rep)
 	}
-	w.onlyConflict(offline.Forgery, serial(b), digest)
-	w.wantRevoked(map[offline.Serial]offline.ConflictKind{serial(b): offline.Forgery}, serial(a))
-	w.wantBalances(map[ledger.AccountID]int64{a.escrow: 10_000, b.wallet: 0})
-	if stored, res, ok := w.s.Voucher(digest); !ok || string(stored) != string(raw) || res.Outcome != offline.Rejected {
-		t.Errorf("evidence not kept: %v %+v", ok, res)
-	}
-	// The genuine voucher, from the payer, still settles once.
-	rep = w.sync(a)
-	if rep.Settled != 1 || findResult(t, rep, v.Hash()).FromEscrow != 3_000 {
-		t.Errorf("genuine voucher: %+v", rep)
-	}
-	w.wantBalances(map[ledger.AccountID]int64{a.escrow: 7_000, b.wallet: 3_000})
-	w.wantLoss(nil, 0)
+	w.wantBalances(map[ledger.AccountID]int64{a.escrow: 9_000, x.wallet: 1_000})
 }
 
-// (e) A voucher from a device whose certificate no certified bank key signed.
-func TestAttack_WhollyForgedVoucher(t *testing.T) {
-	for _, how := range []string{"fake-root", "uncertified-bank-key"} {
-		t.Run(how, func(t *testing.T) {
-			w := newWorld(t, staged())
-			b := w.person("bank-a", 0)
-			_, fakeBank, _ := ed25519.GenerateKey(rand.Reader)
-			bankCert := w.certs["bank-a"]
-			wantCode := offline.ErrBadSignature.Code
-			if how == "fake-root" {
-				_, fakeRoot, _ := ed25519.GenerateKey(rand.Reader)
-				var err error
-				if bankCert, err = offline.IssueBankCert(fakeRoot, "bank-a", fakeBank.Public().(ed25519.PublicKey), time.Now().Add(time.Hour)); err != nil {
-					t.Fatal(err)
-				}
-				wantCode = offline.ErrUnknownBank.Code
-			}
-			pub, key, _ := ed25519.GenerateKey(rand.Reader)
-			var sn offline.Serial
-			rand.Read(sn[:])
-			dc, err := offline.IssueDeviceCert(fakeBank, offline.DeviceCert{Serial: sn, Key: pub, BankID: "bank-a",
-				Limits: w.cfg.Policy.Limits, Issued: time.Now().Add(-time.Minute), Expires: time.Now().Add(time.Hour)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			forger := &rogue{key: key, chain: offline.Chain{Bank: bankCert, Device: dc}}
-			q, err := b.purse.Request(5_000, time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
-			v := forger.sign(1, offline.Hash{}, serial(b), 5_000, time.Now())
-			v.Nonce = q.Nonce
-			copy(v.Signature[:], ed25519.Sign(key, v.SignedBytes()))
-			if err := b.purse.Accept(v, time.Now()); offline.CodeOf(err) != wantCode {
-				t.Errorf("honest purse accepted a forged voucher: %v", err)
-			}
-			devices := w.s.Summary().Devices
-			rep := w.reconcile(b, nil, []offline.Voucher{v})
-			digest := rejectedDigest(v.Marshal())
-			if r := findResult(t, rep, digest); r.Outcome != offline.Rejected || r.Reason != offline.ReasonForged {
-				t.Errorf("forged voucher: %+v", r)
-			}
-			w.onlyConflict(offline.Forgery, serial(b), digest)
-			w.wantRevoked(map[offline.Serial]offline.ConflictKind{serial(b): offline.Forgery})
-			if _, err := w.s.Device(sn); ErrorCode(err) != ErrUnknownDevice.Code {
-				t.Errorf("the forger's serial became a device: %v", err)
-			}
-			if sum := w.s.Summary(); sum.Devices != devices || sum.Settled != 0 || sum.Rejected != 1 {
-				t.Errorf("summary %+v", sum)
-			}
-			w.wantBalances(map[ledger.AccountID]int64{b.wallet: 0})
-			w.wantLoss(nil, 0)
-		})
-	}
-}
-
-// (f) A device pays after its certificate expired: its escrow pays what it
-// holds and the payee, who should have refused, bears the rest whatever
-// the policy.
-func TestAttack_ExpiredCertificate(t *testing.T) {
-	for _, tc := range bearers {
-		t.Run(tc.bearer.String(), func(t *testing.T) {
-			w := newWorld(t, withBearer(staged(), tc.bearer))
-			b := w.person("bank-b", 0)
-			start := time.Now().Add(-time.Minute)
-			r := w.registeredRogue("bank-a", 10_000, 5_000, start, 2*time.Minute)
-			v := r.sign(1, offline.Hash{}, serial(b), 8_000, start.Add(3*time.Minute))
-			if v.ValidAtItsTime() == nil {
-				t.Fatal("voucher is dated within its certificate")
-			}
-			before := w.bearerBalance(tc.acct)
-			rep := w.reconcile(b, nil, []offline.Voucher{v})
-			res := findResult(t, rep, v.Hash())
-			if res.Outcome != offline.Settled || res.FromEscrow != 5_000 || res.FromBearer != 0 || res.PayeeLoss != 3_000 {
-				t.Errorf("expired voucher: %+v", res)
-			}
-			c := w.onlyConflict(offline.ExpiredCertificate, r.serial(), v.Hash())
-			if c.Seq != 1 {
-				t.Errorf("expired certificate is not the first conflict: %+v", w.s.Conflicts())
-			}
-			w.wantRevoked(map[offline.Serial]offline.ConflictKind{r.serial(): offline.ExpiredCertificate}, serial(b))
-			w.wantBalances(map[ledger.AccountID]int64{r.escrow: 0, b.wallet: 5_000})
-			if after := w.bearerBalance(tc.acct); after != before {
-				t.Errorf("bearer paid %d for a voucher the payee should have refused", before-after)
-			}
-			w.wantLoss(nil, 3_000)
-		})
-	}
-}
-
-// (f, continued) A device revoked for another reason first: its expired voucher is
-// still the payee's loss, and a later voucher within its certificate's
-// validity is still the policy's.
-func TestAttack_ExpiredVoucherOfDeviceRevokedEarlier(t *testing.T) {
-	w := newWorld(t, staged())
-	b, c := w.person("bank-b", 0), w.person("bank-b", 0)
-	start := time.Now().Add(-time.Minute)
-	r := w.registeredRogue("bank-a", 10_000, 5_000, start, time.Hour)
-	bank := w.balance("bank-a")
-	// Two vouchers with counter 1: a double spend within the validity.
-	v1 := r.sign(1, offline.Hash{}, serial(b), 5_000, time.Now())
-	v1b := r.sign(1, offline.Hash{}, serial(c), 1_000, time.Now())
-	// Then one dated after expiry.
-	v2 := r.sign(2, v1.Hash(), serial(c), 2_000, start.Add(2*time.Hour))
-	w.reconcile(b, nil, []offline.Voucher{v1})
-	w.reconcile(c, nil, []offline.Voucher{v1b, v2})
-	if got := w.revokedSerial(r.serial()); got != offline.DoubleSpend {
-		t.Errorf("revoked for %q", got)
-	}
-	if _, res, _ := w.s.Voucher(v2.Hash()); res.PayeeLoss != 2_000 || res.FromBearer != 0 {
-		t.Errorf("expired voucher of a device revoked earlier: %+v", res)
-	}
-	if _, res, _ := w.s.Voucher(v1b.Hash()); res.FromBearer != 1_000 || res.PayeeLoss != 0 {
-		t.Errorf("double-spent voucher within validity: %+v", res)
-	}
-	w.wantBalances(map[ledger.AccountID]int64{r.escrow: 0, b.wallet: 5_000, c.wallet: 1_000})
-	if got := bank - w.balance("bank-a"); got != 1_000 {
-		t.Errorf("payer's bank paid %d, want 1000", got)
-	}
-}
-
-// (f, continued) A device revoked for an expired certificate: a later voucher dated
-// within its certificate's validity is the policy's loss, not its payee's.
-func TestAttack_ValidVoucherOfDeviceRevokedForExpiry(t *testing.T) {
-	w := newWorld(t, staged())
-	b, c := w.person("bank-b", 0), w.person("bank-b", 0)
-	start := time.Now().Add(-time.Minute)
-	r := w.registeredRogue("bank-a", 10_000, 1_000, start, time.Hour)
-	bank := w.balance("bank-a")
-	v1 := r.sign(1, offline.Hash{}, serial(b), 3_000, start.Add(2*time.Hour))
-	v2 := r.sign(2, v1.Hash(), serial(c), 500, time.Now())
-	w.reconcile(b, nil, []offline.Voucher{v1})
-	w.reconcile(c, nil, []offline.Voucher{v2})
-	if got := w.revokedSerial(r.serial()); got != offline.ExpiredCertificate {
-		t.Errorf("revoked for %q", got)
-	}
-	if _, res, _ := w.s.Voucher(v1.Hash()); res.FromEscrow != 1_000 || res.PayeeLoss != 2_000 {
-		t.Errorf("expired voucher: %+v", res)
-	}
-	if _, res, _ := w.s.Voucher(v2.Hash()); res.FromBearer != 500 || res.PayeeLoss != 0 {
-		t.Errorf("voucher within validity: %+v", res)
-	}
-	w.wantBalances(map[ledger.AccountID]int64{r.escrow: 0, b.wallet: 1_000, c.wallet: 500})
-	if got := bank - w.balance("bank-a"); got != 500 {
-		t.Errorf("payer's bank paid %d, want 500", got)
-	}
-}
-
-func (w *world) revokedSerial(sn offline.Serial) offline.ConflictKind {
-	w.t.Helper()
-	d, err := w.s.Device(sn)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return d.Revoked
-}
-
-// (g) The same voucher handed in again and again, by both sides, at both
-// banks, across a restart.
+// A voucher handed in again, by either side and after a restart, applies
+// once.
 func TestAttack_ReplaySettlesOnce(t *testing.T) {
 	w := newWorld(t, staged())
 	a, b := w.person("bank-a", 50_000), w.person("bank-b", 0)
@@ -498,12 +143,9 @@ func TestAttack_ReplaySettlesOnce(t *testing.T) {
 	}
 	check := func(rep Report) {
 		t.Helper()
-		if rep.Duplicate != 1 || rep.Settled != 0 || len(rep.Conflicts) != 0 {
-			t.Errorf("replay: %+v", rep)
-		}
 		r := rep.Vouchers[0]
-		if r.Outcome != offline.Duplicate || r.Reason != "first outcome: settled" || r.FromEscrow != 3_000 {
-			t.Errorf("replay result %+v", r)
+		if rep.Duplicate != 1 || r.Reason != "first outcome: settled" || r.FromEscrow != 3_000 || len(rep.Conflicts) != 0 {
+			t.Errorf("replay: %+v", rep)
 		}
 		w.wantBalances(map[ledger.AccountID]int64{a.escrow: 7_000, b.wallet: 3_000})
 	}
@@ -512,125 +154,48 @@ func TestAttack_ReplaySettlesOnce(t *testing.T) {
 	seq := w.l.Totals().Seq
 	w.reopen()
 	check(w.reconcile(b, nil, []offline.Voucher{v}))
-	check(w.reconcile(a, []offline.Voucher{v}, nil))
 	if got := w.l.Totals().Seq; got != seq {
 		t.Errorf("replays wrote %d ledger records", got-seq)
-	}
-	if sum := w.s.Summary(); sum.Vouchers != 1 || sum.Settled != 1 || sum.SettledAmount != 3_000 || len(w.s.Conflicts()) != 0 {
-		t.Errorf("summary %+v", sum)
 	}
 	w.wantRevoked(nil, serial(a), serial(b))
 }
 
-// (h) A cloned purse pays payees at two banks whose uploads arrive at once.
+// A cloned purse pays payees at two banks whose uploads arrive at once.
 func TestAttack_DoubleSpendAcrossBanksConcurrently(t *testing.T) {
 	for range 5 {
 		w := newWorld(t, staged())
 		a := w.person("bank-b", 50_000)
 		b, c := w.person("bank-a", 0), w.person("bank-b", 0)
 		w.fund(a, 10_000)
-		twin := &person{name: "twin", bank: a.bank, purse: clone(t, a.purse)}
+		twin := clone(t, a.purse)
 		v1 := w.pay(a, b, 8_000)
-		v2 := w.pay(twin, c, 8_000)
+		v2 := w.payFrom(twin, c, 8_000)
 		bank := w.balance("bank-b")
 		var wg sync.WaitGroup
-		reps := make([]Report, 2)
-		for i, p := range []*person{b, c} {
+		for _, p := range []*person{b, c} {
 			wg.Go(func() {
-				up := p.purse.Upload()
-				var err error
-				if reps[i], err = w.s.Reconcile(w.ctx, p.bank, uploadOf(up)); err != nil {
+				if _, err := w.s.Reconcile(w.ctx, p.bank, uploadOf(p.purse.Upload())); err != nil {
 					t.Error(err)
 				}
 			})
 		}
 		wg.Wait()
 		w.conserved()
-		if reps[0].Settled != 1 || reps[1].Settled != 1 || len(reps[0].Conflicts)+len(reps[1].Conflicts) != 1 {
-			t.Fatalf("reports %+v %+v", reps[0], reps[1])
-		}
 		cs := w.s.Conflicts()
 		if len(cs) != 1 || cs[0].Kind != offline.DoubleSpend || cs[0].Device != serial(a) {
 			t.Fatalf("conflicts %+v", cs)
 		}
-		ev := slices.Clone(cs[0].Evidence)
-		if !(slices.Equal(ev, []offline.Hash{v1.Hash(), v2.Hash()}) || slices.Equal(ev, []offline.Hash{v2.Hash(), v1.Hash()})) {
+		if ev := cs[0].Evidence; !(slices.Equal(ev, []offline.Hash{v1.Hash(), v2.Hash()}) || slices.Equal(ev, []offline.Hash{v2.Hash(), v1.Hash()})) {
 			t.Errorf("evidence %v", ev)
 		}
-		w.wantRevoked(map[offline.Serial]offline.ConflictKind{serial(a): offline.DoubleSpend}, serial(b), serial(c))
 		w.wantBalances(map[ledger.AccountID]int64{a.escrow: 0, b.wallet: 8_000, c.wallet: 8_000})
 		if got := bank - w.balance("bank-b"); got != 6_000 {
 			t.Errorf("payer's bank bore %d, want 6000", got)
 		}
-		w.wantLoss(map[ledger.AccountID]int64{"bank-b": 6_000}, 0)
 	}
 }
 
-// (i) Once revoked, a payer is refused by payees that synced, and a payee
-// with a stale list is paid as the policy says.
-func TestAttack_RevokedPayerRefusedOffline(t *testing.T) {
-	for _, tc := range bearers {
-		t.Run(tc.bearer.String(), func(t *testing.T) {
-			w := newWorld(t, withBearer(staged(), tc.bearer))
-			a := w.person("bank-a", 50_000)
-			b, c := w.person("bank-a", 0), w.person("bank-b", 0)
-			fresh, stale := w.person("bank-b", 0), w.person("bank-a", 0)
-			w.sync(stale) // caches the empty list
-			w.fund(a, 10_000)
-			twin := &person{name: "twin", bank: a.bank, purse: clone(t, a.purse)}
-			w.pay(a, b, 6_000)
-			w.pay(twin, c, 6_000)
-			w.sync(b)
-			w.sync(c)
-			if w.revoked(a) != offline.DoubleSpend {
-				t.Fatal("clone not revoked")
-			}
-			w.sync(fresh)
-			if crl := fresh.purse.Revocations(); crl == nil || !crl.Contains(serial(a)) {
-				t.Fatal("synced purse lacks the new list")
-			}
-			if crl := stale.purse.Revocations(); crl == nil || crl.Contains(serial(a)) {
-				t.Fatal("stale purse has the new list")
-			}
-			q, err := fresh.purse.Request(1_000, time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
-			refused, err := a.purse.Pay(q, time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := fresh.purse.Accept(refused, time.Now()); offline.CodeOf(err) != offline.ErrRevoked.Code {
-				t.Fatalf("synced payee accepted a revoked payer: %v", err)
-			}
-			before := w.bearerBalance(tc.acct)
-			v := w.pay(a, stale, 1_000)
-			rep := w.sync(stale)
-			res := findResult(t, rep, v.Hash())
-			want := int64(1_000)
-			if tc.acct == "" {
-				want = 0
-			}
-			if res.Outcome != offline.Settled || res.FromEscrow != 0 || res.FromBearer != want || res.PayeeLoss != 1_000-want {
-				t.Errorf("stale payee's voucher: %+v", res)
-			}
-			w.wantBalances(map[ledger.AccountID]int64{a.escrow: 0, stale.wallet: want, fresh.wallet: 0})
-			if got := before - w.bearerBalance(tc.acct); got != want {
-				t.Errorf("bearer paid %d, want %d", got, want)
-			}
-			w.wantRevoked(map[offline.Serial]offline.ConflictKind{serial(a): offline.DoubleSpend},
-				serial(b), serial(c), serial(fresh), serial(stale))
-			// The clone's second voucher was 2000 short, the stale payee's 1000.
-			if tc.acct != "" {
-				w.wantLoss(map[ledger.AccountID]int64{tc.acct: 3_000}, 0)
-			} else {
-				w.wantLoss(nil, 3_000)
-			}
-		})
-	}
-}
-
-// (j) A device hands in a voucher that another device sent or received.
+// A device hands in a voucher another device sent or received.
 func TestAttack_OtherDevicesVoucherRejected(t *testing.T) {
 	w := newWorld(t, staged())
 	a, b, c := w.person("bank-a", 50_000), w.person("bank-a", 0), w.person("bank-a", 0)
@@ -645,174 +210,30 @@ func TestAttack_OtherDevicesVoucherRejected(t *testing.T) {
 	if sum := w.s.Summary(); sum.Vouchers != 0 || w.l.Totals().Seq != seq {
 		t.Errorf("a rejected upload changed something: %+v", sum)
 	}
-	w.wantRevoked(nil, serial(a), serial(b), serial(c))
 	if rep := w.sync(b); rep.Settled != 1 {
 		t.Errorf("the real payee's upload: %+v", rep)
 	}
-	w.wantBalances(map[ledger.AccountID]int64{a.escrow: 8_000, b.wallet: 2_000, c.wallet: 0})
 }
 
-// (k) Defunds pay the owner's wallet, and never more than escrow holds.
-func TestAttack_Defund(t *testing.T) {
-	for _, tc := range bearers {
-		t.Run(tc.bearer.String(), func(t *testing.T) {
-			w := newWorld(t, withBearer(staged(), tc.bearer))
-			a, b := w.person("bank-a", 50_000), w.person("bank-b", 0)
-			w.fund(a, 10_000)
-			w.pay(a, b, 3_000)
-			if _, err := a.purse.Defund(1_000, time.Now()); offline.CodeOf(err) != offline.ErrSyncRequired.Code {
-				t.Errorf("defund before sync: %v", err)
-			}
-			w.sync(a)
-			d, err := a.purse.Defund(5_000, time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
-			rep := w.reconcile(a, []offline.Voucher{d}, nil)
-			if r := findResult(t, rep, d.Hash()); r.Outcome != offline.Settled || r.PayeeAccount != a.wallet || r.FromEscrow != 5_000 {
-				t.Errorf("defund: %+v", r)
-			}
-			w.wantBalances(map[ledger.AccountID]int64{a.escrow: 2_000, a.wallet: 45_000, b.wallet: 3_000})
-			w.wantRevoked(nil, serial(a), serial(b))
-			w.sync(a)
-			// A forged balance defunded: only what escrow holds comes back.
-			before := w.bearerBalance(tc.acct)
-			a.purse.ForgeBalance(50_000)
-			d2, err := a.purse.Defund(10_000, time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
-			rep = w.reconcile(a, []offline.Voucher{d2}, nil)
-			if r := findResult(t, rep, d2.Hash()); r.FromEscrow != 2_000 || r.FromBearer != 0 || r.PayeeLoss != 8_000 {
-				t.Errorf("forged defund: %+v", r)
-			}
-			w.wantBalances(map[ledger.AccountID]int64{a.escrow: 0, a.wallet: 47_000})
-			if got := w.bearerBalance(tc.acct); got != before {
-				t.Errorf("a defund drew %d on the bearer", before-got)
-			}
-			w.onlyConflict(offline.Overspend, serial(a), d2.Hash())
-			w.wantRevoked(map[offline.Serial]offline.ConflictKind{serial(a): offline.Overspend}, serial(b))
-			w.wantLoss(nil, 8_000)
-		})
-	}
-}
-
-// (l) In intermittent mode a voucher beyond escrow waits for value its
-// payer may receive, until the window closes.
-func TestAttack_IntermittentOverspendWaitsForWindow(t *testing.T) {
-	for _, tc := range bearers {
-		t.Run(tc.bearer.String(), func(t *testing.T) {
-			w := newWorld(t, withBearer(intermittent(), tc.bearer))
-			a, b := w.person("bank-a", 50_000), w.person("bank-b", 0)
-			w.fund(a, 5_000)
-			a.purse.ForgeBalance(20_000)
-			v := w.pay(a, b, 8_000)
-			rep := w.sync(b)
-			if rep.Pending != 1 || len(rep.Conflicts) != 0 {
-				t.Fatalf("before the window closes: %+v", rep)
-			}
-			if r := findResult(t, rep, v.Hash()); r.Reason != "waiting_for_escrow" {
-				t.Errorf("pending reason %q", r.Reason)
-			}
-			w.wantRevoked(nil, serial(a), serial(b))
-			w.wantBalances(map[ledger.AccountID]int64{a.escrow: 5_000, b.escrow: 0})
-			if sum := w.s.Summary(); sum.Pending != 1 || sum.PendingAmount != 8_000 {
-				t.Errorf("summary %+v", sum)
-			}
-			before := w.bearerBalance(tc.acct)
-			rep, err := w.s.CloseWindow(w.ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			w.conserved()
-			res := findResult(t, rep, v.Hash())
-			bGets := int64(8_000)
-			if tc.acct == "" {
-				bGets = 5_000
-			}
-			if res.Outcome != offline.Settled || res.FromEscrow != 5_000 || res.FromBearer != bGets-5_000 {
-				t.Errorf("after the window: %+v", res)
-			}
-			w.onlyConflict(offline.Overspend, serial(a), v.Hash())
-			w.wantRevoked(map[offline.Serial]offline.ConflictKind{serial(a): offline.Overspend}, serial(b))
-			w.wantBalances(map[ledger.AccountID]int64{a.escrow: 0, b.escrow: bGets})
-			if got := before - w.bearerBalance(tc.acct); got != bGets-5_000 {
-				t.Errorf("bearer paid %d", got)
-			}
-			w.wantLoss(map[ledger.AccountID]int64{tc.acct: bGets - 5_000}, 8_000-bGets)
-			if sum := w.s.Summary(); sum.Pending != 0 {
-				t.Errorf("pending after the window: %+v", sum)
-			}
-			if rep, err := w.s.CloseWindow(w.ctx); err != nil || len(rep.Vouchers) != 0 {
-				t.Errorf("closing again: %+v %v", rep, err)
-			}
-		})
-	}
-}
-
-// (m) A crash between deciding a settlement and learning the ledger's
-// answer: reopening finishes it, and never pays twice.
-func TestAttack_CrashInDoubtSettlesOnce(t *testing.T) {
+// Bytes that are the preimage of a genuine voucher's hash cannot take its
+// place in the index.
+func TestAttack_PreimageBytesDoNotBlockAVoucher(t *testing.T) {
 	w := newWorld(t, staged())
-	a, b := w.person("bank-a", 50_000), w.person("bank-b", 0)
+	a, b, x := w.person("bank-a", 50_000), w.person("bank-b", 0), w.person("bank-a", 0)
 	w.fund(a, 10_000)
-	v1 := w.pay(a, b, 3_000)
-	v2 := w.pay(a, b, 2_000)
-	w.reconcile(b, nil, []offline.Voucher{v1})
-	// v1 was settled on the ledger, but the index says it is in doubt.
-	w.s.mu.Lock()
-	e1 := w.s.vouchers[v1.Hash()]
-	seq1 := e1.res.Seq
-	e1.status = statusSettling
-	items := w.s.encode(&batch{entries: []*entry{e1}})
-	arrival := w.s.next()
-	w.s.mu.Unlock()
-	if err := w.s.write(items); err != nil {
+	v := w.pay(a, b, 10_000)
+	sb := v.SignedBytes()
+	pre := append([]byte(nil), sb[len(sb)-114:]...) // version, type and fields: what Hash covers
+	if _, err := w.s.Reconcile(w.ctx, "bank-a", Upload{Device: serial(x), Sent: [][]byte{pre}}); err != nil {
 		t.Fatal(err)
 	}
-	// v2 was decided and made durable, but its batch never reached the ledger.
-	e2 := &entry{hash: v2.Hash(), arrival: arrival, raw: v2.Marshal(), v: v2, uploader: serial(b), status: statusSettling,
-		res: VoucherResult{PayeeAccount: b.wallet, FromEscrow: 2_000}}
-	e2.fillResult()
-	w.s.mu.Lock()
-	items = w.s.encode(&batch{entries: []*entry{e2}})
-	w.s.mu.Unlock()
-	if err := w.s.write(items); err != nil {
-		t.Fatal(err)
-	}
-	seq := w.l.Totals().Seq
-	w.reopen()
-	w.conserved()
-	if got := w.l.Totals().Seq; got != seq+1 {
-		t.Errorf("reopening wrote %d ledger records, want 1 (v2's)", got-seq)
-	}
-	for _, h := range []offline.Hash{v1.Hash(), v2.Hash()} {
-		_, res, ok := w.s.Voucher(h)
-		if !ok || res.Outcome != offline.Settled || res.Reason != "" || res.Seq == 0 {
-			t.Errorf("after reopening: %+v", res)
-		}
-	}
-	if _, res, _ := w.s.Voucher(v1.Hash()); res.Seq != seq1 {
-		t.Errorf("v1 settled by record %d, first by %d", res.Seq, seq1)
-	}
-	w.s.mu.Lock()
-	reserved := w.s.reserved[a.escrow]
-	w.s.mu.Unlock()
-	if reserved != 0 {
-		t.Errorf("escrow still reserved: %d", reserved)
-	}
-	w.wantBalances(map[ledger.AccountID]int64{a.escrow: 5_000, b.wallet: 5_000})
-	w.reopen()
-	if rep := w.reconcile(a, []offline.Voucher{v1, v2}, nil); rep.Duplicate != 2 {
-		t.Errorf("after a second reopen: %+v", rep)
-	}
-	w.wantBalances(map[ledger.AccountID]int64{a.escrow: 5_000, b.wallet: 5_000})
-	if got := w.l.Totals().Seq; got != seq+1 {
-		t.Errorf("ledger moved on by %d records", got-seq)
+	if rep := w.reconcile(b, nil, []offline.Voucher{v}); rep.Settled != 1 {
+		t.Fatalf("the genuine voucher after its preimage: %+v", rep)
 	}
 }
 
-// (n) What Reconcile refuses outright, and bytes that are no voucher.
+// What Reconcile refuses outright changes nothing; bytes that are no
+// voucher revoke the device that handed them in.
 func TestAttack_BadInput(t *testing.T) {
 	w := newWorld(t, staged())
 	a, b := w.person("bank-a", 50_000), w.person("bank-a", 0)
@@ -828,7 +249,6 @@ func TestAttack_BadInput(t *testing.T) {
 	}{
 		{"unknown device", "bank-a", Upload{Device: stranger, Received: [][]byte{v.Marshal()}}, ErrUnknownDevice.Code},
 		{"another bank's device", "bank-b", Upload{Device: serial(b), Received: [][]byte{v.Marshal()}}, ErrNotYourDevice.Code},
-		{"unknown bank", "bank-z", Upload{Device: serial(b), Received: [][]byte{v.Marshal()}}, ErrNotYourDevice.Code},
 		{"too many", "bank-a", Upload{Device: serial(b), Sent: make([][]byte, MaxUpload/2+1), Received: make([][]byte, MaxUpload/2)}, ErrTooLarge.Code},
 	} {
 		rep, err := w.s.Reconcile(w.ctx, tc.bank, tc.up)
@@ -839,169 +259,133 @@ func TestAttack_BadInput(t *testing.T) {
 	if sum := w.s.Summary(); sum.Vouchers != 0 || sum.RevokedDevices != 0 {
 		t.Fatalf("refused uploads changed the index: %+v", sum)
 	}
-	// An upload of exactly MaxUpload is taken: one settles, the rest repeat it.
-	many := make([][]byte, MaxUpload)
-	for i := range many {
-		many[i] = v.Marshal()
-	}
-	rep, err := w.s.Reconcile(w.ctx, "bank-a", Upload{Device: serial(a), Sent: many})
-	if err != nil || rep.Settled != 1 || rep.Duplicate != MaxUpload-1 {
-		t.Fatalf("MaxUpload vouchers: %v %d settled %d duplicates", err, rep.Settled, rep.Duplicate)
-	}
 	good := v.Marshal()
-	bad := [][]byte{[]byte("not a voucher"), good[:len(good)-1], append(append([]byte(nil), good...), 0), nil}
-	rep, err = w.s.Reconcile(w.ctx, "bank-a", Upload{Device: serial(b), Received: bad})
+	bad := [][]byte{[]byte("not a voucher"), good[:len(good)-1], append(slices.Clone(good), 0), nil}
+	rep, err := w.s.Reconcile(w.ctx, "bank-a", Upload{Device: serial(b), Received: bad})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.conserved()
-	if rep.Rejected != len(bad) || len(rep.Revoked) != 1 || len(rep.Conflicts) != len(bad) {
+	if rep.Rejected != len(bad) || len(rep.Revoked) != 1 {
 		t.Errorf("malformed upload: %+v", rep)
 	}
-	for i, raw := range bad {
-		d := rejectedDigest(raw)
-		if r := findResult(t, rep, d); r.Outcome != offline.Rejected || r.Reason != offline.ReasonMalformed {
+	for _, raw := range bad {
+		if r := findResult(t, rep, rejectedDigest(raw)); r.Reason != offline.ReasonMalformed {
 			t.Errorf("%q: %+v", raw, r)
-		}
-		if c := rep.Conflicts[i]; c.Kind != offline.Forgery || c.Device != serial(b) || !slices.Equal(c.Evidence, []offline.Hash{d}) {
-			t.Errorf("conflict %+v", c)
 		}
 	}
 	w.wantRevoked(map[offline.Serial]offline.ConflictKind{serial(b): offline.Forgery}, serial(a))
-	// Bytes already judged are duplicates, and the genuine voucher stays settled once.
-	if rep := w.sync(b); rep.Duplicate != 1 || rep.Settled != 0 {
-		t.Errorf("%+v", rep)
-	}
-	if rep, _ := w.s.Reconcile(w.ctx, "bank-a", Upload{Device: serial(b), Received: bad[:1]}); rep.Duplicate != 1 || len(rep.Conflicts) != 0 {
-		t.Errorf("malformed bytes again: %+v", rep)
+	if rep := w.reconcile(b, nil, []offline.Voucher{v}); rep.Settled != 1 {
+		t.Errorf("the genuine voucher: %+v", rep)
 	}
 	w.wantBalances(map[ledger.AccountID]int64{a.escrow: 9_000, b.wallet: 1_000})
 }
 
-// twoOrdered makes two people at bank-a and returns them with the first
-// one's serial sorting before the second's.
-func (w *world) twoOrdered() (lo, hi *person) {
-	x, y := w.person("bank-a", 50_000), w.person("bank-a", 50_000)
-	if sx, sy := serial(x), serial(y); string(sx[:]) < string(sy[:]) {
-		return x, y
+// A settlement decided and booked, whose ledger answer never came (or
+// which never reached the ledger), completes once when the settler opens
+// again, and a second reopening repeats nothing.
+func TestAttack_CrashInDoubtSettlesOnce(t *testing.T) {
+	w := newWorld(t, staged())
+	a, b := w.person("bank-a", 50_000), w.person("bank-b", 0)
+	w.fund(a, 10_000)
+	v1, v2 := w.pay(a, b, 3_000), w.pay(a, b, 2_000)
+	w.reconcile(b, nil, []offline.Voucher{v1})
+	// v2 is booked with its operation, as before a crash, but never sent.
+	w.s.mu.Lock()
+	w.s.arrivals++
+	e := &entry{hash: v2.Hash(), arrival: w.s.arrivals, raw: v2.Marshal(), v: v2, uploader: serial(b), class: classHonoured, payee: b.wallet}
+	o := &op{id: e.opID(), transfers: []ledger.Transfer{{From: a.escrow, To: b.wallet, Amount: 2_000}},
+		effects: []effect{{hash: e.hash, fromEscrow: 2_000, closed: true}}, reserve: map[ledger.AccountID]int64{a.escrow: 2_000}}
+	e.inflight, e.ops = o.id, 1
+	book := (&writes{entries: map[*entry]bool{e: true}, ops: []*op{o}}).encode()
+	w.s.mu.Unlock()
+	if err := w.s.write(book); err != nil {
+		t.Fatal(err)
 	}
-	return y, x
-}
-
-// (l, continued) An honest purse re-spends value an overspender paid it, in
-// intermittent mode. When the window closes, the overspender's voucher must
-// settle before the honest purse's, whatever the serials' order: the honest
-// purse is never revoked, and under payer-bank and guarantee it ends with
-// exactly what it received less what it paid.
-func TestAttack_IntermittentHonestChainBehindOverspender(t *testing.T) {
-	for _, tc := range bearers {
-		for _, honestFirst := range []bool{true, false} {
-			t.Run(fmt.Sprintf("%s/honest-serial-first=%v", tc.bearer, honestFirst), func(t *testing.T) {
-				w := newWorld(t, withBearer(intermittent(), tc.bearer))
-				z, x := w.twoOrdered() // z's serial sorts first
-				if honestFirst {
-					z, x = x, z
-				}
-				y := w.person("bank-b", 0)
-				w.fund(z, 1_000)
-				z.purse.ForgeBalance(10_000)
-				w.pay(z, x, 5_000)
-				w.pay(x, y, 4_000) // x re-spends what z paid it
-				if rep := w.reconcile(y, nil, y.purse.Upload().Received); rep.Pending != 1 {
-					t.Fatalf("y: %+v", rep)
-				}
-				if rep := w.reconcile(x, nil, x.purse.Upload().Received); rep.Pending != 1 {
-					t.Fatalf("x: %+v", rep)
-				}
-				before := w.bearerBalance(tc.acct)
-				if _, err := w.s.CloseWindow(w.ctx); err != nil {
-					t.Fatal(err)
-				}
-				w.conserved()
-				w.wantRevoked(map[offline.Serial]offline.ConflictKind{serial(z): offline.Overspend}, serial(x), serial(y))
-				if tc.acct != "" {
-					w.wantBalances(map[ledger.AccountID]int64{z.escrow: 0, x.escrow: 1_000, y.escrow: 4_000})
-					if got := before - w.bearerBalance(tc.acct); got != 4_000 {
-						t.Errorf("bearer paid %d, want 4000", got)
-					}
-					w.wantLoss(map[ledger.AccountID]int64{tc.acct: 4_000}, 0)
-				} else {
-					// x got 1000 of 5000 and passes its loss on: y gets
-					// what x's escrow holds.
-					w.wantBalances(map[ledger.AccountID]int64{z.escrow: 0, x.escrow: 0, y.escrow: 1_000})
-					w.wantLoss(nil, 4_000+3_000)
-				}
-			})
-		}
+	seq := w.l.Totals().Seq
+	w.reopen()
+	if got := w.l.Totals().Seq; got != seq+1 {
+		t.Errorf("reopening wrote %d ledger records, want 1", got-seq)
+	}
+	if r := w.result(v2); r.Outcome != offline.Settled || r.FromEscrow != 2_000 || r.Seq == 0 {
+		t.Errorf("after reopening: %+v", r)
+	}
+	w.reopen()
+	if rep := w.reconcile(a, []offline.Voucher{v1, v2}, nil); rep.Duplicate != 2 {
+		t.Errorf("after a second reopening: %+v", rep)
+	}
+	w.wantBalances(map[ledger.AccountID]int64{a.escrow: 5_000, b.wallet: 5_000})
+	if err := w.s.invariants(); err != nil {
+		t.Error(err)
 	}
 }
 
-// (k, continued) In intermittent mode an honest purse syncs and defunds value it
-// received whose payer's escrow is still waiting for value of its own: the
-// defund waits too, and the owner gets all of it once the chain settles.
-func TestAttack_IntermittentDefundWaitsForIncoming(t *testing.T) {
+// A bank may not issue its devices looser limits than the policy.
+func TestSettle_RegisterRefusesLooserLimits(t *testing.T) {
+	w := newWorld(t, staged())
+	p := w.person("bank-a", 0)
+	loose := w.cfg.Policy.Limits
+	loose.PurseCap *= 10
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	var sn offline.Serial
+	rand.Read(sn[:])
+	c := w.deviceCertFor("bank-a", sn, pub, loose, w.clockNow(), time.Hour)
+	if _, err := w.s.RegisterDevice(w.ctx, "bank-a", c, p.wallet); ErrorCode(err) != ErrBadCertificate.Code {
+		t.Errorf("registered a device with a purse cap above the policy's: %v", err)
+	}
+}
+
+func TestSettle_OnlyTheCentralBankReleasesEscrow(t *testing.T) {
+	w := newWorld(t, staged())
+	a := w.person("bank-a", 50_000)
+	w.fund(a, 10_000)
+	_, err := w.l.Intermediary("bank-a").Transfer(w.ctx, "take-escrow", a.escrow, a.wallet, 1_000)
+	if ledger.ErrorCode(err) != ledger.ErrNotYours.Code {
+		t.Fatalf("bank moved money out of escrow: %v", err)
+	}
+}
+
+// The audit checks settlement's books against the journal: clean after
+// settling, and a change to the index is found.
+func TestSettle_AuditCrossChecksTheJournal(t *testing.T) {
 	w := newWorld(t, intermittent())
-	c, a, b := w.person("bank-a", 50_000), w.person("bank-a", 0), w.person("bank-b", 0)
-	w.fund(c, 10_000)
-	w.pay(c, a, 8_000)
-	w.pay(a, b, 6_000) // a re-spends what c paid it
-	if rep := w.sync(b); rep.Pending != 1 {
-		t.Fatalf("b's upload: %+v", rep)
+	a, b, c := w.person("bank-a", 50_000), w.person("bank-b", 0), w.person("bank-a", 0)
+	w.fund(a, 10_000)
+	w.pay(a, b, 4_000)
+	v := w.pay(b, c, 3_000)
+	w.sync(c)
+	w.sync(b)
+	w.sync(a)
+	if err := w.s.Close(); err != nil {
+		t.Fatal(err)
 	}
-	d, err := b.purse.Defund(6_000, time.Now())
+	if err := w.l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if p := auditProblems(t, w.dir); len(p) != 0 {
+		t.Fatalf("a clean ledger: %v", p)
+	}
+	// Say the index paid v from the bearer instead.
+	db, err := bolt.Open(filepath.Join(w.dir, FileName), 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep := w.reconcile(b, []offline.Voucher{d}, nil); rep.Pending != 1 || len(rep.Conflicts) != 0 {
-		t.Fatalf("defund of value still settling: %+v", rep)
-	}
-	rep := w.sync(a)
-	if rep.Settled != 1 || len(rep.Freed) != 2 {
-		t.Errorf("a's upload frees a→b and b's defund: %+v", rep)
-	}
-	w.wantRevoked(nil, serial(a), serial(b), serial(c))
-	w.wantBalances(map[ledger.AccountID]int64{c.escrow: 2_000, a.escrow: 2_000, b.escrow: 0, b.wallet: 6_000})
-	w.wantLoss(nil, 0)
-}
-
-// (l, continued) Value flows back to an overspender, so its pending vouchers and
-// those of the purse it paid wait on each other. Closing the window settles
-// the overspender first (it is short even if everything on its way
-// arrives): only it is revoked, every payee is paid in full, and what the
-// bearer paid beyond the overspend is left in the overspender's escrow.
-func TestAttack_ValueFlowsBackToOverspender(t *testing.T) {
-	for _, overspenderFirst := range []bool{true, false} {
-		t.Run(fmt.Sprintf("overspender-serial-first=%v", overspenderFirst), func(t *testing.T) {
-			w := newWorld(t, intermittent())
-			x, y := w.twoOrdered()
-			if !overspenderFirst {
-				x, y = y, x
+	err = db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketVouchers)
+		return bk.ForEach(func(k, val []byte) error {
+			e, err := unmarshalEntry(k, val)
+			if err != nil || e.hash != v.Hash() {
+				return err
 			}
-			z := w.person("bank-b", 0)
-			w.fund(x, 1_000)
-			x.purse.ForgeBalance(5_000)
-			w.pay(x, y, 3_000)
-			w.pay(y, x, 3_000) // y pays it back at once
-			w.pay(x, z, 2_000)
-			for _, p := range []*person{y, x, z} {
-				if rep := w.reconcile(p, nil, p.purse.Upload().Received); rep.Pending != 1 {
-					t.Fatalf("%s: %+v", p.name, rep)
-				}
-			}
-			bank := w.balance("bank-a")
-			if _, err := w.s.CloseWindow(w.ctx); err != nil {
-				t.Fatal(err)
-			}
-			w.conserved()
-			w.wantRevoked(map[offline.Serial]offline.ConflictKind{serial(x): offline.Overspend}, serial(y), serial(z))
-			w.wantBalances(map[ledger.AccountID]int64{y.escrow: 0, z.escrow: 2_000})
-			paid := bank - w.balance("bank-a")
-			if left := w.balance(x.escrow); paid-left != 1_000 {
-				t.Errorf("bank paid %d and %d is left in the overspender's escrow; the overspend is 1000", paid, left)
-			}
-			if sum := w.s.Summary(); sum.Pending != 0 || sum.LossByPayees != 0 {
-				t.Errorf("summary %+v", sum)
-			}
+			e.fromEscrow, e.fromBearer, e.bearer = 0, 3_000, "bank-b"
+			return bk.Put(slices.Clone(k), e.marshal())
 		})
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	problems := auditProblems(t, w.dir)
+	if len(problems) == 0 || !strings.Contains(strings.Join(problems, "\n"), "bank-b") {
+		t.Errorf("the audit did not find the changed index: %v", problems)
 	}
 }

@@ -49,11 +49,17 @@ func BenchmarkReconcile(b *testing.B) {
 	}
 }
 
+// benchUpload is one upload as raw bytes and the bank that hands it in.
+type benchUpload struct {
+	bank ledger.AccountID
+	up   Upload
+}
+
 type benchFixture struct {
 	ctx     context.Context
 	l       *ledger.Ledger
 	s       *Settler
-	uploads []propUpload
+	uploads []benchUpload
 	payers  []*benchPurse
 	total   int64
 }
@@ -147,7 +153,7 @@ func newBenchFixture(b *testing.B, vouchers int) *benchFixture {
 	if err, _ := failed.Load().(error); err != nil {
 		b.Fatal(err)
 	}
-	f.uploads = make([]propUpload, n)
+	f.uploads = make([]benchUpload, n)
 	parallel(n, func(i int) {
 		p, payee := f.payers[i], f.payers[(i+1)%n].purse.Serial()
 		up := Upload{Device: p.purse.Serial()}
@@ -161,7 +167,7 @@ func newBenchFixture(b *testing.B, vouchers int) *benchFixture {
 			}
 			up.Sent = append(up.Sent, v.Marshal())
 		}
-		f.uploads[i] = propUpload{bank: p.bank, up: up}
+		f.uploads[i] = benchUpload{bank: p.bank, up: up}
 	})
 	if err, _ := failed.Load().(error); err != nil {
 		b.Fatal(err)
@@ -205,7 +211,7 @@ func (f *benchFixture) reconcileAll(b *testing.B, uploads int) {
 
 func (f *benchFixture) verify(b *testing.B) {
 	sum := f.s.Summary()
-	if int64(sum.Settled) != f.total || sum.SettledAmount != 100*f.total || len(f.s.Conflicts()) != 0 {
+	if int64(sum.Settled) != f.total || sum.SettledAmount != SumOf(100*f.total) || len(f.s.Conflicts()) != 0 {
 		b.Fatalf("summary %+v, conflicts %d", sum, len(f.s.Conflicts()))
 	}
 	if tot := f.l.Totals(); !tot.Conserved() {

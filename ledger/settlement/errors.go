@@ -35,6 +35,13 @@ var (
 	// has never settled offline vouchers.
 	ErrNoIndex = &Error{"no_index", "no settlement index in this directory"}
 
+	// ErrDeviceRevoked means a revoked device asked for what only a device
+	// in good standing gets, such as a renewed certificate.
+	ErrDeviceRevoked = &Error{"device_revoked", "the device is revoked"}
+
+	// ErrBadNumber means a number in a report does not fit 128 bits.
+	ErrBadNumber = &Error{"bad_number", "number does not fit 128 bits"}
+
 	// ErrStopped means a write to the settlement index failed; the service
 	// refuses work until it is reopened, so memory and disk cannot drift apart.
 	ErrStopped = &Error{"stopped", "settlement index failed; reopen the ledger"}
@@ -58,7 +65,8 @@ func ErrorCode(err error) string {
 	return ""
 }
 
-var allErrors = []*Error{ErrUnknownBank, ErrBadCertificate, ErrUnknownDevice, ErrNotYourDevice, ErrDeviceExists, ErrTooLarge, ErrNoIndex, ErrStopped}
+var allErrors = []*Error{ErrUnknownBank, ErrBadCertificate, ErrUnknownDevice, ErrNotYourDevice, ErrDeviceExists,
+	ErrDeviceRevoked, ErrTooLarge, ErrNoIndex, ErrBadNumber, ErrStopped}
 
 // ErrorForCode returns the error with the code, or nil; the network client
 // uses it so errors.Is works across the network.

@@ -32,7 +32,7 @@ const GuaranteeAccount ledger.AccountID = "offline-guarantee"
 const (
 	DefaultGuaranteeFund    = 100_000_000
 	DefaultBankCertLifetime = 365 * 24 * time.Hour
-	MaxUpload               = 2_000 // vouchers of about 450 bytes: within an HTTP request's 4 MiB
+	MaxUpload               = 2_000 // vouchers of about 600 bytes: within an HTTP request's 4 MiB
 )
 
 // Config sets up a Settler. Policy must be valid; the rest have defaults.
@@ -45,6 +45,9 @@ type Config struct {
 }
 
 func (c *Config) fill() error {
+	if c.Policy.UploadGrace == 0 {
+		c.Policy.UploadGrace = offline.DefaultUploadGrace
+	}
 	if err := c.Policy.Validate(); err != nil {
 		return err
 	}
@@ -64,29 +67,39 @@ func (c *Config) fill() error {
 }
 
 // Settler settles offline vouchers on one ledger. It is safe for
-// concurrent use.
+// concurrent use: one goroutine owns its state and runs every change (see
+// engine.go); readers share a lock with it.
 type Settler struct {
-	l      *ledger.Ledger
-	db     *bolt.DB
-	root   ed25519.PrivateKey
-	cfg    Config
-	chains sync.Map       // digest of a chain's encoding → struct{}: chains whose signatures verified
-	behind sync.WaitGroup // writes of confirmed settlements still on their way to disk
+	l        *ledger.Ledger
+	db       *bolt.DB
+	root     ed25519.PrivateKey
+	cfg      Config
+	chains   sync.Map // digest of a chain's encoding → struct{}: chains whose signatures verified
+	receipts sync.Map // digest of a sync receipt → struct{}: receipts whose signatures verified
 
-	mu        sync.Mutex // protects the fields below
+	jobs    chan *job
+	quit    chan struct{} // closed by Close
+	stopped chan struct{} // closed when the owner has returned
+
+	mu        sync.RWMutex // the owner holds it to change the fields below; readers to read them
 	failure   error
 	banks     map[ledger.AccountID]offline.BankCert
 	devices   map[offline.Serial]*device
 	vouchers  map[offline.Hash]*entry
-	slots     map[offline.VoucherKey]offline.Hash
-	pending   map[offline.Serial]map[offline.Hash]bool // by payer
-	reserved  map[ledger.AccountID]int64               // escrow promised to settlements in flight
+	slots     map[offline.VoucherKey][]*entry // each slot's vouchers, in arrival order
+	ops       map[string]*op                  // ledger operations decided and not yet confirmed
+	reserved  map[ledger.AccountID]int64      // escrow those operations will take
 	conflicts []Conflict
+	impostors map[impostor]bool // certificates a bank's key signed that it never registered
 	arrivals  uint64
-	gen       uint64                  // generation of the last record encoded for the index
-	closing   bool                    // Close has begun: no more writes in the background
 	crl       *offline.RevocationList // nil when a revocation has not been signed yet
 	revoked   int
+}
+
+// impostor names a certificate's bank and serial.
+type impostor struct {
+	bank   ledger.AccountID
+	serial offline.Serial
 }
 
 // Open opens the settlement index in the ledger's directory, creating it
@@ -104,35 +117,44 @@ func Open(ctx context.Context, l *ledger.Ledger, cfg Config) (*Settler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("settlement: open %s: %w", FileName, err)
 	}
-	// Concurrent uploads share commits (db.Batch); a short wait gathers them
-	// without holding a lone upload back for bbolt's default 10 ms.
-	db.MaxBatchDelay = 2 * time.Millisecond
-	s := &Settler{l: l, db: db, root: root, cfg: cfg,
-		banks: map[ledger.AccountID]offline.BankCert{}, devices: map[offline.Serial]*device{},
-		vouchers: map[offline.Hash]*entry{}, slots: map[offline.VoucherKey]offline.Hash{},
-		pending: map[offline.Serial]map[offline.Hash]bool{}, reserved: map[ledger.AccountID]int64{}}
-	if err := s.load(); err != nil {
+	s := newSettler(l, db, root, cfg)
+	st, err := readIndex(db)
+	if err == nil {
+		err = s.load(st)
+	}
+	if err == nil {
+		err = s.openGuarantee(ctx)
+	}
+	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	if err := s.openGuarantee(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	if err := s.resume(ctx); err != nil {
-		db.Close()
+	go s.loop()
+	// Operations a crash or a lost answer left in doubt go first.
+	if err := s.run(ctx, func(r *round) error { r.ops = append(r.ops, s.inDoubt()...); return nil }); err != nil {
+		s.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-// Close waits for writes in the background and closes the index. The
-// ledger stays open.
+func newSettler(l *ledger.Ledger, db *bolt.DB, root ed25519.PrivateKey, cfg Config) *Settler {
+	return &Settler{l: l, db: db, root: root, cfg: cfg,
+		jobs: make(chan *job), quit: make(chan struct{}), stopped: make(chan struct{}),
+		banks: map[ledger.AccountID]offline.BankCert{}, devices: map[offline.Serial]*device{},
+		vouchers: map[offline.Hash]*entry{}, slots: map[offline.VoucherKey][]*entry{},
+		ops: map[string]*op{}, reserved: map[ledger.AccountID]int64{}, impostors: map[impostor]bool{}}
+}
+
+// Close stops taking work, lets the round under way finish, and closes the
+// index. The ledger stays open.
 func (s *Settler) Close() error {
-	s.mu.Lock()
-	s.closing = true
-	s.mu.Unlock()
-	s.behind.Wait()
+	select {
+	case <-s.quit:
+	default:
+		close(s.quit)
+	}
+	<-s.stopped
 	return s.db.Close()
 }
 
@@ -214,40 +236,30 @@ func (s *Settler) CertifyBank(bank ledger.AccountID, key ed25519.PublicKey) (off
 	if a, err := s.l.Account(bank); err != nil || a.Kind != ledger.KindIntermediary {
 		return offline.BankCert{}, &detailed{ErrUnknownBank, fmt.Sprintf("%s is not an intermediary on the ledger", bank)}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.cfg.Now()
-	if c, ok := s.banks[bank]; ok && c.Key.Equal(key) && c.NotAfter.Sub(now) > s.cfg.BankCertLifetime/2 {
-		return c, nil
-	}
-	c, err := offline.IssueBankCert(s.root, string(bank), key, now.Add(s.cfg.BankCertLifetime))
-	if err != nil {
-		return offline.BankCert{}, err
-	}
-	if err := s.db.Update(func(tx *bolt.Tx) error { return putBank(tx, c) }); err != nil {
-		return offline.BankCert{}, s.stop(err)
-	}
-	s.banks[bank] = c
-	return c, nil
+	var c offline.BankCert
+	err := s.run(context.Background(), func(r *round) error {
+		if old, ok := s.banks[bank]; ok && old.Key.Equal(key) && old.NotAfter.Sub(r.now) > s.cfg.BankCertLifetime/2 {
+			c = old
+			return nil
+		}
+		var err error
+		if c, err = offline.IssueBankCert(s.root, string(bank), key, r.now.Add(s.cfg.BankCertLifetime)); err != nil {
+			return err
+		}
+		s.banks[bank] = c
+		r.w.banks = append(r.w.banks, c)
+		return nil
+	})
+	return c, err
 }
 
 // BankCert returns a bank's current certificate.
 func (s *Settler) BankCert(bank ledger.AccountID) (offline.BankCert, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	c, ok := s.banks[bank]
 	if !ok {
 		return offline.BankCert{}, &detailed{ErrUnknownBank, fmt.Sprintf("%s has no offline certificate; certify its key first", bank)}
 	}
 	return c, nil
-}
-
-// stop records a failed write; from then on every request gets ErrStopped.
-// Called with s.mu held or before the settler is shared.
-func (s *Settler) stop(err error) error {
-	if s.failure == nil {
-		s.failure = err
-		s.cfg.Logger.Error("settlement index write failed; refusing work until reopened", "err", err)
-	}
-	return &detailed{ErrStopped, s.failure.Error()}
 }
