@@ -61,6 +61,18 @@ func newOfflineNet(t *testing.T, banks int, policy offline.Policy) *testNet {
 
 func newNet(t testing.TB, banks int, policy *offline.Policy, tweak func(*intermediary.Config)) *testNet {
 	t.Helper()
+	return newNetWith(t, banks, policy, tweak, nil)
+}
+
+// newNetWithClock is a test net whose ledger settlement and banks read the
+// time from now.
+func newNetWithClock(t testing.TB, banks int, policy *offline.Policy, now func() time.Time) *testNet {
+	t.Helper()
+	return newNetWith(t, banks, policy, func(c *intermediary.Config) { c.Now = now }, now)
+}
+
+func newNetWith(t testing.TB, banks int, policy *offline.Policy, tweak func(*intermediary.Config), now func() time.Time) *testNet {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	n := &testNet{t: t, ctx: ctx, dir: t.TempDir(), banks: map[string]*testBank{}}
@@ -71,7 +83,7 @@ func newNet(t testing.TB, banks int, policy *offline.Policy, tweak func(*interme
 	n.ledger = l
 	t.Cleanup(n.check)
 	if policy != nil {
-		if n.settler, err = settlement.Open(ctx, l, settlement.Config{Policy: *policy}); err != nil {
+		if n.settler, err = settlement.Open(ctx, l, settlement.Config{Policy: *policy, Now: now}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -2,6 +2,7 @@ package intermediary_test
 
 import (
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -272,4 +273,108 @@ func TestOffline_RetireLostPurse(t *testing.T) {
 	if crl := fresh.Revocations(); crl == nil || !crl.Contains(pb.Serial()) {
 		t.Error("the new purse's revocation list does not carry the retired purse")
 	}
+}
+
+// A funding whose answer was lost is asked again after a later funding
+// went through: the purse takes each once, and ends holding what its
+// escrow holds.
+func TestOffline_RetriedFundingAfterALaterOneCreditsOnce(t *testing.T) {
+	n := newOfflineNet(t, 1, offline.DefaultPolicy())
+	alice := n.register("bank-1", "Alice", "person-alice")
+	if _, err := alice.Withdraw(n.ctx, "", 50_000); err != nil {
+		t.Fatal(err)
+	}
+	p := n.provision(alice)
+	// The first funding's answer is lost: a copy of the purse takes it,
+	// and the purse itself never sees it.
+	lost, err := offline.LoadPurse(p.Save())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.FundPurse(n.ctx, "fund-a", lost, 10_000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.FundPurse(n.ctx, "fund-b", p, 5_000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.FundPurse(n.ctx, "fund-a", p, 10_000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.FundPurse(n.ctx, "fund-a", p, 10_000); err != nil {
+		t.Fatal(err)
+	}
+	f, err := alice.FundPurse(n.ctx, "fund-b", p, 5_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Escrow != p.Balance() {
+		t.Fatalf("escrow %d, purse %d: the purse does not hold what its escrow holds", f.Escrow, p.Balance())
+	}
+}
+
+// A purse in good standing that syncs in the second half of its
+// certificate's life gets a new certificate, which the ledger registered:
+// it pays on after the first one expired, and its payments settle.
+func TestOffline_PurseCertificateRenewedAtSync(t *testing.T) {
+	clock := &testClock{now: time.Now()}
+	pol := offline.DefaultPolicy()
+	n := newNetWithClock(t, 1, &pol, clock.Now)
+	alice := n.register("bank-1", "Alice", "person-alice")
+	bob := n.register("bank-1", "Bob", "person-bob")
+	if _, err := alice.Withdraw(n.ctx, "", 20_000); err != nil {
+		t.Fatal(err)
+	}
+	pa, pb := n.provision(alice), n.provision(bob)
+	if _, err := alice.FundPurse(n.ctx, "", pa, 10_000); err != nil {
+		t.Fatal(err)
+	}
+	first := pa.Chain().Device
+	answers, err := alice.SyncPurse(n.ctx, pa)
+	if err != nil || len(answers[0].DeviceCert) != 0 {
+		t.Fatalf("a fresh certificate was renewed: %v", err)
+	}
+	clock.advance(pol.CertLifetime * 2 / 3)
+	answers, err = alice.SyncPurse(n.ctx, pa)
+	if err != nil || len(answers[0].DeviceCert) == 0 {
+		t.Fatalf("no renewal two thirds into the certificate's life: %v", err)
+	}
+	if got := pa.Chain().Device; !got.Issued.After(first.Issued) || got.Serial != first.Serial {
+		t.Fatalf("installed certificate %+v", got)
+	}
+	if _, err := bob.SyncPurse(n.ctx, pb); err != nil { // bob renews too
+		t.Fatal(err)
+	}
+	clock.advance(pol.CertLifetime / 2) // past the first certificate's expiry
+	q, err := pb.Request(3_000, clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := pa.Pay(q, clock.Now())
+	if err != nil {
+		t.Fatalf("paying under the renewed certificate: %v", err)
+	}
+	if err := pb.Accept(v, clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	answers, err = bob.SyncPurse(n.ctx, pb)
+	if err != nil || answers[0].Settled != 1 {
+		t.Fatalf("the payment under the renewed certificate: %+v %v", answers, err)
+	}
+}
+
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
 }

@@ -369,8 +369,10 @@ func (b *Bank) syncPurse(ctx context.Context, w *wallet, m protocol.PurseSync) (
 	}
 	out.RevocationSeq = crl.Seq
 	if !crl.Contains(sn) {
+		// The upload is settled whatever becomes of the renewal; a purse
+		// not renewed now is at its next sync.
 		if out.DeviceCert, err = b.renewPurse(ctx, w, sn, rec); err != nil {
-			return nil, err
+			b.logErr("renew a purse's certificate", err, "serial", sn.String())
 		}
 	}
 	return out, nil

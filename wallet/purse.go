@@ -122,7 +122,8 @@ func (c *Client) applySync(ctx context.Context, p *offline.Purse, r *protocol.Pu
 }
 
 // installRenewal installs the renewed certificate the bank sent with a
-// sync answer.
+// sync answer. It is checked as of its own issue time, so a bank clock a
+// little ahead of the device's does not lose it.
 func (c *Client) installRenewal(p *offline.Purse, raw []byte) error {
 	dev, err := offline.ParseDeviceCert(raw)
 	if err != nil {
@@ -130,7 +131,7 @@ func (c *Client) installRenewal(p *offline.Purse, raw []byte) error {
 	}
 	ch := *p.Chain()
 	ch.Device = dev
-	if err := p.Install(ch, time.Now()); err != nil {
+	if err := p.Install(ch, dev.Issued); err != nil {
 		return fmt.Errorf("wallet: install renewed certificate: %w", err)
 	}
 	return nil

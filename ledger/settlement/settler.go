@@ -33,6 +33,9 @@ const (
 	DefaultGuaranteeFund    = 100_000_000
 	DefaultBankCertLifetime = 365 * 24 * time.Hour
 	MaxUpload               = 2_000 // vouchers of about 600 bytes: within an HTTP request's 4 MiB
+	// MaxClockSkew is how far ahead of the ledger's clock a bank's may be
+	// when it issues a certificate the ledger registers.
+	MaxClockSkew = 5 * time.Minute
 )
 
 // Config sets up a Settler. Policy must be valid; the rest have defaults.
