@@ -117,6 +117,9 @@ const (
 	DefaultPaymentsBeforeSync = 30
 	DefaultCertLifetime       = 30 * 24 * time.Hour
 	DefaultUploadGrace        = 7 * 24 * time.Hour
+	// MinCertLifetime is the shortest certificate life a policy may set:
+	// short enough for experiments that watch certificates expire.
+	MinCertLifetime = 10 * time.Second
 	// MaxPolicyCap bounds a policy's caps (a quadrillion yen), so that the
 	// sum of any upload's vouchers, and what wallets are told of it, fits
 	// an int64.
@@ -142,8 +145,8 @@ func (p Policy) Validate() error {
 	switch {
 	case p.PaymentCap > MaxPolicyCap || p.PurseCap > MaxPolicyCap:
 		return broken(ErrInvalidPolicy, "caps above %d yen are refused", int64(MaxPolicyCap))
-	case p.CertLifetime < time.Minute:
-		return broken(ErrInvalidPolicy, "certificate lifetime %v is under a minute", p.CertLifetime)
+	case p.CertLifetime < MinCertLifetime:
+		return broken(ErrInvalidPolicy, "certificate lifetime %v is under %v", p.CertLifetime, MinCertLifetime)
 	case p.LossBearer != PayerBank && p.LossBearer != Payee && p.LossBearer != Guarantee:
 		return broken(ErrInvalidPolicy, "loss bearer %d is not payer-bank (1), payee (2) or guarantee (3)", p.LossBearer)
 	case p.UploadGrace < 0:

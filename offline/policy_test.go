@@ -50,7 +50,7 @@ func TestPolicyValidate(t *testing.T) {
 		{"negative payment cap", func(p *offline.Policy) { p.PaymentCap = -1 }},
 		{"purse cap below payment cap", func(p *offline.Policy) { p.PurseCap = p.PaymentCap - 1 }},
 		{"no payments before sync", func(p *offline.Policy) { p.PaymentsBeforeSync = 0 }},
-		{"certificate lifetime under a minute", func(p *offline.Policy) { p.CertLifetime = time.Minute - time.Millisecond }},
+		{"certificate lifetime under ten seconds", func(p *offline.Policy) { p.CertLifetime = offline.MinCertLifetime - time.Millisecond }},
 		{"no loss bearer", func(p *offline.Policy) { p.LossBearer = 0 }},
 		{"loss bearer 4", func(p *offline.Policy) { p.LossBearer = 4 }},
 	} {

@@ -21,7 +21,7 @@ import (
 type offlineFlags struct {
 	mode, bearer string
 	policy       offline.Policy
-	certDays     int
+	certDays     float64
 	guarantee    int64
 	window       time.Duration
 }
@@ -29,7 +29,7 @@ type offlineFlags struct {
 func (o *offlineFlags) register(fs *flag.FlagSet) {
 	o.policy = offline.DefaultPolicy()
 	o.mode, o.bearer = o.policy.Mode.String(), o.policy.LossBearer.String()
-	o.certDays = int(o.policy.CertLifetime / (24 * time.Hour))
+	o.certDays = o.policy.CertLifetime.Hours() / 24
 	fs.StringVar(&o.mode, "offline-mode", o.mode, "offline mode: staged (received value waits to settle) or intermittent (it can be spent again)")
 	fs.StringVar(&o.bearer, "offline-loss", o.bearer, "who bears offline overspends: payer-bank, payee or guarantee")
 	fs.Int64Var(&o.policy.PaymentCap, "offline-payment-cap", o.policy.PaymentCap, "largest single offline payment, yen")
@@ -42,7 +42,7 @@ func (o *offlineFlags) register(fs *flag.FlagSet) {
 		o.policy.PaymentsBeforeSync = n
 		return nil
 	})
-	fs.IntVar(&o.certDays, "offline-cert-days", o.certDays, "days a purse's device certificate is valid; a purse in good standing that syncs in the second half of them gets a new one")
+	fs.Float64Var(&o.certDays, "offline-cert-days", o.certDays, "days a purse's device certificate is valid (fractions for experiments: 0.001 is 86.4 s); a purse in good standing that syncs in the second half of them gets a new one")
 	fs.DurationVar(&o.policy.UploadGrace, "offline-upload-grace", o.policy.UploadGrace, "how long after its payer's certificate expires a voucher may still reach the ledger and be honoured; a later one is its payee's loss")
 	fs.Int64Var(&o.guarantee, "offline-guarantee-fund", settlement.DefaultGuaranteeFund, "yen the central bank puts in the guarantee account when it opens")
 	fs.DurationVar(&o.window, "offline-window", 24*time.Hour, "how often the ledger closes the settlement window: waiting payers in a cycle settle by netting, what still waits is advanced by the bearer (payer-bank, guarantee), shortfalls now certain are decided")
@@ -58,7 +58,7 @@ func (o *offlineFlags) Policy() (offline.Policy, error) {
 	if p.LossBearer, err = offline.ParseBearer(o.bearer); err != nil {
 		return p, err
 	}
-	p.CertLifetime = time.Duration(o.certDays) * 24 * time.Hour
+	p.CertLifetime = time.Duration(o.certDays * float64(24*time.Hour)).Truncate(time.Millisecond)
 	if err := p.Validate(); err != nil {
 		return p, err
 	}

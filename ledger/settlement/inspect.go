@@ -174,7 +174,7 @@ func (in *Inspection) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  borne by         %-20s %s yen\n", "payees", s.LossByPayees)
 	}
 	if !s.RefusedAmount.IsZero() {
-		fmt.Fprintf(w, "  refused          %-20s %s yen of vouchers an honest payee refuses, borne by their payees\n", "", s.RefusedAmount)
+		fmt.Fprintf(w, "  refused          %-20s %s yen of vouchers an honest payee refuses or that came too late: their payees' loss\n", "", s.RefusedAmount)
 	}
 	for _, c := range in.Conflicts {
 		who := c.Device.String()
