@@ -52,7 +52,9 @@ func TestSettle_Adversarial(t *testing.T) {
 	}
 	deadline := time.Now().Add(*propForFlag)
 	seen := map[string]int{}
+	seeds := 0
 	defer func() {
+		t.Logf("played %d seeds from %d, %d economies each", seeds, seed, 2*len(bearers))
 		// The economies must actually play every attack, or the test
 		// proves nothing about it.
 		if t.Failed() || *propSeedsFlag < 2 && *propForFlag == 0 {
@@ -68,6 +70,7 @@ func TestSettle_Adversarial(t *testing.T) {
 		t.Logf("played: %v", seen)
 	}()
 	for n := 0; n < *propSeedsFlag || time.Now().Before(deadline); n++ {
+		seeds++
 		s := seed + uint64(n)*1_000_003
 		for _, mode := range []offline.Mode{offline.Staged, offline.Intermittent} {
 			for _, b := range bearers {
@@ -413,18 +416,21 @@ func (e *economy) checkHonestWhole(w2 *world, k int, got map[offline.Hash]offlin
 			}
 		}
 		have := w2.balance(p.wallet) + w2.balance(p.escrow)
-		if have != want && testing.Verbose() {
-			e.dumpParty(w2, p, got)
-		}
+		payee := w2.cfg.Policy.LossBearer == offline.Payee
+		var wrong string
 		switch {
 		case e.roles[p] == loser:
-			if have < want && w2.cfg.Policy.LossBearer != offline.Payee {
-				t.Errorf("order %d: %s lost its purse; it holds %d, less than the %d left after all its thief paid", k, p.name, have, want)
+			if have < want && !payee {
+				wrong = fmt.Sprintf("lost its purse; it holds %d, less than the %d left after all its thief paid", have, want)
 			}
-		case w2.cfg.Policy.LossBearer != offline.Payee && have != want:
-			t.Errorf("order %d: honest %s (%s) holds %d, is owed %d under %s", k, p.name, e.roles[p], have, want, w2.cfg.Policy.LossBearer)
+		case !payee && have != want:
+			wrong = fmt.Sprintf("holds %d, is owed %d under %s", have, want, w2.cfg.Policy.LossBearer)
 		case have > want:
-			t.Errorf("order %d: honest %s holds %d, more than the %d it is owed", k, p.name, have, want)
+			wrong = fmt.Sprintf("holds %d, more than the %d it is owed", have, want)
+		}
+		if wrong != "" {
+			t.Errorf("order %d: honest %s (%s) %s", k, p.name, e.roles[p], wrong)
+			e.dumpParty(w2, p, got)
 		}
 	}
 }
