@@ -165,13 +165,13 @@ func (in *Inspection) WriteText(w io.Writer) {
 	}
 	slices.Sort(bearers)
 	for _, b := range bearers {
-		fmt.Fprintf(w, "  borne by         %-20s %s yen\n", b, s.LossByBearer[ledger.AccountID(b)])
+		fmt.Fprintf(w, "  losses borne by  %-20s %s yen\n", b, s.LossByBearer[ledger.AccountID(b)])
 	}
 	if !s.Advanced.IsZero() {
 		fmt.Fprintf(w, "  of which         %-20s %s yen, which the payers' escrow may still repay\n", "advanced", s.Advanced)
 	}
 	if !s.LossByPayees.IsZero() {
-		fmt.Fprintf(w, "  borne by         %-20s %s yen\n", "payees", s.LossByPayees)
+		fmt.Fprintf(w, "  losses borne by  %-20s %s yen\n", "payees", s.LossByPayees)
 	}
 	if !s.RefusedAmount.IsZero() {
 		fmt.Fprintf(w, "  refused          %-20s %s yen of vouchers an honest payee refuses or that came too late: their payees' loss\n", "", s.RefusedAmount)
