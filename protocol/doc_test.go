@@ -277,28 +277,9 @@ func TestDoc_WorkedPayExampleVerifies(t *testing.T) {
 // TestDoc_EverySignedExampleVerifies finds every message the document
 // shows (json blocks and transcript lines), checks its envelope, and
 // verifies each signed instruction with one of the example keys.
-func TestDoc_EverySignedExampleVerifies(t *testing.T) {
-	doc := readDoc(t)
-	keys := []ed25519.PrivateKey{exampleKey(t, doc, "seed-a"), exampleKey(t, doc, "seed-b")}
-	types := map[string]bool{}
-	for _, v := range stringConsts(t, "envelope.go", "Type") {
-		types[v] = true
-	}
-	signed := map[string]func() Signed{
-		TypePay:            func() Signed { return new(Pay) },
-		TypeRequestPayment: func() Signed { return new(RequestPayment) },
-		TypeApprove:        func() Signed { return new(Approve) },
-		TypeDecline:        func() Signed { return new(Decline) },
-		TypeWithdraw:       func() Signed { return new(Withdraw) },
-		TypeDeposit:        func() Signed { return new(Deposit) },
-		TypeSchedule:       func() Signed { return new(Schedule) },
-		TypeCancelSchedule: func() Signed { return new(CancelSchedule) },
-		TypeSettings:       func() Signed { return new(Settings) },
-		TypePurseProvision: func() Signed { return new(PurseProvision) },
-		TypePurseFund:      func() Signed { return new(PurseFund) },
-		TypePurseRetire:    func() Signed { return new(PurseRetire) },
-	}
-
+// exampleMessages returns every example message of the document: the JSON
+// blocks that hold an envelope, and the lines of worked sessions.
+func exampleMessages(doc string) []string {
 	var msgs []string
 	inJSON, inBlock := false, false
 	var block []string
@@ -321,6 +302,32 @@ func TestDoc_EverySignedExampleVerifies(t *testing.T) {
 			}
 		}
 	}
+	return msgs
+}
+
+func TestDoc_EverySignedExampleVerifies(t *testing.T) {
+	doc := readDoc(t)
+	keys := []ed25519.PrivateKey{exampleKey(t, doc, "seed-a"), exampleKey(t, doc, "seed-b")}
+	types := map[string]bool{}
+	for _, v := range stringConsts(t, "envelope.go", "Type") {
+		types[v] = true
+	}
+	signed := map[string]func() Signed{
+		TypePay:            func() Signed { return new(Pay) },
+		TypeRequestPayment: func() Signed { return new(RequestPayment) },
+		TypeApprove:        func() Signed { return new(Approve) },
+		TypeDecline:        func() Signed { return new(Decline) },
+		TypeWithdraw:       func() Signed { return new(Withdraw) },
+		TypeDeposit:        func() Signed { return new(Deposit) },
+		TypeSchedule:       func() Signed { return new(Schedule) },
+		TypeCancelSchedule: func() Signed { return new(CancelSchedule) },
+		TypeSettings:       func() Signed { return new(Settings) },
+		TypePurseProvision: func() Signed { return new(PurseProvision) },
+		TypePurseFund:      func() Signed { return new(PurseFund) },
+		TypePurseRetire:    func() Signed { return new(PurseRetire) },
+	}
+
+	msgs := exampleMessages(doc)
 	if len(msgs) < 40 {
 		t.Fatalf("found only %d example messages in the document", len(msgs))
 	}
