@@ -44,11 +44,11 @@ type Remote struct {
 // starting balance in its deposit account, has the bank issue the float
 // the starting balances need, and opens up to sessions payer sessions,
 // which withdraw their starting balances.
-func OpenRemote(ctx context.Context, sc *Scenario, rm Remote, sessions int) (w *World, err error) {
+func OpenRemote(ctx context.Context, sc *Scenario, rm Remote, sessions int) (_ *World, err error) {
 	if len(rm.Banks) != sc.Banks {
 		return nil, fmt.Errorf("sim: the scenario has %d banks and %d bank addresses were given", sc.Banks, len(rm.Banks))
 	}
-	w = &World{sc: sc, remote: true, remoteLedger: rm.Ledger, salt: make([]byte, 16)}
+	w := &World{sc: sc, remote: true, remoteLedger: rm.Ledger, salt: make([]byte, 16)}
 	var hc *http.Client
 	if rm.TLS != nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -60,7 +60,7 @@ func OpenRemote(ctx context.Context, sc *Scenario, rm Remote, sessions int) (w *
 	}
 	defer func() {
 		if err != nil {
-			w.Close()
+			w.Close() // the sessions opened before the failure
 		}
 	}()
 	rand.Read(w.salt)

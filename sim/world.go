@@ -70,14 +70,14 @@ var worldKey = []byte("cbdc-sim-world-holder-key-0001")
 // OpenWorld builds the scenario's world in dir: opens the ledger and its
 // banks, onboards every party with a key drawn from the seed, funds the
 // starting balances and opens up to sessions payer sessions.
-func OpenWorld(ctx context.Context, sc *Scenario, dir string, sessions int, log *slog.Logger) (w *World, err error) {
+func OpenWorld(ctx context.Context, sc *Scenario, dir string, sessions int, log *slog.Logger) (_ *World, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	w = &World{sc: sc}
+	w := &World{sc: sc}
 	defer func() {
 		if err != nil {
-			w.Close()
+			w.Close() // what was opened before the failure
 		}
 	}()
 	if w.ledger, err = ledger.Open(filepath.Join(dir, "ledger"), ledger.Options{Logger: log}); err != nil {

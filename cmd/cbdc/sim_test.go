@@ -97,4 +97,62 @@ func TestSim_AgainstRunningBanks(t *testing.T) {
 		!strings.Contains(out, "not watched") {
 		t.Errorf("second run without a ledger view: %v\n%s", err, out)
 	}
+	t.Run("bad set-ups", func(t *testing.T) { simBadRemoteSetups(t, dir, file, banks, tokens, ledgerURL) })
+}
+
+// simBadRemoteSetups runs the binary against the running banks with each
+// set-up an operator gets wrong: each run names its problem and exits 1,
+// with no panic.
+func simBadRemoteSetups(t *testing.T, dir, scenario string, banks, tokens []string, ledgerURL string) {
+	wrongToken := filepath.Join(dir, "wrong.token")
+	if err := os.WriteFile(wrongToken, []byte("0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	both := strings.Join(banks, ",")
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"wrong admin token", []string{"-banks", both, "-admin-tokens", wrongToken}, "admin token"},
+		{"token file missing", []string{"-banks", both, "-admin-tokens", filepath.Join(dir, "none.token")}, "none.token"},
+		{"bank unreachable", []string{"-banks", banks[0] + ",http://127.0.0.1:1", "-admin-tokens", tokens[0]}, "127.0.0.1:1"},
+		{"bank listed twice", []string{"-banks", banks[0] + "," + banks[0], "-admin-tokens", tokens[0]}, "two of the -banks addresses are bank-1"},
+		{"too few banks", []string{"-banks", banks[0], "-admin-tokens", tokens[0]}, "the scenario has 2 banks and 1 bank addresses"},
+		{"not a bank address", []string{"-banks", "ws://127.0.0.1:1," + banks[1], "-admin-tokens", tokens[0]}, "not an http:// or https:// address"},
+		{"another bank's ledger key", []string{"-banks", both, "-admin-tokens", strings.Join(tokens, ","),
+			"-ledger", ledgerURL, "-ledger-key", filepath.Join(dir, "credentials", "bank-2.key"), "-ledger-id", "bank-1"}, "ledger"},
+		{"ledger unreachable", []string{"-banks", both, "-admin-tokens", strings.Join(tokens, ","),
+			"-ledger", "http://127.0.0.1:1", "-ledger-key", filepath.Join(dir, "credentials", "bank-1.key")}, "127.0.0.1:1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			stdout, stderr, code := cli(t, nil, append(append([]string{"sim", "-quiet"}, c.args...), scenario)...)
+			if code != 1 || !strings.Contains(stderr, c.want) || strings.Contains(stderr, "panic") || strings.Contains(stderr, "goroutine ") {
+				t.Errorf("exit %d, want 1 and a message naming %q\nstdout: %s\nstderr: %s", code, c.want, stdout, stderr)
+			}
+			t.Logf("%s", strings.TrimSpace(stderr))
+		})
+	}
+}
+
+// A run in this process whose sandbox cannot be built says why, and closes
+// what it opened.
+func TestSim_DataDirectoryUnusable(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "tiny.json")
+	scenario := `{"name": "tiny", "seed": 3, "banks": 1, "wallets": 2, "merchants": 1, "payments": 1,
+	  "start": {"wallet": {"dist": "fixed", "value": 500}, "merchant": {"dist": "fixed", "value": 0}},
+	  "arrival": {"process": "closed", "concurrency": 1},
+	  "mix": {"person_to_person": 1, "merchant": 0, "amount": {"dist": "fixed", "value": 100}}}`
+	notADir := filepath.Join(dir, "plain-file")
+	for _, f := range []string{file, notADir} {
+		if err := os.WriteFile(f, []byte(scenario), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := run(t, context.Background(), "sim", "-quiet", "-data", notADir, file)
+	if err == nil || !strings.Contains(err.Error(), "plain-file") {
+		t.Errorf("err = %v, want one naming the unusable -data", err)
+	}
 }

@@ -76,7 +76,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		if err := writeReports(rep, stdout, *jsonOut, *htmlOut); err != nil {
 			return err
 		}
-		fmt.Fprintln(stdout, "  audit       run `cbdc audit -data DIR` on the ledger's data directory once it stops")
+		fmt.Fprintln(stdout, "  audit       run `cbdc audit DATA_DIR` on the ledger's data directory once it stops")
 		return nil
 	} else if *tokens != "" || *ledgerURL != "" || *ledgerKey != "" || *ledgerID != "" || tf.ca != "" {
 		return errors.New("sim: -admin-tokens, -ledger, -ledger-key, -ledger-id and -ca go with -banks")
