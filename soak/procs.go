@@ -178,6 +178,23 @@ func (s *service) kill() error {
 	return nil
 }
 
+// stopSignal stops the process with SIGSTOP; continueSignal lets it go on.
+func (s *service) stopSignal() error     { return s.signal(syscall.SIGSTOP) }
+func (s *service) continueSignal() error { return s.signal(syscall.SIGCONT) }
+
+func (s *service) signal(sig syscall.Signal) error {
+	if err := s.running(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	cmd := s.cmd
+	s.mu.Unlock()
+	if err := cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("soak: %s %s: %w", sig, s.name, err)
+	}
+	return nil
+}
+
 // running says whether the process is up, and if not, how it ended.
 func (s *service) running() error {
 	s.mu.Lock()

@@ -25,6 +25,10 @@ type Report struct {
 
 	Kills    map[string]int `json:"kills"` // SIGKILLs by process; each was started again
 	Restarts int            `json:"restarts"`
+	Freezes  map[string]int `json:"freezes"` // SIGSTOPs by process; each was continued
+	// FrozenWaits is what wallets saw of the requests they sent while a
+	// process was stopped, by process.
+	FrozenWaits map[string]*FrozenWait `json:"frozen_waits,omitempty"`
 
 	Sent      int            `json:"sent"`      // payments sent
 	Paid      int            `json:"paid"`      // answered as made
@@ -56,6 +60,15 @@ func (r *run) newReport(load time.Duration) *Report {
 	for _, k := range r.kills {
 		rep.Kills[k]++
 	}
+	rep.Freezes, rep.FrozenWaits = map[string]int{}, map[string]*FrozenWait{}
+	for _, f := range r.freezes {
+		rep.Freezes[f]++
+	}
+	for name, w := range r.waits {
+		c := *w
+		c.Answers = maps.Clone(w.Answers)
+		rep.FrozenWaits[name] = &c
+	}
 	for _, s := range r.services() {
 		rep.Restarts += s.starts - 1
 	}
@@ -65,6 +78,12 @@ func (r *run) newReport(load time.Duration) *Report {
 	}
 	if len(r.kills) < 2*r.cfg.Kills {
 		rep.problem("%d of the %d SIGKILLs asked for were made: restarts took too long for the load's length", len(r.kills), 2*r.cfg.Kills)
+	}
+	if len(r.freezes) < 2*r.cfg.Freezes {
+		rep.problem("%d of the %d SIGSTOPs asked for were made: the faults took too long for the load's length", len(r.freezes), 2*r.cfg.Freezes)
+	}
+	if w := r.waits["ledger"]; w != nil && w.Longest > r.cfg.FrozenLedgerBound {
+		rep.problem("a wallet waited %s for an answer while the ledger was frozen; the banks must answer within %s", w.Longest.Round(time.Millisecond), r.cfg.FrozenLedgerBound)
 	}
 	if len(r.unsettled) > 0 {
 		rep.problem("%d payments were still in doubt %s after the load ended, such as %s", len(r.unsettled), r.cfg.Settle, r.unsettled[0])
@@ -106,6 +125,7 @@ func (rep *Report) Print(w io.Writer) {
 		kills = append(kills, fmt.Sprintf("%s %d", name, rep.Kills[name]))
 	}
 	fmt.Fprintf(w, "  SIGKILLs      %d (%s), restarts %d\n", rep.KillCount(), orNone(strings.Join(kills, ", ")), rep.Restarts)
+	rep.printFreezes(w)
 	var refused []string
 	for _, code := range slices.Sorted(maps.Keys(rep.Refused)) {
 		refused = append(refused, fmt.Sprintf("%s %d", code, rep.Refused[code]))
@@ -129,6 +149,29 @@ func (rep *Report) Print(w io.Writer) {
 	}
 	if rep.MoreProblems > 0 {
 		fmt.Fprintf(w, "    … and %d more\n", rep.MoreProblems)
+	}
+}
+
+// printFreezes writes the SIGSTOPs and what wallets saw during them.
+func (rep *Report) printFreezes(w io.Writer) {
+	if len(rep.Freezes) == 0 {
+		return
+	}
+	var n int
+	var freezes []string
+	for _, name := range slices.Sorted(maps.Keys(rep.Freezes)) {
+		n += rep.Freezes[name]
+		freezes = append(freezes, fmt.Sprintf("%s %d", name, rep.Freezes[name]))
+	}
+	fmt.Fprintf(w, "  SIGSTOPs      %d (%s), each continued\n", n, strings.Join(freezes, ", "))
+	for _, name := range slices.Sorted(maps.Keys(rep.FrozenWaits)) {
+		fw := rep.FrozenWaits[name]
+		var answers []string
+		for _, code := range slices.Sorted(maps.Keys(fw.Answers)) {
+			answers = append(answers, fmt.Sprintf("%s %d", code, fw.Answers[code]))
+		}
+		fmt.Fprintf(w, "    %-10s  %d payments sent while it was stopped, answered within %s at most (%s)\n",
+			name, fw.Sent, fw.Longest.Round(time.Millisecond), strings.Join(answers, ", "))
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -35,7 +34,17 @@ type Config struct {
 	Duration time.Duration // how long payments arrive; the scenario's length when 0
 	Kills    int           // SIGKILLs of the ledger, and as many of the banks (taken in turn)
 	Down     time.Duration // how long a killed process stays down; 2s when 0
-	Workers  int           // payments in flight at most; 64 when 0
+	Freezes  int           // SIGSTOPs of the ledger, and as many of the banks, each followed by SIGCONT
+	Frozen   time.Duration // how long a frozen process stays stopped; 5s when 0
+	// FrozenLedgerBound is the longest a wallet may wait for an answer to
+	// a request sent while the ledger is frozen: the banks must answer
+	// `unavailable` within their bound. DefaultFrozenLedgerBound when 0.
+	FrozenLedgerBound time.Duration
+	// Ports, when not 0, puts the ledger on 127.0.0.1:Ports and bank N on
+	// 127.0.0.1:Ports+N; at 0 each takes a free port when first started
+	// and keeps it across restarts.
+	Ports   int
+	Workers int // payments in flight at most; 64 when 0
 	// TLS runs every connection, wallet to bank and bank to ledger, over
 	// TLS with certificates `cbdc certs` makes in DIR/certs.
 	TLS bool
@@ -55,6 +64,8 @@ type Progress struct {
 	Retries  int
 	Kills    int
 	Killed   string // the process down now, if any
+	Freezes  int
+	Frozen   string // the process stopped now, if any
 	Duration time.Duration
 }
 
@@ -72,10 +83,12 @@ func (c *Config) check() error {
 		return errors.New("soak: no scenario")
 	case c.Scenario.Offline != nil || len(c.Scenario.Outages) > 0 || len(c.Scenario.Attacks) > 0:
 		return fmt.Errorf("soak: scenario %q has offline purses, outages or attacks; the soak makes its own outages and drives online payments only, so give it a scenario without them (scenarios/soak.json)", c.Scenario.Name)
-	case c.Kills < 0:
-		return fmt.Errorf("soak: kills must be 0 or more, got %d", c.Kills)
-	case c.Duration < 0 || c.Down < 0 || c.Settle < 0:
+	case c.Kills < 0 || c.Freezes < 0:
+		return fmt.Errorf("soak: kills and freezes must be 0 or more, got %d and %d", c.Kills, c.Freezes)
+	case c.Duration < 0 || c.Down < 0 || c.Frozen < 0 || c.Settle < 0 || c.FrozenLedgerBound < 0:
 		return errors.New("soak: durations must not be negative")
+	case c.Ports != 0 && (c.Ports < 1024 || c.Ports+c.Scenario.Banks > 65535):
+		return fmt.Errorf("soak: ports %d to %d are not all between 1024 and 65535", c.Ports, c.Ports+c.Scenario.Banks)
 	}
 	if c.Duration == 0 {
 		c.Duration = c.Scenario.Duration.D()
@@ -85,6 +98,12 @@ func (c *Config) check() error {
 	}
 	if c.Down == 0 {
 		c.Down = 2 * time.Second
+	}
+	if c.Frozen == 0 {
+		c.Frozen = 5 * time.Second
+	}
+	if c.FrozenLedgerBound == 0 {
+		c.FrozenLedgerBound = DefaultFrozenLedgerBound
 	}
 	if c.Workers <= 0 {
 		c.Workers = 64
@@ -137,7 +156,10 @@ type run struct {
 	cut       int // payments whose connection was lost after they were sent
 	kills     []string
 	down      string
-	unsettled []string // payments still in doubt when the run gave up on them
+	freezes   []string
+	frozen    string                 // the process stopped now, if any
+	waits     map[string]*FrozenWait // answers to requests sent while a process was stopped, by process
+	unsettled []string               // payments still in doubt when the run gave up on them
 }
 
 // Run starts the ledger and the scenario's banks as processes of
@@ -153,7 +175,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	if err := prepareDir(cfg.Dir); err != nil {
 		return nil, err
 	}
-	r := &run{cfg: cfg, refused: map[string]int{}}
+	r := &run{cfg: cfg, refused: map[string]int{}, waits: map[string]*FrozenWait{}}
 	started := time.Now()
 	defer r.killAll()
 	if err := r.startServices(ctx); err != nil {
@@ -162,17 +184,17 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	if err := r.onboard(ctx); err != nil {
 		return nil, err
 	}
-	cfg.Log.Info("soak: load starts", "parties", len(r.parties), "duration", cfg.Duration, "kills", cfg.Kills)
+	cfg.Log.Info("soak: load starts", "parties", len(r.parties), "duration", cfg.Duration, "kills", cfg.Kills, "freezes", cfg.Freezes)
 	loadStart := time.Now()
-	// A failed kill or restart ends the run at once: there is no point in
-	// paying into a service that is gone.
+	// A failed kill, freeze or restart ends the run at once: there is no
+	// point in paying into a service that is gone.
 	runCtx, abort := context.WithCancel(ctx)
 	defer abort()
 	loadCtx, endLoad := context.WithTimeout(runCtx, cfg.Duration)
 	defer endLoad()
 	killErr := make(chan error, 1)
 	go func() {
-		err := r.killLoop(runCtx, loadCtx, loadStart)
+		err := r.faultLoop(runCtx, loadCtx, loadStart)
 		if err != nil {
 			abort()
 		}
@@ -248,7 +270,7 @@ func (r *run) startServices(ctx context.Context) error {
 		tr.TLSClientConfig = cfg
 		r.https = &http.Client{Timeout: 30 * time.Second, Transport: tr}
 	}
-	r.ledger = &service{name: "ledger", binary: bin, serving: ledgerServing, logPath: logPathIn(dir, "ledger"), listen: "127.0.0.1:0",
+	r.ledger = &service{name: "ledger", binary: bin, serving: ledgerServing, logPath: logPathIn(dir, "ledger"), listen: r.listenAddr(0),
 		args: func(listen string) []string {
 			return append([]string{"ledger", "-data", dir, "-listen", listen, "-banks", strconv.Itoa(banks)}, serveTLS...)
 		}}
@@ -259,7 +281,7 @@ func (r *run) startServices(ctx context.Context) error {
 	// the others read.
 	for b := 1; b <= banks; b++ {
 		id := fmt.Sprintf("bank-%d", b)
-		s := &service{name: id, binary: bin, serving: bankServing, logPath: logPathIn(dir, id), listen: "127.0.0.1:0",
+		s := &service{name: id, binary: bin, serving: bankServing, logPath: logPathIn(dir, id), listen: r.listenAddr(b),
 			args: func(listen string) []string {
 				args := []string{"bank", "-id", id, "-ledger", r.ledger.url(), "-key", filepath.Join(dir, "credentials", id+".key"),
 					"-data", filepath.Join(dir, id), "-listen", listen, "-holder-key", filepath.Join(dir, "holder.key")}
@@ -271,6 +293,14 @@ func (r *run) startServices(ctx context.Context) error {
 		r.banks = append(r.banks, s)
 	}
 	return nil
+}
+
+// listenAddr is where service n (0 the ledger, N bank-N) listens first.
+func (r *run) listenAddr(n int) string {
+	if r.cfg.Ports == 0 {
+		return "127.0.0.1:0"
+	}
+	return "127.0.0.1:" + strconv.Itoa(r.cfg.Ports+n)
 }
 
 // killAll ends whatever still runs when the soak returns early.
@@ -519,8 +549,12 @@ func (r *run) pay(ctx context.Context, p sim.Payment, id string) {
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		frozen, sent := r.frozenNow(), time.Now()
 		paid, err := c.Pay(cctx, id, to.address, p.Amount)
 		cancel()
+		if frozen != "" {
+			r.noteFrozenAnswer(frozen, time.Since(sent), err)
+		}
 		var perr *protocol.Error
 		switch {
 		case err == nil:
@@ -536,50 +570,6 @@ func (r *run) pay(ctx context.Context, p sim.Payment, id string) {
 			r.count(func() { r.cut++ })
 		}
 	}
-}
-
-// killLoop kills the ledger and the banks in turn, Kills times each,
-// spread over the load (until loadCtx ends) with a jitter drawn from the
-// seed, and starts each again after Down. A restart is bounded by ctx
-// only: a process is never left down while the run goes on.
-func (r *run) killLoop(ctx, loadCtx context.Context, start time.Time) error {
-	events := 2 * r.cfg.Kills
-	if events == 0 {
-		return nil
-	}
-	rng := rand.New(rand.NewPCG(uint64(r.cfg.Scenario.Seed), 7))
-	gap := r.cfg.Duration / time.Duration(events+1)
-	for i := range events {
-		target := r.banks[(i/2)%len(r.banks)]
-		if i%2 == 1 {
-			target = r.ledger
-		}
-		at := start.Add(gap*time.Duration(i+1) + time.Duration((rng.Float64()-0.5)*0.4*float64(gap)))
-		if loadCtx.Err() != nil {
-			return nil
-		}
-		select {
-		case <-loadCtx.Done():
-			return nil
-		case <-time.After(time.Until(at)):
-		}
-		r.cfg.Log.Info("soak: SIGKILL", "process", target.name, "after", time.Since(start).Round(time.Millisecond))
-		if err := target.kill(); err != nil {
-			return err
-		}
-		r.count(func() { r.kills = append(r.kills, target.name); r.down = target.name })
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(r.cfg.Down):
-		}
-		if err := target.start(ctx); err != nil {
-			return err
-		}
-		r.count(func() { r.down = "" })
-		r.cfg.Log.Info("soak: restarted", "process", target.name, "at", target.url())
-	}
-	return nil
 }
 
 // report calls Progress every 5 seconds until stopped.
@@ -598,7 +588,7 @@ func (r *run) report(start time.Time) (stop func()) {
 			}
 			r.mu.Lock()
 			p := Progress{Elapsed: time.Since(start), Paid: len(r.paid), InDoubt: r.inDoubt, Retries: r.retries,
-				Kills: len(r.kills), Killed: r.down, Duration: r.cfg.Duration}
+				Kills: len(r.kills), Killed: r.down, Freezes: len(r.freezes), Frozen: r.frozen, Duration: r.cfg.Duration}
 			for _, n := range r.refused {
 				p.Refused += n
 			}

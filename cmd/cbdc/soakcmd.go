@@ -26,13 +26,17 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	duration := fs.Duration("duration", 5*time.Minute, "how long payments arrive")
 	kills := fs.Int("kills", 5, "SIGKILLs of the ledger, and as many of the banks (taken in turn)")
 	down := fs.Duration("down", 2*time.Second, "how long a killed process stays down before it is started again")
+	freezes := fs.Int("freezes", 0, "SIGSTOPs of the ledger, and as many of the banks (taken in turn), each continued with SIGCONT")
+	frozen := fs.Duration("frozen", 5*time.Second, "how long a frozen process stays stopped")
+	bound := fs.Duration("frozen-ledger-bound", soak.DefaultFrozenLedgerBound, "longest a wallet may wait for an answer while the ledger is frozen")
+	ports := fs.Int("ports", 0, "put the ledger on 127.0.0.1:PORTS and bank N on PORTS+N (default: free ports, kept across restarts)")
 	workers := fs.Int("workers", 64, "payments in flight at most")
 	data := fs.String("data", "", "a new directory for the run's ledger, banks and logs (default: a new temporary directory, kept for inspection)")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	overTLS := fs.Bool("tls", false, "run every connection over TLS, with certificates cbdc certs makes in the data directory")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: cbdc soak [flags]\n\nRuns the central ledger and the banks as separate processes under a scenario's\npayments, kills each with SIGKILL several times and starts it again, then\nchecks that no payment answered as made was lost or applied twice, that every\nwallet holds what its answers say, and that the ledger's audit passes.\nExit status 1 when anything is off.\n\nFlags:")
+		fmt.Fprintln(stderr, "Usage: cbdc soak [flags]\n\nRuns the central ledger and the banks as separate processes under a scenario's\npayments, kills each with SIGKILL several times and starts it again, freezes\neach with SIGSTOP and continues it, then checks that no payment answered as made was lost or applied twice, that every\nwallet holds what its answers say, and that the ledger's audit passes.\nExit status 1 when anything is off.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -42,8 +46,8 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.Usage()
 		return errUsage
 	}
-	if *duration <= 0 || *down <= 0 || *workers < 1 || *kills < 0 {
-		return errors.New("soak: -duration and -down must be above zero, -workers at least 1 and -kills 0 or more")
+	if *duration <= 0 || *down <= 0 || *frozen <= 0 || *bound <= 0 || *workers < 1 || *kills < 0 || *freezes < 0 {
+		return errors.New("soak: -duration, -down, -frozen and -frozen-ledger-bound must be above zero, -workers at least 1, -kills and -freezes 0 or more")
 	}
 	name, raw := "scenarios/soak.json", []byte(nil)
 	var err error
@@ -70,18 +74,21 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
-	fmt.Fprintf(stderr, "cbdc soak: %s for %s with %d SIGKILLs of the ledger and %d of the banks; data and logs in %s\n",
-		sc.Name, *duration, *kills, *kills, dir)
-	cfg := soak.Config{Binary: bin, Dir: dir, Scenario: sc, Duration: *duration, Kills: *kills, Down: *down, Workers: *workers, TLS: *overTLS,
-		Log: slog.New(slog.NewTextHandler(stderr, nil))}
+	fmt.Fprintf(stderr, "cbdc soak: %s for %s with %d SIGKILLs and %d SIGSTOPs of the ledger and as many of the banks; data and logs in %s\n",
+		sc.Name, *duration, *kills, *freezes, dir)
+	cfg := soak.Config{Binary: bin, Dir: dir, Scenario: sc, Duration: *duration, Kills: *kills, Down: *down, Freezes: *freezes, Frozen: *frozen,
+		FrozenLedgerBound: *bound, Ports: *ports, Workers: *workers, TLS: *overTLS, Log: slog.New(slog.NewTextHandler(stderr, nil))}
 	if !*quiet {
 		cfg.Progress = func(p soak.Progress) {
 			down := ""
 			if p.Killed != "" {
 				down = ", " + p.Killed + " down"
 			}
-			fmt.Fprintf(stderr, "  %4.0fs of %s  made %7d  refused %5d  in doubt %4d  retries %6d  kills %d%s\n",
-				p.Elapsed.Seconds(), p.Duration, p.Paid, p.Refused, p.InDoubt, p.Retries, p.Kills, down)
+			if p.Frozen != "" {
+				down = ", " + p.Frozen + " frozen"
+			}
+			fmt.Fprintf(stderr, "  %4.0fs of %s  made %7d  refused %5d  in doubt %4d  retries %6d  kills %d  freezes %d%s\n",
+				p.Elapsed.Seconds(), p.Duration, p.Paid, p.Refused, p.InDoubt, p.Retries, p.Kills, p.Freezes, down)
 		}
 	}
 	rep, err := soak.Run(ctx, cfg)
