@@ -52,7 +52,7 @@ func (c *Client) Feed(ctx context.Context, from uint64, limit int) ([]ledger.Eve
 	err := longPoll(ctx, func(wait time.Duration) (bool, error) {
 		q := url.Values{"from": {strconv.FormatUint(from, 10)}, "limit": {strconv.Itoa(max(limit, 0))}, "wait": {wait.String()}}
 		resp = feedResponse{}
-		err := c.call(ctx, http.MethodGet, "/v1/feed?"+q.Encode(), nil, &resp)
+		err := c.poll(ctx, wait, "/v1/feed?"+q.Encode(), &resp)
 		return len(resp.Events) > 0 || resp.Next != from, err
 	})
 	if err != nil {

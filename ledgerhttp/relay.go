@@ -92,7 +92,7 @@ func (c *Client) Receive(ctx context.Context, max int) ([]ledger.Message, error)
 	err := longPoll(ctx, func(wait time.Duration) (bool, error) {
 		q := url.Values{"max": {strconv.Itoa(max)}, "wait": {wait.String()}}
 		resp = messagesResponse{}
-		err := c.call(ctx, http.MethodGet, "/v1/messages?"+q.Encode(), nil, &resp)
+		err := c.poll(ctx, wait, "/v1/messages?"+q.Encode(), &resp)
 		return len(resp.Messages) > 0, err
 	})
 	if err != nil {
