@@ -134,11 +134,13 @@ func (b *Bank) reportReadiness() {
 	was := h.notReady
 	h.notReady = err
 	h.mu.Unlock()
+	// One cause for both directions: when the limiter holds lines back,
+	// the one it writes for them is the latest change, the state now.
 	switch {
 	case err != nil && was == nil:
-		b.logs.logf(slog.LevelWarn, "not ready", "bank not ready", "reason", err)
+		b.logs.logf(slog.LevelWarn, "readiness", "bank not ready", "reason", err)
 	case err == nil && was != nil:
-		b.logs.logf(slog.LevelInfo, "ready", "bank ready again")
+		b.logs.logf(slog.LevelWarn, "readiness", "bank ready again")
 	}
 }
 
