@@ -46,7 +46,8 @@ type service struct {
 	done    chan struct{} // closed when the current process has exited
 	err     error         // Wait's answer, set before done closes
 
-	starts int
+	starts  int
+	retried int // starts tried again because the process did not serve
 }
 
 // start runs the process and waits for it to say it serves. A restart
@@ -61,6 +62,7 @@ func (s *service) start(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return err
 		}
+		s.retried++
 		time.Sleep(time.Second)
 	}
 	return err
@@ -175,6 +177,17 @@ func (s *service) kill() error {
 		return fmt.Errorf("soak: kill %s: %w", s.name, err)
 	}
 	<-done
+	return nil
+}
+
+// signal sends the process sig, such as SIGSTOP or SIGCONT.
+func (s *service) signal(sig syscall.Signal) error {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.mu.Unlock()
+	if err := cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("soak: %s to %s: %w", sig, s.name, err)
+	}
 	return nil
 }
 

@@ -23,8 +23,16 @@ type Report struct {
 	Load     time.Duration `json:"load_ns"` // how long payments arrived, with the time to answer the last ones
 	Took     time.Duration `json:"took_ns"` // the whole run, with onboarding, checks and audit
 
-	Kills    map[string]int `json:"kills"` // SIGKILLs by process; each was started again
+	Kills    map[string]int `json:"kills"` // SIGKILLs (SIGSTOPs when Freeze) by process; each was started again (continued)
 	Restarts int            `json:"restarts"`
+	Freeze   bool           `json:"freeze,omitempty"` // faults were SIGSTOP for a while, then SIGCONT
+	// StartRetries counts starts tried again because the process did not
+	// come up, such as a ledger that could not bind its address.
+	StartRetries int `json:"start_retries"`
+	// SlowestAnswer is the longest a payment waited for its bank's
+	// answer; WalletTimeouts the attempts that got none within 30 s.
+	SlowestAnswer  time.Duration `json:"slowest_answer_ns"`
+	WalletTimeouts int           `json:"wallet_timeouts"`
 
 	Sent      int            `json:"sent"`      // payments sent
 	Paid      int            `json:"paid"`      // answered as made
@@ -52,19 +60,20 @@ func (r *run) newReport(load time.Duration) *Report {
 	sc := r.cfg.Scenario
 	rep := &Report{Scenario: sc.Name, Seed: sc.Seed, Banks: sc.Banks, Parties: len(r.parties), TLS: r.cfg.TLS, Load: load,
 		Kills: map[string]int{}, Paid: len(r.paid), Refused: maps.Clone(r.refused), Unsettled: len(r.unsettled),
-		Cut: r.cut, Retries: r.retries, Redials: r.redials}
+		Cut: r.cut, Retries: r.retries, Redials: r.redials, Freeze: r.cfg.Freeze, SlowestAnswer: r.slowest, WalletTimeouts: r.timeouts}
 	for _, k := range r.kills {
 		rep.Kills[k]++
 	}
 	for _, s := range r.services() {
 		rep.Restarts += s.starts - 1
+		rep.StartRetries += s.retried
 	}
 	rep.Sent = rep.Paid + rep.Unsettled
 	for _, n := range rep.Refused {
 		rep.Sent += n
 	}
-	if len(r.kills) < 2*r.cfg.Kills {
-		rep.problem("%d of the %d SIGKILLs asked for were made: restarts took too long for the load's length", len(r.kills), 2*r.cfg.Kills)
+	if len(r.kills) < r.cfg.faults() {
+		rep.problem("%d of the %d faults asked for were made: restarts took too long for the load's length", len(r.kills), r.cfg.faults())
 	}
 	if len(r.unsettled) > 0 {
 		rep.problem("%d payments were still in doubt %s after the load ended, such as %s", len(r.unsettled), r.cfg.Settle, r.unsettled[0])
@@ -105,13 +114,18 @@ func (rep *Report) Print(w io.Writer) {
 	for _, name := range slices.Sorted(maps.Keys(rep.Kills)) {
 		kills = append(kills, fmt.Sprintf("%s %d", name, rep.Kills[name]))
 	}
-	fmt.Fprintf(w, "  SIGKILLs      %d (%s), restarts %d\n", rep.KillCount(), orNone(strings.Join(kills, ", ")), rep.Restarts)
+	if rep.Freeze {
+		fmt.Fprintf(w, "  SIGSTOPs      %d (%s), each followed by SIGCONT\n", rep.KillCount(), orNone(strings.Join(kills, ", ")))
+	} else {
+		fmt.Fprintf(w, "  SIGKILLs      %d (%s), restarts %d (%d tried again)\n", rep.KillCount(), orNone(strings.Join(kills, ", ")), rep.Restarts, rep.StartRetries)
+	}
 	var refused []string
 	for _, code := range slices.Sorted(maps.Keys(rep.Refused)) {
 		refused = append(refused, fmt.Sprintf("%s %d", code, rep.Refused[code]))
 	}
 	fmt.Fprintf(w, "  payments      sent %d, made %d, refused %d (%s), still in doubt %d\n", rep.Sent, rep.Paid, rep.Sent-rep.Paid-rep.Unsettled, orNone(strings.Join(refused, ", ")), rep.Unsettled)
 	fmt.Fprintf(w, "  cut off       %d payments lost their connection after they were sent\n", rep.Cut)
+	fmt.Fprintf(w, "  answers       the slowest in %s; %d attempts had none within 30 s\n", rep.SlowestAnswer.Round(time.Millisecond), rep.WalletTimeouts)
 	fmt.Fprintf(w, "  retries       %d sends again with the same request id, %d sessions opened again\n", rep.Retries, rep.Redials)
 	fmt.Fprintf(w, "  checked       %d payments made, each once in the payer's and the payee's history\n", rep.Checked)
 	fmt.Fprintf(w, "  lost          %d\n", rep.Lost)

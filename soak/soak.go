@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -39,6 +40,16 @@ type Config struct {
 	// TLS runs every connection, wallet to bank and bank to ledger, over
 	// TLS with certificates `cbdc certs` makes in DIR/certs.
 	TLS bool
+	// Only chooses the processes the faults hit: "" for the ledger and
+	// the banks in turn, "ledger" or "banks" for those alone (Kills
+	// faults each time).
+	Only string
+	// Freeze stops the process with SIGSTOP for Down and lets it go on
+	// with SIGCONT, instead of killing it and starting it again.
+	Freeze bool
+	// LedgerListen is the ledger's address; 127.0.0.1:0 (any free port,
+	// which Linux takes from its ephemeral range) when empty.
+	LedgerListen string
 	// Settle bounds how long, after the load ends, payments still in doubt
 	// are retried before the run gives up on them; 3 minutes when 0.
 	Settle   time.Duration
@@ -74,6 +85,8 @@ func (c *Config) check() error {
 		return fmt.Errorf("soak: scenario %q has offline purses, outages or attacks; the soak makes its own outages and drives online payments only, so give it a scenario without them (scenarios/soak.json)", c.Scenario.Name)
 	case c.Kills < 0:
 		return fmt.Errorf("soak: kills must be 0 or more, got %d", c.Kills)
+	case c.Only != "" && c.Only != "ledger" && c.Only != "banks":
+		return fmt.Errorf("soak: only is \"ledger\", \"banks\" or empty, got %q", c.Only)
 	case c.Duration < 0 || c.Down < 0 || c.Settle < 0:
 		return errors.New("soak: durations must not be negative")
 	}
@@ -95,7 +108,18 @@ func (c *Config) check() error {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
+	if c.LedgerListen == "" {
+		c.LedgerListen = "127.0.0.1:0"
+	}
 	return nil
+}
+
+// faults is how many faults the run makes in all.
+func (c *Config) faults() int {
+	if c.Only != "" {
+		return c.Kills
+	}
+	return 2 * c.Kills
 }
 
 // party is one wallet of the run, with the session it pays from.
@@ -134,7 +158,9 @@ type run struct {
 	inDoubt   int
 	retries   int
 	redials   int
-	cut       int // payments whose connection was lost after they were sent
+	cut       int           // payments whose connection was lost after they were sent
+	slowest   time.Duration // the longest a payment waited for the bank's answer
+	timeouts  int           // attempts given up on after attemptWait without an answer
 	kills     []string
 	down      string
 	unsettled []string // payments still in doubt when the run gave up on them
@@ -248,7 +274,7 @@ func (r *run) startServices(ctx context.Context) error {
 		tr.TLSClientConfig = cfg
 		r.https = &http.Client{Timeout: 30 * time.Second, Transport: tr}
 	}
-	r.ledger = &service{name: "ledger", binary: bin, serving: ledgerServing, logPath: logPathIn(dir, "ledger"), listen: "127.0.0.1:0",
+	r.ledger = &service{name: "ledger", binary: bin, serving: ledgerServing, logPath: logPathIn(dir, "ledger"), listen: r.cfg.LedgerListen,
 		args: func(listen string) []string {
 			return append([]string{"ledger", "-data", dir, "-listen", listen, "-banks", strconv.Itoa(banks)}, serveTLS...)
 		}}
@@ -518,9 +544,11 @@ func (r *run) pay(ctx context.Context, p sim.Payment, id string) {
 		if err != nil {
 			continue
 		}
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, attemptWait)
+		sent := time.Now()
 		paid, err := c.Pay(cctx, id, to.address, p.Amount)
 		cancel()
+		r.timed(ctx, time.Since(sent), err)
 		var perr *protocol.Error
 		switch {
 		case err == nil:
@@ -534,26 +562,41 @@ func (r *run) pay(ctx context.Context, p sim.Payment, id string) {
 		case errors.Is(err, wallet.ErrClosed) && !cut:
 			cut = true
 			r.count(func() { r.cut++ })
+		case errors.As(err, &perr):
+			wait = max(wait, perr.RetryAfter())
 		}
 	}
 }
 
-// killLoop kills the ledger and the banks in turn, Kills times each,
-// spread over the load (until loadCtx ends) with a jitter drawn from the
-// seed, and starts each again after Down. A restart is bounded by ctx
-// only: a process is never left down while the run goes on.
+// attemptWait is how long a wallet waits for the answer to one attempt.
+const attemptWait = 30 * time.Second
+
+// timed counts how long an attempt waited: for an answer of the bank's,
+// towards the slowest; for none within attemptWait, as a timeout.
+func (r *run) timed(ctx context.Context, took time.Duration, err error) {
+	var perr *protocol.Error
+	switch {
+	case err == nil || errors.As(err, &perr):
+		r.count(func() { r.slowest = max(r.slowest, took) })
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		r.count(func() { r.timeouts++ })
+	}
+}
+
+// killLoop kills the ledger and the banks in turn (or those Only names),
+// Kills times each, spread over the load (until loadCtx ends) with a
+// jitter drawn from the seed, and starts each again after Down; with
+// Freeze, it stops each for Down and lets it go on. A restart is bounded
+// by ctx only: a process is never left down while the run goes on.
 func (r *run) killLoop(ctx, loadCtx context.Context, start time.Time) error {
-	events := 2 * r.cfg.Kills
+	events := r.cfg.faults()
 	if events == 0 {
 		return nil
 	}
 	rng := rand.New(rand.NewPCG(uint64(r.cfg.Scenario.Seed), 7))
 	gap := r.cfg.Duration / time.Duration(events+1)
 	for i := range events {
-		target := r.banks[(i/2)%len(r.banks)]
-		if i%2 == 1 {
-			target = r.ledger
-		}
+		target := r.target(i)
 		at := start.Add(gap*time.Duration(i+1) + time.Duration((rng.Float64()-0.5)*0.4*float64(gap)))
 		if loadCtx.Err() != nil {
 			return nil
@@ -563,22 +606,63 @@ func (r *run) killLoop(ctx, loadCtx context.Context, start time.Time) error {
 			return nil
 		case <-time.After(time.Until(at)):
 		}
-		r.cfg.Log.Info("soak: SIGKILL", "process", target.name, "after", time.Since(start).Round(time.Millisecond))
-		if err := target.kill(); err != nil {
+		if err := r.fault(ctx, target, start); err != nil {
 			return err
 		}
-		r.count(func() { r.kills = append(r.kills, target.name); r.down = target.name })
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(r.cfg.Down):
-		}
-		if err := target.start(ctx); err != nil {
-			return err
-		}
-		r.count(func() { r.down = "" })
-		r.cfg.Log.Info("soak: restarted", "process", target.name, "at", target.url())
 	}
+	return nil
+}
+
+// target is the process the i-th fault hits.
+func (r *run) target(i int) *service {
+	switch r.cfg.Only {
+	case "ledger":
+		return r.ledger
+	case "banks":
+		return r.banks[i%len(r.banks)]
+	}
+	if i%2 == 1 {
+		return r.ledger
+	}
+	return r.banks[(i/2)%len(r.banks)]
+}
+
+// fault kills target and starts it again after Down, or with Freeze
+// stops it for Down.
+func (r *run) fault(ctx context.Context, target *service, start time.Time) error {
+	signal := "SIGKILL"
+	if r.cfg.Freeze {
+		signal = "SIGSTOP"
+	}
+	r.cfg.Log.Info("soak: "+signal, "process", target.name, "after", time.Since(start).Round(time.Millisecond))
+	var err error
+	if r.cfg.Freeze {
+		err = target.signal(syscall.SIGSTOP)
+	} else {
+		err = target.kill()
+	}
+	if err != nil {
+		return err
+	}
+	r.count(func() { r.kills = append(r.kills, target.name); r.down = target.name })
+	select {
+	case <-ctx.Done():
+		if r.cfg.Freeze {
+			target.signal(syscall.SIGCONT)
+		}
+		return ctx.Err()
+	case <-time.After(r.cfg.Down):
+	}
+	if r.cfg.Freeze {
+		err = target.signal(syscall.SIGCONT)
+	} else {
+		err = target.start(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	r.count(func() { r.down = "" })
+	r.cfg.Log.Info("soak: back", "process", target.name, "at", target.url())
 	return nil
 }
 

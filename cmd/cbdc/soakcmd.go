@@ -31,6 +31,9 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	overTLS := fs.Bool("tls", false, "run every connection over TLS, with certificates cbdc certs makes in the data directory")
+	only := fs.String("only", "", "fault only the \"ledger\" or only the \"banks\" (-kills times); both in turn when empty")
+	freeze := fs.Bool("freeze", false, "stop processes with SIGSTOP for -down and continue them with SIGCONT, instead of killing and restarting them")
+	ledgerListen := fs.String("ledger-listen", "127.0.0.1:0", "the ledger's address")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: cbdc soak [flags]\n\nRuns the central ledger and the banks as separate processes under a scenario's\npayments, kills each with SIGKILL several times and starts it again, then\nchecks that no payment answered as made was lost or applied twice, that every\nwallet holds what its answers say, and that the ledger's audit passes.\nExit status 1 when anything is off.\n\nFlags:")
 		fs.PrintDefaults()
@@ -70,9 +73,16 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
-	fmt.Fprintf(stderr, "cbdc soak: %s for %s with %d SIGKILLs of the ledger and %d of the banks; data and logs in %s\n",
-		sc.Name, *duration, *kills, *kills, dir)
+	fault, whom := "SIGKILLs", "of the ledger and as many of the banks"
+	if *freeze {
+		fault = "SIGSTOPs"
+	}
+	if *only != "" {
+		whom = "of the " + *only
+	}
+	fmt.Fprintf(stderr, "cbdc soak: %s for %s with %d %s %s; data and logs in %s\n", sc.Name, *duration, *kills, fault, whom, dir)
 	cfg := soak.Config{Binary: bin, Dir: dir, Scenario: sc, Duration: *duration, Kills: *kills, Down: *down, Workers: *workers, TLS: *overTLS,
+		Only: *only, Freeze: *freeze, LedgerListen: *ledgerListen,
 		Log: slog.New(slog.NewTextHandler(stderr, nil))}
 	if !*quiet {
 		cfg.Progress = func(p soak.Progress) {
