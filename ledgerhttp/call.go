@@ -39,6 +39,15 @@ func (c *Client) poll(ctx context.Context, wait time.Duration, path string, out 
 	})
 }
 
+// pollMost is the longest wait a long poll asks for: clientWait, or less
+// when the HTTP client's own timeout would cut it short.
+func (c *Client) pollMost() time.Duration {
+	if t := c.hc.Timeout; t > 0 && t < clientWait+longPollGrace {
+		return max(t-longPollGrace, t/2)
+	}
+	return clientWait
+}
+
 // callKind says how long a call may take and what the breaker makes of it.
 type callKind int
 

@@ -46,8 +46,9 @@ const (
 // ClientOptions tune a Client. The zero value is ready to use.
 type ClientOptions struct {
 	// HTTP makes the exchanges; nil means a client over NewTransport(nil).
-	// Its Timeout, if any, must exceed a long poll's wait (30 s): each
-	// call has its own deadline.
+	// It needs no Timeout: each call has its own deadline. With one under
+	// 30 s, long polls ask the ledger for shorter waits, so as not to be
+	// cut short by it.
 	HTTP *http.Client
 
 	CallTimeout  time.Duration // DefaultCallTimeout when 0
