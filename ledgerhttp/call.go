@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/reqid"
@@ -170,7 +173,7 @@ func (c *Client) send(ctx context.Context, method, path, token string, in, out a
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return 0, &UnreachableError{Method: method, Path: path, Err: err}
+		return 0, noAnswer(method, path, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
@@ -224,6 +227,26 @@ func (c *Client) request(ctx context.Context, method, path, token string, in any
 		req.Header.Set(reqid.Header, id)
 	}
 	return req, nil
+}
+
+// noAnswer is the error of an exchange that got no answer: an
+// *UnreachableError, unless the ledger's side answered in a way the bank
+// cannot use until its operator changes something (a certificate it does
+// not trust, a server that does not speak TLS): that is no outage to wait
+// out, and no reason to stop calling.
+func noAnswer(method, path string, err error) error {
+	var (
+		verify  *tls.CertificateVerificationError
+		unknown x509.UnknownAuthorityError
+		host    x509.HostnameError
+		invalid x509.CertificateInvalidError
+		record  tls.RecordHeaderError
+	)
+	if errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &host) || errors.As(err, &invalid) ||
+		errors.As(err, &record) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
+		return fmt.Errorf("ledgerhttp: %s %s: %w", method, path, err)
+	}
+	return &UnreachableError{Method: method, Path: path, Err: err}
 }
 
 // gatewayStatus is an HTTP status that something between the bank and the

@@ -187,3 +187,19 @@ func ed25519GenerateKey() (ed25519.PublicKey, ed25519.PrivateKey, error) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// A ledger whose certificate the bank does not trust is no outage: the
+// call fails with the reason, and the circuit stays closed.
+func TestClient_UntrustedCertificateIsNotAnOutage(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	_, key, _ := ed25519.GenerateKey(nil)
+	c := NewClientWith(srv.URL, "bank-a", key, ClientOptions{Breaker: BreakerOptions{Failures: 1}}) // trusts only the system's roots
+	_, err := c.Account(context.Background(), "bank-a")
+	if err == nil || errors.As(err, new(*UnreachableError)) || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("a call to a ledger with an untrusted certificate: %v, want the certificate's error, not an *UnreachableError", err)
+	}
+	if c.Reachable() != nil {
+		t.Errorf("the circuit opened: %v", c.Reachable())
+	}
+}

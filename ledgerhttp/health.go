@@ -27,7 +27,7 @@ func (c *Client) readyz(ctx context.Context) error {
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return &UnreachableError{Method: http.MethodGet, Path: "/readyz", Err: err}
+		return noAnswer(http.MethodGet, "/readyz", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
