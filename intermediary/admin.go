@@ -11,18 +11,18 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 )
 
 // Handler serves the bank: the wallet websocket at protocol.Path, the
 // operator's admin API under /admin/ (bearer token), /healthz (the process
-// runs) and /readyz (it reaches the central ledger).
+// runs and can do its job) and /readyz (its central ledger answers and
+// commits).
 func (b *Bank) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+protocol.Path, b.serveWallet)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /healthz", b.healthz)
 	mux.HandleFunc("GET /readyz", b.ready)
 	mux.HandleFunc("GET /admin/status", b.admin(b.adminStatus))
 	mux.HandleFunc("GET /admin/tiers", b.admin(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, b.cfg.Tiers) }))
@@ -181,14 +181,23 @@ func writeError(w http.ResponseWriter, status int, e *protocol.Error) {
 	writeJSON(w, status, map[string]*protocol.Error{"error": e})
 }
 
-// ready says whether the bank can serve wallets: 503 while it cannot read
-// its position at the central ledger.
-func (b *Bank) ready(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	if _, err := b.Status(ctx); err != nil {
-		http.Error(w, "not ready: the central ledger does not answer: "+err.Error(), http.StatusServiceUnavailable)
+// ready says whether the bank can serve wallets: 503 with the reason while
+// its central ledger does not answer or cannot commit. It answers from
+// what the bank knows already, at once.
+func (b *Bank) ready(w http.ResponseWriter, _ *http.Request) {
+	if err := b.readiness(); err != nil {
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
 	w.Write([]byte("ready\n"))
+}
+
+// healthz says whether the bank's process can do its job: 503 with the
+// reason when it cannot.
+func (b *Bank) healthz(w http.ResponseWriter, _ *http.Request) {
+	if err := b.Healthy(); err != nil {
+		http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ok\n"))
 }

@@ -46,6 +46,9 @@ type Bank struct {
 	floodRefusals atomic.Int64 // connections refused past MaxWaitingPerAddress
 	floodLog      everyFew     // when the last refusal was logged
 
+	logs   *logLimiter  // failures' lines, at most one per cause per LogEvery
+	health ledgerHealth // what /readyz answers from
+
 	purses *purses // nil when the bank offers no offline purses
 
 	floatKick chan struct{} // asks the float keeper to look now
@@ -96,9 +99,11 @@ func Open(ctx context.Context, cfg Config) (*Bank, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bank{cfg: cfg, id: cfg.ID, floodLog: everyFew{period: 10 * time.Second}, led: cfg.Ledger, db: db, log: cfg.Logger.With("bank", string(cfg.ID)), now: cfg.Now,
+	b := &Bank{cfg: cfg, id: cfg.ID, floodLog: everyFew{period: 10 * time.Second}, db: db, log: cfg.Logger.With("bank", string(cfg.ID)), now: cfg.Now,
 		customers: map[string]*customer{}, wallets: map[string]*wallet{}, persons: map[string]string{},
 		floatKick: make(chan struct{}, 1)}
+	b.led = commitWatch{Ledger: cfg.Ledger, h: &b.health}
+	b.logs = newLogLimiter(b.log, cfg.LogEvery, time.Now)
 	b.upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096, CheckOrigin: b.checkOrigin}
 	b.hub.init(&b.conns)
 	b.sigs = newSigChecker()
@@ -115,7 +120,7 @@ func Open(ctx context.Context, cfg Config) (*Bank, error) {
 	}
 	b.ctx, b.stop = context.WithCancel(context.Background())
 	b.resolveIntents(ctx)
-	for _, run := range []func(){b.followFeed, b.receiveRelay, b.keepIntents, b.keepFloat, b.runScheduler} {
+	for _, run := range []func(){b.followFeed, b.receiveRelay, b.keepIntents, b.keepFloat, b.runScheduler, b.watchLedger} {
 		b.wg.Go(run)
 	}
 	b.log.Info("intermediary open", "customers", len(b.customers), "wallets", len(b.wallets), "feed_cursor", b.feed.applied())
@@ -236,7 +241,8 @@ func (b *Bank) sleep(d time.Duration) bool {
 	}
 }
 
-// logErr logs a background failure once per occurrence, with what failed.
+// logErr logs a failure with what failed: the first of its kind, then at
+// most one line per LogEvery with the count of the others.
 func (b *Bank) logErr(what string, err error, args ...any) {
-	b.log.Warn(what, append(args, slog.Any("err", err))...)
+	b.logs.logf(slog.LevelWarn, what, what, append(args, slog.Any("err", err))...)
 }

@@ -33,6 +33,8 @@ const (
 	DefaultRateBurst      = 40
 	DefaultMaxInFlight    = 32
 	DefaultRetryEvery     = 2 * time.Second
+	DefaultReadyEvery     = 500 * time.Millisecond
+	DefaultLogEvery       = 10 * time.Second
 
 	DefaultRegistrationsPerMinute = 60
 	DefaultMaxWaitingPerAddress   = 256
@@ -77,6 +79,16 @@ type Config struct {
 	// RetryEvery is how often intents whose ledger answer was lost are
 	// asked about again.
 	RetryEvery time.Duration
+
+	// ReadyEvery is how often the bank asks its ledger whether it takes
+	// operations, for the bank's /readyz.
+	ReadyEvery time.Duration
+
+	// LogEvery is the period of the log's rate limit: of each cause of a
+	// failure (a code wallets were answered with, a background job that
+	// failed) the first line is written, and then at most one a period,
+	// with the count of those held back.
+	LogEvery time.Duration
 
 	// Origins are the browser origins allowed to open wallet websockets,
 	// such as "http://localhost:8080". A request without an Origin header
@@ -134,6 +146,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.RetryEvery == 0 {
 		c.RetryEvery = DefaultRetryEvery
+	}
+	if c.ReadyEvery == 0 {
+		c.ReadyEvery = DefaultReadyEvery
+	}
+	if c.LogEvery == 0 {
+		c.LogEvery = DefaultLogEvery
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -25,6 +25,18 @@
 // that concern it, to credit deposit accounts for deposits and waterfall
 // sweeps, to mark payment requests paid and to push notifications.
 //
+// # Faults
+//
+// A ledger error the bank cannot read as the ledger's refusal (no answer,
+// a ledger that stopped or cannot store) is an unknown outcome: the wallet
+// is answered unavailable, with the network client's retry hint when it
+// has one, and retries with the same request id. /readyz answers at once
+// from what the bank knows: whether the ledger client's circuit is closed,
+// what the ledger's own /readyz said at the last look (every ReadyEvery),
+// and whether the latest commit refused for storage has been followed by
+// one that went through. /healthz asks Bank.Healthy, which leaves the
+// ledger out. Lines about failures are rate-limited per cause (LogEvery).
+//
 // # Caveats
 //
 // A bank's bbolt file is opened by one process. Messages relayed between

@@ -3,6 +3,7 @@ package intermediary
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
@@ -29,7 +30,9 @@ var ledgerCodes = map[string]string{
 
 // fromLedger explains a ledger error to a wallet. An outcome the bank does
 // not know (the ledger unreachable or stopped) is "unavailable": retrying
-// with the same request id finds out without applying twice.
+// with the same request id finds out without applying twice. When the
+// error says how long the ledger is expected to stay out of reach (the
+// network client's circuit is open), the answer carries it as a hint.
 func fromLedger(err error) *protocol.Error {
 	var pe *protocol.Error
 	if errors.As(err, &pe) {
@@ -40,7 +43,12 @@ func fromLedger(err error) *protocol.Error {
 		return &protocol.Error{Code: c, Message: ledgerMessage(err)}
 	}
 	if !refused(err) {
-		return fail(protocol.CodeUnavailable, "the central ledger did not answer (%v); retry with the same request id", err)
+		pe := fail(protocol.CodeUnavailable, "the central ledger did not answer (%v); retry with the same request id", err)
+		var hint interface{ RetryAfter() time.Duration }
+		if errors.As(err, &hint) {
+			pe.RetryAfterMS = max(hint.RetryAfter().Milliseconds(), 0)
+		}
+		return pe
 	}
 	return fail(protocol.CodeInternal, "the central ledger refused the operation: %v", err)
 }

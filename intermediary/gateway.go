@@ -78,7 +78,7 @@ func (b *Bank) checkOrigin(r *http.Request) bool {
 			return true
 		}
 	}
-	b.log.Warn("wallet connection from a foreign origin refused", "origin", origin)
+	b.logs.logf(slog.LevelWarn, "foreign origin", "wallet connection from a foreign origin refused", "origin", origin)
 	return false
 }
 
@@ -254,7 +254,7 @@ func (s *session) push(msg []byte) {
 	case <-s.done:
 	case s.send <- msg:
 	default:
-		s.tooSlow.Do(func() { s.b.log.Warn("wallet connection too slow to read; closing it") })
+		s.tooSlow.Do(func() { s.b.logs.logf(slog.LevelWarn, "too slow", "wallet connection too slow to read; closing it") })
 		s.shutdown()
 	}
 }
@@ -363,7 +363,7 @@ func (s *session) run(j job) {
 	}
 	switch code {
 	case protocol.CodeInternal, protocol.CodeUnavailable:
-		s.b.log.Warn("wallet request not completed", "request_id", rid, "type", j.env.Type, "code", code, "err", err, "took", took)
+		s.b.logs.logf(slog.LevelWarn, "not completed:"+code, "wallet request not completed", "request_id", rid, "type", j.env.Type, "code", code, "err", err, "took", took)
 		if code == protocol.CodeInternal {
 			err = errInternal // logged here, with its request id
 		}

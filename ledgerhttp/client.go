@@ -1,67 +1,95 @@
 package ledgerhttp
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"fmt"
-	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
-	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
-	"github.com/digital-yen/cbdc-sandbox/reqid"
 )
 
 // Client reaches the central ledger as one intermediary. It signs in by
 // itself when it has no session or the ledger forgot it, and is safe for
 // concurrent use.
+//
+// Every call has a deadline: CallTimeout, or for a long poll the wait it
+// asks for plus a little. A circuit breaker fails calls at once, with an
+// *UnreachableError, while the ledger is not reachable, and lets a probe
+// through now and then to find out when it is again (BreakerOptions).
 type Client struct {
 	base string
 	id   ledger.AccountID
 	key  ed25519.PrivateKey
 	hc   *http.Client
+	opts ClientOptions
+	brk  *breaker
 
 	mu    sync.Mutex // protects token
 	token string
 }
 
+// Deadlines of a client's calls.
+const (
+	DefaultCallTimeout  = 2 * time.Second  // a call, sign-in included
+	DefaultReadyTimeout = time.Second      // a look at the ledger's /readyz
+	DefaultSlowTimeout  = 10 * time.Second // a call that carries much work: reconciling an offline upload
+	longPollGrace       = 5 * time.Second  // a long poll's deadline past the wait it asks for
+)
+
+// ClientOptions tune a Client. The zero value is ready to use.
+type ClientOptions struct {
+	// HTTP makes the exchanges; nil means a client over NewTransport(nil).
+	// It needs no Timeout: each call has its own deadline. With one under
+	// 30 s, long polls ask the ledger for shorter waits, so as not to be
+	// cut short by it.
+	HTTP *http.Client
+
+	CallTimeout  time.Duration // DefaultCallTimeout when 0
+	ReadyTimeout time.Duration // DefaultReadyTimeout when 0
+	SlowTimeout  time.Duration // DefaultSlowTimeout when 0
+	Breaker      BreakerOptions
+
+	// Logger is told when the circuit opens and when it closes; none
+	// when nil.
+	Logger *slog.Logger
+}
+
 // NewClient returns a client of the ledger at baseURL (such as
 // "http://127.0.0.1:7400") acting as intermediary id with its key.
-// A nil hc means http.DefaultClient.
+// A nil hc means a client over NewTransport(nil).
 func NewClient(baseURL string, id ledger.AccountID, key ed25519.PrivateKey, hc *http.Client) *Client {
-	if hc == nil {
-		hc = http.DefaultClient
+	return NewClientWith(baseURL, id, key, ClientOptions{HTTP: hc})
+}
+
+// NewClientWith is NewClient with options.
+func NewClientWith(baseURL string, id ledger.AccountID, key ed25519.PrivateKey, opts ClientOptions) *Client {
+	if opts.HTTP == nil {
+		opts.HTTP = &http.Client{Transport: NewTransport(nil)}
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), id: id, key: key, hc: hc}
+	if opts.CallTimeout <= 0 {
+		opts.CallTimeout = DefaultCallTimeout
+	}
+	if opts.ReadyTimeout <= 0 {
+		opts.ReadyTimeout = DefaultReadyTimeout
+	}
+	if opts.SlowTimeout <= 0 {
+		opts.SlowTimeout = DefaultSlowTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Client{base: strings.TrimRight(baseURL, "/"), id: id, key: key, hc: opts.HTTP, opts: opts, brk: newBreaker(opts.Breaker)}
 }
 
 // ID is the intermediary the client acts as.
 func (c *Client) ID() ledger.AccountID { return c.id }
-
-// RemoteError is an error the ledger service answered with. It wraps the
-// ledger error with the same code, so errors.Is works across the network.
-type RemoteError struct {
-	Code    string
-	Message string
-}
-
-func (e *RemoteError) Error() string { return e.Message }
-
-func (e *RemoteError) Unwrap() error {
-	if le := ledger.ErrorForCode(e.Code); le != nil {
-		return le
-	}
-	if se := settlement.ErrorForCode(e.Code); se != nil {
-		return se
-	}
-	return nil
-}
 
 // OpenAccount opens an account the intermediary serves.
 func (c *Client) OpenAccount(ctx context.Context, opID string, spec ledger.AccountSpec) (ledger.Receipt, error) {
@@ -142,91 +170,4 @@ func (c *Client) Totals(ctx context.Context) (ledger.Totals, error) {
 	var t ledger.Totals
 	err := c.call(ctx, http.MethodGet, "/v1/totals", nil, &t)
 	return t, err
-}
-
-// call sends one request with the session token, signing in first when
-// there is none and once more when the ledger no longer knows it.
-func (c *Client) call(ctx context.Context, method, path string, in, out any) error {
-	for attempt := 0; ; attempt++ {
-		token, err := c.session(ctx)
-		if err != nil {
-			return err
-		}
-		status, err := c.send(ctx, method, path, token, in, out)
-		if status == http.StatusUnauthorized && attempt == 0 {
-			c.forget(token)
-			continue
-		}
-		return err
-	}
-}
-
-func (c *Client) session(ctx context.Context) (string, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.token != "" {
-		return c.token, nil
-	}
-	var ch challengeResponse
-	if _, err := c.send(ctx, http.MethodGet, "/v1/challenge", "", nil, &ch); err != nil {
-		return "", fmt.Errorf("ledgerhttp: sign in as %s: %w", c.id, err)
-	}
-	req := sessionRequest{Intermediary: c.id, Challenge: ch.Challenge, Signature: ed25519.Sign(c.key, sessionMessage(c.id, ch.Challenge))}
-	var s sessionResponse
-	if _, err := c.send(ctx, http.MethodPost, "/v1/session", "", req, &s); err != nil {
-		return "", fmt.Errorf("ledgerhttp: sign in as %s: %w", c.id, err)
-	}
-	c.token = s.Token
-	return c.token, nil
-}
-
-func (c *Client) forget(token string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.token == token {
-		c.token = ""
-	}
-}
-
-// send does one HTTP exchange and decodes the answer into out, or the
-// service's error into a RemoteError.
-func (c *Client) send(ctx context.Context, method, path, token string, in, out any) (int, error) {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return 0, err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return 0, err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if id := reqid.From(ctx); id != "" {
-		req.Header.Set(reqid.Header, id)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("ledgerhttp: %s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	dec := json.NewDecoder(io.LimitReader(resp.Body, maxBody))
-	if resp.StatusCode != http.StatusOK {
-		var e errorResponse
-		if dec.Decode(&e) != nil || e.Error.Code == "" {
-			return resp.StatusCode, fmt.Errorf("ledgerhttp: %s %s: %s", method, path, resp.Status)
-		}
-		return resp.StatusCode, &RemoteError{Code: e.Error.Code, Message: e.Error.Message}
-	}
-	if err := dec.Decode(out); err != nil {
-		return resp.StatusCode, fmt.Errorf("ledgerhttp: %s %s: bad answer: %w", method, path, err)
-	}
-	return resp.StatusCode, nil
 }

@@ -25,6 +25,21 @@
 // nothing. The client's Feed and Receive ask again in rounds of 25 seconds
 // for as long as their context allows.
 //
+// # Faults
+//
+// Each call of the Client has a deadline: DefaultCallTimeout (2 s) for an
+// operation or a query, sign-in included; a long poll's wait plus 5 s;
+// DefaultSlowTimeout for reconciling an offline upload. A call that gets
+// no answer returns an *UnreachableError: its outcome is unknown, and the
+// same op id asked again finds it. A circuit breaker keeps a ledger that
+// is down or frozen from costing every caller a dial or a deadline: after
+// three calls in a row without an answer, or one that ran out of time, it
+// fails calls at once (ErrCircuitOpen, with a retry hint) and lets one
+// probe through after a backoff of 125-250 ms, doubling to at most 1.5-3 s.
+// Ready asks the ledger's /readyz and can be that probe. NewTransport keeps
+// a small pool of kept-alive connections and refuses a dial that connected
+// to itself (ErrSelfConnect).
+//
 // # Caveats
 //
 // Session tokens travel in the clear unless the server runs behind TLS.

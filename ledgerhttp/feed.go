@@ -49,10 +49,10 @@ func (s *Server) handleFeed(w http.ResponseWriter, r *http.Request, bank *ledger
 // 25 seconds or so.
 func (c *Client) Feed(ctx context.Context, from uint64, limit int) ([]ledger.Event, uint64, error) {
 	var resp feedResponse
-	err := longPoll(ctx, func(wait time.Duration) (bool, error) {
+	err := longPoll(ctx, c.pollMost(), func(wait time.Duration) (bool, error) {
 		q := url.Values{"from": {strconv.FormatUint(from, 10)}, "limit": {strconv.Itoa(max(limit, 0))}, "wait": {wait.String()}}
 		resp = feedResponse{}
-		err := c.call(ctx, http.MethodGet, "/v1/feed?"+q.Encode(), nil, &resp)
+		err := c.poll(ctx, wait, "/v1/feed?"+q.Encode(), &resp)
 		return len(resp.Events) > 0 || resp.Next != from, err
 	})
 	if err != nil {

@@ -279,7 +279,7 @@ func (c *Client) Reconcile(ctx context.Context, up settlement.Upload) (settlemen
 	if up.TotalKnown {
 		req.ReceivedTotal = &up.ReceivedTotal
 	}
-	if err := c.call(ctx, http.MethodPost, "/v1/offline/reconcile", req, &r); err != nil {
+	if err := c.callSlow(ctx, http.MethodPost, "/v1/offline/reconcile", req, &r); err != nil {
 		return settlement.Report{}, err
 	}
 	return fromWireReport(r)

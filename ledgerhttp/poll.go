@@ -71,12 +71,12 @@ func waitPassed(r *http.Request, err error) bool {
 }
 
 // pollWait is how long the next long poll asks the server to wait: as long
-// as ctx allows, up to clientWait.
-func pollWait(ctx context.Context) (time.Duration, error) {
+// as ctx allows, up to most.
+func pollWait(ctx context.Context, most time.Duration) (time.Duration, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	wait := clientWait
+	wait := most
 	if deadline, ok := ctx.Deadline(); ok {
 		wait = min(wait, time.Until(deadline))
 	}
@@ -92,12 +92,12 @@ func ctxOr(ctx context.Context, err error) error {
 	return err
 }
 
-// longPoll calls ask with the wait to request until it reports an answer
+// longPoll calls ask with the wait to request (at most most) until it reports an answer
 // with something in it, an error, or ctx ends. Without a deadline on ctx it
 // asks again and again, so the caller blocks until something arrives.
-func longPoll(ctx context.Context, ask func(wait time.Duration) (bool, error)) error {
+func longPoll(ctx context.Context, most time.Duration, ask func(wait time.Duration) (bool, error)) error {
 	for {
-		wait, err := pollWait(ctx)
+		wait, err := pollWait(ctx, most)
 		if err != nil {
 			return err
 		}

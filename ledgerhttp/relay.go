@@ -89,10 +89,10 @@ func (c *Client) Receive(ctx context.Context, max int) ([]ledger.Message, error)
 		max = 0 // the ledger's default, as for any count out of range
 	}
 	var resp messagesResponse
-	err := longPoll(ctx, func(wait time.Duration) (bool, error) {
+	err := longPoll(ctx, c.pollMost(), func(wait time.Duration) (bool, error) {
 		q := url.Values{"max": {strconv.Itoa(max)}, "wait": {wait.String()}}
 		resp = messagesResponse{}
-		err := c.call(ctx, http.MethodGet, "/v1/messages?"+q.Encode(), nil, &resp)
+		err := c.poll(ctx, wait, "/v1/messages?"+q.Encode(), &resp)
 		return len(resp.Messages) > 0, err
 	})
 	if err != nil {

@@ -262,7 +262,14 @@ type RequestUpdate struct {
 type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// RetryAfterMS, on some unavailable errors, is how many milliseconds
+	// the bank expects the cause to last: retrying sooner is answered
+	// unavailable again at once. Zero (left out) when it does not know.
+	RetryAfterMS int64 `json:"retry_after_ms,omitempty"`
 }
+
+// RetryAfter is the error's retry hint, zero when it has none.
+func (e *Error) RetryAfter() time.Duration { return time.Duration(e.RetryAfterMS) * time.Millisecond }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
@@ -131,5 +132,28 @@ func TestEncode_MatchesEncodingJSON(t *testing.T) {
 		if json.Unmarshal(got, &a) != nil || json.Unmarshal(want, &b) != nil || !reflect.DeepEqual(a, b) {
 			t.Errorf("Encode(%q, %q) = %s, want %s", c.typ, c.id, got, want)
 		}
+	}
+}
+
+// retry_after_ms is left out when there is no hint, so an answer without
+// one is what it always was, and a client that knows nothing of the
+// field reads one that has it.
+func TestError_RetryAfterIsOptional(t *testing.T) {
+	plain, err := json.Marshal(&Error{Code: CodeUnavailable, Message: "m"})
+	if err != nil || string(plain) != `{"code":"unavailable","message":"m"}` {
+		t.Errorf("an error without a hint encodes as %s (%v)", plain, err)
+	}
+	hinted, _ := json.Marshal(&Error{Code: CodeUnavailable, Message: "m", RetryAfterMS: 1500})
+	var back Error
+	if err := json.Unmarshal(hinted, &back); err != nil || back.RetryAfter() != 1500*time.Millisecond {
+		t.Errorf("%s decodes to %+v (%v), want a hint of 1.5s", hinted, back, err)
+	}
+	var old struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(hinted))
+	if err := dec.Decode(&old); err != nil || old.Code != CodeUnavailable {
+		t.Errorf("a client that knows only code and message reads %s as %+v (%v)", hinted, old, err)
 	}
 }

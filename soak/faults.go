@@ -36,24 +36,43 @@ type fault struct {
 }
 
 // plan lists the run's faults: the kills, each bank then the ledger in
-// turn, interleaved with the freezes in the same turn.
+// turn (or only those Only names), interleaved with the freezes in the
+// same turn.
 func (r *run) plan() []fault {
-	turn := func(i int) *service {
-		if i%2 == 1 {
-			return r.ledger
-		}
-		return r.banks[(i/2)%len(r.banks)]
-	}
+	kills, freezes := r.cfg.faults(r.cfg.Kills), r.cfg.faults(r.cfg.Freezes)
 	var out []fault
-	for i := 0; i < 2*max(r.cfg.Kills, r.cfg.Freezes); i++ {
-		if i < 2*r.cfg.Kills {
-			out = append(out, fault{faultKill, turn(i)})
+	for i := 0; i < max(kills, freezes); i++ {
+		if i < kills {
+			out = append(out, fault{faultKill, r.target(i)})
 		}
-		if i < 2*r.cfg.Freezes {
-			out = append(out, fault{faultFreeze, turn(i)})
+		if i < freezes {
+			out = append(out, fault{faultFreeze, r.target(i)})
 		}
 	}
 	return out
+}
+
+// faults is how many faults of a kind n asks for in all: n of each side,
+// or n of the one side Only names.
+func (c *Config) faults(n int) int {
+	if c.Only != "" {
+		return n
+	}
+	return 2 * n
+}
+
+// target is the process the i-th fault of a kind hits.
+func (r *run) target(i int) *service {
+	switch r.cfg.Only {
+	case "ledger":
+		return r.ledger
+	case "banks":
+		return r.banks[i%len(r.banks)]
+	}
+	if i%2 == 1 {
+		return r.ledger
+	}
+	return r.banks[(i/2)%len(r.banks)]
 }
 
 // faultLoop makes the planned faults, spread over the load (until loadCtx

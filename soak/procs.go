@@ -46,7 +46,8 @@ type service struct {
 	done    chan struct{} // closed when the current process has exited
 	err     error         // Wait's answer, set before done closes
 
-	starts int
+	starts  int
+	retried int // starts tried again because the process did not serve
 }
 
 // start runs the process and waits for it to say it serves. A restart
@@ -61,6 +62,7 @@ func (s *service) start(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return err
 		}
+		s.retried++
 		time.Sleep(time.Second)
 	}
 	return err

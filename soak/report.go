@@ -25,7 +25,14 @@ type Report struct {
 
 	Kills    map[string]int `json:"kills"` // SIGKILLs by process; each was started again
 	Restarts int            `json:"restarts"`
-	Freezes  map[string]int `json:"freezes"` // SIGSTOPs by process; each was continued
+	// StartRetries counts starts tried again because the process did not
+	// come up, such as a ledger that could not bind its address.
+	StartRetries int            `json:"start_retries"`
+	Freezes      map[string]int `json:"freezes"` // SIGSTOPs by process; each was continued
+	// SlowestAnswer is the longest a payment waited for its bank's
+	// answer; WalletTimeouts the attempts that got none within 30 s.
+	SlowestAnswer  time.Duration `json:"slowest_answer_ns"`
+	WalletTimeouts int           `json:"wallet_timeouts"`
 	// FrozenWaits is what wallets saw of the requests they sent while a
 	// process was stopped, by process.
 	FrozenWaits map[string]*FrozenWait `json:"frozen_waits,omitempty"`
@@ -56,7 +63,7 @@ func (r *run) newReport(load time.Duration) *Report {
 	sc := r.cfg.Scenario
 	rep := &Report{Scenario: sc.Name, Seed: sc.Seed, Banks: sc.Banks, Parties: len(r.parties), TLS: r.cfg.TLS, Load: load,
 		Kills: map[string]int{}, Paid: len(r.paid), Refused: maps.Clone(r.refused), Unsettled: len(r.unsettled),
-		Cut: r.cut, Retries: r.retries, Redials: r.redials}
+		Cut: r.cut, Retries: r.retries, Redials: r.redials, SlowestAnswer: r.slowest, WalletTimeouts: r.timeouts}
 	for _, k := range r.kills {
 		rep.Kills[k]++
 	}
@@ -71,16 +78,17 @@ func (r *run) newReport(load time.Duration) *Report {
 	}
 	for _, s := range r.services() {
 		rep.Restarts += s.starts - 1
+		rep.StartRetries += s.retried
 	}
 	rep.Sent = rep.Paid + rep.Unsettled
 	for _, n := range rep.Refused {
 		rep.Sent += n
 	}
-	if len(r.kills) < 2*r.cfg.Kills {
-		rep.problem("%d of the %d SIGKILLs asked for were made: restarts took too long for the load's length", len(r.kills), 2*r.cfg.Kills)
+	if want := r.cfg.faults(r.cfg.Kills); len(r.kills) < want {
+		rep.problem("%d of the %d SIGKILLs asked for were made: restarts took too long for the load's length", len(r.kills), want)
 	}
-	if len(r.freezes) < 2*r.cfg.Freezes {
-		rep.problem("%d of the %d SIGSTOPs asked for were made: the faults took too long for the load's length", len(r.freezes), 2*r.cfg.Freezes)
+	if want := r.cfg.faults(r.cfg.Freezes); len(r.freezes) < want {
+		rep.problem("%d of the %d SIGSTOPs asked for were made: the faults took too long for the load's length", len(r.freezes), want)
 	}
 	if w := r.waits["ledger"]; w != nil && w.Longest > r.cfg.FrozenLedgerBound {
 		rep.problem("a wallet waited %s for an answer while the ledger was frozen; the banks must answer within %s", w.Longest.Round(time.Millisecond), r.cfg.FrozenLedgerBound)
@@ -124,7 +132,7 @@ func (rep *Report) Print(w io.Writer) {
 	for _, name := range slices.Sorted(maps.Keys(rep.Kills)) {
 		kills = append(kills, fmt.Sprintf("%s %d", name, rep.Kills[name]))
 	}
-	fmt.Fprintf(w, "  SIGKILLs      %d (%s), restarts %d\n", rep.KillCount(), orNone(strings.Join(kills, ", ")), rep.Restarts)
+	fmt.Fprintf(w, "  SIGKILLs      %d (%s), restarts %d (%d tried again)\n", rep.KillCount(), orNone(strings.Join(kills, ", ")), rep.Restarts, rep.StartRetries)
 	rep.printFreezes(w)
 	var refused []string
 	for _, code := range slices.Sorted(maps.Keys(rep.Refused)) {
@@ -132,6 +140,7 @@ func (rep *Report) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  payments      sent %d, made %d, refused %d (%s), still in doubt %d\n", rep.Sent, rep.Paid, rep.Sent-rep.Paid-rep.Unsettled, orNone(strings.Join(refused, ", ")), rep.Unsettled)
 	fmt.Fprintf(w, "  cut off       %d payments lost their connection after they were sent\n", rep.Cut)
+	fmt.Fprintf(w, "  answers       the slowest in %s; %d attempts had none within 30 s\n", rep.SlowestAnswer.Round(time.Millisecond), rep.WalletTimeouts)
 	fmt.Fprintf(w, "  retries       %d sends again with the same request id, %d sessions opened again\n", rep.Retries, rep.Redials)
 	fmt.Fprintf(w, "  checked       %d payments made, each once in the payer's and the payee's history\n", rep.Checked)
 	fmt.Fprintf(w, "  lost          %d\n", rep.Lost)

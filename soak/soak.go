@@ -35,7 +35,11 @@ type Config struct {
 	Kills    int           // SIGKILLs of the ledger, and as many of the banks (taken in turn)
 	Down     time.Duration // how long a killed process stays down; 2s when 0
 	Freezes  int           // SIGSTOPs of the ledger, and as many of the banks, each followed by SIGCONT
-	Frozen   time.Duration // how long a frozen process stays stopped; 5s when 0
+	// Only chooses the processes the faults hit: "" for the ledger and
+	// the banks in turn, "ledger" or "banks" for those alone (then Kills
+	// and Freezes count faults in all, not per side).
+	Only   string
+	Frozen time.Duration // how long a frozen process stays stopped; 5s when 0
 	// FrozenLedgerBound is the longest a wallet may wait for an answer to
 	// a request sent while the ledger is frozen: the banks must answer
 	// `unavailable` within their bound. DefaultFrozenLedgerBound when 0.
@@ -83,6 +87,8 @@ func (c *Config) check() error {
 		return errors.New("soak: no scenario")
 	case c.Scenario.Offline != nil || len(c.Scenario.Outages) > 0 || len(c.Scenario.Attacks) > 0:
 		return fmt.Errorf("soak: scenario %q has offline purses, outages or attacks; the soak makes its own outages and drives online payments only, so give it a scenario without them (scenarios/soak.json)", c.Scenario.Name)
+	case c.Only != "" && c.Only != "ledger" && c.Only != "banks":
+		return fmt.Errorf("soak: only is \"ledger\", \"banks\" or empty, got %q", c.Only)
 	case c.Kills < 0 || c.Freezes < 0:
 		return fmt.Errorf("soak: kills and freezes must be 0 or more, got %d and %d", c.Kills, c.Freezes)
 	case c.Duration < 0 || c.Down < 0 || c.Frozen < 0 || c.Settle < 0 || c.FrozenLedgerBound < 0:
@@ -153,7 +159,9 @@ type run struct {
 	inDoubt   int
 	retries   int
 	redials   int
-	cut       int // payments whose connection was lost after they were sent
+	cut       int           // payments whose connection was lost after they were sent
+	slowest   time.Duration // the longest a payment waited for the bank's answer
+	timeouts  int           // attempts given up on after attemptWait without an answer
 	kills     []string
 	down      string
 	freezes   []string
@@ -548,10 +556,11 @@ func (r *run) pay(ctx context.Context, p sim.Payment, id string) {
 		if err != nil {
 			continue
 		}
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, attemptWait)
 		frozen, sent := r.frozenNow(), time.Now()
 		paid, err := c.Pay(cctx, id, to.address, p.Amount)
 		cancel()
+		r.timed(ctx, time.Since(sent), err)
 		if frozen != "" {
 			r.noteFrozenAnswer(frozen, time.Since(sent), err)
 		}
@@ -568,7 +577,24 @@ func (r *run) pay(ctx context.Context, p sim.Payment, id string) {
 		case errors.Is(err, wallet.ErrClosed) && !cut:
 			cut = true
 			r.count(func() { r.cut++ })
+		case errors.As(err, &perr):
+			wait = max(wait, perr.RetryAfter())
 		}
+	}
+}
+
+// attemptWait is how long a wallet waits for the answer to one attempt.
+const attemptWait = 30 * time.Second
+
+// timed counts how long an attempt waited: for an answer of the bank's,
+// towards the slowest; for none within attemptWait, as a timeout.
+func (r *run) timed(ctx context.Context, took time.Duration, err error) {
+	var perr *protocol.Error
+	switch {
+	case err == nil || errors.As(err, &perr):
+		r.count(func() { r.slowest = max(r.slowest, took) })
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		r.count(func() { r.timeouts++ })
 	}
 }
 

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,7 +82,7 @@ func runBank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("bank: %w", err)
 	}
-	ledgerHTTP, err := tf.httpClient(40 * time.Second)
+	ledgerTLS, err := tf.clientConfig()
 	if err != nil {
 		return fmt.Errorf("bank: %w", err)
 	}
@@ -97,10 +100,25 @@ func runBank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if statErr != nil {
 		fmt.Fprintf(stdout, "cbdc bank: created a new holder key in %s; give this same file to every bank, or one person's wallets at two banks are not held to one limit\n", cfg.HolderKey)
 	}
-	client := ledgerhttp.NewClient(cfg.Ledger, ledger.AccountID(cfg.ID), key, ledgerHTTP)
+	// Each call to the ledger has its own deadline; the HTTP client has
+	// none, which would cut the long polls short.
+	client := ledgerhttp.NewClientWith(cfg.Ledger, ledger.AccountID(cfg.ID), key, ledgerhttp.ClientOptions{
+		HTTP: &http.Client{Transport: ledgerhttp.NewTransport(ledgerTLS)}, Logger: log.With("ledger", cfg.Ledger)})
+	if err := waitForLedger(ctx, client, log); err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(stdout, "cbdc bank: stopping")
+			return nil
+		}
+		return err
+	}
 	rb, err := startBank(ctx, ledger.AccountID(cfg.ID), client, bankOptions{dataDir: cfg.DataDir, holderKey: holderKey,
-		listen: cfg.Listen, tls: tlsCfg, origins: splitList(cfg.Origins), waiting: cfg.Waiting, log: log, offline: client, offlineKey: key, metrics: metrics.New()})
+		listen: cfg.Listen, bindWait: bindWait, tls: tlsCfg, origins: splitList(cfg.Origins), waiting: cfg.Waiting, log: log,
+		offline: client, offlineKey: key, metrics: metrics.New()})
 	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(stdout, "cbdc bank: stopping")
+			return nil
+		}
 		return err
 	}
 	// The address ends at a space, so scripts can take it from the line.
@@ -114,6 +132,33 @@ func runBank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintln(stdout, "cbdc bank: stopping")
 	return rb.stop()
+}
+
+// waitForLedger asks the ledger for the bank's account until it answers,
+// so that a bank started while its ledger is down or restarting waits for
+// it rather than exit. Each try that gets no answer is logged, and the
+// next waits longer (jittered, 250 ms doubling up to 10 s, or the
+// client's retry hint). Any answer ends the wait, a refusal too: opening
+// the bank reports it. Only ctx ends it otherwise.
+func waitForLedger(ctx context.Context, led *ledgerhttp.Client, log *slog.Logger) error {
+	backoff := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		_, err := led.Account(ctx, led.ID())
+		var ue *ledgerhttp.UnreachableError
+		if !errors.As(err, &ue) || ctx.Err() != nil {
+			return ctx.Err()
+		}
+		wait := max(backoff/2+rand.N(backoff/2+1), ue.RetryAfter())
+		log.Warn("waiting for the central ledger", "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
 }
 
 func splitList(s string) []string {

@@ -152,7 +152,13 @@ type proc struct {
 
 func startProc(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, cmd: exec.Command(cbdcBinary(t), args...), done: make(chan struct{})}
+	return startBinary(t, cbdcBinary(t), name, args...)
+}
+
+// startBinary is startProc with another build of cbdc.
+func startBinary(t *testing.T, bin, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, cmd: exec.Command(bin, args...), done: make(chan struct{})}
 	p.cmd.Env = childEnv()
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	if err := p.cmd.Start(); err != nil {

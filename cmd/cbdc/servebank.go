@@ -22,7 +22,8 @@ type bankOptions struct {
 	dataDir    string // the bank's directory: bank.db and admin.token
 	holderKey  []byte
 	listen     string
-	tls        *tls.Config // serve wallets and the admin API over TLS when set
+	bindWait   time.Duration // how long to wait for the address while it is in use; none when 0
+	tls        *tls.Config   // serve wallets and the admin API over TLS when set
 	origins    []string
 	waiting    int // connections one address may hold before signing in; the bank's default when 0
 	rate       float64
@@ -66,7 +67,7 @@ func startBank(ctx context.Context, id ledger.AccountID, led intermediary.Ledger
 			return nil, fmt.Errorf("%s admin token: %w", id, err)
 		}
 	}
-	ln, err := listen(o.listen, o.tls)
+	ln, err := listenRetry(ctx, o.listen, o.tls, o.bindWait, o.log)
 	if err != nil {
 		return nil, fmt.Errorf("%s: listen on %s: %w", id, o.listen, err)
 	}

@@ -29,6 +29,7 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	freezes := fs.Int("freezes", 0, "SIGSTOPs of the ledger, and as many of the banks (taken in turn), each continued with SIGCONT")
 	frozen := fs.Duration("frozen", 5*time.Second, "how long a frozen process stays stopped")
 	bound := fs.Duration("frozen-ledger-bound", soak.DefaultFrozenLedgerBound, "longest a wallet may wait for an answer while the ledger is frozen")
+	only := fs.String("only", "", "fault only the \"ledger\" or only the \"banks\" (then -kills and -freezes count faults in all); both in turn when empty")
 	ports := fs.Int("ports", 0, "put the ledger on 127.0.0.1:PORTS and bank N on PORTS+N (default: free ports, kept across restarts)")
 	workers := fs.Int("workers", 64, "payments in flight at most")
 	data := fs.String("data", "", "a new directory for the run's ledger, banks and logs (default: a new temporary directory, kept for inspection)")
@@ -74,10 +75,14 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
-	fmt.Fprintf(stderr, "cbdc soak: %s for %s with %d SIGKILLs and %d SIGSTOPs of the ledger and as many of the banks; data and logs in %s\n",
-		sc.Name, *duration, *kills, *freezes, dir)
+	whom := "of the ledger and as many of the banks"
+	if *only != "" {
+		whom = "of the " + *only
+	}
+	fmt.Fprintf(stderr, "cbdc soak: %s for %s with %d SIGKILLs and %d SIGSTOPs %s; data and logs in %s\n",
+		sc.Name, *duration, *kills, *freezes, whom, dir)
 	cfg := soak.Config{Binary: bin, Dir: dir, Scenario: sc, Duration: *duration, Kills: *kills, Down: *down, Freezes: *freezes, Frozen: *frozen,
-		FrozenLedgerBound: *bound, Ports: *ports, Workers: *workers, TLS: *overTLS, Log: slog.New(slog.NewTextHandler(stderr, nil))}
+		FrozenLedgerBound: *bound, Ports: *ports, Only: *only, Workers: *workers, TLS: *overTLS, Log: slog.New(slog.NewTextHandler(stderr, nil))}
 	if !*quiet {
 		cfg.Progress = func(p soak.Progress) {
 			down := ""
