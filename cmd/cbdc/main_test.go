@@ -102,7 +102,7 @@ func TestAudit_FailsOnDiscrepancy(t *testing.T) {
 	if !errors.As(err, &exit) || exit != 1 {
 		t.Fatalf("audit of a cut journal: err = %v, want exit status 1\n%s", err, out)
 	}
-	if !strings.Contains(out, "verdict: FAILED") || !strings.Contains(out, "stored head") {
+	if !strings.Contains(out, "verdict: DAMAGED") || !strings.Contains(out, "stored head") {
 		t.Errorf("audit output:\n%s", out)
 	}
 }
