@@ -17,12 +17,14 @@ import (
 )
 
 // Handler serves the bank: the wallet websocket at protocol.Path, the
-// operator's admin API under /admin/ (bearer token), /healthz (the process
-// runs) and /readyz (it reaches the central ledger).
+// operator's admin API under /admin/ (bearer token), /healthz (the bank
+// can do its job: 503 once its own file has failed, which a restart
+// mends) and /readyz (it can take traffic now: its file works and it
+// reaches the central ledger).
 func (b *Bank) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+protocol.Path, b.serveWallet)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /healthz", b.health)
 	mux.HandleFunc("GET /readyz", b.ready)
 	mux.HandleFunc("GET /admin/status", b.admin(b.adminStatus))
 	mux.HandleFunc("GET /admin/tiers", b.admin(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, b.cfg.Tiers) }))
@@ -181,9 +183,22 @@ func writeError(w http.ResponseWriter, status int, e *protocol.Error) {
 	writeJSON(w, status, map[string]*protocol.Error{"error": e})
 }
 
-// ready says whether the bank can serve wallets: 503 while it cannot read
-// its position at the central ledger.
+// health fails once the bank's file has failed: only a restart mends that.
+func (b *Bank) health(w http.ResponseWriter, _ *http.Request) {
+	if err := b.Err(); err != nil {
+		http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ok\n"))
+}
+
+// ready says whether the bank can serve wallets: 503 while its file has
+// failed or it cannot read its position at the central ledger.
 func (b *Bank) ready(w http.ResponseWriter, r *http.Request) {
+	if err := b.Err(); err != nil {
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	if _, err := b.Status(ctx); err != nil {
