@@ -1,6 +1,7 @@
 package settlement
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"os"
 	"path/filepath"
@@ -51,5 +52,22 @@ func cutToHalf(t *testing.T, path string) {
 	db.Close()
 	if err := os.Truncate(path, used/2); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// After a write of the index fails, Err says so until the settler is
+// reopened, so the service's health check can ask for a restart.
+func TestSettler_ErrAfterIndexFailure(t *testing.T) {
+	w := newWorld(t, staged())
+	if err := w.s.Err(); err != nil {
+		t.Fatalf("Err of a sound settler: %v", err)
+	}
+	w.s.db.Close() // the disk goes away under the settler
+	pub, _, _ := ed25519.GenerateKey(nil)
+	if _, err := w.s.CertifyBank("bank-a", pub); err == nil {
+		t.Fatal("a certificate was issued with no index to write it to")
+	}
+	if err := w.s.Err(); !errors.Is(err, ErrStopped) {
+		t.Errorf("Err after a failed write: %v, want ErrStopped", err)
 	}
 }
