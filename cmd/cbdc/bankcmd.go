@@ -101,7 +101,7 @@ func runBank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	rb, err := startBank(ctx, ledger.AccountID(cfg.ID), client, bankOptions{dataDir: cfg.DataDir, holderKey: holderKey,
 		listen: cfg.Listen, tls: tlsCfg, origins: splitList(cfg.Origins), waiting: cfg.Waiting, log: log, offline: client, offlineKey: key, metrics: metrics.New()})
 	if err != nil {
-		return err
+		return explainStorage(err, "bank", bankHolder)
 	}
 	// The address ends at a space, so scripts can take it from the line.
 	fmt.Fprintf(stdout, "cbdc bank: %s serving wallets at %s (admin API at %s, token in %s)\n",
