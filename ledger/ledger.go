@@ -254,7 +254,7 @@ func (l *Ledger) fail(err error) {
 
 // Err is nil while the ledger takes operations, and ErrStorage with its
 // cause once a commit has failed (it then refuses every operation until
-// reopened). Readiness checks ask it.
+// reopened). Health and readiness checks ask it.
 func (l *Ledger) Err() error { return l.failed() }
 
 // failed returns ErrStorage with its cause once a commit has failed.
