@@ -16,9 +16,10 @@ import (
 )
 
 // Handler serves the bank: the wallet websocket at protocol.Path, the
-// operator's admin API under /admin/ (bearer token), /healthz (the process
-// runs and can do its job) and /readyz (its central ledger answers and
-// commits).
+// operator's admin API under /admin/ (bearer token), /healthz (the bank
+// can do its job: 503 once its own file has failed, which a restart
+// mends) and /readyz (it can take traffic now: its file works, and its
+// central ledger answers and commits).
 func (b *Bank) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+protocol.Path, b.serveWallet)
@@ -181,10 +182,14 @@ func writeError(w http.ResponseWriter, status int, e *protocol.Error) {
 	writeJSON(w, status, map[string]*protocol.Error{"error": e})
 }
 
-// ready says whether the bank can serve wallets: 503 with the reason while
-// its central ledger does not answer or cannot commit. It answers from
-// what the bank knows already, at once.
+// ready says whether the bank can serve wallets: 503 with the reason
+// while its file has failed, or its central ledger does not answer or
+// cannot commit. It answers from what the bank knows already, at once.
 func (b *Bank) ready(w http.ResponseWriter, _ *http.Request) {
+	if err := b.Err(); err != nil {
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
 	if err := b.readiness(); err != nil {
 		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 		return

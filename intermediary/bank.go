@@ -51,6 +51,9 @@ type Bank struct {
 
 	purses *purses // nil when the bank offers no offline purses
 
+	failMu  sync.Mutex // protects failure
+	failure error      // the first failed write of the bank's file
+
 	floatKick chan struct{} // asks the float keeper to look now
 	ctx       context.Context
 	stop      context.CancelFunc
@@ -157,7 +160,7 @@ func (b *Bank) ID() ledger.AccountID { return b.id }
 // load reads customers, wallets, the feed cursor and schedules, and books
 // the first reserves on a new file.
 func (b *Bank) load() error {
-	return b.db.Update(func(tx *bolt.Tx) error {
+	return b.update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta.Get(metaReserves) == nil {
 			if err := putInt(meta, metaReserves, b.cfg.Reserves); err != nil {

@@ -169,7 +169,7 @@ func (b *Bank) openWallets(ctx context.Context, specs []CustomerSpec, holders, t
 // storeCustomers stores customers and their wallets in one transaction.
 func (b *Bank) storeCustomers(specs []CustomerSpec, holders, tiers []string, recs [][]*walletRec) ([]*customerRec, error) {
 	out := make([]*customerRec, len(specs))
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		for i, spec := range specs {
 			n, err := tx.Bucket(bucketCustomers).NextSequence()
@@ -290,7 +290,7 @@ func (b *Bank) AddWallet(ctx context.Context, customerID string, pub ed25519.Pub
 	if err != nil {
 		return WalletInfo{}, err
 	}
-	err = b.db.Update(func(tx *bolt.Tx) error {
+	err = b.update(func(tx *bolt.Tx) error {
 		rec, err := customerTx(tx, customerID)
 		if err != nil {
 			return err
@@ -341,7 +341,7 @@ func (b *Bank) SetTier(ctx context.Context, customerID, tierName string) (Custom
 			return CustomerInfo{}, err
 		}
 	}
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.update(func(tx *bolt.Tx) error {
 		rec, err := customerTx(tx, customerID)
 		if err != nil {
 			return err

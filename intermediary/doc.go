@@ -39,7 +39,10 @@
 //
 // # Caveats
 //
-// A bank's bbolt file is opened by one process. Messages relayed between
+// A bank's bbolt file is opened by one process; a second is refused with
+// boltfile.ErrInUse, and a damaged file with boltfile.ErrDamaged. After a
+// write of the file fails the bank refuses every change, and Err and
+// /healthz say why, until it is reopened. Messages relayed between
 // banks (payment requests, declines) are not durable: a request that could
 // not be delivered is answered with an error, and retrying it resends it.
 package intermediary

@@ -80,7 +80,7 @@ func (b *Bank) moveFloat(ctx context.Context, kind string, amount int64) (Status
 	b.floatMu.Lock()
 	defer b.floatMu.Unlock()
 	var n uint64
-	if err := b.db.Update(func(tx *bolt.Tx) error {
+	if err := b.update(func(tx *bolt.Tx) error {
 		var err error
 		n, err = tx.Bucket(bucketIntents).NextSequence()
 		return err

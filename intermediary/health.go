@@ -91,12 +91,11 @@ func (b *Bank) readiness() error {
 }
 
 // Healthy reports whether the bank's process can do its job, for
-// /healthz. The central ledger is not part of it (that is /readyz): a
-// bank whose ledger is gone is healthy, and restarting it would not help.
-// Checks of the bank's own parts, such as its data file, belong here;
-// there are none yet.
+// /healthz: its file works. The central ledger is not part of it (that is
+// /readyz): a bank whose ledger is gone is healthy, and restarting it
+// would not help.
 func (b *Bank) Healthy() error {
-	return nil
+	return b.Err()
 }
 
 // watchLedger asks the ledger whether it takes operations every

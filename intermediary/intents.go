@@ -30,7 +30,7 @@ func (b *Bank) intent(opID string) (*intentRec, bool, error) {
 // is asked, so money can never be spent twice from them.
 func (b *Bank) book(in *intentRec) error {
 	in.State, in.Created = intentPending, b.now().UTC()
-	return b.db.Update(func(tx *bolt.Tx) error {
+	return b.update(func(tx *bolt.Tx) error {
 		if err := b.applyBooking(tx, in, 1); err != nil {
 			return err
 		}
@@ -83,7 +83,7 @@ func (b *Bank) settle(in *intentRec, rc ledger.Receipt, lerr error) error {
 	if lerr != nil && !refused(lerr) {
 		return fromLedger(lerr)
 	}
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.update(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketPending).Get([]byte(in.OpID)) == nil {
 			_, err := getJSON(tx.Bucket(bucketIntents), in.OpID, in)
 			return err

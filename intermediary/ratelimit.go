@@ -55,7 +55,7 @@ func (b *Bank) allowRegister(addr string) bool {
 
 // saveWallet stores a wallet's settings.
 func (b *Bank) saveWallet(w *wallet, waterfall, autoCharge bool) error {
-	return b.db.Update(func(tx *bolt.Tx) error {
+	return b.update(func(tx *bolt.Tx) error {
 		var rec walletRec
 		if _, err := getJSON(tx.Bucket(bucketWallets), w.keyID, &rec); err != nil {
 			return err

@@ -94,7 +94,7 @@ func (b *Bank) requestPayment(ctx context.Context, w *wallet, requestID string, 
 // try of the same instruction stored.
 func (b *Bank) storeRequest(w *wallet, requestID string, m *protocol.RequestPayment) (*requestRec, error) {
 	var rec requestRec
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketRequests)
 		ridKey := "rid/" + w.keyID + "/" + requestID
 		if ref := bk.Get([]byte(ridKey)); ref != nil {
@@ -154,7 +154,7 @@ func (b *Bank) receiveRequest(from ledger.AccountID, r *protocol.PaymentRequest)
 		return err
 	}
 	fresh := false
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketRequests)
 		if bk.Get([]byte(inKey(r.Ref))) != nil {
 			return nil
@@ -275,7 +275,7 @@ func (b *Bank) expire(r *protocol.PaymentRequest) {
 }
 
 func (b *Bank) updateRequest(key string, fn func(*requestRec)) error {
-	return b.db.Update(func(tx *bolt.Tx) error {
+	return b.update(func(tx *bolt.Tx) error {
 		var rec requestRec
 		ok, err := getJSON(tx.Bucket(bucketRequests), key, &rec)
 		if err != nil || !ok {
@@ -289,7 +289,7 @@ func (b *Bank) updateRequest(key string, fn func(*requestRec)) error {
 // requestDeclined marks an outgoing request declined and tells the merchant.
 func (b *Bank) requestDeclined(from ledger.AccountID, ref string) {
 	var rec requestRec
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.update(func(tx *bolt.Tx) error {
 		ok, err := getJSON(tx.Bucket(bucketRequests), outKey(ref), &rec)
 		if err != nil || !ok || bankOf(rec.Payer) != from || rec.Status != protocol.RequestPending {
 			rec.Ref = ""

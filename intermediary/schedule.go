@@ -157,7 +157,7 @@ func (b *Bank) saveSchedule(r *scheduleRec) error {
 	if err != nil {
 		return err
 	}
-	return b.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSchedules).Put([]byte(r.Ref), raw) })
+	return b.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSchedules).Put([]byte(r.Ref), raw) })
 }
 
 func (s *session) schedule(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
@@ -198,7 +198,7 @@ func (b *Bank) addSchedule(w *wallet, requestID string, m *protocol.Schedule) (p
 	}
 	var rec scheduleRec
 	fresh := false
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketSchedules)
 		ridKey := "rid/" + w.keyID + "/" + requestID
 		if ref := bk.Get([]byte(ridKey)); ref != nil {
@@ -245,7 +245,7 @@ func (s *session) cancelSchedule(ctx context.Context, id string, body json.RawMe
 	defer unlock()
 	b := s.b
 	var rec scheduleRec
-	err = b.db.Update(func(tx *bolt.Tx) error {
+	err = b.update(func(tx *bolt.Tx) error {
 		ok, err := getJSON(tx.Bucket(bucketSchedules), m.Ref, &rec)
 		switch {
 		case err != nil:

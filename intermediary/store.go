@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/boltfile"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 	bolt "go.etcd.io/bbolt"
@@ -75,10 +76,13 @@ const (
 	intentRefused = "refused"
 )
 
+// openStore opens the bank's file through boltfile: damage is refused as
+// boltfile.ErrDamaged, a file another process holds as boltfile.ErrInUse,
+// both naming the file.
 func openStore(path string) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := boltfile.Open(path, bolt.Options{Timeout: time.Second}, nil)
 	if err != nil {
-		return nil, fmt.Errorf("intermediary: open %s: %w", path, err)
+		return nil, fmt.Errorf("intermediary: %w", err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketCustomers, bucketWallets, bucketIntents, bucketRequests, bucketSchedules, bucketMeta, bucketPending} {
@@ -93,6 +97,44 @@ func openStore(path string) (*bolt.DB, error) {
 		return nil, fmt.Errorf("intermediary: initialise %s: %w", path, err)
 	}
 	return db, nil
+}
+
+// update runs fn in a read-write transaction of the bank's file. When
+// bbolt fails and fn did not (the commit, the disk), the bank cannot know
+// what its file now holds: it remembers the failure, refuses every later
+// change and reports it from Err and /healthz, so that it is restarted
+// and reads its file afresh.
+func (b *Bank) update(fn func(tx *bolt.Tx) error) error {
+	if err := b.Err(); err != nil {
+		return fail(protocol.CodeUnavailable, "%v; it takes no changes until it is restarted", err)
+	}
+	var fnErr error
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		fnErr = fn(tx)
+		return fnErr
+	})
+	if err != nil && fnErr == nil {
+		b.failMu.Lock()
+		if b.failure == nil {
+			b.failure = err
+			b.log.Error("bank storage failed; refusing changes until restarted", "path", b.cfg.Path, "err", err)
+		}
+		b.failMu.Unlock()
+		return fail(protocol.CodeUnavailable, "%v; it takes no changes until it is restarted", b.Err())
+	}
+	return err
+}
+
+// Err is nil while the bank's file takes writes, and says why once a
+// write to it has failed; the bank then refuses every change until it is
+// reopened. Health checks ask it.
+func (b *Bank) Err() error {
+	b.failMu.Lock()
+	defer b.failMu.Unlock()
+	if b.failure == nil {
+		return nil
+	}
+	return fmt.Errorf("intermediary: the bank's storage (%s) failed: %w", b.cfg.Path, b.failure)
 }
 
 func getJSON(b *bolt.Bucket, key string, v any) (bool, error) {

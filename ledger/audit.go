@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -24,21 +25,35 @@ type AuditReport struct {
 	CheckpointSeq uint64
 	Totals        Totals   // recomputed from the journal alone
 	Holders       int      // holder tokens with at least one open wallet
-	Problems      []string // empty when the ledger is sound
+	Problems      []string // discrepancies in what could be read; empty when the ledger is sound
+	// Damage lists the places where bytes were altered, lost or cut
+	// short, in the journal and in the files beside it. The replay stops
+	// before the first damaged record, so the figures are as of the record
+	// before it.
+	Damage []*DamageError
 }
 
 // OK reports whether the audit found nothing wrong.
-func (r *AuditReport) OK() bool { return len(r.Problems) == 0 }
+func (r *AuditReport) OK() bool { return len(r.Problems) == 0 && len(r.Damage) == 0 }
+
+// Damaged reports whether the audit found damage, as opposed to only
+// discrepancies in data it could read.
+func (r *AuditReport) Damaged() bool { return len(r.Damage) > 0 }
 
 func (r *AuditReport) problem(format string, args ...any) {
 	r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
 }
 
-// Audit reads the ledger in dir without changing it: it replays the whole
-// journal, verifying the hash chain, the sequence, every ledger rule and
-// every history link, recomputes every balance from nothing, and checks
-// that money is conserved. An error means the ledger could not be read at
-// all; discrepancies are listed in the report.
+// maxDamages bounds the damaged places one audit lists.
+const maxDamages = 20
+
+// Audit reads the ledger in dir without changing it: it checks the
+// journal's hash chain, then replays the whole journal, verifying the
+// sequence, every ledger rule and every history link, recomputes every
+// balance from nothing, and checks that money is conserved. An error
+// means the ledger could not be read at all (it may be a *DamageError:
+// the file itself is damaged); damage found in the journal is listed in
+// the report's Damage, discrepancies in its Problems.
 func Audit(dir string) (*AuditReport, error) { return AuditWith(dir, AuditOptions{}) }
 
 // AuditOptions lets a caller see the journal as the audit replays it.
@@ -52,18 +67,29 @@ type AuditOptions struct {
 
 // AuditWith is Audit with options.
 func AuditWith(dir string, opts AuditOptions) (*AuditReport, error) {
-	db, err := openDB(dir, true)
+	rep := &AuditReport{Dir: dir}
+	path := filepath.Join(dir, FileName)
+	db, err := openDB(dir, true, func(tx *bolt.Tx) error {
+		rep.Damage = checkChain(tx, path, maxDamages)
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
 	defer db.Close()
-	rep := &AuditReport{Dir: dir}
+	var stop uint64 // the first damaged record, where the replay stops
+	if len(rep.Damage) > 0 {
+		stop = rep.Damage[0].Record
+		if stop == 0 {
+			stop = ^uint64(0) // damage outside the records: replay them all
+		}
+	}
 	st := newState(true)
 	cp := loadCheckpointForAudit(dir, rep)
-	if err := db.View(func(tx *bolt.Tx) error { return auditJournal(tx, st, cp, rep, opts) }); err != nil {
+	if err := db.View(func(tx *bolt.Tx) error { return auditJournal(tx, st, cp, rep, opts, stop) }); err != nil {
 		rep.problem("%v (replay stopped after record %d)", err, st.seq)
 	}
-	if cp != nil && cp.seq > st.seq {
+	if cp != nil && cp.seq > st.seq && stop == 0 {
 		rep.problem("checkpoint is at record %d but the journal ends at %d", cp.seq, st.seq)
 	}
 	rep.Records = st.seq
@@ -75,15 +101,16 @@ func AuditWith(dir string, opts AuditOptions) (*AuditReport, error) {
 
 // auditJournal replays every chunk into st, checking chunk keys and the
 // stored head, and compares the checkpoint when the replay reaches it.
-func auditJournal(tx *bolt.Tx, st, cp *state, rep *AuditReport, opts AuditOptions) error {
+// With stop above 0 it replays only the records before stop and leaves
+// the head to the chain check, which found damage.
+func auditJournal(tx *bolt.Tx, st, cp *state, rep *AuditReport, opts AuditOptions, stop uint64) error {
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil || !bytes.Equal(meta.Get(keyFormat), []byte(journalFormat)) {
 		rep.problem("ledger file has no %q format marker", journalFormat)
 	}
 	j := tx.Bucket(bucketJournal)
 	if j == nil {
-		rep.problem("ledger file has no journal")
-		return nil
+		return nil // the chain check reports it
 	}
 	err := j.ForEach(func(k, v []byte) error {
 		rep.Chunks++
@@ -92,6 +119,9 @@ func auditJournal(tx *bolt.Tx, st, cp *state, rep *AuditReport, opts AuditOption
 		}
 		first := true
 		return eachRecord(v, func(enc []byte) error {
+			if stop > 0 && peekSeq(enc) >= stop {
+				return errStopScan
+			}
 			if first && peekSeq(enc) != binary.BigEndian.Uint64(k) {
 				return broken(ErrCorrupt, "chunk %d starts with record %d", binary.BigEndian.Uint64(k), peekSeq(enc))
 			}
@@ -113,8 +143,13 @@ func auditJournal(tx *bolt.Tx, st, cp *state, rep *AuditReport, opts AuditOption
 			return nil
 		})
 	})
-	if err != nil {
+	switch {
+	case err == errStopScan, stop > 0 && st.seq+1 >= stop:
+		return nil // what went wrong at the damage is the damage
+	case err != nil:
 		return err
+	case stop > 0:
+		return nil
 	}
 	return checkHead(tx, st.seq, st.head)
 }
@@ -225,7 +260,17 @@ func (r *AuditReport) WriteText(w io.Writer) {
 		fmt.Fprintln(w, "verdict: OK: hash chain intact, every rule holds, money is conserved")
 		return
 	}
-	fmt.Fprintf(w, "verdict: FAILED: %d problem(s)\n", len(r.Problems))
+	if r.Damaged() {
+		fmt.Fprintf(w, "verdict: DAMAGED: bytes altered, missing or cut short in %d place(s)\n", len(r.Damage))
+		for _, d := range r.Damage {
+			fmt.Fprintf(w, "  - %s\n", strings.TrimPrefix(d.Error(), "ledger: "))
+		}
+		if len(r.Problems) > 0 {
+			fmt.Fprintf(w, "and %d problem(s) in what could be read:\n", len(r.Problems))
+		}
+	} else {
+		fmt.Fprintf(w, "verdict: FAILED: %d problem(s)\n", len(r.Problems))
+	}
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "  - %s\n", p)
 	}
@@ -238,21 +283,24 @@ func loadCheckpointForAudit(dir string, rep *AuditReport) *state {
 		return nil
 	}
 	c, err := openCheckpointer(dir, slog.New(slog.DiscardHandler), true)
-	if err != nil {
-		rep.problem("checkpoint cannot be opened: %v", err)
-		return nil
+	if err == nil {
+		defer c.db.Close()
+		var st *state
+		if st, err = c.load(); err == nil {
+			rep.CheckpointSeq = st.seq
+			return st
+		}
 	}
-	defer c.db.Close()
-	st, err := c.load()
-	if errors.Is(err, errNoCheckpoint) || errors.Is(err, errOldCheckpoint) {
-		return nil // the ledger sets an old one aside when it next opens
-	}
-	if err != nil {
+	switch d, ok := damageOf(err); {
+	case ok:
+		d.Detail += "; the ledger sets the checkpoint aside and replays the journal when it next opens, so it needs no restoring"
+		rep.Damage = append(rep.Damage, d)
+	case errors.Is(err, errNoCheckpoint) || errors.Is(err, errOldCheckpoint):
+		// the ledger sets an old one aside when it next opens
+	default:
 		rep.problem("checkpoint cannot be read: %v", err)
-		return nil
 	}
-	rep.CheckpointSeq = st.seq
-	return st
+	return nil
 }
 
 // sameAccount reports whether account n is the same in a and b. Where a

@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"hash"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/boltfile"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
@@ -213,6 +215,7 @@ func decodeOps(chunk []byte, m map[opKey]opRef) error {
 // checkpointer owns the checkpoint file and writes snapshots handed to it.
 type checkpointer struct {
 	db      *bolt.DB
+	path    string
 	log     *slog.Logger
 	opsHash hash.Hash      // running SHA-256 of the id-index chunks on disk
 	ops     uint64         // entries in the id index on disk
@@ -224,9 +227,22 @@ type checkpointer struct {
 }
 
 func openCheckpointer(dir string, log *slog.Logger, readOnly bool) (*checkpointer, error) {
-	db, err := bolt.Open(filepath.Join(dir, CheckpointFileName), 0o600, &bolt.Options{
-		Timeout: time.Second, ReadOnly: readOnly, NoFreelistSync: true, FreelistType: bolt.FreelistMapType,
-	})
+	path := filepath.Join(dir, CheckpointFileName)
+	opts := bolt.Options{Timeout: time.Second, ReadOnly: readOnly, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
+	db, err := boltfile.Open(path, opts, nil)
+	if errors.Is(err, boltfile.ErrDamaged) && !readOnly {
+		// The journal is the truth: keep the damaged file for whoever
+		// wants to look at it, and start the checkpoint anew.
+		aside := path + ".damaged"
+		log.Warn("ledger checkpoint file damaged; set aside, replaying the whole journal", "err", err, "aside", aside)
+		if err := os.Rename(path, aside); err != nil {
+			return nil, fmt.Errorf("ledger: set the damaged checkpoint aside: %w", err)
+		}
+		db, err = boltfile.Open(path, opts, nil)
+	}
+	if d, ok := damageOf(err); ok {
+		return nil, d
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ledger: open checkpoint: %w", err)
 	}
@@ -236,7 +252,7 @@ func openCheckpointer(dir string, log *slog.Logger, readOnly bool) (*checkpointe
 			return nil, err
 		}
 	}
-	c := &checkpointer{db: db, log: log, opsHash: sha256.New(),
+	c := &checkpointer{db: db, path: path, log: log, opsHash: sha256.New(),
 		in: make(chan *snapshot, 1), idle: make(chan struct{}, 1), done: make(chan struct{})}
 	c.idle <- struct{}{}
 	return c, nil
@@ -316,18 +332,28 @@ func (s *state) checkLoaded(n uint32, id AccountID) error {
 
 var errNoCheckpoint = errors.New("no checkpoint yet")
 
+// loadAccounts reads the accounts and checks them against their checksum.
+// A mismatch is damage, and is reported before any chunk that does not
+// decode, since altered bytes explain both.
 func (c *checkpointer) loadAccounts(b *bolt.Bucket, meta *cpState) (*loadedAccounts, error) {
 	sum := sha256.New()
 	into := &loadedAccounts{accounts: make([]account, 0, min(meta.accounts, 1<<20))} // the count is checked after reading
-	err := b.ForEach(func(_, v []byte) error {
+	var decodeErr error
+	b.ForEach(func(_, v []byte) error {
 		sum.Write(v)
-		return decodeAccounts(v, into)
+		if decodeErr == nil {
+			decodeErr = decodeAccounts(v, into)
+		}
+		return nil
 	})
-	if err != nil {
-		return nil, err
+	if !bytes.Equal(sum.Sum(nil), meta.accountsSum[:]) {
+		return nil, c.damaged("its accounts do not match their checksum")
 	}
-	if uint64(len(into.accounts)) != meta.accounts || !bytes.Equal(sum.Sum(nil), meta.accountsSum[:]) {
-		return nil, broken(ErrCorrupt, "checkpoint accounts do not match their checksum")
+	if decodeErr != nil {
+		return nil, decodeErr
+	}
+	if uint64(len(into.accounts)) != meta.accounts {
+		return nil, broken(ErrCorrupt, "checkpoint holds %d accounts, its state says %d", len(into.accounts), meta.accounts)
 	}
 	return into, nil
 }
@@ -337,19 +363,31 @@ func (c *checkpointer) loadOps(b *bolt.Bucket, st *state, meta *cpState) error {
 	st.ops = make(map[opKey]opRef, min(meta.ops, 1<<20))
 	end := seqKey(meta.seq)
 	cur := b.Cursor()
+	var decodeErr error
 	// Chunks after the checkpoint's sequence are left from a write that
 	// did not finish; the next write removes them.
 	for k, v := cur.First(); k != nil && bytes.Compare(k, end) <= 0; k, v = cur.Next() {
 		h.Write(v)
-		if err := decodeOps(v, st.ops); err != nil {
-			return err
+		if decodeErr == nil {
+			decodeErr = decodeOps(v, st.ops)
 		}
 	}
-	if uint64(len(st.ops)) != meta.ops || !bytes.Equal(h.Sum(nil), meta.opsSum[:]) {
-		return broken(ErrCorrupt, "checkpoint id index does not match its checksum")
+	if !bytes.Equal(h.Sum(nil), meta.opsSum[:]) {
+		return c.damaged("its operation-id index does not match its checksum")
+	}
+	if decodeErr != nil {
+		return decodeErr
+	}
+	if uint64(len(st.ops)) != meta.ops {
+		return broken(ErrCorrupt, "checkpoint indexes %d operations, its state says %d", len(st.ops), meta.ops)
 	}
 	c.opsHash, c.ops, c.seq, c.gen = h, meta.ops, meta.seq, meta.gen
 	return nil
+}
+
+// damaged is damage to the checkpoint: set aside, never served.
+func (c *checkpointer) damaged(detail string) error {
+	return &DamageError{Path: c.path, Kind: boltfile.Altered, Detail: detail}
 }
 
 // reset empties the checkpoint file so the next snapshot starts it anew.

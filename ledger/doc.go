@@ -38,6 +38,14 @@
 // rebuilt from the journal when the ledger opens. The journal is
 // append-only and hash-chained; Audit replays it from nothing.
 //
+// Open serves only a journal it has verified: it checks the whole hash
+// chain, and the file beneath it, before anything else, and refuses
+// damage with a *DamageError that says which record and what kind of
+// damage (bytes altered, records missing, cut short), which errors.Is
+// matches with boltfile.ErrDamaged. A damaged checkpoint is set aside and
+// the journal replayed. A journal whose chain is whole but whose records
+// break a rule is refused as ErrCorrupt, and is not damage.
+//
 // # Caveats
 //
 // A caller whose context ends while waiting does not learn the outcome; it

@@ -107,7 +107,7 @@ func fuzzWriteJournal(tb testing.TB, l *Ledger) {
 
 func fuzzReadJournal(tb testing.TB, dir string) fuzzJournal {
 	tb.Helper()
-	db, err := openDB(dir, true)
+	db, err := openDB(dir, true, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

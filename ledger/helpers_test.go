@@ -3,7 +3,10 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // openTest opens a ledger in a fresh directory and, when the test ends,
@@ -32,7 +35,7 @@ func mustAudit(t testing.TB, dir string) *AuditReport {
 		t.Fatalf("audit: %v", err)
 	}
 	if !rep.OK() {
-		t.Fatalf("audit found problems: %v", rep.Problems)
+		t.Fatalf("audit found problems: %v, damage: %v", rep.Problems, rep.Damage)
 	}
 	return rep
 }
@@ -87,4 +90,15 @@ func (f *fixture) balance(id AccountID) int64 {
 		f.t.Fatalf("balance %s: %v", id, err)
 	}
 	return b
+}
+
+// rawDB opens the ledger's file with bbolt alone, checking nothing, as an
+// attacker or a test damaging it would.
+func rawDB(t testing.TB, dir string) *bolt.DB {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, &bolt.Options{NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
 }

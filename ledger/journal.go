@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/boltfile"
 	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // The ledger's bbolt file holds the journal and nothing else that changes:
@@ -32,7 +32,10 @@ const FileName = "ledger.db"
 // Small enough that the rightmost leaf bbolt rewrites each commit stays cheap.
 const chunkTarget = 16 << 10
 
-func openDB(dir string, readOnly bool) (*bolt.DB, error) {
+// openDB opens the ledger's file. An existing file is read in full first,
+// by verify when it is not nil: Open passes verifyChain, so a ledger
+// serves only a journal whose hash chain it has checked.
+func openDB(dir string, readOnly bool, verify func(tx *bolt.Tx) error) (*bolt.DB, error) {
 	path := filepath.Join(dir, FileName)
 	if readOnly {
 		if _, err := os.Stat(path); err != nil {
@@ -41,18 +44,18 @@ func openDB(dir string, readOnly bool) (*bolt.DB, error) {
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("ledger: create data directory: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
+	db, err := boltfile.Open(path, bolt.Options{
 		Timeout:         time.Second,
 		ReadOnly:        readOnly,
 		NoFreelistSync:  true,
 		FreelistType:    bolt.FreelistMapType,
 		InitialMmapSize: 1 << 30,
-	})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("ledger: %s is open in another process", path)
+	}, verify)
+	if d, ok := damageOf(err); ok {
+		return nil, d
 	}
 	if err != nil {
-		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
+		return nil, fmt.Errorf("ledger: %w", err)
 	}
 	if !readOnly {
 		if err := syncDirs(dir); err != nil {
@@ -61,6 +64,17 @@ func openDB(dir string, readOnly bool) (*bolt.DB, error) {
 		}
 	}
 	return db, nil
+}
+
+// verifyChain is openDB's check for a ledger about to serve: the first
+// damage in the hash chain refuses the file.
+func verifyChain(path string) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		if found := checkChain(tx, path, 1); len(found) > 0 {
+			return found[0]
+		}
+		return nil
+	}
 }
 
 // syncDirs makes a new file's directory entry durable, and the entry of the

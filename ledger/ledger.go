@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -93,7 +95,7 @@ func Open(dir string, opts Options) (*Ledger, error) {
 	if l.maxBatch <= 0 {
 		l.maxBatch = DefaultMaxBatch
 	}
-	db, err := openDB(dir, false)
+	db, err := openDB(dir, false, verifyChain(filepath.Join(dir, FileName)))
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +204,10 @@ func (s *state) replay(enc []byte) (*record, error) {
 		return nil, broken(ErrCorrupt, "hash chain broken: record %d does not hash to the prev of record %d (one of them was changed)", s.seq, r.seq)
 	}
 	if err := s.apply(r); err != nil {
-		return nil, fmt.Errorf("record %d (%s %q): %w", r.seq, r.typ, r.opID, err)
+		if errors.Is(err, ErrCorrupt) {
+			return nil, fmt.Errorf("record %d (%s %q): %w", r.seq, r.typ, r.opID, err)
+		}
+		return nil, broken(ErrCorrupt, "record %d (%s %q) breaks a ledger rule: %s", r.seq, r.typ, r.opID, strings.TrimPrefix(err.Error(), "ledger: "))
 	}
 	s.head = recordHash(enc)
 	return r, nil
@@ -249,7 +254,7 @@ func (l *Ledger) fail(err error) {
 
 // Err is nil while the ledger takes operations, and ErrStorage with its
 // cause once a commit has failed (it then refuses every operation until
-// reopened). Readiness checks ask it.
+// reopened). Health and readiness checks ask it.
 func (l *Ledger) Err() error { return l.failed() }
 
 // failed returns ErrStorage with its cause once a commit has failed.

@@ -542,10 +542,7 @@ func TestAudit_DetectsTamperedSweep(t *testing.T) {
 // attacker rewriting the newest record would.
 func rehead(t *testing.T, dir string, seq uint64) {
 	t.Helper()
-	db, err := openDB(dir, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := rawDB(t, dir)
 	defer db.Close()
 	if err := db.Update(func(tx *bolt.Tx) error {
 		rec, err := readRecord(tx, seq)

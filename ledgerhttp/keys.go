@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/boltfile"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	bolt "go.etcd.io/bbolt"
 )
@@ -25,9 +26,9 @@ type Keys struct {
 // OpenKeys opens (or creates) the registry in the ledger's directory.
 func OpenKeys(dir string) (*Keys, error) {
 	path := filepath.Join(dir, KeysFileName)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := boltfile.Open(path, bolt.Options{Timeout: time.Second}, nil)
 	if err != nil {
-		return nil, fmt.Errorf("ledgerhttp: open %s: %w", path, err)
+		return nil, fmt.Errorf("ledgerhttp: %w", err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucketIfNotExists(bucketKeys)

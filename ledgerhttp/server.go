@@ -39,6 +39,7 @@ type Server struct {
 	sessions *sessions
 	log      *slog.Logger
 	mux      *http.ServeMux
+	failed   func() error // nil while the process can do its job; storageFailure
 }
 
 // NewServer serves l to the intermediaries in keys, each known by its
@@ -54,7 +55,8 @@ func NewServer(l *ledger.Ledger, keys map[ledger.AccountID]ed25519.PublicKey, op
 		opts.Now = time.Now
 	}
 	s := &Server{ledger: l, settler: opts.Settler, sessions: newSessions(keys, opts.SessionTTL, opts.Now), log: opts.Logger, mux: http.NewServeMux()}
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	s.failed = s.storageFailure
+	s.mux.HandleFunc("GET /healthz", s.handleHealth)
 	s.mux.HandleFunc("GET /readyz", s.handleReady)
 	s.mux.HandleFunc("GET /v1/challenge", s.handleChallenge)
 	s.mux.HandleFunc("POST /v1/session", s.handleSession)
@@ -286,10 +288,33 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 	writeJSON(w, status, errorResponse{Error: wireError{Code: code, Message: message}})
 }
 
-// handleReady says whether the ledger takes operations: 503 with the
-// cause once its storage has failed.
-func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
+// storageFailure is the ledger's storage failure, or offline
+// settlement's: after either, that part refuses all work until it is
+// reopened, which only a restart of the process does.
+func (s *Server) storageFailure() error {
 	if err := s.ledger.Err(); err != nil {
+		return err
+	}
+	if s.settler != nil {
+		return s.settler.Err()
+	}
+	return nil
+}
+
+// handleHealth says whether the process can do its job: 503 with the
+// cause once its storage has failed, so that a supervisor restarts it.
+func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
+	if err := s.failed(); err != nil {
+		http.Error(w, "unhealthy: "+err.Error()+"; restarting the process reopens its files", http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ok\n"))
+}
+
+// handleReady says whether to send the ledger traffic: 503 with the cause
+// while its storage has failed.
+func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
+	if err := s.failed(); err != nil {
 		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}

@@ -16,7 +16,7 @@ func runAudit(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: cbdc audit DATA_DIR\n\nReplays the central ledger's journal in DATA_DIR (or DATA_DIR/ledger),\nverifies its hash chain and every rule, recomputes every balance and checks\nthat money is conserved; checks what offline settlement's index says it\nmoved against what the journal's settlement operations moved. Exits 0 when\nsound, 1 on any discrepancy.")
+		fmt.Fprintln(stderr, "Usage: cbdc audit DATA_DIR\n\nReplays the central ledger's journal in DATA_DIR (or DATA_DIR/ledger),\nverifies its hash chain and every rule, recomputes every balance and checks\nthat money is conserved; checks what offline settlement's index says it\nmoved against what the journal's settlement operations moved. Exits 0 when\nsound, 1 on a discrepancy in data it could read, 3 when data is damaged\n(bytes altered, missing or cut short).")
 	}
 	if err := fs.Parse(args); err != nil {
 		return errUsage
@@ -27,14 +27,30 @@ func runAudit(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	rep, in, err := settlement.Audit(ledgerDir(fs.Arg(0)))
 	if err != nil {
-		return err
+		return explainStorage(err, "audit", auditHolder)
 	}
 	rep.WriteText(stdout)
 	if in != nil {
 		in.WriteText(stdout)
 	}
-	if !rep.OK() {
-		return exitError(1)
+	return auditVerdict(rep, stderr)
+}
+
+// auditVerdict is the audit's exit status: exitDamaged when bytes were
+// altered, lost or cut short (with what to do about it on stderr),
+// exitFailed for a discrepancy in data that could be read.
+func auditVerdict(rep *ledger.AuditReport, stderr io.Writer) error {
+	switch {
+	case rep.Damaged():
+		for _, d := range rep.Damage {
+			if filepath.Base(d.Path) != ledger.CheckpointFileName {
+				fmt.Fprintln(stderr, "cbdc audit: the data is damaged.", damageAdvice("audit", d.Path))
+				break
+			}
+		}
+		return exitError(exitDamaged)
+	case !rep.OK():
+		return exitError(exitFailed)
 	}
 	return nil
 }

@@ -119,7 +119,7 @@ func runBank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			fmt.Fprintln(stdout, "cbdc bank: stopping")
 			return nil
 		}
-		return err
+		return explainStorage(err, "bank", bankHolder)
 	}
 	// The address ends at a space, so scripts can take it from the line.
 	fmt.Fprintf(stdout, "cbdc bank: %s serving wallets at %s (admin API at %s, token in %s)\n",

@@ -67,7 +67,7 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 	m := metrics.New()
 	l, st, closeCentral, err := openCentral(ctx, dir, cfg.Banks, cfg.Float, &cfg.Offline, m, log, stdout)
 	if err != nil {
-		return err
+		return explainStorage(err, "ledger", ledgerHolder)
 	}
 	defer func() {
 		if cerr := closeCentral(); err == nil {
@@ -76,7 +76,7 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 	}()
 	keys, err := ledgerhttp.OpenKeys(dir)
 	if err != nil {
-		return err
+		return explainStorage(err, "ledger", ledgerHolder)
 	}
 	defer keys.Close()
 	if err := issueCredentials(keys, cfg); err != nil {

@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -17,14 +16,9 @@ func main() {
 	// After the first signal, a second one ends the process at once.
 	go func() { <-ctx.Done(); stop() }()
 	err := Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	var exit exitError
-	switch {
-	case errors.As(err, &exit):
-		os.Exit(int(exit))
-	case errors.Is(err, errUsage):
-		os.Exit(2)
-	case err != nil:
+	code, say := exitStatus(err)
+	if say {
 		fmt.Fprintln(os.Stderr, "cbdc:", err)
-		os.Exit(1)
 	}
+	os.Exit(code)
 }

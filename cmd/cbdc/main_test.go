@@ -80,10 +80,12 @@ func TestSandbox_SeedsOnceAndAudits(t *testing.T) {
 	}
 }
 
-func TestAudit_FailsOnDiscrepancy(t *testing.T) {
+// A journal whose newest records were cut from under its stored head is
+// damaged, not merely unsound: the audit says which records are missing
+// and exits with the damage status.
+func TestAudit_CutJournalIsDamage(t *testing.T) {
 	dir := t.TempDir()
 	runSandboxBriefly(t, dir)
-	// Cut the journal's newest record out from under its stored head.
 	db, err := bolt.Open(filepath.Join(dir, "ledger", ledger.FileName), 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -99,10 +101,10 @@ func TestAudit_FailsOnDiscrepancy(t *testing.T) {
 	}
 	out, err := run(t, context.Background(), "audit", dir)
 	var exit exitError
-	if !errors.As(err, &exit) || exit != 1 {
-		t.Fatalf("audit of a cut journal: err = %v, want exit status 1\n%s", err, out)
+	if !errors.As(err, &exit) || exit != exitDamaged {
+		t.Fatalf("audit of a cut journal: err = %v, want exit status %d\n%s", err, exitDamaged, out)
 	}
-	if !strings.Contains(out, "verdict: FAILED") || !strings.Contains(out, "stored head") {
+	if !strings.Contains(out, "verdict: DAMAGED") || !strings.Contains(out, "missing from the journal") || !strings.Contains(out, "stored head") {
 		t.Errorf("audit output:\n%s", out)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/digital-yen/cbdc-sandbox/boltfile"
 )
 
 // errUsage means the command line was wrong and usage was printed.
@@ -14,6 +16,32 @@ var errUsage = errors.New("usage")
 type exitError int
 
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// The statuses the program ends with.
+const (
+	exitOK      = 0
+	exitFailed  = 1 // anything else, and a discrepancy the audit found in data it could read
+	exitUsage   = 2 // a bad command line
+	exitDamaged = 3 // data damaged: bytes altered, missing or cut short
+)
+
+// exitStatus is the status the program ends with after Run returned err,
+// and whether main should print err first (a command that chose its
+// status with exitError, or printed usage, has said why already).
+func exitStatus(err error) (code int, say bool) {
+	var exit exitError
+	switch {
+	case err == nil:
+		return exitOK, false
+	case errors.As(err, &exit):
+		return int(exit), false
+	case errors.Is(err, errUsage):
+		return exitUsage, false
+	case errors.Is(err, boltfile.ErrDamaged):
+		return exitDamaged, true
+	}
+	return exitFailed, true
+}
 
 type command struct {
 	name    string
@@ -57,4 +85,5 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'cbdc COMMAND -h' for a command's flags.")
+	fmt.Fprintln(w, "Exit status: 0 done, 1 failed, 2 bad command line, 3 data damaged (nothing was changed).")
 }

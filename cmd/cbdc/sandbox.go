@@ -107,7 +107,7 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 	m := metrics.New()
 	l, st, closeCentral, err := openCentral(ctx, dir, cfg.Banks, cfg.Float, &cfg.Offline, m, log, stdout)
 	if err != nil {
-		return err
+		return explainStorage(err, "sandbox", ledgerHolder)
 	}
 	defer func() {
 		if cerr := closeCentral(); err == nil {
@@ -123,7 +123,7 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 		}
 	}()
 	if err != nil {
-		return err
+		return explainStorage(err, "sandbox", sandboxHolder)
 	}
 	stopDemo, demoURL, err := startDemo(l, st, banks, cfg.Demo, log)
 	if err != nil {

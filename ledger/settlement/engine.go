@@ -304,6 +304,18 @@ func (s *Settler) fail(err error) error {
 
 func (s *Settler) stoppedErr() error { return &detailed{ErrStopped, s.failure.Error()} }
 
+// Err is nil while the settler takes work, and ErrStopped with its cause
+// once a write of its index has failed: it then refuses work until it is
+// reopened. Health checks ask it.
+func (s *Settler) Err() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.failure == nil {
+		return nil
+	}
+	return s.stoppedErr()
+}
+
 // inDoubt returns the operations decided whose answer never came.
 func (s *Settler) inDoubt() []*op {
 	var ops []*op

@@ -11,6 +11,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/digital-yen/cbdc-sandbox/boltfile"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/offline"
 )
@@ -37,9 +38,9 @@ func Inspect(dir string) (*Inspection, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("settlement: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	db, err := boltfile.Open(path, bolt.Options{ReadOnly: true, Timeout: time.Second}, nil)
 	if err != nil {
-		return nil, fmt.Errorf("settlement: open %s (is the ledger running?): %w", path, err)
+		return nil, fmt.Errorf("settlement: %w", err)
 	}
 	defer db.Close()
 	st, err := readIndex(db)
@@ -207,7 +208,12 @@ func Audit(dir string) (*ledger.AuditReport, *Inspection, error) {
 		return nil, nil, err
 	}
 	in, err := Inspect(dir)
-	if errors.Is(err, ErrNoIndex) {
+	var d *boltfile.Damage
+	switch {
+	case errors.Is(err, ErrNoIndex):
+		return rep, nil, nil
+	case errors.As(err, &d):
+		rep.Damage = append(rep.Damage, &ledger.DamageError{Path: d.Path, Kind: d.Kind, Detail: d.Detail})
 		return rep, nil, nil
 	}
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/digital-yen/cbdc-sandbox/boltfile"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/offline"
 )
@@ -116,9 +117,9 @@ func Open(ctx context.Context, l *ledger.Ledger, cfg Config) (*Settler, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(filepath.Join(l.Dir(), FileName), 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := boltfile.Open(filepath.Join(l.Dir(), FileName), bolt.Options{Timeout: time.Second}, nil)
 	if err != nil {
-		return nil, fmt.Errorf("settlement: open %s: %w", FileName, err)
+		return nil, fmt.Errorf("settlement: %w", err)
 	}
 	s := newSettler(l, db, root, cfg)
 	st, err := readIndex(db)
