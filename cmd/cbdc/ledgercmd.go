@@ -86,8 +86,12 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 	if err != nil {
 		return err
 	}
-	ln, err := listen(cfg.Listen, tlsCfg)
+	ln, err := listenRetry(ctx, cfg.Listen, tlsCfg, bindWait, log)
 	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(stdout, "cbdc ledger: stopping")
+			return nil
+		}
 		return fmt.Errorf("ledger: listen on %s: %w", cfg.Listen, err)
 	}
 	scheme := "http"
