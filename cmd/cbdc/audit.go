@@ -15,17 +15,22 @@ import (
 func runAudit(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	data := fs.String("data", "", "the data directory, as the other commands take it (or give it as the argument)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: cbdc audit DATA_DIR\n\nReplays the central ledger's journal in DATA_DIR (or DATA_DIR/ledger),\nverifies its hash chain and every rule, recomputes every balance and checks\nthat money is conserved; checks what offline settlement's index says it\nmoved against what the journal's settlement operations moved. Exits 0 when\nsound, 1 on a discrepancy in data it could read, 3 when data is damaged\n(bytes altered, missing or cut short).")
+		fmt.Fprintln(stderr, "Usage: cbdc audit DATA_DIR (or -data DATA_DIR)\n\nReplays the central ledger's journal in DATA_DIR (or DATA_DIR/ledger),\nverifies its hash chain and every rule, recomputes every balance and checks\nthat money is conserved; checks what offline settlement's index says it\nmoved against what the journal's settlement operations moved. Exits 0 when\nsound, 1 on a discrepancy in data it could read, 3 when data is damaged\n(bytes altered, missing or cut short).")
 	}
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	if fs.NArg() != 1 {
+	dir := *data
+	switch {
+	case dir == "" && fs.NArg() == 1:
+		dir = fs.Arg(0)
+	case dir == "" || fs.NArg() != 0:
 		fs.Usage()
 		return errUsage
 	}
-	rep, in, err := settlement.Audit(ledgerDir(fs.Arg(0)))
+	rep, in, err := settlement.Audit(ledgerDir(dir))
 	if err != nil {
 		return explainStorage(err, "audit", auditHolder)
 	}

@@ -78,6 +78,10 @@ func TestSandbox_SeedsOnceAndAudits(t *testing.T) {
 			t.Errorf("audit output lacks %q:\n%s", want, out)
 		}
 	}
+	// -data, as the other commands take the directory, says the same.
+	if again, err := run(t, context.Background(), "audit", "-data", dir); err != nil || again != out {
+		t.Errorf("audit -data: %v\n%s", err, again)
+	}
 }
 
 // A journal whose newest records were cut from under its stored head is
