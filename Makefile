@@ -37,14 +37,16 @@ fuzz:
 
 # Crash soak: the ledger and two banks as processes under scenarios/soak.json,
 # each SIGKILLed KILLS times (the banks in turn) over SOAKTIME and started
-# again; every answered payment is then checked against the books and the
-# ledger audited. A 24-second version runs in make test. Report in
-# sim-reports/soak.json; data and logs in a temporary directory it names.
+# again, and frozen with SIGSTOP FREEZES times and continued; every answered
+# payment is then checked against the books and the ledger audited. A
+# 24-second version runs in make test. Report in sim-reports/soak.json;
+# data and logs in a temporary directory it names.
 SOAKTIME ?= 10m
 KILLS    ?= 6
+FREEZES  ?= 3
 soak: build
 	mkdir -p sim-reports
-	./$(BIN) soak -duration $(SOAKTIME) -kills $(KILLS) -json sim-reports/soak.json
+	./$(BIN) soak -duration $(SOAKTIME) -kills $(KILLS) -freezes $(FREEZES) -json sim-reports/soak.json
 
 # The adversarial property test of offline settlement with new random
 # seeds, for PROPTIME; a failure prints the command that repeats it.
