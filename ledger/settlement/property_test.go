@@ -635,6 +635,8 @@ var propRegressions = []struct {
 }{
 	{1796573684023715972, offline.Intermittent, offline.Payee,
 		"a payee that went short had paid on; which of its own later vouchers bore it depended on arrival (rule 3's exception)"},
+	{554009439, offline.Intermittent, offline.Payee,
+		"the same: an honest payee's shortfall fell on its defund or on its payment to a tamperer, by arrival"},
 }
 
 func TestSettle_AdversarialRegressions(t *testing.T) {
