@@ -333,22 +333,8 @@ func TestFault_LogVolumeDuringOutage(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), outage+3*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	addr := fmt.Sprintf("127.0.0.1:%d", ephemeralPort(t))
-	ledgerArgs := []string{"ledger", "-data", dir, "-listen", addr, "-banks", "1", "-float", "50000000"}
-	led := startProc(t, "ledger", ledgerArgs...)
-	ledgerURL := led.waitFor(t, ledgerServing)[1]
-	bank := startProc(t, "bank-1", bankArgs(dir, ledgerURL, "bank-1", "bank-1")...)
-	url := bank.waitFor(t, bankServing)[2]
-	_, payeeKey, _ := ed25519.GenerateKey(nil)
-	payee := dialWallet(t, ctx, url, payeeKey, "Payee", "P-PAYEE")
-	var payers []*wallet.Client
-	for i := range 10 {
-		_, key, _ := ed25519.GenerateKey(nil)
-		c := dialWallet(t, ctx, url, key, fmt.Sprintf("Payer %d", i), fmt.Sprintf("P-%d", i))
-		withdraw(t, ctx, c, 50_000)
-		payers = append(payers, c)
-	}
+	rig := newOutageRig(t, ctx, cbdcBinary(t))
+	dir, ledgerArgs, led, bank, payee, payers := rig.dir, rig.ledgerArgs, rig.led, rig.bank, rig.payee, rig.payers
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var unavailable atomic.Int64
 	var wg sync.WaitGroup
@@ -402,4 +388,35 @@ func logLines(s string) []string {
 		return nil
 	}
 	return strings.Split(s, "\n")
+}
+
+// outageRig is a ledger on a port inside the ephemeral range and one bank,
+// both processes of bin, with a payee and ten payers holding 50,000 yen
+// each: the set-up of the tests that take the ledger away under load.
+type outageRig struct {
+	dir        string
+	port       int
+	ledgerArgs []string // to start the ledger again on its port
+	led, bank  *proc
+	payee      *wallet.Client
+	payers     []*wallet.Client
+}
+
+func newOutageRig(t *testing.T, ctx context.Context, bin string) *outageRig {
+	t.Helper()
+	r := &outageRig{dir: t.TempDir(), port: ephemeralPort(t)}
+	r.ledgerArgs = []string{"ledger", "-data", r.dir, "-listen", fmt.Sprintf("127.0.0.1:%d", r.port), "-banks", "1", "-float", "50000000"}
+	r.led = startBinary(t, bin, "ledger", r.ledgerArgs...)
+	ledgerURL := r.led.waitFor(t, ledgerServing)[1]
+	r.bank = startBinary(t, bin, "bank-1", bankArgs(r.dir, ledgerURL, "bank-1", "bank-1")...)
+	url := r.bank.waitFor(t, bankServing)[2]
+	_, payeeKey, _ := ed25519.GenerateKey(nil)
+	r.payee = dialWallet(t, ctx, url, payeeKey, "Payee", "P-PAYEE")
+	for i := range 10 {
+		_, key, _ := ed25519.GenerateKey(nil)
+		c := dialWallet(t, ctx, url, key, fmt.Sprintf("Payer %d", i), fmt.Sprintf("P-%d", i))
+		withdraw(t, ctx, c, 50_000)
+		r.payers = append(r.payers, c)
+	}
+	return r
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"os"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/protocol"
-	"github.com/digital-yen/cbdc-sandbox/wallet"
 )
 
 // TestFault_Measure prints the figures of a ledger outage and a frozen
@@ -35,22 +33,8 @@ func TestFault_Measure(t *testing.T) {
 	outage := 20 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	port := ephemeralPort(t)
-	ledgerArgs := []string{"ledger", "-data", dir, "-listen", fmt.Sprintf("127.0.0.1:%d", port), "-banks", "1", "-float", "50000000"}
-	led := startBinary(t, bin, "ledger", ledgerArgs...)
-	ledgerURL := led.waitFor(t, ledgerServing)[1]
-	bank := startBinary(t, bin, "bank-1", bankArgs(dir, ledgerURL, "bank-1", "bank-1")...)
-	url := bank.waitFor(t, bankServing)[2]
-	_, payeeKey, _ := ed25519.GenerateKey(nil)
-	payee := dialWallet(t, ctx, url, payeeKey, "Payee", "P-PAYEE")
-	var payers []*wallet.Client
-	for i := range 10 {
-		_, key, _ := ed25519.GenerateKey(nil)
-		c := dialWallet(t, ctx, url, key, fmt.Sprintf("Payer %d", i), fmt.Sprintf("P-%d", i))
-		withdraw(t, ctx, c, 50_000)
-		payers = append(payers, c)
-	}
+	rig := newOutageRig(t, ctx, bin)
+	dir, port, ledgerArgs, led, bank, payee, payers := rig.dir, rig.port, rig.ledgerArgs, rig.led, rig.bank, rig.payee, rig.payers
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var answered, unavailable atomic.Int64
 	var wg sync.WaitGroup
