@@ -94,9 +94,9 @@ func (s *Settler) checkClaim(r *round, d *device) {
 			in = in.Add(e.v.Amount)
 		}
 	}
-	funded := s.funded(d)
-	if out.Cmp(funded.Plus(in)) <= 0 {
-		return
+	funded, err := s.funded(d)
+	if err != nil || out.Cmp(funded.Plus(in)) <= 0 {
+		return // unread, it is judged at a later round
 	}
 	s.overspent(r, d, fmt.Sprintf("up to counter %d it paid %s yen; it was funded %s and says it had received %d vouchers worth %s",
 		d.claimedCounter, out, funded, d.claimedReceived, in))
@@ -324,7 +324,11 @@ func (s *Settler) deadlines(r *round) bool {
 		if d.escrow == "" || d.revoked != "" && !s.waiting(d) || !r.now.After(s.finalDeadline(d)) || len(d.open) == 0 {
 			continue
 		}
-		if out, funded, in := s.faceValue(d); out.Cmp(funded.Plus(in)) > 0 {
+		out, funded, in, err := s.faceValue(d)
+		if err != nil {
+			continue // unread, it is judged at a later round
+		}
+		if out.Cmp(funded.Plus(in)) > 0 {
 			s.overspent(r, d, fmt.Sprintf("it paid %s yen; it was funded %s and received %s", out, funded, in))
 		}
 		n := len(r.ops)
@@ -346,20 +350,26 @@ func (s *Settler) waiting(d *device) bool {
 
 // faceValue is what a device paid, what was funded into its escrow, and
 // what it received into its escrow, at the vouchers' face value.
-func (s *Settler) faceValue(d *device) (out, funded, in Sum) {
+func (s *Settler) faceValue(d *device) (out, funded, in Sum, err error) {
 	for _, e := range d.out {
 		out = out.Add(e.v.Amount)
 	}
 	for _, e := range s.into(d) {
 		in = in.Add(e.v.Amount)
 	}
-	return out, s.funded(d), in
+	funded, err = s.funded(d)
+	return out, funded, in, err
 }
 
 // funded is what the bank has moved into a device's escrow: its balance,
 // plus what settlement took out of it, less what settlement paid into it.
-func (s *Settler) funded(d *device) Sum {
-	bal, _ := s.l.Balance(d.escrow)
+// A balance the ledger cannot give (it is closing) is an error, never a
+// zero that would make an honest purse look overspent.
+func (s *Settler) funded(d *device) (Sum, error) {
+	bal, err := s.l.Balance(d.escrow)
+	if err != nil {
+		return Sum{}, err
+	}
 	funded := SumOf(bal).Add(d.released)
 	for _, e := range d.out {
 		funded = funded.Add(e.fromEscrow)
@@ -367,7 +377,7 @@ func (s *Settler) funded(d *device) Sum {
 	for _, e := range s.into(d) {
 		funded = funded.Add(-(e.fromEscrow + e.fromBearer))
 	}
-	return funded
+	return funded, nil
 }
 
 // into returns every voucher that pays into the device's escrow.
