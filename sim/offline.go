@@ -238,6 +238,11 @@ func (o *offlineRun) connected(i int, at time.Duration) bool {
 	return true
 }
 
+// cutOff says whether an outage has cut off party a or b at time at.
+func (o *offlineRun) cutOff(a, b int, at time.Duration) bool {
+	return !o.connected(a, at) || !o.connected(b, at)
+}
+
 // waitConnected waits until parties a and b both have connectivity.
 func (o *offlineRun) waitConnected(ctx context.Context, a, b int) {
 	for {
@@ -265,7 +270,7 @@ func (o *offlineRun) waitConnected(ctx context.Context, a, b int) {
 func (o *offlineRun) route(n, from, to int, at time.Duration) route {
 	payer, payee := o.holders[from], o.holders[to]
 	both := payer != nil && payee != nil && !payer.reserved && !payee.reserved
-	if !o.connected(from, at) || !o.connected(to, at) {
+	if o.cutOff(from, to, at) {
 		if both {
 			return routeOffline
 		}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,7 @@ func TestRun_OfflineAttacksCaught(t *testing.T) {
 			if rep.Errors["no_connection"] == 0 {
 				t.Errorf("no payment found its side cut off during the outages: %v", rep.Errors)
 			}
+			checkOutageFailures(t, rep)
 			if len(o.Exposure) == 0 {
 				t.Error("no exposure samples")
 			}
@@ -101,5 +103,39 @@ func TestRun_OutagesWithoutPurses(t *testing.T) {
 	}
 	if rep.Paid+rep.Errors["no_connection"] != 200 {
 		t.Errorf("paid %d, errors %v", rep.Paid, rep.Errors)
+	}
+	checkOutageFailures(t, rep)
+	if rep.FailedInOutage != rep.Failed {
+		t.Errorf("%d of %d failures put down to the outage; every one was a payer cut off", rep.FailedInOutage, rep.Failed)
+	}
+	if len(rep.Outages) != 1 || rep.Outages[0].Label != "outage: 50% of wallets" || rep.Outages[0].To != 1 {
+		t.Errorf("outages %+v", rep.Outages)
+	}
+}
+
+// checkOutageFailures checks that the failures put down to a scripted
+// outage add up and fall inside one: no cut-off failure is found in a second
+// no outage touches, and every no_connection failure is one.
+func checkOutageFailures(t *testing.T, rep *Report) {
+	t.Helper()
+	sum := 0
+	for _, s := range rep.Timeline {
+		sum += s.FailedInOutage
+		if s.FailedInOutage == 0 {
+			continue
+		}
+		if !slices.ContainsFunc(rep.Outages, func(o OutageWindow) bool { return o.From < float64(s.T+1) && float64(s.T) < o.To }) {
+			t.Errorf("second %d: %d failures put down to an outage, and no outage was on", s.T, s.FailedInOutage)
+		}
+	}
+	codes := 0
+	for _, n := range rep.OutageErrors {
+		codes += n
+	}
+	if sum != rep.FailedInOutage || codes != rep.FailedInOutage || rep.FailedInOutage > rep.Failed {
+		t.Errorf("failed in an outage: %d in all, %d by second, %d by code, of %d failed", rep.FailedInOutage, sum, codes, rep.Failed)
+	}
+	if rep.OutageErrors["no_connection"] != rep.Errors["no_connection"] {
+		t.Errorf("%d no_connection failures, %d of them put down to an outage", rep.Errors["no_connection"], rep.OutageErrors["no_connection"])
 	}
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -32,6 +35,15 @@ type Report struct {
 	Balances    string         `json:"balances,omitempty"` // SHA-256 of every party's final holdings (wallet and deposit), to compare runs; in-process runs only
 	Circulation int64          `json:"circulation"`        // CBDC in circulation at the end
 	Offline     *OfflineReport `json:"offline,omitempty"`
+
+	// Outages are the scenario's scripted outages, in seconds from the
+	// run's start, as the time axes of Timeline, Money and Exposure count.
+	Outages []OutageWindow `json:"outages,omitempty"`
+	// FailedInOutage counts the failed payments whose payer or payee a
+	// scripted outage had cut off when the payment was due, and
+	// OutageErrors counts them by code; both are part of Failed and Errors.
+	FailedInOutage int            `json:"failed_in_outage"`
+	OutageErrors   map[string]int `json:"outage_errors,omitempty"`
 }
 
 // OfflineReport is the offline side of a run: purses, payments made with
@@ -82,6 +94,28 @@ type ExposureSample struct {
 	Escrow    int64 `json:"escrow"`
 }
 
+// OutageWindow is one scripted outage of a run.
+type OutageWindow struct {
+	From    float64 `json:"from_s"` // seconds from the run's start
+	To      float64 `json:"to_s"`
+	Bank    string  `json:"bank,omitempty"`    // the bank cut off, or
+	Wallets float64 `json:"wallets,omitempty"` // the share of all wallets cut off
+	Label   string  `json:"label"`             // such as "outage: bank-2" or "outage: 30% of wallets"
+}
+
+func outageWindows(outages []Outage) []OutageWindow {
+	var out []OutageWindow
+	for _, o := range outages {
+		label := "outage: " + o.Bank
+		if o.Bank == "" {
+			label = "outage: " + strconv.FormatFloat(math.Round(o.Wallets*1000)/10, 'f', -1, 64) + "% of wallets"
+		}
+		out = append(out, OutageWindow{From: o.At.D().Seconds(), To: (o.At.D() + o.For.D()).Seconds(),
+			Bank: o.Bank, Wallets: o.Wallets, Label: label})
+	}
+	return out
+}
+
 // MoneySample is the CBDC held by each tier at one second of the run.
 type MoneySample struct {
 	T              int   `json:"t"`
@@ -98,6 +132,9 @@ type Second struct {
 	Offline int     `json:"offline"` // of the paid, made with vouchers
 	Failed  int     `json:"failed"`
 	P99     float64 `json:"p99_ms"`
+	// FailedInOutage is the part of Failed whose payer or payee a scripted
+	// outage had cut off.
+	FailedInOutage int `json:"failed_in_outage,omitempty"`
 }
 
 func (r *runner) build(ctx context.Context, elapsed time.Duration) (*Report, error) {
@@ -120,6 +157,9 @@ func (r *runner) build(ctx context.Context, elapsed time.Duration) (*Report, err
 		rep.Target = float64(n) / (to - from).Seconds()
 	}
 	rep.WindowS = [2]float64{from.Seconds(), to.Seconds()}
+	if rep.Outages = outageWindows(sc.Outages); rep.Outages != nil {
+		rep.OutageErrors = map[string]int{}
+	}
 	var inWindow []time.Duration // online payments' latencies
 	paidInWindow := 0
 	perSecond := map[int][]outcome{}
@@ -128,6 +168,10 @@ func (r *runner) build(ctx context.Context, elapsed time.Duration) (*Report, err
 		if o.code != "" {
 			rep.Failed++
 			rep.Errors[o.code]++
+			if o.cut {
+				rep.FailedInOutage++
+				rep.OutageErrors[o.code]++
+			}
 		} else {
 			rep.Paid++
 		}
@@ -179,6 +223,9 @@ func timeline(perSecond map[int][]outcome) []Second {
 			switch {
 			case o.code != "":
 				s.Failed++
+				if o.cut {
+					s.FailedInOutage++
+				}
 			case o.offline:
 				s.Paid++
 				s.Offline++
@@ -206,13 +253,14 @@ func (r *Report) WriteTable(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  latency     p50 %.1f ms  p99 %.1f ms  p99.9 %.1f ms\n", r.P50, r.P99, r.P999)
 	fmt.Fprintf(w, "  payments    %d: %d paid, %d failed\n", r.Payments, r.Paid, r.Failed)
-	codes := make([]string, 0, len(r.Errors))
-	for c := range r.Errors {
-		codes = append(codes, c)
-	}
-	slices.Sort(codes)
-	for _, c := range codes {
-		fmt.Fprintf(w, "    %-22s %d\n", c, r.Errors[c])
+	if len(r.Outages) == 0 {
+		writeCodes(w, "    ", r.Errors)
+	} else if r.Failed > 0 {
+		in, other := r.splitErrors()
+		fmt.Fprintf(w, "    %d %s (payer or payee cut off)\n", r.FailedInOutage, r.duringOutage())
+		writeCodes(w, "      ", in)
+		fmt.Fprintf(w, "    %d other failures\n", r.Failed-r.FailedInOutage)
+		writeCodes(w, "      ", other)
 	}
 	verdict := "conserved"
 	switch {
@@ -257,6 +305,36 @@ func (o *OfflineReport) write(w io.Writer) {
 	}
 	writeCounts(w, "losses (yen)", losses)
 	writeCounts(w, "sync errors", o.SyncErrors)
+}
+
+// duringOutage names the failures a scripted outage caused, as the report
+// labels them.
+func (r *Report) duringOutage() string {
+	if len(r.Outages) > 1 {
+		return "during the scripted outages"
+	}
+	return "during the scripted outage"
+}
+
+// splitErrors divides Errors into the failures during a scripted outage
+// (OutageErrors) and the others, leaving out codes with none.
+func (r *Report) splitErrors() (during, other map[string]int) {
+	during, other = map[string]int{}, map[string]int{}
+	for c, n := range r.Errors {
+		if m := r.OutageErrors[c]; m > 0 {
+			during[c] = m
+		}
+		if m := n - r.OutageErrors[c]; m > 0 {
+			other[c] = m
+		}
+	}
+	return during, other
+}
+
+func writeCodes(w io.Writer, indent string, m map[string]int) {
+	for _, c := range slices.Sorted(maps.Keys(m)) {
+		fmt.Fprintf(w, "%s%-22s %d\n", indent, c, m[c])
+	}
 }
 
 func writeCounts(w io.Writer, title string, m map[string]int) {

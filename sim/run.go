@@ -25,6 +25,7 @@ type outcome struct {
 	code    string        // "" when paid
 	offline bool          // made with a voucher
 	local   bool          // failed before leaving the payer: no latency to measure
+	cut     bool          // a scripted outage had cut off the payer or the payee when it was due
 }
 
 // Tick is the state of a run, once a second, for a progress display.
@@ -189,6 +190,7 @@ func (r *runner) pay(ctx context.Context, n int, p Payment, due time.Time) {
 	way := routeOnline
 	if r.off != nil {
 		way = r.off.route(n, from, to, o.at)
+		o.cut = r.off.cutOff(from, to, o.at)
 	}
 	switch way {
 	case routeOnline:
