@@ -90,7 +90,7 @@ func TestReport_HTMLStandsAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := sb.String()
-	for _, want := range []string{"<svg", "Payments answered a second", "CBDC by tier", "money conserved", "scenario small (seed 5)"} {
+	for _, want := range []string{"<svg", "Payments answered each second", "CBDC by tier", "money conserved", "scenario small (seed 5)"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q", want)
 		}
