@@ -185,7 +185,7 @@ func checkBalances(st *state, rep *AuditReport) {
 	}
 	t := rep.Totals
 	if !t.Conserved() {
-		rep.problem("circulation %d yen differs from intermediaries %d + wallets %d + escrow %d + loss %d",
+		rep.problem("circulation %d yen differs from what the intermediaries %d, wallets %d, offline escrow %d and guarantee fund %d hold together",
 			t.Circulation, t.Intermediaries, t.Wallets, t.Escrow, t.Loss)
 	}
 	for n, a := range st.accounts {
@@ -251,11 +251,7 @@ func (r *AuditReport) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  checkpoint         compared at record %d\n", r.CheckpointSeq)
 	}
 	fmt.Fprintf(w, "  head of hash chain %s\n", t.Head)
-	fmt.Fprintf(w, "  circulation        %d yen\n", t.Circulation)
-	fmt.Fprintf(w, "    intermediaries   %d yen\n", t.Intermediaries)
-	fmt.Fprintf(w, "    wallets          %d yen\n", t.Wallets)
-	fmt.Fprintf(w, "    offline escrow   %d yen\n", t.Escrow)
-	fmt.Fprintf(w, "    loss             %d yen\n", t.Loss)
+	writeTotals(w, t)
 	if r.OK() {
 		fmt.Fprintln(w, "verdict: OK: hash chain intact, every rule holds, money is conserved")
 		return
@@ -274,6 +270,27 @@ func (r *AuditReport) WriteText(w io.Writer) {
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "  - %s\n", p)
 	}
+}
+
+// writeTotals prints where the money in circulation is held, and whether
+// the parts add up to it.
+func writeTotals(w io.Writer, t Totals) {
+	fmt.Fprintf(w, "  circulation        %d yen\n", t.Circulation)
+	fmt.Fprintf(w, "    intermediaries   %d yen\n", t.Intermediaries)
+	fmt.Fprintf(w, "    wallets          %d yen\n", t.Wallets)
+	fmt.Fprintf(w, "    offline escrow   %d yen\n", t.Escrow)
+	// The loss accounts fund offline losses (the sandbox has one, the
+	// guarantee fund): "loss" read as money lost.
+	fmt.Fprintf(w, "    guarantee fund   %d yen\n", t.Loss)
+	var sum big.Int // a corrupt ledger's parts may overflow int64
+	for _, v := range []int64{t.Intermediaries, t.Wallets, t.Escrow, t.Loss} {
+		sum.Add(&sum, big.NewInt(v))
+	}
+	equal := "equal to circulation"
+	if sum.Cmp(big.NewInt(t.Circulation)) != 0 {
+		equal = "NOT equal to circulation"
+	}
+	fmt.Fprintf(w, "    together         %s yen, %s\n", sum.String(), equal)
 }
 
 // loadCheckpointForAudit reads the checkpoint, if there is one, so the

@@ -73,7 +73,8 @@ func TestSandbox_SeedsOnceAndAudits(t *testing.T) {
 		t.Fatalf("audit: %v\n%s", err, out)
 	}
 	// The circulation is the banks' floats and the offline guarantee fund.
-	for _, want := range []string{"verdict: OK", "circulation        190000000 yen", "intermediaries   90000000 yen", "loss             100000000 yen"} {
+	for _, want := range []string{"verdict: OK", "circulation        190000000 yen", "intermediaries   90000000 yen", "guarantee fund   100000000 yen",
+		"together         190000000 yen, equal to circulation"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("audit output lacks %q:\n%s", want, out)
 		}
