@@ -16,7 +16,11 @@ import (
 type Scenario struct {
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
-	Seed        int64  `json:"seed"`
+	// Audience is who the scenario is for: AudienceRoom (the default, as
+	// when it is left out) to show stakeholders, or AudienceDeveloper for
+	// a test or measurement rig.
+	Audience string `json:"audience,omitempty"`
+	Seed     int64  `json:"seed"`
 
 	Banks     int `json:"banks"`
 	Wallets   int `json:"wallets"`
@@ -38,6 +42,10 @@ type Scenario struct {
 	Outages []Outage `json:"outages,omitempty"`
 	Attacks []Attack `json:"attacks,omitempty"`
 }
+
+// ForRoom says whether the scenario is fit to show stakeholders: it names
+// the room as its audience, or none.
+func (sc *Scenario) ForRoom() bool { return sc.Audience != AudienceDeveloper }
 
 // Start gives the starting distribution of balances.
 type Start struct {

@@ -26,6 +26,29 @@ func TestScenario_ShippedScenariosParse(t *testing.T) {
 		if want := strings.TrimSuffix(filepath.Base(f), ".json"); sc.Name != want {
 			t.Errorf("%s is named %q; name a scenario after its file", f, sc.Name)
 		}
+		if sc.Audience == "" {
+			t.Errorf("%s names no audience; say whether it is for a room or for developers", f)
+		}
+		if sc.Name == "demo" && !sc.ForRoom() {
+			t.Errorf("the demo scenario is not for a room")
+		}
+	}
+}
+
+// A scenario that names no audience is for a room; one for developers
+// says so.
+func TestScenario_Audience(t *testing.T) {
+	for _, tc := range []struct {
+		field string
+		room  bool
+	}{{``, true}, {`"audience": "room",`, true}, {`"audience": "developer",`, false}} {
+		sc, err := ParseScenario("a.json", []byte(strings.Replace(baseScenario, `"seed": 1,`, `"seed": 1, `+tc.field, 1)))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.field, err)
+		}
+		if sc.ForRoom() != tc.room {
+			t.Errorf("%s: for a room %v, want %v", tc.field, sc.ForRoom(), tc.room)
+		}
 	}
 }
 
@@ -59,6 +82,7 @@ func TestScenario_MistakesNameTheirPlace(t *testing.T) {
 		{"unknown field", `"seed": 1,`, `"seed": 1, "sed": 2,`, 3, "sed: unknown field"},
 		{"wrong type", `"banks": 2,`, `"banks": "two",`, 4, "banks: want a int"},
 		{"bad duration", `"duration": "10s"`, `"duration": "ten seconds"`, 8, "not a duration"},
+		{"audience", `"seed": 1,`, `"seed": 1, "audience": "everyone",`, 3, `audience: must be "room" (fit to show stakeholders) or "developer"`},
 		{"banks out of range", `"banks": 2,`, `"banks": 0,`, 4, "banks: must be 1 to 50"},
 		{"both lengths", `"duration": "10s",`, `"duration": "10s", "payments": 5,`, 8, "either a duration or a number of payments"},
 		{"no rate", `"rate": 5`, `"rate": 0`, 9, "arrival.rate: must be above 0"},

@@ -27,6 +27,12 @@ const (
 	DistLognormal = "lognormal"
 )
 
+// Audiences of a scenario.
+const (
+	AudienceRoom      = "room"      // fit to show stakeholders
+	AudienceDeveloper = "developer" // a test or measurement rig
+)
+
 // MaxAttacksPerMinute bounds each kind of attack; every attack takes a
 // purse of its own.
 const MaxAttacksPerMinute = 600
@@ -43,8 +49,8 @@ const (
 // Validate reports the first value out of range, as a *ScenarioError
 // naming the field.
 func (sc *Scenario) Validate() error {
-	for _, check := range []func() error{sc.checkParties, sc.checkLength, sc.checkArrival, sc.checkMix,
-		sc.checkOffline, sc.checkOutages, sc.checkAttacks} {
+	for _, check := range []func() error{sc.checkParties, sc.checkAudience, sc.checkLength, sc.checkArrival,
+		sc.checkMix, sc.checkOffline, sc.checkOutages, sc.checkAttacks} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -54,6 +60,15 @@ func (sc *Scenario) Validate() error {
 
 func bad(field, format string, args ...any) error {
 	return &ScenarioError{Field: field, Problem: fmt.Sprintf(format, args...)}
+}
+
+func (sc *Scenario) checkAudience() error {
+	switch sc.Audience {
+	case "", AudienceRoom, AudienceDeveloper:
+		return nil
+	}
+	return bad("audience", "must be %q (fit to show stakeholders) or %q (a test or measurement rig), got %q",
+		AudienceRoom, AudienceDeveloper, sc.Audience)
 }
 
 func (sc *Scenario) checkParties() error {
