@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"context"
 	"math"
 	"strings"
 	"testing"
@@ -34,5 +35,41 @@ func TestAuditReport_WriteTextAddsUpCirculation(t *testing.T) {
 				t.Errorf("still labels the guarantee fund loss:\n%s", out.String())
 			}
 		})
+	}
+}
+
+// The recount of every account agrees with the running totals after
+// issuance, transfers across intermediaries and redemption, and both
+// balance.
+func TestRecount_AgreesWithRunningTotals(t *testing.T) {
+	ctx := context.Background()
+	l, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, id := range []AccountID{"bank-a", "bank-b"} {
+		if _, err := l.OpenAccount(ctx, "open-"+string(id), AccountSpec{ID: id, Kind: KindIntermediary}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Issue(ctx, "issue-"+string(id), id, 1_000_000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := l.OpenAccount(ctx, "open-w", AccountSpec{ID: "w", Kind: KindWallet, Intermediary: "bank-a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Transfer(ctx, "t1", "bank-b", "w", 1234); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Redeem(ctx, "r1", "bank-a", 5000); err != nil {
+		t.Fatal(err)
+	}
+	running, counted := l.Recount()
+	if running != counted || !counted.Conserved() {
+		t.Errorf("running %+v, counted %+v", running, counted)
+	}
+	if counted.Circulation != 1_995_000 || counted.Wallets != 1234 {
+		t.Errorf("counted %+v", counted)
 	}
 }

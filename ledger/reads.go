@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"encoding/hex"
+	"math"
+	"math/big"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -58,6 +60,35 @@ func (l *Ledger) Totals() Totals {
 	l.viewMu.RLock()
 	defer l.viewMu.RUnlock()
 	return l.view.totalsView()
+}
+
+// Recount adds up every account's balance by kind and returns those sums
+// beside the running totals, both as of the same journal record. The
+// running totals move in pairs with every transfer, so they balance by
+// construction; the recount shows that the accounts themselves hold what
+// the totals say. It reads every account under the read lock (a few
+// milliseconds at a million accounts).
+func (l *Ledger) Recount() (running, counted Totals) {
+	l.viewMu.RLock()
+	defer l.viewMu.RUnlock()
+	running = l.view.totalsView()
+	var by [kindCount]big.Int
+	for _, a := range l.view.accounts {
+		if a.kind.valid() {
+			by[a.kind].Add(&by[a.kind], big.NewInt(a.bal))
+		}
+	}
+	clamp := func(k Kind) int64 {
+		if !by[k].IsInt64() {
+			return math.MinInt64 // cannot be a sum the totals agree with
+		}
+		return by[k].Int64()
+	}
+	counted = running
+	counted.Circulation = -clamp(KindIssuance)
+	counted.Intermediaries, counted.Wallets = clamp(KindIntermediary), clamp(KindWallet)
+	counted.Escrow, counted.Loss = clamp(KindEscrow), clamp(KindLoss)
+	return running, counted
 }
 
 func (s *state) totalsView() Totals {
