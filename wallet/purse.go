@@ -68,7 +68,10 @@ func (c *Client) FundPurse(ctx context.Context, id string, p *offline.Purse, amo
 // SyncPurse uploads what the purse sent and received since its last sync,
 // in as many purse_sync messages as it takes, applies each sync receipt,
 // installs a renewed certificate and fetches a newer revocation list when
-// there is one. It returns the answers in order. What the purse received
+// there is one. It returns the answers in order; an answer whose receipt
+// the purse cannot apply (a copy of the purse already synced that counter)
+// is returned with the error, since the ledger has reconciled that upload
+// and its outcomes and conflicts stand. What the purse received
 // goes first: the ledger resets the purse's count of payments only when
 // its escrow, with the value on its way to it, covers what it paid.
 func (c *Client) SyncPurse(ctx context.Context, p *offline.Purse) ([]*protocol.PurseSynced, error) {
@@ -90,7 +93,7 @@ func (c *Client) SyncPurse(ctx context.Context, p *offline.Purse) ([]*protocol.P
 			return out, err
 		}
 		if err := c.applySync(ctx, p, &r); err != nil {
-			return out, err
+			return append(out, &r), err
 		}
 		before += uint64(len(m.Received))
 		out = append(out, &r)
