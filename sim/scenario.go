@@ -16,6 +16,9 @@ import (
 type Scenario struct {
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
+	// Descriptions are the description in other languages, by language
+	// tag ("ja"), for the demo page.
+	Descriptions map[string]string `json:"descriptions,omitempty"`
 	// Audience is who the scenario is for: AudienceRoom (the default, as
 	// when it is left out) to show stakeholders, or AudienceDeveloper for
 	// a test or measurement rig.

@@ -119,3 +119,23 @@ func TestScenario_MistakesNameTheirPlace(t *testing.T) {
 		})
 	}
 }
+
+// A description in another language names its language by tag and says
+// something.
+func TestParseScenario_Descriptions(t *testing.T) {
+	for _, c := range []struct{ descriptions, want string }{
+		{`{"ja": "説明"}`, ""},
+		{`{"en-GB": "a description"}`, ""},
+		{`{"Japanese": "説明"}`, "descriptions"},
+		{`{"ja": "  "}`, "descriptions.ja"},
+	} {
+		raw := strings.Replace(baseScenario, `"seed": 1,`, `"seed": 1, "descriptions": `+c.descriptions+",", 1)
+		_, err := ParseScenario("t.json", []byte(raw))
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v", c.descriptions, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s: error %v, want one naming %s", c.descriptions, err, c.want)
+		}
+	}
+}

@@ -3,6 +3,8 @@ package sim
 import (
 	"fmt"
 	"math"
+	"regexp"
+	"strings"
 	"time"
 )
 
@@ -49,7 +51,7 @@ const (
 // Validate reports the first value out of range, as a *ScenarioError
 // naming the field.
 func (sc *Scenario) Validate() error {
-	for _, check := range []func() error{sc.checkParties, sc.checkAudience, sc.checkLength, sc.checkArrival,
+	for _, check := range []func() error{sc.checkParties, sc.checkDescriptions, sc.checkAudience, sc.checkLength, sc.checkArrival,
 		sc.checkMix, sc.checkOffline, sc.checkOutages, sc.checkAttacks} {
 		if err := check(); err != nil {
 			return err
@@ -58,8 +60,23 @@ func (sc *Scenario) Validate() error {
 	return nil
 }
 
+// languageTag is a language tag as the demo page names its languages.
+var languageTag = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$`)
+
 func bad(field, format string, args ...any) error {
 	return &ScenarioError{Field: field, Problem: fmt.Sprintf(format, args...)}
+}
+
+func (sc *Scenario) checkDescriptions() error {
+	for tag, text := range sc.Descriptions {
+		if !languageTag.MatchString(tag) {
+			return bad("descriptions", "%q is not a language tag such as \"ja\" or \"en-GB\"", tag)
+		}
+		if strings.TrimSpace(text) == "" {
+			return bad("descriptions."+tag, "is empty")
+		}
+	}
+	return nil
 }
 
 func (sc *Scenario) checkAudience() error {
