@@ -11,23 +11,32 @@ import (
 )
 
 // Event is one line of the event feed: a message from one party to
-// another, drawn as an arrow of the sequence diagram.
+// another, drawn as an arrow of the sequence diagram. The page words it
+// in the presenter's language from its kind and arguments (amounts in
+// yen, names of wallets and banks); docs/demo.md lists the kinds.
 type Event struct {
-	Time   time.Time `json:"time"`
-	From   string    `json:"from"` // a wallet, a bank, "ledger" or "central bank"
-	To     string    `json:"to"`
-	Label  string    `json:"label"`
-	Detail string    `json:"detail,omitempty"`
-	Error  bool      `json:"error,omitempty"`
+	Time  time.Time `json:"time"`
+	From  string    `json:"from"` // a wallet, a bank, "ledger", "central bank", "presenter" or "simulator"
+	To    string    `json:"to"`
+	Kind  string    `json:"kind"`
+	Args  Args      `json:"args,omitempty"`
+	Error bool      `json:"error,omitempty"`
 }
 
-// message is what the live websocket carries.
+// Args are an event's particulars, by name.
+type Args map[string]any
+
+// message is what the live websocket carries: state (the overview),
+// event, wallet (one wallet's view), payment (an offline
+// payment), reconciliation, scenario, and reset (the room started afresh).
 type message struct {
-	Type   string       `json:"type"` // state, event, wallet
-	State  *State       `json:"state,omitempty"`
-	Event  *Event       `json:"event,omitempty"`
-	Wallet *WalletView  `json:"wallet,omitempty"`
-	Run    *ScenarioRun `json:"run,omitempty"`
+	Type           string          `json:"type"`
+	State          *State          `json:"state,omitempty"`
+	Event          *Event          `json:"event,omitempty"`
+	Wallet         *WalletView     `json:"wallet,omitempty"`
+	Payment        *OfflinePayment `json:"payment,omitempty"`
+	Reconciliation *Reconciliation `json:"reconciliation,omitempty"`
+	Run            *ScenarioRun    `json:"run,omitempty"`
 }
 
 // hub fans messages out to the open pages and keeps the recent events and
@@ -55,7 +64,8 @@ func (h *hub) listeners() int {
 	return len(h.clients)
 }
 
-// send queues m for every page; a page too slow to keep up misses it.
+// send queues m for every page. A page too slow to keep up is cut off:
+// it connects again and is sent the whole room, rather than miss a change.
 func (h *hub) send(m message) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -63,11 +73,17 @@ func (h *hub) send(m message) {
 		select {
 		case c <- m:
 		default:
+			delete(h.clients, c)
+			close(c)
 		}
 	}
 }
 
+// event records e for pages that open later and sends it to the open ones.
 func (h *hub) event(e Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
 	h.mu.Lock()
 	h.recent = append(h.recent, e)
 	if len(h.recent) > maxRecent {
@@ -111,6 +127,13 @@ func (h *hub) throughput() []ThroughputPoint {
 		out = append(out, p)
 	}
 	return out
+}
+
+// forget drops the recent events, for a room that starts afresh.
+func (h *hub) forget() {
+	h.mu.Lock()
+	h.recent = nil
+	h.mu.Unlock()
 }
 
 func (h *hub) subscribe() (chan message, []Event) {
@@ -178,6 +201,15 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, v := range s.walletViews(r.Context()) {
 		if write(message{Type: "wallet", Wallet: &v}) != nil {
+			return
+		}
+	}
+	for _, e := range s.roomLog() {
+		m := message{Type: "payment", Payment: e.Payment}
+		if e.Reconciliation != nil {
+			m = message{Type: "reconciliation", Reconciliation: e.Reconciliation}
+		}
+		if write(m) != nil {
 			return
 		}
 	}

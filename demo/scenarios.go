@@ -26,7 +26,10 @@ type ScenarioInfo struct {
 	Description string  `json:"description"`
 	Banks       int     `json:"banks"`
 	Wallets     int     `json:"wallets"`
-	Seconds     float64 `json:"seconds"` // how long its payments arrive; 0 when counted in payments
+	Seconds     float64 `json:"seconds"`  // how long its payments arrive; 0 when counted in payments
+	Audience    string  `json:"audience"` // room, or developer: a test or measurement rig, listed apart
+	// Descriptions are the description in other languages, by language tag.
+	Descriptions map[string]string `json:"descriptions,omitempty"`
 }
 
 // ScenarioRun is the state of the run the page started.
@@ -58,8 +61,12 @@ func (s *Server) scenarioList() ([]ScenarioInfo, error) {
 		if err != nil {
 			return nil, err
 		}
+		audience := sim.AudienceRoom
+		if !sc.ForRoom() {
+			audience = sim.AudienceDeveloper
+		}
 		out = append(out, ScenarioInfo{Name: sc.Name, Description: sc.Description, Banks: sc.Banks, Wallets: sc.Wallets,
-			Seconds: sc.Duration.D().Seconds()})
+			Seconds: sc.Duration.D().Seconds(), Audience: audience, Descriptions: sc.Descriptions})
 	}
 	slices.SortFunc(out, func(a, b ScenarioInfo) int { return int(size(a) - size(b)) }) // the quick ones first
 	return out, nil
@@ -110,7 +117,7 @@ func (s *Server) handleStartScenario(w http.ResponseWriter, r *http.Request) {
 	run := &ScenarioRun{Name: sc.Name, Phase: "opening", Started: time.Now(), Sessions: min(scenarioSessions, sc.Wallets)}
 	s.scen.run, s.scen.page = run, nil
 	s.scen.mu.Unlock()
-	s.live.event(Event{Time: time.Now(), From: "presenter", To: "simulator", Label: "start scenario " + sc.Name})
+	s.live.event(Event{From: "presenter", To: "simulator", Kind: "scenario_start", Args: Args{"name": sc.Name}})
 	s.pushRun()
 	s.wg.Go(func() { s.runScenario(sc) })
 	writeJSON(w, http.StatusAccepted, run)
@@ -133,7 +140,7 @@ func (s *Server) runScenario(sc *sim.Scenario) {
 	s.scen.run = &run
 	s.scen.mu.Unlock()
 	s.pushRun()
-	s.live.event(Event{Time: time.Now(), From: "simulator", To: "presenter", Label: "scenario " + sc.Name + " " + run.Phase, Error: err != nil})
+	s.live.event(Event{From: "simulator", To: "presenter", Kind: "scenario_" + run.Phase, Args: Args{"name": sc.Name}, Error: err != nil})
 }
 
 func (s *Server) simulate(sc *sim.Scenario) (*sim.Report, error) {

@@ -14,10 +14,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +47,10 @@ type Config struct {
 	Settler *settlement.Settler // nil when offline payments are off
 	Banks   []Bank
 	Log     *slog.Logger
+	// Dir keeps the room (the demo's wallets, their keys and purses, and
+	// the log of offline payments) across restarts; empty keeps it in
+	// memory only.
+	Dir string
 }
 
 // Server serves the demo page, its API and its live updates.
@@ -52,10 +59,19 @@ type Server struct {
 	mux  *http.ServeMux
 	live *hub
 
-	mu      sync.Mutex // protects wallets, nextID and purses
+	store *roomStore
+
+	mu      sync.Mutex // protects wallets, nextID, purses, log and logSeq
 	wallets []*demoWallet
 	nextID  int
 	purses  map[string]string // purse serial → the demo wallet's name
+	log     []logEntry        // offline payments and reconciliations, oldest first
+	logSeq  uint64
+	resetMu sync.Mutex // one reset at a time
+	// changes is held for reading by every change the page asks of the
+	// room, and for writing by a reset, so none falls between the reset's
+	// list of wallets and its clearing of the room.
+	changes sync.RWMutex
 
 	scen scenarioRunner
 
@@ -72,10 +88,22 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), live: newHub(), purses: map[string]string{}}
+	store, err := openRoom(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), live: newHub(), purses: map[string]string{}, store: store}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if err := s.restore(); err != nil {
+		store.close()
+		return nil, err
+	}
 	web, _ := fs.Sub(webFS, "web")
 	s.mux.Handle("GET /", http.FileServerFS(web))
+	s.mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/favicon.svg", http.StatusMovedPermanently)
+	})
+	s.mux.HandleFunc("POST /api/room/reset", s.handleReset)
 	s.mux.HandleFunc("GET /api/state", s.handleState)
 	s.mux.HandleFunc("GET /api/live", s.handleLive)
 	s.mux.HandleFunc("POST /api/banks/{bank}/issue", s.handleFloat(true))
@@ -83,15 +111,28 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /api/banks/{bank}/customers", s.handleCustomers)
 	s.mux.HandleFunc("POST /api/banks/{bank}/customers/{id}/tier", s.handleSetTier)
 	s.mux.HandleFunc("GET /api/wallets", s.handleWallets)
-	s.mux.HandleFunc("POST /api/wallets", s.handleCreateWallet)
-	s.mux.HandleFunc("POST /api/wallets/{id}/{action}", s.handleWalletAction)
-	s.mux.HandleFunc("POST /api/wallets/{id}/offline/{action}", s.handleOffline)
+	s.mux.HandleFunc("POST /api/wallets", s.change(s.handleCreateWallet))
+	s.mux.HandleFunc("POST /api/wallets/{id}/{action}", s.change(s.handleWalletAction))
+	s.mux.HandleFunc("POST /api/wallets/{id}/offline/{action}", s.change(s.handleOffline))
 	s.mux.HandleFunc("GET /api/scenarios", s.handleScenarios)
 	s.mux.HandleFunc("POST /api/scenarios/{name}/run", s.handleStartScenario)
 	s.mux.HandleFunc("GET /api/scenarios/report", s.handleScenarioReport)
 	s.wg.Go(s.followLedger)
 	s.wg.Go(s.pushState)
 	return s, nil
+}
+
+// change runs h as a change to the room, or refuses it while the room
+// is being reset.
+func (s *Server) change(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.changes.TryRLock() {
+			writeError(w, http.StatusConflict, "resetting", "the room is being reset; try again when it is done")
+			return
+		}
+		defer s.changes.RUnlock()
+		h(w, r)
+	}
 }
 
 // Handler serves the page and the API.
@@ -130,13 +171,13 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request) {
 func (s *Server) Close() error {
 	s.cancel()
 	s.live.close()
+	s.wg.Wait()
 	s.mu.Lock()
 	for _, w := range s.wallets {
 		w.close()
 	}
 	s.mu.Unlock()
-	s.wg.Wait()
-	return nil
+	return s.store.close()
 }
 
 func (s *Server) bank(id string) (Bank, bool) {
@@ -152,19 +193,29 @@ func (s *Server) bank(id string) (Bank, bool) {
 func (s *Server) pathBank(w http.ResponseWriter, r *http.Request) (Bank, bool) {
 	b, ok := s.bank(r.PathValue("bank"))
 	if !ok {
-		writeError(w, http.StatusNotFound, "unknown_bank", "no bank %q", r.PathValue("bank"))
+		writeError(w, http.StatusNotFound, "no_such_bank", "no bank %q in this sandbox", r.PathValue("bank"))
 	}
 	return b, ok
 }
 
 // State is the overview the page draws: the two tiers with their figures.
 type State struct {
-	Time        time.Time         `json:"time"`
-	Totals      ledger.Totals     `json:"totals"`
+	Time   time.Time     `json:"time"`
+	Totals ledger.Totals `json:"totals"`
+	// Conserved says circulation (issued less redeemed) equals what the
+	// banks' float, the wallets, offline escrow and the guarantee fund
+	// hold, counted afresh from every account at the ledger (Recount),
+	// and that the count agrees with the ledger's running totals.
+	Conserved   bool              `json:"conserved"`
 	Banks       []BankState       `json:"banks"`
 	Offline     *OfflineState     `json:"offline,omitempty"`
 	Throughput  []ThroughputPoint `json:"throughput"` // ledger operations a second, the last minute
 	WalletCount int               `json:"wallet_count"`
+	// Exposure is value paid offline and not yet settled: vouchers still
+	// on the room's devices, and those the ledger holds pending.
+	Exposure      int64 `json:"exposure"`
+	OnDevices     int64 `json:"on_devices"`      // the part still on the room's devices
+	OnDeviceCount int   `json:"on_device_count"` // how many vouchers that is
 }
 
 // BankState is one intermediary's position.
@@ -185,7 +236,16 @@ type OfflineState struct {
 	Conflicts      map[string]int   `json:"conflicts"`
 	LossByBearer   map[string]int64 `json:"loss_by_bearer"`
 	LossByPayees   int64            `json:"loss_by_payees"`
-	Policy         string           `json:"policy"`
+	Policy         PolicyView       `json:"policy"`
+}
+
+// PolicyView is the offline policy in force.
+type PolicyView struct {
+	Mode               string `json:"mode"` // staged or intermittent
+	PaymentCap         int64  `json:"payment_cap"`
+	PurseCap           int64  `json:"purse_cap"`
+	PaymentsBeforeSync int    `json:"payments_before_sync"`
+	LossBearer         string `json:"loss_bearer"` // payer-bank, guarantee or payee
 }
 
 // ThroughputPoint is one second of ledger activity.
@@ -196,7 +256,9 @@ type ThroughputPoint struct {
 }
 
 func (s *Server) state(ctx context.Context) State {
-	st := State{Time: time.Now(), Totals: s.cfg.Ledger.Totals(), Throughput: s.live.throughput()}
+	running, counted := s.cfg.Ledger.Recount()
+	st := State{Time: time.Now(), Totals: running, Throughput: s.live.throughput()}
+	st.Conserved = counted == running && counted.Conserved()
 	for _, b := range s.cfg.Banks {
 		status, err := b.Bank.Status(ctx)
 		bs := BankState{Status: status}
@@ -209,7 +271,7 @@ func (s *Server) state(ctx context.Context) State {
 		sum := s.cfg.Settler.Summary()
 		o := &OfflineState{Vouchers: sum.Vouchers, Settled: sum.Settled, Pending: sum.Pending, PendingAmount: sum.PendingAmount.Clamp(),
 			Rejected: sum.Rejected, Devices: sum.Devices, RevokedDevices: sum.RevokedDevices, Conflicts: map[string]int{},
-			LossByBearer: map[string]int64{}, LossByPayees: sum.LossByPayees.Clamp(), Policy: policyText(s.cfg.Settler.Policy())}
+			LossByBearer: map[string]int64{}, LossByPayees: sum.LossByPayees.Clamp(), Policy: policyView(s.cfg.Settler.Policy())}
 		for k, v := range sum.Conflicts {
 			o.Conflicts[string(k)] = v
 		}
@@ -220,7 +282,32 @@ func (s *Server) state(ctx context.Context) State {
 	}
 	s.mu.Lock()
 	st.WalletCount = len(s.wallets)
+	ws := append([]*demoWallet(nil), s.wallets...)
 	s.mu.Unlock()
+	seen := map[offline.Hash]bool{}
+	for _, w := range ws {
+		pv := w.purseView()
+		if pv == nil {
+			continue
+		}
+		for h, amount := range pv.unsettled {
+			if seen[h] {
+				continue // the payer and the payee both hold it
+			}
+			seen[h] = true
+			if s.cfg.Settler != nil {
+				if _, _, known := s.cfg.Settler.Voucher(h); known {
+					continue // handed in by the other party: settled, or pending below
+				}
+			}
+			st.OnDevices += amount
+			st.OnDeviceCount++
+		}
+	}
+	st.Exposure = st.OnDevices
+	if st.Offline != nil {
+		st.Exposure += st.Offline.PendingAmount
+	}
 	return st
 }
 
@@ -275,14 +362,8 @@ func ledgerEvent(e ledger.Event) Event {
 	for _, t := range e.Transfers {
 		amount += t.Amount
 	}
-	label := e.Op
-	switch e.Op {
-	case "transfer", "batch", "issue", "redeem":
-		label = fmt.Sprintf("%s %s yen", e.Op, yen(amount))
-	case "open":
-		label = "open " + string(e.Account)
-	}
-	return Event{Time: e.Time, From: from, To: "ledger", Label: label, Detail: fmt.Sprintf("journal record %d, op %s", e.Seq, e.OpID)}
+	return Event{Time: e.Time, From: from, To: "ledger", Kind: "ledger",
+		Args: Args{"op": e.Op, "amount": amount, "account": string(e.Account), "account_kind": e.Kind.String(), "seq": e.Seq, "transfers": len(e.Transfers)}}
 }
 
 func (s *Server) handleFloat(issue bool) http.HandlerFunc {
@@ -301,13 +382,17 @@ func (s *Server) handleFloat(issue bool) http.HandlerFunc {
 		if issue {
 			move, verb = b.Bank.IssueFloat, "issue"
 		}
+		if req.Amount <= 0 {
+			writeError(w, http.StatusBadRequest, "invalid_amount", "%s a positive whole number of yen of float, got %d", verb, req.Amount)
+			return
+		}
 		st, err := move(r.Context(), req.Amount)
 		if err != nil {
-			s.live.event(Event{Time: time.Now(), From: "central bank", To: string(b.Bank.ID()), Label: fmt.Sprintf("refused to %s %s yen of float: %s", verb, yen(req.Amount), errorText(err)), Error: true})
+			s.live.event(Event{From: "central bank", To: string(b.Bank.ID()), Kind: verb + "_refused", Args: errArgs(err, Args{"amount": req.Amount}), Error: true})
 			writeErr(w, err)
 			return
 		}
-		s.live.event(Event{Time: time.Now(), From: string(b.Bank.ID()), To: "central bank", Label: fmt.Sprintf("%s %s yen of float against reserves", verb, yen(req.Amount))})
+		s.live.event(Event{From: string(b.Bank.ID()), To: "central bank", Kind: verb, Args: Args{"amount": req.Amount, "float": st.Float}})
 		writeJSON(w, http.StatusOK, st)
 	}
 }
@@ -346,18 +431,73 @@ func (s *Server) handleSetTier(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	s.live.event(Event{Time: time.Now(), From: string(b.Bank.ID()), To: "ledger", Label: fmt.Sprintf("%s is now %s tier: holding limit %s yen", c.Name, c.Tier.Name, yen(c.Tier.HoldingLimit))})
+	s.live.event(Event{From: string(b.Bank.ID()), To: c.Name, Kind: "tier", Args: Args{"name": c.Name, "tier": c.Tier.Name, "limit": c.Tier.HoldingLimit}})
+	s.retiered(c)
 	writeJSON(w, http.StatusOK, c)
+}
+
+// retiered gives the customer's demo wallets their new tier.
+func (s *Server) retiered(c intermediary.CustomerInfo) {
+	s.mu.Lock()
+	ws := append([]*demoWallet(nil), s.wallets...)
+	s.mu.Unlock()
+	for _, w := range ws {
+		if w.isClone() {
+			continue
+		}
+		mine := slices.ContainsFunc(c.Wallets, func(i intermediary.WalletInfo) bool { return i.Address == w.getAddress() })
+		if !mine {
+			continue
+		}
+		w.mu.Lock()
+		w.tier = c.Tier.Name
+		s.persist(w)
+		w.mu.Unlock()
+		s.refreshClones(w)
+	}
 }
 
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", "the request body is not the JSON this call takes: %v", err)
+		writeError(w, http.StatusBadRequest, "bad_request", "%s", decodeProblem(err))
 		return false
 	}
 	return true
+}
+
+// decodeProblem says in plain words what is wrong with a request body.
+func decodeProblem(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &typeErr):
+		want := "text"
+		switch typeErr.Type.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			want = "a whole number"
+		case reflect.Bool:
+			want = "true or false"
+		}
+		field := typeErr.Field
+		if field == "" {
+			return "the body must be a JSON object"
+		}
+		return fmt.Sprintf("%s must be %s, not %s", field, want, typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("the body is not valid JSON (at character %d)", syntaxErr.Offset)
+	case errors.As(err, &tooBig):
+		return "the body is larger than 64 KiB"
+	case errors.Is(err, io.EOF):
+		return "the body is empty: send a JSON object"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the body ends in the middle of its JSON"
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "this call takes no field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+	}
+	return "the body is not the JSON this call takes"
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -371,15 +511,54 @@ func writeError(w http.ResponseWriter, status int, code, format string, args ...
 	writeJSON(w, status, map[string]*protocol.Error{"error": {Code: code, Message: fmt.Sprintf(format, args...)}})
 }
 
-// writeErr answers with a protocol error's code and message, or a plain
-// failure.
+// writeErr answers with a protocol error's or a purse's code and message,
+// or a plain failure.
 func writeErr(w http.ResponseWriter, err error) {
-	var pe *protocol.Error
-	if errors.As(err, &pe) {
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]*protocol.Error{"error": pe})
-		return
+	code, msg := errCode(err)
+	status := http.StatusUnprocessableEntity
+	if code == "failed" {
+		status = http.StatusInternalServerError
 	}
-	writeError(w, http.StatusInternalServerError, "failed", "%v", err)
+	writeJSON(w, status, map[string]*protocol.Error{"error": {Code: code, Message: msg}})
+}
+
+// errCode is an error's code, which the page words in the presenter's
+// language, and its message: a protocol error's, a purse's, or "failed".
+func errCode(err error) (code, msg string) {
+	var pe *protocol.Error
+	var oe *offline.Error
+	switch {
+	case errors.As(err, &pe):
+		return pe.Code, pe.Message
+	case errors.As(err, &oe):
+		return oe.Code, withoutPackages(err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout", "the bank did not answer in time"
+	}
+	return "failed", withoutPackages(err.Error())
+}
+
+// withoutPackages drops the names of the sandbox's packages that lead an
+// error's text ("wallet: apply sync receipt: offline: …").
+func withoutPackages(msg string) string {
+	for again := true; again; {
+		again = false
+		for _, p := range []string{"wallet: ", "offline: ", "demo: ", "intermediary: ", "ledger: ", "settlement: ", "apply sync receipt: "} {
+			if rest, ok := strings.CutPrefix(msg, p); ok {
+				msg, again = rest, true
+			}
+		}
+	}
+	return msg
+}
+
+// errArgs adds an error's code and message to an event's arguments.
+func errArgs(err error, a Args) Args {
+	if a == nil {
+		a = Args{}
+	}
+	a["code"], a["message"] = errCode(err)
+	return a
 }
 
 // yen formats an amount with thousands separators.
@@ -398,7 +577,6 @@ func yen(v int64) string {
 	return s
 }
 
-func policyText(p offline.Policy) string {
-	return fmt.Sprintf("%s mode, up to %s yen a payment and %s a purse, a sync after %d payments, losses borne by %s",
-		p.Mode, yen(p.PaymentCap), yen(p.PurseCap), p.PaymentsBeforeSync, p.LossBearer)
+func policyView(p offline.Policy) PolicyView {
+	return PolicyView{Mode: p.Mode.String(), PaymentCap: p.PaymentCap, PurseCap: p.PurseCap, PaymentsBeforeSync: int(p.PaymentsBeforeSync), LossBearer: p.LossBearer.String()}
 }

@@ -85,7 +85,7 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 	cfg := sandboxConfig{DataDir: "data", Banks: 3, Float: 100_000_000, Every: 5 * time.Second, Listen: "127.0.0.1:7501"}
 	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory: the ledger in DATA/ledger, each bank in DATA/<bank>")
+	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory: the ledger in DATA/ledger, each bank in DATA/<bank>, the demo's room in DATA/demo")
 	fs.IntVar(&cfg.Banks, "banks", cfg.Banks, "intermediaries to run")
 	fs.Int64Var(&cfg.Float, "float", cfg.Float, "yen issued to each intermediary when it is first opened")
 	fs.DurationVar(&cfg.Every, "every", cfg.Every, "how often to print the money by tier")
@@ -125,7 +125,7 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 	if err != nil {
 		return explainStorage(err, "sandbox", sandboxHolder)
 	}
-	stopDemo, demoURL, err := startDemo(l, st, banks, cfg.Demo, log)
+	stopDemo, demoURL, err := startDemo(l, st, banks, cfg.Demo, filepath.Join(cfg.DataDir, "demo"), log)
 	if err != nil {
 		return err
 	}
@@ -212,11 +212,12 @@ func printTotals(w io.Writer, t ledger.Totals) {
 }
 
 // startDemo serves the demo page at addr; an empty addr serves none.
-func startDemo(l *ledger.Ledger, st *settlement.Settler, banks []*runningBank, addr string, log *slog.Logger) (stop func(), url string, err error) {
+// The demo keeps its room (wallets, keys, purses) in dir.
+func startDemo(l *ledger.Ledger, st *settlement.Settler, banks []*runningBank, addr, dir string, log *slog.Logger) (stop func(), url string, err error) {
 	if addr == "" {
 		return func() {}, "", nil
 	}
-	cfg := demo.Config{Ledger: l, Settler: st, Log: log}
+	cfg := demo.Config{Ledger: l, Settler: st, Log: log, Dir: dir}
 	for _, rb := range banks {
 		cfg.Banks = append(cfg.Banks, demo.Bank{Bank: rb.bank, WalletURL: rb.walletURL()})
 	}
