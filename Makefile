@@ -112,12 +112,15 @@ sim-double-spend: build
 	$(call SIM,double-spend-staged)
 	$(call SIM,double-spend-intermittent)
 
-# The README's screenshots of the demo page, taken by the browser tests in
-# headless Chromium (apt-get install -y chromium).
+# The README's screenshots of the demo page, in English and Japanese, taken
+# by the browser tests in headless Chromium (apt-get install -y chromium
+# fonts-noto-cjk: without a Japanese font the Japanese pictures show boxes).
+SCREENSHOTS := overview overview-ja banks wallets wallets-ja offline-payment offline-reconciled scenario-done feed presenter
 screenshots:
+	@fc-list :lang=ja | grep -q . || { echo "screenshots: no Japanese font; apt-get install -y fonts-noto-cjk"; exit 1; }
 	@rm -rf $(ARTIFACTS)/screenshots && mkdir -p $(ARTIFACTS)/screenshots docs/screenshots
 	CI=true $(GO) test -count=1 -run Browser -artifacts -outputdir $(ARTIFACTS)/screenshots ./demo/
-	find $(ARTIFACTS)/screenshots -name '*.png' -exec cp {} docs/screenshots/ \;
+	for n in $(SCREENSHOTS); do find $(ARTIFACTS)/screenshots -name "$$n.png" -exec cp {} docs/screenshots/ \; ; done
 	ls docs/screenshots
 
 clean:
