@@ -232,6 +232,47 @@ func TestAttack_PreimageBytesDoNotBlockAVoucher(t *testing.T) {
 	}
 }
 
+// Bytes that are no voucher are the fault of whoever hands them in: a
+// second device handing in the same bytes is rejected and charged with a
+// forgery too, not let off as a duplicate of the first device's upload;
+// the same device handing them in again is a duplicate, so a repeated
+// sync charges it once.
+func TestAttack_JunkIsChargedToEveryUploader(t *testing.T) {
+	w := newWorld(t, staged())
+	a, b := w.person("bank-a", 0), w.person("bank-b", 0)
+	junk := []byte("not a voucher at all")
+	forgeries := func() int {
+		n := 0
+		for _, c := range w.s.Conflicts() {
+			if c.Kind == offline.Forgery {
+				n++
+			}
+		}
+		return n
+	}
+	upload := func(p *person) VoucherResult {
+		t.Helper()
+		rep, err := w.s.Reconcile(w.ctx, p.bank, Upload{Device: serial(p), Received: [][]byte{junk}})
+		if err != nil || len(rep.Vouchers) != 1 {
+			t.Fatalf("upload by %s: %v %+v", p.name, err, rep)
+		}
+		return rep.Vouchers[0]
+	}
+	first := upload(a)
+	second := upload(b)
+	if first.Outcome != offline.Rejected || second.Outcome != offline.Rejected || second.Reason != offline.ReasonMalformed {
+		t.Fatalf("junk from two devices: %+v then %+v, want both rejected malformed", first, second)
+	}
+	if first.Hash == second.Hash || second.Hash != rejectedDigest(serial(b), junk) {
+		t.Errorf("the two uploads are named %s and %s; each should name its uploader", first.Hash, second.Hash)
+	}
+	w.wantRevoked(map[offline.Serial]offline.ConflictKind{serial(a): offline.Forgery, serial(b): offline.Forgery})
+	again := upload(a)
+	if again.Outcome != offline.Duplicate || again.Hash != first.Hash || forgeries() != 2 {
+		t.Errorf("the same device again: %+v with %d forgeries, want a duplicate of its first upload and 2", again, forgeries())
+	}
+}
+
 // What Reconcile refuses outright changes nothing; bytes that are no
 // voucher revoke the device that handed them in.
 func TestAttack_BadInput(t *testing.T) {
@@ -269,7 +310,7 @@ func TestAttack_BadInput(t *testing.T) {
 		t.Errorf("malformed upload: %+v", rep)
 	}
 	for _, raw := range bad {
-		if r := findResult(t, rep, rejectedDigest(raw)); r.Reason != offline.ReasonMalformed {
+		if r := findResult(t, rep, rejectedDigest(serial(b), raw)); r.Reason != offline.ReasonMalformed {
 			t.Errorf("%q: %+v", raw, r)
 		}
 	}

@@ -21,9 +21,9 @@ func (s *Settler) examineAll(up Upload) []incoming {
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < len(ins); i = int(next.Add(1)) - 1 {
 				if i < len(up.Sent) {
-					ins[i] = s.examine(up.Sent[i], true)
+					ins[i] = s.examine(up.Device, up.Sent[i], true)
 				} else {
-					ins[i] = s.examine(up.Received[i-len(up.Sent)], false)
+					ins[i] = s.examine(up.Device, up.Received[i-len(up.Sent)], false)
 				}
 			}
 		})
@@ -32,20 +32,21 @@ func (s *Settler) examineAll(up Upload) []incoming {
 	return ins
 }
 
-// examine decodes a voucher and checks its signatures.
-func (s *Settler) examine(raw []byte, sent bool) incoming {
+// examine decodes a voucher the device uploader handed in and checks its
+// signatures.
+func (s *Settler) examine(uploader offline.Serial, raw []byte, sent bool) incoming {
 	in := incoming{raw: raw, sent: sent}
 	v, err := offline.ParseVoucher(raw)
 	if err != nil {
-		in.hash, in.reason, in.detail = rejectedDigest(raw), offline.ReasonMalformed, err.Error()
+		in.hash, in.reason, in.detail = rejectedDigest(uploader, raw), offline.ReasonMalformed, err.Error()
 		return in
 	}
 	if err := s.verifyEvidence(raw, &v); err != nil {
-		in.hash, in.reason, in.detail = rejectedDigest(raw), offline.ReasonForged, err.Error()
+		in.hash, in.reason, in.detail = rejectedDigest(uploader, raw), offline.ReasonForged, err.Error()
 		return in
 	}
 	if !ed25519.Verify(v.Chain.Device.Key, v.SignedBytes(), v.Signature[:]) {
-		in.hash, in.reason, in.detail = rejectedDigest(raw), offline.ReasonForged, "payer signature does not verify"
+		in.hash, in.reason, in.detail = rejectedDigest(uploader, raw), offline.ReasonForged, "payer signature does not verify"
 		return in
 	}
 	in.v, in.hash = v, v.Hash()
@@ -82,9 +83,18 @@ func (s *Settler) verifyEvidence(raw []byte, v *offline.Voucher) error {
 	return nil
 }
 
-// rejectedDigest names bytes that are not a genuine voucher. Its domain
-// keeps it apart from voucher hashes, so no upload of bytes can take the
-// place of a genuine voucher.
-func rejectedDigest(raw []byte) offline.Hash {
-	return sha256.Sum256(append([]byte("cbdc-sandbox/settlement/rejected\x00"), raw...))
+// rejectedDigest names bytes that are not a genuine voucher, as handed in
+// by the device uploader: the SHA-256 of the text
+// "cbdc-sandbox/settlement/rejected", a zero byte, the uploader's serial
+// and the bytes. Its domain keeps it apart from voucher hashes, so no
+// upload of bytes can take the place of a genuine voucher. It names the
+// uploader because handing in bytes that are not a voucher is that
+// device's own fault: each device that hands them in is charged with a
+// forgery, and only the same device handing them in again is a duplicate.
+func rejectedDigest(uploader offline.Serial, raw []byte) offline.Hash {
+	h := sha256.New()
+	h.Write([]byte("cbdc-sandbox/settlement/rejected\x00"))
+	h.Write(uploader[:])
+	h.Write(raw)
+	return offline.Hash(h.Sum(nil))
 }
