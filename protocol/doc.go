@@ -16,6 +16,10 @@
 //
 // docs/protocol.md lists every message with an example and every error
 // code; it is the specification an outside client is written from.
+// ReadEnvelope and ReadBody read what a wallet sends exactly as its
+// "Reading a message" says (required and optional fields, null, base64,
+// times, numbers, and which error wins); the bank reads with them, so
+// the page and the bank cannot read a message differently.
 //
 // # Caveats
 //

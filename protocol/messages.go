@@ -5,6 +5,11 @@ import "time"
 // Bodies of the messages. Amounts are whole yen; keys, challenges and
 // signatures are base64 (standard alphabet, padded), as encoding/json
 // writes []byte.
+//
+// In the bodies a wallet sends, a field tagged wire:"optional" may be left
+// out (or sent as null) and then reads as its zero value; every other
+// field is required (ReadBody). The fields are declared in the order
+// docs/protocol.md lists them, which is the order ReadBody checks them in.
 
 // Challenge is pushed by the intermediary as soon as a wallet connects.
 type Challenge struct {
@@ -64,8 +69,8 @@ type BalanceResult struct {
 
 // HistoryQuery asks for a page of the wallet's history, newest first.
 type HistoryQuery struct {
-	Cursor uint64 `json:"cursor,omitempty"` // 0 for the newest page, else the previous page's next
-	Limit  int    `json:"limit,omitempty"`  // 1 to 200; 50 when 0
+	Cursor uint64 `json:"cursor,omitempty" wire:"optional"` // 0 for the newest page, else the previous page's next
+	Limit  int    `json:"limit,omitempty" wire:"optional"`  // 1 to 200; 50 when 0
 }
 
 // HistoryResult answers history.
@@ -115,8 +120,8 @@ type Paid struct {
 type RequestPayment struct {
 	Payer     string `json:"payer"`
 	Amount    int64  `json:"amount"`
-	Memo      string `json:"memo,omitempty"`
-	ExpiresIn int64  `json:"expires_in,omitempty"` // seconds, 1 to 604800; 600 when 0
+	Memo      string `json:"memo,omitempty" wire:"optional"`
+	ExpiresIn int64  `json:"expires_in,omitempty" wire:"optional"` // seconds, 1 to 604800; 600 when 0
 	Signature []byte `json:"signature"`
 }
 
@@ -203,10 +208,10 @@ type Deposited struct {
 type Schedule struct {
 	To        string    `json:"to"`
 	Amount    int64     `json:"amount"`
-	Memo      string    `json:"memo,omitempty"`
-	At        time.Time `json:"at"`              // first payment
-	Every     string    `json:"every,omitempty"` // Go duration such as "24h"; empty for one payment
-	Times     int       `json:"times,omitempty"` // payments in all when recurring; 0 until cancelled
+	Memo      string    `json:"memo,omitempty" wire:"optional"`
+	At        time.Time `json:"at"`                              // first payment
+	Every     string    `json:"every,omitempty" wire:"optional"` // Go duration such as "24h"; empty for one payment
+	Times     int       `json:"times,omitempty" wire:"optional"` // payments in all when recurring; 0 until cancelled
 	Signature []byte    `json:"signature"`
 }
 

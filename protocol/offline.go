@@ -66,9 +66,9 @@ type PurseSync struct {
 	// with counter, the purse's account of itself, by which the ledger
 	// judges an intermittent purse. Left out, the ledger judges it only
 	// once its vouchers can no longer arrive.
-	ReceivedTotal *uint64  `json:"received_total,omitempty"`
-	Sent          [][]byte `json:"sent"` // voucher encodings, in counter order
-	Received      [][]byte `json:"received"`
+	ReceivedTotal *uint64  `json:"received_total,omitempty" wire:"optional"`
+	Sent          [][]byte `json:"sent" wire:"optional"` // voucher encodings, in counter order
+	Received      [][]byte `json:"received" wire:"optional"`
 }
 
 // VoucherOutcome is what reconciliation did with one voucher.
