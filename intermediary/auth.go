@@ -5,8 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
-	"errors"
-	"strings"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
@@ -57,12 +55,12 @@ func (s *session) authenticate(ctx context.Context, env protocol.Envelope) (*wal
 	var reg protocol.Register
 	if env.Type == protocol.TypeHello {
 		var h protocol.Hello
-		if err := decodeBody(env.Body, &h); err != nil {
+		if err := protocol.ReadBody(env.Body, &h); err != nil {
 			return nil, err
 		}
 		pub, challenge, sig = h.PublicKey, h.Challenge, h.Signature
 	} else {
-		if err := decodeBody(env.Body, &reg); err != nil {
+		if err := protocol.ReadBody(env.Body, &reg); err != nil {
 			return nil, err
 		}
 		pub, challenge, sig = reg.PublicKey, reg.Challenge, reg.Signature
@@ -99,26 +97,4 @@ func (b *Bank) welcome(w *wallet) protocol.Welcome {
 	t, _ := b.cfg.tier(c.tier)
 	return protocol.Welcome{Bank: string(b.id), Wallet: w.addr, Customer: c.id, Tier: t,
 		Settings: protocol.Settings{Waterfall: waterfall, AutoCharge: autoCharge}}
-}
-
-// decodeBody reads a message body strictly: unknown fields are refused, so
-// a misspelt field is an error rather than silently ignored.
-func decodeBody(raw json.RawMessage, v any) error {
-	if len(raw) == 0 {
-		return fail(protocol.CodeBadMessage, "the message has no body")
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil {
-		return nil
-	}
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && strings.HasPrefix(te.Value, "number ") && (te.Field == "amount" || te.Field == "expires_in") {
-		if strings.ContainsAny(te.Value[7:], ".eE") {
-			return fail(protocol.CodeInvalidAmount, "%s must be a whole number, got %s", te.Field, te.Value[7:])
-		}
-		return fail(protocol.CodeAmountOverflow, "%s %s does not fit in a signed 64-bit whole number", te.Field, te.Value[7:])
-	}
-	return fail(protocol.CodeBadMessage, "malformed body: %v", err)
 }

@@ -212,7 +212,7 @@ func TestGateway_SessionStartRefusals(t *testing.T) {
 	r.sendMsg(protocol.TypeHello, "h2", protocol.Hello{PublicKey: pub, Challenge: r.ch.Challenge,
 		Signature: ed25519.Sign(newKey(t), protocol.SessionBytes(r.ch.Bank, r.ch.Challenge, pub))})
 	r.expectError("h2", protocol.CodeBadSignature)
-	r.sendMsg(protocol.TypeHello, "h3", protocol.Hello{PublicKey: pub[:10], Challenge: r.ch.Challenge})
+	r.sendMsg(protocol.TypeHello, "h3", protocol.Hello{PublicKey: pub[:10], Challenge: r.ch.Challenge, Signature: []byte{}})
 	r.expectError("h3", protocol.CodeBadPublicKey)
 	// Signed for another bank: the session bytes name the bank.
 	r.sendMsg(protocol.TypeHello, "h4", protocol.Hello{PublicKey: pub, Challenge: r.ch.Challenge,

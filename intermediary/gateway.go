@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -282,17 +281,9 @@ var errInternal = fail(protocol.CodeInternal, "the bank could not complete the r
 // handle decodes one message and runs it. Session set-up runs on the
 // reader itself, so nothing else runs before the wallet is known.
 func (s *session) handle(data []byte) {
-	var env protocol.Envelope
-	if err := json.Unmarshal(data, &env); err != nil {
-		s.fail("", fail(protocol.CodeBadMessage, "not a JSON message envelope: %v", err))
-		return
-	}
-	switch {
-	case env.V != protocol.Version:
-		s.fail(env.ID, fail(protocol.CodeUnsupportedVersion, "protocol version %d is not spoken here; use %d", env.V, protocol.Version))
-		return
-	case !protocol.ValidRequestID(env.ID):
-		s.fail(env.ID, fail(protocol.CodeBadRequestID, "a request id is 1 to 32 letters, digits or ._- (got %q)", env.ID))
+	env, perr := protocol.ReadEnvelope(data)
+	if perr != nil {
+		s.fail(env.ID, perr)
 		return
 	}
 	h, known := handlers[env.Type]

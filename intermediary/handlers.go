@@ -37,7 +37,7 @@ var handlers = map[string]handler{
 // wallet's rate limit, and serialises it with the wallet's other
 // instructions. The caller must call the returned unlock.
 func (s *session) instruction(typ, id string, body json.RawMessage, m protocol.Signed) (func(), error) {
-	if err := decodeBody(body, m); err != nil {
+	if err := protocol.ReadBody(body, m); err != nil {
 		return nil, err
 	}
 	key, err := s.w.sigKey()
@@ -107,8 +107,8 @@ func (s *session) balance(ctx context.Context, _ string, _ json.RawMessage) (str
 
 func (s *session) history(ctx context.Context, _ string, body json.RawMessage) (string, any, error) {
 	var q protocol.HistoryQuery
-	if len(body) > 0 {
-		if err := decodeBody(body, &q); err != nil {
+	if body != nil { // left out or null: the defaults
+		if err := protocol.ReadBody(body, &q); err != nil {
 			return "", nil, err
 		}
 	}

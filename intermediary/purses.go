@@ -327,7 +327,7 @@ func (b *Bank) checkFunding(ctx context.Context, sn offline.Serial, rec purseRec
 
 func (s *session) syncPurse(ctx context.Context, _ string, body json.RawMessage) (string, any, error) {
 	var m protocol.PurseSync
-	if err := decodeBody(body, &m); err != nil {
+	if err := protocol.ReadBody(body, &m); err != nil {
 		return "", nil, err
 	}
 	r, err := s.b.syncPurse(ctx, s.w, m)
@@ -491,7 +491,7 @@ func (b *Bank) retirePurse(ctx context.Context, w *wallet, serial string) (*prot
 	}
 	sn, err := offline.ParseSerial(serial)
 	if err != nil {
-		return nil, fail(protocol.CodeUnknownPurse, "%v", err)
+		return nil, fail(protocol.CodeUnknownPurse, "purse %q is not a purse serial (32 lowercase hex digits)", serial)
 	}
 	var rec purseRec
 	err = b.db.View(func(tx *bolt.Tx) error {

@@ -111,7 +111,7 @@ func TestHostileInput_RunningServers(t *testing.T) {
 				{websocket.TextMessage, `{"v":1,"type":"mint","id":"m"}`, protocol.CodeUnknownType},
 				{websocket.TextMessage, `{"v":9,"type":"balance","id":"v"}`, protocol.CodeUnsupportedVersion},
 				{websocket.TextMessage, `{"v":1,"type":"pay","id":"p","body":{"to":"x@bank-2","amount":100}}`, protocol.CodeNotAuthenticated},
-				{websocket.TextMessage, `{"v":1,"type":"hello","id":"h","body":{"public_key":"AAAA"}}`, protocol.CodeBadPublicKey},
+				{websocket.TextMessage, `{"v":1,"type":"hello","id":"h","body":{"public_key":"AAAA","challenge":"AAAA","signature":"AAAA"}}`, protocol.CodeBadPublicKey},
 			} {
 				if err := c.WriteMessage(f.kind, []byte(f.msg)); err != nil {
 					return err
