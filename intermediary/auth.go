@@ -65,9 +65,10 @@ func (s *session) authenticate(ctx context.Context, env protocol.Envelope) (*wal
 		}
 		pub, challenge, sig = reg.PublicKey, reg.Challenge, reg.Signature
 	}
+	if err := checkPublicKey(pub); err != nil {
+		return nil, err
+	}
 	switch {
-	case len(pub) != ed25519.PublicKeySize:
-		return nil, fail(protocol.CodeBadPublicKey, "a public key is %d bytes of ed25519, got %d", ed25519.PublicKeySize, len(pub))
 	case !bytes.Equal(challenge, s.challenge):
 		return nil, fail(protocol.CodeWrongChallenge, "the signed challenge is not the one this connection was sent")
 	case !ed25519.Verify(pub, protocol.SessionBytes(string(s.b.id), challenge, pub), sig):

@@ -116,8 +116,8 @@ func (b *Bank) provisionPurse(ctx context.Context, w *wallet, key []byte) (*prot
 	if err := b.offlineOn(); err != nil {
 		return nil, err
 	}
-	if len(key) != ed25519.PublicKeySize {
-		return nil, fail(protocol.CodeBadPublicKey, "a purse key is 32 bytes of ed25519, got %d bytes", len(key))
+	if err := checkPublicKey(key); err != nil {
+		return nil, err
 	}
 	serial, rec, found, err := b.purseOf(w.keyID)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"filippo.io/edwards25519"
+
+	"github.com/digital-yen/cbdc-sandbox/protocol"
 )
 
 // Signature checks are the largest cost of a payment at the bank (about
@@ -49,6 +51,22 @@ func newSigKey(pub ed25519.PublicKey) (*sigKey, error) {
 		return nil, errWeakKey
 	}
 	return &sigKey{raw: pub, negA: new(edwards25519.Point).Negate(a)}, nil
+}
+
+// checkPublicKey refuses a key no signature can be trusted under: not 32
+// bytes, not the encoding of a point of the curve, or a point of small
+// order.
+func checkPublicKey(pub []byte) error {
+	if len(pub) != ed25519.PublicKeySize {
+		return fail(protocol.CodeBadPublicKey, "a public key is %d bytes of ed25519, got %d", ed25519.PublicKeySize, len(pub))
+	}
+	switch _, err := newSigKey(pub); {
+	case errors.Is(err, errWeakKey):
+		return fail(protocol.CodeBadPublicKey, "the public key is a point of small order, for which anyone could sign")
+	case err != nil:
+		return fail(protocol.CodeBadPublicKey, "the public key's 32 bytes do not encode a point of the ed25519 curve")
+	}
+	return nil
 }
 
 type sigCheck struct {
