@@ -10,6 +10,7 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -372,4 +373,146 @@ func TestDoc_EverySignedExampleVerifies(t *testing.T) {
 			t.Errorf("no verified example of a signed %s", typ)
 		}
 	}
+}
+
+// refusal is one example of section 9's "Examples of refusals": a
+// message as sent and what the bank answers.
+type refusal struct {
+	line   int
+	msg    string
+	answer string // an error code, or the type of the answer
+	noID   bool   // the error carries no id
+}
+
+// refusalExamples reads the block after <!-- example:refusals -->.
+func refusalExamples(t *testing.T, doc string) []refusal {
+	t.Helper()
+	var out []refusal
+	lines := strings.Split(example(t, doc, "refusals"), "\n")
+	for i := 0; i < len(lines); i++ {
+		l := strings.TrimSpace(lines[i])
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		msg, ok := strings.CutPrefix(l, "→ ")
+		if !ok || i+1 >= len(lines) {
+			t.Fatalf("refusal example line %d: want a → line followed by a ← line, got %q", i+1, l)
+		}
+		ans, ok := strings.CutPrefix(strings.TrimSpace(lines[i+1]), "← ")
+		if !ok {
+			t.Fatalf("refusal example line %d: %q is not followed by a ← line", i+1, l)
+		}
+		ans, noID := strings.CutSuffix(ans, " without id")
+		out = append(out, refusal{line: i + 1, msg: msg, answer: ans, noID: noID})
+		i++
+	}
+	if len(out) < 40 {
+		t.Fatalf("only %d refusal examples", len(out))
+	}
+	return out
+}
+
+// wireRequests are the bodies of the requests a wallet sends, by type.
+var wireRequests = map[string]func() any{
+	TypeHello: func() any { return new(Hello) }, TypeRegister: func() any { return new(Register) },
+	TypeHistory: func() any { return new(HistoryQuery) }, TypePay: func() any { return new(Pay) },
+	TypeRequestPayment: func() any { return new(RequestPayment) }, TypeApprove: func() any { return new(Approve) },
+	TypeDecline: func() any { return new(Decline) }, TypeWithdraw: func() any { return new(Withdraw) },
+	TypeDeposit: func() any { return new(Deposit) }, TypeSchedule: func() any { return new(Schedule) },
+	TypeCancelSchedule: func() any { return new(CancelSchedule) }, TypeSettings: func() any { return new(Settings) },
+	TypePurseProvision: func() any { return new(PurseProvision) }, TypePurseFund: func() any { return new(PurseFund) },
+	TypePurseSync: func() any { return new(PurseSync) }, TypePurseRetire: func() any { return new(PurseRetire) },
+}
+
+// TestDoc_RefusalExamplesReadAsTheyAnswer reads every example of refusal
+// as the bank reads it: an envelope refused says so with the code and id
+// the document gives; a body refused too; a body that reads carries key
+// A's signature exactly when the document says the signature is not what
+// is refused. intermediary's tests send the same examples to a bank.
+func TestDoc_RefusalExamplesReadAsTheyAnswer(t *testing.T) {
+	doc := readDoc(t)
+	key := exampleKey(t, doc, "seed-a")
+	pub := key.Public().(ed25519.PublicKey)
+	requests := map[string]bool{TypeBalance: true, TypeRequests: true, TypeSchedules: true, TypeRevocations: true}
+	for typ := range wireRequests {
+		requests[typ] = true
+	}
+	for _, ex := range refusalExamples(t, doc) {
+		env, perr := ReadEnvelope([]byte(ex.msg))
+		if perr != nil {
+			if perr.Code != ex.answer || ex.noID != (env.ID == "") {
+				t.Errorf("line %d: %s\nreads as %s with id %q; the document says %s (without id: %v)", ex.line, ex.msg, perr.Code, env.ID, ex.answer, ex.noID)
+			}
+			continue
+		}
+		if !requests[env.Type] != (ex.answer == CodeUnknownType) {
+			t.Errorf("line %d: type %q, the document says %s", ex.line, env.Type, ex.answer)
+		}
+		mk := wireRequests[env.Type]
+		if mk == nil || env.Type == TypeHello || env.Type == TypeRegister || env.Body == nil && env.Type == TypeHistory {
+			continue
+		}
+		m := mk()
+		if err := ReadBody(env.Body, m); err != nil {
+			if errCode(err) != ex.answer {
+				t.Errorf("line %d: %s\nbody reads as %v; the document says %s", ex.line, ex.msg, err, ex.answer)
+			}
+			continue
+		}
+		if sm, ok := m.(Signed); ok {
+			verifies := Verify(pub, env.Type, WalletAddress(pub, "bank-1"), env.ID, sm)
+			if verifies == (ex.answer == CodeBadSignature) {
+				t.Errorf("line %d: %s\nkey A's signature verifies: %v; the document says %s", ex.line, ex.msg, verifies, ex.answer)
+			}
+		}
+	}
+}
+
+// TestDoc_FieldTablesAreTheRequests holds each request's field table to
+// its struct: the same fields in the same order (the order ReadBody
+// reads them in), and "optional" in the meaning of exactly the fields
+// that may be left out.
+func TestDoc_FieldTablesAreTheRequests(t *testing.T) {
+	doc := readDoc(t)
+	for _, typ := range sortedKeys(wireRequests) {
+		fields := layoutOf(reflect.TypeOf(wireRequests[typ]()).Elem())
+		rows := fieldTable(t, doc, typ)
+		if len(rows) != len(fields) {
+			t.Errorf("%s: the document's table lists %d fields, the message has %d (%s)", typ, len(rows), len(fields), fieldNames(fields))
+			continue
+		}
+		for i, f := range fields {
+			optional := strings.Contains(strings.ToLower(rows[i][1]), "optional")
+			if rows[i][0] != f.name || optional != f.optional {
+				t.Errorf("%s: table row %d is %q (optional: %v), the message's field %d is %q (optional: %v)",
+					typ, i+1, rows[i][0], optional, i+1, f.name, f.optional)
+			}
+		}
+	}
+}
+
+// fieldTable returns the name and meaning of each row of the first field
+// table after the heading of message typ.
+func fieldTable(t *testing.T, doc, typ string) [][2]string {
+	t.Helper()
+	lines := strings.Split(doc, "\n")
+	head := "#### `" + typ + "`"
+	i := 0
+	for i < len(lines) && lines[i] != head && !strings.HasPrefix(lines[i], head+" ") {
+		i++
+	}
+	for i < len(lines) && !strings.HasPrefix(lines[i], "| field | type | meaning |") {
+		if i++; i < len(lines) && strings.HasPrefix(lines[i], "#") {
+			t.Fatalf("message %s has no field table", typ)
+		}
+	}
+	if i >= len(lines) {
+		t.Fatalf("no heading %q with a field table", head)
+	}
+	var rows [][2]string
+	for i += 2; i < len(lines) && strings.HasPrefix(lines[i], "| `"); i++ {
+		cells := strings.Split(lines[i], " | ")
+		rows = append(rows, [2]string{strings.Trim(cells[0], "| `"), cells[len(cells)-1]})
+	}
+	return rows
 }
