@@ -19,22 +19,48 @@ import (
 // operator's admin API under /admin/ (bearer token), /healthz (the bank
 // can do its job: 503 once its own file has failed, which a restart
 // mends) and /readyz (it can take traffic now: its file works, and its
-// central ledger answers and commits).
+// central ledger answers and commits). docs/openapi.yaml documents every
+// route.
 func (b *Bank) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+protocol.Path, b.serveWallet)
-	mux.HandleFunc("GET /healthz", b.healthz)
-	mux.HandleFunc("GET /readyz", b.ready)
-	mux.HandleFunc("GET /admin/status", b.admin(b.adminStatus))
-	mux.HandleFunc("GET /admin/tiers", b.admin(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, b.cfg.Tiers) }))
-	mux.HandleFunc("GET /admin/customers", b.admin(b.adminCustomers))
-	mux.HandleFunc("POST /admin/customers", b.admin(b.adminOnboard))
-	mux.HandleFunc("GET /admin/customers/{id}", b.admin(b.adminCustomer))
-	mux.HandleFunc("POST /admin/customers/{id}/wallets", b.admin(b.adminAddWallet))
-	mux.HandleFunc("PUT /admin/customers/{id}/tier", b.admin(b.adminSetTier))
-	mux.HandleFunc("POST /admin/float/issue", b.admin(b.adminFloat(b.IssueFloat)))
-	mux.HandleFunc("POST /admin/float/redeem", b.admin(b.adminFloat(b.RedeemFloat)))
+	for _, rt := range b.routes() {
+		mux.HandleFunc(rt.pattern, rt.handler)
+	}
 	return mux
+}
+
+// Routes lists the patterns Handler serves, such as "GET /admin/status",
+// as http.ServeMux takes them, so that a document of the API can be held
+// to the code.
+func (b *Bank) Routes() []string {
+	var out []string
+	for _, rt := range b.routes() {
+		out = append(out, rt.pattern)
+	}
+	return out
+}
+
+// route is one endpoint: its http.ServeMux pattern and its handler.
+type route struct {
+	pattern string
+	handler http.HandlerFunc
+}
+
+func (b *Bank) routes() []route {
+	return []route{
+		{"GET " + protocol.Path, b.serveWallet},
+		{"GET /healthz", b.healthz},
+		{"GET /readyz", b.ready},
+		{"GET /admin/status", b.admin(b.adminStatus)},
+		{"GET /admin/tiers", b.admin(b.adminTiers)},
+		{"GET /admin/customers", b.admin(b.adminCustomers)},
+		{"POST /admin/customers", b.admin(b.adminOnboard)},
+		{"GET /admin/customers/{id}", b.admin(b.adminCustomer)},
+		{"POST /admin/customers/{id}/wallets", b.admin(b.adminAddWallet)},
+		{"PUT /admin/customers/{id}/tier", b.admin(b.adminSetTier)},
+		{"POST /admin/float/issue", b.admin(b.adminFloat(b.IssueFloat))},
+		{"POST /admin/float/redeem", b.admin(b.adminFloat(b.RedeemFloat))},
+	}
 }
 
 // admin lets only the holder of the admin token through.
@@ -52,6 +78,10 @@ func (b *Bank) admin(h http.HandlerFunc) http.HandlerFunc {
 func (b *Bank) adminStatus(w http.ResponseWriter, r *http.Request) {
 	s, err := b.Status(r.Context())
 	reply(w, s, err)
+}
+
+func (b *Bank) adminTiers(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, b.cfg.Tiers)
 }
 
 func (b *Bank) adminCustomers(w http.ResponseWriter, r *http.Request) {

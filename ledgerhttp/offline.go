@@ -101,12 +101,14 @@ type wireReport struct {
 	Receipt       []byte              `json:"receipt"` // the ledger's sync receipt for the device, signed by the root key
 }
 
-func (s *Server) routeOffline() {
-	s.mux.HandleFunc("POST /v1/offline/certify", s.authed(s.offlineOnly(s.handleCertify)))
-	s.mux.HandleFunc("POST /v1/offline/devices", s.authed(s.offlineOnly(s.handleDevice)))
-	s.mux.HandleFunc("POST /v1/offline/reconcile", s.authed(s.offlineOnly(s.handleReconcile)))
-	s.mux.HandleFunc("GET /v1/offline/revocations", s.authed(s.offlineOnly(s.handleRevocations)))
-	s.mux.HandleFunc("POST /v1/offline/devices/{serial}/retire", s.authed(s.offlineOnly(s.handleRetire)))
+func (s *Server) offlineRoutes() []route {
+	return []route{
+		{"POST /v1/offline/certify", s.authed(s.offlineOnly(s.handleCertify))},
+		{"POST /v1/offline/devices", s.authed(s.offlineOnly(s.handleDevice))},
+		{"POST /v1/offline/reconcile", s.authed(s.offlineOnly(s.handleReconcile))},
+		{"GET /v1/offline/revocations", s.authed(s.offlineOnly(s.handleRevocations))},
+		{"POST /v1/offline/devices/{serial}/retire", s.authed(s.offlineOnly(s.handleRetire))},
+	}
 }
 
 type bankHandler = func(http.ResponseWriter, *http.Request, *ledger.Intermediary)

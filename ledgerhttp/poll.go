@@ -20,11 +20,13 @@ const (
 	clientWait  = 25 * time.Second // what the client asks for: under maxWait, with room for the answer
 )
 
-// routeLongPolls registers the feed and the relay between intermediaries.
-func (s *Server) routeLongPolls() {
-	s.mux.HandleFunc("GET /v1/feed", s.authed(s.handleFeed))
-	s.mux.HandleFunc("POST /v1/messages", s.authed(s.handleSend))
-	s.mux.HandleFunc("GET /v1/messages", s.authed(s.handleReceive))
+// longPollRoutes are the feed and the relay between intermediaries.
+func (s *Server) longPollRoutes() []route {
+	return []route{
+		{"GET /v1/feed", s.authed(s.handleFeed)},
+		{"POST /v1/messages", s.authed(s.handleSend)},
+		{"GET /v1/messages", s.authed(s.handleReceive)},
+	}
 }
 
 // queryUint reads a whole-number query parameter; absent means 0.

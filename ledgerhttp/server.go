@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,18 +57,43 @@ func NewServer(l *ledger.Ledger, keys map[ledger.AccountID]ed25519.PublicKey, op
 	}
 	s := &Server{ledger: l, settler: opts.Settler, sessions: newSessions(keys, opts.SessionTTL, opts.Now), log: opts.Logger, mux: http.NewServeMux()}
 	s.failed = s.storageFailure
-	s.mux.HandleFunc("GET /healthz", s.handleHealth)
-	s.mux.HandleFunc("GET /readyz", s.handleReady)
-	s.mux.HandleFunc("GET /v1/challenge", s.handleChallenge)
-	s.mux.HandleFunc("POST /v1/session", s.handleSession)
-	s.mux.HandleFunc("POST /v1/ops", s.authed(s.handleOps))
-	s.mux.HandleFunc("GET /v1/accounts/{id}", s.authed(s.handleAccount))
-	s.mux.HandleFunc("GET /v1/accounts/{id}/history", s.authed(s.handleHistory))
-	s.mux.HandleFunc("GET /v1/holders/{id}", s.authed(s.handleHolder))
-	s.mux.HandleFunc("GET /v1/totals", s.authed(s.handleTotals))
-	s.routeLongPolls()
-	s.routeOffline()
+	for _, rt := range s.routes() {
+		s.mux.HandleFunc(rt.pattern, rt.handler)
+	}
 	return s
+}
+
+// route is one endpoint: its http.ServeMux pattern and its handler.
+type route struct {
+	pattern string
+	handler http.HandlerFunc
+}
+
+// routes lists every endpoint the server serves. docs/openapi.yaml
+// documents each.
+func (s *Server) routes() []route {
+	return slices.Concat([]route{
+		{"GET /healthz", s.handleHealth},
+		{"GET /readyz", s.handleReady},
+		{"GET /v1/challenge", s.handleChallenge},
+		{"POST /v1/session", s.handleSession},
+		{"POST /v1/ops", s.authed(s.handleOps)},
+		{"GET /v1/accounts/{id}", s.authed(s.handleAccount)},
+		{"GET /v1/accounts/{id}/history", s.authed(s.handleHistory)},
+		{"GET /v1/holders/{id}", s.authed(s.handleHolder)},
+		{"GET /v1/totals", s.authed(s.handleTotals)},
+	}, s.longPollRoutes(), s.offlineRoutes())
+}
+
+// Routes lists the patterns the server serves, such as "POST /v1/ops", as
+// http.ServeMux takes them, so that a document of the API can be held to
+// the code.
+func (s *Server) Routes() []string {
+	var out []string
+	for _, rt := range s.routes() {
+		out = append(out, rt.pattern)
+	}
+	return out
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
