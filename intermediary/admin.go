@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/digital-yen/cbdc-sandbox/internal/jsonbody"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 )
 
@@ -113,7 +114,7 @@ type onboardRequest struct {
 	Name       string   `json:"name"`
 	PersonID   string   `json:"person_id"`
 	Tier       string   `json:"tier"`
-	Deposit    int64    `json:"deposit"`
+	Deposit    int64    `json:"deposit" unit:"yen"`
 	PublicKeys [][]byte `json:"public_keys"`
 }
 
@@ -160,7 +161,7 @@ func (b *Bank) adminSetTier(w http.ResponseWriter, r *http.Request) {
 func (b *Bank) adminFloat(move func(ctx context.Context, amount int64) (Status, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
-			Amount int64 `json:"amount"`
+			Amount int64 `json:"amount" unit:"yen"`
 		}
 		if !readJSON(w, r, &req) {
 			return
@@ -170,15 +171,18 @@ func (b *Bank) adminFloat(move func(ctx context.Context, amount int64) (Status, 
 	}
 }
 
+// readJSON reads a request body into v, or answers 400 bad_message with
+// what is wrong with it in plain words.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, fail(protocol.CodeBadMessage, "malformed JSON body: %v", err))
+	if err := jsonbody.Decode(w, r, maxAdminBody, v); err != nil {
+		writeError(w, http.StatusBadRequest, fail(protocol.CodeBadMessage, "%v", err))
 		return false
 	}
 	return true
 }
+
+// maxAdminBody bounds an admin request's body.
+const maxAdminBody = 1 << 20
 
 // reply writes a result, or an error with a status that fits its code.
 func reply(w http.ResponseWriter, v any, err error) {

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/internal/jsonbody"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 	"github.com/digital-yen/cbdc-sandbox/reqid"
@@ -235,10 +236,9 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request, bank *led
 
 func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, bank *ledger.Intermediary) {
 	q := r.URL.Query()
-	cursor, err1 := parseUint(q.Get("cursor"))
-	limit, err2 := parseUint(q.Get("limit"))
-	if err := errors.Join(err1, err2); err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", "cursor and limit are whole numbers: "+err.Error())
+	cursor, err1 := queryUint(q, "cursor")
+	limit, err2 := queryUint(q, "limit")
+	if badQuery(w, err1, err2) {
 		return
 	}
 	events, next, err := bank.History(r.Context(), ledger.AccountID(r.PathValue("id")), cursor, int(min(limit, ledger.MaxPage)))
@@ -288,20 +288,20 @@ func writeLedgerError(w http.ResponseWriter, err error) {
 	writeError(w, status, e.Code, e.Message)
 }
 
-// decode reads a JSON body of bounded size, refusing unknown fields.
+// decode reads a JSON body of bounded size, refusing unknown fields, or
+// answers what is wrong with it in plain words.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body over %d bytes", maxBody))
-		} else {
-			writeError(w, http.StatusBadRequest, "bad_request", "malformed JSON: "+err.Error())
-		}
-		return false
+	err := jsonbody.Decode(w, r, maxBody, v)
+	if err == nil {
+		return true
 	}
-	return true
+	var je *jsonbody.Error
+	if errors.As(err, &je) && je.TooLarge {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body over %d bytes", maxBody))
+	} else {
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+	}
+	return false
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

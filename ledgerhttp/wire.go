@@ -39,11 +39,11 @@ type opsRequest struct {
 type wireOp struct {
 	Type      string           `json:"type"` // open, close, limits, issue, redeem, transfer, batch
 	OpID      string           `json:"op_id"`
-	Account   *wireAccountSpec `json:"account,omitempty"`    // open
-	AccountID ledger.AccountID `json:"account_id,omitempty"` // close, limits
-	Limits    *wireLimits      `json:"limits,omitempty"`     // limits
-	Amount    int64            `json:"amount,omitempty"`     // issue, redeem
-	Transfers []wireTransfer   `json:"transfers,omitempty"`  // transfer (one), batch
+	Account   *wireAccountSpec `json:"account,omitempty"`           // open
+	AccountID ledger.AccountID `json:"account_id,omitempty"`        // close, limits
+	Limits    *wireLimits      `json:"limits,omitempty"`            // limits
+	Amount    int64            `json:"amount,omitempty" unit:"yen"` // issue, redeem
+	Transfers []wireTransfer   `json:"transfers,omitempty"`         // transfer (one), batch
 }
 
 type wireAccountSpec struct {
@@ -55,7 +55,7 @@ type wireAccountSpec struct {
 }
 
 type wireLimits struct {
-	Holding int64 `json:"holding"`
+	Holding int64 `json:"holding" unit:"yen"`
 	Sweep   bool  `json:"sweep"`
 }
 
@@ -77,7 +77,7 @@ func (l *wireLimits) limits() ledger.Limits {
 type wireTransfer struct {
 	From   ledger.AccountID `json:"from"`
 	To     ledger.AccountID `json:"to"`
-	Amount int64            `json:"amount"`
+	Amount int64            `json:"amount" unit:"yen"`
 }
 
 type opsResponse struct {
