@@ -59,6 +59,7 @@ func (b *Bank) routes() []route {
 		{"GET /admin/customers/{id}", b.admin(b.adminCustomer)},
 		{"POST /admin/customers/{id}/wallets", b.admin(b.adminAddWallet)},
 		{"PUT /admin/customers/{id}/tier", b.admin(b.adminSetTier)},
+		{"POST /admin/customers/{id}/deposit", b.admin(b.adminCreditDeposit)},
 		{"POST /admin/float/issue", b.admin(b.adminFloat(b.IssueFloat))},
 		{"POST /admin/float/redeem", b.admin(b.adminFloat(b.RedeemFloat))},
 	}
@@ -155,6 +156,18 @@ func (b *Bank) adminSetTier(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, err := b.SetTier(r.Context(), r.PathValue("id"), req.Tier)
+	reply(w, c, err)
+}
+
+func (b *Bank) adminCreditDeposit(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		RequestID string `json:"request_id"`
+		Amount    int64  `json:"amount" unit:"yen"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	c, err := b.CreditDeposit(req.RequestID, r.PathValue("id"), req.Amount)
 	reply(w, c, err)
 }
 

@@ -43,8 +43,8 @@ func TestAdmin_MalformedBodiesAnsweredInPlainWords(t *testing.T) {
 			}
 		}
 	}
-	if checked < 5 {
-		t.Errorf("checked %d endpoints that take a body, want at least 5", checked)
+	if checked < 6 {
+		t.Errorf("checked %d endpoints that take a body, want at least 6", checked)
 	}
 }
 
@@ -61,6 +61,8 @@ func TestAdmin_WrongTypesNameTheField(t *testing.T) {
 		{"POST", c + "/wallets", `{"public_key":["AAAA"]}`, "public_key must be base64 text (a JSON string)"},
 		{"PUT", c + "/tier", `{"tier":2}`, "tier must be text, not a number"},
 		{"POST", b.http + "/admin/float/issue", `{"amount":1e3}`, "amount must be a whole number of yen from -9223372036854775808 to 9223372036854775807, not 1e3"},
+		{"POST", c + "/deposit", `{"request_id":"cash-1","amount":"5000"}`, "amount must be a whole number of yen, not a string"},
+		{"POST", c + "/deposit", `{"id":"cash-1","amount":5000}`, `the body has a field "id" that this request does not take (it takes request_id, amount)`},
 		{"POST", b.http + "/admin/float/issue", `{"amount":"1000000"}`, "amount must be a whole number of yen, not a string"},
 		{"POST", b.http + "/admin/float/redeem", `{"amount":0.5}`, "amount must be a whole number of yen, not 0.5"},
 	} {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
@@ -422,4 +423,66 @@ func (b *Bank) deposit(customerID string) (int64, error) {
 		return err
 	})
 	return d, err
+}
+
+// DepositCredit is money paid into a customer's deposit account from
+// outside the sandbox, as the operator booked it.
+type DepositCredit struct {
+	RequestID string    `json:"request_id"` // the operator's id for the credit
+	Customer  string    `json:"customer"`
+	Amount    int64     `json:"amount"`
+	Deposit   int64     `json:"deposit"` // the deposit account's balance just after the credit
+	Time      time.Time `json:"time"`
+}
+
+// bucketCredits holds the deposit credits by request id, so a retry finds
+// the first.
+var bucketCredits = []byte("deposit-credits")
+
+// CreditDeposit pays amount yen into a customer's deposit account, as money
+// that reaches the bank from outside (a salary, cash paid in at a branch).
+// A deposit is bank money, the bank's liability to its customer, not
+// CBDC: the central ledger is not asked, and the bank's reserves rise with
+// its deposits, so its books (Status) do not move.
+//
+// requestID is the operator's: a retry with the same id returns the first
+// credit and never pays twice; the same id for another customer or amount
+// is refused with request_id_reused.
+func (b *Bank) CreditDeposit(requestID, customerID string, amount int64) (DepositCredit, error) {
+	switch {
+	case !protocol.ValidRequestID(requestID):
+		return DepositCredit{}, fail(protocol.CodeBadRequestID, "a request id is 1 to 32 letters, digits or ._- (got %q)", requestID)
+	case amount <= 0:
+		return DepositCredit{}, fail(protocol.CodeInvalidAmount, "an amount must be a positive whole number of yen, got %d", amount)
+	}
+	c := DepositCredit{RequestID: requestID, Customer: customerID, Amount: amount}
+	err := b.update(func(tx *bolt.Tx) error {
+		credits, err := tx.CreateBucketIfNotExists(bucketCredits)
+		if err != nil {
+			return err
+		}
+		var first DepositCredit
+		if found, err := getJSON(credits, requestID, &first); err != nil || found {
+			if err == nil && (first.Customer != customerID || first.Amount != amount) {
+				err = fail(protocol.CodeRequestIDReused, "request id %q already credited %d yen to %s", requestID, first.Amount, first.Customer)
+			}
+			c = first
+			return err
+		}
+		if tx.Bucket(bucketCustomers).Get([]byte(customerID)) == nil {
+			return fail(protocol.CodeBadCustomer, "no customer %q", customerID)
+		}
+		if err := addInt(tx.Bucket(bucketMeta), metaReserves, amount); err != nil {
+			return err
+		}
+		if c.Deposit, err = addDeposit(tx, customerID, amount); err != nil {
+			return err
+		}
+		c.Time = b.now().UTC()
+		return putJSON(credits, requestID, c)
+	})
+	if err != nil {
+		return DepositCredit{}, err
+	}
+	return c, nil
 }

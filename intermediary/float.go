@@ -102,9 +102,11 @@ func (b *Bank) moveFloat(ctx context.Context, kind string, amount int64) (Status
 // and its customers' deposits. Books = reserves + float − deposits +
 // offline losses does
 // not change with anything customers do (payments, withdrawals, deposits,
-// sweeps, auto-charges) nor with issuing and redeeming float; only a new
-// customer's opening deposit raises reserves and deposits together. A test
-// or an operator that sees it move has found money created or lost.
+// sweeps, auto-charges) nor with issuing and redeeming float, nor with
+// money paid in from outside: a new customer's opening deposit and a
+// credit to a deposit account (CreditDeposit) raise reserves and deposits
+// together. A test or an operator that sees it move has found money
+// created or lost.
 type Status struct {
 	Bank           string `json:"bank"`
 	Float          int64  `json:"float"`
