@@ -389,3 +389,5 @@ func mustRead(t testing.TB, path string) string {
 }
 
 func decodeJSON(raw []byte) (any, error) { return openapi.Decode(raw) }
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -51,6 +51,12 @@ var holderKey = []byte("holder-key-shared-by-the-banks!!")
 
 func startServers(t *testing.T) *servers {
 	t.Helper()
+	return startServersWith(t, bank1Float)
+}
+
+// startServersWith starts the servers with bank-1 issued float yen.
+func startServersWith(t *testing.T, float int64) *servers {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	dir := t.TempDir()
@@ -67,7 +73,7 @@ func startServers(t *testing.T) *servers {
 			t.Fatal(err)
 		}
 	}
-	if _, err := l.Issue(ctx, "float-bank-1", "bank-1", bank1Float); err != nil {
+	if _, err := l.Issue(ctx, "float-bank-1", "bank-1", float); err != nil {
 		t.Fatal(err)
 	}
 	st, err := settlement.Open(ctx, l, settlement.Config{Policy: offline.DefaultPolicy()})
