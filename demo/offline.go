@@ -434,43 +434,7 @@ func (s *Server) syncPurse(ctx context.Context, dw *demoWallet) (*Reconciliation
 	s.live.event(Event{From: dw.name, To: dw.bank, Kind: "purse_sync", Args: Args{"vouchers": res.Handed}})
 	answers, err := c.SyncPurse(ctx, dw.purse)
 	for _, a := range answers {
-		s.live.event(Event{From: dw.bank, To: "ledger", Kind: "reconcile", Args: Args{"vouchers": len(a.Vouchers)}})
-		s.live.event(Event{From: "ledger", To: dw.bank, Kind: "reconciled", Error: len(a.Conflicts) > 0,
-			Args: Args{"settled": a.Settled, "pending": a.Pending, "rejected": a.Rejected, "duplicate": a.Duplicate, "conflicts": len(a.Conflicts), "amount": a.SettledAmount}})
-		res.Balance = a.Escrow
-		for _, v := range a.Vouchers {
-			line := VoucherLine{VoucherOutcome: v, PayerName: s.purseOwner(v.Payer)}
-			if v.Payee != "" {
-				line.PayeeName = s.purseOwner(v.Payee)
-			}
-			res.Vouchers = append(res.Vouchers, line)
-			switch v.Outcome {
-			case "settled":
-				if line.PayeeName != "" {
-					res.Paid = addTo(res.Paid, line.PayeeName, v.Amount-v.PayeeLoss)
-				}
-				res.Escrow += v.FromEscrow
-			case "pending":
-				res.Waiting++
-			case "rejected":
-				res.Rejected++
-			}
-			if v.FromBearer > 0 {
-				res.Borne = addTo(res.Borne, v.Bearer, v.FromBearer)
-			}
-			if v.PayeeLoss > 0 && line.PayeeName != "" {
-				res.Unpaid = addTo(res.Unpaid, line.PayeeName, v.PayeeLoss)
-			}
-		}
-		for _, cf := range a.Conflicts {
-			cv := ConflictView{OfflineConflict: cf, Wallet: s.purseOwner(cf.Device)}
-			res.Problems = append(res.Problems, cv)
-			if cf.Revokes && cf.Kind != string(offline.BankCertificate) && !slices.Contains(res.Revoked, cv.Wallet) {
-				res.Revoked = append(res.Revoked, cv.Wallet)
-			}
-			s.live.event(Event{From: "ledger", To: "central bank", Kind: "conflict", Error: true,
-				Args: Args{"conflict": cf.Kind, "wallet": cv.Wallet, "serial": cf.Device, "revokes": cf.Revokes, "bank": cf.Bank}})
-		}
+		s.addAnswer(res, dw.bank, a)
 	}
 	if len(answers) == 0 {
 		return nil, err // the bank never answered: nothing was handed in, and the phone stays as it was
@@ -491,6 +455,49 @@ func (s *Server) syncPurse(ctx context.Context, dw *demoWallet) (*Reconciliation
 		return res, err
 	}
 	return res, nil
+}
+
+// addAnswer adds one answer of the ledger's, relayed by bank, to the
+// reconciliation, naming purses after their wallets, and puts it in the
+// event feed.
+func (s *Server) addAnswer(res *Reconciliation, bank string, a *protocol.PurseSynced) {
+	s.live.event(Event{From: bank, To: "ledger", Kind: "reconcile", Args: Args{"vouchers": len(a.Vouchers)}})
+	s.live.event(Event{From: "ledger", To: bank, Kind: "reconciled", Error: len(a.Conflicts) > 0,
+		Args: Args{"settled": a.Settled, "pending": a.Pending, "rejected": a.Rejected, "duplicate": a.Duplicate, "conflicts": len(a.Conflicts), "amount": a.SettledAmount}})
+	res.Balance = a.Escrow
+	for _, v := range a.Vouchers {
+		line := VoucherLine{VoucherOutcome: v, PayerName: s.purseOwner(v.Payer)}
+		if v.Payee != "" {
+			line.PayeeName = s.purseOwner(v.Payee)
+		}
+		res.Vouchers = append(res.Vouchers, line)
+		switch v.Outcome {
+		case "settled":
+			if line.PayeeName != "" {
+				res.Paid = addTo(res.Paid, line.PayeeName, v.Amount-v.PayeeLoss)
+			}
+			res.Escrow += v.FromEscrow
+		case "pending":
+			res.Waiting++
+		case "rejected":
+			res.Rejected++
+		}
+		if v.FromBearer > 0 {
+			res.Borne = addTo(res.Borne, v.Bearer, v.FromBearer)
+		}
+		if v.PayeeLoss > 0 && line.PayeeName != "" {
+			res.Unpaid = addTo(res.Unpaid, line.PayeeName, v.PayeeLoss)
+		}
+	}
+	for _, cf := range a.Conflicts {
+		cv := ConflictView{OfflineConflict: cf, Wallet: s.purseOwner(cf.Device)}
+		res.Problems = append(res.Problems, cv)
+		if cf.Revokes && cf.Kind != string(offline.BankCertificate) && !slices.Contains(res.Revoked, cv.Wallet) {
+			res.Revoked = append(res.Revoked, cv.Wallet)
+		}
+		s.live.event(Event{From: "ledger", To: "central bank", Kind: "conflict", Error: true,
+			Args: Args{"conflict": cf.Kind, "wallet": cv.Wallet, "serial": cf.Device, "revokes": cf.Revokes, "bank": cf.Bank}})
+	}
 }
 
 // logPayment adds an offline payment to the room's log and every page.

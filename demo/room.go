@@ -280,45 +280,27 @@ func (s *Server) handleReset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.resetMu.Unlock()
-	s.changes.Lock() // changes already under way finish first; later ones wait for the new room
+	s.changes.Lock() // changes already under way finish first; later ones are refused until it is done
 	defer s.changes.Unlock()
 	// The reset is the sandbox's, not the page's: a page closed halfway
 	// does not leave it half done.
 	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Minute)
 	defer cancel()
+	sum, err := s.reset(ctx)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sum)
+}
+
+func (s *Server) reset(ctx context.Context) (ResetSummary, error) {
 	s.live.event(Event{From: "presenter", To: "presenter", Kind: "reset_start"})
 	s.mu.Lock()
 	ws := append([]*demoWallet(nil), s.wallets...)
 	s.mu.Unlock()
 	sum := ResetSummary{Wallets: len(ws)}
-	// Copies first, then the payees, so what they were paid is handed in
-	// before their owners empty their purses.
-	slices.SortStableFunc(ws, func(a, b *demoWallet) int {
-		if a.isClone() != b.isClone() {
-			if a.isClone() {
-				return -1
-			}
-			return 1
-		}
-		return 0
-	})
-	for _, dw := range ws {
-		dw.mu.Lock()
-		has := dw.purse != nil
-		n := 0
-		if has {
-			up := dw.purse.Upload()
-			n = len(up.Sent) + len(up.Received)
-		}
-		dw.mu.Unlock()
-		if !has || n == 0 {
-			continue
-		}
-		if rec, err := s.syncPurse(ctx, dw); err == nil {
-			sum.Synced += rec.Handed
-			sum.VouchersOnHold += rec.Waiting
-		}
-	}
+	s.handInAll(ctx, ws, &sum)
 	// A wallet that could not be emptied stays in the room, with its
 	// copies, keys and purse: its money is still its own.
 	kept := map[*demoWallet]bool{}
@@ -333,16 +315,66 @@ func (s *Server) handleReset(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var stay []*demoWallet
-	var recs []walletRecord
 	for _, dw := range ws {
 		if kept[dw] || dw.isClone() && kept[dw.owner] {
 			stay = append(stay, dw)
-			dw.mu.Lock()
-			recs = append(recs, dw.record())
-			dw.mu.Unlock()
 		}
 	}
 	sum.Wallets -= len(stay)
+	if err := s.keepOnly(ws, stay); err != nil {
+		return sum, fmt.Errorf("demo: forget the room: %w", err)
+	}
+	s.live.forget()
+	s.live.send(message{Type: "reset"})
+	for _, dw := range stay {
+		s.refresh(dw)
+	}
+	s.live.event(Event{From: "presenter", To: "presenter", Kind: "reset_done",
+		Args: Args{"wallets": sum.Wallets, "to_deposits": sum.ToDeposits, "left_in_escrow": sum.LeftInEscrow}})
+	return sum, nil
+}
+
+// handInAll has every device with vouchers hand them in: copies first,
+// then the rest, so what payees were paid is handed in before their
+// owners empty their purses.
+func (s *Server) handInAll(ctx context.Context, ws []*demoWallet, sum *ResetSummary) {
+	order := slices.Clone(ws)
+	slices.SortStableFunc(order, func(a, b *demoWallet) int {
+		switch {
+		case a.isClone() == b.isClone():
+			return 0
+		case a.isClone():
+			return -1
+		}
+		return 1
+	})
+	for _, dw := range order {
+		dw.mu.Lock()
+		n := 0
+		if dw.purse != nil {
+			up := dw.purse.Upload()
+			n = len(up.Sent) + len(up.Received)
+		}
+		dw.mu.Unlock()
+		if n == 0 {
+			continue
+		}
+		if rec, err := s.syncPurse(ctx, dw); err == nil {
+			sum.Synced += rec.Handed
+			sum.VouchersOnHold += rec.Waiting
+		}
+	}
+}
+
+// keepOnly makes stay the room, on disk too, forgets its log and closes
+// the wallets that left.
+func (s *Server) keepOnly(ws, stay []*demoWallet) error {
+	var recs []walletRecord
+	for _, dw := range stay {
+		dw.mu.Lock()
+		recs = append(recs, dw.record())
+		dw.mu.Unlock()
+	}
 	s.mu.Lock()
 	for _, dw := range ws {
 		dw.gone.Store(!slices.Contains(stay, dw)) // under s.mu: no persist writes a wallet back after the clear
@@ -365,18 +397,7 @@ func (s *Server) handleReset(w http.ResponseWriter, r *http.Request) {
 			dw.close()
 		}
 	}
-	if err != nil {
-		writeErr(w, fmt.Errorf("demo: forget the room: %w", err))
-		return
-	}
-	s.live.forget()
-	s.live.send(message{Type: "reset"})
-	for _, dw := range stay {
-		s.refresh(dw)
-	}
-	s.live.event(Event{From: "presenter", To: "presenter", Kind: "reset_done",
-		Args: Args{"wallets": sum.Wallets, "to_deposits": sum.ToDeposits, "left_in_escrow": sum.LeftInEscrow}})
-	writeJSON(w, http.StatusOK, sum)
+	return err
 }
 
 // emptyWallet returns what the wallet's purse and balance hold to its

@@ -678,94 +678,125 @@ func (s *Server) act(ctx context.Context, dw, other *demoWallet, action string, 
 	if _, err := dw.client(); err != nil {
 		return err
 	}
-	ask := func(kind string, a Args) { s.live.event(Event{From: dw.name, To: dw.bank, Kind: kind, Args: a}) }
-	answer := func(kind string, a Args) { s.live.event(Event{From: dw.bank, To: dw.name, Kind: kind, Args: a}) }
 	switch action {
 	case "pay":
-		to := other.getAddress()
-		ask("pay", Args{"amount": req.Amount, "to": other.name})
-		var p *protocol.Paid
-		err := dw.call(ctx, func(ctx context.Context, c *wallet.Client, id string) (err error) {
-			p, err = c.Pay(ctx, id, to, req.Amount)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		answer("paid", Args{"amount": req.Amount, "to": other.name, "seq": p.Seq})
+		return s.pay(ctx, dw, other, req.Amount)
 	case "request":
-		ask("request", Args{"amount": req.Amount, "to": other.name, "memo": req.Memo})
-		err := dw.call(ctx, func(ctx context.Context, c *wallet.Client, id string) error {
-			_, err := c.RequestPayment(ctx, id, other.getAddress(), req.Amount, req.Memo, 10*time.Minute)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		answer("requested", Args{"amount": req.Amount, "to": other.name})
+		return s.askToPay(ctx, dw, other, req.Amount, req.Memo)
 	case "approve", "decline":
-		dw.mu.Lock()
-		q, ok := dw.asks[req.Ref]
-		dw.mu.Unlock()
-		if !ok {
-			return &protocol.Error{Code: protocol.CodeUnknownRequest, Message: fmt.Sprintf("no request %q waits for this wallet", req.Ref)}
-		}
-		merchant := s.nameOf(q.Merchant)
-		ask(action, Args{"amount": q.Amount, "merchant": merchant, "memo": q.Memo})
-		err := dw.call(ctx, func(ctx context.Context, c *wallet.Client, id string) (err error) {
-			if action == "approve" {
-				_, err = c.Approve(ctx, id, q)
-			} else {
-				_, err = c.Decline(ctx, id, q.Ref)
-			}
-			return err
-		})
-		var pe *protocol.Error
-		if err == nil || errors.As(err, &pe) && (pe.Code == protocol.CodeRequestClosed || pe.Code == protocol.CodeUnknownRequest) {
-			dw.mu.Lock() // answered, or no longer open: either way not waiting
-			delete(dw.asks, req.Ref)
-			dw.mu.Unlock()
-		}
-		if err != nil {
-			return err
-		}
-		answer(action+"d", Args{"amount": q.Amount, "merchant": merchant})
-	case "withdraw":
-		ask("withdraw", Args{"amount": req.Amount})
-		err := dw.call(ctx, func(ctx context.Context, c *wallet.Client, id string) error {
-			_, err := c.Withdraw(ctx, id, req.Amount)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		answer("withdrawn", Args{"amount": req.Amount})
-	case "deposit":
-		ask("deposit", Args{"amount": req.Amount})
-		err := dw.call(ctx, func(ctx context.Context, c *wallet.Client, id string) error {
-			_, err := c.Deposit(ctx, id, req.Amount)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		answer("deposited", Args{"amount": req.Amount})
+		return s.answerAsk(ctx, dw, action, req.Ref)
+	case "withdraw", "deposit":
+		return s.moveDeposit(ctx, dw, action, req.Amount)
 	case "settings":
-		ask("settings", Args{"waterfall": req.Waterfall, "auto_charge": req.AutoCharge})
-		var st *protocol.Settings
-		err := dw.call(ctx, func(ctx context.Context, c *wallet.Client, id string) (err error) {
-			st, err = c.SetSettings(ctx, id, req.Waterfall, req.AutoCharge)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		dw.mu.Lock()
-		dw.st = st
-		s.persist(dw)
-		dw.mu.Unlock()
-		answer("settings_saved", Args{"waterfall": st.Waterfall, "auto_charge": st.AutoCharge})
+		return s.saveSettings(ctx, dw, req.Waterfall, req.AutoCharge)
 	}
+	return nil
+}
+
+// asked and answered put a wallet's request to its bank, and the bank's
+// answer, in the event feed.
+func (s *Server) asked(dw *demoWallet, kind string, a Args) {
+	s.live.event(Event{From: dw.name, To: dw.bank, Kind: kind, Args: a})
+}
+
+func (s *Server) answered(dw *demoWallet, kind string, a Args) {
+	s.live.event(Event{From: dw.bank, To: dw.name, Kind: kind, Args: a})
+}
+
+func (s *Server) pay(ctx context.Context, dw, other *demoWallet, amount int64) error {
+	to := other.getAddress()
+	s.asked(dw, "pay", Args{"amount": amount, "to": other.name})
+	var p *protocol.Paid
+	err := dw.call(ctx, func(ctx context.Context, c *wallet.Client, id string) (err error) {
+		p, err = c.Pay(ctx, id, to, amount)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.answered(dw, "paid", Args{"amount": amount, "to": other.name, "seq": p.Seq})
+	return nil
+}
+
+func (s *Server) askToPay(ctx context.Context, dw, other *demoWallet, amount int64, memo string) error {
+	s.asked(dw, "request", Args{"amount": amount, "to": other.name, "memo": memo})
+	err := dw.call(ctx, func(ctx context.Context, c *wallet.Client, id string) error {
+		_, err := c.RequestPayment(ctx, id, other.getAddress(), amount, memo, 10*time.Minute)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.answered(dw, "requested", Args{"amount": amount, "to": other.name})
+	return nil
+}
+
+// answerAsk approves or declines a request to pay that waits for the wallet.
+func (s *Server) answerAsk(ctx context.Context, dw *demoWallet, action, ref string) error {
+	dw.mu.Lock()
+	q, ok := dw.asks[ref]
+	dw.mu.Unlock()
+	if !ok {
+		return &protocol.Error{Code: protocol.CodeUnknownRequest, Message: fmt.Sprintf("no request %q waits for this wallet", ref)}
+	}
+	merchant := s.nameOf(q.Merchant)
+	s.asked(dw, action, Args{"amount": q.Amount, "merchant": merchant, "memo": q.Memo})
+	err := dw.call(ctx, func(ctx context.Context, c *wallet.Client, id string) (err error) {
+		if action == "approve" {
+			_, err = c.Approve(ctx, id, q)
+		} else {
+			_, err = c.Decline(ctx, id, q.Ref)
+		}
+		return err
+	})
+	var pe *protocol.Error
+	if err == nil || errors.As(err, &pe) && (pe.Code == protocol.CodeRequestClosed || pe.Code == protocol.CodeUnknownRequest) {
+		dw.mu.Lock() // answered, or no longer open: either way not waiting
+		delete(dw.asks, ref)
+		dw.mu.Unlock()
+	}
+	if err != nil {
+		return err
+	}
+	s.answered(dw, action+"d", Args{"amount": q.Amount, "merchant": merchant})
+	return nil
+}
+
+// moveDeposit charges the wallet from its deposit account (withdraw) or
+// returns money to it (deposit).
+func (s *Server) moveDeposit(ctx context.Context, dw *demoWallet, action string, amount int64) error {
+	s.asked(dw, action, Args{"amount": amount})
+	err := dw.call(ctx, func(ctx context.Context, c *wallet.Client, id string) (err error) {
+		if action == "withdraw" {
+			_, err = c.Withdraw(ctx, id, amount)
+		} else {
+			_, err = c.Deposit(ctx, id, amount)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	done := map[string]string{"withdraw": "withdrawn", "deposit": "deposited"}[action]
+	s.answered(dw, done, Args{"amount": amount})
+	return nil
+}
+
+func (s *Server) saveSettings(ctx context.Context, dw *demoWallet, waterfall, autoCharge bool) error {
+	s.asked(dw, "settings", Args{"waterfall": waterfall, "auto_charge": autoCharge})
+	var st *protocol.Settings
+	err := dw.call(ctx, func(ctx context.Context, c *wallet.Client, id string) (err error) {
+		st, err = c.SetSettings(ctx, id, waterfall, autoCharge)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	dw.mu.Lock()
+	dw.st = st
+	s.persist(dw)
+	dw.mu.Unlock()
+	s.answered(dw, "settings_saved", Args{"waterfall": st.Waterfall, "auto_charge": st.AutoCharge})
 	return nil
 }
 
