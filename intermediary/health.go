@@ -39,20 +39,16 @@ type ledgerHealth struct {
 // commit, or a refusal by the ledger's rules, shows it commits again.
 // Other errors (no answer) are the circuit's to judge.
 func (h *ledgerHealth) committed(err error) {
-	switch ledger.ErrorCode(err) {
-	case ledger.ErrStorage.Code, ledger.ErrCorrupt.Code, ledger.ErrClosed.Code:
-		h.mu.Lock()
+	outcome := ledger.OutcomeOf(err)
+	if outcome == ledger.InDoubt && ledger.ErrorCode(err) == "" {
+		return // no answer: the circuit's to judge
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if outcome == ledger.InDoubt { // the ledger answered that it stopped or is damaged
 		h.commitErr = err
-		h.mu.Unlock()
-	case "":
-		if err != nil {
-			return
-		}
-		fallthrough
-	default:
-		h.mu.Lock()
+	} else {
 		h.commitErr = nil
-		h.mu.Unlock()
 	}
 }
 

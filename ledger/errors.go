@@ -3,6 +3,7 @@ package ledger
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -111,19 +112,78 @@ var (
 	ErrCorrupt = &Error{"corrupt", "stored data is corrupt"}
 )
 
-// errorsByCode lists every Error, so a code that crossed the network can
-// be turned back into the value errors.Is compares with.
+// allErrors is every Error the ledger answers with.
+var allErrors = []*Error{ErrInvalidOpID, ErrInvalidAccountID, ErrInvalidAmount, ErrAmountOverflow,
+	ErrUnknownAccount, ErrAccountExists, ErrAccountClosed, ErrWrongKind, ErrSameAccount,
+	ErrIssuanceAccount, ErrInsufficientFunds, ErrOpIDReused, ErrAccountNotEmpty, ErrAccountInUse,
+	ErrNotYours, ErrBatchSize, ErrInvalidHolder, ErrHoldingLimit, ErrUnknownHolder, ErrBadCursor, ErrSlowSubscriber,
+	ErrClosed, ErrStorage, ErrCorrupt, ErrMailboxFull, ErrMessageTooLarge}
+
+// Errors returns every Error the ledger answers with, so the tables that
+// carry them across a wire can be built from, and checked against, one
+// list.
+func Errors() []*Error { return slices.Clone(allErrors) }
+
+// errorsByCode finds an Error by its code, so a code that crossed the
+// network can be turned back into the value errors.Is compares with.
 var errorsByCode = func() map[string]*Error {
 	m := map[string]*Error{}
-	for _, e := range []*Error{ErrInvalidOpID, ErrInvalidAccountID, ErrInvalidAmount, ErrAmountOverflow,
-		ErrUnknownAccount, ErrAccountExists, ErrAccountClosed, ErrWrongKind, ErrSameAccount,
-		ErrIssuanceAccount, ErrInsufficientFunds, ErrOpIDReused, ErrAccountNotEmpty, ErrAccountInUse,
-		ErrNotYours, ErrBatchSize, ErrInvalidHolder, ErrHoldingLimit, ErrUnknownHolder, ErrBadCursor, ErrSlowSubscriber,
-		ErrClosed, ErrStorage, ErrCorrupt, ErrMailboxFull, ErrMessageTooLarge} {
+	for _, e := range allErrors {
 		m[e.Code] = e
 	}
 	return m
 }()
+
+// Outcome is what the answer to an operation says about whether the
+// ledger applied it. It is the heart of exactly-once: a caller that
+// retries an operation in doubt under the same id, and only that one,
+// never applies it twice and never gives up on one that went through.
+type Outcome uint8
+
+const (
+	// Applied: the operation was applied (no error).
+	Applied Outcome = iota
+	// Refused: a rule refused it. It was not applied, and asking again
+	// under its id gets the same refusal.
+	Refused
+	// IDTaken: it was not applied, but another operation with other
+	// contents was, under its id (ErrOpIDReused). Asking again cannot
+	// change that. A caller that derives each id from what it asks has
+	// lost track of that other operation, and must not treat the id as
+	// free: what was done under it is for an operator to find.
+	IDTaken
+	// InDoubt: no rule answered: the ledger stopped, its storage failed,
+	// its data is damaged, or the answer was lost on the way (a network
+	// error, a context that ended). It may or may not have been applied;
+	// asking again under the same id finds out.
+	InDoubt
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Applied:
+		return "applied"
+	case Refused:
+		return "refused"
+	case IDTaken:
+		return "id_taken"
+	}
+	return "in_doubt"
+}
+
+// OutcomeOf classifies the error an operation returned.
+func OutcomeOf(err error) Outcome {
+	if err == nil {
+		return Applied
+	}
+	switch ErrorCode(err) {
+	case "", ErrClosed.Code, ErrStorage.Code, ErrCorrupt.Code:
+		return InDoubt
+	case ErrOpIDReused.Code:
+		return IDTaken
+	}
+	return Refused
+}
 
 // ErrorForCode returns the Error with the given code, or nil.
 func ErrorForCode(code string) *Error { return errorsByCode[code] }

@@ -276,19 +276,15 @@ func (s *Settler) plan(r *round, o *op) {
 	r.w.ops = append(r.w.ops, o)
 }
 
-// refused reports whether err is the ledger's definite refusal rather than
-// an unknown outcome.
+// refused reports whether settlement may decide an operation again: the
+// ledger refused it by a rule (ledger.Refused).
 //
-// op_id_reused is not one: the ledger already applied an operation under
-// this id with other contents, which only a lost write of the index can
-// cause; the operation stays in doubt rather than be decided again.
-func refused(err error) bool {
-	switch ledger.ErrorCode(err) {
-	case "", ledger.ErrClosed.Code, ledger.ErrStorage.Code, ledger.ErrCorrupt.Code, ledger.ErrOpIDReused.Code:
-		return false
-	}
-	return true
-}
+// A taken id (ledger.IDTaken) is not such a refusal. Settlement derives
+// each op id from what the op settles, so another operation under its id
+// means the index lost the write that recorded it: that operation may
+// have moved the money this one would, and deciding again could move it
+// twice. It stays in doubt, as an unanswered one does, for an operator.
+func refused(err error) bool { return ledger.OutcomeOf(err) == ledger.Refused }
 
 // fail records a failed write of the index; from then on every request gets
 // ErrStopped, so memory and disk cannot drift apart.
