@@ -3,6 +3,7 @@ package intermediary
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
@@ -14,19 +15,39 @@ func fail(code, format string, args ...any) *protocol.Error {
 	return &protocol.Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// ledgerCodes turns the ledger's refusals into the wallet protocol's codes.
-var ledgerCodes = map[string]string{
-	ledger.ErrInsufficientFunds.Code: protocol.CodeInsufficientFunds,
-	ledger.ErrHoldingLimit.Code:      protocol.CodeHoldingLimit,
-	ledger.ErrUnknownAccount.Code:    protocol.CodeUnknownPayee,
-	ledger.ErrAccountClosed.Code:     protocol.CodeUnknownPayee,
-	ledger.ErrWrongKind.Code:         protocol.CodeInvalidPayee,
-	ledger.ErrAmountOverflow.Code:    protocol.CodeAmountOverflow,
-	ledger.ErrInvalidAmount.Code:     protocol.CodeInvalidAmount,
-	ledger.ErrOpIDReused.Code:        protocol.CodeRequestIDReused,
-	ledger.ErrSameAccount.Code:       protocol.CodeSameWallet,
-	ledger.ErrBadCursor.Code:         protocol.CodeBadMessage,
+// walletFacing are the ledger's refusals a wallet's instruction can meet
+// that the wallet protocol names otherwise; the rest of the ledger's
+// refusals a wallet can meet have a protocol code of the same name.
+var walletFacing = map[*ledger.Error]string{
+	ledger.ErrUnknownAccount: protocol.CodeUnknownPayee,
+	ledger.ErrAccountClosed:  protocol.CodeUnknownPayee,
+	ledger.ErrWrongKind:      protocol.CodeInvalidPayee,
+	ledger.ErrOpIDReused:     protocol.CodeRequestIDReused,
+	ledger.ErrSameAccount:    protocol.CodeSameWallet,
+	ledger.ErrBadCursor:      protocol.CodeBadMessage,
 }
+
+// notForWallets are the ledger's refusals that no wallet's instruction
+// can meet (the bank asks for those operations itself, or checks first),
+// though the protocol has a code of the same name: a wallet that met one
+// would see internal.
+var notForWallets = []*ledger.Error{ledger.ErrMessageTooLarge}
+
+// ledgerCodes turns the ledger's refusals into the wallet protocol's
+// codes, built from the ledger's list of errors; what leaves an operation
+// in doubt is unavailable (fromLedger), and a test holds every other
+// ledger error to a deliberate choice.
+var ledgerCodes = func() map[string]string {
+	m := map[string]string{}
+	for _, e := range ledger.Errors() {
+		if c, ok := walletFacing[e]; ok {
+			m[e.Code] = c
+		} else if _, same := protocol.Codes[e.Code]; same && ledger.OutcomeOf(e) == ledger.Refused && !slices.Contains(notForWallets, e) {
+			m[e.Code] = e.Code
+		}
+	}
+	return m
+}()
 
 // fromLedger explains a ledger error to a wallet. An outcome the bank does
 // not know (the ledger unreachable or stopped) is "unavailable": retrying
@@ -42,7 +63,7 @@ func fromLedger(err error) *protocol.Error {
 	if c, ok := ledgerCodes[code]; ok {
 		return &protocol.Error{Code: c, Message: ledgerMessage(err)}
 	}
-	if !refused(err) {
+	if ledger.OutcomeOf(err) == ledger.InDoubt {
 		pe := fail(protocol.CodeUnavailable, "the central ledger did not answer (%v); retry with the same request id", err)
 		var hint interface{ RetryAfter() time.Duration }
 		if errors.As(err, &hint) {

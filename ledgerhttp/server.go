@@ -276,17 +276,36 @@ func parseUint(s string) (uint64, error) {
 
 func writeLedgerError(w http.ResponseWriter, err error) {
 	e := toWireError(err)
-	status := http.StatusBadRequest
-	switch e.Code {
-	case ledger.ErrUnknownAccount.Code, ledger.ErrUnknownHolder.Code:
-		status = http.StatusNotFound
-	case ledger.ErrNotYours.Code:
-		status = http.StatusForbidden
-	case ledger.ErrClosed.Code, ledger.ErrStorage.Code, "unavailable":
-		status = http.StatusServiceUnavailable
+	status, ok := ledgerStatus[e.Code]
+	if !ok {
+		status = http.StatusBadRequest
+		if e.Code == "unavailable" {
+			status = http.StatusServiceUnavailable
+		}
 	}
 	writeError(w, status, e.Code, e.Message)
 }
+
+// ledgerStatus is the HTTP status of every ledger error, built from the
+// ledger's own list and its classification of outcomes: what leaves an
+// operation in doubt is 503 (ask again under the same id), a refusal a
+// 4xx that asking again does not change.
+var ledgerStatus = func() map[string]int {
+	m := map[string]int{}
+	for _, e := range ledger.Errors() {
+		switch {
+		case ledger.OutcomeOf(e) == ledger.InDoubt:
+			m[e.Code] = http.StatusServiceUnavailable
+		case e == ledger.ErrUnknownAccount || e == ledger.ErrUnknownHolder:
+			m[e.Code] = http.StatusNotFound
+		case e == ledger.ErrNotYours:
+			m[e.Code] = http.StatusForbidden
+		default:
+			m[e.Code] = http.StatusBadRequest
+		}
+	}
+	return m
+}()
 
 // decode reads a JSON body of bounded size, refusing unknown fields, or
 // answers what is wrong with it in plain words.
