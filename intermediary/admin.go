@@ -1,7 +1,6 @@
 package intermediary
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/subtle"
 	"encoding/json"
@@ -60,8 +59,8 @@ func (b *Bank) routes() []route {
 		{"POST /admin/customers/{id}/wallets", b.admin(b.adminAddWallet)},
 		{"PUT /admin/customers/{id}/tier", b.admin(b.adminSetTier)},
 		{"POST /admin/customers/{id}/deposit", b.admin(b.adminCreditDeposit)},
-		{"POST /admin/float/issue", b.admin(b.adminFloat(b.IssueFloat))},
-		{"POST /admin/float/redeem", b.admin(b.adminFloat(b.RedeemFloat))},
+		{"POST /admin/float/issue", b.admin(b.adminFloat("issue"))},
+		{"POST /admin/float/redeem", b.admin(b.adminFloat("redeem"))},
 	}
 }
 
@@ -171,15 +170,24 @@ func (b *Bank) adminCreditDeposit(w http.ResponseWriter, r *http.Request) {
 	reply(w, c, err)
 }
 
-func (b *Bank) adminFloat(move func(ctx context.Context, amount int64) (Status, error)) http.HandlerFunc {
+// adminFloat issues or redeems float. A request id, when the operator
+// gives one, makes a retry after a lost answer safe.
+func (b *Bank) adminFloat(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
-			Amount int64 `json:"amount" unit:"yen"`
+			RequestID *string `json:"request_id"`
+			Amount    int64   `json:"amount" unit:"yen"`
 		}
 		if !readJSON(w, r, &req) {
 			return
 		}
-		s, err := move(r.Context(), req.Amount)
+		var s Status
+		var err error
+		if req.RequestID != nil {
+			s, err = b.MoveFloat(r.Context(), kind, *req.RequestID, req.Amount)
+		} else {
+			s, err = b.moveFloat(r.Context(), kind, "", req.Amount)
+		}
 		reply(w, s, err)
 	}
 }

@@ -64,21 +64,38 @@ func (b *Bank) keepFloat() {
 
 // IssueFloat obtains amount yen of new CBDC against the bank's reserves.
 func (b *Bank) IssueFloat(ctx context.Context, amount int64) (Status, error) {
-	return b.moveFloat(ctx, "issue", amount)
+	return b.moveFloat(ctx, "issue", "", amount)
 }
 
 // RedeemFloat returns amount yen of the float to the central bank, which
 // credits the bank's reserves.
 func (b *Bank) RedeemFloat(ctx context.Context, amount int64) (Status, error) {
-	return b.moveFloat(ctx, "redeem", amount)
+	return b.moveFloat(ctx, "redeem", "", amount)
 }
 
-func (b *Bank) moveFloat(ctx context.Context, kind string, amount int64) (Status, error) {
+// MoveFloat issues (kind "issue") or redeems ("redeem") float as IssueFloat
+// and RedeemFloat do, under the operator's request id: asking again with
+// the same id, after an answer was lost, moves the float once. The same
+// id for another kind or amount is refused with request_id_reused.
+func (b *Bank) MoveFloat(ctx context.Context, kind, requestID string, amount int64) (Status, error) {
+	switch {
+	case kind != "issue" && kind != "redeem":
+		return Status{}, fail(protocol.CodeBadMessage, "float moves by issue or redeem, not %q", kind)
+	case !protocol.ValidRequestID(requestID):
+		return Status{}, fail(protocol.CodeBadRequestID, "a request id is 1 to 32 letters, digits or ._- (got %q)", requestID)
+	}
+	return b.moveFloat(ctx, kind, requestID, amount)
+}
+
+func (b *Bank) moveFloat(ctx context.Context, kind, requestID string, amount int64) (Status, error) {
 	if amount <= 0 {
 		return Status{}, fail(protocol.CodeInvalidAmount, "an amount must be a positive whole number of yen, got %d", amount)
 	}
 	b.floatMu.Lock()
 	defer b.floatMu.Unlock()
+	if requestID != "" {
+		return b.moveFloatOnce(ctx, kind, requestID, amount)
+	}
 	var n uint64
 	if err := b.update(func(tx *bolt.Tx) error {
 		var err error
@@ -88,6 +105,38 @@ func (b *Bank) moveFloat(ctx context.Context, kind string, amount int64) (Status
 		return Status{}, err
 	}
 	in := &intentRec{OpID: "float:" + strconv.FormatUint(n, 10), Kind: kind, Amount: amount}
+	if kind == "issue" {
+		in.Reserves = -amount
+	}
+	if _, err := b.run(ctx, in); err != nil {
+		return Status{}, err
+	}
+	b.log.Info("float "+kind+"d", "amount", amount, "op", in.OpID)
+	return b.Status(ctx)
+}
+
+// moveFloatOnce moves float under an op id made of the operator's request
+// id, finishing rather than repeating an earlier try under it. The caller
+// holds floatMu.
+func (b *Bank) moveFloatOnce(ctx context.Context, kind, requestID string, amount int64) (Status, error) {
+	opID := "float:op:" + requestID
+	in, found, err := b.intent(opID)
+	if err != nil {
+		return Status{}, err
+	}
+	if found {
+		if in.Kind != kind || in.Amount != amount {
+			return Status{}, fail(protocol.CodeRequestIDReused, "request id %q was used to %s %d yen of float", requestID, in.Kind, in.Amount)
+		}
+		if _, ok, err := b.resume(ctx, in); ok {
+			if err != nil {
+				return Status{}, err
+			}
+			return b.Status(ctx)
+		}
+		// refused before: it may be booked again
+	}
+	in = &intentRec{OpID: opID, Kind: kind, Amount: amount}
 	if kind == "issue" {
 		in.Reserves = -amount
 	}
