@@ -8,8 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
+	"github.com/digital-yen/cbdc-sandbox/internal/atomicfile"
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -183,53 +183,15 @@ func DecryptKey(data, passphrase []byte) (ed25519.PrivateKey, error) {
 }
 
 // WriteKeyFile writes a new key file atomically: to a temporary file in
-// the same directory, fsynced, renamed into place, and the directory
+// the same directory, fsynced, linked into place, and the directory
 // fsynced. It refuses to replace an existing file, so a key is never lost
 // by writing another over it.
 func WriteKeyFile(path string, data []byte) error {
 	if _, err := os.Lstat(path); err == nil {
 		return fmt.Errorf("wallet: %s already exists; choose another path or remove it first", path)
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+	if err := atomicfile.WriteNew(path, data, 0o600); err != nil {
 		return fmt.Errorf("wallet: write key file: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing left to remove
-	if err := writeSynced(tmp, data); err != nil {
-		return fmt.Errorf("wallet: write key file: %w", err)
-	}
-	// Link rather than rename, so a file created meanwhile is not replaced.
-	if err := os.Link(tmp.Name(), path); err != nil {
-		return fmt.Errorf("wallet: write key file: %w", err)
-	}
-	return syncDir(dir)
-}
-
-func writeSynced(f *os.File, data []byte) error {
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("wallet: sync directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("wallet: sync directory %s: %w", dir, err)
 	}
 	return nil
 }

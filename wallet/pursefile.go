@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 
+	"github.com/digital-yen/cbdc-sandbox/internal/atomicfile"
 	"github.com/digital-yen/cbdc-sandbox/offline"
 )
 
@@ -76,19 +76,10 @@ func DecryptPurse(data, passphrase []byte) (*offline.Purse, error) {
 // file in the same directory, fsynced, renamed over the old one, and the
 // directory fsynced, so a crash leaves the old state or the new, whole.
 func WritePurseFile(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
 		return fmt.Errorf("wallet: write purse file: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if err := writeSynced(tmp, data); err != nil {
-		return fmt.Errorf("wallet: write purse file: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("wallet: write purse file: %w", err)
-	}
-	return syncDir(dir)
+	return nil
 }
 
 // ReadPurseFile reads and opens the purse file at path.

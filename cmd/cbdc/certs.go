@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/internal/atomicfile"
 	"github.com/gorilla/websocket"
 )
 
@@ -113,7 +114,7 @@ func runCerts(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		{serverKeyFile, "EC PRIVATE KEY", mustMarshalEC(srvKey), 0o600},
 	} {
 		data := pem.EncodeToMemory(&pem.Block{Type: f.kind, Bytes: f.der})
-		if err := os.WriteFile(filepath.Join(*dir, f.name), data, f.mode); err != nil {
+		if err := atomicfile.Write(filepath.Join(*dir, f.name), data, f.mode); err != nil {
 			return fmt.Errorf("certs: %w", err)
 		}
 	}

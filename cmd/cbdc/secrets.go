@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/digital-yen/cbdc-sandbox/internal/atomicfile"
 )
 
 // Secrets the tiers exchange at set-up — a bank's ledger credential, the
@@ -31,26 +33,10 @@ func loadOrCreateSecret(path string, generate func() string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".secret-*")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(tmp.Name())
 	value := generate()
-	if _, err := tmp.WriteString(value + "\n"); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	if err := tmp.Close(); err != nil {
-		return "", err
-	}
-	// A hard link never replaces an existing file: if another process got
+	// WriteNew never replaces an existing file: if another process got
 	// there first, use its secret.
-	if err := os.Link(tmp.Name(), path); err != nil {
+	if err := atomicfile.WriteNew(path, []byte(value+"\n"), 0o600); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return loadOrCreateSecret(path, generate)
 		}

@@ -15,6 +15,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/digital-yen/cbdc-sandbox/boltfile"
+	"github.com/digital-yen/cbdc-sandbox/internal/atomicfile"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/offline"
 )
@@ -177,7 +178,7 @@ func loadRootKey(path string) (ed25519.PrivateKey, error) {
 		if _, err := rand.Read(seed); err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(path, seed); err != nil {
+		if err := atomicfile.Write(path, seed, 0o600); err != nil {
 			return nil, fmt.Errorf("settlement: write root key: %w", err)
 		}
 	} else if err != nil {
@@ -187,34 +188,6 @@ func loadRootKey(path string) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("settlement: root key %s holds %d bytes, want %d", path, len(seed), ed25519.SeedSize)
 	}
 	return ed25519.NewKeyFromSeed(seed), nil
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // openGuarantee opens and funds the guarantee account once; both
