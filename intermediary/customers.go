@@ -371,6 +371,18 @@ func (b *Bank) setLimits(ctx context.Context, w *wallet, tier Tier, waterfall bo
 	return nil
 }
 
+// saveWallet stores a wallet's settings.
+func (b *Bank) saveWallet(w *wallet, waterfall, autoCharge bool) error {
+	return b.update(func(tx *bolt.Tx) error {
+		var rec walletRec
+		if _, err := getJSON(tx.Bucket(bucketWallets), w.keyID, &rec); err != nil {
+			return err
+		}
+		rec.Waterfall, rec.AutoCharge = waterfall, autoCharge
+		return putJSON(tx.Bucket(bucketWallets), w.keyID, &rec)
+	})
+}
+
 // Customer returns a customer with its deposit balance and wallets.
 func (b *Bank) Customer(id string) (CustomerInfo, error) {
 	var info CustomerInfo

@@ -95,24 +95,6 @@ func clientAddress(remoteAddr string) string {
 	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
-// everyFew lets an event through at most once per period, so a flood
-// cannot flood the log too.
-type everyFew struct {
-	period time.Duration
-	mu     sync.Mutex
-	last   time.Time
-}
-
-func (e *everyFew) allow(now time.Time) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !e.last.IsZero() && now.Sub(e.last) < e.period {
-		return false
-	}
-	e.last = now
-	return true
-}
-
 // serveWallet upgrades a request to a wallet session and runs it.
 func (b *Bank) serveWallet(w http.ResponseWriter, r *http.Request) {
 	remote := clientAddress(r.RemoteAddr)

@@ -96,3 +96,21 @@ func (l *logLimiter) flush() {
 		l.log.Log(context.Background(), line.level, line.msg, line.args...)
 	}
 }
+
+// everyFew lets an event through at most once per period, so a flood
+// cannot flood the log too.
+type everyFew struct {
+	period time.Duration
+	mu     sync.Mutex
+	last   time.Time
+}
+
+func (e *everyFew) allow(now time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.last.IsZero() && now.Sub(e.last) < e.period {
+		return false
+	}
+	e.last = now
+	return true
+}

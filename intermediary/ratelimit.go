@@ -1,10 +1,6 @@
 package intermediary
 
-import (
-	"time"
-
-	bolt "go.etcd.io/bbolt"
-)
+import "time"
 
 // tokenBucket allows rate events a second on average and burst at once.
 type tokenBucket struct {
@@ -51,16 +47,4 @@ func (b *Bank) allowRegister(addr string) bool {
 		b.regRate[addr] = t
 	}
 	return t.take(b.now())
-}
-
-// saveWallet stores a wallet's settings.
-func (b *Bank) saveWallet(w *wallet, waterfall, autoCharge bool) error {
-	return b.update(func(tx *bolt.Tx) error {
-		var rec walletRec
-		if _, err := getJSON(tx.Bucket(bucketWallets), w.keyID, &rec); err != nil {
-			return err
-		}
-		rec.Waterfall, rec.AutoCharge = waterfall, autoCharge
-		return putJSON(tx.Bucket(bucketWallets), w.keyID, &rec)
-	})
 }
