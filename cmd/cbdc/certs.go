@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -15,13 +14,11 @@ import (
 	"io"
 	"math/big"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/internal/atomicfile"
-	"github.com/gorilla/websocket"
 )
 
 // Files `cbdc certs` writes in its directory.
@@ -136,87 +133,4 @@ func mustMarshalEC(k *ecdsa.PrivateKey) []byte {
 		panic(err) // only fails for curves Go does not know
 	}
 	return der
-}
-
-// tlsFlags are a server's -tls-cert and -tls-key and a client's -ca.
-type tlsFlags struct {
-	cert, key, ca string
-}
-
-func (t *tlsFlags) registerServer(fs *flag.FlagSet) {
-	fs.StringVar(&t.cert, "tls-cert", t.cert, "serve TLS with this certificate (PEM, such as one from cbdc certs); plain HTTP when empty")
-	fs.StringVar(&t.key, "tls-key", t.key, "the private key of -tls-cert")
-}
-
-func (t *tlsFlags) registerClient(fs *flag.FlagSet, whom string) {
-	fs.StringVar(&t.ca, "ca", t.ca, "trust this certificate authority (PEM, such as ca.pem from cbdc certs) for "+whom+", besides the system's")
-}
-
-// serverConfig is the TLS configuration to serve with; nil without TLS.
-func (t *tlsFlags) serverConfig() (*tls.Config, error) {
-	if t.cert == "" && t.key == "" {
-		return nil, nil
-	}
-	if t.cert == "" || t.key == "" {
-		return nil, errors.New("-tls-cert and -tls-key go together")
-	}
-	pair, err := tls.LoadX509KeyPair(t.cert, t.key)
-	if err != nil {
-		return nil, fmt.Errorf("TLS certificate: %w", err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
-}
-
-// clientConfig trusts -ca besides the system's roots; nil without -ca.
-func (t *tlsFlags) clientConfig() (*tls.Config, error) {
-	if t.ca == "" {
-		return nil, nil
-	}
-	caPEM, err := os.ReadFile(t.ca)
-	if err != nil {
-		return nil, fmt.Errorf("-ca: %w", err)
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, fmt.Errorf("-ca: %s holds no PEM certificate", t.ca)
-	}
-	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
-}
-
-// httpClient is an HTTP client trusting -ca.
-func (t *tlsFlags) httpClient(timeout time.Duration) (*http.Client, error) {
-	cfg, err := t.clientConfig()
-	if err != nil {
-		return nil, err
-	}
-	c := &http.Client{Timeout: timeout}
-	if cfg != nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = cfg
-		c.Transport = tr
-	}
-	return c, nil
-}
-
-// wsDialer is a websocket dialer trusting -ca; nil (the default) without it.
-func (t *tlsFlags) wsDialer() (*websocket.Dialer, error) {
-	cfg, err := t.clientConfig()
-	if cfg == nil || err != nil {
-		return nil, err
-	}
-	d := *websocket.DefaultDialer
-	d.TLSClientConfig = cfg
-	return &d, nil
-}
-
-// listen opens a listener, wrapped in TLS when cfg is set.
-func listen(addr string, cfg *tls.Config) (net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil || cfg == nil {
-		return ln, err
-	}
-	return tls.NewListener(ln, cfg), nil
 }

@@ -42,3 +42,12 @@ func listenRetry(ctx context.Context, addr string, cfg *tls.Config, wait time.Du
 		backoff = min(2*backoff, 5*time.Second)
 	}
 }
+
+// listen opens a listener, wrapped in TLS when cfg is set.
+func listen(addr string, cfg *tls.Config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil || cfg == nil {
+		return ln, err
+	}
+	return tls.NewListener(ln, cfg), nil
+}

@@ -1,18 +1,11 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
-	"sync"
 	"time"
 
-	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
-	"github.com/digital-yen/cbdc-sandbox/metrics"
 	"github.com/digital-yen/cbdc-sandbox/offline"
 )
 
@@ -79,67 +72,4 @@ func (o *offlineFlags) summary() string {
 	}
 	return fmt.Sprintf("%s, %d yen a payment, %d a purse, sync after %d payments, losses borne by %s",
 		p.Mode, p.PaymentCap, p.PurseCap, p.PaymentsBeforeSync, p.LossBearer)
-}
-
-// openCentral opens the central ledger in dir with its intermediaries
-// seeded, and its offline settlement; closeAll closes both, settlement first.
-func openCentral(ctx context.Context, dir string, banks int, float int64, o *offlineFlags, m *metrics.Metrics, log *slog.Logger, stdout io.Writer) (
-	l *ledger.Ledger, st *settlement.Settler, closeAll func() error, err error) {
-	if l, err = openSeeded(ctx, dir, banks, float, m, log, stdout); err != nil {
-		return nil, nil, nil, err
-	}
-	st, stop, err := startSettlement(ctx, l, o, log)
-	if err != nil {
-		l.Close()
-		return nil, nil, nil, err
-	}
-	m.WatchLedger(l)
-	m.WatchSettlement(st)
-	return l, st, func() error { return errors.Join(stop(), l.Close()) }, nil
-}
-
-// startSettlement opens offline settlement beside the ledger and closes
-// its window on the -offline-window timer; stop ends both.
-func startSettlement(ctx context.Context, l *ledger.Ledger, o *offlineFlags, log *slog.Logger) (st *settlement.Settler, stop func() error, err error) {
-	p, err := o.Policy()
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err = settlement.Open(ctx, l, settlement.Config{Policy: p, GuaranteeFund: o.guarantee, Logger: log})
-	if err != nil {
-		return nil, nil, err
-	}
-	windows, stopWindows := context.WithCancel(ctx)
-	var done sync.WaitGroup
-	done.Go(func() { closeWindows(windows, st, o.window, log) })
-	return st, func() error {
-		stopWindows()
-		done.Wait()
-		return st.Close()
-	}, nil
-}
-
-// closeWindows closes the settlement window every o.window until ctx ends,
-// and says what each close did when it did anything.
-func closeWindows(ctx context.Context, st *settlement.Settler, every time.Duration, log *slog.Logger) {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		rep, err := st.CloseWindow(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				log.Error("closing the offline settlement window", "err", err)
-			}
-			continue
-		}
-		if len(rep.Vouchers) > 0 || len(rep.Conflicts) > 0 {
-			log.Warn("offline settlement window closed", "settled", rep.Settled, "still_pending", rep.Pending,
-				"settled_yen", rep.SettledAmount, "conflicts", len(rep.Conflicts))
-		}
-	}
 }

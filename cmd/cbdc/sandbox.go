@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -55,19 +54,6 @@ func checkLedgerFlags(cmd, dataDir string, minBanks, banks int, float int64, lis
 		return fmt.Errorf("%s: -listen must be host:port, got %q", cmd, listen)
 	}
 	return nil
-}
-
-// openSeeded opens the ledger in dir and seeds its intermediaries.
-func openSeeded(ctx context.Context, dir string, banks int, float int64, m *metrics.Metrics, log *slog.Logger, stdout io.Writer) (*ledger.Ledger, error) {
-	l, err := ledger.Open(dir, ledger.Options{Logger: log, OnCommit: m.OnCommit})
-	if err != nil {
-		return nil, err
-	}
-	if err := seedBanks(ctx, l, banks, float, stdout); err != nil {
-		l.Close()
-		return nil, err
-	}
-	return l, nil
 }
 
 // bankListen is the address of bank i (1-based): the ports after the
@@ -182,28 +168,6 @@ func printSandbox(w io.Writer, cfg sandboxConfig, dir string, banks []*runningBa
 	fmt.Fprintf(w, "Try: cbdc wallet new, then cbdc wallet register -bank %s -name NAME -person ID\n", banks[0].walletURL())
 	fmt.Fprintf(w, "Offline: cbdc wallet purse-provision, purse-fund, purse-request, purse-pay, purse-accept, purse-sync (policy: %s)\n", cfg.Offline.summary())
 	fmt.Fprintf(w, "Press Ctrl-C to stop; then 'cbdc audit %s' checks the journal.\n", cfg.DataDir)
-}
-
-// seedBanks opens the intermediaries and issues their first float. The
-// operation ids are fixed, so a restart finds them done and changes nothing;
-// a restart with another float leaves the floats already issued alone.
-func seedBanks(ctx context.Context, l *ledger.Ledger, banks int, float int64, stdout io.Writer) error {
-	for i := 1; i <= banks; i++ {
-		bank := ledger.AccountID(fmt.Sprintf("bank-%d", i))
-		spec := ledger.AccountSpec{ID: bank, Kind: ledger.KindIntermediary}
-		if _, err := l.OpenAccount(ctx, "sandbox:open:"+string(bank), spec); err != nil {
-			return err
-		}
-		_, err := l.Issue(ctx, "sandbox:issue:"+string(bank), bank, float)
-		if errors.Is(err, ledger.ErrOpIDReused) {
-			fmt.Fprintf(stdout, "cbdc: %s received its first float with another -float earlier; -float applies to new intermediaries\n", bank)
-			continue
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func printTotals(w io.Writer, t ledger.Totals) {
