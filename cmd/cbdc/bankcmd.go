@@ -19,6 +19,7 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledgerhttp"
 	"github.com/digital-yen/cbdc-sandbox/metrics"
+	"github.com/digital-yen/cbdc-sandbox/sandbox"
 )
 
 type bankConfig struct {
@@ -88,12 +89,12 @@ func runBank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	log := sf.logger(stderr)
 	sf.logSettings(log, fs)
-	key, err := readBankKey(cfg.KeyFile)
+	key, err := sandbox.ReadBankKey(cfg.KeyFile)
 	if err != nil {
 		return err
 	}
 	_, statErr := os.Stat(cfg.HolderKey)
-	holderKey, err := loadHolderKey(cfg.HolderKey)
+	holderKey, err := sandbox.LoadHolderKey(cfg.HolderKey)
 	if err != nil {
 		return err
 	}
@@ -111,9 +112,9 @@ func runBank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return err
 	}
-	rb, err := startBank(ctx, ledger.AccountID(cfg.ID), client, bankOptions{dataDir: cfg.DataDir, holderKey: holderKey,
-		listen: cfg.Listen, bindWait: bindWait, tls: tlsCfg, origins: splitList(cfg.Origins), waiting: cfg.Waiting, log: log,
-		offline: client, offlineKey: key, metrics: metrics.New()})
+	rb, err := sandbox.StartBank(ctx, sandbox.BankConfig{ID: ledger.AccountID(cfg.ID), Ledger: client, DataDir: cfg.DataDir,
+		HolderKey: holderKey, Listen: cfg.Listen, BindWait: sandbox.BindWait, TLS: tlsCfg, Origins: splitList(cfg.Origins),
+		Waiting: cfg.Waiting, Logger: log, Offline: client, OfflineKey: key, Metrics: metrics.New()})
 	if err != nil {
 		if ctx.Err() != nil {
 			fmt.Fprintln(stdout, "cbdc bank: stopping")
@@ -123,15 +124,15 @@ func runBank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	// The address ends at a space, so scripts can take it from the line.
 	fmt.Fprintf(stdout, "cbdc bank: %s serving wallets at %s (admin API at %s, token in %s)\n",
-		cfg.ID, rb.walletURL(), rb.adminURL(), filepath.Join(cfg.DataDir, "admin.token"))
+		cfg.ID, rb.WalletURL(), rb.AdminURL(), filepath.Join(cfg.DataDir, "admin.token"))
 	select {
 	case <-ctx.Done():
-	case err := <-rb.done:
-		rb.bank.Close()
+	case err := <-rb.Served():
+		rb.Bank.Close()
 		return err
 	}
 	fmt.Fprintln(stdout, "cbdc bank: stopping")
-	return rb.stop()
+	return rb.Stop()
 }
 
 // waitForLedger asks the ledger for the bank's account until it answers,

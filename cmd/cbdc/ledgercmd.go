@@ -16,6 +16,7 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledgerhttp"
 	"github.com/digital-yen/cbdc-sandbox/metrics"
+	"github.com/digital-yen/cbdc-sandbox/sandbox"
 )
 
 type ledgerConfig struct {
@@ -65,15 +66,16 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 	sf.logSettings(log, fs)
 	dir := filepath.Join(cfg.DataDir, "ledger")
 	m := metrics.New()
-	l, st, closeCentral, err := openCentral(ctx, dir, cfg.Banks, cfg.Float, &cfg.Offline, m, log, stdout)
+	central, err := openCentral(ctx, dir, cfg.Banks, cfg.Float, &cfg.Offline, m, log, stdout)
 	if err != nil {
 		return explainStorage(err, "ledger", ledgerHolder)
 	}
 	defer func() {
-		if cerr := closeCentral(); err == nil {
+		if cerr := central.Close(); err == nil {
 			err = cerr
 		}
 	}()
+	l, st := central.Ledger, central.Settler
 	keys, err := ledgerhttp.OpenKeys(dir)
 	if err != nil {
 		return explainStorage(err, "ledger", ledgerHolder)
@@ -86,7 +88,7 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 	if err != nil {
 		return err
 	}
-	ln, err := listenRetry(ctx, cfg.Listen, tlsCfg, bindWait, log)
+	ln, err := sandbox.ListenRetry(ctx, cfg.Listen, tlsCfg, sandbox.BindWait, log)
 	if err != nil {
 		if ctx.Err() != nil {
 			fmt.Fprintln(stdout, "cbdc ledger: stopping")
@@ -100,7 +102,7 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 	}
 	requests, endRequests := context.WithCancel(context.Background())
 	defer endRequests()
-	srv := &http.Server{Handler: withMetrics(ledgerhttp.NewServer(l, all, ledgerhttp.ServerOptions{Logger: log, Settler: st}), m), ReadHeaderTimeout: 10 * time.Second,
+	srv := &http.Server{Handler: sandbox.WithMetrics(ledgerhttp.NewServer(l, all, ledgerhttp.ServerOptions{Logger: log, Settler: st}), m), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return requests }}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
@@ -141,7 +143,7 @@ func shutdownLedgerServer(srv *http.Server, endRequests context.CancelFunc) erro
 func issueCredentials(keys *ledgerhttp.Keys, cfg ledgerConfig) error {
 	for i := 1; i <= cfg.Banks; i++ {
 		id := ledger.AccountID(fmt.Sprintf("bank-%d", i))
-		key, err := loadOrCreateBankKey(credentialPath(cfg.DataDir, id))
+		key, err := sandbox.LoadOrCreateBankKey(credentialPath(cfg.DataDir, id))
 		if err != nil {
 			return err
 		}

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
+	"github.com/digital-yen/cbdc-sandbox/metrics"
 	"github.com/digital-yen/cbdc-sandbox/offline"
+	"github.com/digital-yen/cbdc-sandbox/sandbox"
 )
 
 // offlineFlags are the offline policy's flags, shared by `cbdc sandbox`
@@ -62,6 +67,24 @@ func (o *offlineFlags) Policy() (offline.Policy, error) {
 		return p, fmt.Errorf("-offline-guarantee-fund must be a positive number of yen, got %d", o.guarantee)
 	}
 	return p, nil
+}
+
+// openCentral opens the central ledger in dir as the flags say, and
+// says which intermediaries keep a first float of another amount.
+func openCentral(ctx context.Context, dir string, banks int, float int64, o *offlineFlags, m *metrics.Metrics, log *slog.Logger, stdout io.Writer) (*sandbox.Central, error) {
+	p, err := o.Policy()
+	if err != nil {
+		return nil, err
+	}
+	c, err := sandbox.OpenCentral(ctx, sandbox.CentralConfig{Dir: dir, Banks: banks, Float: float, Policy: p,
+		GuaranteeFund: o.guarantee, Window: o.window, Logger: log, Metrics: m})
+	if err != nil {
+		return nil, err
+	}
+	for _, bank := range c.EarlierFloat {
+		fmt.Fprintf(stdout, "cbdc: %s received its first float with another -float earlier; -float applies to new intermediaries\n", bank)
+	}
+	return c, nil
 }
 
 // summary names the policy in one line, for the sandbox's banner.

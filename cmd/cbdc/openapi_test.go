@@ -9,6 +9,7 @@ import (
 
 	"github.com/digital-yen/cbdc-sandbox/internal/openapi"
 	"github.com/digital-yen/cbdc-sandbox/metrics"
+	"github.com/digital-yen/cbdc-sandbox/sandbox"
 )
 
 // docs/openapi.yaml marks the routes the cbdc process serves beside a
@@ -22,7 +23,7 @@ func TestOpenAPI_ProcessRoutesAsDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := withMetrics(http.NotFoundHandler(), metrics.New())
+	h := sandbox.WithMetrics(http.NotFoundHandler(), metrics.New())
 	var routes []string
 	for _, op := range d.Operations() {
 		if op.Item["x-served-by-process"] != true {

@@ -9,13 +9,13 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/demo"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 	"github.com/digital-yen/cbdc-sandbox/metrics"
+	"github.com/digital-yen/cbdc-sandbox/sandbox"
 )
 
 // sandboxConfig is the sandbox's embedded defaults, changed by flags.
@@ -56,19 +56,9 @@ func checkLedgerFlags(cmd, dataDir string, minBanks, banks int, float int64, lis
 	return nil
 }
 
-// bankListen is the address of bank i (1-based): the ports after the
-// first bank's, or any free port when the first is 0.
-func (c sandboxConfig) bankListen(i int) string {
-	host, port, _ := net.SplitHostPort(c.Listen)
-	p, _ := strconv.Atoi(port)
-	if p == 0 {
-		return net.JoinHostPort(host, "0")
-	}
-	return net.JoinHostPort(host, strconv.Itoa(p+i-1))
-}
-
 func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	cfg := sandboxConfig{DataDir: "data", Banks: 3, Float: 100_000_000, Every: 5 * time.Second, Listen: "127.0.0.1:7501"}
+	d := sandbox.Defaults()
+	cfg := sandboxConfig{DataDir: d.Dir, Banks: d.Banks, Float: d.Float, Every: 5 * time.Second, Listen: d.Listen}
 	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory: the ledger in DATA/ledger, each bank in DATA/<bank>, the demo's room in DATA/demo")
@@ -91,26 +81,28 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 	sf.logSettings(log, fs)
 	dir := filepath.Join(cfg.DataDir, "ledger")
 	m := metrics.New()
-	l, st, closeCentral, err := openCentral(ctx, dir, cfg.Banks, cfg.Float, &cfg.Offline, m, log, stdout)
+	central, err := openCentral(ctx, dir, cfg.Banks, cfg.Float, &cfg.Offline, m, log, stdout)
 	if err != nil {
 		return explainStorage(err, "sandbox", ledgerHolder)
 	}
 	defer func() {
-		if cerr := closeCentral(); err == nil {
+		if cerr := central.Close(); err == nil {
 			err = cerr
 		}
 	}()
-	banks, err := startSandboxBanks(ctx, l, st, cfg, m, log)
+	banks, err := sandbox.StartBanks(ctx, central, sandbox.Config{Dir: cfg.DataDir, Banks: cfg.Banks, Listen: cfg.Listen,
+		Origins: splitList(cfg.Origins), Logger: log, Metrics: m})
+	if err != nil {
+		return explainStorage(err, "sandbox", sandboxHolder)
+	}
 	defer func() {
-		for _, rb := range banks {
-			if serr := rb.stop(); err == nil {
+		for _, b := range banks {
+			if serr := b.Stop(); err == nil {
 				err = serr
 			}
 		}
 	}()
-	if err != nil {
-		return explainStorage(err, "sandbox", sandboxHolder)
-	}
+	l, st := central.Ledger, central.Settler
 	stopDemo, demoURL, err := startDemo(l, st, banks, cfg.Demo, filepath.Join(cfg.DataDir, "demo"), log)
 	if err != nil {
 		return err
@@ -133,39 +125,13 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 	}
 }
 
-// startSandboxBanks runs each bank in this process, reaching the ledger
-// through the same interface the network client implements.
-func startSandboxBanks(ctx context.Context, l *ledger.Ledger, st *settlement.Settler, cfg sandboxConfig, m *metrics.Metrics, log *slog.Logger) ([]*runningBank, error) {
-	holderKey, err := loadHolderKey(filepath.Join(cfg.DataDir, "holder.key"))
-	if err != nil {
-		return nil, err
-	}
-	var banks []*runningBank
-	for i := 1; i <= cfg.Banks; i++ {
-		id := ledger.AccountID(fmt.Sprintf("bank-%d", i))
-		dataDir := filepath.Join(cfg.DataDir, string(id))
-		offlineKey, err := loadOrCreateBankKey(filepath.Join(dataDir, "offline.key"))
-		if err != nil {
-			return banks, err
-		}
-		rb, err := startBank(ctx, id, l.Intermediary(id), bankOptions{dataDir: dataDir, holderKey: holderKey,
-			listen: cfg.bankListen(i), origins: splitList(cfg.Origins), log: log,
-			offline: st.ForBank(id), offlineKey: offlineKey, metrics: m})
-		if err != nil {
-			return banks, err
-		}
-		banks = append(banks, rb)
-	}
-	return banks, nil
-}
-
-func printSandbox(w io.Writer, cfg sandboxConfig, dir string, banks []*runningBank) {
+func printSandbox(w io.Writer, cfg sandboxConfig, dir string, banks []*sandbox.Bank) {
 	fmt.Fprintf(w, "cbdc sandbox: the central ledger is running in %s with %d intermediaries:\n", dir, len(banks))
 	for i, rb := range banks {
-		fmt.Fprintf(w, "  bank-%d  wallets %s  admin %s (token in %s)\n", i+1, rb.walletURL(), rb.adminURL(),
+		fmt.Fprintf(w, "  bank-%d  wallets %s  admin %s (token in %s)\n", i+1, rb.WalletURL(), rb.AdminURL(),
 			filepath.Join(cfg.DataDir, fmt.Sprintf("bank-%d", i+1), "admin.token"))
 	}
-	fmt.Fprintf(w, "Try: cbdc wallet new, then cbdc wallet register -bank %s -name NAME -person ID\n", banks[0].walletURL())
+	fmt.Fprintf(w, "Try: cbdc wallet new, then cbdc wallet register -bank %s -name NAME -person ID\n", banks[0].WalletURL())
 	fmt.Fprintf(w, "Offline: cbdc wallet purse-provision, purse-fund, purse-request, purse-pay, purse-accept, purse-sync (policy: %s)\n", cfg.Offline.summary())
 	fmt.Fprintf(w, "Press Ctrl-C to stop; then 'cbdc audit %s' checks the journal.\n", cfg.DataDir)
 }
@@ -177,13 +143,13 @@ func printTotals(w io.Writer, t ledger.Totals) {
 
 // startDemo serves the demo page at addr; an empty addr serves none.
 // The demo keeps its room (wallets, keys, purses) in dir.
-func startDemo(l *ledger.Ledger, st *settlement.Settler, banks []*runningBank, addr, dir string, log *slog.Logger) (stop func(), url string, err error) {
+func startDemo(l *ledger.Ledger, st *settlement.Settler, banks []*sandbox.Bank, addr, dir string, log *slog.Logger) (stop func(), url string, err error) {
 	if addr == "" {
 		return func() {}, "", nil
 	}
 	cfg := demo.Config{Ledger: l, Settler: st, Log: log, Dir: dir}
 	for _, rb := range banks {
-		cfg.Banks = append(cfg.Banks, demo.Bank{Bank: rb.bank, WalletURL: rb.walletURL()})
+		cfg.Banks = append(cfg.Banks, demo.Bank{Bank: rb.Bank, WalletURL: rb.WalletURL()})
 	}
 	d, err := demo.New(cfg)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledgerhttp"
+	"github.com/digital-yen/cbdc-sandbox/sandbox"
 	"github.com/digital-yen/cbdc-sandbox/sim"
 )
 
@@ -153,7 +154,7 @@ func remoteFlags(banks, tokens, ledgerURL, ledgerKey, ledgerID, data string, tf 
 		return rm, errors.New("sim: -banks names no bank")
 	}
 	if ledgerURL != "" {
-		key, err := readBankKey(ledgerKey)
+		key, err := sandbox.ReadBankKey(ledgerKey)
 		if err != nil {
 			return rm, err
 		}

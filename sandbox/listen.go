@@ -1,4 +1,4 @@
-package main
+package sandbox
 
 import (
 	"context"
@@ -11,22 +11,22 @@ import (
 	"time"
 )
 
-// bindWait is how long a service started again on its address waits for
+// BindWait is how long a service started again on its address waits for
 // the address to be free: a minute, as long as Linux keeps a connection
 // in TIME-WAIT. Such a leftover holds the port when a client's dial on
 // it connected to itself while nothing listened there (see
 // ledgerhttp.ErrSelfConnect), which can happen only on a port inside the
 // kernel's ephemeral range.
-const bindWait = time.Minute
+const BindWait = time.Minute
 
-// listenRetry is listen that, while the address is in use, tries again
+// ListenRetry is Listen that, while the address is in use, tries again
 // with a growing, jittered wait (250 ms up to 5 s) for up to wait, logging
 // each try; ctx ends it early. Any other error ends it at once.
-func listenRetry(ctx context.Context, addr string, cfg *tls.Config, wait time.Duration, log *slog.Logger) (net.Listener, error) {
+func ListenRetry(ctx context.Context, addr string, cfg *tls.Config, wait time.Duration, log *slog.Logger) (net.Listener, error) {
 	deadline := time.Now().Add(wait)
 	backoff := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		ln, err := listen(addr, cfg)
+		ln, err := Listen(addr, cfg)
 		if err == nil || !errors.Is(err, syscall.EADDRINUSE) || time.Now().Add(backoff).After(deadline) {
 			return ln, err
 		}
@@ -43,8 +43,8 @@ func listenRetry(ctx context.Context, addr string, cfg *tls.Config, wait time.Du
 	}
 }
 
-// listen opens a listener, wrapped in TLS when cfg is set.
-func listen(addr string, cfg *tls.Config) (net.Listener, error) {
+// Listen opens a listener, wrapped in TLS when cfg is set.
+func Listen(addr string, cfg *tls.Config) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil || cfg == nil {
 		return ln, err

@@ -1,4 +1,4 @@
-package main
+package sandbox
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ func TestListenRetry_WaitsForTheAddress(t *testing.T) {
 	addr := held.Addr().String()
 	time.AfterFunc(600*time.Millisecond, func() { held.Close() })
 	var logs bytes.Buffer
-	ln, err := listenRetry(context.Background(), addr, nil, time.Minute, slog.New(slog.NewTextHandler(&logs, nil)))
+	ln, err := ListenRetry(context.Background(), addr, nil, time.Minute, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatalf("listen on %s once it was free: %v", addr, err)
 	}
@@ -39,15 +39,15 @@ func TestListenRetry_GivesUp(t *testing.T) {
 	}
 	defer held.Close()
 	quiet := slog.New(slog.DiscardHandler)
-	if _, err := listenRetry(context.Background(), held.Addr().String(), nil, 0, quiet); !errors.Is(err, syscall.EADDRINUSE) {
+	if _, err := ListenRetry(context.Background(), held.Addr().String(), nil, 0, quiet); !errors.Is(err, syscall.EADDRINUSE) {
 		t.Errorf("with no time to wait: %v, want EADDRINUSE", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	if _, err := listenRetry(ctx, held.Addr().String(), nil, time.Minute, quiet); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := ListenRetry(ctx, held.Addr().String(), nil, time.Minute, quiet); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("ended by its context: %v, want the context's error", err)
 	}
-	if _, err := listenRetry(context.Background(), "no-such-host.invalid:1", nil, time.Minute, quiet); err == nil || errors.Is(err, syscall.EADDRINUSE) {
+	if _, err := ListenRetry(context.Background(), "no-such-host.invalid:1", nil, time.Minute, quiet); err == nil || errors.Is(err, syscall.EADDRINUSE) {
 		t.Errorf("an address that cannot be listened on: %v, want its error at once", err)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package sandbox
 
 import (
 	"crypto/ed25519"
@@ -20,9 +20,9 @@ import (
 // atomically, and never overwritten: a second process finds the first
 // one's file.
 
-// loadOrCreateSecret returns the file's contents, creating it with
+// LoadOrCreateSecret returns the file's contents, creating it with
 // generate() first when it does not exist.
-func loadOrCreateSecret(path string, generate func() string) (string, error) {
+func LoadOrCreateSecret(path string, generate func() string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
 		return strings.TrimSpace(string(b)), nil
@@ -38,14 +38,15 @@ func loadOrCreateSecret(path string, generate func() string) (string, error) {
 	// there first, use its secret.
 	if err := atomicfile.WriteNew(path, []byte(value+"\n"), 0o600); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return loadOrCreateSecret(path, generate)
+			return LoadOrCreateSecret(path, generate)
 		}
 		return "", err
 	}
 	return value, nil
 }
 
-func randomHex(n int) func() string {
+// RandomHex makes secrets of n random bytes in hex.
+func RandomHex(n int) func() string {
 	return func() string {
 		b := make([]byte, n)
 		rand.Read(b)
@@ -53,17 +54,17 @@ func randomHex(n int) func() string {
 	}
 }
 
-// loadOrCreateBankKey returns a bank's ledger credential, an ed25519 key
+// LoadOrCreateBankKey returns a bank's ledger credential, an ed25519 key
 // whose seed is stored in hex, creating it first when it does not exist.
-func loadOrCreateBankKey(path string) (ed25519.PrivateKey, error) {
-	if _, err := loadOrCreateSecret(path, randomHex(ed25519.SeedSize)); err != nil {
+func LoadOrCreateBankKey(path string) (ed25519.PrivateKey, error) {
+	if _, err := LoadOrCreateSecret(path, RandomHex(ed25519.SeedSize)); err != nil {
 		return nil, fmt.Errorf("bank key %s: %w", path, err)
 	}
-	return readBankKey(path)
+	return ReadBankKey(path)
 }
 
-// readBankKey reads a bank's ledger credential, which must exist.
-func readBankKey(path string) (ed25519.PrivateKey, error) {
+// ReadBankKey reads a bank's ledger credential, which must exist.
+func ReadBankKey(path string) (ed25519.PrivateKey, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("bank key: %w", err)
@@ -75,9 +76,9 @@ func readBankKey(path string) (ed25519.PrivateKey, error) {
 	return ed25519.NewKeyFromSeed(seed), nil
 }
 
-// loadHolderKey returns the key banks derive holder tokens with.
-func loadHolderKey(path string) ([]byte, error) {
-	s, err := loadOrCreateSecret(path, randomHex(32))
+// LoadHolderKey returns the key banks derive holder tokens with.
+func LoadHolderKey(path string) ([]byte, error) {
+	s, err := LoadOrCreateSecret(path, RandomHex(32))
 	if err != nil {
 		return nil, fmt.Errorf("holder key %s: %w", path, err)
 	}

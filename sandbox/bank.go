@@ -1,0 +1,129 @@
+package sandbox
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/intermediary"
+	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/metrics"
+	"github.com/digital-yen/cbdc-sandbox/protocol"
+)
+
+// BankConfig is one intermediary served on its listener, as `cbdc bank`
+// and the sandbox run it.
+type BankConfig struct {
+	ID      ledger.AccountID
+	Ledger  intermediary.Ledger // the ledger in this process, or a ledgerhttp client
+	DataDir string              // the bank's directory: bank.db and admin.token
+
+	HolderKey  []byte
+	AdminToken string // "" reads or creates DataDir/admin.token
+	Offline    intermediary.Offline
+	OfflineKey ed25519.PrivateKey
+
+	Listen   string
+	BindWait time.Duration // how long to wait for the address while it is in use; none when 0
+	TLS      *tls.Config   // serve wallets and the admin API over TLS when set
+	Origins  []string
+	Waiting  int     // connections one address may hold before signing in; the bank's default when 0
+	Rate     float64 // instructions a second a wallet may send; the bank's default when 0
+	Burst    int
+
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics // the process's registry, served at /metrics; nil: none
+}
+
+// Bank is an intermediary serving wallets and its admin API.
+type Bank struct {
+	*intermediary.Bank
+	Addr  string // where it listens
+	Token string // its admin token
+
+	tls  bool
+	srv  *http.Server
+	done chan error
+}
+
+// WalletURL is where wallets open sessions.
+func (b *Bank) WalletURL() string {
+	if b.tls {
+		return "wss://" + b.Addr + protocol.Path
+	}
+	return "ws://" + b.Addr + protocol.Path
+}
+
+// AdminURL is the root of the bank's admin API.
+func (b *Bank) AdminURL() string {
+	if b.tls {
+		return "https://" + b.Addr + "/admin/"
+	}
+	return "http://" + b.Addr + "/admin/"
+}
+
+// StartBank opens a bank against its ledger connection and serves it.
+func StartBank(ctx context.Context, c BankConfig) (*Bank, error) {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	token := c.AdminToken
+	if token == "" {
+		var err error
+		if token, err = LoadOrCreateSecret(filepath.Join(c.DataDir, "admin.token"), RandomHex(16)); err != nil {
+			return nil, fmt.Errorf("%s admin token: %w", c.ID, err)
+		}
+	}
+	ln, err := ListenRetry(ctx, c.Listen, c.TLS, c.BindWait, c.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("%s: listen on %s: %w", c.ID, c.Listen, err)
+	}
+	b, err := intermediary.Open(ctx, intermediary.Config{ID: c.ID, Ledger: c.Ledger, Path: filepath.Join(c.DataDir, "bank.db"),
+		HolderKey: c.HolderKey, AdminToken: token, Origins: c.Origins, RatePerSecond: c.Rate, RateBurst: c.Burst,
+		MaxWaitingPerAddress: c.Waiting, Logger: c.Logger, Offline: c.Offline, OfflineKey: c.OfflineKey,
+		OnRequest: c.Metrics.OnRequest(string(c.ID))})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	c.Metrics.WatchBanks(b)
+	r := &Bank{Bank: b, Addr: ln.Addr().String(), tls: c.TLS != nil, Token: token, done: make(chan error, 1),
+		srv: &http.Server{Handler: WithMetrics(b.Handler(), c.Metrics), ReadHeaderTimeout: 10 * time.Second}}
+	go func() { r.done <- r.srv.Serve(ln) }()
+	return r, nil
+}
+
+// Served delivers the error that ended serving, when it ends before Stop.
+func (b *Bank) Served() <-chan error { return b.done }
+
+// Stop stops taking connections, drains the wallet sessions and closes
+// the bank.
+func (b *Bank) Stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err := b.srv.Shutdown(ctx)
+	if cerr := b.Bank.Close(); err == nil {
+		err = cerr
+	}
+	if serr := <-b.done; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
+}
+
+// WithMetrics serves the process's metrics at /metrics beside h.
+func WithMetrics(h http.Handler, m *metrics.Metrics) http.Handler {
+	if m == nil {
+		return h
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("/", h)
+	return mux
+}

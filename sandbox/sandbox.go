@@ -1,0 +1,132 @@
+package sandbox
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/metrics"
+	"github.com/digital-yen/cbdc-sandbox/offline"
+)
+
+// DefaultListen is the first bank's address; the others take the ports
+// after it.
+const DefaultListen = "127.0.0.1:7501"
+
+// Config is a whole sandbox in one process.
+type Config struct {
+	// Dir holds the ledger in Dir/ledger, each bank in Dir/bank-N (its
+	// bank.db, admin.token and offline.key) and the key the banks derive
+	// holder tokens with in Dir/holder.key.
+	Dir   string
+	Banks int
+	Float int64
+
+	Policy        offline.Policy
+	GuaranteeFund int64
+	Window        time.Duration
+	Now           func() time.Time // offline settlement's clock; time.Now when nil
+
+	// Listen is the first bank's address; the others take the ports after
+	// it, or any free ports when its port is 0.
+	Listen  string
+	TLS     *tls.Config
+	Origins []string
+	Rate    float64 // instructions a second a wallet may send; the bank's default when 0
+	Burst   int
+
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
+}
+
+// Defaults are the sandbox `cbdc sandbox` runs when no flag says otherwise.
+func Defaults() Config {
+	return Config{Dir: "data", Banks: DefaultBanks, Float: DefaultFloat, Policy: offline.DefaultPolicy(), Window: DefaultWindow, Listen: DefaultListen}
+}
+
+// BankListen is the address of bank i (1-based).
+func (c Config) BankListen(i int) string {
+	host, port, _ := net.SplitHostPort(c.Listen)
+	p, _ := strconv.Atoi(port)
+	if p == 0 {
+		return net.JoinHostPort(host, "0")
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p+i-1))
+}
+
+// Sandbox is the central ledger, its offline settlement and its banks,
+// running in this process.
+type Sandbox struct {
+	*Central
+	Banks []*Bank
+}
+
+// Open starts the sandbox: the central ledger with its banks seeded, then
+// each bank serving on its address. What it started is stopped again when
+// a later step fails.
+func Open(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	central, err := OpenCentral(ctx, CentralConfig{Dir: filepath.Join(cfg.Dir, "ledger"), Banks: cfg.Banks, Float: cfg.Float,
+		Policy: cfg.Policy, GuaranteeFund: cfg.GuaranteeFund, Window: cfg.Window, Now: cfg.Now, Logger: cfg.Logger, Metrics: cfg.Metrics})
+	if err != nil {
+		return nil, err
+	}
+	s := &Sandbox{Central: central}
+	if s.Banks, err = StartBanks(ctx, central, cfg); err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
+	return s, nil
+}
+
+// StartBanks starts the sandbox's banks against the central ledger in
+// this process. What it started is stopped again when a later bank fails.
+func StartBanks(ctx context.Context, central *Central, cfg Config) (banks []*Bank, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	defer func() {
+		if err != nil {
+			for _, b := range banks {
+				err = errors.Join(err, b.Stop())
+			}
+			banks = nil
+		}
+	}()
+	holderKey, err := LoadHolderKey(filepath.Join(cfg.Dir, "holder.key"))
+	if err != nil {
+		return nil, err
+	}
+	for i := 1; i <= cfg.Banks; i++ {
+		id := BankID(i)
+		dir := filepath.Join(cfg.Dir, string(id))
+		offlineKey, err := LoadOrCreateBankKey(filepath.Join(dir, "offline.key"))
+		if err != nil {
+			return banks, err
+		}
+		b, err := StartBank(ctx, BankConfig{ID: id, Ledger: central.Ledger.Intermediary(id), DataDir: dir, HolderKey: holderKey,
+			Offline: central.Settler.ForBank(id), OfflineKey: offlineKey, Listen: cfg.BankListen(i), TLS: cfg.TLS,
+			Origins: cfg.Origins, Rate: cfg.Rate, Burst: cfg.Burst, Logger: cfg.Logger, Metrics: cfg.Metrics})
+		if err != nil {
+			return banks, err
+		}
+		banks = append(banks, b)
+	}
+	return banks, nil
+}
+
+// Close stops the banks, then settlement and the ledger.
+func (s *Sandbox) Close() error {
+	var errs []error
+	for _, b := range s.Banks {
+		errs = append(errs, b.Stop())
+	}
+	errs = append(errs, s.Central.Close())
+	return errors.Join(errs...)
+}

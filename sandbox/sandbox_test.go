@@ -1,0 +1,77 @@
+package sandbox
+
+import (
+	"context"
+	"crypto/ed25519"
+	"net/http"
+	"testing"
+
+	"github.com/digital-yen/cbdc-sandbox/intermediary"
+	"github.com/digital-yen/cbdc-sandbox/wallet"
+)
+
+// A sandbox opens with its banks seeded and serving wallets on free
+// ports; a wallet onboarded at one bank pays one at another; closed and
+// opened again on its directory, it finds the same books, keeps the
+// floats it issued, and says so when asked for another float.
+func TestOpen_ServesAndComesBack(t *testing.T) {
+	ctx := context.Background()
+	cfg := Defaults()
+	cfg.Dir, cfg.Banks, cfg.Listen = t.TempDir(), 2, "127.0.0.1:0"
+	s, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Banks) != 2 || s.Banks[0].ID() != "bank-1" || s.Banks[1].ID() != "bank-2" {
+		t.Fatalf("banks: %v", s.Banks)
+	}
+	round := "a"
+	pay := func() {
+		round += "a"
+		var ws []*wallet.Client
+		for i, b := range s.Banks {
+			pub, key, _ := ed25519.GenerateKey(nil)
+			if _, err := b.Onboard(ctx, intermediary.CustomerSpec{Name: "party", PersonID: "p-" + round + string(b.ID()), Tier: "standard",
+				Deposit: 50_000, PublicKeys: []ed25519.PublicKey{pub}}); err != nil {
+				t.Fatal(err)
+			}
+			c, err := wallet.Dial(ctx, b.WalletURL(), key, wallet.DialOptions{Bank: string(b.ID())})
+			if err != nil {
+				t.Fatalf("bank %d: %v", i+1, err)
+			}
+			defer c.Close()
+			ws = append(ws, c)
+		}
+		if _, err := ws[0].Withdraw(ctx, "", 10_000); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ws[0].Pay(ctx, "", ws[1].Address(), 2_500); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pay()
+	if resp, err := http.Get("http://" + s.Banks[0].Addr + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("bank-1 /healthz: %v %v", resp, err)
+	}
+	before := s.Ledger.Totals()
+	if !before.Conserved() || before.Circulation != 2*DefaultFloat+before.Loss || before.Wallets != 10_000 {
+		t.Errorf("books after one payment: %+v", before)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg.Float = 5 // asked for another float: the first one stands
+	s, err = Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := s.Ledger.Totals(); got.Circulation != before.Circulation || got.Wallets != before.Wallets || !got.Conserved() {
+		t.Errorf("books after a restart: %+v, before %+v", got, before)
+	}
+	if len(s.EarlierFloat) != 2 {
+		t.Errorf("EarlierFloat = %v, want both banks", s.EarlierFloat)
+	}
+	pay() // the banks serve again, with new wallets
+}
