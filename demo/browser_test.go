@@ -2,11 +2,8 @@ package demo
 
 import (
 	"context"
-	"crypto/ed25519"
 	_ "embed"
 	"fmt"
-	"net"
-	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -20,67 +17,35 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/digital-yen/cbdc-sandbox/internal/browsertest"
-
-	"github.com/digital-yen/cbdc-sandbox/intermediary"
-	"github.com/digital-yen/cbdc-sandbox/ledger"
-	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
-	"github.com/digital-yen/cbdc-sandbox/offline"
-	"github.com/digital-yen/cbdc-sandbox/protocol"
+	sbx "github.com/digital-yen/cbdc-sandbox/sandbox"
 )
 
 // sandbox is a ledger with offline settlement and two banks serving
 // wallets on loopback, with the demo in front of them.
 func sandbox(t *testing.T) *httptest.Server {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	l, err := ledger.Open(filepath.Join(dir, "ledger"), ledger.Options{})
+	cfg := sbx.Defaults()
+	cfg.Dir, cfg.Banks, cfg.Float, cfg.Listen = t.TempDir(), 2, 50_000_000, "127.0.0.1:0"
+	s, err := sbx.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := settlement.Open(ctx, l, settlement.Config{Policy: offline.DefaultPolicy()})
-	if err != nil {
-		t.Fatal(err)
+	dc := Config{Ledger: s.Ledger, Settler: s.Settler}
+	for _, b := range s.Banks {
+		dc.Banks = append(dc.Banks, Bank{Bank: b.Bank, WalletURL: b.WalletURL()})
 	}
-	cfg := Config{Ledger: l, Settler: st}
-	var banks []*intermediary.Bank
-	for i := 1; i <= 2; i++ {
-		id := ledger.AccountID(fmt.Sprintf("bank-%d", i))
-		if _, err := l.OpenAccount(ctx, "open-"+string(id), ledger.AccountSpec{ID: id, Kind: ledger.KindIntermediary}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := l.Issue(ctx, "float-"+string(id), id, 50_000_000); err != nil {
-			t.Fatal(err)
-		}
-		_, offlineKey, _ := ed25519.GenerateKey(nil)
-		b, err := intermediary.Open(ctx, intermediary.Config{ID: id, Ledger: l.Intermediary(id), Path: filepath.Join(dir, string(id)+".db"),
-			HolderKey: []byte("demo-test-holder-key-0123456789"), AdminToken: "demo-test-admin-token", Offline: st.ForBank(id), OfflineKey: offlineKey})
-		if err != nil {
-			t.Fatal(err)
-		}
-		banks = append(banks, b)
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := &http.Server{Handler: b.Handler()}
-		go srv.Serve(ln)
-		t.Cleanup(func() { srv.Close() })
-		cfg.Banks = append(cfg.Banks, Bank{Bank: b, WalletURL: "ws://" + ln.Addr().String() + protocol.Path})
-	}
-	d, err := New(cfg)
+	d, err := New(dc)
 	if err != nil {
+		s.Close()
 		t.Fatal(err)
 	}
 	web := httptest.NewServer(d.Handler())
 	t.Cleanup(func() {
 		web.Close()
 		d.Close()
-		for _, b := range banks {
-			b.Close()
+		if err := s.Close(); err != nil {
+			t.Error(err)
 		}
-		st.Close()
-		l.Close()
 	})
 	return web
 }
