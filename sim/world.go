@@ -7,20 +7,19 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/gorilla/websocket"
 	"log/slog"
-	"net"
-	"net/http"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 	"github.com/digital-yen/cbdc-sandbox/ledgerhttp"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
+	"github.com/digital-yen/cbdc-sandbox/sandbox"
 	"github.com/digital-yen/cbdc-sandbox/wallet"
 )
 
@@ -34,8 +33,8 @@ type World struct {
 	// ahead moves settlement's clock past real time, so a run can close
 	// its books as if every offline deadline had passed.
 	ahead   atomic.Int64
+	sandbox *sandbox.Sandbox // nil when the banks run in other processes
 	banks   []*intermediary.Bank
-	servers []*http.Server
 	urls    []string // each bank's wallet websocket
 	bankIDs []string // each bank's account at the ledger
 
@@ -63,10 +62,6 @@ const DepositAccount = 1_000_000
 // machine has only so many.
 const DefaultSessions = 4000
 
-// worldKey is the token of the simulated banks' admin APIs and the key of
-// their holder tokens: the simulator's world is its own.
-var worldKey = []byte("cbdc-sim-world-holder-key-0001")
-
 // OpenWorld builds the scenario's world in dir: opens the ledger and its
 // banks, onboards every party with a key drawn from the seed, funds the
 // starting balances and opens up to sessions payer sessions.
@@ -80,9 +75,6 @@ func OpenWorld(ctx context.Context, sc *Scenario, dir string, sessions int, log 
 			w.Close() // what was opened before the failure
 		}
 	}()
-	if w.ledger, err = ledger.Open(filepath.Join(dir, "ledger"), ledger.Options{Logger: log}); err != nil {
-		return nil, err
-	}
 	pol := Policy{}
 	if sc.Offline != nil {
 		pol = sc.Offline.Policy
@@ -91,17 +83,24 @@ func OpenWorld(ctx context.Context, sc *Scenario, dir string, sessions int, log 
 	if err != nil {
 		return nil, err
 	}
-	now := func() time.Time { return time.Now().Add(time.Duration(w.ahead.Load())) }
-	if w.settler, err = settlement.Open(ctx, w.ledger, settlement.Config{Policy: policy, Logger: log, Now: now}); err != nil {
+	// The world is a sandbox of its own, its banks on free ports; a
+	// simulated wallet may send as fast as the scenario asks.
+	cfg := sandbox.Defaults()
+	cfg.Dir, cfg.Banks, cfg.Float, cfg.Listen, cfg.Policy, cfg.Logger = dir, sc.Banks, intermediary.DefaultFloatTarget, "127.0.0.1:0", policy, log
+	cfg.Rate, cfg.Burst = 1000, 1000
+	cfg.Now = func() time.Time { return time.Now().Add(time.Duration(w.ahead.Load())) }
+	if w.sandbox, err = sandbox.Open(ctx, cfg); err != nil {
 		return nil, err
 	}
-	for b := range sc.Banks {
-		w.bankIDs = append(w.bankIDs, fmt.Sprintf("bank-%d", b+1))
+	w.ledger, w.settler = w.sandbox.Ledger, w.sandbox.Settler
+	for _, b := range w.sandbox.Banks {
+		w.bankIDs = append(w.bankIDs, string(b.ID()))
+		w.banks = append(w.banks, b.Bank)
+		w.urls = append(w.urls, b.WalletURL())
 	}
 	w.drawParties()
-	balances := w.start
 	for b := range sc.Banks {
-		if err := w.openBank(ctx, b, dir, balances, log); err != nil {
+		if err := w.openBank(ctx, b, w.start); err != nil {
 			return nil, err
 		}
 	}
@@ -128,10 +127,10 @@ func (w *World) drawParties() {
 	}
 }
 
-// openBank opens bank b at the ledger, issues it enough float for its
-// parties' starting balances, serves it on loopback, onboards its parties
-// (merchants at the merchant tier) and funds them.
-func (w *World) openBank(ctx context.Context, b int, dir string, balances []int64, log *slog.Logger) error {
+// openBank issues bank b enough float for its parties' starting balances
+// on top of its first float, onboards its parties (merchants at the
+// merchant tier) and funds them.
+func (w *World) openBank(ctx context.Context, b int, balances []int64) error {
 	id := ledger.AccountID(w.bankIDs[b])
 	var need int64
 	var parties []int
@@ -139,29 +138,12 @@ func (w *World) openBank(ctx context.Context, b int, dir string, balances []int6
 		parties = append(parties, i)
 		need += balances[i]
 	}
-	if _, err := w.ledger.OpenAccount(ctx, "open-"+string(id), ledger.AccountSpec{ID: id, Kind: ledger.KindIntermediary}); err != nil {
-		return err
+	if need > 0 {
+		if _, err := w.ledger.Issue(ctx, "float-"+string(id), id, need); err != nil {
+			return err
+		}
 	}
-	if _, err := w.ledger.Issue(ctx, "float-"+string(id), id, need+intermediary.DefaultFloatTarget); err != nil {
-		return err
-	}
-	_, offlineKey, _ := ed25519.GenerateKey(nil)
-	bank, err := intermediary.Open(ctx, intermediary.Config{ID: id, Ledger: w.ledger.Intermediary(id),
-		Path: filepath.Join(dir, string(id)+".db"), HolderKey: worldKey, AdminToken: string(worldKey),
-		RatePerSecond: 1000, RateBurst: 1000, Offline: w.settler.ForBank(id), OfflineKey: offlineKey, Logger: log})
-	if err != nil {
-		return err
-	}
-	w.banks = append(w.banks, bank)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: bank.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	w.servers = append(w.servers, srv)
-	w.urls = append(w.urls, "ws://"+ln.Addr().String()+protocol.Path)
-	return w.onboard(ctx, bank, id, parties, balances)
+	return w.onboard(ctx, w.banks[b], id, parties, balances)
 }
 
 func (w *World) onboard(ctx context.Context, bank *intermediary.Bank, id ledger.AccountID, parties []int, balances []int64) error {
@@ -279,20 +261,10 @@ func (w *World) Close() error {
 			c.Close()
 		}
 	}
-	var errs []error
-	for i, b := range w.banks {
-		if i < len(w.servers) {
-			w.servers[i].Close()
-		}
-		errs = append(errs, b.Close())
+	if w.sandbox != nil {
+		return w.sandbox.Close()
 	}
-	if w.settler != nil {
-		errs = append(errs, w.settler.Close())
-	}
-	if w.ledger != nil {
-		errs = append(errs, w.ledger.Close())
-	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // topUp has each paying wallet withdraw from its deposit account what the
