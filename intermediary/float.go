@@ -124,7 +124,7 @@ func (b *Bank) moveFloatOnce(ctx context.Context, kind, requestID string, amount
 	if err != nil {
 		return Status{}, err
 	}
-	if found {
+	if found && in.State != intentRefused { // a refused move used nothing: its id is free again
 		if in.Kind != kind || in.Amount != amount {
 			return Status{}, fail(protocol.CodeRequestIDReused, "request id %q was used to %s %d yen of float", requestID, in.Kind, in.Amount)
 		}
@@ -134,7 +134,6 @@ func (b *Bank) moveFloatOnce(ctx context.Context, kind, requestID string, amount
 			}
 			return b.Status(ctx)
 		}
-		// refused before: it may be booked again
 	}
 	in = &intentRec{OpID: opID, Kind: kind, Amount: amount}
 	if kind == "issue" {

@@ -97,3 +97,18 @@ func TestBank_MoveFloatOnceByRequestID(t *testing.T) {
 		t.Errorf("the issue asked again after a restart: float %d, %v; want %d", st.Float, err, after.Float+500_000)
 	}
 }
+
+// A float move the ledger refused used nothing: its request id may carry
+// another move.
+func TestBank_MoveFloatRefusedIDIsFree(t *testing.T) {
+	n := newTestNet(t, 1, nil)
+	b := n.banks["bank-1"]
+	ctx := context.Background()
+	before := status(t, b)
+	_, err := b.MoveFloat(ctx, "redeem", "r-0426", before.Float+1)
+	mustCode(t, err, protocol.CodeInsufficientFunds)
+	after, err := b.MoveFloat(ctx, "redeem", "r-0426", 1_000)
+	if err != nil || after.Float != before.Float-1_000 {
+		t.Errorf("the id after a refusal: float %d, %v; want %d", after.Float, err, before.Float-1_000)
+	}
+}

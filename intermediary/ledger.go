@@ -33,11 +33,11 @@ var _ Ledger = (*ledger.Intermediary)(nil)
 // refused it, or another operation holds its id (ledger.IDTaken), as
 // opposed to not knowing its outcome (a network failure, a context that
 // ended, a ledger that stopped). The bank's op ids come from its wallets'
-// request ids and its own intent numbers, and an intent is looked up
-// before its op is sent, so a taken id is a wallet reusing a request id
-// for another instruction, or an earlier try of this one that took
-// another form (a payment that auto-charged), which the caller tells
-// apart by its intent: either way these contents were not applied.
+// request ids and its own intent numbers, so a taken id is a wallet
+// reusing a request id for another instruction, or an earlier try of
+// this one that took another form (a payment that auto-charged), which
+// the caller tells apart by looking up its intent: either way these
+// contents were not applied.
 func refused(err error) bool {
 	switch ledger.OutcomeOf(err) {
 	case ledger.Refused, ledger.IDTaken:

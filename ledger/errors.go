@@ -143,8 +143,9 @@ type Outcome uint8
 const (
 	// Applied: the operation was applied (no error).
 	Applied Outcome = iota
-	// Refused: a rule refused it. It was not applied, and asking again
-	// under its id gets the same refusal.
+	// Refused: a rule refused it. It was not applied, and it did not use
+	// up its id: asking again with the same contents gets the same
+	// refusal while the rule holds, and the id may carry other contents.
 	Refused
 	// IDTaken: it was not applied, but another operation with other
 	// contents was, under its id (ErrOpIDReused). Asking again cannot

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
@@ -47,9 +48,12 @@ type Bank struct {
 	Addr  string // where it listens
 	Token string // its admin token
 
-	tls  bool
-	srv  *http.Server
-	done chan error
+	tls      bool
+	srv      *http.Server
+	served   chan struct{} // closed when serving ended; serveErr says why
+	serveErr error
+	stopOnce sync.Once
+	stopErr  error
 }
 
 // WalletURL is where wallets open sessions.
@@ -93,28 +97,36 @@ func StartBank(ctx context.Context, c BankConfig) (*Bank, error) {
 		return nil, err
 	}
 	c.Metrics.WatchBanks(b)
-	r := &Bank{Bank: b, Addr: ln.Addr().String(), tls: c.TLS != nil, Token: token, done: make(chan error, 1),
+	r := &Bank{Bank: b, Addr: ln.Addr().String(), tls: c.TLS != nil, Token: token, served: make(chan struct{}),
 		srv: &http.Server{Handler: WithMetrics(b.Handler(), c.Metrics), ReadHeaderTimeout: 10 * time.Second}}
-	go func() { r.done <- r.srv.Serve(ln) }()
+	go func() {
+		r.serveErr = r.srv.Serve(ln)
+		close(r.served)
+	}()
 	return r, nil
 }
 
-// Served delivers the error that ended serving, when it ends before Stop.
-func (b *Bank) Served() <-chan error { return b.done }
+// Served is closed when the bank stops serving, by Stop or because
+// serving failed; Stop then says why.
+func (b *Bank) Served() <-chan struct{} { return b.served }
 
 // Stop stops taking connections, drains the wallet sessions and closes
-// the bank.
+// the bank. It may be called again, and answers the same.
 func (b *Bank) Stop() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	err := b.srv.Shutdown(ctx)
-	if cerr := b.Bank.Close(); err == nil {
-		err = cerr
-	}
-	if serr := <-b.done; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
-	return err
+	b.stopOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		err := b.srv.Shutdown(ctx)
+		if cerr := b.Bank.Close(); err == nil {
+			err = cerr
+		}
+		<-b.served
+		if !errors.Is(b.serveErr, http.ErrServerClosed) && err == nil {
+			err = b.serveErr
+		}
+		b.stopErr = err
+	})
+	return b.stopErr
 }
 
 // WithMetrics serves the process's metrics at /metrics beside h.

@@ -3,8 +3,13 @@ package sandbox
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/wallet"
@@ -74,4 +79,44 @@ func TestOpen_ServesAndComesBack(t *testing.T) {
 		t.Errorf("EarlierFloat = %v, want both banks", s.EarlierFloat)
 	}
 	pay() // the banks serve again, with new wallets
+}
+
+// A bank whose serving ended stops, and says why, however often it is
+// stopped: a caller that watched Served and then closes the sandbox does
+// not hang.
+func TestBank_StopAfterServingEnded(t *testing.T) {
+	cfg := Defaults()
+	cfg.Dir, cfg.Banks, cfg.Listen = t.TempDir(), 1, "127.0.0.1:0"
+	s, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Banks[0].srv.Close() // serving ends, as a failed listener would end it
+	<-s.Banks[0].Served()
+	done := make(chan error, 1)
+	go func() { done <- errors.Join(s.Close(), s.Banks[0].Stop()) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("closing a sandbox whose bank had stopped serving hangs")
+	}
+}
+
+// A secret's path that exists but cannot be read (a link to nowhere) is
+// an error that says what to do, not a loop.
+func TestLoadOrCreateSecret_DanglingLink(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "admin.token")
+	if err := os.Symlink(filepath.Join(t.TempDir(), "gone"), path); err != nil {
+		t.Skip(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := LoadOrCreateSecret(path, RandomHex(8)); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "remove it") {
+			t.Errorf("a dangling link: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("LoadOrCreateSecret loops on a dangling link")
+	}
 }

@@ -23,6 +23,10 @@ import (
 // LoadOrCreateSecret returns the file's contents, creating it with
 // generate() first when it does not exist.
 func LoadOrCreateSecret(path string, generate func() string) (string, error) {
+	return loadOrCreateSecret(path, generate, true)
+}
+
+func loadOrCreateSecret(path string, generate func() string, retry bool) (string, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
 		return strings.TrimSpace(string(b)), nil
@@ -37,8 +41,11 @@ func LoadOrCreateSecret(path string, generate func() string) (string, error) {
 	// WriteNew never replaces an existing file: if another process got
 	// there first, use its secret.
 	if err := atomicfile.WriteNew(path, []byte(value+"\n"), 0o600); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return LoadOrCreateSecret(path, generate)
+		if errors.Is(err, fs.ErrExist) && retry {
+			return loadOrCreateSecret(path, generate, false)
+		}
+		if errors.Is(err, fs.ErrExist) { // there, yet not readable: a link to nowhere, say
+			return "", fmt.Errorf("%s exists but cannot be read as a file; remove it to have a new secret made", path)
 		}
 		return "", err
 	}

@@ -127,9 +127,8 @@ func runBank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		cfg.ID, rb.WalletURL(), rb.AdminURL(), filepath.Join(cfg.DataDir, "admin.token"))
 	select {
 	case <-ctx.Done():
-	case err := <-rb.Served():
-		rb.Bank.Close()
-		return err
+	case <-rb.Served():
+		return rb.Stop() // says why serving ended
 	}
 	fmt.Fprintln(stdout, "cbdc bank: stopping")
 	return rb.Stop()

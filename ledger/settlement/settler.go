@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -178,7 +179,10 @@ func loadRootKey(path string) (ed25519.PrivateKey, error) {
 		if _, err := rand.Read(seed); err != nil {
 			return nil, err
 		}
-		if err := atomicfile.Write(path, seed, 0o600); err != nil {
+		// Made once and never replaced: purses trust its public half.
+		if err := atomicfile.WriteNew(path, seed, 0o600); errors.Is(err, fs.ErrExist) {
+			return loadRootKey(path) // another process made it first
+		} else if err != nil {
 			return nil, fmt.Errorf("settlement: write root key: %w", err)
 		}
 	} else if err != nil {
