@@ -104,7 +104,13 @@ func (b *Bank) moveFloat(ctx context.Context, kind, requestID string, amount int
 	}); err != nil {
 		return Status{}, err
 	}
-	in := &intentRec{OpID: "float:" + strconv.FormatUint(n, 10), Kind: kind, Amount: amount}
+	return b.runFloat(ctx, "float:"+strconv.FormatUint(n, 10), kind, amount)
+}
+
+// runFloat books a move of the float as an intent under opID and asks the
+// ledger for it. The caller holds floatMu.
+func (b *Bank) runFloat(ctx context.Context, opID, kind string, amount int64) (Status, error) {
+	in := &intentRec{OpID: opID, Kind: kind, Amount: amount}
 	if kind == "issue" {
 		in.Reserves = -amount
 	}
@@ -135,15 +141,7 @@ func (b *Bank) moveFloatOnce(ctx context.Context, kind, requestID string, amount
 			return b.Status(ctx)
 		}
 	}
-	in = &intentRec{OpID: opID, Kind: kind, Amount: amount}
-	if kind == "issue" {
-		in.Reserves = -amount
-	}
-	if _, err := b.run(ctx, in); err != nil {
-		return Status{}, err
-	}
-	b.log.Info("float "+kind+"d", "amount", amount, "op", in.OpID)
-	return b.Status(ctx)
+	return b.runFloat(ctx, opID, kind, amount)
 }
 
 // Status is the bank's position: its float at the ledger, its reserves
