@@ -2,10 +2,8 @@ package demo
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -17,8 +15,8 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
-	"github.com/digital-yen/cbdc-sandbox/offline"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
+	sbx "github.com/digital-yen/cbdc-sandbox/sandbox"
 )
 
 // roomRig is a sandbox the test can stop and start again, part by part,
@@ -28,29 +26,30 @@ import (
 type roomRig struct {
 	t    *testing.T
 	dir  string
-	keys []ed25519.PrivateKey // the banks' offline keys, kept across restarts
 	http *http.Client
 
-	l     *ledger.Ledger
-	st    *settlement.Settler
-	banks []*intermediary.Bank
-	srvs  []*http.Server
-	addrs []string // the banks' wallet listeners
-	demo  *Server
-	web   *httptest.Server
+	central *sbx.Central
+	l       *ledger.Ledger
+	st      *settlement.Settler
+	banks   []*sbx.Bank
+	addrs   []string // the banks' wallet listeners, as the demo is told them
+	demo    *Server
+	web     *httptest.Server
 }
 
-const rigHolderKey = "demo-test-holder-key-0123456789"
+// rigConfig is the rig's sandbox: two banks with 50,000,000 yen of float
+// each, on free ports.
+func (r *roomRig) rigConfig() sbx.Config {
+	cfg := sbx.Defaults()
+	cfg.Dir, cfg.Banks, cfg.Float, cfg.Listen = r.dir, 2, 50_000_000, "127.0.0.1:0"
+	return cfg
+}
 
 func newRoomRig(t *testing.T) *roomRig {
 	t.Helper()
 	r := &roomRig{t: t, dir: t.TempDir(), http: &http.Client{Timeout: time.Minute}}
-	for range 2 {
-		_, k, _ := ed25519.GenerateKey(nil)
-		r.keys = append(r.keys, k)
-	}
 	t.Cleanup(r.stopAll)
-	r.startCentral(true)
+	r.startCentral()
 	r.startBanks()
 	r.startDemo()
 	return r
@@ -65,51 +64,29 @@ func (r *roomRig) in(t *testing.T) *roomRig {
 
 func (r *roomRig) roomDir() string { return filepath.Join(r.dir, "demo") }
 
-// startCentral opens the ledger and offline settlement; seed opens the
-// two banks' accounts and issues their float, as a new sandbox does.
-func (r *roomRig) startCentral(seed bool) {
+// startCentral opens the ledger and offline settlement, with the banks'
+// accounts and float on a first start.
+func (r *roomRig) startCentral() {
 	r.t.Helper()
-	ctx := context.Background()
-	l, err := ledger.Open(filepath.Join(r.dir, "ledger"), ledger.Options{})
+	cfg := r.rigConfig()
+	c, err := sbx.OpenCentral(context.Background(), sbx.CentralConfig{Dir: filepath.Join(r.dir, "ledger"), Banks: cfg.Banks,
+		Float: cfg.Float, Policy: cfg.Policy})
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	r.l = l
-	st, err := settlement.Open(ctx, l, settlement.Config{Policy: offline.DefaultPolicy()})
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	r.st = st
-	for i := 1; seed && i <= 2; i++ {
-		id := ledger.AccountID(fmt.Sprintf("bank-%d", i))
-		if _, err := l.OpenAccount(ctx, "open-"+string(id), ledger.AccountSpec{ID: id, Kind: ledger.KindIntermediary}); err != nil {
-			r.t.Fatal(err)
-		}
-		if _, err := l.Issue(ctx, "float-"+string(id), id, 50_000_000); err != nil {
-			r.t.Fatal(err)
-		}
-	}
+	r.central, r.l, r.st = c, c.Ledger, c.Settler
 }
 
 // startBanks opens the banks from their files, each on a new port.
 func (r *roomRig) startBanks() {
 	r.t.Helper()
-	for i := 1; i <= 2; i++ {
-		id := ledger.AccountID(fmt.Sprintf("bank-%d", i))
-		b, err := intermediary.Open(context.Background(), intermediary.Config{ID: id, Ledger: r.l.Intermediary(id),
-			Path: filepath.Join(r.dir, string(id)+".db"), HolderKey: []byte(rigHolderKey), AdminToken: "demo-test-admin-token",
-			Offline: r.st.ForBank(id), OfflineKey: r.keys[i-1]})
-		if err != nil {
-			r.t.Fatal(err)
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Close()
-			r.t.Fatal(err)
-		}
-		srv := &http.Server{Handler: b.Handler()}
-		go srv.Serve(ln)
-		r.banks, r.srvs, r.addrs = append(r.banks, b), append(r.srvs, srv), append(r.addrs, ln.Addr().String())
+	banks, err := sbx.StartBanks(context.Background(), r.central, r.rigConfig())
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.banks = banks
+	for _, b := range banks {
+		r.addrs = append(r.addrs, b.Addr)
 	}
 }
 
@@ -117,7 +94,7 @@ func (r *roomRig) startDemo() {
 	r.t.Helper()
 	cfg := Config{Ledger: r.l, Settler: r.st, Dir: r.roomDir()}
 	for i, b := range r.banks {
-		cfg.Banks = append(cfg.Banks, Bank{Bank: b, WalletURL: "ws://" + r.addrs[i] + protocol.Path})
+		cfg.Banks = append(cfg.Banks, Bank{Bank: b.Bank, WalletURL: "ws://" + r.addrs[i] + protocol.Path})
 	}
 	d, err := New(cfg)
 	if err != nil {
@@ -140,23 +117,20 @@ func (r *roomRig) stopDemo() {
 }
 
 func (r *roomRig) stopBanks() {
-	for i, b := range r.banks {
-		r.srvs[i].Close()
-		if err := b.Close(); err != nil {
-			r.t.Errorf("%s: close: %v", b.ID(), err)
+	for _, b := range r.banks {
+		if err := b.Stop(); err != nil {
+			r.t.Errorf("%s: stop: %v", b.ID(), err)
 		}
 	}
-	r.banks, r.srvs, r.addrs = nil, nil, nil
+	r.banks, r.addrs = nil, nil
 }
 
 func (r *roomRig) stopCentral() {
-	if r.st != nil {
-		r.st.Close()
-		r.st = nil
-	}
-	if r.l != nil {
-		r.l.Close()
-		r.l = nil
+	if r.central != nil {
+		if err := r.central.Close(); err != nil {
+			r.t.Errorf("central: close: %v", err)
+		}
+		r.central, r.l, r.st = nil, nil, nil
 	}
 }
 
@@ -178,7 +152,7 @@ func (r *roomRig) restartDemo() {
 func (r *roomRig) restartSandbox() {
 	r.t.Helper()
 	r.stopAll()
-	r.startCentral(false)
+	r.startCentral()
 	r.startBanks()
 	r.startDemo()
 }
