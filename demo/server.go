@@ -14,18 +14,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
+	"github.com/digital-yen/cbdc-sandbox/internal/jsonbody"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 	"github.com/digital-yen/cbdc-sandbox/offline"
@@ -458,46 +457,11 @@ func (s *Server) retiered(c intermediary.CustomerInfo) {
 }
 
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", "%s", decodeProblem(err))
+	if err := jsonbody.Decode(w, r, 1<<16, v); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "%v", err)
 		return false
 	}
 	return true
-}
-
-// decodeProblem says in plain words what is wrong with a request body.
-func decodeProblem(err error) string {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &typeErr):
-		want := "text"
-		switch typeErr.Type.Kind() {
-		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-			want = "a whole number"
-		case reflect.Bool:
-			want = "true or false"
-		}
-		field := typeErr.Field
-		if field == "" {
-			return "the body must be a JSON object"
-		}
-		return fmt.Sprintf("%s must be %s, not %s", field, want, typeErr.Value)
-	case errors.As(err, &syntaxErr):
-		return fmt.Sprintf("the body is not valid JSON (at character %d)", syntaxErr.Offset)
-	case errors.As(err, &tooBig):
-		return "the body is larger than 64 KiB"
-	case errors.Is(err, io.EOF):
-		return "the body is empty: send a JSON object"
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "the body ends in the middle of its JSON"
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "this call takes no field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
-	}
-	return "the body is not the JSON this call takes"
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -559,22 +523,6 @@ func errArgs(err error, a Args) Args {
 	}
 	a["code"], a["message"] = errCode(err)
 	return a
-}
-
-// yen formats an amount with thousands separators.
-func yen(v int64) string {
-	neg := v < 0
-	if neg {
-		v = -v
-	}
-	s := fmt.Sprint(v)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	if neg {
-		return "-" + s
-	}
-	return s
 }
 
 func policyView(p offline.Policy) PolicyView {
