@@ -8,45 +8,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/internal/pursetest"
 	"github.com/digital-yen/cbdc-sandbox/offline"
 )
 
 // Keys from fixed seeds and a fixed clock keep the examples' output the
-// same on every run. A real central bank and bank keep their keys secret.
+// same on every run; pursetest.Purse provisions and funds a purse as the
+// bank does online, step by step in this package's example.
 var (
-	exampleNow     = time.Date(2030, 4, 10, 12, 0, 0, 0, time.UTC)
-	exampleRoot    = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{'r'}, ed25519.SeedSize))
-	exampleBankKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{'b'}, ed25519.SeedSize))
+	exampleNow, exampleRoot, exampleBankKey = pursetest.Now, pursetest.Root, pursetest.BankKey
+	examplePurse                            = pursetest.Purse
 )
-
-// examplePurse is a purse the bank "bank-a" provisioned under serial n and
-// funded with amount yen, as the package example shows step by step.
-func examplePurse(n byte, amount int64) *offline.Purse {
-	bank, err := offline.IssueBankCert(exampleRoot, "bank-a", exampleBankKey.Public().(ed25519.PublicKey), exampleNow.AddDate(1, 0, 0))
-	if err != nil {
-		log.Fatal(err)
-	}
-	p, err := offline.NewPurse(exampleRoot.Public().(ed25519.PublicKey))
-	if err != nil {
-		log.Fatal(err)
-	}
-	dev, err := offline.IssueDeviceCert(exampleBankKey, offline.DeviceCert{Serial: offline.Serial{15: n}, Key: p.PublicKey(),
-		BankID: "bank-a", Limits: offline.DefaultPolicy().Limits, Issued: exampleNow, Expires: exampleNow.Add(offline.DefaultCertLifetime)})
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := p.Install(offline.Chain{Bank: bank, Device: dev}, exampleNow); err != nil {
-		log.Fatal(err)
-	}
-	if amount > 0 {
-		f := offline.FundingReceipt{Serial: p.Serial(), Seq: 1, Amount: amount, Time: exampleNow}
-		f.Sign(exampleBankKey)
-		if err := p.Fund(f); err != nil {
-			log.Fatal(err)
-		}
-	}
-	return p
-}
 
 // A purse is provisioned (the central bank certifies the bank's key, the
 // bank certifies the purse's key), funded from its owner's online wallet,

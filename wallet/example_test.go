@@ -8,8 +8,8 @@ import (
 	"log"
 	"os"
 	"path/filepath"
-	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/internal/pursetest"
 	"github.com/digital-yen/cbdc-sandbox/offline"
 	"github.com/digital-yen/cbdc-sandbox/wallet"
 )
@@ -127,40 +127,10 @@ func ExampleWritePurseFile() {
 	// shop pending: 1200
 }
 
-// Fixed keys and a fixed clock keep the examples' output the same on
-// every run.
+// A fixed clock and keys from fixed seeds keep the examples' output the
+// same on every run; pursetest.Purse provisions and funds a purse as the
+// bank does online (the offline package's example shows each step).
 var (
-	exampleNow     = time.Date(2030, 4, 10, 12, 0, 0, 0, time.UTC)
-	exampleRoot    = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{'r'}, ed25519.SeedSize))
-	exampleBankKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{'b'}, ed25519.SeedSize))
+	exampleNow   = pursetest.Now
+	examplePurse = pursetest.Purse
 )
-
-// examplePurse does what the bank does online when a wallet provisions and
-// funds a purse: certify its key under serial n and sign a receipt for
-// amount yen. The offline package's example shows each step.
-func examplePurse(n byte, amount int64) *offline.Purse {
-	bank, err := offline.IssueBankCert(exampleRoot, "bank-a", exampleBankKey.Public().(ed25519.PublicKey), exampleNow.AddDate(1, 0, 0))
-	if err != nil {
-		log.Fatal(err)
-	}
-	p, err := offline.NewPurse(exampleRoot.Public().(ed25519.PublicKey))
-	if err != nil {
-		log.Fatal(err)
-	}
-	dev, err := offline.IssueDeviceCert(exampleBankKey, offline.DeviceCert{Serial: offline.Serial{15: n}, Key: p.PublicKey(),
-		BankID: "bank-a", Limits: offline.DefaultPolicy().Limits, Issued: exampleNow, Expires: exampleNow.Add(offline.DefaultCertLifetime)})
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := p.Install(offline.Chain{Bank: bank, Device: dev}, exampleNow); err != nil {
-		log.Fatal(err)
-	}
-	if amount > 0 {
-		f := offline.FundingReceipt{Serial: p.Serial(), Seq: 1, Amount: amount, Time: exampleNow}
-		f.Sign(exampleBankKey)
-		if err := p.Fund(f); err != nil {
-			log.Fatal(err)
-		}
-	}
-	return p
-}
