@@ -334,29 +334,8 @@ func TestFault_LogVolumeDuringOutage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), outage+3*time.Minute)
 	defer cancel()
 	rig := newOutageRig(t, ctx, cbdcBinary(t))
-	dir, ledgerArgs, led, bank, payee, payers := rig.dir, rig.ledgerArgs, rig.led, rig.bank, rig.payee, rig.payers
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	var unavailable atomic.Int64
-	var wg sync.WaitGroup
-	for i, c := range payers {
-		wg.Go(func() { // 15 a second each, under the wallets' rate limit of 20
-			tick := time.NewTicker(time.Second / 15)
-			defer tick.Stop()
-			for n := 0; ; n++ {
-				select {
-				case <-loadCtx.Done():
-					return
-				case <-tick.C:
-				}
-				pctx, cancel := context.WithTimeout(loadCtx, 10*time.Second)
-				_, err := c.Pay(pctx, fmt.Sprintf("p%d-%d", i, n), payee.Address(), 1)
-				cancel()
-				if pe := (*protocol.Error)(nil); errors.As(err, &pe) && pe.Code == protocol.CodeUnavailable {
-					unavailable.Add(1)
-				}
-			}
-		})
-	}
+	dir, ledgerArgs, led, bank := rig.dir, rig.ledgerArgs, rig.led, rig.bank
+	unavailable, stopLoad := rig.load(ctx, 10*time.Second)
 	time.Sleep(2 * time.Second)
 	led.signal(t, syscall.SIGKILL)
 	<-led.done
@@ -367,7 +346,6 @@ func TestFault_LogVolumeDuringOutage(t *testing.T) {
 	led.waitFor(t, ledgerServing)
 	time.Sleep(2 * time.Second)
 	stopLoad()
-	wg.Wait()
 	t.Logf("an outage of %s: %d payments answered unavailable, %d lines in the bank's log:\n%s",
 		outage, failed, len(during), strings.Join(during, "\n"))
 	if failed < int64(10*outage/time.Second) {
@@ -400,6 +378,36 @@ type outageRig struct {
 	led, bank  *proc
 	payee      *wallet.Client
 	payers     []*wallet.Client
+}
+
+// load pays 1 yen from every payer to the payee, 15 times a second each
+// (under the wallets' rate limit of 20), each payment given timeout, until
+// stop is called and the payers are done; unavailable counts the
+// payments answered unavailable.
+func (r *outageRig) load(ctx context.Context, timeout time.Duration) (unavailable *atomic.Int64, stop func()) {
+	unavailable = new(atomic.Int64)
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for i, c := range r.payers {
+		wg.Go(func() {
+			tick := time.NewTicker(time.Second / 15)
+			defer tick.Stop()
+			for n := 0; ; n++ {
+				select {
+				case <-loadCtx.Done():
+					return
+				case <-tick.C:
+				}
+				pctx, cancel := context.WithTimeout(loadCtx, timeout)
+				_, err := c.Pay(pctx, fmt.Sprintf("p%d-%d", i, n), r.payee.Address(), 1)
+				cancel()
+				if pe := (*protocol.Error)(nil); errors.As(err, &pe) && pe.Code == protocol.CodeUnavailable {
+					unavailable.Add(1)
+				}
+			}
+		})
+	}
+	return unavailable, func() { stopLoad(); wg.Wait() }
 }
 
 func newOutageRig(t *testing.T, ctx context.Context, bin string) *outageRig {

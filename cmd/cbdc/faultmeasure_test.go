@@ -2,18 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/digital-yen/cbdc-sandbox/protocol"
 )
 
 // TestFault_Measure prints the figures of a ledger outage and a frozen
@@ -35,29 +30,7 @@ func TestFault_Measure(t *testing.T) {
 	defer cancel()
 	rig := newOutageRig(t, ctx, bin)
 	dir, port, ledgerArgs, led, bank, payee, payers := rig.dir, rig.port, rig.ledgerArgs, rig.led, rig.bank, rig.payee, rig.payers
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	var answered, unavailable atomic.Int64
-	var wg sync.WaitGroup
-	for i, c := range payers {
-		wg.Go(func() {
-			tick := time.NewTicker(time.Second / 15)
-			defer tick.Stop()
-			for n := 0; ; n++ {
-				select {
-				case <-loadCtx.Done():
-					return
-				case <-tick.C:
-				}
-				pctx, cancel := context.WithTimeout(loadCtx, 5*time.Second)
-				_, err := c.Pay(pctx, fmt.Sprintf("p%d-%d", i, n), payee.Address(), 1)
-				cancel()
-				answered.Add(1)
-				if pe := (*protocol.Error)(nil); errors.As(err, &pe) && pe.Code == protocol.CodeUnavailable {
-					unavailable.Add(1)
-				}
-			}
-		})
-	}
+	unavailable, stopLoad := rig.load(ctx, 5*time.Second)
 	time.Sleep(2 * time.Second)
 
 	// A killed ledger: the bank's connects and log lines while it is down.
@@ -83,7 +56,6 @@ func TestFault_Measure(t *testing.T) {
 	t.Logf("the ledger started again on its port after %s; bank log %d bytes in all", time.Since(start).Round(time.Millisecond), logBytes)
 	time.Sleep(3 * time.Second)
 	stopLoad()
-	wg.Wait()
 
 	// A frozen ledger: how long a payment waits for its answer.
 	led.signal(t, syscall.SIGSTOP)
