@@ -8,10 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/internal/freezer"
 
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
@@ -19,32 +20,6 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 	"github.com/digital-yen/cbdc-sandbox/wallet"
 )
-
-// freezer holds every request while frozen, as a ledger stopped with
-// SIGSTOP would.
-type freezer struct {
-	h http.Handler
-
-	mu     sync.Mutex // protects thawed
-	thawed chan struct{}
-}
-
-func (f *freezer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	thawed := f.thawed
-	f.mu.Unlock()
-	if thawed != nil {
-		select {
-		case <-thawed:
-		case <-r.Context().Done():
-			return
-		}
-	}
-	f.h.ServeHTTP(w, r)
-}
-
-func (f *freezer) freeze() { f.mu.Lock(); f.thawed = make(chan struct{}); f.mu.Unlock() }
-func (f *freezer) thaw()   { f.mu.Lock(); close(f.thawed); f.thawed = nil; f.mu.Unlock() }
 
 // readyz returns the bank's /readyz status and text.
 func readyz(t *testing.T, b *testBank) (int, string) {
@@ -105,10 +80,10 @@ func TestBank_FrozenLedger(t *testing.T) {
 		}
 	})
 	n := newTestNet(t, 0, nil)
-	f := &freezer{}
+	f := &freezer.Handler{}
 	bank := n.addBank("bank-1", func(c *intermediary.Config) {
 		key := newKey(t)
-		f.h = ledgerhttp.NewServer(n.ledger, map[ledger.AccountID]ed25519.PublicKey{c.ID: publicOf(key)}, ledgerhttp.ServerOptions{})
+		f.H = ledgerhttp.NewServer(n.ledger, map[ledger.AccountID]ed25519.PublicKey{c.ID: publicOf(key)}, ledgerhttp.ServerOptions{})
 		srv = httptest.NewServer(f)
 		c.Ledger = ledgerhttp.NewClientWith(srv.URL, c.ID, key, ledgerhttp.ClientOptions{HTTP: srv.Client()})
 	})
@@ -121,7 +96,7 @@ func TestBank_FrozenLedger(t *testing.T) {
 		t.Fatalf("/readyz = %d %q before the fault", status, body)
 	}
 
-	f.freeze()
+	f.Freeze()
 	frozen := time.Now()
 	_, err := alice.Pay(n.ctx, "pay-1", bob.Address(), 100)
 	took := time.Since(frozen)
@@ -140,7 +115,7 @@ func TestBank_FrozenLedger(t *testing.T) {
 		t.Errorf("/readyz does not say why: %q", body)
 	}
 
-	f.thaw()
+	f.Thaw()
 	t.Logf("ready again %s after the ledger answers", waitReadyz(t, bank, http.StatusOK, 10*time.Second))
 	payUntilAnswered(t, n.ctx, alice, "pay-1", bob.Address(), 100)
 	payUntilAnswered(t, n.ctx, alice, "pay-2", bob.Address(), 100)

@@ -14,36 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/internal/freezer"
+
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 )
-
-// freezer holds every request while frozen, as a ledger stopped with
-// SIGSTOP would, and counts the requests that reached it.
-type freezer struct {
-	h        http.Handler
-	requests atomic.Int64
-
-	mu     sync.Mutex // protects thawed
-	thawed chan struct{}
-}
-
-func (f *freezer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.requests.Add(1)
-	f.mu.Lock()
-	thawed := f.thawed
-	f.mu.Unlock()
-	if thawed != nil {
-		select {
-		case <-thawed:
-		case <-r.Context().Done():
-			return
-		}
-	}
-	f.h.ServeHTTP(w, r)
-}
-
-func (f *freezer) freeze() { f.mu.Lock(); f.thawed = make(chan struct{}); f.mu.Unlock() }
-func (f *freezer) thaw()   { f.mu.Lock(); close(f.thawed); f.thawed = nil; f.mu.Unlock() }
 
 // A frozen ledger costs a caller one deadline, not a hang: the call ends
 // with an outcome-unknown error, the circuit opens and the calls after it
@@ -52,7 +26,7 @@ func (f *freezer) thaw()   { f.mu.Lock(); close(f.thawed); f.thawed = nil; f.mu.
 // its op id finds its first outcome.
 func TestClient_FrozenLedger(t *testing.T) {
 	n := newTestNet(t)
-	f := &freezer{h: n.srv.Config.Handler}
+	f := &freezer.Handler{H: n.srv.Config.Handler}
 	n.srv.Config.Handler = f
 	const deadline = 300 * time.Millisecond
 	a := NewClientWith(n.srv.URL, "bank-a", n.keys["bank-a"], ClientOptions{HTTP: n.srv.Client(), CallTimeout: deadline,
@@ -60,7 +34,7 @@ func TestClient_FrozenLedger(t *testing.T) {
 	n.must(a.OpenAccount(n.ctx, "open-alice", ledger.AccountSpec{ID: "alice", Kind: ledger.KindWallet}))
 	n.must(a.Issue(n.ctx, "float", 1_000))
 
-	f.freeze()
+	f.Freeze()
 	start := time.Now()
 	_, err := a.Transfer(n.ctx, "withdraw-1", "bank-a", "alice", 300)
 	took := time.Since(start)
@@ -74,7 +48,7 @@ func TestClient_FrozenLedger(t *testing.T) {
 	if a.Reachable() == nil {
 		t.Error("Reachable = nil after a call ran out of time")
 	}
-	reached := f.requests.Load()
+	reached := f.Requests.Load()
 	_, err = a.Transfer(n.ctx, "withdraw-2", "bank-a", "alice", 1)
 	if !errors.Is(err, ErrCircuitOpen) || !errors.As(err, &ue) || ue.RetryAfter() <= 0 {
 		t.Fatalf("the next transfer: %v, want ErrCircuitOpen with a retry hint", err)
@@ -82,11 +56,11 @@ func TestClient_FrozenLedger(t *testing.T) {
 	if _, _, err := a.Feed(n.ctx, 0, 10); !errors.Is(err, ErrCircuitOpen) {
 		t.Errorf("a long poll with the circuit open: %v, want ErrCircuitOpen", err)
 	}
-	if got := f.requests.Load(); got != reached {
+	if got := f.Requests.Load(); got != reached {
 		t.Errorf("%d requests reached the ledger with the circuit open", got-reached)
 	}
 
-	f.thaw()
+	f.Thaw()
 	waitReady(t, a)
 	again := n.must(a.Transfer(n.ctx, "withdraw-1", "bank-a", "alice", 300))
 	if acct, err := a.Account(n.ctx, "alice"); err != nil || acct.Balance != 300 {
