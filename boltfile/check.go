@@ -7,6 +7,8 @@ import (
 	"hash/fnv"
 	"io"
 	"os"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // The layout of a bbolt meta page (go.etcd.io/bbolt/internal/common): a
@@ -127,4 +129,21 @@ func activeMeta(r io.ReaderAt, size int64) (meta, error) {
 		return m1, nil
 	}
 	return meta{}, errBadMeta
+}
+
+// Used is how many bytes of the file at path its last committed
+// transaction uses; the rest is room bbolt grew the file by. Tests that
+// damage a file cut or alter it within this part.
+func Used(path string) (int64, error) {
+	db, err := Open(path, bolt.Options{ReadOnly: true}, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var used int64
+	err = db.View(func(tx *bolt.Tx) error {
+		used = tx.Size()
+		return nil
+	})
+	return used, err
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/digital-yen/cbdc-sandbox/boltfile"
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
-	bolt "go.etcd.io/bbolt"
 )
 
 // A second bank on the same file is told the file is in use; a file cut
@@ -31,16 +30,10 @@ func TestBank_RefusesHeldOrDamagedFile(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	used, err := boltfile.Used(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var used int64
-	db.View(func(tx *bolt.Tx) error {
-		used = tx.Size()
-		return nil
-	})
-	db.Close()
 	whole, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -172,16 +172,10 @@ func TestProcess_LedgerRefusesDamagedJournal(t *testing.T) {
 func TestProcess_LedgerRefusesTruncatedFile(t *testing.T) {
 	src := stoppedSandbox(t)
 	path := filepath.Join(src, "ledger", ledger.FileName)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	used, err := boltfile.Used(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var used int64
-	db.View(func(tx *bolt.Tx) error {
-		used = tx.Size()
-		return nil
-	})
-	db.Close()
 	for _, size := range []int64{100, used / 2, used - 100} {
 		t.Run(fmt.Sprint("size=", size), func(t *testing.T) {
 			dir := t.TempDir()

@@ -10,7 +10,6 @@ import (
 
 	"github.com/digital-yen/cbdc-sandbox/boltfile"
 	"github.com/digital-yen/cbdc-sandbox/offline"
-	bolt "go.etcd.io/bbolt"
 )
 
 // An index cut short is refused when settlement opens, never mapped, and
@@ -40,16 +39,10 @@ func TestOpen_RefusesTruncatedIndex(t *testing.T) {
 
 func cutToHalf(t *testing.T, path string) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	used, err := boltfile.Used(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var used int64
-	db.View(func(tx *bolt.Tx) error {
-		used = tx.Size()
-		return nil
-	})
-	db.Close()
 	if err := os.Truncate(path, used/2); err != nil {
 		t.Fatal(err)
 	}
