@@ -67,6 +67,12 @@ type Server struct {
 	log     []logEntry        // offline payments and reconciliations, oldest first
 	logSeq  uint64
 	resetMu sync.Mutex // one reset at a time
+
+	recountMu sync.Mutex // protects recounted
+	recounted struct {
+		totals    ledger.Totals
+		conserved bool
+	}
 	// changes is held for reading by every change the page asks of the
 	// room, and for writing by a reset, so none falls between the reset's
 	// list of wallets and its clearing of the room.
@@ -255,9 +261,8 @@ type ThroughputPoint struct {
 }
 
 func (s *Server) state(ctx context.Context) State {
-	running, counted := s.cfg.Ledger.Recount()
-	st := State{Time: time.Now(), Totals: running, Throughput: s.live.throughput()}
-	st.Conserved = counted == running && counted.Conserved()
+	st := State{Time: time.Now(), Throughput: s.live.throughput()}
+	st.Totals, st.Conserved = s.recount()
 	for _, b := range s.cfg.Banks {
 		status, err := b.Bank.Status(ctx)
 		bs := BankState{Status: status}
@@ -308,6 +313,20 @@ func (s *Server) state(ctx context.Context) State {
 		st.Exposure += st.Offline.PendingAmount
 	}
 	return st
+}
+
+// recount is the ledger's totals and whether every account, counted
+// afresh, holds what they say. The count reads every account, so it is
+// made again only when the journal has moved since the last one.
+func (s *Server) recount() (ledger.Totals, bool) {
+	s.recountMu.Lock()
+	defer s.recountMu.Unlock()
+	if t := s.cfg.Ledger.Totals(); t.Seq == s.recounted.totals.Seq && t.Seq != 0 {
+		return s.recounted.totals, s.recounted.conserved
+	}
+	running, counted := s.cfg.Ledger.Recount()
+	s.recounted.totals, s.recounted.conserved = running, counted == running && counted.Conserved()
+	return s.recounted.totals, s.recounted.conserved
 }
 
 func (s *Server) handleState(w http.ResponseWriter, r *http.Request) {
