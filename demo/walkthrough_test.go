@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
@@ -267,6 +268,12 @@ func TestBrowser_PresenterMode(t *testing.T) {
 	ctx := browser(t, 1440, 900)
 	do := doer(t, ctx)
 	do(chromedp.Navigate(web.URL))
+	// Each step scrolls its part into view; smoothly, a click made while
+	// the page still moves can land beside its button.
+	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-reduced-motion", Value: "reduce"}}}); err != nil {
+		t.Fatal(err)
+	}
 	waitText(t, ctx, "#conn", "live")
 	fillRoom(t, ctx)
 	do(chromedp.Click(chromedp.CSS(`#presenter-toggle`)))
