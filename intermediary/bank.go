@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/internal/loglimit"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 	"github.com/gorilla/websocket"
@@ -43,11 +44,11 @@ type Bank struct {
 	regMu   sync.Mutex // protects regRate
 	regRate map[string]*tokenBucket
 
-	floodRefusals atomic.Int64 // connections refused past MaxWaitingPerAddress
-	floodLog      everyFew     // when the last refusal was logged
+	floodRefusals atomic.Int64      // connections refused past MaxWaitingPerAddress
+	floodLog      loglimit.EveryFew // when the last refusal was logged
 
-	logs   *logLimiter  // failures' lines, at most one per cause per LogEvery
-	health ledgerHealth // what /readyz answers from
+	logs   *loglimit.Limiter // failures' lines, at most one per cause per LogEvery
+	health ledgerHealth      // what /readyz answers from
 
 	purses *purses // nil when the bank offers no offline purses
 
@@ -102,11 +103,11 @@ func Open(ctx context.Context, cfg Config) (*Bank, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bank{cfg: cfg, id: cfg.ID, floodLog: everyFew{period: 10 * time.Second}, db: db, log: cfg.Logger.With("bank", string(cfg.ID)), now: cfg.Now,
+	b := &Bank{cfg: cfg, id: cfg.ID, floodLog: loglimit.EveryFew{Period: 10 * time.Second}, db: db, log: cfg.Logger.With("bank", string(cfg.ID)), now: cfg.Now,
 		customers: map[string]*customer{}, wallets: map[string]*wallet{}, persons: map[string]string{},
 		floatKick: make(chan struct{}, 1)}
 	b.led = commitWatch{Ledger: cfg.Ledger, h: &b.health}
-	b.logs = newLogLimiter(b.log, cfg.LogEvery, time.Now)
+	b.logs = loglimit.New(b.log, cfg.LogEvery, time.Now)
 	b.upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096, CheckOrigin: b.checkOrigin}
 	b.hub.init(&b.conns)
 	b.sigs = newSigChecker()
@@ -247,5 +248,5 @@ func (b *Bank) sleep(d time.Duration) bool {
 // logErr logs a failure with what failed: the first of its kind, then at
 // most one line per LogEvery with the count of the others.
 func (b *Bank) logErr(what string, err error, args ...any) {
-	b.logs.logf(slog.LevelWarn, what, what, append(args, slog.Any("err", err))...)
+	b.logs.Logf(slog.LevelWarn, what, what, append(args, slog.Any("err", err))...)
 }

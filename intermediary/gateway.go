@@ -77,7 +77,7 @@ func (b *Bank) checkOrigin(r *http.Request) bool {
 			return true
 		}
 	}
-	b.logs.logf(slog.LevelWarn, "foreign origin", "wallet connection from a foreign origin refused", "origin", origin)
+	b.logs.Logf(slog.LevelWarn, "foreign origin", "wallet connection from a foreign origin refused", "origin", origin)
 	return false
 }
 
@@ -99,7 +99,7 @@ func clientAddress(remoteAddr string) string {
 func (b *Bank) serveWallet(w http.ResponseWriter, r *http.Request) {
 	remote := clientAddress(r.RemoteAddr)
 	if !b.hub.admitWaiting(remote, b.cfg.MaxWaitingPerAddress) {
-		if n := b.floodRefusals.Add(1); b.floodLog.allow(b.now()) {
+		if n := b.floodRefusals.Add(1); b.floodLog.Allow(b.now()) {
 			b.log.Warn("wallet connections refused: too many from one address waiting to sign in", "limit", b.cfg.MaxWaitingPerAddress,
 				"refused_so_far", n)
 		}
@@ -235,7 +235,7 @@ func (s *session) push(msg []byte) {
 	case <-s.done:
 	case s.send <- msg:
 	default:
-		s.tooSlow.Do(func() { s.b.logs.logf(slog.LevelWarn, "too slow", "wallet connection too slow to read; closing it") })
+		s.tooSlow.Do(func() { s.b.logs.Logf(slog.LevelWarn, "too slow", "wallet connection too slow to read; closing it") })
 		s.shutdown()
 	}
 }
@@ -336,7 +336,7 @@ func (s *session) run(j job) {
 	}
 	switch code {
 	case protocol.CodeInternal, protocol.CodeUnavailable:
-		s.b.logs.logf(slog.LevelWarn, "not completed:"+code, "wallet request not completed", "request_id", rid, "type", j.env.Type, "code", code, "err", err, "took", took)
+		s.b.logs.Logf(slog.LevelWarn, "not completed:"+code, "wallet request not completed", "request_id", rid, "type", j.env.Type, "code", code, "err", err, "took", took)
 		if code == protocol.CodeInternal {
 			err = errInternal // logged here, with its request id
 		}

@@ -117,7 +117,7 @@ func (b *Bank) watchLedger() {
 			b.health.probed(err)
 		}
 		b.reportReadiness()
-		b.logs.flush()
+		b.logs.Flush()
 	}
 }
 
@@ -133,9 +133,9 @@ func (b *Bank) reportReadiness() {
 	// the one it writes for them is the latest change, the state now.
 	switch {
 	case err != nil && was == nil:
-		b.logs.logf(slog.LevelWarn, "readiness", "bank not ready", "reason", err)
+		b.logs.Logf(slog.LevelWarn, "readiness", "bank not ready", "reason", err)
 	case err == nil && was != nil:
-		b.logs.logf(slog.LevelWarn, "readiness", "bank ready again")
+		b.logs.Logf(slog.LevelWarn, "readiness", "bank ready again")
 	}
 }
 

@@ -1,4 +1,6 @@
-package intermediary
+// Package loglimit keeps a fault from filling the disk with the same log
+// line.
+package loglimit
 
 import (
 	"context"
@@ -7,13 +9,13 @@ import (
 	"time"
 )
 
-// logLimiter keeps a fault from filling the disk with the same line: of
+// Limiter keeps a fault from filling the disk with the same line: of
 // each cause it writes the first line, holds back the ones that follow
 // for a period, and then writes the latest of them with the count of the
 // others (more_like_this=N within=10s), so an outage costs a line per
 // cause per period however many requests meet it. Every line written
 // stands for itself and its more_like_this.
-type logLimiter struct {
+type Limiter struct {
 	log    *slog.Logger
 	period time.Duration
 	now    func() time.Time
@@ -35,14 +37,15 @@ type logLine struct {
 	args  []any
 }
 
-func newLogLimiter(log *slog.Logger, period time.Duration, now func() time.Time) *logLimiter {
-	return &logLimiter{log: log, period: period, now: now, causes: map[string]*logCause{}}
+// New writes to log, at most one line per cause per period.
+func New(log *slog.Logger, period time.Duration, now func() time.Time) *Limiter {
+	return &Limiter{log: log, period: period, now: now, causes: map[string]*logCause{}}
 }
 
-// logf writes a line of cause, or holds it back when one of that cause was
+// Logf writes a line of cause, or holds it back when one of that cause was
 // written less than a period ago. A line written after a period with
 // lines held back carries their count.
-func (l *logLimiter) logf(level slog.Level, cause, msg string, args ...any) {
+func (l *Limiter) Logf(level slog.Level, cause, msg string, args ...any) {
 	if !l.log.Enabled(context.Background(), level) {
 		return
 	}
@@ -67,13 +70,13 @@ func (l *logLimiter) logf(level slog.Level, cause, msg string, args ...any) {
 	l.log.Log(context.Background(), level, msg, args...)
 }
 
-// flush writes, for each cause whose period has ended with lines held
+// Flush writes, for each cause whose period has ended with lines held
 // back, the latest of them with the count of the others, and starts a new
 // period; a
 // cause whose period ended quietly is forgotten. Called every second or
 // so, it reports a fault that has stopped without waiting for it to
 // happen again.
-func (l *logLimiter) flush() {
+func (l *Limiter) Flush() {
 	now := l.now()
 	var out []logLine
 	l.mu.Lock()
@@ -97,18 +100,19 @@ func (l *logLimiter) flush() {
 	}
 }
 
-// everyFew lets an event through at most once per period, so a flood
+// EveryFew lets an event through at most once per period, so a flood
 // cannot flood the log too.
-type everyFew struct {
-	period time.Duration
+type EveryFew struct {
+	Period time.Duration
 	mu     sync.Mutex
 	last   time.Time
 }
 
-func (e *everyFew) allow(now time.Time) bool {
+// Allow reports whether an event at now may be logged.
+func (e *EveryFew) Allow(now time.Time) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !e.last.IsZero() && now.Sub(e.last) < e.period {
+	if !e.last.IsZero() && now.Sub(e.last) < e.Period {
 		return false
 	}
 	e.last = now

@@ -1,4 +1,4 @@
-package intermediary
+package loglimit
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ type testClock struct{ t time.Time }
 func (c *testClock) now() time.Time      { return c.t }
 func (c *testClock) add(d time.Duration) { c.t = c.t.Add(d) }
 
-func newTestLimiter() (*logLimiter, *bytes.Buffer, *testClock) {
+func newTestLimiter() (*Limiter, *bytes.Buffer, *testClock) {
 	var buf bytes.Buffer
 	clock := &testClock{t: time.Unix(1000, 0)}
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
@@ -23,7 +23,7 @@ func newTestLimiter() (*logLimiter, *bytes.Buffer, *testClock) {
 		}
 		return a
 	}}))
-	return newLogLimiter(log, 10*time.Second, clock.now), &buf, clock
+	return New(log, 10*time.Second, clock.now), &buf, clock
 }
 
 func lines(buf *bytes.Buffer) []string {
@@ -43,15 +43,15 @@ func TestLogLimiter_OneLinePerCausePerPeriod(t *testing.T) {
 	l, buf, clock := newTestLimiter()
 	counted := map[string]int{}
 	for i := range 6000 {
-		l.logf(slog.LevelWarn, "unavailable", "wallet request not completed", "code", "unavailable", "n", i)
-		l.logf(slog.LevelWarn, "feed", "ledger feed failed; retrying")
+		l.Logf(slog.LevelWarn, "unavailable", "wallet request not completed", "code", "unavailable", "n", i)
+		l.Logf(slog.LevelWarn, "feed", "ledger feed failed; retrying")
 		clock.add(10 * time.Millisecond)
 		if i%100 == 99 {
-			l.flush() // the bank's watcher, every second
+			l.Flush() // the bank's watcher, every second
 		}
 	}
 	clock.add(10 * time.Second)
-	l.flush()
+	l.Flush()
 	got := lines(buf)
 	for _, line := range got {
 		var n int
@@ -85,22 +85,22 @@ func TestLogLimiter_OneLinePerCausePerPeriod(t *testing.T) {
 
 func TestLogLimiter_QuietCausesAreForgotten(t *testing.T) {
 	l, buf, clock := newTestLimiter()
-	l.logf(slog.LevelWarn, "a", "first")
+	l.Logf(slog.LevelWarn, "a", "first")
 	clock.add(10 * time.Second)
-	l.flush()
+	l.Flush()
 	if len(l.causes) != 0 {
 		t.Errorf("a cause with nothing held back was kept after its period: %v", l.causes)
 	}
-	l.logf(slog.LevelWarn, "a", "again")
+	l.Logf(slog.LevelWarn, "a", "again")
 	// Without a flush, a line after the period carries the count.
-	l.logf(slog.LevelWarn, "a", "held")
-	l.logf(slog.LevelWarn, "a", "held")
+	l.Logf(slog.LevelWarn, "a", "held")
+	l.Logf(slog.LevelWarn, "a", "held")
 	clock.add(11 * time.Second)
-	l.logf(slog.LevelWarn, "a", "after")
+	l.Logf(slog.LevelWarn, "a", "after")
 	// One line held back is written as it was, without a count.
-	l.logf(slog.LevelWarn, "a", "held once")
+	l.Logf(slog.LevelWarn, "a", "held once")
 	clock.add(10 * time.Second)
-	l.flush()
+	l.Flush()
 	got := lines(buf)
 	want := []string{`level=WARN msg=first`, `level=WARN msg=again`, `level=WARN msg=after more_like_this=2 within=10s`, `level=WARN msg="held once"`}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -111,8 +111,17 @@ func TestLogLimiter_QuietCausesAreForgotten(t *testing.T) {
 // Lines below the logger's level are neither written nor counted.
 func TestLogLimiter_BelowTheLevel(t *testing.T) {
 	l, buf, _ := newTestLimiter()
-	l.logf(slog.LevelDebug, "d", "debug")
+	l.Logf(slog.LevelDebug, "d", "debug")
 	if len(l.causes) != 0 || buf.Len() != 0 {
 		t.Errorf("a debug line was kept: %v %q", l.causes, buf.String())
+	}
+}
+
+func TestEveryFew_LetsOneThroughPerPeriod(t *testing.T) {
+	e := EveryFew{Period: 10 * time.Second}
+	t0 := time.Unix(1000, 0)
+	got := []bool{e.Allow(t0), e.Allow(t0.Add(time.Second)), e.Allow(t0.Add(9 * time.Second)), e.Allow(t0.Add(10 * time.Second))}
+	if got[0] != true || got[1] || got[2] || !got[3] {
+		t.Errorf("allowed %v, want the first and the one a period later", got)
 	}
 }
