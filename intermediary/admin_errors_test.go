@@ -25,7 +25,7 @@ func TestAdmin_MalformedBodiesAnsweredInPlainWords(t *testing.T) {
 	bodies := []string{``, `{`, `[1]`, `"Hanako"`, `{"zz":1}`, `{"name":5}`, `{"amount":"5000"}`, `{"tier":true}`,
 		`{"public_key":12}`, `{"public_keys":["%%%"]}`, `{"deposit":1.5}`, `{"request_id":7}`}
 	checked := 0
-	for _, route := range b.Routes() {
+	for _, route := range b.gw.Routes() {
 		method, path, _ := strings.Cut(route, " ")
 		if method != "POST" && method != "PUT" || !strings.HasPrefix(path, "/admin/") {
 			continue

@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/internal/loglimit"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
-	"github.com/gorilla/websocket"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -26,26 +24,33 @@ type Bank struct {
 	log *slog.Logger
 	now func() time.Time
 
+	// Lock order. A goroutine that holds one of these may take only those
+	// after it, never one before:
+	//
+	//	onboardMu → Wallet.mu → sched.mu → mu → Wallet.setMu
+	//
+	// floatMu sits where Wallet.mu does and is never held with it: a
+	// pending intent is resolved under the lock its instruction held, the
+	// wallet's or the float's. regMu, failMu, feed.mu and health.mu are
+	// leaves: nothing is taken under them. The Notifier is called with
+	// these held (a wallet's instruction pushes under Wallet.mu), so the
+	// gateway's locks (hub.mu → session.ansMu) come after all of them, and
+	// the gateway never calls the bank while it holds one.
 	mu        sync.RWMutex // protects the maps below and each customer's fields
 	customers map[string]*customer
-	wallets   map[string]*wallet // by key id
+	wallets   map[string]*Wallet // by key id
 	persons   map[string]string  // holder token -> customer id
 
-	hub      hub
+	notifier notifierSlot // the gateway's sessions
 	sigs     *sigChecker
-	conns    sync.WaitGroup // wallet connections still open
 	feed     feedState
 	sched    scheduler
-	upgrader websocket.Upgrader
 
 	onboardMu sync.Mutex // serialises onboarding, wallet additions and tier changes
 	floatMu   sync.Mutex // serialises issuing and redeeming float
 
 	regMu   sync.Mutex // protects regRate
 	regRate map[string]*tokenBucket
-
-	floodRefusals atomic.Int64      // connections refused past MaxWaitingPerAddress
-	floodLog      loglimit.EveryFew // when the last refusal was logged
 
 	logs   *loglimit.Limiter // failures' lines, at most one per cause per LogEvery
 	health ledgerHealth      // what /readyz answers from
@@ -67,7 +72,7 @@ type customer struct {
 	wallets                    []string // key ids
 }
 
-type wallet struct {
+type Wallet struct {
 	keyID, addr, customer string
 	pub                   ed25519.PublicKey
 
@@ -103,13 +108,11 @@ func Open(ctx context.Context, cfg Config) (*Bank, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bank{cfg: cfg, id: cfg.ID, floodLog: loglimit.EveryFew{Period: 10 * time.Second}, db: db, log: cfg.Logger.With("bank", string(cfg.ID)), now: cfg.Now,
-		customers: map[string]*customer{}, wallets: map[string]*wallet{}, persons: map[string]string{},
+	b := &Bank{cfg: cfg, id: cfg.ID, db: db, log: cfg.Logger.With("bank", string(cfg.ID)), now: cfg.Now,
+		customers: map[string]*customer{}, wallets: map[string]*Wallet{}, persons: map[string]string{},
 		floatKick: make(chan struct{}, 1)}
 	b.led = commitWatch{Ledger: cfg.Ledger, h: &b.health}
 	b.logs = loglimit.New(b.log, cfg.LogEvery, time.Now)
-	b.upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096, CheckOrigin: b.checkOrigin}
-	b.hub.init(&b.conns)
 	b.sigs = newSigChecker()
 	b.feed.init()
 	if err := b.load(); err != nil {
@@ -131,19 +134,12 @@ func Open(ctx context.Context, cfg Config) (*Bank, error) {
 	return b, nil
 }
 
-// Close closes every wallet connection, stops the background work and
+// Close has the gateway close every wallet connection, stops the background work and
 // closes the data file.
 func (b *Bank) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
-		b.hub.closeAll()
-		drained := make(chan struct{})
-		go func() { b.conns.Wait(); close(drained) }()
-		select {
-		case <-drained:
-		case <-time.After(drainWait):
-			b.log.Warn("wallet connections did not drain in time")
-		}
+		b.notifier.get().Close()
 		b.stop()
 		b.feed.close()
 		b.wg.Wait()
@@ -196,20 +192,20 @@ func (b *Bank) load() error {
 	})
 }
 
-func (b *Bank) newWallet(w *walletRec) *wallet {
-	return &wallet{keyID: w.KeyID, addr: w.Address, customer: w.Customer, pub: ed25519.PublicKey(w.PublicKey),
+func (b *Bank) newWallet(w *walletRec) *Wallet {
+	return &Wallet{keyID: w.KeyID, addr: w.Address, customer: w.Customer, pub: ed25519.PublicKey(w.PublicKey),
 		waterfall: w.Waterfall, autoCharge: w.AutoCharge,
 		rate: tokenBucket{rate: b.cfg.RatePerSecond, burst: float64(b.cfg.RateBurst)}}
 }
 
-func (b *Bank) wallet(keyID string) *wallet {
+func (b *Bank) wallet(keyID string) *Wallet {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	return b.wallets[keyID]
 }
 
 // tierOf returns the tier of a wallet's customer.
-func (b *Bank) tierOf(w *wallet) Tier {
+func (b *Bank) tierOf(w *Wallet) Tier {
 	b.mu.RLock()
 	name := b.customers[w.customer].tier
 	b.mu.RUnlock()
@@ -218,7 +214,7 @@ func (b *Bank) tierOf(w *wallet) Tier {
 }
 
 // sigKey returns the wallet's key ready for signature checks.
-func (w *wallet) sigKey() (*sigKey, error) {
+func (w *Wallet) sigKey() (*sigKey, error) {
 	w.keyOnce.Do(func() {
 		if w.key, w.keyErr = newSigKey(w.pub); w.keyErr != nil {
 			w.keyErr = fail(protocol.CodeBadPublicKey, "the wallet's registered key is not a valid ed25519 point")
@@ -227,7 +223,7 @@ func (w *wallet) sigKey() (*sigKey, error) {
 	return w.key, w.keyErr
 }
 
-func (w *wallet) settings() (waterfall, autoCharge bool) {
+func (w *Wallet) settings() (waterfall, autoCharge bool) {
 	w.setMu.Lock()
 	defer w.setMu.Unlock()
 	return w.waterfall, w.autoCharge

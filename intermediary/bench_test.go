@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
+	"github.com/digital-yen/cbdc-sandbox/intermediary/gateway"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 	"github.com/digital-yen/cbdc-sandbox/wallet"
@@ -132,7 +133,7 @@ func (n *payNet) addBank(ctx context.Context, id ledger.AccountID, keys []ed2551
 		return err
 	}
 	n.banks = append(n.banks, bank)
-	n.servers = append(n.servers, httptest.NewServer(bank.Handler()))
+	n.servers = append(n.servers, httptest.NewServer(gateway.New(bank).Handler()))
 	for start := 0; start < len(keys); start += 1000 {
 		chunk := keys[start:min(start+1000, len(keys))]
 		specs := make([]intermediary.CustomerSpec, len(chunk))

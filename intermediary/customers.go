@@ -362,7 +362,7 @@ func (b *Bank) SetTier(ctx context.Context, customerID, tierName string) (Custom
 // setLimits tells the central ledger a wallet's holding limit and waterfall
 // choice. Setting the same limits twice is harmless, so the op id need only
 // be fresh.
-func (b *Bank) setLimits(ctx context.Context, w *wallet, tier Tier, waterfall bool) error {
+func (b *Bank) setLimits(ctx context.Context, w *Wallet, tier Tier, waterfall bool) error {
 	opID := "lim:" + w.keyID + ":" + strconv.FormatInt(b.now().UnixNano(), 36)
 	_, err := b.led.SetLimits(ctx, opID, ledger.AccountID(w.addr), ledger.Limits{Holding: tier.HoldingLimit, Sweep: waterfall})
 	if err != nil {
@@ -372,7 +372,7 @@ func (b *Bank) setLimits(ctx context.Context, w *wallet, tier Tier, waterfall bo
 }
 
 // saveWallet stores a wallet's settings.
-func (b *Bank) saveWallet(w *wallet, waterfall, autoCharge bool) error {
+func (b *Bank) saveWallet(w *Wallet, waterfall, autoCharge bool) error {
 	return b.update(func(tx *bolt.Tx) error {
 		var rec walletRec
 		if _, err := getJSON(tx.Bucket(bucketWallets), w.keyID, &rec); err != nil {

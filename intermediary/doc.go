@@ -5,8 +5,12 @@
 //
 // # Basics
 //
-// A Bank serves wallets over a websocket (protocol.Path) and its operator
-// over an admin HTTP API, and reaches the central ledger through the Ledger
+// A Bank is the domain: it answers a signed-in wallet's requests
+// (Bank.Answer), runs its operator's commands (Onboard, SetTier,
+// MoveFloat...) and tells connected wallets what happened through a
+// Notifier. Package intermediary/gateway serves it: the wallet websocket
+// (protocol.Path), the admin HTTP API and the health probes; it implements
+// the Notifier. The bank reaches the central ledger through the Ledger
 // interface, which *ledger.Intermediary implements in one process and
 // *ledgerhttp.Client over the network.
 //

@@ -113,7 +113,7 @@ func offlineSettlement(e *ledger.Event) bool {
 
 // movement is one transfer as it concerns one of the bank's wallets.
 type movement struct {
-	w     *wallet
+	w     *Wallet
 	entry protocol.Entry
 }
 
@@ -165,7 +165,7 @@ func (b *Bank) applyFeed(events []ledger.Event, next uint64) error {
 		b.feed.savedAt = time.Now()
 	}
 	for _, m := range moves {
-		b.hub.notify(m.w.keyID, m.entry)
+		b.notifier.get().Notify(m.w.keyID, m.entry)
 	}
 	for _, r := range updates {
 		b.pushRequestUpdate(r)
@@ -210,7 +210,7 @@ func (b *Bank) classify(e *ledger.Event, t ledger.Transfer, sweep bool, moves, c
 }
 
 // ownWallet returns the wallet an account id names when this bank serves it.
-func (b *Bank) ownWallet(id ledger.AccountID) *wallet {
+func (b *Bank) ownWallet(id ledger.AccountID) *Wallet {
 	keyID, bank, ok := protocol.ParseWalletAddress(string(id))
 	if !ok || bank != string(b.id) {
 		return nil

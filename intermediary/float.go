@@ -173,7 +173,7 @@ func (b *Bank) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("intermediary: float: %w", err)
 	}
-	s := Status{Bank: string(b.id), Float: acct.Balance, FeedCursor: b.feed.applied(), Connections: b.hub.count()}
+	s := Status{Bank: string(b.id), Float: acct.Balance, FeedCursor: b.feed.applied(), Connections: b.notifier.get().Connections()}
 	b.mu.RLock()
 	s.Customers, s.Wallets = len(b.customers), len(b.wallets)
 	b.mu.RUnlock()

@@ -8,117 +8,142 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 )
 
-// handler runs one request of an open session and returns the answer's
-// type and body.
-type handler func(s *session, ctx context.Context, id string, body json.RawMessage) (string, any, error)
+// walletCall is one request of a signed-in wallet.
+type walletCall struct {
+	b *Bank
+	w *Wallet
+}
+
+// handler runs one request and returns the answer's type and body.
+type handler func(c walletCall, ctx context.Context, id string, body json.RawMessage) (string, any, error)
 
 var handlers = map[string]handler{
-	protocol.TypeBalance:        (*session).balance,
-	protocol.TypeHistory:        (*session).history,
-	protocol.TypePay:            (*session).pay,
-	protocol.TypeRequestPayment: (*session).requestPayment,
-	protocol.TypeApprove:        (*session).approve,
-	protocol.TypeDecline:        (*session).decline,
-	protocol.TypeRequests:       (*session).requests,
-	protocol.TypeWithdraw:       (*session).withdraw,
-	protocol.TypeDeposit:        (*session).deposit,
-	protocol.TypeSchedule:       (*session).schedule,
-	protocol.TypeCancelSchedule: (*session).cancelSchedule,
-	protocol.TypeSchedules:      (*session).schedules,
-	protocol.TypeSettings:       (*session).settings,
-	protocol.TypePurseProvision: (*session).provisionPurse,
-	protocol.TypePurseFund:      (*session).fundPurse,
-	protocol.TypePurseSync:      (*session).syncPurse,
-	protocol.TypeRevocations:    (*session).revocations,
-	protocol.TypePurseRetire:    (*session).retirePurse,
+	protocol.TypeBalance:        walletCall.balance,
+	protocol.TypeHistory:        walletCall.history,
+	protocol.TypePay:            walletCall.pay,
+	protocol.TypeRequestPayment: walletCall.requestPayment,
+	protocol.TypeApprove:        walletCall.approve,
+	protocol.TypeDecline:        walletCall.decline,
+	protocol.TypeRequests:       walletCall.requests,
+	protocol.TypeWithdraw:       walletCall.withdraw,
+	protocol.TypeDeposit:        walletCall.deposit,
+	protocol.TypeSchedule:       walletCall.schedule,
+	protocol.TypeCancelSchedule: walletCall.cancelSchedule,
+	protocol.TypeSchedules:      walletCall.schedules,
+	protocol.TypeSettings:       walletCall.settings,
+	protocol.TypePurseProvision: walletCall.provisionPurse,
+	protocol.TypePurseFund:      walletCall.fundPurse,
+	protocol.TypePurseSync:      walletCall.syncPurse,
+	protocol.TypeRevocations:    walletCall.revocations,
+	protocol.TypePurseRetire:    walletCall.retirePurse,
+}
+
+// Handles reports whether typ is a request the bank answers for a
+// signed-in wallet (everything the wallet protocol has but hello and
+// register).
+func Handles(typ string) bool {
+	_, ok := handlers[typ]
+	return ok
+}
+
+// Answer runs one request of a signed-in wallet: id is the request's id,
+// body its undecoded body. It returns the answer's message type and body;
+// a refusal is a *protocol.Error, any other error a failure the bank
+// could not explain to the wallet.
+func (b *Bank) Answer(ctx context.Context, w *Wallet, typ, id string, body json.RawMessage) (string, any, error) {
+	h, ok := handlers[typ]
+	if !ok {
+		return "", nil, fail(protocol.CodeUnknownType, "unknown message type %q", typ)
+	}
+	return h(walletCall{b, w}, ctx, id, body)
 }
 
 // instruction decodes a signed instruction, checks its signature and the
 // wallet's rate limit, and serialises it with the wallet's other
 // instructions. The caller must call the returned unlock.
-func (s *session) instruction(typ, id string, body json.RawMessage, m protocol.Signed) (func(), error) {
+func (c walletCall) instruction(typ, id string, body json.RawMessage, m protocol.Signed) (func(), error) {
 	if err := protocol.ReadBody(body, m); err != nil {
 		return nil, err
 	}
-	key, err := s.w.sigKey()
+	key, err := c.w.sigKey()
 	if err != nil {
 		return nil, err
 	}
-	if !s.b.sigs.check(key, protocol.SigningBytes(typ, s.w.addr, id, m.SignedFields()...), m.Sig()) {
+	if !c.b.sigs.check(key, protocol.SigningBytes(typ, c.w.addr, id, m.SignedFields()...), m.Sig()) {
 		return nil, fail(protocol.CodeBadSignature, "the %s instruction's signature does not verify with the wallet's key", typ)
 	}
-	if !s.w.allow(s.b.now()) {
-		return nil, fail(protocol.CodeRateLimited, "more than %g instructions a second; retry shortly with the same request id", s.b.cfg.RatePerSecond)
+	if !c.w.allow(c.b.now()) {
+		return nil, fail(protocol.CodeRateLimited, "more than %g instructions a second; retry shortly with the same request id", c.b.cfg.RatePerSecond)
 	}
-	s.w.mu.Lock()
-	return s.w.mu.Unlock, nil
+	c.w.mu.Lock()
+	return c.w.mu.Unlock, nil
 }
 
-func (s *session) pay(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
+func (c walletCall) pay(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
 	var m protocol.Pay
-	unlock, err := s.instruction(protocol.TypePay, id, body, &m)
+	unlock, err := c.instruction(protocol.TypePay, id, body, &m)
 	if err != nil {
 		return "", nil, err
 	}
 	defer unlock()
-	paid, err := s.b.pay(ctx, s.w, opID(s.w, id), m.To, m.Amount)
+	paid, err := c.b.pay(ctx, c.w, opID(c.w, id), m.To, m.Amount)
 	return protocol.TypePaid, paid, err
 }
 
-func (s *session) withdraw(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
+func (c walletCall) withdraw(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
 	var m protocol.Withdraw
-	unlock, err := s.instruction(protocol.TypeWithdraw, id, body, &m)
+	unlock, err := c.instruction(protocol.TypeWithdraw, id, body, &m)
 	if err != nil {
 		return "", nil, err
 	}
 	defer unlock()
-	r, err := s.b.withdraw(ctx, s.w, id, m.Amount)
+	r, err := c.b.withdraw(ctx, c.w, id, m.Amount)
 	return protocol.TypeWithdrawn, r, err
 }
 
-func (s *session) deposit(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
+func (c walletCall) deposit(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
 	var m protocol.Deposit
-	unlock, err := s.instruction(protocol.TypeDeposit, id, body, &m)
+	unlock, err := c.instruction(protocol.TypeDeposit, id, body, &m)
 	if err != nil {
 		return "", nil, err
 	}
 	defer unlock()
-	r, err := s.b.depositBack(ctx, s.w, id, m.Amount)
+	r, err := c.b.depositBack(ctx, c.w, id, m.Amount)
 	return protocol.TypeDeposited, r, err
 }
 
-func (s *session) settings(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
+func (c walletCall) settings(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
 	var m protocol.Settings
-	unlock, err := s.instruction(protocol.TypeSettings, id, body, &m)
+	unlock, err := c.instruction(protocol.TypeSettings, id, body, &m)
 	if err != nil {
 		return "", nil, err
 	}
 	defer unlock()
-	if err := s.b.changeSettings(ctx, s.w, m.Waterfall, m.AutoCharge); err != nil {
+	if err := c.b.changeSettings(ctx, c.w, m.Waterfall, m.AutoCharge); err != nil {
 		return "", nil, err
 	}
 	return protocol.TypeSettingsResult, protocol.Settings{Waterfall: m.Waterfall, AutoCharge: m.AutoCharge}, nil
 }
 
-func (s *session) balance(ctx context.Context, _ string, _ json.RawMessage) (string, any, error) {
-	r, err := s.b.balance(ctx, s.w)
+func (c walletCall) balance(ctx context.Context, _ string, _ json.RawMessage) (string, any, error) {
+	r, err := c.b.balance(ctx, c.w)
 	return protocol.TypeBalanceResult, r, err
 }
 
-func (s *session) history(ctx context.Context, _ string, body json.RawMessage) (string, any, error) {
+func (c walletCall) history(ctx context.Context, _ string, body json.RawMessage) (string, any, error) {
 	var q protocol.HistoryQuery
 	if body != nil { // left out or null: the defaults
 		if err := protocol.ReadBody(body, &q); err != nil {
 			return "", nil, err
 		}
 	}
-	r, err := s.b.history(ctx, s.w, q)
+	r, err := c.b.history(ctx, c.w, q)
 	return protocol.TypeHistoryResult, r, err
 }
 
 // balance reads the wallet at the ledger, its holder's position and the
 // deposit account.
-func (b *Bank) balance(ctx context.Context, w *wallet) (*protocol.BalanceResult, error) {
+func (b *Bank) balance(ctx context.Context, w *Wallet) (*protocol.BalanceResult, error) {
 	acct, err := b.led.Account(ctx, ledger.AccountID(w.addr))
 	if err != nil {
 		return nil, fromLedger(err)
@@ -138,7 +163,7 @@ func (b *Bank) balance(ctx context.Context, w *wallet) (*protocol.BalanceResult,
 }
 
 // history turns the wallet's ledger history into entries.
-func (b *Bank) history(ctx context.Context, w *wallet, q protocol.HistoryQuery) (*protocol.HistoryResult, error) {
+func (b *Bank) history(ctx context.Context, w *Wallet, q protocol.HistoryQuery) (*protocol.HistoryResult, error) {
 	if q.Limit <= 0 {
 		q.Limit = 50
 	}
@@ -167,7 +192,7 @@ func (b *Bank) history(ctx context.Context, w *wallet, q protocol.HistoryQuery) 
 
 // changeSettings turns the waterfall and auto-charge on or off. The
 // waterfall is the ledger's to apply, so it is told first.
-func (b *Bank) changeSettings(ctx context.Context, w *wallet, waterfall, autoCharge bool) error {
+func (b *Bank) changeSettings(ctx context.Context, w *Wallet, waterfall, autoCharge bool) error {
 	oldWaterfall, _ := w.settings()
 	if waterfall != oldWaterfall {
 		if err := b.setLimits(ctx, w, b.tierOf(w), waterfall); err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
+	"github.com/digital-yen/cbdc-sandbox/intermediary/gateway"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 	"github.com/digital-yen/cbdc-sandbox/offline"
@@ -38,6 +39,7 @@ type testNet struct {
 
 type testBank struct {
 	*intermediary.Bank
+	gw    *gateway.Server
 	url   string // the wallet websocket
 	http  string // the admin API
 	books int64
@@ -114,8 +116,9 @@ func (n *testNet) addBank(id string, tweak func(*intermediary.Config)) *testBank
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(b.Handler())
-	tb := &testBank{Bank: b, srv: srv, http: srv.URL, url: "ws" + strings.TrimPrefix(srv.URL, "http") + protocol.Path}
+	gw := gateway.New(b)
+	srv := httptest.NewServer(gw.Handler())
+	tb := &testBank{Bank: b, gw: gw, srv: srv, http: srv.URL, url: "ws" + strings.TrimPrefix(srv.URL, "http") + protocol.Path}
 	st, err := b.Status(n.ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -293,8 +296,9 @@ func (n *testNet) reopenBank(id string, old *testBank) *testBank {
 	if err != nil {
 		n.t.Fatal(err)
 	}
-	srv := httptest.NewServer(b.Handler())
-	tb := &testBank{Bank: b, srv: srv, http: srv.URL, url: "ws" + strings.TrimPrefix(srv.URL, "http") + protocol.Path, books: old.books}
+	gw := gateway.New(b)
+	srv := httptest.NewServer(gw.Handler())
+	tb := &testBank{Bank: b, gw: gw, srv: srv, http: srv.URL, url: "ws" + strings.TrimPrefix(srv.URL, "http") + protocol.Path, books: old.books}
 	n.banks[id] = tb
 	return tb
 }

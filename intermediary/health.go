@@ -86,6 +86,16 @@ func (b *Bank) readiness() error {
 	return b.health.err()
 }
 
+// Ready is nil when the bank can take traffic now, for /readyz: its file
+// works and its central ledger answers and commits; otherwise it says
+// why not. It answers from what the bank knows already, at once.
+func (b *Bank) Ready() error {
+	if err := b.Err(); err != nil {
+		return err
+	}
+	return b.readiness()
+}
+
 // Healthy reports whether the bank's process can do its job, for
 // /healthz: its file works. The central ledger is not part of it (that is
 // /readyz): a bank whose ledger is gone is healthy, and restarting it

@@ -184,7 +184,7 @@ func (b *Bank) resolveIntent(ctx context.Context, in *intentRec) {
 }
 
 // walletOfIntent is the wallet whose instructions an intent belongs to.
-func (b *Bank) walletOfIntent(in *intentRec) *wallet {
+func (b *Bank) walletOfIntent(in *intentRec) *Wallet {
 	for _, t := range in.Transfers {
 		for _, a := range []ledger.AccountID{t.From, t.To} {
 			if keyID, bank, ok := protocol.ParseWalletAddress(string(a)); ok && bank == string(b.id) {

@@ -12,13 +12,13 @@ import (
 // wallet's key id and its request id. A retried instruction reaches the
 // ledger as the same operation; one request id used for two different
 // instructions meets the ledger's op_id_reused, whatever their types.
-func opID(w *wallet, requestID string) string {
+func opID(w *Wallet, requestID string) string {
 	return "w:" + w.keyID + ":" + requestID
 }
 
 // checkPayment applies the payer's own rules before the ledger sees a
 // payment: amount, payee, per-payment limit.
-func (b *Bank) checkPayment(w *wallet, to string, amount int64) error {
+func (b *Bank) checkPayment(w *Wallet, to string, amount int64) error {
 	if amount <= 0 {
 		return fail(protocol.CodeInvalidAmount, "an amount must be a positive whole number of yen, got %d", amount)
 	}
@@ -38,7 +38,7 @@ func (b *Bank) checkPayment(w *wallet, to string, amount int64) error {
 // operation named op. When the wallet is short and auto-charge is on, the
 // shortfall comes from the deposit account in the same ledger operation
 // (reverse waterfall). The caller holds w.mu.
-func (b *Bank) pay(ctx context.Context, w *wallet, op, to string, amount int64) (*protocol.Paid, error) {
+func (b *Bank) pay(ctx context.Context, w *Wallet, op, to string, amount int64) (*protocol.Paid, error) {
 	if err := b.checkPayment(w, to, amount); err != nil {
 		return nil, err
 	}
@@ -74,14 +74,14 @@ func paid(to string, amount, charged int64, rc ledger.Receipt) *protocol.Paid {
 	return &protocol.Paid{To: to, Amount: amount, Charged: charged, Seq: rc.Seq, Time: rc.Time}
 }
 
-func sameCharge(in *intentRec, w *wallet, to string, amount int64) bool {
+func sameCharge(in *intentRec, w *Wallet, to string, amount int64) bool {
 	return in.Kind == "charge" && len(in.Transfers) == 2 &&
 		in.Transfers[1] == ledger.Transfer{From: ledger.AccountID(w.addr), To: ledger.AccountID(to), Amount: amount}
 }
 
 // payCharged tops the wallet up from its deposit account by the shortfall
 // and pays, as one atomic ledger batch: the bank's float pays the top-up.
-func (b *Bank) payCharged(ctx context.Context, w *wallet, op, to string, amount int64) (*protocol.Paid, error) {
+func (b *Bank) payCharged(ctx context.Context, w *Wallet, op, to string, amount int64) (*protocol.Paid, error) {
 	acct, err := b.led.Account(ctx, ledger.AccountID(w.addr))
 	if err != nil {
 		return nil, fromLedger(err)
@@ -113,7 +113,7 @@ func (b *Bank) payCharged(ctx context.Context, w *wallet, op, to string, amount 
 }
 
 // withdraw moves money from the customer's deposit account into the wallet.
-func (b *Bank) withdraw(ctx context.Context, w *wallet, requestID string, amount int64) (*protocol.Withdrawn, error) {
+func (b *Bank) withdraw(ctx context.Context, w *Wallet, requestID string, amount int64) (*protocol.Withdrawn, error) {
 	if amount <= 0 {
 		return nil, fail(protocol.CodeInvalidAmount, "an amount must be a positive whole number of yen, got %d", amount)
 	}
@@ -161,7 +161,7 @@ func (b *Bank) resumeMove(ctx context.Context, op, kind string, t ledger.Transfe
 
 // holdingRoom refuses a withdrawal that would take the holder over its
 // holding limit across banks: the ledger would sweep it straight back.
-func (b *Bank) holdingRoom(ctx context.Context, w *wallet, amount int64) error {
+func (b *Bank) holdingRoom(ctx context.Context, w *Wallet, amount int64) error {
 	b.mu.RLock()
 	holder := b.customers[w.customer].holder
 	b.mu.RUnlock()
@@ -178,7 +178,7 @@ func (b *Bank) holdingRoom(ctx context.Context, w *wallet, amount int64) error {
 // deposit moves money from the wallet back into the deposit account. The
 // ledger moves the CBDC to the bank's float; the feed processor credits the
 // deposit account when it sees that, and the answer waits for it.
-func (b *Bank) depositBack(ctx context.Context, w *wallet, requestID string, amount int64) (*protocol.Deposited, error) {
+func (b *Bank) depositBack(ctx context.Context, w *Wallet, requestID string, amount int64) (*protocol.Deposited, error) {
 	if amount <= 0 {
 		return nil, fail(protocol.CodeInvalidAmount, "an amount must be a positive whole number of yen, got %d", amount)
 	}

@@ -86,7 +86,7 @@ func (b *Bank) purseOf(keyID string) (serial string, rec purseRec, found bool, e
 }
 
 // walletPurse returns the wallet's purse when it has the given serial.
-func (b *Bank) walletPurse(w *wallet, serial string) (offline.Serial, purseRec, error) {
+func (b *Bank) walletPurse(w *Wallet, serial string) (offline.Serial, purseRec, error) {
 	have, rec, found, err := b.purseOf(w.keyID)
 	if err != nil {
 		return offline.Serial{}, rec, err
@@ -98,21 +98,21 @@ func (b *Bank) walletPurse(w *wallet, serial string) (offline.Serial, purseRec, 
 	return sn, rec, err
 }
 
-func (s *session) provisionPurse(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
+func (c walletCall) provisionPurse(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
 	var m protocol.PurseProvision
-	unlock, err := s.instruction(protocol.TypePurseProvision, id, body, &m)
+	unlock, err := c.instruction(protocol.TypePurseProvision, id, body, &m)
 	if err != nil {
 		return "", nil, err
 	}
 	defer unlock()
-	r, err := s.b.provisionPurse(ctx, s.w, m.PublicKey)
+	r, err := c.b.provisionPurse(ctx, c.w, m.PublicKey)
 	return protocol.TypePurseCerts, r, err
 }
 
 // provisionPurse certifies a purse key for the wallet and registers the
 // device and its escrow at the central ledger. Asking again with the same
 // key returns the same certificate.
-func (b *Bank) provisionPurse(ctx context.Context, w *wallet, key []byte) (*protocol.PurseCertificates, error) {
+func (b *Bank) provisionPurse(ctx context.Context, w *Wallet, key []byte) (*protocol.PurseCertificates, error) {
 	if err := b.offlineOn(); err != nil {
 		return nil, err
 	}
@@ -183,14 +183,14 @@ func wirePolicy(p offline.Policy) protocol.OfflinePolicy {
 		PaymentsBeforeSync: p.PaymentsBeforeSync, LossBearer: p.LossBearer.String()}
 }
 
-func (s *session) fundPurse(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
+func (c walletCall) fundPurse(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
 	var m protocol.PurseFund
-	unlock, err := s.instruction(protocol.TypePurseFund, id, body, &m)
+	unlock, err := c.instruction(protocol.TypePurseFund, id, body, &m)
 	if err != nil {
 		return "", nil, err
 	}
 	defer unlock()
-	r, err := s.b.fundPurse(ctx, s.w, id, m.Serial, m.Amount)
+	r, err := c.b.fundPurse(ctx, c.w, id, m.Serial, m.Amount)
 	return protocol.TypePurseFunded, r, err
 }
 
@@ -200,7 +200,7 @@ func (s *session) fundPurse(ctx context.Context, id string, body json.RawMessage
 // same receipt, which the purse applies once, in whatever order the
 // answers reach it. A funding is remembered by its operation id, so a
 // retry is answered before the cap is checked again.
-func (b *Bank) fundPurse(ctx context.Context, w *wallet, requestID, serial string, amount int64) (*protocol.PurseFunded, error) {
+func (b *Bank) fundPurse(ctx context.Context, w *Wallet, requestID, serial string, amount int64) (*protocol.PurseFunded, error) {
 	if err := b.offlineOn(); err != nil {
 		return nil, err
 	}
@@ -325,12 +325,12 @@ func (b *Bank) checkFunding(ctx context.Context, sn offline.Serial, rec purseRec
 	return nil
 }
 
-func (s *session) syncPurse(ctx context.Context, _ string, body json.RawMessage) (string, any, error) {
+func (c walletCall) syncPurse(ctx context.Context, _ string, body json.RawMessage) (string, any, error) {
 	var m protocol.PurseSync
 	if err := protocol.ReadBody(body, &m); err != nil {
 		return "", nil, err
 	}
-	r, err := s.b.syncPurse(ctx, s.w, m)
+	r, err := c.b.syncPurse(ctx, c.w, m)
 	return protocol.TypePurseSynced, r, err
 }
 
@@ -339,7 +339,7 @@ func (s *session) syncPurse(ctx context.Context, _ string, body json.RawMessage)
 // since its last sync only when the ledger holds its vouchers and they are
 // covered. A purse in good standing whose certificate has less than half
 // its life left gets a renewed one.
-func (b *Bank) syncPurse(ctx context.Context, w *wallet, m protocol.PurseSync) (*protocol.PurseSynced, error) {
+func (b *Bank) syncPurse(ctx context.Context, w *Wallet, m protocol.PurseSync) (*protocol.PurseSynced, error) {
 	if err := b.offlineOn(); err != nil {
 		return nil, err
 	}
@@ -382,7 +382,7 @@ func (b *Bank) syncPurse(ctx context.Context, w *wallet, m protocol.PurseSync) (
 // its certificate has less than half its life left; it returns the new
 // certificate's encoding, or nil when none is due or the ledger refuses it
 // (a device revoked meanwhile).
-func (b *Bank) renewPurse(ctx context.Context, w *wallet, sn offline.Serial, rec purseRec) ([]byte, error) {
+func (b *Bank) renewPurse(ctx context.Context, w *Wallet, sn offline.Serial, rec purseRec) ([]byte, error) {
 	cur, err := offline.ParseDeviceCert(rec.Cert)
 	if err != nil {
 		return nil, err
@@ -435,11 +435,11 @@ func syncAnswer(rep settlement.Report) *protocol.PurseSynced {
 	return out
 }
 
-func (s *session) revocations(ctx context.Context, _ string, _ json.RawMessage) (string, any, error) {
-	if err := s.b.offlineOn(); err != nil {
+func (c walletCall) revocations(ctx context.Context, _ string, _ json.RawMessage) (string, any, error) {
+	if err := c.b.offlineOn(); err != nil {
 		return "", nil, err
 	}
-	crl, err := s.b.cfg.Offline.Revocations(ctx)
+	crl, err := c.b.cfg.Offline.Revocations(ctx)
 	if err != nil {
 		return "", nil, fromOffline(err)
 	}
@@ -470,14 +470,14 @@ func fromOffline(err error) error {
 	return fail(protocol.CodeUnavailable, "offline settlement at the central ledger failed (%v); retry", err)
 }
 
-func (s *session) retirePurse(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
+func (c walletCall) retirePurse(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
 	var m protocol.PurseRetire
-	unlock, err := s.instruction(protocol.TypePurseRetire, id, body, &m)
+	unlock, err := c.instruction(protocol.TypePurseRetire, id, body, &m)
 	if err != nil {
 		return "", nil, err
 	}
 	defer unlock()
-	r, err := s.b.retirePurse(ctx, s.w, m.Serial)
+	r, err := c.b.retirePurse(ctx, c.w, m.Serial)
 	return protocol.TypePurseRetired, r, err
 }
 
@@ -485,7 +485,7 @@ func (s *session) retirePurse(ctx context.Context, id string, body json.RawMessa
 // pays what is sent to it into the wallet from now on and returns its
 // escrow when the settlement window closes. The wallet may then provision
 // a new purse. Retiring again answers the same.
-func (b *Bank) retirePurse(ctx context.Context, w *wallet, serial string) (*protocol.PurseRetired, error) {
+func (b *Bank) retirePurse(ctx context.Context, w *Wallet, serial string) (*protocol.PurseRetired, error) {
 	if err := b.offlineOn(); err != nil {
 		return nil, err
 	}

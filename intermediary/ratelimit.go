@@ -24,7 +24,7 @@ func (t *tokenBucket) take(now time.Time) bool {
 }
 
 // allow spends one of the wallet's instruction tokens.
-func (w *wallet) allow(now time.Time) bool {
+func (w *Wallet) allow(now time.Time) bool {
 	w.setMu.Lock()
 	defer w.setMu.Unlock()
 	return w.rate.take(now)

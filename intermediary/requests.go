@@ -50,18 +50,18 @@ func bankOf(addrOrRef string) ledger.AccountID {
 	return ""
 }
 
-func (s *session) requestPayment(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
+func (c walletCall) requestPayment(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
 	var m protocol.RequestPayment
-	unlock, err := s.instruction(protocol.TypeRequestPayment, id, body, &m)
+	unlock, err := c.instruction(protocol.TypeRequestPayment, id, body, &m)
 	if err != nil {
 		return "", nil, err
 	}
 	defer unlock()
-	r, err := s.b.requestPayment(ctx, s.w, id, &m)
+	r, err := c.b.requestPayment(ctx, c.w, id, &m)
 	return protocol.TypeRequested, r, err
 }
 
-func (b *Bank) requestPayment(ctx context.Context, w *wallet, requestID string, m *protocol.RequestPayment) (*protocol.Requested, error) {
+func (b *Bank) requestPayment(ctx context.Context, w *Wallet, requestID string, m *protocol.RequestPayment) (*protocol.Requested, error) {
 	if m.ExpiresIn == 0 {
 		m.ExpiresIn = 600
 	}
@@ -92,7 +92,7 @@ func (b *Bank) requestPayment(ctx context.Context, w *wallet, requestID string, 
 
 // storeRequest records an outgoing request, or finds the one an earlier
 // try of the same instruction stored.
-func (b *Bank) storeRequest(w *wallet, requestID string, m *protocol.RequestPayment) (*requestRec, error) {
+func (b *Bank) storeRequest(w *Wallet, requestID string, m *protocol.RequestPayment) (*requestRec, error) {
 	var rec requestRec
 	err := b.update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketRequests)
@@ -169,7 +169,7 @@ func (b *Bank) receiveRequest(from ledger.AccountID, r *protocol.PaymentRequest)
 		return err
 	}
 	if msg, err := protocol.Encode(protocol.TypePaymentRequest, "", protocol.RequestUpdate{Request: *r}); err == nil {
-		b.hub.push(payer.keyID, msg)
+		b.notifier.get().Push(payer.keyID, msg)
 	}
 	return nil
 }
@@ -194,14 +194,14 @@ func (b *Bank) checkRelayedRequest(r *protocol.PaymentRequest) error {
 	return nil
 }
 
-func (s *session) approve(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
+func (c walletCall) approve(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
 	var m protocol.Approve
-	unlock, err := s.instruction(protocol.TypeApprove, id, body, &m)
+	unlock, err := c.instruction(protocol.TypeApprove, id, body, &m)
 	if err != nil {
 		return "", nil, err
 	}
 	defer unlock()
-	rec, err := s.b.incoming(s.w, m.Ref)
+	rec, err := c.b.incoming(c.w, m.Ref)
 	if err != nil {
 		return "", nil, err
 	}
@@ -211,38 +211,38 @@ func (s *session) approve(ctx context.Context, id string, body json.RawMessage) 
 	case rec.Status == protocol.RequestDeclined || rec.Status == protocol.RequestExpired:
 		return "", nil, fail(protocol.CodeRequestClosed, "request %s is %s", rec.Ref, rec.Status)
 	}
-	paid, err := s.b.pay(ctx, s.w, "r:"+rec.Ref, rec.Merchant, rec.Amount)
+	paid, err := c.b.pay(ctx, c.w, "r:"+rec.Ref, rec.Merchant, rec.Amount)
 	if err != nil {
 		return "", nil, err
 	}
 	paid.Request = rec.Ref
-	err = s.b.updateRequest(inKey(rec.Ref), func(r *requestRec) { r.Status, r.Seq = protocol.RequestPaid, paid.Seq })
+	err = c.b.updateRequest(inKey(rec.Ref), func(r *requestRec) { r.Status, r.Seq = protocol.RequestPaid, paid.Seq })
 	return protocol.TypePaid, paid, err
 }
 
-func (s *session) decline(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
+func (c walletCall) decline(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
 	var m protocol.Decline
-	unlock, err := s.instruction(protocol.TypeDecline, id, body, &m)
+	unlock, err := c.instruction(protocol.TypeDecline, id, body, &m)
 	if err != nil {
 		return "", nil, err
 	}
 	defer unlock()
-	rec, err := s.b.incoming(s.w, m.Ref)
+	rec, err := c.b.incoming(c.w, m.Ref)
 	if err != nil {
 		return "", nil, err
 	}
 	if rec.Status != protocol.RequestPending && rec.Status != protocol.RequestDeclined {
 		return "", nil, fail(protocol.CodeRequestClosed, "request %s is %s", rec.Ref, rec.Status)
 	}
-	if err := s.b.updateRequest(inKey(rec.Ref), func(r *requestRec) { r.Status = protocol.RequestDeclined }); err != nil {
+	if err := c.b.updateRequest(inKey(rec.Ref), func(r *requestRec) { r.Status = protocol.RequestDeclined }); err != nil {
 		return "", nil, err
 	}
 	rec.Status = protocol.RequestDeclined
-	if to := bankOf(rec.Merchant); to == s.b.id {
-		s.b.requestDeclined(to, rec.Ref)
+	if to := bankOf(rec.Merchant); to == c.b.id {
+		c.b.requestDeclined(to, rec.Ref)
 	} else {
 		msg, _ := json.Marshal(relayMsg{Kind: "request_declined", Ref: rec.Ref})
-		if err := s.b.led.Send(ctx, to, msg); err != nil {
+		if err := c.b.led.Send(ctx, to, msg); err != nil {
 			return "", nil, fail(protocol.CodeUnavailable, "declined here, but the merchant's bank could not be told (%v); retry with the same request id", err)
 		}
 	}
@@ -250,7 +250,7 @@ func (s *session) decline(ctx context.Context, id string, body json.RawMessage) 
 }
 
 // incoming returns a request addressed to w, expired if its time has passed.
-func (b *Bank) incoming(w *wallet, ref string) (*requestRec, error) {
+func (b *Bank) incoming(w *Wallet, ref string) (*requestRec, error) {
 	var rec requestRec
 	var ok bool
 	err := b.db.View(func(tx *bolt.Tx) error {
@@ -337,12 +337,12 @@ func (b *Bank) markPaid(tx *bolt.Tx, paid []paidRef) ([]protocol.PaymentRequest,
 func (b *Bank) pushRequestUpdate(r protocol.PaymentRequest) {
 	keyID, _, _ := protocol.ParseWalletAddress(r.Merchant)
 	if msg, err := protocol.Encode(protocol.TypeRequestUpdate, "", protocol.RequestUpdate{Request: r}); err == nil {
-		b.hub.push(keyID, msg)
+		b.notifier.get().Push(keyID, msg)
 	}
 }
 
-func (s *session) requests(_ context.Context, _ string, _ json.RawMessage) (string, any, error) {
-	r, err := s.b.listRequests(s.w)
+func (c walletCall) requests(_ context.Context, _ string, _ json.RawMessage) (string, any, error) {
+	r, err := c.b.listRequests(c.w)
 	return protocol.TypeRequestList, r, err
 }
 
@@ -353,7 +353,7 @@ const maxListed = 20
 
 // listRequests returns the wallet's requests both ways, newest first, at
 // most maxListed each.
-func (b *Bank) listRequests(w *wallet) (*protocol.RequestList, error) {
+func (b *Bank) listRequests(w *Wallet) (*protocol.RequestList, error) {
 	out := &protocol.RequestList{Incoming: []protocol.PaymentRequest{}, Outgoing: []protocol.PaymentRequest{}}
 	err := b.db.View(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketRequests)

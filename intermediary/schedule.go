@@ -146,7 +146,7 @@ func (b *Bank) fire(r *scheduleRec) {
 		b.logErr("storing a schedule failed", err, "schedule", r.Ref)
 	}
 	if msg, err := protocol.Encode(protocol.TypeScheduleUpdate, "", protocol.ScheduleUpdate{Schedule: info, Paid: paid, Error: pe}); err == nil {
-		b.hub.push(w.keyID, msg)
+		b.notifier.get().Push(w.keyID, msg)
 	}
 }
 
@@ -160,18 +160,18 @@ func (b *Bank) saveSchedule(r *scheduleRec) error {
 	return b.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSchedules).Put([]byte(r.Ref), raw) })
 }
 
-func (s *session) schedule(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
+func (c walletCall) schedule(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
 	var m protocol.Schedule
-	unlock, err := s.instruction(protocol.TypeSchedule, id, body, &m)
+	unlock, err := c.instruction(protocol.TypeSchedule, id, body, &m)
 	if err != nil {
 		return "", nil, err
 	}
 	defer unlock()
-	info, err := s.b.addSchedule(s.w, id, &m)
+	info, err := c.b.addSchedule(c.w, id, &m)
 	return protocol.TypeScheduled, protocol.Scheduled{Schedule: info}, err
 }
 
-func (b *Bank) checkSchedule(w *wallet, m *protocol.Schedule) error {
+func (b *Bank) checkSchedule(w *Wallet, m *protocol.Schedule) error {
 	if err := b.checkPayment(w, m.To, m.Amount); err != nil {
 		return err
 	}
@@ -192,7 +192,7 @@ func (b *Bank) checkSchedule(w *wallet, m *protocol.Schedule) error {
 
 // addSchedule stores a new schedule, or returns the one an earlier try of
 // the same instruction stored.
-func (b *Bank) addSchedule(w *wallet, requestID string, m *protocol.Schedule) (protocol.ScheduleInfo, error) {
+func (b *Bank) addSchedule(w *Wallet, requestID string, m *protocol.Schedule) (protocol.ScheduleInfo, error) {
 	if err := b.checkSchedule(w, m); err != nil {
 		return protocol.ScheduleInfo{}, err
 	}
@@ -236,21 +236,21 @@ func (b *Bank) addSchedule(w *wallet, requestID string, m *protocol.Schedule) (p
 	return rec.ScheduleInfo, nil
 }
 
-func (s *session) cancelSchedule(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
+func (c walletCall) cancelSchedule(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
 	var m protocol.CancelSchedule
-	unlock, err := s.instruction(protocol.TypeCancelSchedule, id, body, &m)
+	unlock, err := c.instruction(protocol.TypeCancelSchedule, id, body, &m)
 	if err != nil {
 		return "", nil, err
 	}
 	defer unlock()
-	b := s.b
+	b := c.b
 	var rec scheduleRec
 	err = b.update(func(tx *bolt.Tx) error {
 		ok, err := getJSON(tx.Bucket(bucketSchedules), m.Ref, &rec)
 		switch {
 		case err != nil:
 			return err
-		case !ok || rec.Wallet != s.w.keyID || strings.HasPrefix(m.Ref, "rid/"):
+		case !ok || rec.Wallet != c.w.keyID || strings.HasPrefix(m.Ref, "rid/"):
 			return fail(protocol.CodeUnknownSchedule, "no scheduled payment %q belongs to this wallet", m.Ref)
 		case rec.Status != scheduleActive:
 			return nil
@@ -268,9 +268,9 @@ func (s *session) cancelSchedule(ctx context.Context, id string, body json.RawMe
 	return protocol.TypeCancelled, protocol.Scheduled{Schedule: rec.ScheduleInfo}, err
 }
 
-func (s *session) schedules(_ context.Context, _ string, _ json.RawMessage) (string, any, error) {
+func (c walletCall) schedules(_ context.Context, _ string, _ json.RawMessage) (string, any, error) {
 	list := protocol.ScheduleList{Schedules: []protocol.ScheduleInfo{}}
-	err := s.b.db.View(func(tx *bolt.Tx) error {
+	err := c.b.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSchedules).ForEach(func(k, v []byte) error {
 			if strings.HasPrefix(string(k), "rid/") {
 				return nil
@@ -279,7 +279,7 @@ func (s *session) schedules(_ context.Context, _ string, _ json.RawMessage) (str
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return err
 			}
-			if rec.Wallet == s.w.keyID && len(list.Schedules) < maxListed*2 {
+			if rec.Wallet == c.w.keyID && len(list.Schedules) < maxListed*2 {
 				list.Schedules = append(list.Schedules, rec.ScheduleInfo)
 			}
 			return nil

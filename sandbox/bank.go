@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
+	"github.com/digital-yen/cbdc-sandbox/intermediary/gateway"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/metrics"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
@@ -98,7 +99,7 @@ func StartBank(ctx context.Context, c BankConfig) (*Bank, error) {
 	}
 	c.Metrics.WatchBanks(b)
 	r := &Bank{Bank: b, Addr: ln.Addr().String(), tls: c.TLS != nil, Token: token, served: make(chan struct{}),
-		srv: &http.Server{Handler: WithMetrics(b.Handler(), c.Metrics), ReadHeaderTimeout: 10 * time.Second}}
+		srv: &http.Server{Handler: WithMetrics(gateway.New(b).Handler(), c.Metrics), ReadHeaderTimeout: 10 * time.Second}}
 	go func() {
 		r.serveErr = r.srv.Serve(ln)
 		close(r.served)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
+	"github.com/digital-yen/cbdc-sandbox/intermediary/gateway"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 	"github.com/digital-yen/cbdc-sandbox/ledgerhttp"
@@ -28,7 +29,7 @@ import (
 type servers struct {
 	ledger    *ledger.Ledger
 	ledgerURL string
-	bank      *intermediary.Bank
+	bank      *gateway.Server
 	bankURL   string
 	ledgerSrv *ledgerhttp.Server
 	keys      map[ledger.AccountID]ed25519.PrivateKey
@@ -88,8 +89,8 @@ func startServersWith(t *testing.T, float int64) *servers {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.bank = b
-	bsrv := httptest.NewServer(b.Handler())
+	s.bank = gateway.New(b)
+	bsrv := httptest.NewServer(s.bank.Handler())
 	s.bankURL = bsrv.URL
 	t.Cleanup(func() {
 		bsrv.CloseClientConnections()

@@ -1,4 +1,4 @@
-package intermediary
+package gateway
 
 import (
 	"sync"
@@ -14,7 +14,7 @@ import (
 type hub struct {
 	open *sync.WaitGroup // counts the connections; the bank waits on it when closing
 
-	mu       sync.Mutex // protects the fields below
+	mu       sync.Mutex // protects the fields below; taken before any session's ansMu, after any of the bank's locks
 	conns    map[*session]struct{}
 	sessions map[string]map[*session]struct{} // by wallet key id
 	balances map[string]*liveBalance
@@ -97,11 +97,11 @@ func (h *hub) disconnect(s *session) {
 	if s.w == nil {
 		return
 	}
-	set := h.sessions[s.w.keyID]
+	set := h.sessions[s.w.KeyID()]
 	delete(set, s)
 	if len(set) == 0 {
-		delete(h.sessions, s.w.keyID)
-		delete(h.balances, s.w.keyID)
+		delete(h.sessions, s.w.KeyID())
+		delete(h.balances, s.w.KeyID())
 	}
 }
 
@@ -110,7 +110,7 @@ func (h *hub) disconnect(s *session) {
 func (h *hub) join(s *session) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	keyID := s.w.keyID
+	keyID := s.w.KeyID()
 	set := h.sessions[keyID]
 	if set == nil {
 		set = map[*session]struct{}{}

@@ -1,4 +1,4 @@
-package intermediary
+package gateway
 
 import (
 	"crypto/ed25519"
@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/internal/jsonbody"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 )
@@ -21,9 +22,9 @@ import (
 // mends) and /readyz (it can take traffic now: its file works, and its
 // central ledger answers and commits). docs/openapi.yaml documents every
 // route.
-func (b *Bank) Handler() http.Handler {
+func (g *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	for _, rt := range b.routes() {
+	for _, rt := range g.routes() {
 		mux.HandleFunc(rt.pattern, rt.handler)
 	}
 	return mux
@@ -32,9 +33,9 @@ func (b *Bank) Handler() http.Handler {
 // Routes lists the patterns Handler serves, such as "GET /admin/status",
 // as http.ServeMux takes them, so that a document of the API can be held
 // to the code.
-func (b *Bank) Routes() []string {
+func (g *Server) Routes() []string {
 	var out []string
-	for _, rt := range b.routes() {
+	for _, rt := range g.routes() {
 		out = append(out, rt.pattern)
 	}
 	return out
@@ -46,29 +47,29 @@ type route struct {
 	handler http.HandlerFunc
 }
 
-func (b *Bank) routes() []route {
+func (g *Server) routes() []route {
 	return []route{
-		{"GET " + protocol.Path, b.serveWallet},
-		{"GET /healthz", b.healthz},
-		{"GET /readyz", b.ready},
-		{"GET /admin/status", b.admin(b.adminStatus)},
-		{"GET /admin/tiers", b.admin(b.adminTiers)},
-		{"GET /admin/customers", b.admin(b.adminCustomers)},
-		{"POST /admin/customers", b.admin(b.adminOnboard)},
-		{"GET /admin/customers/{id}", b.admin(b.adminCustomer)},
-		{"POST /admin/customers/{id}/wallets", b.admin(b.adminAddWallet)},
-		{"PUT /admin/customers/{id}/tier", b.admin(b.adminSetTier)},
-		{"POST /admin/customers/{id}/deposit", b.admin(b.adminCreditDeposit)},
-		{"POST /admin/float/issue", b.admin(b.adminFloat("issue"))},
-		{"POST /admin/float/redeem", b.admin(b.adminFloat("redeem"))},
+		{"GET " + protocol.Path, g.serveWallet},
+		{"GET /healthz", g.healthz},
+		{"GET /readyz", g.ready},
+		{"GET /admin/status", g.admin(g.adminStatus)},
+		{"GET /admin/tiers", g.admin(g.adminTiers)},
+		{"GET /admin/customers", g.admin(g.adminCustomers)},
+		{"POST /admin/customers", g.admin(g.adminOnboard)},
+		{"GET /admin/customers/{id}", g.admin(g.adminCustomer)},
+		{"POST /admin/customers/{id}/wallets", g.admin(g.adminAddWallet)},
+		{"PUT /admin/customers/{id}/tier", g.admin(g.adminSetTier)},
+		{"POST /admin/customers/{id}/deposit", g.admin(g.adminCreditDeposit)},
+		{"POST /admin/float/issue", g.admin(g.adminFloat("issue"))},
+		{"POST /admin/float/redeem", g.admin(g.adminFloat("redeem"))},
 	}
 }
 
 // admin lets only the holder of the admin token through.
-func (b *Bank) admin(h http.HandlerFunc) http.HandlerFunc {
+func (g *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(b.cfg.AdminToken)) != 1 {
+		if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(g.cfg.AdminToken)) != 1 {
 			writeError(w, http.StatusUnauthorized, fail("unauthenticated", "the admin API needs the bank's admin token as a bearer token"))
 			return
 		}
@@ -76,17 +77,17 @@ func (b *Bank) admin(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-func (b *Bank) adminStatus(w http.ResponseWriter, r *http.Request) {
-	s, err := b.Status(r.Context())
+func (g *Server) adminStatus(w http.ResponseWriter, r *http.Request) {
+	s, err := g.b.Status(r.Context())
 	reply(w, s, err)
 }
 
-func (b *Bank) adminTiers(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, b.cfg.Tiers)
+func (g *Server) adminTiers(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, g.cfg.Tiers)
 }
 
-func (b *Bank) adminCustomers(w http.ResponseWriter, r *http.Request) {
-	ids := b.Customers()
+func (g *Server) adminCustomers(w http.ResponseWriter, r *http.Request) {
+	ids := g.b.Customers()
 	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 	if limit <= 0 || limit > 1000 {
 		limit = 100
@@ -98,9 +99,9 @@ func (b *Bank) adminCustomers(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	out := []CustomerInfo{}
+	out := []intermediary.CustomerInfo{}
 	for _, id := range ids[start:min(len(ids), start+limit)] {
-		c, err := b.Customer(id)
+		c, err := g.b.Customer(id)
 		if err != nil {
 			reply(w, nil, err)
 			return
@@ -118,47 +119,47 @@ type onboardRequest struct {
 	PublicKeys [][]byte `json:"public_keys"`
 }
 
-func (b *Bank) adminOnboard(w http.ResponseWriter, r *http.Request) {
+func (g *Server) adminOnboard(w http.ResponseWriter, r *http.Request) {
 	var req onboardRequest
 	if !readJSON(w, r, &req) {
 		return
 	}
-	spec := CustomerSpec{Name: req.Name, PersonID: req.PersonID, Tier: req.Tier, Deposit: req.Deposit}
+	spec := intermediary.CustomerSpec{Name: req.Name, PersonID: req.PersonID, Tier: req.Tier, Deposit: req.Deposit}
 	for _, k := range req.PublicKeys {
 		spec.PublicKeys = append(spec.PublicKeys, ed25519.PublicKey(k))
 	}
-	c, err := b.Onboard(r.Context(), spec)
+	c, err := g.b.Onboard(r.Context(), spec)
 	reply(w, c, err)
 }
 
-func (b *Bank) adminCustomer(w http.ResponseWriter, r *http.Request) {
-	c, err := b.Customer(r.PathValue("id"))
+func (g *Server) adminCustomer(w http.ResponseWriter, r *http.Request) {
+	c, err := g.b.Customer(r.PathValue("id"))
 	reply(w, c, err)
 }
 
-func (b *Bank) adminAddWallet(w http.ResponseWriter, r *http.Request) {
+func (g *Server) adminAddWallet(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		PublicKey []byte `json:"public_key"`
 	}
 	if !readJSON(w, r, &req) {
 		return
 	}
-	wi, err := b.AddWallet(r.Context(), r.PathValue("id"), req.PublicKey)
+	wi, err := g.b.AddWallet(r.Context(), r.PathValue("id"), req.PublicKey)
 	reply(w, wi, err)
 }
 
-func (b *Bank) adminSetTier(w http.ResponseWriter, r *http.Request) {
+func (g *Server) adminSetTier(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Tier string `json:"tier"`
 	}
 	if !readJSON(w, r, &req) {
 		return
 	}
-	c, err := b.SetTier(r.Context(), r.PathValue("id"), req.Tier)
+	c, err := g.b.SetTier(r.Context(), r.PathValue("id"), req.Tier)
 	reply(w, c, err)
 }
 
-func (b *Bank) adminCreditDeposit(w http.ResponseWriter, r *http.Request) {
+func (g *Server) adminCreditDeposit(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		RequestID string `json:"request_id"`
 		Amount    int64  `json:"amount" unit:"yen"`
@@ -166,13 +167,13 @@ func (b *Bank) adminCreditDeposit(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	c, err := b.CreditDeposit(req.RequestID, r.PathValue("id"), req.Amount)
+	c, err := g.b.CreditDeposit(req.RequestID, r.PathValue("id"), req.Amount)
 	reply(w, c, err)
 }
 
 // adminFloat issues or redeems float. A request id, when the operator
 // gives one, makes a retry after a lost answer safe.
-func (b *Bank) adminFloat(kind string) http.HandlerFunc {
+func (g *Server) adminFloat(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			RequestID *string `json:"request_id"`
@@ -181,12 +182,15 @@ func (b *Bank) adminFloat(kind string) http.HandlerFunc {
 		if !readJSON(w, r, &req) {
 			return
 		}
-		var s Status
+		var s intermediary.Status
 		var err error
-		if req.RequestID != nil {
-			s, err = b.MoveFloat(r.Context(), kind, *req.RequestID, req.Amount)
-		} else {
-			s, err = b.moveFloat(r.Context(), kind, "", req.Amount)
+		switch {
+		case req.RequestID != nil:
+			s, err = g.b.MoveFloat(r.Context(), kind, *req.RequestID, req.Amount)
+		case kind == "issue":
+			s, err = g.b.IssueFloat(r.Context(), req.Amount)
+		default:
+			s, err = g.b.RedeemFloat(r.Context(), req.Amount)
 		}
 		reply(w, s, err)
 	}
@@ -239,13 +243,9 @@ func writeError(w http.ResponseWriter, status int, e *protocol.Error) {
 
 // ready says whether the bank can serve wallets: 503 with the reason
 // while its file has failed, or its central ledger does not answer or
-// cannot commit. It answers from what the bank knows already, at once.
-func (b *Bank) ready(w http.ResponseWriter, _ *http.Request) {
-	if err := b.Err(); err != nil {
-		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-		return
-	}
-	if err := b.readiness(); err != nil {
+// cannot commit.
+func (g *Server) ready(w http.ResponseWriter, _ *http.Request) {
+	if err := g.b.Ready(); err != nil {
 		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
@@ -254,8 +254,8 @@ func (b *Bank) ready(w http.ResponseWriter, _ *http.Request) {
 
 // healthz says whether the bank's process can do its job: 503 with the
 // reason when it cannot.
-func (b *Bank) healthz(w http.ResponseWriter, _ *http.Request) {
-	if err := b.Healthy(); err != nil {
+func (g *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	if err := g.b.Healthy(); err != nil {
 		http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}

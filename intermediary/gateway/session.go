@@ -1,4 +1,4 @@
-package intermediary
+package gateway
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 	"github.com/digital-yen/cbdc-sandbox/reqid"
 	"github.com/gorilla/websocket"
@@ -35,7 +36,7 @@ const (
 )
 
 type session struct {
-	b         *Bank
+	g         *Server
 	conn      *websocket.Conn
 	send      chan []byte
 	closing   chan struct{} // closed to ask the session to end
@@ -46,38 +47,38 @@ type session struct {
 	remote    string // the client's network address, without the port
 	waiting   bool   // counted in the hub as not yet signed in; protected by the hub's mu
 	inflight  chan struct{}
-	handlers  sync.WaitGroup // requests being handled
-	jobs      chan job       // to idle workers
-	workers   int            // started; owned by the reader
+	handlers  sync.WaitGroup         // requests being handled
+	jobs      chan protocol.Envelope // to idle workers
+	workers   int                    // started; owned by the reader
 
 	// ctx is the session's, so requests' timeouts do not all contend on
 	// the bank's context; cancelled once the handlers are done.
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	ansMu    sync.Mutex                     // protects the fields below
-	answered [2 * DefaultMaxInFlight]uint64 // ledger sequences of recent answers, which stand in for notifications
-	running  int                            // requests being handled
-	held     []held                         // notifications that arrived while requests ran
+	ansMu    sync.Mutex                                  // protects the fields below
+	answered [2 * intermediary.DefaultMaxInFlight]uint64 // ledger sequences of recent answers, which stand in for notifications
+	running  int                                         // requests being handled
+	held     []held                                      // notifications that arrived while requests ran
 
 	authed atomic.Bool // set once hello or register succeeded
 
 	// w is the authenticated wallet; set by the reader before it starts
 	// any handler that reads it.
-	w *wallet
+	w *intermediary.Wallet
 }
 
-func (b *Bank) checkOrigin(r *http.Request) bool {
+func (g *Server) checkOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return true // not a browser: nothing for an origin check to protect
 	}
-	for _, ok := range b.cfg.Origins {
+	for _, ok := range g.cfg.Origins {
 		if origin == ok {
 			return true
 		}
 	}
-	b.logs.Logf(slog.LevelWarn, "foreign origin", "wallet connection from a foreign origin refused", "origin", origin)
+	g.logs.Logf(slog.LevelWarn, "foreign origin", "wallet connection from a foreign origin refused", "origin", origin)
 	return false
 }
 
@@ -96,34 +97,34 @@ func clientAddress(remoteAddr string) string {
 }
 
 // serveWallet upgrades a request to a wallet session and runs it.
-func (b *Bank) serveWallet(w http.ResponseWriter, r *http.Request) {
+func (g *Server) serveWallet(w http.ResponseWriter, r *http.Request) {
 	remote := clientAddress(r.RemoteAddr)
-	if !b.hub.admitWaiting(remote, b.cfg.MaxWaitingPerAddress) {
-		if n := b.floodRefusals.Add(1); b.floodLog.Allow(b.now()) {
-			b.log.Warn("wallet connections refused: too many from one address waiting to sign in", "limit", b.cfg.MaxWaitingPerAddress,
+	if !g.hub.admitWaiting(remote, g.cfg.MaxWaitingPerAddress) {
+		if n := g.floodRefusals.Add(1); g.floodLog.Allow(g.cfg.Now()) {
+			g.log.Warn("wallet connections refused: too many from one address waiting to sign in", "limit", g.cfg.MaxWaitingPerAddress,
 				"refused_so_far", n)
 		}
 		http.Error(w, fmt.Sprintf("too many connections from this address (%d) have not signed in yet; sign in on those or close them, then retry",
-			b.cfg.MaxWaitingPerAddress), http.StatusTooManyRequests)
+			g.cfg.MaxWaitingPerAddress), http.StatusTooManyRequests)
 		return
 	}
-	conn, err := b.upgrader.Upgrade(w, r, nil)
+	conn, err := g.upgrader.Upgrade(w, r, nil)
 	if err != nil {
-		b.hub.releaseWaiting(remote)
+		g.hub.releaseWaiting(remote)
 		return // the upgrader has answered with the reason
 	}
-	s := &session{b: b, conn: conn, send: make(chan []byte, sendQueue), closing: make(chan struct{}),
-		done: make(chan struct{}), inflight: make(chan struct{}, b.cfg.MaxInFlight), challenge: make([]byte, 32),
-		jobs: make(chan job), remote: remote, waiting: true}
-	s.ctx, s.cancel = context.WithCancel(b.ctx)
+	s := &session{g: g, conn: conn, send: make(chan []byte, sendQueue), closing: make(chan struct{}),
+		done: make(chan struct{}), inflight: make(chan struct{}, g.cfg.MaxInFlight), challenge: make([]byte, 32),
+		jobs: make(chan protocol.Envelope), remote: remote, waiting: true}
+	s.ctx, s.cancel = context.WithCancel(g.ctx)
 	rand.Read(s.challenge)
-	if !b.hub.connect(s) { // counts it in b.conns unless the bank is closing
-		b.hub.releaseWaiting(remote)
+	if !g.hub.connect(s) { // counts it in g.conns unless the bank is closing
+		g.hub.releaseWaiting(remote)
 		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "shutting down"), time.Now().Add(time.Second))
 		conn.Close()
 		return
 	}
-	defer b.conns.Done()
+	defer g.conns.Done()
 	// A connection that does not open a session in time is closed, so
 	// idle sockets cannot pile up.
 	timer := time.AfterFunc(helloWait, func() {
@@ -133,7 +134,7 @@ func (b *Bank) serveWallet(w http.ResponseWriter, r *http.Request) {
 	})
 	defer timer.Stop()
 	go s.writePump()
-	s.reply(protocol.TypeChallenge, "", protocol.Challenge{Bank: string(b.id), Challenge: s.challenge})
+	s.reply(protocol.TypeChallenge, "", protocol.Challenge{Bank: string(g.id), Challenge: s.challenge})
 	s.readPump()
 }
 
@@ -169,7 +170,7 @@ func (s *session) end() {
 	close(s.jobs)
 	s.cancel()
 	close(s.done)
-	s.b.hub.disconnect(s)
+	s.g.hub.disconnect(s)
 }
 
 // shutdown asks the session to end: the reader stops at its next read.
@@ -235,7 +236,7 @@ func (s *session) push(msg []byte) {
 	case <-s.done:
 	case s.send <- msg:
 	default:
-		s.tooSlow.Do(func() { s.b.logs.Logf(slog.LevelWarn, "too slow", "wallet connection too slow to read; closing it") })
+		s.tooSlow.Do(func() { s.g.logs.Logf(slog.LevelWarn, "too slow", "wallet connection too slow to read; closing it") })
 		s.shutdown()
 	}
 }
@@ -251,7 +252,7 @@ func (s *session) reply(typ, id string, body any) {
 func (s *session) fail(id string, err error) {
 	var pe *protocol.Error
 	if !errors.As(err, &pe) {
-		s.b.logErr("wallet request failed", err, "id", id)
+		s.g.logErr("wallet request failed", err, "id", id)
 		pe = fail(protocol.CodeInternal, "the bank could not complete the request; retry with the same request id")
 	}
 	s.reply(protocol.TypeError, id, pe)
@@ -268,7 +269,7 @@ func (s *session) handle(data []byte) {
 		s.fail(env.ID, perr)
 		return
 	}
-	h, known := handlers[env.Type]
+	known := intermediary.Handles(env.Type)
 	switch {
 	case env.Type == protocol.TypeHello || env.Type == protocol.TypeRegister:
 		s.open(env)
@@ -287,13 +288,7 @@ func (s *session) handle(data []byte) {
 		return
 	}
 	s.handlers.Add(1)
-	s.dispatch(job{h, env})
-}
-
-// job is one request for a worker.
-type job struct {
-	h   handler
-	env protocol.Envelope
+	s.dispatch(env)
 }
 
 // dispatch hands a request to an idle worker, or starts one. Workers live
@@ -301,7 +296,7 @@ type job struct {
 // and its stack growth (signature checks need a deep stack); there are at
 // most MaxInFlight of them, and when that many exist one is always about
 // to be idle.
-func (s *session) dispatch(j job) {
+func (s *session) dispatch(j protocol.Envelope) {
 	if s.workers >= cap(s.inflight) {
 		s.jobs <- j
 		return
@@ -316,41 +311,41 @@ func (s *session) dispatch(j job) {
 
 // work runs jobs until the reader, the only sender, closes jobs. Workers
 // never leave earlier, so a dispatch always finds one.
-func (s *session) work(j job) {
+func (s *session) work(j protocol.Envelope) {
 	for ok := true; ok; j, ok = <-s.jobs {
 		s.run(j)
 	}
 }
 
-func (s *session) run(j job) {
+func (s *session) run(j protocol.Envelope) {
 	defer func() { <-s.inflight; s.handlers.Done() }()
-	rid := reqid.ForWallet(string(s.b.id), s.w.keyID, j.env.ID)
+	rid := reqid.ForWallet(string(s.g.id), s.w.KeyID(), j.ID)
 	ctx, cancel := context.WithTimeout(reqid.With(s.ctx, rid), 30*time.Second)
 	defer cancel()
 	s.beginRequest()
 	start := time.Now()
-	typ, body, err := j.h(s, ctx, j.env.ID, j.env.Body)
+	typ, body, err := s.g.b.Answer(ctx, s.w, j.Type, j.ID, j.Body)
 	took, code := time.Since(start), errorCode(err)
-	if on := s.b.cfg.OnRequest; on != nil {
-		on(j.env.Type, code, took)
+	if on := s.g.cfg.OnRequest; on != nil {
+		on(j.Type, code, took)
 	}
 	switch code {
 	case protocol.CodeInternal, protocol.CodeUnavailable:
-		s.b.logs.Logf(slog.LevelWarn, "not completed:"+code, "wallet request not completed", "request_id", rid, "type", j.env.Type, "code", code, "err", err, "took", took)
+		s.g.logs.Logf(slog.LevelWarn, "not completed:"+code, "wallet request not completed", "request_id", rid, "type", j.Type, "code", code, "err", err, "took", took)
 		if code == protocol.CodeInternal {
 			err = errInternal // logged here, with its request id
 		}
 	default:
-		if s.b.log.Enabled(ctx, slog.LevelDebug) { // spare the hot path the log's allocations
-			s.b.log.Debug("wallet request", "request_id", rid, "type", j.env.Type, "code", code, "took", took)
+		if s.g.log.Enabled(ctx, slog.LevelDebug) { // spare the hot path the log's allocations
+			s.g.log.Debug("wallet request", "request_id", rid, "type", j.Type, "code", code, "took", took)
 		}
 	}
 	if err != nil {
-		s.fail(j.env.ID, err)
+		s.fail(j.ID, err)
 		s.endRequest(0)
 		return
 	}
-	s.reply(typ, j.env.ID, body)
+	s.reply(typ, j.ID, body)
 	s.endRequest(answerSeq(body))
 }
 

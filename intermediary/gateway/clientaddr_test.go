@@ -1,4 +1,4 @@
-package intermediary
+package gateway
 
 import (
 	"testing"
