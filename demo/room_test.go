@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/digital-yen/cbdc-sandbox/intermediary"
+	"github.com/digital-yen/cbdc-sandbox/bankadmin"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
@@ -377,7 +377,7 @@ func (r *roomRig) deposits() map[string]int64 {
 	out := map[string]int64{}
 	for _, b := range []string{"bank-1", "bank-2"} {
 		var list struct {
-			Customers []intermediary.CustomerInfo `json:"customers"`
+			Customers []bankadmin.CustomerInfo `json:"customers"`
 		}
 		r.get("/api/banks/"+b+"/customers", &list)
 		for _, c := range list.Customers {

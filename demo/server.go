@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/bankadmin"
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/internal/jsonbody"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
@@ -225,7 +226,7 @@ type State struct {
 
 // BankState is one intermediary's position.
 type BankState struct {
-	intermediary.Status
+	bankadmin.Status
 	Error string `json:"error,omitempty"` // the bank's status could not be read
 }
 
@@ -421,7 +422,7 @@ func (s *Server) handleCustomers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ids := b.Bank.Customers()
-	out := []intermediary.CustomerInfo{}
+	out := []bankadmin.CustomerInfo{}
 	for _, id := range ids[max(0, len(ids)-200):] { // the newest 200
 		c, err := b.Bank.Customer(id)
 		if err == nil {
@@ -455,7 +456,7 @@ func (s *Server) handleSetTier(w http.ResponseWriter, r *http.Request) {
 }
 
 // retiered gives the customer's demo wallets their new tier.
-func (s *Server) retiered(c intermediary.CustomerInfo) {
+func (s *Server) retiered(c bankadmin.CustomerInfo) {
 	s.mu.Lock()
 	ws := append([]*demoWallet(nil), s.wallets...)
 	s.mu.Unlock()
@@ -463,7 +464,7 @@ func (s *Server) retiered(c intermediary.CustomerInfo) {
 		if w.isClone() {
 			continue
 		}
-		mine := slices.ContainsFunc(c.Wallets, func(i intermediary.WalletInfo) bool { return i.Address == w.getAddress() })
+		mine := slices.ContainsFunc(c.Wallets, func(i bankadmin.WalletInfo) bool { return i.Address == w.getAddress() })
 		if !mine {
 			continue
 		}

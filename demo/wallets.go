@@ -16,7 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/digital-yen/cbdc-sandbox/intermediary"
+	"github.com/digital-yen/cbdc-sandbox/bankadmin"
 	"github.com/digital-yen/cbdc-sandbox/offline"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 	"github.com/digital-yen/cbdc-sandbox/wallet"
@@ -246,7 +246,7 @@ func (s *Server) createWallet(ctx context.Context, b Bank, name, tier string) (*
 	rand.Read(person)
 	bankID := string(b.Bank.ID())
 	s.live.event(Event{From: name, To: bankID, Kind: "onboard", Args: Args{"tier": tier, "deposit": startingDeposit}})
-	if _, err := b.Bank.Onboard(ctx, intermediary.CustomerSpec{Name: name, PersonID: "demo-" + hex.EncodeToString(person),
+	if _, err := b.Bank.Onboard(ctx, bankadmin.CustomerSpec{Name: name, PersonID: "demo-" + hex.EncodeToString(person),
 		Tier: tier, Deposit: startingDeposit, PublicKeys: []ed25519.PublicKey{pub}}); err != nil {
 		s.live.event(Event{From: bankID, To: name, Kind: "error", Args: errArgs(err, nil), Error: true})
 		return nil, err

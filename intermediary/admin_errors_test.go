@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/digital-yen/cbdc-sandbox/intermediary"
+	"github.com/digital-yen/cbdc-sandbox/bankadmin"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 )
 
@@ -74,9 +74,9 @@ func TestAdmin_WrongTypesNameTheField(t *testing.T) {
 }
 
 // onboardCustomer opens a customer with a fresh wallet key.
-func (n *testNet) onboardCustomer(bank, name, personID string) intermediary.CustomerInfo {
+func (n *testNet) onboardCustomer(bank, name, personID string) bankadmin.CustomerInfo {
 	n.t.Helper()
-	c, err := n.banks[bank].Onboard(n.ctx, intermediary.CustomerSpec{Name: name, PersonID: personID,
+	c, err := n.banks[bank].Onboard(n.ctx, bankadmin.CustomerSpec{Name: name, PersonID: personID,
 		PublicKeys: []ed25519.PublicKey{newKey(n.t).Public().(ed25519.PublicKey)}})
 	if err != nil {
 		n.t.Fatalf("onboard %s: %v", name, err)

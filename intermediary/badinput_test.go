@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/bankadmin"
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 	"github.com/digital-yen/cbdc-sandbox/wallet"
@@ -296,7 +297,7 @@ func TestAdmin_NeedsTokenAndOnboards(t *testing.T) {
 	key := newKey(t)
 	body := `{"name":"Shop","person_id":"CORP-1","tier":"merchant","deposit":1000000,"public_keys":["` +
 		b64(key.Public().(ed25519.PublicKey)) + `"]}`
-	var c intermediary.CustomerInfo
+	var c bankadmin.CustomerInfo
 	if code := adminCall(t, "POST", base+"/admin/customers", body, &c); code != http.StatusOK || c.Tier.Name != "merchant" || len(c.Wallets) != 1 {
 		t.Fatalf("onboard: %d %+v", code, c)
 	}
@@ -311,7 +312,7 @@ func TestAdmin_NeedsTokenAndOnboards(t *testing.T) {
 	if code := adminCall(t, "PUT", base+"/admin/customers/"+c.ID+"/tier", `{"tier":"standard"}`, &c); code != http.StatusOK || c.Tier.Name != "standard" {
 		t.Errorf("tier change: %d %+v", code, c)
 	}
-	var st intermediary.Status
+	var st bankadmin.Status
 	if code := adminCall(t, "POST", base+"/admin/float/redeem", `{"amount":1000}`, &st); code != http.StatusOK || st.Float != 50_000_000-1000 {
 		t.Errorf("redeem: %d %+v", code, st)
 	}

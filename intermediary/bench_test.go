@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/bankadmin"
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/intermediary/gateway"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
@@ -136,11 +137,11 @@ func (n *payNet) addBank(ctx context.Context, id ledger.AccountID, keys []ed2551
 	n.servers = append(n.servers, httptest.NewServer(gateway.New(bank).Handler()))
 	for start := 0; start < len(keys); start += 1000 {
 		chunk := keys[start:min(start+1000, len(keys))]
-		specs := make([]intermediary.CustomerSpec, len(chunk))
+		specs := make([]bankadmin.CustomerSpec, len(chunk))
 		var funding []ledger.Transfer
 		for i, k := range chunk {
 			pub := k.Public().(ed25519.PublicKey)
-			specs[i] = intermediary.CustomerSpec{Name: "wallet", PersonID: fmt.Sprintf("%s-%d", id, start+i), PublicKeys: []ed25519.PublicKey{pub}}
+			specs[i] = bankadmin.CustomerSpec{Name: "wallet", PersonID: fmt.Sprintf("%s-%d", id, start+i), PublicKeys: []ed25519.PublicKey{pub}}
 			addr := protocol.WalletAddress(pub, string(id))
 			n.addresses = append(n.addresses, addr)
 			funding = append(funding, ledger.Transfer{From: id, To: ledger.AccountID(addr), Amount: 10_000})

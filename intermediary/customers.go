@@ -12,45 +12,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/bankadmin"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 	bolt "go.etcd.io/bbolt"
 )
-
-// CustomerSpec is what the bank's KYC established about a new customer.
-type CustomerSpec struct {
-	Name     string
-	PersonID string // the identity checked at onboarding, such as a My Number; stays at the bank
-
-	// Unverified marks a customer who registered from a wallet, whose
-	// person id nobody checked. Such a customer gets a holder token of its
-	// own rather than one derived from the person id: otherwise anyone who
-	// knew a person's id number could register as them and read, or fill,
-	// their holdings across banks. Its wallets are held to their own limit.
-	Unverified bool
-	Tier       string // "" means the first tier
-	Deposit    int64  // opening balance of the linked deposit account
-	PublicKeys []ed25519.PublicKey
-}
-
-// CustomerInfo is a customer as the bank's operator sees it.
-type CustomerInfo struct {
-	ID      string       `json:"id"`
-	Name    string       `json:"name"`
-	Tier    Tier         `json:"tier"`
-	Deposit int64        `json:"deposit"`
-	Wallets []WalletInfo `json:"wallets"`
-}
-
-// WalletInfo is one of a customer's wallets.
-type WalletInfo struct {
-	Address    string `json:"address"`
-	PublicKey  []byte `json:"public_key"`
-	Waterfall  bool   `json:"waterfall"`
-	AutoCharge bool   `json:"auto_charge"`
-}
 
 // HolderToken is the pseudonymous token the central ledger sees for a
 // person: an HMAC of the person's identity under the key the banks share.
@@ -65,10 +32,10 @@ func HolderToken(key []byte, personID string) ledger.HolderID {
 // Onboard opens a customer with its deposit account and wallets. Each
 // wallet is opened at the central ledger under its address, tagged with
 // the holder token and the tier's holding limit, waterfall on.
-func (b *Bank) Onboard(ctx context.Context, spec CustomerSpec) (CustomerInfo, error) {
-	ids, err := b.OnboardMany(ctx, []CustomerSpec{spec})
+func (b *Bank) Onboard(ctx context.Context, spec bankadmin.CustomerSpec) (bankadmin.CustomerInfo, error) {
+	ids, err := b.OnboardMany(ctx, []bankadmin.CustomerSpec{spec})
 	if err != nil {
-		return CustomerInfo{}, err
+		return bankadmin.CustomerInfo{}, err
 	}
 	return b.Customer(ids[0])
 }
@@ -79,7 +46,7 @@ func (b *Bank) Onboard(ctx context.Context, spec CustomerSpec) (CustomerInfo, er
 // in one transaction. It returns the new customer ids in order. Nothing is
 // stored unless every spec is valid and every wallet opened; opening a
 // wallet again on a retry is harmless.
-func (b *Bank) OnboardMany(ctx context.Context, specs []CustomerSpec) ([]string, error) {
+func (b *Bank) OnboardMany(ctx context.Context, specs []bankadmin.CustomerSpec) ([]string, error) {
 	tiers := make([]string, len(specs))
 	holders := make([]string, len(specs))
 	seen := map[string]bool{}
@@ -131,7 +98,7 @@ func (b *Bank) OnboardMany(ctx context.Context, specs []CustomerSpec) ([]string,
 }
 
 // openWallets opens every spec's wallets at the central ledger, many at once.
-func (b *Bank) openWallets(ctx context.Context, specs []CustomerSpec, holders, tiers []string) ([][]*walletRec, error) {
+func (b *Bank) openWallets(ctx context.Context, specs []bankadmin.CustomerSpec, holders, tiers []string) ([][]*walletRec, error) {
 	recs := make([][]*walletRec, len(specs))
 	keys := map[string]bool{}
 	for i, spec := range specs {
@@ -168,7 +135,7 @@ func (b *Bank) openWallets(ctx context.Context, specs []CustomerSpec, holders, t
 }
 
 // storeCustomers stores customers and their wallets in one transaction.
-func (b *Bank) storeCustomers(specs []CustomerSpec, holders, tiers []string, recs [][]*walletRec) ([]*customerRec, error) {
+func (b *Bank) storeCustomers(specs []bankadmin.CustomerSpec, holders, tiers []string, recs [][]*walletRec) ([]*customerRec, error) {
 	out := make([]*customerRec, len(specs))
 	err := b.update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
@@ -204,7 +171,7 @@ func (b *Bank) storeCustomers(specs []CustomerSpec, holders, tiers []string, rec
 	return out, err
 }
 
-func (b *Bank) checkSpec(spec *CustomerSpec) (string, error) {
+func (b *Bank) checkSpec(spec *bankadmin.CustomerSpec) (string, error) {
 	switch {
 	case spec.Name == "" || !protocol.ValidText(spec.Name, 100):
 		return "", fail(protocol.CodeBadCustomer, "a name is 1 to 100 characters without control characters")
@@ -278,18 +245,18 @@ func randomHolder() string {
 }
 
 // AddWallet registers another wallet key for an existing customer.
-func (b *Bank) AddWallet(ctx context.Context, customerID string, pub ed25519.PublicKey) (WalletInfo, error) {
+func (b *Bank) AddWallet(ctx context.Context, customerID string, pub ed25519.PublicKey) (bankadmin.WalletInfo, error) {
 	b.onboardMu.Lock()
 	defer b.onboardMu.Unlock()
 	b.mu.RLock()
 	c := b.customers[customerID]
 	b.mu.RUnlock()
 	if c == nil {
-		return WalletInfo{}, fail(protocol.CodeBadCustomer, "no customer %q", customerID)
+		return bankadmin.WalletInfo{}, fail(protocol.CodeBadCustomer, "no customer %q", customerID)
 	}
 	w, err := b.openWallet(ctx, pub, customerID, c.holder, c.tier)
 	if err != nil {
-		return WalletInfo{}, err
+		return bankadmin.WalletInfo{}, err
 	}
 	err = b.update(func(tx *bolt.Tx) error {
 		rec, err := customerTx(tx, customerID)
@@ -303,21 +270,21 @@ func (b *Bank) AddWallet(ctx context.Context, customerID string, pub ed25519.Pub
 		return putJSON(tx.Bucket(bucketCustomers), customerID, rec)
 	})
 	if err != nil {
-		return WalletInfo{}, fmt.Errorf("intermediary: add wallet: %w", err)
+		return bankadmin.WalletInfo{}, fmt.Errorf("intermediary: add wallet: %w", err)
 	}
 	b.mu.Lock()
 	c.wallets = append(c.wallets, w.KeyID)
 	b.wallets[w.KeyID] = b.newWallet(w)
 	b.mu.Unlock()
-	return WalletInfo{Address: w.Address, PublicKey: w.PublicKey, Waterfall: true}, nil
+	return bankadmin.WalletInfo{Address: w.Address, PublicKey: w.PublicKey, Waterfall: true}, nil
 }
 
 // SetTier moves a customer to another KYC tier and sets the new holding
 // limit on each of its wallets at the central ledger.
-func (b *Bank) SetTier(ctx context.Context, customerID, tierName string) (CustomerInfo, error) {
+func (b *Bank) SetTier(ctx context.Context, customerID, tierName string) (bankadmin.CustomerInfo, error) {
 	tier, ok := b.cfg.tier(tierName)
 	if !ok {
-		return CustomerInfo{}, fail(protocol.CodeBadCustomer, "no tier %q (tiers: %s)", tierName, b.tierNames())
+		return bankadmin.CustomerInfo{}, fail(protocol.CodeBadCustomer, "no tier %q (tiers: %s)", tierName, b.tierNames())
 	}
 	b.onboardMu.Lock()
 	defer b.onboardMu.Unlock()
@@ -325,7 +292,7 @@ func (b *Bank) SetTier(ctx context.Context, customerID, tierName string) (Custom
 	c := b.customers[customerID]
 	b.mu.RUnlock()
 	if c == nil {
-		return CustomerInfo{}, fail(protocol.CodeBadCustomer, "no customer %q", customerID)
+		return bankadmin.CustomerInfo{}, fail(protocol.CodeBadCustomer, "no customer %q", customerID)
 	}
 	for _, keyID := range c.wallets {
 		w := b.wallet(keyID)
@@ -339,7 +306,7 @@ func (b *Bank) SetTier(ctx context.Context, customerID, tierName string) (Custom
 		}
 		w.mu.Unlock()
 		if err != nil {
-			return CustomerInfo{}, err
+			return bankadmin.CustomerInfo{}, err
 		}
 	}
 	err := b.update(func(tx *bolt.Tx) error {
@@ -351,7 +318,7 @@ func (b *Bank) SetTier(ctx context.Context, customerID, tierName string) (Custom
 		return putJSON(tx.Bucket(bucketCustomers), customerID, rec)
 	})
 	if err != nil {
-		return CustomerInfo{}, fmt.Errorf("intermediary: set tier: %w", err)
+		return bankadmin.CustomerInfo{}, fmt.Errorf("intermediary: set tier: %w", err)
 	}
 	b.mu.Lock()
 	c.tier = tierName
@@ -384,8 +351,8 @@ func (b *Bank) saveWallet(w *Wallet, waterfall, autoCharge bool) error {
 }
 
 // Customer returns a customer with its deposit balance and wallets.
-func (b *Bank) Customer(id string) (CustomerInfo, error) {
-	var info CustomerInfo
+func (b *Bank) Customer(id string) (bankadmin.CustomerInfo, error) {
+	var info bankadmin.CustomerInfo
 	err := b.db.View(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketCustomers).Get([]byte(id)) == nil {
 			return fail(protocol.CodeBadCustomer, "no customer %q", id)
@@ -395,13 +362,13 @@ func (b *Bank) Customer(id string) (CustomerInfo, error) {
 			return err
 		}
 		tier, _ := b.cfg.tier(c.Tier)
-		info = CustomerInfo{ID: c.ID, Name: c.Name, Tier: tier, Deposit: c.Deposit}
+		info = bankadmin.CustomerInfo{ID: c.ID, Name: c.Name, Tier: tier, Deposit: c.Deposit}
 		for _, keyID := range c.Wallets {
 			var w walletRec
 			if _, err := getJSON(tx.Bucket(bucketWallets), keyID, &w); err != nil {
 				return err
 			}
-			info.Wallets = append(info.Wallets, WalletInfo{Address: w.Address, PublicKey: w.PublicKey, Waterfall: w.Waterfall, AutoCharge: w.AutoCharge})
+			info.Wallets = append(info.Wallets, bankadmin.WalletInfo{Address: w.Address, PublicKey: w.PublicKey, Waterfall: w.Waterfall, AutoCharge: w.AutoCharge})
 		}
 		return nil
 	})
@@ -437,16 +404,6 @@ func (b *Bank) deposit(customerID string) (int64, error) {
 	return d, err
 }
 
-// DepositCredit is money paid into a customer's deposit account from
-// outside the sandbox, as the operator booked it.
-type DepositCredit struct {
-	RequestID string    `json:"request_id"` // the operator's id for the credit
-	Customer  string    `json:"customer"`
-	Amount    int64     `json:"amount"`
-	Deposit   int64     `json:"deposit"` // the deposit account's balance just after the credit
-	Time      time.Time `json:"time"`
-}
-
 // bucketCredits holds the deposit credits by request id, so a retry finds
 // the first.
 var bucketCredits = []byte("deposit-credits")
@@ -460,20 +417,20 @@ var bucketCredits = []byte("deposit-credits")
 // requestID is the operator's: a retry with the same id returns the first
 // credit and never pays twice; the same id for another customer or amount
 // is refused with request_id_reused.
-func (b *Bank) CreditDeposit(requestID, customerID string, amount int64) (DepositCredit, error) {
+func (b *Bank) CreditDeposit(requestID, customerID string, amount int64) (bankadmin.DepositCredit, error) {
 	switch {
 	case !protocol.ValidRequestID(requestID):
-		return DepositCredit{}, fail(protocol.CodeBadRequestID, "a request id is 1 to 32 letters, digits or ._- (got %q)", requestID)
+		return bankadmin.DepositCredit{}, fail(protocol.CodeBadRequestID, "a request id is 1 to 32 letters, digits or ._- (got %q)", requestID)
 	case amount <= 0:
-		return DepositCredit{}, fail(protocol.CodeInvalidAmount, "an amount must be a positive whole number of yen, got %d", amount)
+		return bankadmin.DepositCredit{}, fail(protocol.CodeInvalidAmount, "an amount must be a positive whole number of yen, got %d", amount)
 	}
-	c := DepositCredit{RequestID: requestID, Customer: customerID, Amount: amount}
+	c := bankadmin.DepositCredit{RequestID: requestID, Customer: customerID, Amount: amount}
 	err := b.update(func(tx *bolt.Tx) error {
 		credits, err := tx.CreateBucketIfNotExists(bucketCredits)
 		if err != nil {
 			return err
 		}
-		var first DepositCredit
+		var first bankadmin.DepositCredit
 		if found, err := getJSON(credits, requestID, &first); err != nil || found {
 			if err == nil && (first.Customer != customerID || first.Amount != amount) {
 				err = fail(protocol.CodeRequestIDReused, "request id %q already credited %d yen to %s", requestID, first.Amount, first.Customer)
@@ -494,7 +451,7 @@ func (b *Bank) CreditDeposit(requestID, customerID string, amount int64) (Deposi
 		return putJSON(credits, requestID, c)
 	})
 	if err != nil {
-		return DepositCredit{}, err
+		return bankadmin.DepositCredit{}, err
 	}
 	return c, nil
 }

@@ -7,16 +7,16 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/digital-yen/cbdc-sandbox/intermediary"
+	"github.com/digital-yen/cbdc-sandbox/bankadmin"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 	"github.com/digital-yen/cbdc-sandbox/wallet"
 )
 
 // onboardWith opens a customer with an opening deposit and connects its wallet.
-func (n *testNet) onboardWith(bank, name, personID string, deposit int64) (intermediary.CustomerInfo, *wallet.Client) {
+func (n *testNet) onboardWith(bank, name, personID string, deposit int64) (bankadmin.CustomerInfo, *wallet.Client) {
 	n.t.Helper()
 	key := newKey(n.t)
-	c, err := n.banks[bank].Onboard(n.ctx, intermediary.CustomerSpec{Name: name, PersonID: personID,
+	c, err := n.banks[bank].Onboard(n.ctx, bankadmin.CustomerSpec{Name: name, PersonID: personID,
 		Deposit: deposit, PublicKeys: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}})
 	if err != nil {
 		n.t.Fatalf("onboard %s: %v", name, err)
@@ -29,7 +29,7 @@ func (n *testNet) onboardWith(bank, name, personID string, deposit int64) (inter
 	return c, w
 }
 
-func status(t *testing.T, b *testBank) intermediary.Status {
+func status(t *testing.T, b *testBank) bankadmin.Status {
 	t.Helper()
 	st, err := b.Status(context.Background())
 	if err != nil {
@@ -145,7 +145,7 @@ func TestAdmin_CreditDepositOverHTTP(t *testing.T) {
 	b := n.banks["bank-1"]
 	hanako, _ := n.onboardWith("bank-1", "Hanako Yamada", "MN-HANAKO", 0)
 	url := b.http + "/admin/customers/" + hanako.ID + "/deposit"
-	var c intermediary.DepositCredit
+	var c bankadmin.DepositCredit
 	if code := adminCall(t, "POST", url, `{"request_id":"payroll-0425","amount":250000}`, &c); code != http.StatusOK || c.Deposit != 250_000 {
 		t.Fatalf("credit: %d %+v", code, c)
 	}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/bankadmin"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 	bolt "go.etcd.io/bbolt"
 )
@@ -63,13 +64,13 @@ func (b *Bank) keepFloat() {
 }
 
 // IssueFloat obtains amount yen of new CBDC against the bank's reserves.
-func (b *Bank) IssueFloat(ctx context.Context, amount int64) (Status, error) {
+func (b *Bank) IssueFloat(ctx context.Context, amount int64) (bankadmin.Status, error) {
 	return b.moveFloat(ctx, "issue", "", amount)
 }
 
 // RedeemFloat returns amount yen of the float to the central bank, which
 // credits the bank's reserves.
-func (b *Bank) RedeemFloat(ctx context.Context, amount int64) (Status, error) {
+func (b *Bank) RedeemFloat(ctx context.Context, amount int64) (bankadmin.Status, error) {
 	return b.moveFloat(ctx, "redeem", "", amount)
 }
 
@@ -77,19 +78,19 @@ func (b *Bank) RedeemFloat(ctx context.Context, amount int64) (Status, error) {
 // and RedeemFloat do, under the operator's request id: asking again with
 // the same id, after an answer was lost, moves the float once. The same
 // id for another kind or amount is refused with request_id_reused.
-func (b *Bank) MoveFloat(ctx context.Context, kind, requestID string, amount int64) (Status, error) {
+func (b *Bank) MoveFloat(ctx context.Context, kind, requestID string, amount int64) (bankadmin.Status, error) {
 	switch {
 	case kind != "issue" && kind != "redeem":
-		return Status{}, fail(protocol.CodeBadMessage, "float moves by issue or redeem, not %q", kind)
+		return bankadmin.Status{}, fail(protocol.CodeBadMessage, "float moves by issue or redeem, not %q", kind)
 	case !protocol.ValidRequestID(requestID):
-		return Status{}, fail(protocol.CodeBadRequestID, "a request id is 1 to 32 letters, digits or ._- (got %q)", requestID)
+		return bankadmin.Status{}, fail(protocol.CodeBadRequestID, "a request id is 1 to 32 letters, digits or ._- (got %q)", requestID)
 	}
 	return b.moveFloat(ctx, kind, requestID, amount)
 }
 
-func (b *Bank) moveFloat(ctx context.Context, kind, requestID string, amount int64) (Status, error) {
+func (b *Bank) moveFloat(ctx context.Context, kind, requestID string, amount int64) (bankadmin.Status, error) {
 	if amount <= 0 {
-		return Status{}, fail(protocol.CodeInvalidAmount, "an amount must be a positive whole number of yen, got %d", amount)
+		return bankadmin.Status{}, fail(protocol.CodeInvalidAmount, "an amount must be a positive whole number of yen, got %d", amount)
 	}
 	b.floatMu.Lock()
 	defer b.floatMu.Unlock()
@@ -102,20 +103,20 @@ func (b *Bank) moveFloat(ctx context.Context, kind, requestID string, amount int
 		n, err = tx.Bucket(bucketIntents).NextSequence()
 		return err
 	}); err != nil {
-		return Status{}, err
+		return bankadmin.Status{}, err
 	}
 	return b.runFloat(ctx, "float:"+strconv.FormatUint(n, 10), kind, amount)
 }
 
 // runFloat books a move of the float as an intent under opID and asks the
 // ledger for it. The caller holds floatMu.
-func (b *Bank) runFloat(ctx context.Context, opID, kind string, amount int64) (Status, error) {
+func (b *Bank) runFloat(ctx context.Context, opID, kind string, amount int64) (bankadmin.Status, error) {
 	in := &intentRec{OpID: opID, Kind: kind, Amount: amount}
 	if kind == "issue" {
 		in.Reserves = -amount
 	}
 	if _, err := b.run(ctx, in); err != nil {
-		return Status{}, err
+		return bankadmin.Status{}, err
 	}
 	b.log.Info("float "+kind+"d", "amount", amount, "op", in.OpID)
 	return b.Status(ctx)
@@ -124,19 +125,19 @@ func (b *Bank) runFloat(ctx context.Context, opID, kind string, amount int64) (S
 // moveFloatOnce moves float under an op id made of the operator's request
 // id, finishing rather than repeating an earlier try under it. The caller
 // holds floatMu.
-func (b *Bank) moveFloatOnce(ctx context.Context, kind, requestID string, amount int64) (Status, error) {
+func (b *Bank) moveFloatOnce(ctx context.Context, kind, requestID string, amount int64) (bankadmin.Status, error) {
 	opID := "float:op:" + requestID
 	in, found, err := b.intent(opID)
 	if err != nil {
-		return Status{}, err
+		return bankadmin.Status{}, err
 	}
 	if found && in.State != intentRefused { // a refused move used nothing: its id is free again
 		if in.Kind != kind || in.Amount != amount {
-			return Status{}, fail(protocol.CodeRequestIDReused, "request id %q was used to %s %d yen of float", requestID, in.Kind, in.Amount)
+			return bankadmin.Status{}, fail(protocol.CodeRequestIDReused, "request id %q was used to %s %d yen of float", requestID, in.Kind, in.Amount)
 		}
 		if _, ok, err := b.resume(ctx, in); ok {
 			if err != nil {
-				return Status{}, err
+				return bankadmin.Status{}, err
 			}
 			return b.Status(ctx)
 		}
@@ -144,36 +145,13 @@ func (b *Bank) moveFloatOnce(ctx context.Context, kind, requestID string, amount
 	return b.runFloat(ctx, opID, kind, amount)
 }
 
-// Status is the bank's position: its float at the ledger, its reserves
-// and its customers' deposits. Books = reserves + float − deposits +
-// offline losses does
-// not change with anything customers do (payments, withdrawals, deposits,
-// sweeps, auto-charges) nor with issuing and redeeming float, nor with
-// money paid in from outside: a new customer's opening deposit and a
-// credit to a deposit account (CreditDeposit) raise reserves and deposits
-// together. A test or an operator that sees it move has found money
-// created or lost.
-type Status struct {
-	Bank           string `json:"bank"`
-	Float          int64  `json:"float"`
-	Reserves       int64  `json:"reserves"`
-	Deposits       int64  `json:"deposits"`
-	OfflineLosses  int64  `json:"offline_losses"` // paid to payees for its devices' offline overspends
-	Books          int64  `json:"books"`
-	Customers      int    `json:"customers"`
-	Wallets        int    `json:"wallets"`
-	PendingIntents int    `json:"pending_intents"`
-	FeedCursor     uint64 `json:"feed_cursor"`
-	Connections    int    `json:"connections"`
-}
-
 // Status reports the bank's position.
-func (b *Bank) Status(ctx context.Context) (Status, error) {
+func (b *Bank) Status(ctx context.Context) (bankadmin.Status, error) {
 	acct, err := b.led.Account(ctx, b.id)
 	if err != nil {
-		return Status{}, fmt.Errorf("intermediary: float: %w", err)
+		return bankadmin.Status{}, fmt.Errorf("intermediary: float: %w", err)
 	}
-	s := Status{Bank: string(b.id), Float: acct.Balance, FeedCursor: b.feed.applied(), Connections: b.notifier.get().Connections()}
+	s := bankadmin.Status{Bank: string(b.id), Float: acct.Balance, FeedCursor: b.feed.applied(), Connections: b.notifier.get().Connections()}
 	b.mu.RLock()
 	s.Customers, s.Wallets = len(b.customers), len(b.wallets)
 	b.mu.RUnlock()

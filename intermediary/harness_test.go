@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/bankadmin"
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/intermediary/gateway"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
@@ -190,7 +191,7 @@ func (n *testNet) register(bank, name, personID string) *wallet.Client {
 func (n *testNet) onboard(bank, name, personID string) *wallet.Client {
 	n.t.Helper()
 	key := newKey(n.t)
-	_, err := n.banks[bank].Onboard(n.ctx, intermediary.CustomerSpec{Name: name, PersonID: personID,
+	_, err := n.banks[bank].Onboard(n.ctx, bankadmin.CustomerSpec{Name: name, PersonID: personID,
 		Deposit: intermediaryOpening, PublicKeys: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}})
 	if err != nil {
 		n.t.Fatalf("onboard %s at %s: %v", name, bank, err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 
+	"github.com/digital-yen/cbdc-sandbox/bankadmin"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 )
 
@@ -39,7 +40,7 @@ func (b *Bank) SignIn(ctx context.Context, env protocol.Envelope, challenge []by
 		if !b.allowRegister(remote) {
 			return nil, fail(protocol.CodeRateLimited, "too many registrations from this address; try again later")
 		}
-		if _, err := b.Onboard(ctx, CustomerSpec{Name: reg.Name, PersonID: reg.PersonID, Unverified: true, Deposit: b.cfg.OpeningDeposit,
+		if _, err := b.Onboard(ctx, bankadmin.CustomerSpec{Name: reg.Name, PersonID: reg.PersonID, Unverified: true, Deposit: b.cfg.OpeningDeposit,
 			PublicKeys: []ed25519.PublicKey{pub}}); err != nil {
 			return nil, err
 		}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/digital-yen/cbdc-sandbox/intermediary"
+	"github.com/digital-yen/cbdc-sandbox/bankadmin"
 	"github.com/digital-yen/cbdc-sandbox/wallet"
 )
 
@@ -36,7 +36,7 @@ func TestOpen_ServesAndComesBack(t *testing.T) {
 		var ws []*wallet.Client
 		for i, b := range s.Banks {
 			pub, key, _ := ed25519.GenerateKey(nil)
-			if _, err := b.Onboard(ctx, intermediary.CustomerSpec{Name: "party", PersonID: "p-" + round + string(b.ID()), Tier: "standard",
+			if _, err := b.Onboard(ctx, bankadmin.CustomerSpec{Name: "party", PersonID: "p-" + round + string(b.ID()), Tier: "standard",
 				Deposit: 50_000, PublicKeys: []ed25519.PublicKey{pub}}); err != nil {
 				t.Fatal(err)
 			}

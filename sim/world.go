@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/digital-yen/cbdc-sandbox/bankadmin"
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
@@ -149,14 +150,14 @@ func (w *World) openBank(ctx context.Context, b int, balances []int64) error {
 func (w *World) onboard(ctx context.Context, bank *intermediary.Bank, id ledger.AccountID, parties []int, balances []int64) error {
 	for start := 0; start < len(parties); start += 1000 {
 		chunk := parties[start:min(start+1000, len(parties))]
-		specs := make([]intermediary.CustomerSpec, len(chunk))
+		specs := make([]bankadmin.CustomerSpec, len(chunk))
 		var funding []ledger.Transfer
 		for j, i := range chunk {
 			tier := "standard"
 			if i >= w.sc.Wallets {
 				tier = "merchant"
 			}
-			specs[j] = intermediary.CustomerSpec{Name: fmt.Sprintf("party %d", i), PersonID: fmt.Sprintf("sim-%d", i),
+			specs[j] = bankadmin.CustomerSpec{Name: fmt.Sprintf("party %d", i), PersonID: fmt.Sprintf("sim-%d", i),
 				Tier: tier, Deposit: DepositAccount, PublicKeys: []ed25519.PublicKey{w.keys[i].Public().(ed25519.PublicKey)}}
 			if balances[i] > 0 {
 				funding = append(funding, ledger.Transfer{From: id, To: ledger.AccountID(w.addrs[i]), Amount: balances[i]})

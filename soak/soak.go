@@ -20,6 +20,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/digital-yen/cbdc-sandbox/bankadmin"
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 	"github.com/digital-yen/cbdc-sandbox/sim"
@@ -428,7 +429,7 @@ func (r *run) waitForIntents(ctx context.Context, rep *Report) {
 	deadline := time.Now().Add(time.Minute)
 	for b, s := range r.banks {
 		for {
-			var st intermediary.Status
+			var st bankadmin.Status
 			err := r.admins[b].Call(ctx, http.MethodGet, "/admin/status", nil, &st)
 			if err == nil && st.PendingIntents == 0 {
 				break

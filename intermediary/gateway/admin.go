@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"crypto/ed25519"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/digital-yen/cbdc-sandbox/intermediary"
+	"github.com/digital-yen/cbdc-sandbox/bankadmin"
 	"github.com/digital-yen/cbdc-sandbox/internal/jsonbody"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 )
@@ -99,34 +98,22 @@ func (g *Server) adminCustomers(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	out := []intermediary.CustomerInfo{}
+	page := bankadmin.CustomerPage{Customers: []bankadmin.CustomerInfo{}}
 	for _, id := range ids[start:min(len(ids), start+limit)] {
 		c, err := g.b.Customer(id)
 		if err != nil {
 			reply(w, nil, err)
 			return
 		}
-		out = append(out, c)
+		page.Customers = append(page.Customers, c)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"customers": out})
-}
-
-type onboardRequest struct {
-	Name       string   `json:"name"`
-	PersonID   string   `json:"person_id"`
-	Tier       string   `json:"tier"`
-	Deposit    int64    `json:"deposit" unit:"yen"`
-	PublicKeys [][]byte `json:"public_keys"`
+	writeJSON(w, http.StatusOK, page)
 }
 
 func (g *Server) adminOnboard(w http.ResponseWriter, r *http.Request) {
-	var req onboardRequest
-	if !readJSON(w, r, &req) {
+	var spec bankadmin.CustomerSpec
+	if !readJSON(w, r, &spec) {
 		return
-	}
-	spec := intermediary.CustomerSpec{Name: req.Name, PersonID: req.PersonID, Tier: req.Tier, Deposit: req.Deposit}
-	for _, k := range req.PublicKeys {
-		spec.PublicKeys = append(spec.PublicKeys, ed25519.PublicKey(k))
 	}
 	c, err := g.b.Onboard(r.Context(), spec)
 	reply(w, c, err)
@@ -138,9 +125,7 @@ func (g *Server) adminCustomer(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Server) adminAddWallet(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		PublicKey []byte `json:"public_key"`
-	}
+	var req bankadmin.WalletRequest
 	if !readJSON(w, r, &req) {
 		return
 	}
@@ -149,9 +134,7 @@ func (g *Server) adminAddWallet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Server) adminSetTier(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Tier string `json:"tier"`
-	}
+	var req bankadmin.TierRequest
 	if !readJSON(w, r, &req) {
 		return
 	}
@@ -160,10 +143,7 @@ func (g *Server) adminSetTier(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Server) adminCreditDeposit(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		RequestID string `json:"request_id"`
-		Amount    int64  `json:"amount" unit:"yen"`
-	}
+	var req bankadmin.DepositCreditRequest
 	if !readJSON(w, r, &req) {
 		return
 	}
@@ -175,14 +155,11 @@ func (g *Server) adminCreditDeposit(w http.ResponseWriter, r *http.Request) {
 // gives one, makes a retry after a lost answer safe.
 func (g *Server) adminFloat(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			RequestID *string `json:"request_id"`
-			Amount    int64   `json:"amount" unit:"yen"`
-		}
+		var req bankadmin.FloatRequest
 		if !readJSON(w, r, &req) {
 			return
 		}
-		var s intermediary.Status
+		var s bankadmin.Status
 		var err error
 		switch {
 		case req.RequestID != nil:

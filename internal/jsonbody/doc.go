@@ -2,7 +2,7 @@
 // not what the endpoint takes, says why in words a person understands:
 // "deposit must be a whole number of yen, not text" rather than
 // encoding/json's "cannot unmarshal string into Go struct field
-// onboardRequest.deposit of type int64". The bank's admin API and the
+// CustomerSpec.deposit of type int64". The bank's admin API and the
 // central ledger's HTTP API answer with its sentences.
 //
 // A struct field tagged unit:"yen" is described as a number of yen.
