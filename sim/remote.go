@@ -16,7 +16,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/digital-yen/cbdc-sandbox/intermediary"
+	"github.com/digital-yen/cbdc-sandbox/bankadmin"
 	"github.com/digital-yen/cbdc-sandbox/ledgerhttp"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 )
@@ -64,7 +64,7 @@ func OpenRemote(ctx context.Context, sc *Scenario, rm Remote, sessions int) (_ *
 		}
 	}()
 	rand.Read(w.salt)
-	admins := make([]*intermediary.AdminClient, len(rm.Banks))
+	admins := make([]*bankadmin.Client, len(rm.Banks))
 	for b, rb := range rm.Banks {
 		u, err := url.Parse(rb.URL)
 		if err == nil {
@@ -73,11 +73,9 @@ func OpenRemote(ctx context.Context, sc *Scenario, rm Remote, sessions int) (_ *
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("sim: bank address %q is not an http:// or https:// address", rb.URL)
 		}
-		admins[b] = intermediary.NewAdminClient(rb.URL, rb.AdminToken, hc)
-		var st struct {
-			Bank string `json:"bank"`
-		}
-		if err := admins[b].Call(ctx, http.MethodGet, "/admin/status", nil, &st); err != nil {
+		admins[b] = bankadmin.New(rb.URL, rb.AdminToken, hc)
+		st, err := admins[b].Status(ctx)
+		if err != nil {
 			return nil, fmt.Errorf("sim: bank at %s: %w", rb.URL, err)
 		}
 		switch {
@@ -104,7 +102,7 @@ func OpenRemote(ctx context.Context, sc *Scenario, rm Remote, sessions int) (_ *
 			need += w.start[i]
 		}
 		if need > 0 {
-			if err := a.Call(ctx, http.MethodPost, "/admin/float/issue", map[string]int64{"amount": need}, nil); err != nil {
+			if _, err := a.IssueFloat(ctx, "", need); err != nil {
 				return nil, fmt.Errorf("sim: float for %s: %w", w.bankIDs[b], err)
 			}
 		}
@@ -120,7 +118,7 @@ func OpenRemote(ctx context.Context, sc *Scenario, rm Remote, sessions int) (_ *
 
 // onboardRemote onboards every party through its bank's admin API, 32 at
 // a time.
-func (w *World) onboardRemote(ctx context.Context, admins []*intermediary.AdminClient) error {
+func (w *World) onboardRemote(ctx context.Context, admins []*bankadmin.Client) error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
@@ -134,10 +132,10 @@ func (w *World) onboardRemote(ctx context.Context, admins []*intermediary.AdminC
 			if i >= w.sc.Wallets {
 				tier = "merchant"
 			}
-			req := map[string]any{"name": fmt.Sprintf("party %d", i), "person_id": fmt.Sprintf("sim-%x-%d", w.salt[:6], i),
-				"tier": tier, "deposit": DepositAccount + w.start[i],
-				"public_keys": [][]byte{w.keys[i].Public().(ed25519.PublicKey)}}
-			if err := admins[i%w.sc.Banks].Call(ctx, http.MethodPost, "/admin/customers", req, nil); err != nil {
+			spec := bankadmin.CustomerSpec{Name: fmt.Sprintf("party %d", i), PersonID: fmt.Sprintf("sim-%x-%d", w.salt[:6], i),
+				Tier: tier, Deposit: DepositAccount + w.start[i],
+				PublicKeys: []ed25519.PublicKey{w.keys[i].Public().(ed25519.PublicKey)}}
+			if _, err := admins[i%w.sc.Banks].Onboard(ctx, spec); err != nil {
 				mu.Lock()
 				failed++
 				if len(errs) < 3 {

@@ -21,7 +21,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/digital-yen/cbdc-sandbox/bankadmin"
-	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 	"github.com/digital-yen/cbdc-sandbox/sim"
 	"github.com/digital-yen/cbdc-sandbox/wallet"
@@ -149,7 +148,7 @@ type run struct {
 	cfg     Config
 	ledger  *service
 	banks   []*service
-	admins  []*intermediary.AdminClient // by bank
+	admins  []*bankadmin.Client // by bank
 	parties []*party
 	dialer  *websocket.Dialer // wallets' dialer: trusts DIR/certs/ca.pem under TLS
 	https   *http.Client      // the admin API's client
@@ -349,7 +348,7 @@ func partyKey(seed int64, n int) ed25519.PrivateKey {
 // parties at a time.
 func (r *run) onboard(ctx context.Context) error {
 	sc := r.cfg.Scenario
-	r.admins = make([]*intermediary.AdminClient, len(r.banks))
+	r.admins = make([]*bankadmin.Client, len(r.banks))
 	for b, s := range r.banks {
 		token, err := os.ReadFile(filepath.Join(r.cfg.Dir, s.name, "admin.token"))
 		if err != nil {
@@ -359,7 +358,7 @@ func (r *run) onboard(ctx context.Context) error {
 		if r.cfg.TLS {
 			scheme = "https://"
 		}
-		r.admins[b] = intermediary.NewAdminClient(scheme+s.listen, string(token), r.https)
+		r.admins[b] = bankadmin.New(scheme+s.listen, string(token), r.https)
 	}
 	start := sim.StartingBalances(sc)
 	r.parties = make([]*party, len(start))
@@ -393,10 +392,10 @@ func (r *run) onboard(ctx context.Context) error {
 // dry, so the load keeps paying for a long soak.
 const openingDeposit = 1_000_000
 
-func (r *run) open(ctx context.Context, admin *intermediary.AdminClient, p *party, tier string, start int64) error {
-	req := map[string]any{"name": fmt.Sprintf("Soak party %d", p.n), "person_id": fmt.Sprintf("SOAK-%d", p.n), "tier": tier,
-		"deposit": openingDeposit + start, "public_keys": [][]byte{p.key.Public().(ed25519.PublicKey)}}
-	if err := admin.Call(ctx, http.MethodPost, "/admin/customers", req, nil); err != nil {
+func (r *run) open(ctx context.Context, admin *bankadmin.Client, p *party, tier string, start int64) error {
+	spec := bankadmin.CustomerSpec{Name: fmt.Sprintf("Soak party %d", p.n), PersonID: fmt.Sprintf("SOAK-%d", p.n), Tier: tier,
+		Deposit: openingDeposit + start, PublicKeys: []ed25519.PublicKey{p.key.Public().(ed25519.PublicKey)}}
+	if _, err := admin.Onboard(ctx, spec); err != nil {
 		return err
 	}
 	c, err := wallet.Dial(ctx, r.banks[p.bank].url(), p.key, wallet.DialOptions{Dialer: r.dialer})
@@ -429,8 +428,7 @@ func (r *run) waitForIntents(ctx context.Context, rep *Report) {
 	deadline := time.Now().Add(time.Minute)
 	for b, s := range r.banks {
 		for {
-			var st bankadmin.Status
-			err := r.admins[b].Call(ctx, http.MethodGet, "/admin/status", nil, &st)
+			st, err := r.admins[b].Status(ctx)
 			if err == nil && st.PendingIntents == 0 {
 				break
 			}
