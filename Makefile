@@ -9,7 +9,7 @@ COUNT   ?= 1
 
 PAYMENTS ?= 60000x
 
-.PHONY: run build test lint fmt-check vet bench bench-ledger bench-payments bench-offline fuzz soak screenshots sim sim-demo sim-boj sim-lunch sim-outage sim-double-spend test-property clean
+.PHONY: run build test lint fmt-check vet bench bench-ledger bench-payments bench-offline fuzz soak screenshots sim sim-demo sim-boj sim-lunch sim-outage sim-double-spend test-property architecture-diagram clean
 
 run: build
 	./$(BIN) sandbox -data data
@@ -84,6 +84,11 @@ bench-payments:
 # vouchers handed in 100 per upload, 8 or 32 uploads at once.
 bench-offline:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count $(COUNT) -timeout 60m ./ledger/settlement/ | tee -a bench.txt
+
+# The picture of the packages at the top of docs/architecture.md, redrawn
+# from the code's imports (a test fails when it is out of date).
+architecture-diagram:
+	$(GO) test -count=1 -run TestArchitectureDiagramIsCurrent ./internal/archdoc/ -args -update
 
 # Scenarios: each writes its report as JSON and HTML to sim-reports/ and
 # prints it as a table. `make sim` runs every scenario in scenarios/.
