@@ -54,83 +54,109 @@ func (c bankConfig) Validate() error {
 
 // runBank runs one intermediary against a ledger reached over the network.
 func runBank(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg := bankConfig{Ledger: "http://127.0.0.1:7400", Listen: "127.0.0.1:7501", HolderKey: "holder.key", Waiting: intermediary.DefaultMaxWaitingPerAddress}
+	return runCommand(ctx, &BankCommand{stdout: stdout, stderr: stderr}, args)
+}
+
+// BankCommand is `cbdc bank`.
+type BankCommand struct {
+	stdout, stderr io.Writer
+	cfg            bankConfig
+	tls            tlsFlags
+	service        serviceFlags
+	flags          *flag.FlagSet // kept to log where each setting came from
+}
+
+func (c *BankCommand) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("bank", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.ID, "id", cfg.ID, "the intermediary's account at the ledger, such as bank-1")
-	fs.StringVar(&cfg.Ledger, "ledger", cfg.Ledger, "the central ledger's address")
-	fs.StringVar(&cfg.KeyFile, "key", cfg.KeyFile, "the bank's ledger credential (written by cbdc ledger)")
-	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "the bank's data directory (default data/<id>)")
-	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to serve wallets and the admin API on")
-	fs.StringVar(&cfg.HolderKey, "holder-key", cfg.HolderKey, "the holder-token key the banks share (created if missing)")
-	fs.StringVar(&cfg.Origins, "origins", cfg.Origins, "comma-separated browser origins allowed to open wallet sessions")
-	fs.IntVar(&cfg.Waiting, "max-waiting", cfg.Waiting, "wallet connections one address (an IPv6 /64) may hold open before signing in; raise it behind a reverse proxy")
-	var tf tlsFlags
-	tf.registerServer(fs)
-	tf.registerClient(fs, "the ledger")
-	var sf serviceFlags
-	sf.register(fs, slog.LevelInfo)
-	if err := parseSettings(fs, "bank", &sf, args); err != nil {
+	fs.SetOutput(c.stderr)
+	fs.StringVar(&c.cfg.ID, "id", "", "the intermediary's account at the ledger, such as bank-1")
+	fs.StringVar(&c.cfg.Ledger, "ledger", "http://127.0.0.1:7400", "the central ledger's address")
+	fs.StringVar(&c.cfg.KeyFile, "key", "", "the bank's ledger credential (written by cbdc ledger)")
+	fs.StringVar(&c.cfg.DataDir, "data", "", "the bank's data directory (default data/<id>)")
+	fs.StringVar(&c.cfg.Listen, "listen", "127.0.0.1:7501", "address to serve wallets and the admin API on")
+	fs.StringVar(&c.cfg.HolderKey, "holder-key", "holder.key", "the holder-token key the banks share (created if missing)")
+	fs.StringVar(&c.cfg.Origins, "origins", "", "comma-separated browser origins allowed to open wallet sessions")
+	fs.IntVar(&c.cfg.Waiting, "max-waiting", intermediary.DefaultMaxWaitingPerAddress, "wallet connections one address (an IPv6 /64) may hold open before signing in; raise it behind a reverse proxy")
+	c.tls.registerServer(fs)
+	c.tls.registerClient(fs, "the ledger")
+	c.service.register(fs, slog.LevelInfo)
+	return fs
+}
+
+// ParseFlags reads the settings from flags, the environment and -config.
+func (c *BankCommand) ParseFlags(args []string) error {
+	c.flags = c.flagSet()
+	if err := parseSettings(c.flags, "bank", &c.service, args); err != nil {
 		return err
 	}
-	if cfg.DataDir == "" && cfg.ID != "" {
-		cfg.DataDir = "data/" + cfg.ID
+	if c.cfg.DataDir == "" && c.cfg.ID != "" {
+		c.cfg.DataDir = "data/" + c.cfg.ID
 	}
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	tlsCfg, err := tf.serverConfig()
+	return c.cfg.Validate()
+}
+
+// Run waits for the ledger, then serves wallets until ctx ends.
+func (c *BankCommand) Run(ctx context.Context) error {
+	tlsCfg, err := c.tls.serverConfig()
 	if err != nil {
 		return fmt.Errorf("bank: %w", err)
 	}
-	ledgerTLS, err := tf.clientConfig()
+	ledgerTLS, err := c.tls.clientConfig()
 	if err != nil {
 		return fmt.Errorf("bank: %w", err)
 	}
-	log := sf.logger(stderr)
-	sf.logSettings(log, fs)
-	key, err := sandbox.ReadBankKey(cfg.KeyFile)
+	log := c.service.logger(c.stderr)
+	c.service.logSettings(log, c.flags)
+	key, err := sandbox.ReadBankKey(c.cfg.KeyFile)
 	if err != nil {
 		return err
 	}
-	_, statErr := os.Stat(cfg.HolderKey)
-	holderKey, err := sandbox.LoadHolderKey(cfg.HolderKey)
+	holderKey, err := c.holderKey()
 	if err != nil {
 		return err
-	}
-	if statErr != nil {
-		fmt.Fprintf(stdout, "cbdc bank: created a new holder key in %s; give this same file to every bank, or one person's wallets at two banks are not held to one limit\n", cfg.HolderKey)
 	}
 	// Each call to the ledger has its own deadline; the HTTP client has
 	// none, which would cut the long polls short.
-	client := ledgerhttp.NewClientWith(cfg.Ledger, ledger.AccountID(cfg.ID), key, ledgerhttp.ClientOptions{
-		HTTP: &http.Client{Transport: ledgerhttp.NewTransport(ledgerTLS)}, Logger: log.With("ledger", cfg.Ledger)})
+	client := ledgerhttp.NewClientWith(c.cfg.Ledger, ledger.AccountID(c.cfg.ID), key, ledgerhttp.ClientOptions{
+		HTTP: &http.Client{Transport: ledgerhttp.NewTransport(ledgerTLS)}, Logger: log.With("ledger", c.cfg.Ledger)})
 	if err := waitForLedger(ctx, client, log); err != nil {
-		if ctx.Err() != nil {
-			fmt.Fprintln(stdout, "cbdc bank: stopping")
-			return nil
-		}
-		return err
+		return stopping(ctx, c.stdout, "bank", err)
 	}
-	rb, err := sandbox.StartBank(ctx, sandbox.BankConfig{ID: ledger.AccountID(cfg.ID), Ledger: client, DataDir: cfg.DataDir,
-		HolderKey: holderKey, Listen: cfg.Listen, BindWait: sandbox.BindWait, TLS: tlsCfg, Origins: splitList(cfg.Origins),
-		Waiting: cfg.Waiting, Logger: log, Offline: client, OfflineKey: key, Metrics: metrics.New()})
+	rb, err := sandbox.StartBank(ctx, sandbox.BankConfig{ID: ledger.AccountID(c.cfg.ID), Ledger: client, DataDir: c.cfg.DataDir,
+		HolderKey: holderKey, Listen: c.cfg.Listen, BindWait: sandbox.BindWait, TLS: tlsCfg, Origins: splitList(c.cfg.Origins),
+		Waiting: c.cfg.Waiting, Logger: log, Offline: client, OfflineKey: key, Metrics: metrics.New()})
 	if err != nil {
-		if ctx.Err() != nil {
-			fmt.Fprintln(stdout, "cbdc bank: stopping")
-			return nil
-		}
-		return explainStorage(err, "bank", bankHolder)
+		return stopping(ctx, c.stdout, "bank", explainStorage(err, "bank", bankHolder))
 	}
+	return c.serve(ctx, rb)
+}
+
+// holderKey loads the holder-token key, creating it if missing. A new one
+// is worth a warning: the banks must share one.
+func (c *BankCommand) holderKey() ([]byte, error) {
+	_, statErr := os.Stat(c.cfg.HolderKey)
+	key, err := sandbox.LoadHolderKey(c.cfg.HolderKey)
+	if err != nil {
+		return nil, err
+	}
+	if statErr != nil {
+		fmt.Fprintf(c.stdout, "cbdc bank: created a new holder key in %s; give this same file to every bank, or one person's wallets at two banks are not held to one limit\n", c.cfg.HolderKey)
+	}
+	return key, nil
+}
+
+// serve says where the bank serves, then waits for ctx to end or serving
+// to fail, and stops the bank.
+func (c *BankCommand) serve(ctx context.Context, rb *sandbox.Bank) error {
 	// The address ends at a space, so scripts can take it from the line.
-	fmt.Fprintf(stdout, "cbdc bank: %s serving wallets at %s (admin API at %s, token in %s)\n",
-		cfg.ID, rb.WalletURL(), rb.AdminURL(), filepath.Join(cfg.DataDir, "admin.token"))
+	fmt.Fprintf(c.stdout, "cbdc bank: %s serving wallets at %s (admin API at %s, token in %s)\n",
+		c.cfg.ID, rb.WalletURL(), rb.AdminURL(), filepath.Join(c.cfg.DataDir, "admin.token"))
 	select {
 	case <-ctx.Done():
 	case <-rb.Served():
 		return rb.Stop() // says why serving ended
 	}
-	fmt.Fprintln(stdout, "cbdc bank: stopping")
+	fmt.Fprintln(c.stdout, "cbdc bank: stopping")
 	return rb.Stop()
 }
 

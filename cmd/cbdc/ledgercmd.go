@@ -34,39 +34,58 @@ func (c ledgerConfig) Validate() error {
 	return checkLedgerFlags("ledger", c.DataDir, 0, c.Banks, c.Float, c.Listen)
 }
 
-// runLedger serves the central ledger to intermediaries over HTTP. It opens
-// bank-1 … bank-N (once) and issues each a first float, and gives each a
-// credential: an ed25519 key whose private half it writes to
-// DATA/credentials/<bank>.key for the bank's operator and whose public half
-// it registers. Only registered banks can sign in.
-func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	cfg := ledgerConfig{DataDir: "data", Listen: "127.0.0.1:7400", Banks: 3, Float: 100_000_000}
+// runLedger serves the central ledger to intermediaries over HTTP.
+func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runCommand(ctx, &LedgerCommand{stdout: stdout, stderr: stderr}, args)
+}
+
+// LedgerCommand is `cbdc ledger`. It opens bank-1 … bank-N (once) and
+// issues each a first float, and gives each a credential: an ed25519 key
+// whose private half it writes to DATA/credentials/<bank>.key for the
+// bank's operator and whose public half it registers. Only registered
+// banks can sign in.
+type LedgerCommand struct {
+	stdout, stderr io.Writer
+	cfg            ledgerConfig
+	tls            tlsFlags
+	service        serviceFlags
+	flags          *flag.FlagSet // kept to log where each setting came from
+}
+
+func (c *LedgerCommand) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("ledger", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory; the ledger lives in DATA/ledger, bank credentials in DATA/credentials")
-	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to serve intermediaries on")
-	fs.IntVar(&cfg.Banks, "banks", cfg.Banks, "intermediaries bank-1 … bank-N to open and give credentials")
-	fs.Int64Var(&cfg.Float, "float", cfg.Float, "yen issued to each intermediary when it is first opened")
-	cfg.Offline.register(fs)
-	var tf tlsFlags
-	tf.registerServer(fs)
-	var sf serviceFlags
-	sf.register(fs, slog.LevelInfo)
-	if err := parseSettings(fs, "ledger", &sf, args); err != nil {
+	fs.SetOutput(c.stderr)
+	fs.StringVar(&c.cfg.DataDir, "data", "data", "data directory; the ledger lives in DATA/ledger, bank credentials in DATA/credentials")
+	fs.StringVar(&c.cfg.Listen, "listen", "127.0.0.1:7400", "address to serve intermediaries on")
+	fs.IntVar(&c.cfg.Banks, "banks", 3, "intermediaries bank-1 … bank-N to open and give credentials")
+	fs.Int64Var(&c.cfg.Float, "float", 100_000_000, "yen issued to each intermediary when it is first opened")
+	c.cfg.Offline.register(fs)
+	c.tls.registerServer(fs)
+	c.service.register(fs, slog.LevelInfo)
+	return fs
+}
+
+// ParseFlags reads the settings from flags, the environment and -config.
+func (c *LedgerCommand) ParseFlags(args []string) error {
+	c.flags = c.flagSet()
+	if err := parseSettings(c.flags, "ledger", &c.service, args); err != nil {
 		return err
 	}
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	tlsCfg, err := tf.serverConfig()
+	return c.cfg.Validate()
+}
+
+// Run opens the ledger and its banks' credentials, then serves the banks
+// until ctx ends.
+func (c *LedgerCommand) Run(ctx context.Context) (err error) {
+	tlsCfg, err := c.tls.serverConfig()
 	if err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
-	log := sf.logger(stderr)
-	sf.logSettings(log, fs)
-	dir := filepath.Join(cfg.DataDir, "ledger")
+	log := c.service.logger(c.stderr)
+	c.service.logSettings(log, c.flags)
+	dir := filepath.Join(c.cfg.DataDir, "ledger")
 	m := metrics.New()
-	central, err := openCentral(ctx, dir, cfg.Banks, cfg.Float, &cfg.Offline, m, log, stdout)
+	central, err := openCentral(ctx, dir, c.cfg.Banks, c.cfg.Float, &c.cfg.Offline, m, log, c.stdout)
 	if err != nil {
 		return explainStorage(err, "ledger", ledgerHolder)
 	}
@@ -75,45 +94,46 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 			err = cerr
 		}
 	}()
-	l, st := central.Ledger, central.Settler
 	keys, err := ledgerhttp.OpenKeys(dir)
 	if err != nil {
 		return explainStorage(err, "ledger", ledgerHolder)
 	}
 	defer keys.Close()
-	if err := issueCredentials(keys, cfg); err != nil {
+	if err := issueCredentials(keys, c.cfg); err != nil {
 		return err
 	}
 	all, err := keys.All()
 	if err != nil {
 		return err
 	}
-	ln, err := sandbox.ListenRetry(ctx, cfg.Listen, tlsCfg, sandbox.BindWait, log)
+	ln, err := sandbox.ListenRetry(ctx, c.cfg.Listen, tlsCfg, sandbox.BindWait, log)
 	if err != nil {
-		if ctx.Err() != nil {
-			fmt.Fprintln(stdout, "cbdc ledger: stopping")
-			return nil
-		}
-		return fmt.Errorf("ledger: listen on %s: %w", cfg.Listen, err)
+		return stopping(ctx, c.stdout, "ledger", fmt.Errorf("ledger: listen on %s: %w", c.cfg.Listen, err))
 	}
 	scheme := "http"
 	if tlsCfg != nil {
 		scheme = "https"
 	}
+	h := sandbox.WithMetrics(ledgerhttp.NewServer(central.Ledger, all, ledgerhttp.ServerOptions{Logger: log, Settler: central.Settler}), m)
+	return c.serve(ctx, ln, scheme, h, len(all))
+}
+
+// serve serves the banks on ln until ctx ends or serving fails.
+func (c *LedgerCommand) serve(ctx context.Context, ln net.Listener, scheme string, h http.Handler, banks int) error {
 	requests, endRequests := context.WithCancel(context.Background())
 	defer endRequests()
-	srv := &http.Server{Handler: sandbox.WithMetrics(ledgerhttp.NewServer(l, all, ledgerhttp.ServerOptions{Logger: log, Settler: st}), m), ReadHeaderTimeout: 10 * time.Second,
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return requests }}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
-	fmt.Fprintf(stdout, "cbdc ledger: serving %d intermediaries at %s://%s (credentials in %s)\n",
-		len(all), scheme, ln.Addr(), filepath.Join(cfg.DataDir, "credentials"))
+	fmt.Fprintf(c.stdout, "cbdc ledger: serving %d intermediaries at %s://%s (credentials in %s)\n",
+		banks, scheme, ln.Addr(), filepath.Join(c.cfg.DataDir, "credentials"))
 	select {
 	case <-ctx.Done():
 	case err := <-done:
 		return err
 	}
-	fmt.Fprintln(stdout, "cbdc ledger: stopping")
+	fmt.Fprintln(c.stdout, "cbdc ledger: stopping")
 	return shutdownLedgerServer(srv, endRequests)
 }
 

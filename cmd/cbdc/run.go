@@ -60,6 +60,32 @@ var commands = []command{
 	{"audit", "check a ledger data directory: hash chain, rules, conservation", runAudit},
 }
 
+// A subcommand holds its flags' values: ParseFlags sets and checks them,
+// then Run does the work.
+type subcommand interface {
+	ParseFlags(args []string) error
+	Run(ctx context.Context) error
+}
+
+// runCommand parses c's command line, then runs it.
+func runCommand(ctx context.Context, c subcommand, args []string) error {
+	if err := c.ParseFlags(args); err != nil {
+		return err
+	}
+	return c.Run(ctx)
+}
+
+// stopping is the result of a service whose start failed with err: if
+// ctx ended meanwhile, the failure came from being stopped, so it says
+// it is stopping and ends without error.
+func stopping(ctx context.Context, stdout io.Writer, cmd string, err error) error {
+	if ctx.Err() != nil {
+		fmt.Fprintf(stdout, "cbdc %s: stopping\n", cmd)
+		return nil
+	}
+	return err
+}
+
 // Run runs the subcommand named by args[0].
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {

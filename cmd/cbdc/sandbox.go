@@ -18,7 +18,7 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/sandbox"
 )
 
-// sandboxConfig is the sandbox's embedded defaults, changed by flags.
+// sandboxConfig is the sandbox's settings; its flags give the embedded defaults.
 type sandboxConfig struct {
 	DataDir string
 	Banks   int
@@ -56,32 +56,52 @@ func checkLedgerFlags(cmd, dataDir string, minBanks, banks int, float int64, lis
 	return nil
 }
 
-func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+// runSandbox runs the central ledger and its banks in this process.
+func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runCommand(ctx, &SandboxCommand{stdout: stdout, stderr: stderr}, args)
+}
+
+// SandboxCommand is `cbdc sandbox`.
+type SandboxCommand struct {
+	stdout, stderr io.Writer
+	cfg            sandboxConfig
+	service        serviceFlags
+	flags          *flag.FlagSet // kept to log where each setting came from
+}
+
+func (c *SandboxCommand) flagSet() *flag.FlagSet {
 	d := sandbox.Defaults()
-	cfg := sandboxConfig{DataDir: d.Dir, Banks: d.Banks, Float: d.Float, Every: 5 * time.Second, Listen: d.Listen}
 	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory: the ledger in DATA/ledger, each bank in DATA/<bank>, the demo's room in DATA/demo")
-	fs.IntVar(&cfg.Banks, "banks", cfg.Banks, "intermediaries to run")
-	fs.Int64Var(&cfg.Float, "float", cfg.Float, "yen issued to each intermediary when it is first opened")
-	fs.DurationVar(&cfg.Every, "every", cfg.Every, "how often to print the money by tier")
-	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "the first bank's address; the others take the next ports (port 0: any free ports)")
-	fs.StringVar(&cfg.Origins, "origins", cfg.Origins, "comma-separated browser origins allowed to open wallet sessions")
-	fs.StringVar(&cfg.Demo, "demo", "127.0.0.1:7500", "address of the demo page (empty: no demo page)")
-	cfg.Offline.register(fs)
-	var sf serviceFlags
-	sf.register(fs, slog.LevelWarn)
-	if err := parseSettings(fs, "sandbox", &sf, args); err != nil {
+	fs.SetOutput(c.stderr)
+	fs.StringVar(&c.cfg.DataDir, "data", d.Dir, "data directory: the ledger in DATA/ledger, each bank in DATA/<bank>, the demo's room in DATA/demo")
+	fs.IntVar(&c.cfg.Banks, "banks", d.Banks, "intermediaries to run")
+	fs.Int64Var(&c.cfg.Float, "float", d.Float, "yen issued to each intermediary when it is first opened")
+	fs.DurationVar(&c.cfg.Every, "every", 5*time.Second, "how often to print the money by tier")
+	fs.StringVar(&c.cfg.Listen, "listen", d.Listen, "the first bank's address; the others take the next ports (port 0: any free ports)")
+	fs.StringVar(&c.cfg.Origins, "origins", "", "comma-separated browser origins allowed to open wallet sessions")
+	fs.StringVar(&c.cfg.Demo, "demo", "127.0.0.1:7500", "address of the demo page (empty: no demo page)")
+	c.cfg.Offline.register(fs)
+	c.service.register(fs, slog.LevelWarn)
+	return fs
+}
+
+// ParseFlags reads the settings from flags, the environment and -config.
+func (c *SandboxCommand) ParseFlags(args []string) error {
+	c.flags = c.flagSet()
+	if err := parseSettings(c.flags, "sandbox", &c.service, args); err != nil {
 		return err
 	}
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	log := sf.logger(stderr)
-	sf.logSettings(log, fs)
-	dir := filepath.Join(cfg.DataDir, "ledger")
+	return c.cfg.Validate()
+}
+
+// Run opens the ledger, starts the banks and the demo page, and prints
+// the money by tier until ctx ends.
+func (c *SandboxCommand) Run(ctx context.Context) (err error) {
+	log := c.service.logger(c.stderr)
+	c.service.logSettings(log, c.flags)
+	dir := filepath.Join(c.cfg.DataDir, "ledger")
 	m := metrics.New()
-	central, err := openCentral(ctx, dir, cfg.Banks, cfg.Float, &cfg.Offline, m, log, stdout)
+	central, err := openCentral(ctx, dir, c.cfg.Banks, c.cfg.Float, &c.cfg.Offline, m, log, c.stdout)
 	if err != nil {
 		return explainStorage(err, "sandbox", ledgerHolder)
 	}
@@ -90,8 +110,8 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 			err = cerr
 		}
 	}()
-	banks, err := sandbox.StartBanks(ctx, central, sandbox.Config{Dir: cfg.DataDir, Banks: cfg.Banks, Listen: cfg.Listen,
-		Origins: splitList(cfg.Origins), Logger: log, Metrics: m})
+	banks, err := sandbox.StartBanks(ctx, central, sandbox.Config{Dir: c.cfg.DataDir, Banks: c.cfg.Banks, Listen: c.cfg.Listen,
+		Origins: splitList(c.cfg.Origins), Logger: log, Metrics: m})
 	if err != nil {
 		return explainStorage(err, "sandbox", sandboxHolder)
 	}
@@ -102,24 +122,29 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 			}
 		}
 	}()
-	l, st := central.Ledger, central.Settler
-	stopDemo, demoURL, err := startDemo(l, st, banks, cfg.Demo, filepath.Join(cfg.DataDir, "demo"), log)
+	stopDemo, demoURL, err := startDemo(central.Ledger, central.Settler, banks, c.cfg.Demo, filepath.Join(c.cfg.DataDir, "demo"), log)
 	if err != nil {
 		return err
 	}
 	defer stopDemo()
-	printSandbox(stdout, cfg, dir, banks)
+	printSandbox(c.stdout, c.cfg, dir, banks)
 	if demoURL != "" {
-		fmt.Fprintf(stdout, "Demo: open %s in a browser\n", demoURL)
+		fmt.Fprintf(c.stdout, "Demo: open %s in a browser\n", demoURL)
 	}
-	tick := time.NewTicker(cfg.Every)
+	c.printTotalsUntilDone(ctx, central.Ledger)
+	return nil
+}
+
+// printTotalsUntilDone prints the money by tier every -every until ctx ends.
+func (c *SandboxCommand) printTotalsUntilDone(ctx context.Context, l *ledger.Ledger) {
+	tick := time.NewTicker(c.cfg.Every)
 	defer tick.Stop()
 	for {
-		printTotals(stdout, l.Totals())
+		printTotals(c.stdout, l.Totals())
 		select {
 		case <-ctx.Done():
-			fmt.Fprintln(stdout, "cbdc sandbox: stopping")
-			return nil
+			fmt.Fprintln(c.stdout, "cbdc sandbox: stopping")
+			return
 		case <-tick.C:
 		}
 	}
