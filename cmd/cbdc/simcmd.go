@@ -21,28 +21,52 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/sim"
 )
 
-// runSim is `cbdc sim SCENARIO.json`: it builds the scenario's sandbox in
-// this process, makes its payments, prints the report and audits the
-// ledger it ends with.
-func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+// runSim is `cbdc sim SCENARIO.json`.
+func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runCommand(ctx, &SimCommand{stdout: stdout, stderr: stderr}, args)
+}
+
+// SimCommand is `cbdc sim`: it builds the scenario's sandbox in this
+// process, or reaches running banks, makes its payments and prints the
+// report; a run in this process also audits the ledger it ends with.
+type SimCommand struct {
+	stdout, stderr   io.Writer
+	scenario         string // the file the argument names
+	data             string
+	sessions         int
+	jsonOut, htmlOut string
+	quiet            bool
+	banks, tokens    string // running banks to run against, and their admin tokens
+	ledgerURL        string
+	ledgerKey        string
+	ledgerID         string
+	tls              tlsFlags
+}
+
+func (c *SimCommand) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	data := fs.String("data", "", "directory for the run's ledger and banks (default: a new temporary directory, removed afterwards)")
-	sessions := fs.Int("sessions", sim.DefaultSessions, "wallets that hold a session and pay; every party can be paid")
-	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
-	htmlOut := fs.String("html", "", "also write the report as a self-contained HTML page with charts to this file")
-	quiet := fs.Bool("quiet", false, "no progress bar or lines")
-	banks := fs.String("banks", "", "run against running banks instead: their addresses, comma-separated, such as http://127.0.0.1:7401,http://127.0.0.1:7402")
-	tokens := fs.String("admin-tokens", "", "with -banks: each bank's admin token file, comma-separated in the same order (one file serves all)")
-	ledgerURL := fs.String("ledger", "", "with -banks: the central ledger's address, to watch money by tier and check conservation")
-	ledgerKey := fs.String("ledger-key", "", "with -ledger: a bank credential written by cbdc ledger (DATA/credentials/bank-1.key); the run signs in as that bank")
-	ledgerID := fs.String("ledger-id", "", "with -ledger-key: the bank the credential is for (default: the key file's name, such as bank-1)")
-	var tf tlsFlags
-	tf.registerClient(fs, "https:// banks and ledger given by -banks and -ledger")
+	fs.SetOutput(c.stderr)
+	fs.StringVar(&c.data, "data", "", "directory for the run's ledger and banks (default: a new temporary directory, removed afterwards)")
+	fs.IntVar(&c.sessions, "sessions", sim.DefaultSessions, "wallets that hold a session and pay; every party can be paid")
+	fs.StringVar(&c.jsonOut, "json", "", "also write the report as JSON to this file")
+	fs.StringVar(&c.htmlOut, "html", "", "also write the report as a self-contained HTML page with charts to this file")
+	fs.BoolVar(&c.quiet, "quiet", false, "no progress bar or lines")
+	fs.StringVar(&c.banks, "banks", "", "run against running banks instead: their addresses, comma-separated, such as http://127.0.0.1:7401,http://127.0.0.1:7402")
+	fs.StringVar(&c.tokens, "admin-tokens", "", "with -banks: each bank's admin token file, comma-separated in the same order (one file serves all)")
+	fs.StringVar(&c.ledgerURL, "ledger", "", "with -banks: the central ledger's address, to watch money by tier and check conservation")
+	fs.StringVar(&c.ledgerKey, "ledger-key", "", "with -ledger: a bank credential written by cbdc ledger (DATA/credentials/bank-1.key); the run signs in as that bank")
+	fs.StringVar(&c.ledgerID, "ledger-id", "", "with -ledger-key: the bank the credential is for (default: the key file's name, such as bank-1)")
+	c.tls.registerClient(fs, "https:// banks and ledger given by -banks and -ledger")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: cbdc sim [flags] SCENARIO.json\n\nRuns a scenario (docs/scenarios.md; examples in scenarios/) and prints its report.\n\nFlags:")
+		fmt.Fprintln(c.stderr, "Usage: cbdc sim [flags] SCENARIO.json\n\nRuns a scenario (docs/scenarios.md; examples in scenarios/) and prints its report.\n\nFlags:")
 		fs.PrintDefaults()
 	}
+	return fs
+}
+
+// ParseFlags takes the flags and the scenario file's name.
+func (c *SimCommand) ParseFlags(args []string) error {
+	fs := c.flagSet()
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -50,53 +74,76 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		fs.Usage()
 		return errUsage
 	}
-	if *sessions < 1 {
-		return fmt.Errorf("sim: -sessions must be at least 1, got %d", *sessions)
+	if c.sessions < 1 {
+		return fmt.Errorf("sim: -sessions must be at least 1, got %d", c.sessions)
 	}
-	raw, err := os.ReadFile(fs.Arg(0))
+	c.scenario = fs.Arg(0)
+	return nil
+}
+
+// Run reads the scenario and runs it here or against the running banks.
+func (c *SimCommand) Run(ctx context.Context) error {
+	raw, err := os.ReadFile(c.scenario)
 	if err != nil {
 		return fmt.Errorf("sim: %w", err)
 	}
-	sc, err := sim.ParseScenario(fs.Arg(0), raw)
+	sc, err := sim.ParseScenario(c.scenario, raw)
 	if err != nil {
 		return err
 	}
-	var progress func(sim.Tick)
-	if !*quiet {
-		progress = newProgress(stderr)
-	}
-	if *banks != "" {
-		rm, err := remoteFlags(*banks, *tokens, *ledgerURL, *ledgerKey, *ledgerID, *data, &tf)
-		if err != nil {
-			return err
-		}
-		rep, err := simulateRemote(ctx, sc, rm, *sessions, progress, stderr)
-		if err != nil {
-			return err
-		}
-		if err := writeReports(rep, stdout, *jsonOut, *htmlOut); err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, "  audit       run `cbdc audit DATA_DIR` on the ledger's data directory once it stops")
-		return nil
-	} else if *tokens != "" || *ledgerURL != "" || *ledgerKey != "" || *ledgerID != "" || tf.ca != "" {
+	switch {
+	case c.banks != "":
+		return c.runRemote(ctx, sc)
+	case c.tokens != "" || c.ledgerURL != "" || c.ledgerKey != "" || c.ledgerID != "" || c.tls.ca != "":
 		return errors.New("sim: -admin-tokens, -ledger, -ledger-key, -ledger-id and -ca go with -banks")
 	}
-	dir := *data
+	return c.runHere(ctx, sc)
+}
+
+// runHere runs the scenario in a sandbox in this process and audits the
+// ledger it leaves.
+func (c *SimCommand) runHere(ctx context.Context, sc *sim.Scenario) (err error) {
+	dir := c.data
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "cbdc-sim-"); err != nil {
 			return err
 		}
 		defer os.RemoveAll(dir)
 	}
-	rep, err := simulate(ctx, sc, dir, *sessions, progress, stderr)
+	rep, err := simulate(ctx, sc, dir, c.sessions, c.progress(), c.stderr)
 	if err != nil {
 		return err
 	}
-	if err := writeReports(rep, stdout, *jsonOut, *htmlOut); err != nil {
+	if err := writeReports(rep, c.stdout, c.jsonOut, c.htmlOut); err != nil {
 		return err
 	}
-	return auditRun(dir, stdout)
+	return auditRun(dir, c.stdout)
+}
+
+// runRemote runs the scenario against running banks; their ledger is
+// audited by whoever runs it, once it stops.
+func (c *SimCommand) runRemote(ctx context.Context, sc *sim.Scenario) error {
+	rm, err := c.remote()
+	if err != nil {
+		return err
+	}
+	rep, err := simulateRemote(ctx, sc, rm, c.sessions, c.progress(), c.stderr)
+	if err != nil {
+		return err
+	}
+	if err := writeReports(rep, c.stdout, c.jsonOut, c.htmlOut); err != nil {
+		return err
+	}
+	fmt.Fprintln(c.stdout, "  audit       run `cbdc audit DATA_DIR` on the ledger's data directory once it stops")
+	return nil
+}
+
+// progress shows the run's ticks on stderr, or nothing with -quiet.
+func (c *SimCommand) progress() func(sim.Tick) {
+	if c.quiet {
+		return nil
+	}
+	return newProgress(c.stderr)
 }
 
 // writeReports prints the report as a table and writes it as JSON and
@@ -121,21 +168,21 @@ func writeReports(rep *sim.Report, stdout io.Writer, jsonOut, htmlOut string) er
 	return nil
 }
 
-// remoteFlags reads the flags of a run against running banks.
-func remoteFlags(banks, tokens, ledgerURL, ledgerKey, ledgerID, data string, tf *tlsFlags) (sim.Remote, error) {
+// remote reads the flags of a run against running banks.
+func (c *SimCommand) remote() (sim.Remote, error) {
 	var rm sim.Remote
-	if data != "" {
+	if c.data != "" {
 		return rm, errors.New("sim: -data is for a run in this process; running banks keep their own data")
 	}
 	var err error
-	if rm.TLS, err = tf.clientConfig(); err != nil {
+	if rm.TLS, err = c.tls.clientConfig(); err != nil {
 		return rm, fmt.Errorf("sim: %w", err)
 	}
-	hc, err := tf.httpClient(10 * time.Second)
+	hc, err := c.tls.httpClient(10 * time.Second)
 	if err != nil {
 		return rm, fmt.Errorf("sim: %w", err)
 	}
-	urls, files := splitList(banks), splitList(tokens)
+	urls, files := splitList(c.banks), splitList(c.tokens)
 	if len(files) != 1 && len(files) != len(urls) {
 		return rm, fmt.Errorf("sim: -banks names %d banks; -admin-tokens needs one token file for each, or one for all, got %d", len(urls), len(files))
 	}
@@ -147,22 +194,22 @@ func remoteFlags(banks, tokens, ledgerURL, ledgerKey, ledgerID, data string, tf 
 		}
 		rm.Banks = append(rm.Banks, sim.RemoteBank{URL: u, AdminToken: strings.TrimSpace(string(tok))})
 	}
-	if (ledgerURL == "") != (ledgerKey == "") {
+	if (c.ledgerURL == "") != (c.ledgerKey == "") {
 		return rm, errors.New("sim: -ledger and -ledger-key go together")
 	}
 	if len(urls) == 0 {
 		return rm, errors.New("sim: -banks names no bank")
 	}
-	if ledgerURL != "" {
-		key, err := sandbox.ReadBankKey(ledgerKey)
+	if c.ledgerURL != "" {
+		key, err := sandbox.ReadBankKey(c.ledgerKey)
 		if err != nil {
 			return rm, err
 		}
-		id := ledgerID
+		id := c.ledgerID
 		if id == "" {
-			id = strings.TrimSuffix(filepath.Base(ledgerKey), filepath.Ext(ledgerKey))
+			id = strings.TrimSuffix(filepath.Base(c.ledgerKey), filepath.Ext(c.ledgerKey))
 		}
-		rm.Ledger = ledgerhttp.NewClient(ledgerURL, ledger.AccountID(id), key, hc)
+		rm.Ledger = ledgerhttp.NewClient(c.ledgerURL, ledger.AccountID(id), key, hc)
 	}
 	return rm, nil
 }

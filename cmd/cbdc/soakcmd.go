@@ -16,30 +16,50 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/soak"
 )
 
-// runSoak is `cbdc soak`: the ledger and the banks as processes of this
-// binary, killed with SIGKILL under load and started again, then every
-// answered payment checked against the books.
+// runSoak is `cbdc soak`.
 func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runCommand(ctx, &SoakCommand{stdout: stdout, stderr: stderr}, args)
+}
+
+// SoakCommand is `cbdc soak`: the ledger and the banks as processes of
+// this binary, killed with SIGKILL under load and started again, then
+// every answered payment checked against the books.
+type SoakCommand struct {
+	stdout, stderr io.Writer
+	cfg            soak.Config // the faults, ports, workers and TLS; Run adds the rest
+	scenario       string
+	data           string
+	jsonOut        string
+	quiet          bool
+}
+
+func (c *SoakCommand) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("soak", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	scenario := fs.String("scenario", "", "scenario file giving the banks, wallets, arrivals and amounts (default: the embedded scenarios/soak.json)")
-	duration := fs.Duration("duration", 5*time.Minute, "how long payments arrive")
-	kills := fs.Int("kills", 5, "SIGKILLs of the ledger, and as many of the banks (taken in turn)")
-	down := fs.Duration("down", 2*time.Second, "how long a killed process stays down before it is started again")
-	freezes := fs.Int("freezes", 0, "SIGSTOPs of the ledger, and as many of the banks (taken in turn), each continued with SIGCONT")
-	frozen := fs.Duration("frozen", 5*time.Second, "how long a frozen process stays stopped")
-	bound := fs.Duration("frozen-ledger-bound", soak.DefaultFrozenLedgerBound, "longest a wallet may wait for an answer while the ledger is frozen")
-	only := fs.String("only", "", "fault only the \"ledger\" or only the \"banks\" (then -kills and -freezes count faults in all); both in turn when empty")
-	ports := fs.Int("ports", 0, "put the ledger on 127.0.0.1:PORTS and bank N on PORTS+N (default: free ports, kept across restarts)")
-	workers := fs.Int("workers", 64, "payments in flight at most")
-	data := fs.String("data", "", "a new directory for the run's ledger, banks and logs (default: a new temporary directory, kept for inspection)")
-	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
-	quiet := fs.Bool("quiet", false, "no progress lines")
-	overTLS := fs.Bool("tls", false, "run every connection over TLS, with certificates cbdc certs makes in the data directory")
+	fs.SetOutput(c.stderr)
+	fs.StringVar(&c.scenario, "scenario", "", "scenario file giving the banks, wallets, arrivals and amounts (default: the embedded scenarios/soak.json)")
+	fs.DurationVar(&c.cfg.Duration, "duration", 5*time.Minute, "how long payments arrive")
+	fs.IntVar(&c.cfg.Kills, "kills", 5, "SIGKILLs of the ledger, and as many of the banks (taken in turn)")
+	fs.DurationVar(&c.cfg.Down, "down", 2*time.Second, "how long a killed process stays down before it is started again")
+	fs.IntVar(&c.cfg.Freezes, "freezes", 0, "SIGSTOPs of the ledger, and as many of the banks (taken in turn), each continued with SIGCONT")
+	fs.DurationVar(&c.cfg.Frozen, "frozen", 5*time.Second, "how long a frozen process stays stopped")
+	fs.DurationVar(&c.cfg.FrozenLedgerBound, "frozen-ledger-bound", soak.DefaultFrozenLedgerBound, "longest a wallet may wait for an answer while the ledger is frozen")
+	fs.StringVar(&c.cfg.Only, "only", "", "fault only the \"ledger\" or only the \"banks\" (then -kills and -freezes count faults in all); both in turn when empty")
+	fs.IntVar(&c.cfg.Ports, "ports", 0, "put the ledger on 127.0.0.1:PORTS and bank N on PORTS+N (default: free ports, kept across restarts)")
+	fs.IntVar(&c.cfg.Workers, "workers", 64, "payments in flight at most")
+	fs.StringVar(&c.data, "data", "", "a new directory for the run's ledger, banks and logs (default: a new temporary directory, kept for inspection)")
+	fs.StringVar(&c.jsonOut, "json", "", "also write the report as JSON to this file")
+	fs.BoolVar(&c.quiet, "quiet", false, "no progress lines")
+	fs.BoolVar(&c.cfg.TLS, "tls", false, "run every connection over TLS, with certificates cbdc certs makes in the data directory")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: cbdc soak [flags]\n\nRuns the central ledger and the banks as separate processes under a scenario's\npayments, kills each with SIGKILL several times and starts it again, freezes\neach with SIGSTOP and continues it, then checks that no payment answered as made was lost or applied twice, that every\nwallet holds what its answers say, and that the ledger's audit passes.\nExit status 1 when anything is off.\n\nFlags:")
+		fmt.Fprintln(c.stderr, "Usage: cbdc soak [flags]\n\nRuns the central ledger and the banks as separate processes under a scenario's\npayments, kills each with SIGKILL several times and starts it again, freezes\neach with SIGSTOP and continues it, then checks that no payment answered as made was lost or applied twice, that every\nwallet holds what its answers say, and that the ledger's audit passes.\nExit status 1 when anything is off.\n\nFlags:")
 		fs.PrintDefaults()
 	}
+	return fs
+}
+
+// ParseFlags takes the flags; soak takes no arguments.
+func (c *SoakCommand) ParseFlags(args []string) error {
+	fs := c.flagSet()
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -47,21 +67,16 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.Usage()
 		return errUsage
 	}
-	if *duration <= 0 || *down <= 0 || *frozen <= 0 || *bound <= 0 || *workers < 1 || *kills < 0 || *freezes < 0 {
+	f := c.cfg
+	if f.Duration <= 0 || f.Down <= 0 || f.Frozen <= 0 || f.FrozenLedgerBound <= 0 || f.Workers < 1 || f.Kills < 0 || f.Freezes < 0 {
 		return errors.New("soak: -duration, -down, -frozen and -frozen-ledger-bound must be above zero, -workers at least 1, -kills and -freezes 0 or more")
 	}
-	name, raw := "scenarios/soak.json", []byte(nil)
-	var err error
-	if *scenario != "" {
-		name = *scenario
-		raw, err = os.ReadFile(*scenario)
-	} else {
-		raw, err = scenarios.Files.ReadFile("soak.json")
-	}
-	if err != nil {
-		return fmt.Errorf("soak: %w", err)
-	}
-	sc, err := sim.ParseScenario(name, raw)
+	return nil
+}
+
+// Run runs the soak and reports it; exit status 1 when anything is off.
+func (c *SoakCommand) Run(ctx context.Context) error {
+	sc, err := c.loadScenario()
 	if err != nil {
 		return err
 	}
@@ -69,46 +84,75 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("soak: finding this binary to run the services with: %w", err)
 	}
-	dir := *data
+	dir := c.data
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "cbdc-soak-"); err != nil {
 			return err
 		}
 	}
-	whom := "of the ledger and as many of the banks"
-	if *only != "" {
-		whom = "of the " + *only
-	}
-	fmt.Fprintf(stderr, "cbdc soak: %s for %s with %d SIGKILLs and %d SIGSTOPs %s; data and logs in %s\n",
-		sc.Name, *duration, *kills, *freezes, whom, dir)
-	cfg := soak.Config{Binary: bin, Dir: dir, Scenario: sc, Duration: *duration, Kills: *kills, Down: *down, Freezes: *freezes, Frozen: *frozen,
-		FrozenLedgerBound: *bound, Ports: *ports, Only: *only, Workers: *workers, TLS: *overTLS, Log: slog.New(slog.NewTextHandler(stderr, nil))}
-	if !*quiet {
-		cfg.Progress = func(p soak.Progress) {
-			down := ""
-			if p.Killed != "" {
-				down = ", " + p.Killed + " down"
-			}
-			if p.Frozen != "" {
-				down = ", " + p.Frozen + " frozen"
-			}
-			fmt.Fprintf(stderr, "  %4.0fs of %s  made %7d  refused %5d  in doubt %4d  retries %6d  kills %d  freezes %d%s\n",
-				p.Elapsed.Seconds(), p.Duration, p.Paid, p.Refused, p.InDoubt, p.Retries, p.Kills, p.Freezes, down)
-		}
+	c.announce(sc, dir)
+	cfg := c.cfg
+	cfg.Binary, cfg.Dir, cfg.Scenario, cfg.Log = bin, dir, sc, slog.New(slog.NewTextHandler(c.stderr, nil))
+	if !c.quiet {
+		cfg.Progress = c.printProgress
 	}
 	rep, err := soak.Run(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("%w (data and logs in %s)", err, dir)
 	}
-	rep.Print(stdout)
-	if *jsonOut != "" {
+	return c.report(rep, dir)
+}
+
+// loadScenario reads -scenario, or the embedded soak scenario.
+func (c *SoakCommand) loadScenario() (*sim.Scenario, error) {
+	name, raw := "scenarios/soak.json", []byte(nil)
+	var err error
+	if c.scenario != "" {
+		name = c.scenario
+		raw, err = os.ReadFile(c.scenario)
+	} else {
+		raw, err = scenarios.Files.ReadFile("soak.json")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("soak: %w", err)
+	}
+	return sim.ParseScenario(name, raw)
+}
+
+// announce says what the run will do and where its data and logs go.
+func (c *SoakCommand) announce(sc *sim.Scenario, dir string) {
+	whom := "of the ledger and as many of the banks"
+	if c.cfg.Only != "" {
+		whom = "of the " + c.cfg.Only
+	}
+	fmt.Fprintf(c.stderr, "cbdc soak: %s for %s with %d SIGKILLs and %d SIGSTOPs %s; data and logs in %s\n",
+		sc.Name, c.cfg.Duration, c.cfg.Kills, c.cfg.Freezes, whom, dir)
+}
+
+func (c *SoakCommand) printProgress(p soak.Progress) {
+	down := ""
+	if p.Killed != "" {
+		down = ", " + p.Killed + " down"
+	}
+	if p.Frozen != "" {
+		down = ", " + p.Frozen + " frozen"
+	}
+	fmt.Fprintf(c.stderr, "  %4.0fs of %s  made %7d  refused %5d  in doubt %4d  retries %6d  kills %d  freezes %d%s\n",
+		p.Elapsed.Seconds(), p.Duration, p.Paid, p.Refused, p.InDoubt, p.Retries, p.Kills, p.Freezes, down)
+}
+
+// report prints the report, writes it as JSON where asked, and fails the
+// command if anything is off.
+func (c *SoakCommand) report(rep *soak.Report, dir string) error {
+	rep.Print(c.stdout)
+	if c.jsonOut != "" {
 		b, _ := json.MarshalIndent(rep, "", "  ")
-		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+		if err := os.WriteFile(c.jsonOut, append(b, '\n'), 0o644); err != nil {
 			return fmt.Errorf("soak: write the report: %w", err)
 		}
 	}
 	if !rep.OK() {
-		fmt.Fprintf(stdout, "  data and logs in %s\n", dir)
+		fmt.Fprintf(c.stdout, "  data and logs in %s\n", dir)
 		return exitError(1)
 	}
 	return nil
