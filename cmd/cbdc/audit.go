@@ -12,33 +12,54 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 )
 
-func runAudit(_ context.Context, args []string, stdout, stderr io.Writer) error {
+// runAudit is `cbdc audit DATA_DIR`.
+func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runCommand(ctx, &AuditCommand{stdout: stdout, stderr: stderr}, args)
+}
+
+// AuditCommand is `cbdc audit`: it checks a stopped ledger's files.
+type AuditCommand struct {
+	stdout, stderr io.Writer
+	dir            string // from -data or the argument
+}
+
+func (c *AuditCommand) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	data := fs.String("data", "", "the data directory, as the other commands take it (or give it as the argument)")
+	fs.SetOutput(c.stderr)
+	fs.StringVar(&c.dir, "data", "", "the data directory, as the other commands take it (or give it as the argument)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: cbdc audit DATA_DIR (or -data DATA_DIR)\n\nReplays the central ledger's journal in DATA_DIR (or DATA_DIR/ledger),\nverifies its hash chain and every rule, recomputes every balance and checks\nthat money is conserved; checks what offline settlement's index says it\nmoved against what the journal's settlement operations moved. Exits 0 when\nsound, 1 on a discrepancy in data it could read, 3 when data is damaged\n(bytes altered, missing or cut short).")
+		fmt.Fprintln(c.stderr, "Usage: cbdc audit DATA_DIR (or -data DATA_DIR)\n\nReplays the central ledger's journal in DATA_DIR (or DATA_DIR/ledger),\nverifies its hash chain and every rule, recomputes every balance and checks\nthat money is conserved; checks what offline settlement's index says it\nmoved against what the journal's settlement operations moved. Exits 0 when\nsound, 1 on a discrepancy in data it could read, 3 when data is damaged\n(bytes altered, missing or cut short).")
 	}
+	return fs
+}
+
+// ParseFlags takes the data directory from -data or the one argument.
+func (c *AuditCommand) ParseFlags(args []string) error {
+	fs := c.flagSet()
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	dir := *data
 	switch {
-	case dir == "" && fs.NArg() == 1:
-		dir = fs.Arg(0)
-	case dir == "" || fs.NArg() != 0:
+	case c.dir == "" && fs.NArg() == 1:
+		c.dir = fs.Arg(0)
+	case c.dir == "" || fs.NArg() != 0:
 		fs.Usage()
 		return errUsage
 	}
-	rep, in, err := settlement.Audit(ledgerDir(dir))
+	return nil
+}
+
+// Run audits the ledger and prints the reports.
+func (c *AuditCommand) Run(context.Context) error {
+	rep, in, err := settlement.Audit(ledgerDir(c.dir))
 	if err != nil {
 		return explainStorage(err, "audit", auditHolder)
 	}
-	rep.WriteText(stdout)
+	rep.WriteText(c.stdout)
 	if in != nil {
-		in.WriteText(stdout)
+		in.WriteText(c.stdout)
 	}
-	return auditVerdict(rep, stderr)
+	return auditVerdict(rep, c.stderr)
 }
 
 // auditVerdict is the audit's exit status: exitDamaged when bytes were

@@ -29,44 +29,89 @@ const (
 	serverKeyFile  = "server-key.pem"
 )
 
-// runCerts is `cbdc certs`: a certificate authority for a local test
+// runCerts is `cbdc certs`.
+func runCerts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runCommand(ctx, &CertsCommand{stdout: stdout, stderr: stderr}, args)
+}
+
+// CertsCommand is `cbdc certs`: a certificate authority for a local test
 // network and one server certificate it signs, for the ledger and banks to
 // serve TLS with and their clients to trust with -ca.
-func runCerts(_ context.Context, args []string, stdout, stderr io.Writer) error {
+type CertsCommand struct {
+	stdout, stderr io.Writer
+	dir            string
+	hosts          string
+	names          []string // -hosts, split
+	days           int
+}
+
+func (c *CertsCommand) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("certs", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("dir", "data/certs", "directory to write ca.pem, ca-key.pem, server.pem and server-key.pem to")
-	hosts := fs.String("hosts", "127.0.0.1,::1,localhost", "comma-separated names and addresses the server certificate is for")
-	days := fs.Int("days", 90, "days the certificates are valid")
+	fs.SetOutput(c.stderr)
+	fs.StringVar(&c.dir, "dir", "data/certs", "directory to write ca.pem, ca-key.pem, server.pem and server-key.pem to")
+	fs.StringVar(&c.hosts, "hosts", "127.0.0.1,::1,localhost", "comma-separated names and addresses the server certificate is for")
+	fs.IntVar(&c.days, "days", 90, "days the certificates are valid")
+	return fs
+}
+
+// ParseFlags takes the flags; certs takes no arguments.
+func (c *CertsCommand) ParseFlags(args []string) error {
+	fs := c.flagSet()
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	if fs.NArg() != 0 || *days < 1 || *days > 825 {
+	if fs.NArg() != 0 || c.days < 1 || c.days > 825 {
 		return errors.New("certs: -days must be 1 to 825 and there are no arguments")
 	}
-	names := splitList(*hosts)
-	if len(names) == 0 {
+	c.names = splitList(c.hosts)
+	if len(c.names) == 0 {
 		return errors.New("certs: -hosts names no host")
 	}
+	return nil
+}
+
+// Run makes the authority and the server certificate and writes them to
+// -dir, refusing to replace certificates already there.
+func (c *CertsCommand) Run(context.Context) error {
 	for _, f := range []string{caCertFile, caKeyFile, serverCertFile, serverKeyFile} {
-		if _, err := os.Stat(filepath.Join(*dir, f)); err == nil {
-			return fmt.Errorf("certs: %s already exists; remove the old certificates or choose another -dir", filepath.Join(*dir, f))
+		if _, err := os.Stat(filepath.Join(c.dir, f)); err == nil {
+			return fmt.Errorf("certs: %s already exists; remove the old certificates or choose another -dir", filepath.Join(c.dir, f))
 		}
 	}
-	if err := os.MkdirAll(*dir, 0o700); err != nil {
+	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return fmt.Errorf("certs: %w", err)
 	}
 	now := time.Now()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caKey, caDER, err := c.newAuthority(now)
 	if err != nil {
 		return err
+	}
+	srvKey, srvDER, err := c.newServerCert(now, caKey, caDER)
+	if err != nil {
+		return err
+	}
+	if err := c.write(caKey, caDER, srvKey, srvDER); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "cbdc certs: a local CA (%s) and a server certificate for %s (%s, key %s), valid %d days, in %s\n",
+		caCertFile, c.hosts, serverCertFile, serverKeyFile, c.days, c.dir)
+	fmt.Fprintln(c.stdout, "  serve with -tls-cert server.pem -tls-key server-key.pem; trust with -ca ca.pem")
+	fmt.Fprintln(c.stdout, "  ca-key.pem signs certificates: keep it here, servers and clients do not need it")
+	return nil
+}
+
+// newAuthority makes the authority's key and self-signed certificate.
+func (c *CertsCommand) newAuthority(now time.Time) (*ecdsa.PrivateKey, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
 	}
 	// The authority may vouch only for the hosts given: clients that trust
 	// it trust nothing else it could sign, should its key leak.
 	ca := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{CommonName: "cbdc sandbox local CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(0, 0, *days), IsCA: true, BasicConstraintsValid: true,
+		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(0, 0, c.days), IsCA: true, BasicConstraintsValid: true,
 		MaxPathLenZero: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign, PermittedDNSDomainsCritical: true}
-	for _, h := range names {
+	for _, h := range c.names {
 		if ip := net.ParseIP(h); ip != nil {
 			bits := 8 * len(ip)
 			if ip.To4() != nil {
@@ -77,18 +122,24 @@ func runCerts(_ context.Context, args []string, stdout, stderr io.Writer) error 
 			ca.PermittedDNSDomains = append(ca.PermittedDNSDomains, h)
 		}
 	}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, ca, ca, &key.PublicKey, key)
 	if err != nil {
-		return fmt.Errorf("certs: %w", err)
+		return nil, nil, fmt.Errorf("certs: %w", err)
 	}
-	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	return key, der, nil
+}
+
+// newServerCert makes the server's key and a certificate for -hosts that
+// the authority signs.
+func (c *CertsCommand) newServerCert(now time.Time, caKey *ecdsa.PrivateKey, caDER []byte) (*ecdsa.PrivateKey, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	srv := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{CommonName: names[0]},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(0, 0, *days),
+	srv := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{CommonName: c.names[0]},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(0, 0, c.days),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	for _, h := range names {
+	for _, h := range c.names {
 		if ip := net.ParseIP(h); ip != nil {
 			srv.IPAddresses = append(srv.IPAddresses, ip)
 		} else {
@@ -96,10 +147,16 @@ func runCerts(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	caCert, _ := x509.ParseCertificate(caDER)
-	srvDER, err := x509.CreateCertificate(rand.Reader, srv, caCert, &srvKey.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, srv, caCert, &key.PublicKey, caKey)
 	if err != nil {
-		return fmt.Errorf("certs: %w", err)
+		return nil, nil, fmt.Errorf("certs: %w", err)
 	}
+	return key, der, nil
+}
+
+// write writes the certificates and keys as PEM, the keys readable only
+// by their owner.
+func (c *CertsCommand) write(caKey *ecdsa.PrivateKey, caDER []byte, srvKey *ecdsa.PrivateKey, srvDER []byte) error {
 	for _, f := range []struct {
 		name, kind string
 		der        []byte
@@ -111,14 +168,10 @@ func runCerts(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		{serverKeyFile, "EC PRIVATE KEY", mustMarshalEC(srvKey), 0o600},
 	} {
 		data := pem.EncodeToMemory(&pem.Block{Type: f.kind, Bytes: f.der})
-		if err := atomicfile.Write(filepath.Join(*dir, f.name), data, f.mode); err != nil {
+		if err := atomicfile.Write(filepath.Join(c.dir, f.name), data, f.mode); err != nil {
 			return fmt.Errorf("certs: %w", err)
 		}
 	}
-	fmt.Fprintf(stdout, "cbdc certs: a local CA (%s) and a server certificate for %s (%s, key %s), valid %d days, in %s\n",
-		caCertFile, *hosts, serverCertFile, serverKeyFile, *days, *dir)
-	fmt.Fprintln(stdout, "  serve with -tls-cert server.pem -tls-key server-key.pem; trust with -ca ca.pem")
-	fmt.Fprintln(stdout, "  ca-key.pem signs certificates: keep it here, servers and clients do not need it")
 	return nil
 }
 
