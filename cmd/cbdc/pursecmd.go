@@ -28,7 +28,7 @@ const (
 
 // purseCommand is a wallet verb with what it does with the purse file.
 type purseCommand struct {
-	walletCommand
+	walletVerb
 	purse purseVerb
 	local func(a *walletArgs) (any, error) // for verbs that need no bank
 }
@@ -70,11 +70,11 @@ var purseCommands = []purseCommand{
 
 func onlineVerb(name, summary string, flags func(*flag.FlagSet, *walletArgs), purse purseVerb,
 	run func(context.Context, *walletArgs, *wallet.Client) (any, error)) purseCommand {
-	return purseCommand{walletCommand: walletCommand{name: name, summary: summary, flags: flags, run: run}, purse: purse}
+	return purseCommand{walletVerb: walletVerb{name: name, summary: summary, flags: flags, run: run}, purse: purse}
 }
 
 func localVerb(name, summary string, flags func(*flag.FlagSet, *walletArgs), local func(*walletArgs) (any, error)) purseCommand {
-	return purseCommand{walletCommand: walletCommand{name: name, summary: summary, flags: flags}, purse: localPurse, local: local}
+	return purseCommand{walletVerb: walletVerb{name: name, summary: summary, flags: flags}, purse: localPurse, local: local}
 }
 
 func requestOffline(a *walletArgs) (any, error) {

@@ -19,9 +19,9 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/wallet"
 )
 
-// walletCommand is one `cbdc wallet` verb: its flags, and what it does
+// walletVerb is one `cbdc wallet` verb: its flags, and what it does
 // with an open session (or, for new, without one).
-type walletCommand struct {
+type walletVerb struct {
 	name, summary string
 	flags         func(fs *flag.FlagSet, a *walletArgs)
 	run           func(ctx context.Context, a *walletArgs, c *wallet.Client) (any, error)
@@ -43,7 +43,7 @@ type walletArgs struct {
 
 const walletPassphraseEnv = "CBDC_PASSPHRASE"
 
-var walletCommands = []walletCommand{
+var walletVerbs = []walletVerb{
 	{"new", "create a passphrase-protected key file", func(fs *flag.FlagSet, a *walletArgs) {
 		fs.Int64Var(&a.kdfMemory, "kdf-memory", int64(wallet.DefaultKDFParams.MemoryKiB), "argon2id memory in KiB (lower only for throwaway demo keys)")
 	}, nil},
@@ -111,73 +111,105 @@ func refFlags(fs *flag.FlagSet, a *walletArgs) {
 
 // runWallet is `cbdc wallet VERB [flags]`.
 func runWallet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runCommand(ctx, &WalletCommand{stderr: stderr, args: walletArgs{stdout: stdout}}, args)
+}
+
+// WalletCommand is `cbdc wallet VERB [flags]`. The verbs print to
+// args.stdout.
+type WalletCommand struct {
+	stderr io.Writer
+	verb   *purseCommand // nil when the verbs were listed
+	args   walletArgs
+}
+
+// flagSet is the flags every verb shares and the verb's own.
+func (c *WalletCommand) flagSet() *flag.FlagSet {
+	a := &c.args
+	fs := flag.NewFlagSet("wallet "+c.verb.name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	fs.StringVar(&a.keyFile, "key", "wallet.key", "the wallet's key file")
+	fs.StringVar(&a.bank, "bank", "ws://127.0.0.1:7501"+protocol.Path, "the bank's wallet address")
+	fs.BoolVar(&a.asJSON, "json", false, "print the bank's answer as JSON")
+	a.tls.registerClient(fs, "a wss:// bank")
+	if c.verb.flags != nil {
+		c.verb.flags(fs, a)
+	}
+	return fs
+}
+
+// ParseFlags finds the verb and checks its flags; with no verb, or help,
+// it lists the verbs.
+func (c *WalletCommand) ParseFlags(args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "help" {
-		walletUsage(stderr)
+		walletUsage(c.stderr)
 		if len(args) == 0 {
 			return errUsage
 		}
 		return nil
 	}
-	cmd := findWalletCommand(args[0])
-	if cmd == nil {
-		fmt.Fprintf(stderr, "cbdc wallet: unknown command %q\n\n", args[0])
-		walletUsage(stderr)
+	if c.verb = findWalletCommand(args[0]); c.verb == nil {
+		fmt.Fprintf(c.stderr, "cbdc wallet: unknown command %q\n\n", args[0])
+		walletUsage(c.stderr)
 		return errUsage
 	}
-	a := &walletArgs{stdout: stdout}
-	fs := flag.NewFlagSet("wallet "+cmd.name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&a.keyFile, "key", "wallet.key", "the wallet's key file")
-	fs.StringVar(&a.bank, "bank", "ws://127.0.0.1:7501"+protocol.Path, "the bank's wallet address")
-	fs.BoolVar(&a.asJSON, "json", false, "print the bank's answer as JSON")
-	a.tls.registerClient(fs, "a wss:// bank")
-	if cmd.flags != nil {
-		cmd.flags(fs, a)
-	}
+	fs := c.flagSet()
 	if err := fs.Parse(args[1:]); err != nil {
 		return errUsage
 	}
-	a.set = map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { a.set[f.Name] = true })
+	c.args.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { c.args.set[f.Name] = true })
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "cbdc wallet %s: unexpected arguments %q: every value goes with its flag, such as -amount 1000\n", cmd.name, fs.Args())
+		fmt.Fprintf(c.stderr, "cbdc wallet %s: unexpected arguments %q: every value goes with its flag, such as -amount 1000\n", c.verb.name, fs.Args())
 		return errUsage
 	}
-	if err := a.check(cmd.name); err != nil {
-		return err
+	return c.args.check(c.verb.name)
+}
+
+// Run does the verb: a new key file, a purse verb that needs no bank, or
+// a session at the bank.
+func (c *WalletCommand) Run(ctx context.Context) error {
+	a := &c.args
+	switch {
+	case c.verb == nil:
+		return nil // the verbs were listed
+	case c.verb.name == "new":
+		return newKeyFile(a, c.stderr)
 	}
-	if cmd.name == "new" {
-		return newKeyFile(a, stderr)
-	}
-	a.pass = passphrase(stderr)
-	if cmd.purse != noPurse {
-		if err := openPurse(a, cmd.purse); err != nil {
+	a.pass = passphrase(c.stderr)
+	if c.verb.purse != noPurse {
+		if err := openPurse(a, c.verb.purse); err != nil {
 			return err
 		}
 	}
-	if cmd.local != nil {
-		return runLocalPurse(a, cmd)
+	if c.verb.local != nil {
+		return runLocalPurse(a, c.verb)
 	}
+	return c.runAtBank(ctx)
+}
+
+// runAtBank signs in at the bank (or registers there) and does the verb.
+func (c *WalletCommand) runAtBank(ctx context.Context) error {
+	a := &c.args
 	key, err := wallet.ReadKeyFile(a.keyFile, a.pass)
 	if err != nil {
 		return err
 	}
-	c, err := connectWallet(ctx, cmd.name, a, key)
+	client, err := connectWallet(ctx, c.verb.name, a, key)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	if cmd.run == nil { // register: the session is the result
-		return printAnswer(a, c.Welcome())
+	defer client.Close()
+	if c.verb.run == nil { // register: the session is the result
+		return printAnswer(a, client.Welcome())
 	}
-	if signedVerbs[cmd.name] && a.id == "" {
+	if signedVerbs[c.verb.name] && a.id == "" {
 		// Say the id before sending, so an answer lost on the way can be
 		// retried with -id without paying twice.
-		a.id = c.NewRequestID()
-		fmt.Fprintf(stderr, "request id %s (retry with -id %s)\n", a.id, a.id)
+		a.id = client.NewRequestID()
+		fmt.Fprintf(c.stderr, "request id %s (retry with -id %s)\n", a.id, a.id)
 	}
-	out, err := cmd.run(ctx, a, c)
-	if cmd.purse != noPurse {
+	out, err := c.verb.run(ctx, a, client)
+	if c.verb.purse != noPurse {
 		// Whatever the bank answered, the purse may have changed (a sync
 		// receipt applied before a later message failed): keep it.
 		if serr := savePurse(a); err == nil {
@@ -192,9 +224,9 @@ func runWallet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // findWalletCommand finds a verb among the wallet's and the purse's.
 func findWalletCommand(name string) *purseCommand {
-	for _, c := range walletCommands {
+	for _, c := range walletVerbs {
 		if c.name == name {
-			return &purseCommand{walletCommand: c}
+			return &purseCommand{walletVerb: c}
 		}
 	}
 	for i := range purseCommands {
@@ -224,7 +256,7 @@ var signedVerbs = map[string]bool{"pay": true, "request": true, "approve": true,
 
 func walletUsage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: cbdc wallet COMMAND [-key FILE] [-bank URL] [flags]\n\nCommands:")
-	for _, c := range walletCommands {
+	for _, c := range walletVerbs {
 		fmt.Fprintf(w, "  %-15s %s\n", c.name, c.summary)
 	}
 	for _, c := range purseCommands {
