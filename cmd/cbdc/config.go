@@ -86,70 +86,91 @@ func applyConfigFile(fs *flag.FlagSet, command string, s *serviceFlags) []string
 	if err != nil {
 		return []string{fmt.Sprintf("-config: %v", err)}
 	}
-	at := func(off int64) string {
-		line := 1 + bytes.Count(data[:off], []byte("\n"))
-		col := int(off) - bytes.LastIndexByte(data[:off], '\n')
-		return fmt.Sprintf("%s:%d:%d", s.config, line, col)
-	}
+	f := &settingsFile{fs: fs, command: command, s: s, data: data, seen: map[string]bool{}}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return []string{fmt.Sprintf("%s: a settings file is one JSON object, such as {\"listen\": \"127.0.0.1:7401\"}", s.config)}
 	}
 	var problems []string
-	seen := map[string]bool{}
 	for dec.More() {
 		off := dec.InputOffset()
 		tok, err := dec.Token()
 		if err != nil {
-			return append(problems, jsonProblem(s.config, at, dec, err))
+			return append(problems, jsonProblem(s.config, f.at, dec, err))
 		}
 		name := tok.(string)
 		var raw any
 		if err := dec.Decode(&raw); err != nil {
-			return append(problems, fmt.Sprintf("the value of %q: %s", name, jsonProblem(s.config, at, dec, err)))
+			return append(problems, fmt.Sprintf("the value of %q: %s", name, jsonProblem(s.config, f.at, dec, err)))
 		}
-		pos := at(off + int64(bytes.IndexByte(data[off:], '"')))
-		f := fs.Lookup(name)
-		switch {
-		case f == nil || name == "config":
-			problems = append(problems, fmt.Sprintf("%s: unknown setting %q; the settings are cbdc %s's flags: %s", pos, name, command, flagNames(fs)))
-			continue
-		case seen[name]:
-			problems = append(problems, fmt.Sprintf("%s: %q is set twice", pos, name))
-			continue
+		pos := f.at(off + int64(bytes.IndexByte(data[off:], '"')))
+		if p := f.set(name, raw, pos); p != "" {
+			problems = append(problems, p)
 		}
-		seen[name] = true
-		if s.sources[name] != "" {
-			continue // the command line or the environment wins
-		}
-		var v string
-		switch x := raw.(type) {
-		case string:
-			v = x
-		case json.Number:
-			v = x.String()
-		case bool:
-			v = fmt.Sprint(x)
-		default:
-			problems = append(problems, fmt.Sprintf("%s: %q must be a string, number or true/false", pos, name))
-			continue
-		}
-		if err := fs.Set(name, v); err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %q: %q is not a valid value: %v", pos, name, v, err))
-			continue
-		}
-		s.sources[name] = "file"
 	}
+	return append(problems, f.end(dec)...)
+}
+
+// settingsFile is a -config file being applied to a command's flags.
+type settingsFile struct {
+	fs      *flag.FlagSet
+	command string
+	s       *serviceFlags
+	data    []byte
+	seen    map[string]bool // the settings read so far
+}
+
+// at is the file, line and column of the byte at off.
+func (f *settingsFile) at(off int64) string {
+	line := 1 + bytes.Count(f.data[:off], []byte("\n"))
+	col := int(off) - bytes.LastIndexByte(f.data[:off], '\n')
+	return fmt.Sprintf("%s:%d:%d", f.s.config, line, col)
+}
+
+// set sets the flag name to raw, the value the file gives it at pos,
+// unless the command line or the environment set it. It returns what is
+// wrong with the setting, or "".
+func (f *settingsFile) set(name string, raw any, pos string) string {
+	switch {
+	case f.fs.Lookup(name) == nil || name == "config":
+		return fmt.Sprintf("%s: unknown setting %q; the settings are cbdc %s's flags: %s", pos, name, f.command, flagNames(f.fs))
+	case f.seen[name]:
+		return fmt.Sprintf("%s: %q is set twice", pos, name)
+	}
+	f.seen[name] = true
+	if f.s.sources[name] != "" {
+		return "" // the command line or the environment wins
+	}
+	var v string
+	switch x := raw.(type) {
+	case string:
+		v = x
+	case json.Number:
+		v = x.String()
+	case bool:
+		v = fmt.Sprint(x)
+	default:
+		return fmt.Sprintf("%s: %q must be a string, number or true/false", pos, name)
+	}
+	if err := f.fs.Set(name, v); err != nil {
+		return fmt.Sprintf("%s: %q: %q is not a valid value: %v", pos, name, v, err)
+	}
+	f.s.sources[name] = "file"
+	return ""
+}
+
+// end checks that the settings object closes and nothing follows it.
+func (f *settingsFile) end(dec *json.Decoder) []string {
 	if _, err := dec.Token(); err != nil { // the closing brace
-		return append(problems, jsonProblem(s.config, at, dec, err))
+		return []string{jsonProblem(f.s.config, f.at, dec, err)}
 	}
 	end := dec.InputOffset()
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		end += int64(len(data[end:]) - len(bytes.TrimLeft(data[end:], " \t\r\n")))
-		return append(problems, fmt.Sprintf("%s: something follows the settings object; a settings file is one JSON object", at(end)))
+		end += int64(len(f.data[end:]) - len(bytes.TrimLeft(f.data[end:], " \t\r\n")))
+		return []string{fmt.Sprintf("%s: something follows the settings object; a settings file is one JSON object", f.at(end))}
 	}
-	return problems
+	return nil
 }
 
 // jsonProblem says where a settings file stops being JSON.
