@@ -20,7 +20,7 @@ type Bank struct {
 	cfg Config
 	id  ledger.AccountID
 	led Ledger
-	db  *bolt.DB
+	st  *store
 	log *slog.Logger
 	now func() time.Time
 
@@ -31,11 +31,12 @@ type Bank struct {
 	//
 	// floatMu sits where Wallet.mu does and is never held with it: a
 	// pending intent is resolved under the lock its instruction held, the
-	// wallet's or the float's. regMu, failMu, feed.mu and health.mu are
-	// leaves: nothing is taken under them. The Notifier is called with
-	// these held (a wallet's instruction pushes under Wallet.mu), so the
-	// gateway's locks (hub.mu → session.ansMu) come after all of them, and
-	// the gateway never calls the bank while it holds one.
+	// wallet's or the float's. regMu, the store's failMu, feed.mu and
+	// health.mu are leaves: nothing is taken under them. The Notifier is
+	// called with these held (a wallet's instruction pushes under
+	// Wallet.mu), so the gateway's locks (hub.mu → session.ansMu) come
+	// after all of them, and the gateway never calls the bank while it
+	// holds one.
 	mu        sync.RWMutex // protects the maps below and each customer's fields
 	customers map[string]*customer
 	wallets   map[string]*Wallet // by key id
@@ -56,9 +57,6 @@ type Bank struct {
 	health ledgerHealth      // what /readyz answers from
 
 	purses *purses // nil when the bank offers no offline purses
-
-	failMu  sync.Mutex // protects failure
-	failure error      // the first failed write of the bank's file
 
 	floatKick chan struct{} // asks the float keeper to look now
 	ctx       context.Context
@@ -104,11 +102,12 @@ func Open(ctx context.Context, cfg Config) (*Bank, error) {
 	if acct.Kind != ledger.KindIntermediary || acct.Closed {
 		return nil, fmt.Errorf("intermediary: %s at the central ledger is not an open intermediary account", cfg.ID)
 	}
-	db, err := openStore(cfg.Path)
+	log := cfg.Logger.With("bank", string(cfg.ID))
+	st, err := openStore(cfg.Path, log)
 	if err != nil {
 		return nil, err
 	}
-	b := &Bank{cfg: cfg, id: cfg.ID, db: db, log: cfg.Logger.With("bank", string(cfg.ID)), now: cfg.Now,
+	b := &Bank{cfg: cfg, id: cfg.ID, st: st, log: log, now: cfg.Now,
 		customers: map[string]*customer{}, wallets: map[string]*Wallet{}, persons: map[string]string{},
 		floatKick: make(chan struct{}, 1)}
 	b.led = commitWatch{Ledger: cfg.Ledger, h: &b.health}
@@ -117,12 +116,12 @@ func Open(ctx context.Context, cfg Config) (*Bank, error) {
 	b.feed.init()
 	if err := b.load(); err != nil {
 		b.sigs.close()
-		db.Close()
+		st.close()
 		return nil, err
 	}
 	if err := b.openPurses(ctx); err != nil {
 		b.sigs.close()
-		db.Close()
+		st.close()
 		return nil, err
 	}
 	b.ctx, b.stop = context.WithCancel(context.Background())
@@ -144,12 +143,17 @@ func (b *Bank) Close() error {
 		b.feed.close()
 		b.wg.Wait()
 		b.sigs.close()
-		if cerr := b.db.Close(); cerr != nil {
+		if cerr := b.st.close(); cerr != nil {
 			err = fmt.Errorf("intermediary: close: %w", cerr)
 		}
 	})
 	return err
 }
+
+// Err is nil while the bank's file takes writes, and says why once a
+// write to it has failed; the bank then refuses every change until it is
+// reopened. Health checks ask it.
+func (b *Bank) Err() error { return b.st.err() }
 
 // ID is the bank's account id at the central ledger.
 func (b *Bank) ID() ledger.AccountID { return b.id }
@@ -157,7 +161,7 @@ func (b *Bank) ID() ledger.AccountID { return b.id }
 // load reads customers, wallets, the feed cursor and schedules, and books
 // the first reserves on a new file.
 func (b *Bank) load() error {
-	return b.update(func(tx *bolt.Tx) error {
+	return b.st.update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta.Get(metaReserves) == nil {
 			if err := putInt(meta, metaReserves, b.cfg.Reserves); err != nil {

@@ -137,7 +137,7 @@ func (b *Bank) openWallets(ctx context.Context, specs []bankadmin.CustomerSpec, 
 // storeCustomers stores customers and their wallets in one transaction.
 func (b *Bank) storeCustomers(specs []bankadmin.CustomerSpec, holders, tiers []string, recs [][]*walletRec) ([]*customerRec, error) {
 	out := make([]*customerRec, len(specs))
-	err := b.update(func(tx *bolt.Tx) error {
+	err := b.st.update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		for i, spec := range specs {
 			n, err := tx.Bucket(bucketCustomers).NextSequence()
@@ -258,7 +258,7 @@ func (b *Bank) AddWallet(ctx context.Context, customerID string, pub ed25519.Pub
 	if err != nil {
 		return bankadmin.WalletInfo{}, err
 	}
-	err = b.update(func(tx *bolt.Tx) error {
+	err = b.st.update(func(tx *bolt.Tx) error {
 		rec, err := customerTx(tx, customerID)
 		if err != nil {
 			return err
@@ -309,7 +309,7 @@ func (b *Bank) SetTier(ctx context.Context, customerID, tierName string) (bankad
 			return bankadmin.CustomerInfo{}, err
 		}
 	}
-	err := b.update(func(tx *bolt.Tx) error {
+	err := b.st.update(func(tx *bolt.Tx) error {
 		rec, err := customerTx(tx, customerID)
 		if err != nil {
 			return err
@@ -340,7 +340,7 @@ func (b *Bank) setLimits(ctx context.Context, w *Wallet, tier Tier, waterfall bo
 
 // saveWallet stores a wallet's settings.
 func (b *Bank) saveWallet(w *Wallet, waterfall, autoCharge bool) error {
-	return b.update(func(tx *bolt.Tx) error {
+	return b.st.update(func(tx *bolt.Tx) error {
 		var rec walletRec
 		if _, err := getJSON(tx.Bucket(bucketWallets), w.keyID, &rec); err != nil {
 			return err
@@ -353,7 +353,7 @@ func (b *Bank) saveWallet(w *Wallet, waterfall, autoCharge bool) error {
 // Customer returns a customer with its deposit balance and wallets.
 func (b *Bank) Customer(id string) (bankadmin.CustomerInfo, error) {
 	var info bankadmin.CustomerInfo
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.st.db.View(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketCustomers).Get([]byte(id)) == nil {
 			return fail(protocol.CodeBadCustomer, "no customer %q", id)
 		}
@@ -394,7 +394,7 @@ func (b *Bank) Customers() []string {
 // deposit returns a customer's deposit balance.
 func (b *Bank) deposit(customerID string) (int64, error) {
 	var d int64
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.st.db.View(func(tx *bolt.Tx) error {
 		c, err := customerTx(tx, customerID)
 		if err == nil {
 			d = c.Deposit
@@ -425,7 +425,7 @@ func (b *Bank) CreditDeposit(requestID, customerID string, amount int64) (bankad
 		return bankadmin.DepositCredit{}, fail(protocol.CodeInvalidAmount, "an amount must be a positive whole number of yen, got %d", amount)
 	}
 	c := bankadmin.DepositCredit{RequestID: requestID, Customer: customerID, Amount: amount}
-	err := b.update(func(tx *bolt.Tx) error {
+	err := b.st.update(func(tx *bolt.Tx) error {
 		credits, err := tx.CreateBucketIfNotExists(bucketCredits)
 		if err != nil {
 			return err

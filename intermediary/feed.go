@@ -142,7 +142,7 @@ func (b *Bank) applyFeed(events []ledger.Event, next uint64) error {
 	}
 	var updates []protocol.PaymentRequest
 	if len(credits) > 0 || len(paidRefs) > 0 || losses > 0 || time.Since(b.feed.savedAt) > time.Second {
-		err := b.update(func(tx *bolt.Tx) error {
+		err := b.st.update(func(tx *bolt.Tx) error {
 			if losses > 0 {
 				if err := addInt(tx.Bucket(bucketMeta), metaOfflineLosses, losses); err != nil {
 					return err

@@ -98,7 +98,7 @@ func (b *Bank) moveFloat(ctx context.Context, kind, requestID string, amount int
 		return b.moveFloatOnce(ctx, kind, requestID, amount)
 	}
 	var n uint64
-	if err := b.update(func(tx *bolt.Tx) error {
+	if err := b.st.update(func(tx *bolt.Tx) error {
 		var err error
 		n, err = tx.Bucket(bucketIntents).NextSequence()
 		return err
@@ -155,7 +155,7 @@ func (b *Bank) Status(ctx context.Context) (bankadmin.Status, error) {
 	b.mu.RLock()
 	s.Customers, s.Wallets = len(b.customers), len(b.wallets)
 	b.mu.RUnlock()
-	err = b.db.View(func(tx *bolt.Tx) error {
+	err = b.st.db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		s.Reserves, s.Deposits = getInt(meta, metaReserves), getInt(meta, metaDeposits)
 		s.OfflineLosses = getInt(meta, metaOfflineLosses)

@@ -17,7 +17,7 @@ var bucketPending = []byte("pending") // op id -> nothing: the intents still wai
 func (b *Bank) intent(opID string) (*intentRec, bool, error) {
 	var in intentRec
 	var ok bool
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.st.db.View(func(tx *bolt.Tx) error {
 		var err error
 		ok, err = getJSON(tx.Bucket(bucketIntents), opID, &in)
 		return err
@@ -30,7 +30,7 @@ func (b *Bank) intent(opID string) (*intentRec, bool, error) {
 // is asked, so money can never be spent twice from them.
 func (b *Bank) book(in *intentRec) error {
 	in.State, in.Created = intentPending, b.now().UTC()
-	return b.update(func(tx *bolt.Tx) error {
+	return b.st.update(func(tx *bolt.Tx) error {
 		if err := b.applyBooking(tx, in, 1); err != nil {
 			return err
 		}
@@ -83,7 +83,7 @@ func (b *Bank) settle(in *intentRec, rc ledger.Receipt, lerr error) error {
 	if lerr != nil && !refused(lerr) {
 		return fromLedger(lerr)
 	}
-	err := b.update(func(tx *bolt.Tx) error {
+	err := b.st.update(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketPending).Get([]byte(in.OpID)) == nil {
 			_, err := getJSON(tx.Bucket(bucketIntents), in.OpID, in)
 			return err
@@ -142,7 +142,7 @@ func (b *Bank) resume(ctx context.Context, in *intentRec) (ledger.Receipt, bool,
 // resolveIntents asks the ledger again about every pending intent.
 func (b *Bank) resolveIntents(ctx context.Context) {
 	var pending []*intentRec
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.st.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketPending).ForEach(func(k, _ []byte) error {
 			in := new(intentRec)
 			if _, err := getJSON(tx.Bucket(bucketIntents), string(k), in); err != nil {

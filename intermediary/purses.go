@@ -57,7 +57,7 @@ func (b *Bank) openPurses(ctx context.Context) error {
 		return fmt.Errorf("intermediary: certify the offline key at the central ledger: %w", err)
 	}
 	b.purses = &purses{terms: terms}
-	return b.update(func(tx *bolt.Tx) error {
+	return b.st.update(func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucketIfNotExists(bucketPurses)
 		return err
 	})
@@ -72,7 +72,7 @@ func (b *Bank) offlineOn() error {
 
 // purseOf returns the wallet's purse, if it has one.
 func (b *Bank) purseOf(keyID string) (serial string, rec purseRec, found bool, err error) {
-	err = b.db.View(func(tx *bolt.Tx) error {
+	err = b.st.db.View(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketPurses)
 		sn := bk.Get([]byte("of/" + keyID))
 		if sn == nil {
@@ -142,7 +142,7 @@ func (b *Bank) provisionPurse(ctx context.Context, w *Wallet, key []byte) (*prot
 		return nil, fromOffline(err)
 	}
 	rec = purseRec{KeyID: w.keyID, Cert: cert.Marshal(), Escrow: string(escrow), Created: b.now()}
-	err = b.update(func(tx *bolt.Tx) error {
+	err = b.st.update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketPurses)
 		if err := bk.Put([]byte("of/"+w.keyID), []byte(cert.Serial.String())); err != nil {
 			return err
@@ -269,7 +269,7 @@ type fundingRec struct {
 // numberFunding gives a confirmed funding the purse's next funding number,
 // in the same transaction that stores it, so numbers have no gaps.
 func (b *Bank) numberFunding(op string, f fundingRec) (fundingRec, error) {
-	err := b.update(func(tx *bolt.Tx) error {
+	err := b.st.update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketPurses)
 		var last uint64
 		if _, err := getJSON(bk, "fundings/"+f.Serial, &last); err != nil {
@@ -285,20 +285,20 @@ func (b *Bank) numberFunding(op string, f fundingRec) (fundingRec, error) {
 }
 
 func (b *Bank) putFunding(op string, f fundingRec) error {
-	return b.update(func(tx *bolt.Tx) error { return putJSON(tx.Bucket(bucketPurses), "fund/"+op, f) })
+	return b.st.update(func(tx *bolt.Tx) error { return putJSON(tx.Bucket(bucketPurses), "fund/"+op, f) })
 }
 
 // dropFunding forgets a funding the ledger refused, so the request id can
 // be used again once the wallet can pay.
 func (b *Bank) dropFunding(op string) {
-	err := b.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketPurses).Delete([]byte("fund/" + op)) })
+	err := b.st.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketPurses).Delete([]byte("fund/" + op)) })
 	if err != nil {
 		b.logErr("forget a refused purse funding", err, "op", op)
 	}
 }
 
 func (b *Bank) funding(op string) (rec fundingRec, found bool, err error) {
-	err = b.db.View(func(tx *bolt.Tx) error {
+	err = b.st.db.View(func(tx *bolt.Tx) error {
 		found, err = getJSON(tx.Bucket(bucketPurses), "fund/"+op, &rec)
 		return err
 	})
@@ -403,7 +403,7 @@ func (b *Bank) renewPurse(ctx context.Context, w *Wallet, sn offline.Serial, rec
 		return nil, fromOffline(err)
 	}
 	rec.Cert = next.Marshal()
-	if err := b.update(func(tx *bolt.Tx) error { return putJSON(tx.Bucket(bucketPurses), sn.String(), rec) }); err != nil {
+	if err := b.st.update(func(tx *bolt.Tx) error { return putJSON(tx.Bucket(bucketPurses), sn.String(), rec) }); err != nil {
 		return nil, err
 	}
 	b.log.Info("purse certificate renewed", "wallet", w.addr, "serial", sn.String(), "expires", next.Expires)
@@ -494,7 +494,7 @@ func (b *Bank) retirePurse(ctx context.Context, w *Wallet, serial string) (*prot
 		return nil, fail(protocol.CodeUnknownPurse, "purse %q is not a purse serial (32 lowercase hex digits)", serial)
 	}
 	var rec purseRec
-	err = b.db.View(func(tx *bolt.Tx) error {
+	err = b.st.db.View(func(tx *bolt.Tx) error {
 		found, err := getJSON(tx.Bucket(bucketPurses), serial, &rec)
 		if err == nil && (!found || rec.KeyID != w.keyID) {
 			err = fail(protocol.CodeUnknownPurse, "purse %q does not belong to this wallet", serial)
@@ -508,7 +508,7 @@ func (b *Bank) retirePurse(ctx context.Context, w *Wallet, serial string) (*prot
 	if err != nil {
 		return nil, fromOffline(err)
 	}
-	err = b.update(func(tx *bolt.Tx) error {
+	err = b.st.update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketPurses)
 		if string(bk.Get([]byte("of/"+w.keyID))) == serial {
 			return bk.Delete([]byte("of/" + w.keyID))

@@ -94,7 +94,7 @@ func (b *Bank) requestPayment(ctx context.Context, w *Wallet, requestID string, 
 // try of the same instruction stored.
 func (b *Bank) storeRequest(w *Wallet, requestID string, m *protocol.RequestPayment) (*requestRec, error) {
 	var rec requestRec
-	err := b.update(func(tx *bolt.Tx) error {
+	err := b.st.update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketRequests)
 		ridKey := "rid/" + w.keyID + "/" + requestID
 		if ref := bk.Get([]byte(ridKey)); ref != nil {
@@ -154,7 +154,7 @@ func (b *Bank) receiveRequest(from ledger.AccountID, r *protocol.PaymentRequest)
 		return err
 	}
 	fresh := false
-	err := b.update(func(tx *bolt.Tx) error {
+	err := b.st.update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketRequests)
 		if bk.Get([]byte(inKey(r.Ref))) != nil {
 			return nil
@@ -253,7 +253,7 @@ func (c walletCall) decline(ctx context.Context, id string, body json.RawMessage
 func (b *Bank) incoming(w *Wallet, ref string) (*requestRec, error) {
 	var rec requestRec
 	var ok bool
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.st.db.View(func(tx *bolt.Tx) error {
 		var err error
 		ok, err = getJSON(tx.Bucket(bucketRequests), inKey(ref), &rec)
 		return err
@@ -275,7 +275,7 @@ func (b *Bank) expire(r *protocol.PaymentRequest) {
 }
 
 func (b *Bank) updateRequest(key string, fn func(*requestRec)) error {
-	return b.update(func(tx *bolt.Tx) error {
+	return b.st.update(func(tx *bolt.Tx) error {
 		var rec requestRec
 		ok, err := getJSON(tx.Bucket(bucketRequests), key, &rec)
 		if err != nil || !ok {
@@ -289,7 +289,7 @@ func (b *Bank) updateRequest(key string, fn func(*requestRec)) error {
 // requestDeclined marks an outgoing request declined and tells the merchant.
 func (b *Bank) requestDeclined(from ledger.AccountID, ref string) {
 	var rec requestRec
-	err := b.update(func(tx *bolt.Tx) error {
+	err := b.st.update(func(tx *bolt.Tx) error {
 		ok, err := getJSON(tx.Bucket(bucketRequests), outKey(ref), &rec)
 		if err != nil || !ok || bankOf(rec.Payer) != from || rec.Status != protocol.RequestPending {
 			rec.Ref = ""
@@ -355,7 +355,7 @@ const maxListed = 20
 // most maxListed each.
 func (b *Bank) listRequests(w *Wallet) (*protocol.RequestList, error) {
 	out := &protocol.RequestList{Incoming: []protocol.PaymentRequest{}, Outgoing: []protocol.PaymentRequest{}}
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.st.db.View(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketRequests)
 		for _, dir := range []string{"in", "out"} {
 			prefix := []byte("w/" + w.keyID + "/" + dir + "/")

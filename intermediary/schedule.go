@@ -157,7 +157,7 @@ func (b *Bank) saveSchedule(r *scheduleRec) error {
 	if err != nil {
 		return err
 	}
-	return b.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSchedules).Put([]byte(r.Ref), raw) })
+	return b.st.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSchedules).Put([]byte(r.Ref), raw) })
 }
 
 func (c walletCall) schedule(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
@@ -198,7 +198,7 @@ func (b *Bank) addSchedule(w *Wallet, requestID string, m *protocol.Schedule) (p
 	}
 	var rec scheduleRec
 	fresh := false
-	err := b.update(func(tx *bolt.Tx) error {
+	err := b.st.update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketSchedules)
 		ridKey := "rid/" + w.keyID + "/" + requestID
 		if ref := bk.Get([]byte(ridKey)); ref != nil {
@@ -245,7 +245,7 @@ func (c walletCall) cancelSchedule(ctx context.Context, id string, body json.Raw
 	defer unlock()
 	b := c.b
 	var rec scheduleRec
-	err = b.update(func(tx *bolt.Tx) error {
+	err = b.st.update(func(tx *bolt.Tx) error {
 		ok, err := getJSON(tx.Bucket(bucketSchedules), m.Ref, &rec)
 		switch {
 		case err != nil:
@@ -270,7 +270,7 @@ func (c walletCall) cancelSchedule(ctx context.Context, id string, body json.Raw
 
 func (c walletCall) schedules(_ context.Context, _ string, _ json.RawMessage) (string, any, error) {
 	list := protocol.ScheduleList{Schedules: []protocol.ScheduleInfo{}}
-	err := c.b.db.View(func(tx *bolt.Tx) error {
+	err := c.b.st.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSchedules).ForEach(func(k, v []byte) error {
 			if strings.HasPrefix(string(k), "rid/") {
 				return nil

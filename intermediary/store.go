@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/boltfile"
@@ -76,10 +78,22 @@ const (
 	intentRefused = "refused"
 )
 
+// store is the bank's file. It alone knows the file's buckets and keys;
+// the bank asks it for what an operation reads and writes, each in one
+// transaction.
+type store struct {
+	db   *bolt.DB
+	path string
+	log  *slog.Logger
+
+	failMu  sync.Mutex // protects failure
+	failure error      // the first failed write of the file
+}
+
 // openStore opens the bank's file through boltfile: damage is refused as
 // boltfile.ErrDamaged, a file another process holds as boltfile.ErrInUse,
 // both naming the file.
-func openStore(path string) (*bolt.DB, error) {
+func openStore(path string, log *slog.Logger) (*store, error) {
 	db, err := boltfile.Open(path, bolt.Options{Timeout: time.Second}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("intermediary: %w", err)
@@ -96,45 +110,46 @@ func openStore(path string) (*bolt.DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("intermediary: initialise %s: %w", path, err)
 	}
-	return db, nil
+	return &store{db: db, path: path, log: log}, nil
 }
+
+func (s *store) close() error { return s.db.Close() }
 
 // update runs fn in a read-write transaction of the bank's file. When
 // bbolt fails and fn did not (the commit, the disk), the bank cannot know
 // what its file now holds: it remembers the failure, refuses every later
 // change and reports it from Err and /healthz, so that it is restarted
 // and reads its file afresh.
-func (b *Bank) update(fn func(tx *bolt.Tx) error) error {
-	if err := b.Err(); err != nil {
+func (s *store) update(fn func(tx *bolt.Tx) error) error {
+	if err := s.err(); err != nil {
 		return fail(protocol.CodeUnavailable, "%v; it takes no changes until it is restarted", err)
 	}
 	var fnErr error
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		fnErr = fn(tx)
 		return fnErr
 	})
 	if err != nil && fnErr == nil {
-		b.failMu.Lock()
-		if b.failure == nil {
-			b.failure = err
-			b.log.Error("bank storage failed; refusing changes until restarted", "path", b.cfg.Path, "err", err)
+		s.failMu.Lock()
+		if s.failure == nil {
+			s.failure = err
+			s.log.Error("bank storage failed; refusing changes until restarted", "path", s.path, "err", err)
 		}
-		b.failMu.Unlock()
-		return fail(protocol.CodeUnavailable, "%v; it takes no changes until it is restarted", b.Err())
+		s.failMu.Unlock()
+		return fail(protocol.CodeUnavailable, "%v; it takes no changes until it is restarted", s.err())
 	}
 	return err
 }
 
-// Err is nil while the bank's file takes writes, and says why once a
-// write to it has failed; the bank then refuses every change until it is
-// reopened. Health checks ask it.
-func (b *Bank) Err() error {
-	b.failMu.Lock()
-	defer b.failMu.Unlock()
-	if b.failure == nil {
+// err is nil while the file takes writes, and says why once a write to it
+// has failed.
+func (s *store) err() error {
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	if s.failure == nil {
 		return nil
 	}
-	return fmt.Errorf("intermediary: the bank's storage (%s) failed: %w", b.cfg.Path, b.failure)
+	return fmt.Errorf("intermediary: the bank's storage (%s) failed: %w", s.path, s.failure)
 }
 
 func getJSON(b *bolt.Bucket, key string, v any) (bool, error) {
