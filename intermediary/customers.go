@@ -16,7 +16,6 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/bankadmin"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
-	bolt "go.etcd.io/bbolt"
 )
 
 // HolderToken is the pseudonymous token the central ledger sees for a
@@ -137,36 +136,16 @@ func (b *Bank) openWallets(ctx context.Context, specs []bankadmin.CustomerSpec, 
 // storeCustomers stores customers and their wallets in one transaction.
 func (b *Bank) storeCustomers(specs []bankadmin.CustomerSpec, holders, tiers []string, recs [][]*walletRec) ([]*customerRec, error) {
 	out := make([]*customerRec, len(specs))
-	err := b.st.update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		for i, spec := range specs {
-			n, err := tx.Bucket(bucketCustomers).NextSequence()
-			if err != nil {
-				return err
-			}
-			c := &customerRec{ID: "c-" + strconv.FormatUint(n, 10), Name: spec.Name, PersonID: spec.PersonID, Holder: holders[i], Unverified: spec.Unverified,
-				Tier: tiers[i], Deposit: spec.Deposit, Created: b.now().UTC()}
-			for _, w := range recs[i] {
-				w.Customer = c.ID
-				c.Wallets = append(c.Wallets, w.KeyID)
-				if err := putJSON(tx.Bucket(bucketWallets), w.KeyID, w); err != nil {
-					return err
-				}
-			}
-			// The customer's money arrives at the bank: its deposits and
-			// its reserves rise together.
-			if err := addInt(meta, metaReserves, spec.Deposit); err != nil {
-				return err
-			}
-			if err := addInt(meta, metaDeposits, spec.Deposit); err != nil {
-				return err
-			}
-			if err := putJSON(tx.Bucket(bucketCustomers), c.ID, c); err != nil {
-				return err
-			}
-			out[i] = c
+	err := b.st.addCustomers(len(specs), func(i int, n uint64) (*customerRec, []*walletRec) {
+		spec := specs[i]
+		c := &customerRec{ID: "c-" + strconv.FormatUint(n, 10), Name: spec.Name, PersonID: spec.PersonID, Holder: holders[i], Unverified: spec.Unverified,
+			Tier: tiers[i], Deposit: spec.Deposit, Created: b.now().UTC()}
+		for _, w := range recs[i] {
+			w.Customer = c.ID
+			c.Wallets = append(c.Wallets, w.KeyID)
 		}
-		return nil
+		out[i] = c
+		return c, recs[i]
 	})
 	return out, err
 }
@@ -258,18 +237,7 @@ func (b *Bank) AddWallet(ctx context.Context, customerID string, pub ed25519.Pub
 	if err != nil {
 		return bankadmin.WalletInfo{}, err
 	}
-	err = b.st.update(func(tx *bolt.Tx) error {
-		rec, err := customerTx(tx, customerID)
-		if err != nil {
-			return err
-		}
-		rec.Wallets = append(rec.Wallets, w.KeyID)
-		if err := putJSON(tx.Bucket(bucketWallets), w.KeyID, w); err != nil {
-			return err
-		}
-		return putJSON(tx.Bucket(bucketCustomers), customerID, rec)
-	})
-	if err != nil {
+	if err := b.st.addWallet(customerID, w); err != nil {
 		return bankadmin.WalletInfo{}, fmt.Errorf("intermediary: add wallet: %w", err)
 	}
 	b.mu.Lock()
@@ -309,15 +277,7 @@ func (b *Bank) SetTier(ctx context.Context, customerID, tierName string) (bankad
 			return bankadmin.CustomerInfo{}, err
 		}
 	}
-	err := b.st.update(func(tx *bolt.Tx) error {
-		rec, err := customerTx(tx, customerID)
-		if err != nil {
-			return err
-		}
-		rec.Tier = tierName
-		return putJSON(tx.Bucket(bucketCustomers), customerID, rec)
-	})
-	if err != nil {
+	if err := b.st.setTier(customerID, tierName); err != nil {
 		return bankadmin.CustomerInfo{}, fmt.Errorf("intermediary: set tier: %w", err)
 	}
 	b.mu.Lock()
@@ -338,41 +298,21 @@ func (b *Bank) setLimits(ctx context.Context, w *Wallet, tier Tier, waterfall bo
 	return nil
 }
 
-// saveWallet stores a wallet's settings.
-func (b *Bank) saveWallet(w *Wallet, waterfall, autoCharge bool) error {
-	return b.st.update(func(tx *bolt.Tx) error {
-		var rec walletRec
-		if _, err := getJSON(tx.Bucket(bucketWallets), w.keyID, &rec); err != nil {
-			return err
-		}
-		rec.Waterfall, rec.AutoCharge = waterfall, autoCharge
-		return putJSON(tx.Bucket(bucketWallets), w.keyID, &rec)
-	})
-}
-
 // Customer returns a customer with its deposit balance and wallets.
 func (b *Bank) Customer(id string) (bankadmin.CustomerInfo, error) {
-	var info bankadmin.CustomerInfo
-	err := b.st.db.View(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketCustomers).Get([]byte(id)) == nil {
-			return fail(protocol.CodeBadCustomer, "no customer %q", id)
-		}
-		c, err := customerTx(tx, id)
-		if err != nil {
-			return err
-		}
-		tier, _ := b.cfg.tier(c.Tier)
-		info = bankadmin.CustomerInfo{ID: c.ID, Name: c.Name, Tier: tier, Deposit: c.Deposit}
-		for _, keyID := range c.Wallets {
-			var w walletRec
-			if _, err := getJSON(tx.Bucket(bucketWallets), keyID, &w); err != nil {
-				return err
-			}
-			info.Wallets = append(info.Wallets, bankadmin.WalletInfo{Address: w.Address, PublicKey: w.PublicKey, Waterfall: w.Waterfall, AutoCharge: w.AutoCharge})
-		}
-		return nil
-	})
-	return info, err
+	c, wallets, err := b.st.customerWallets(id)
+	if err != nil {
+		return bankadmin.CustomerInfo{}, err
+	}
+	if c == nil {
+		return bankadmin.CustomerInfo{}, fail(protocol.CodeBadCustomer, "no customer %q", id)
+	}
+	tier, _ := b.cfg.tier(c.Tier)
+	info := bankadmin.CustomerInfo{ID: c.ID, Name: c.Name, Tier: tier, Deposit: c.Deposit}
+	for _, w := range wallets {
+		info.Wallets = append(info.Wallets, bankadmin.WalletInfo{Address: w.Address, PublicKey: w.PublicKey, Waterfall: w.Waterfall, AutoCharge: w.AutoCharge})
+	}
+	return info, nil
 }
 
 // Customers lists customer ids in order.
@@ -391,23 +331,6 @@ func (b *Bank) Customers() []string {
 	return ids
 }
 
-// deposit returns a customer's deposit balance.
-func (b *Bank) deposit(customerID string) (int64, error) {
-	var d int64
-	err := b.st.db.View(func(tx *bolt.Tx) error {
-		c, err := customerTx(tx, customerID)
-		if err == nil {
-			d = c.Deposit
-		}
-		return err
-	})
-	return d, err
-}
-
-// bucketCredits holds the deposit credits by request id, so a retry finds
-// the first.
-var bucketCredits = []byte("deposit-credits")
-
 // CreditDeposit pays amount yen into a customer's deposit account, as money
 // that reaches the bank from outside (a salary, cash paid in at a branch).
 // A deposit is bank money, the bank's liability to its customer, not
@@ -425,30 +348,11 @@ func (b *Bank) CreditDeposit(requestID, customerID string, amount int64) (bankad
 		return bankadmin.DepositCredit{}, fail(protocol.CodeInvalidAmount, "an amount must be a positive whole number of yen, got %d", amount)
 	}
 	c := bankadmin.DepositCredit{RequestID: requestID, Customer: customerID, Amount: amount}
-	err := b.st.update(func(tx *bolt.Tx) error {
-		credits, err := tx.CreateBucketIfNotExists(bucketCredits)
-		if err != nil {
-			return err
+	c, err := b.st.creditDeposit(c, b.now, func(first bankadmin.DepositCredit) error {
+		if first.Customer != customerID || first.Amount != amount {
+			return fail(protocol.CodeRequestIDReused, "request id %q already credited %d yen to %s", requestID, first.Amount, first.Customer)
 		}
-		var first bankadmin.DepositCredit
-		if found, err := getJSON(credits, requestID, &first); err != nil || found {
-			if err == nil && (first.Customer != customerID || first.Amount != amount) {
-				err = fail(protocol.CodeRequestIDReused, "request id %q already credited %d yen to %s", requestID, first.Amount, first.Customer)
-			}
-			c = first
-			return err
-		}
-		if tx.Bucket(bucketCustomers).Get([]byte(customerID)) == nil {
-			return fail(protocol.CodeBadCustomer, "no customer %q", customerID)
-		}
-		if err := addInt(tx.Bucket(bucketMeta), metaReserves, amount); err != nil {
-			return err
-		}
-		if c.Deposit, err = addDeposit(tx, customerID, amount); err != nil {
-			return err
-		}
-		c.Time = b.now().UTC()
-		return putJSON(credits, requestID, c)
+		return nil
 	})
 	if err != nil {
 		return bankadmin.DepositCredit{}, err

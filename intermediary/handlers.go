@@ -155,7 +155,7 @@ func (b *Bank) balance(ctx context.Context, w *Wallet) (*protocol.BalanceResult,
 	if err != nil {
 		return nil, fromLedger(err)
 	}
-	dep, err := b.deposit(w.customer)
+	dep, err := b.st.deposit(w.customer)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +199,7 @@ func (b *Bank) changeSettings(ctx context.Context, w *Wallet, waterfall, autoCha
 			return err
 		}
 	}
-	if err := b.saveWallet(w, waterfall, autoCharge); err != nil {
+	if err := b.st.saveWalletSettings(w.keyID, waterfall, autoCharge); err != nil {
 		return err
 	}
 	w.setMu.Lock()

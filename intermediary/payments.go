@@ -135,7 +135,7 @@ func (b *Bank) withdraw(ctx context.Context, w *Wallet, requestID string, amount
 		return nil, err
 	}
 	b.kickFloat()
-	dep, err := b.deposit(w.customer)
+	dep, err := b.st.deposit(w.customer)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +189,7 @@ func (b *Bank) depositBack(ctx context.Context, w *Wallet, requestID string, amo
 	if err := b.feed.waitApplied(ctx, rc.Seq); err != nil {
 		return nil, fail(protocol.CodeUnavailable, "deposited at the ledger (seq %d) but the deposit account is not yet credited: %v", rc.Seq, err)
 	}
-	dep, err := b.deposit(w.customer)
+	dep, err := b.st.deposit(w.customer)
 	if err != nil {
 		return nil, err
 	}

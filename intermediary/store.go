@@ -192,37 +192,4 @@ func putInt(b *bolt.Bucket, key []byte, n int64) error {
 	return b.Put(key, binary.BigEndian.AppendUint64(nil, uint64(n)))
 }
 
-// customerTx reads a customer inside a transaction.
-func customerTx(tx *bolt.Tx, id string) (*customerRec, error) {
-	var c customerRec
-	ok, err := getJSON(tx.Bucket(bucketCustomers), id, &c)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, fmt.Errorf("intermediary: no customer %q", id)
-	}
-	return &c, nil
-}
-
-// addDeposit changes a customer's deposit account by delta inside a
-// transaction, refusing to overdraw it or overflow it.
-func addDeposit(tx *bolt.Tx, id string, delta int64) (int64, error) {
-	c, err := customerTx(tx, id)
-	if err != nil {
-		return 0, err
-	}
-	switch {
-	case delta < 0 && c.Deposit < -delta:
-		return c.Deposit, fail(protocol.CodeInsufficientDeposit, "the deposit account holds %d yen, needs %d", c.Deposit, -delta)
-	case delta > 0 && c.Deposit > maxYen-delta:
-		return c.Deposit, fail(protocol.CodeAmountOverflow, "the deposit account would exceed %d yen", int64(maxYen))
-	}
-	c.Deposit += delta
-	if err := addInt(tx.Bucket(bucketMeta), metaDeposits, delta); err != nil {
-		return 0, err
-	}
-	return c.Deposit, putJSON(tx.Bucket(bucketCustomers), id, c)
-}
-
 const maxYen = 1<<63 - 1
