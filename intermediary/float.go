@@ -8,7 +8,6 @@ import (
 
 	"github.com/digital-yen/cbdc-sandbox/bankadmin"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
-	bolt "go.etcd.io/bbolt"
 )
 
 // The float is the CBDC the bank holds at the central ledger to pay out
@@ -97,12 +96,8 @@ func (b *Bank) moveFloat(ctx context.Context, kind, requestID string, amount int
 	if requestID != "" {
 		return b.moveFloatOnce(ctx, kind, requestID, amount)
 	}
-	var n uint64
-	if err := b.st.update(func(tx *bolt.Tx) error {
-		var err error
-		n, err = tx.Bucket(bucketIntents).NextSequence()
-		return err
-	}); err != nil {
+	n, err := b.st.floatNumber()
+	if err != nil {
 		return bankadmin.Status{}, err
 	}
 	return b.runFloat(ctx, "float:"+strconv.FormatUint(n, 10), kind, amount)
@@ -127,7 +122,7 @@ func (b *Bank) runFloat(ctx context.Context, opID, kind string, amount int64) (b
 // holds floatMu.
 func (b *Bank) moveFloatOnce(ctx context.Context, kind, requestID string, amount int64) (bankadmin.Status, error) {
 	opID := "float:op:" + requestID
-	in, found, err := b.intent(opID)
+	in, found, err := b.st.intent(opID)
 	if err != nil {
 		return bankadmin.Status{}, err
 	}
@@ -155,13 +150,8 @@ func (b *Bank) Status(ctx context.Context) (bankadmin.Status, error) {
 	b.mu.RLock()
 	s.Customers, s.Wallets = len(b.customers), len(b.wallets)
 	b.mu.RUnlock()
-	err = b.st.db.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		s.Reserves, s.Deposits = getInt(meta, metaReserves), getInt(meta, metaDeposits)
-		s.OfflineLosses = getInt(meta, metaOfflineLosses)
-		s.PendingIntents = tx.Bucket(bucketPending).Stats().KeyN
-		return nil
-	})
+	t, err := b.st.totals()
+	s.Reserves, s.Deposits, s.OfflineLosses, s.PendingIntents = t.reserves, t.deposits, t.offlineLosses, t.pendingIntents
 	s.Books = s.Reserves + s.Float - s.Deposits + s.OfflineLosses
 	return s, err
 }

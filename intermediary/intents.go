@@ -8,55 +8,14 @@ import (
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
-	bolt "go.etcd.io/bbolt"
 )
-
-var bucketPending = []byte("pending") // op id -> nothing: the intents still waiting for the ledger's answer
-
-// intent returns the intent booked under a ledger op id.
-func (b *Bank) intent(opID string) (*intentRec, bool, error) {
-	var in intentRec
-	var ok bool
-	err := b.st.db.View(func(tx *bolt.Tx) error {
-		var err error
-		ok, err = getJSON(tx.Bucket(bucketIntents), opID, &in)
-		return err
-	})
-	return &in, ok, err
-}
 
 // book records an intent and its booking on the bank's side in one
 // transaction: the deposit account and reserves change before the ledger
 // is asked, so money can never be spent twice from them.
 func (b *Bank) book(in *intentRec) error {
 	in.State, in.Created = intentPending, b.now().UTC()
-	return b.st.update(func(tx *bolt.Tx) error {
-		if err := b.applyBooking(tx, in, 1); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketPending).Put([]byte(in.OpID), nil); err != nil {
-			return err
-		}
-		return putJSON(tx.Bucket(bucketIntents), in.OpID, in)
-	})
-}
-
-// applyBooking adds (sign 1) or reverses (sign -1) an intent's booking.
-func (b *Bank) applyBooking(tx *bolt.Tx, in *intentRec, sign int64) error {
-	if in.Deposit != 0 {
-		if _, err := addDeposit(tx, in.Customer, sign*in.Deposit); err != nil {
-			return err
-		}
-	}
-	if in.Reserves != 0 {
-		meta := tx.Bucket(bucketMeta)
-		r := getInt(meta, metaReserves) + sign*in.Reserves
-		if r < 0 {
-			return fail(protocol.CodeUnavailable, "the bank's reserves at the central bank are short by %d yen", -r)
-		}
-		return putInt(meta, metaReserves, r)
-	}
-	return nil
+	return b.st.bookIntent(in)
 }
 
 // submit asks the ledger for an intent's operation. The op id and contents
@@ -83,29 +42,17 @@ func (b *Bank) settle(in *intentRec, rc ledger.Receipt, lerr error) error {
 	if lerr != nil && !refused(lerr) {
 		return fromLedger(lerr)
 	}
-	err := b.st.update(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketPending).Get([]byte(in.OpID)) == nil {
-			_, err := getJSON(tx.Bucket(bucketIntents), in.OpID, in)
-			return err
-		}
-		if lerr == nil {
-			in.State, in.Seq, in.Time = intentDone, rc.Seq, rc.Time
-			if in.Kind == "redeem" { // the reserves rise only once the CBDC is gone
-				in.Reserves = in.Amount
-				if err := b.applyBooking(tx, in, 1); err != nil {
-					return err
-				}
-			}
-		} else {
+	err := b.st.settleIntent(in, func(in *intentRec) int64 {
+		if lerr != nil {
 			in.State = intentRefused
-			if err := b.applyBooking(tx, in, -1); err != nil {
-				return err
-			}
+			return -1
 		}
-		if err := tx.Bucket(bucketPending).Delete([]byte(in.OpID)); err != nil {
-			return err
+		in.State, in.Seq, in.Time = intentDone, rc.Seq, rc.Time
+		if in.Kind == "redeem" { // the reserves rise only once the CBDC is gone
+			in.Reserves = in.Amount
+			return 1
 		}
-		return putJSON(tx.Bucket(bucketIntents), in.OpID, in)
+		return 0
 	})
 	if err != nil {
 		return fmt.Errorf("intermediary: settle %s: %w", in.OpID, err)
@@ -141,17 +88,7 @@ func (b *Bank) resume(ctx context.Context, in *intentRec) (ledger.Receipt, bool,
 
 // resolveIntents asks the ledger again about every pending intent.
 func (b *Bank) resolveIntents(ctx context.Context) {
-	var pending []*intentRec
-	err := b.st.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketPending).ForEach(func(k, _ []byte) error {
-			in := new(intentRec)
-			if _, err := getJSON(tx.Bucket(bucketIntents), string(k), in); err != nil {
-				return err
-			}
-			pending = append(pending, in)
-			return nil
-		})
-	})
+	pending, err := b.st.pendingIntents()
 	if err != nil {
 		b.logErr("read pending intents", err)
 		return
@@ -171,7 +108,7 @@ func (b *Bank) resolveIntent(ctx context.Context, in *intentRec) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	in, found, err := b.intent(in.OpID)
+	in, found, err := b.st.intent(in.OpID)
 	if err != nil || !found || in.State != intentPending {
 		return
 	}

@@ -51,7 +51,7 @@ func (b *Bank) pay(ctx context.Context, w *Wallet, op, to string, amount int64) 
 	case refused(err):
 		// An earlier try of this instruction may have gone through
 		// auto-charge under the same op id; only then is the intent read.
-		in, found, ierr := b.intent(op)
+		in, found, ierr := b.st.intent(op)
 		if ierr != nil {
 			return nil, ierr
 		}
@@ -145,7 +145,7 @@ func (b *Bank) withdraw(ctx context.Context, w *Wallet, requestID string, amount
 // resumeMove finishes an earlier try of the same instruction, if any: it
 // returns its receipt, or nil when there is nothing to resume.
 func (b *Bank) resumeMove(ctx context.Context, op, kind string, t ledger.Transfer) (*ledger.Receipt, error) {
-	in, found, err := b.intent(op)
+	in, found, err := b.st.intent(op)
 	if err != nil || !found {
 		return nil, err
 	}
