@@ -154,7 +154,7 @@ func (b *Bank) applyFeed(events []ledger.Event, next uint64) error {
 				}
 			}
 			var err error
-			if updates, err = b.markPaid(tx, paidRefs); err != nil {
+			if updates, err = markPaid(tx, paidRefs); err != nil {
 				return err
 			}
 			return putInt(tx.Bucket(bucketMeta), metaCursor, int64(next))

@@ -1,7 +1,6 @@
 package intermediary
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Request-to-pay: a merchant's bank stores the request and hands it to the
@@ -34,10 +32,6 @@ type relayMsg struct {
 	Request *protocol.PaymentRequest `json:"request,omitempty"`
 	Ref     string                   `json:"ref,omitempty"`
 }
-
-func outKey(ref string) string                   { return "out/" + ref }
-func inKey(ref string) string                    { return "in/" + ref }
-func walletReqKey(keyID, dir, ref string) string { return "w/" + keyID + "/" + dir + "/" + ref }
 
 // bankOf returns the bank part of a wallet address or request ref.
 func bankOf(addrOrRef string) ledger.AccountID {
@@ -93,35 +87,17 @@ func (b *Bank) requestPayment(ctx context.Context, w *Wallet, requestID string, 
 // storeRequest records an outgoing request, or finds the one an earlier
 // try of the same instruction stored.
 func (b *Bank) storeRequest(w *Wallet, requestID string, m *protocol.RequestPayment) (*requestRec, error) {
-	var rec requestRec
-	err := b.st.update(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketRequests)
-		ridKey := "rid/" + w.keyID + "/" + requestID
-		if ref := bk.Get([]byte(ridKey)); ref != nil {
-			if _, err := getJSON(bk, outKey(string(ref)), &rec); err != nil {
-				return err
-			}
-			if rec.Payer != m.Payer || rec.Amount != m.Amount || rec.Memo != m.Memo || rec.ExpiresIn != m.ExpiresIn {
-				return fail(protocol.CodeRequestIDReused, "this request id was used for another instruction")
-			}
-			return nil
+	same := func(first *requestRec) error {
+		if first.Payer != m.Payer || first.Amount != m.Amount || first.Memo != m.Memo || first.ExpiresIn != m.ExpiresIn {
+			return fail(protocol.CodeRequestIDReused, "this request id was used for another instruction")
 		}
-		n, err := bk.NextSequence()
-		if err != nil {
-			return err
-		}
-		rec = requestRec{RequestID: requestID, ExpiresIn: m.ExpiresIn, PaymentRequest: protocol.PaymentRequest{
+		return nil
+	}
+	return b.st.storeRequest(w.keyID, requestID, same, func(n uint64) requestRec {
+		return requestRec{RequestID: requestID, ExpiresIn: m.ExpiresIn, PaymentRequest: protocol.PaymentRequest{
 			Ref: string(b.id) + "." + strconv.FormatUint(n, 10), Merchant: w.addr, Payer: m.Payer, Amount: m.Amount,
 			Memo: m.Memo, Expires: b.now().UTC().Add(time.Duration(m.ExpiresIn) * time.Second), Status: protocol.RequestPending}}
-		if err := bk.Put([]byte(ridKey), []byte(rec.Ref)); err != nil {
-			return err
-		}
-		if err := bk.Put([]byte(walletReqKey(w.keyID, "out", rec.Ref)), nil); err != nil {
-			return err
-		}
-		return putJSON(bk, outKey(rec.Ref), &rec)
 	})
-	return &rec, err
 }
 
 // deliver hands a request to the payer's bank.
@@ -153,18 +129,7 @@ func (b *Bank) receiveRequest(from ledger.AccountID, r *protocol.PaymentRequest)
 	if err := b.checkRelayedRequest(r); err != nil {
 		return err
 	}
-	fresh := false
-	err := b.st.update(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketRequests)
-		if bk.Get([]byte(inKey(r.Ref))) != nil {
-			return nil
-		}
-		fresh = true
-		if err := bk.Put([]byte(walletReqKey(payer.keyID, "in", r.Ref)), nil); err != nil {
-			return err
-		}
-		return putJSON(bk, inKey(r.Ref), &requestRec{PaymentRequest: *r})
-	})
+	fresh, err := b.st.storeIncoming(payer.keyID, r)
 	if err != nil || !fresh {
 		return err
 	}
@@ -216,7 +181,7 @@ func (c walletCall) approve(ctx context.Context, id string, body json.RawMessage
 		return "", nil, err
 	}
 	paid.Request = rec.Ref
-	err = c.b.updateRequest(inKey(rec.Ref), func(r *requestRec) { r.Status, r.Seq = protocol.RequestPaid, paid.Seq })
+	err = c.b.st.updateIncoming(rec.Ref, func(r *requestRec) { r.Status, r.Seq = protocol.RequestPaid, paid.Seq })
 	return protocol.TypePaid, paid, err
 }
 
@@ -234,7 +199,7 @@ func (c walletCall) decline(ctx context.Context, id string, body json.RawMessage
 	if rec.Status != protocol.RequestPending && rec.Status != protocol.RequestDeclined {
 		return "", nil, fail(protocol.CodeRequestClosed, "request %s is %s", rec.Ref, rec.Status)
 	}
-	if err := c.b.updateRequest(inKey(rec.Ref), func(r *requestRec) { r.Status = protocol.RequestDeclined }); err != nil {
+	if err := c.b.st.updateIncoming(rec.Ref, func(r *requestRec) { r.Status = protocol.RequestDeclined }); err != nil {
 		return "", nil, err
 	}
 	rec.Status = protocol.RequestDeclined
@@ -251,13 +216,7 @@ func (c walletCall) decline(ctx context.Context, id string, body json.RawMessage
 
 // incoming returns a request addressed to w, expired if its time has passed.
 func (b *Bank) incoming(w *Wallet, ref string) (*requestRec, error) {
-	var rec requestRec
-	var ok bool
-	err := b.st.db.View(func(tx *bolt.Tx) error {
-		var err error
-		ok, err = getJSON(tx.Bucket(bucketRequests), inKey(ref), &rec)
-		return err
-	})
+	rec, ok, err := b.st.incomingRequest(ref)
 	if err != nil {
 		return nil, err
 	}
@@ -274,34 +233,19 @@ func (b *Bank) expire(r *protocol.PaymentRequest) {
 	}
 }
 
-func (b *Bank) updateRequest(key string, fn func(*requestRec)) error {
-	return b.st.update(func(tx *bolt.Tx) error {
-		var rec requestRec
-		ok, err := getJSON(tx.Bucket(bucketRequests), key, &rec)
-		if err != nil || !ok {
-			return err
-		}
-		fn(&rec)
-		return putJSON(tx.Bucket(bucketRequests), key, &rec)
-	})
-}
-
 // requestDeclined marks an outgoing request declined and tells the merchant.
 func (b *Bank) requestDeclined(from ledger.AccountID, ref string) {
-	var rec requestRec
-	err := b.st.update(func(tx *bolt.Tx) error {
-		ok, err := getJSON(tx.Bucket(bucketRequests), outKey(ref), &rec)
-		if err != nil || !ok || bankOf(rec.Payer) != from || rec.Status != protocol.RequestPending {
-			rec.Ref = ""
-			return err
+	rec, err := b.st.updateOutgoing(ref, func(r *requestRec) bool {
+		if bankOf(r.Payer) != from || r.Status != protocol.RequestPending {
+			return false
 		}
-		rec.Status = protocol.RequestDeclined
-		return putJSON(tx.Bucket(bucketRequests), outKey(ref), &rec)
+		r.Status = protocol.RequestDeclined
+		return true
 	})
 	if err != nil {
 		b.logErr("recording a declined request failed", err, "ref", ref)
 	}
-	if rec.Ref != "" {
+	if rec != nil {
 		b.pushRequestUpdate(rec.PaymentRequest)
 	}
 }
@@ -312,26 +256,10 @@ type paidRef struct {
 	seq           uint64
 }
 
-// markPaid marks outgoing requests paid by the payments the feed found.
-func (b *Bank) markPaid(tx *bolt.Tx, paid []paidRef) ([]protocol.PaymentRequest, error) {
-	var updates []protocol.PaymentRequest
-	bk := tx.Bucket(bucketRequests)
-	for _, p := range paid {
-		var rec requestRec
-		ok, err := getJSON(bk, outKey(p.ref), &rec)
-		if err != nil {
-			return nil, err
-		}
-		if !ok || rec.Status == protocol.RequestPaid || rec.Merchant != p.to || rec.Payer != p.from || rec.Amount != p.amount {
-			continue
-		}
-		rec.Status, rec.Seq = protocol.RequestPaid, p.seq
-		if err := putJSON(bk, outKey(p.ref), &rec); err != nil {
-			return nil, err
-		}
-		updates = append(updates, rec.PaymentRequest)
-	}
-	return updates, nil
+// pays reports whether a payment the feed found pays an outgoing request
+// not yet paid: the same merchant, payer and amount.
+func (p paidRef) pays(r *requestRec) bool {
+	return r.Status != protocol.RequestPaid && r.Merchant == p.to && r.Payer == p.from && r.Amount == p.amount
 }
 
 func (b *Bank) pushRequestUpdate(r protocol.PaymentRequest) {
@@ -355,33 +283,26 @@ const maxListed = 20
 // most maxListed each.
 func (b *Bank) listRequests(w *Wallet) (*protocol.RequestList, error) {
 	out := &protocol.RequestList{Incoming: []protocol.PaymentRequest{}, Outgoing: []protocol.PaymentRequest{}}
-	err := b.st.db.View(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketRequests)
-		for _, dir := range []string{"in", "out"} {
-			prefix := []byte("w/" + w.keyID + "/" + dir + "/")
-			c := bk.Cursor()
-			var list []protocol.PaymentRequest
-			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-				var rec requestRec
-				if _, err := getJSON(bk, dir+"/"+string(k[len(prefix):]), &rec); err != nil {
-					return err
-				}
-				b.expire(&rec.PaymentRequest)
-				list = append(list, rec.PaymentRequest)
-			}
-			sortNewestFirst(list)
-			if len(list) > maxListed {
-				list = list[:maxListed]
-			}
-			if dir == "in" {
-				out.Incoming = append(out.Incoming, list...)
-			} else {
-				out.Outgoing = append(out.Outgoing, list...)
-			}
-		}
-		return nil
-	})
-	return out, err
+	incoming, outgoing, err := b.st.walletRequests(w.keyID)
+	if err != nil {
+		return out, err
+	}
+	out.Incoming = append(out.Incoming, b.newestListed(incoming)...)
+	out.Outgoing = append(out.Outgoing, b.newestListed(outgoing)...)
+	return out, nil
+}
+
+// newestListed expires the requests whose time has passed and keeps the
+// newest maxListed.
+func (b *Bank) newestListed(list []protocol.PaymentRequest) []protocol.PaymentRequest {
+	for i := range list {
+		b.expire(&list[i])
+	}
+	sortNewestFirst(list)
+	if len(list) > maxListed {
+		list = list[:maxListed]
+	}
+	return list
 }
 
 func sortNewestFirst(list []protocol.PaymentRequest) {
