@@ -8,7 +8,6 @@ import (
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
-	bolt "go.etcd.io/bbolt"
 )
 
 // The bank follows the central ledger's feed of records that concern it.
@@ -142,24 +141,12 @@ func (b *Bank) applyFeed(events []ledger.Event, next uint64) error {
 	}
 	var updates []protocol.PaymentRequest
 	if len(credits) > 0 || len(paidRefs) > 0 || losses > 0 || time.Since(b.feed.savedAt) > time.Second {
-		err := b.st.update(func(tx *bolt.Tx) error {
-			if losses > 0 {
-				if err := addInt(tx.Bucket(bucketMeta), metaOfflineLosses, losses); err != nil {
-					return err
-				}
-			}
-			for _, c := range credits {
-				if _, err := addDeposit(tx, c.w.customer, -c.entry.Amount); err != nil {
-					return err
-				}
-			}
-			var err error
-			if updates, err = markPaid(tx, paidRefs); err != nil {
-				return err
-			}
-			return putInt(tx.Bucket(bucketMeta), metaCursor, int64(next))
-		})
-		if err != nil {
+		page := &feedPage{losses: losses, paid: paidRefs, next: next}
+		for _, c := range credits {
+			page.credits = append(page.credits, depositChange{customer: c.w.customer, amount: -c.entry.Amount})
+		}
+		var err error
+		if updates, err = b.st.applyFeedPage(page); err != nil {
 			return err
 		}
 		b.feed.savedAt = time.Now()
