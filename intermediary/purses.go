@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 	"github.com/digital-yen/cbdc-sandbox/offline"
@@ -29,10 +27,6 @@ type Offline interface {
 }
 
 var _ Offline = (*settlement.Bank)(nil)
-
-var bucketPurses = []byte("purses") // serial -> purseRec; "of/<key id>" -> serial
-
-var metaOfflineLosses = []byte("offline-losses") // what the bank paid payees for its devices' overspends
 
 // purseRec is a purse the bank provisioned for one of its wallets.
 type purseRec struct {
@@ -57,10 +51,7 @@ func (b *Bank) openPurses(ctx context.Context) error {
 		return fmt.Errorf("intermediary: certify the offline key at the central ledger: %w", err)
 	}
 	b.purses = &purses{terms: terms}
-	return b.st.update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucketPurses)
-		return err
-	})
+	return b.st.openPurses()
 }
 
 func (b *Bank) offlineOn() error {
@@ -70,24 +61,9 @@ func (b *Bank) offlineOn() error {
 	return nil
 }
 
-// purseOf returns the wallet's purse, if it has one.
-func (b *Bank) purseOf(keyID string) (serial string, rec purseRec, found bool, err error) {
-	err = b.st.db.View(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketPurses)
-		sn := bk.Get([]byte("of/" + keyID))
-		if sn == nil {
-			return nil
-		}
-		serial = string(sn)
-		found, err = getJSON(bk, serial, &rec)
-		return err
-	})
-	return serial, rec, found, err
-}
-
 // walletPurse returns the wallet's purse when it has the given serial.
 func (b *Bank) walletPurse(w *Wallet, serial string) (offline.Serial, purseRec, error) {
-	have, rec, found, err := b.purseOf(w.keyID)
+	have, rec, found, err := b.st.purseOf(w.keyID)
 	if err != nil {
 		return offline.Serial{}, rec, err
 	}
@@ -119,7 +95,7 @@ func (b *Bank) provisionPurse(ctx context.Context, w *Wallet, key []byte) (*prot
 	if err := checkPublicKey(key); err != nil {
 		return nil, err
 	}
-	serial, rec, found, err := b.purseOf(w.keyID)
+	serial, rec, found, err := b.st.purseOf(w.keyID)
 	if err != nil {
 		return nil, err
 	}
@@ -142,14 +118,7 @@ func (b *Bank) provisionPurse(ctx context.Context, w *Wallet, key []byte) (*prot
 		return nil, fromOffline(err)
 	}
 	rec = purseRec{KeyID: w.keyID, Cert: cert.Marshal(), Escrow: string(escrow), Created: b.now()}
-	err = b.st.update(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketPurses)
-		if err := bk.Put([]byte("of/"+w.keyID), []byte(cert.Serial.String())); err != nil {
-			return err
-		}
-		return putJSON(bk, cert.Serial.String(), rec)
-	})
-	if err != nil {
+	if err := b.st.addPurse(cert.Serial.String(), rec); err != nil {
 		return nil, err
 	}
 	b.log.Info("purse provisioned", "wallet", w.addr, "serial", cert.Serial.String())
@@ -212,7 +181,7 @@ func (b *Bank) fundPurse(ctx context.Context, w *Wallet, requestID, serial strin
 		return nil, err
 	}
 	op := opID(w, requestID)
-	done, found, err := b.funding(op)
+	done, found, err := b.st.funding(op)
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +196,7 @@ func (b *Bank) fundPurse(ctx context.Context, w *Wallet, requestID, serial strin
 			return nil, err
 		}
 		done = fundingRec{Serial: serial, Amount: amount}
-		if err := b.putFunding(op, done); err != nil {
+		if err := b.st.putFunding(op, done); err != nil {
 			return nil, err
 		}
 	}
@@ -242,7 +211,7 @@ func (b *Bank) fundPurse(ctx context.Context, w *Wallet, requestID, serial strin
 		done.Seq, done.Time = rc.Seq, rc.Time
 	}
 	if done.Number == 0 {
-		if done, err = b.numberFunding(op, done); err != nil {
+		if done, err = b.st.numberFunding(op, done); err != nil {
 			return nil, err
 		}
 	}
@@ -266,43 +235,12 @@ type fundingRec struct {
 	Time   time.Time `json:"time"`
 }
 
-// numberFunding gives a confirmed funding the purse's next funding number,
-// in the same transaction that stores it, so numbers have no gaps.
-func (b *Bank) numberFunding(op string, f fundingRec) (fundingRec, error) {
-	err := b.st.update(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketPurses)
-		var last uint64
-		if _, err := getJSON(bk, "fundings/"+f.Serial, &last); err != nil {
-			return err
-		}
-		f.Number = last + 1
-		if err := putJSON(bk, "fundings/"+f.Serial, f.Number); err != nil {
-			return err
-		}
-		return putJSON(bk, "fund/"+op, f)
-	})
-	return f, err
-}
-
-func (b *Bank) putFunding(op string, f fundingRec) error {
-	return b.st.update(func(tx *bolt.Tx) error { return putJSON(tx.Bucket(bucketPurses), "fund/"+op, f) })
-}
-
 // dropFunding forgets a funding the ledger refused, so the request id can
 // be used again once the wallet can pay.
 func (b *Bank) dropFunding(op string) {
-	err := b.st.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketPurses).Delete([]byte("fund/" + op)) })
-	if err != nil {
+	if err := b.st.dropFunding(op); err != nil {
 		b.logErr("forget a refused purse funding", err, "op", op)
 	}
-}
-
-func (b *Bank) funding(op string) (rec fundingRec, found bool, err error) {
-	err = b.st.db.View(func(tx *bolt.Tx) error {
-		found, err = getJSON(tx.Bucket(bucketPurses), "fund/"+op, &rec)
-		return err
-	})
-	return rec, found, err
 }
 
 // checkFunding refuses to fund a revoked purse or one whose escrow would
@@ -403,7 +341,7 @@ func (b *Bank) renewPurse(ctx context.Context, w *Wallet, sn offline.Serial, rec
 		return nil, fromOffline(err)
 	}
 	rec.Cert = next.Marshal()
-	if err := b.st.update(func(tx *bolt.Tx) error { return putJSON(tx.Bucket(bucketPurses), sn.String(), rec) }); err != nil {
+	if err := b.st.savePurse(sn.String(), rec); err != nil {
 		return nil, err
 	}
 	b.log.Info("purse certificate renewed", "wallet", w.addr, "serial", sn.String(), "expires", next.Expires)
@@ -493,14 +431,10 @@ func (b *Bank) retirePurse(ctx context.Context, w *Wallet, serial string) (*prot
 	if err != nil {
 		return nil, fail(protocol.CodeUnknownPurse, "purse %q is not a purse serial (32 lowercase hex digits)", serial)
 	}
-	var rec purseRec
-	err = b.st.db.View(func(tx *bolt.Tx) error {
-		found, err := getJSON(tx.Bucket(bucketPurses), serial, &rec)
-		if err == nil && (!found || rec.KeyID != w.keyID) {
-			err = fail(protocol.CodeUnknownPurse, "purse %q does not belong to this wallet", serial)
-		}
-		return err
-	})
+	rec, found, err := b.st.purse(serial)
+	if err == nil && (!found || rec.KeyID != w.keyID) {
+		err = fail(protocol.CodeUnknownPurse, "purse %q does not belong to this wallet", serial)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -508,14 +442,7 @@ func (b *Bank) retirePurse(ctx context.Context, w *Wallet, serial string) (*prot
 	if err != nil {
 		return nil, fromOffline(err)
 	}
-	err = b.st.update(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketPurses)
-		if string(bk.Get([]byte("of/"+w.keyID))) == serial {
-			return bk.Delete([]byte("of/" + w.keyID))
-		}
-		return nil
-	})
-	if err != nil {
+	if err := b.st.forgetPurseOf(w.keyID, serial); err != nil {
 		return nil, err
 	}
 	b.log.Info("purse retired", "wallet", w.addr, "serial", serial)

@@ -29,6 +29,8 @@ var (
 	metaCursor   = []byte("feed-cursor") // the next ledger sequence the feed processor reads
 	metaReserves = []byte("reserves")    // the bank's reserves at the central bank
 	metaDeposits = []byte("deposits")    // all customers' deposit accounts summed
+
+	metaOfflineLosses = []byte("offline-losses") // what the bank paid payees for its devices' overspends
 )
 
 type customerRec struct {
