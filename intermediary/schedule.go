@@ -152,12 +152,9 @@ func (b *Bank) fire(r *scheduleRec) {
 
 func (b *Bank) saveSchedule(r *scheduleRec) error {
 	b.sched.mu.Lock()
-	raw, err := json.Marshal(r)
+	rec := *r
 	b.sched.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	return b.st.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSchedules).Put([]byte(r.Ref), raw) })
+	return b.st.saveSchedule(&rec)
 }
 
 func (c walletCall) schedule(ctx context.Context, id string, body json.RawMessage) (string, any, error) {
@@ -196,40 +193,24 @@ func (b *Bank) addSchedule(w *Wallet, requestID string, m *protocol.Schedule) (p
 	if err := b.checkSchedule(w, m); err != nil {
 		return protocol.ScheduleInfo{}, err
 	}
-	var rec scheduleRec
-	fresh := false
-	err := b.st.update(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketSchedules)
-		ridKey := "rid/" + w.keyID + "/" + requestID
-		if ref := bk.Get([]byte(ridKey)); ref != nil {
-			if _, err := getJSON(bk, string(ref), &rec); err != nil {
-				return err
-			}
-			if rec.To != m.To || rec.Amount != m.Amount || rec.Every != m.Every || rec.Memo != m.Memo ||
-				rec.Times != m.Times || !rec.At.Equal(m.At) {
-				return fail(protocol.CodeRequestIDReused, "this request id was used for another instruction")
-			}
-			return nil
+	same := func(first *scheduleRec) error {
+		if first.To != m.To || first.Amount != m.Amount || first.Every != m.Every || first.Memo != m.Memo ||
+			first.Times != m.Times || !first.At.Equal(m.At) {
+			return fail(protocol.CodeRequestIDReused, "this request id was used for another instruction")
 		}
-		n, err := bk.NextSequence()
-		if err != nil {
-			return err
-		}
-		fresh = true
-		rec = scheduleRec{Wallet: w.keyID, RequestID: requestID, At: m.At.UTC(), ScheduleInfo: protocol.ScheduleInfo{
+		return nil
+	}
+	rec, fresh, err := b.st.addSchedule(w.keyID, requestID, same, func(n uint64) scheduleRec {
+		return scheduleRec{Wallet: w.keyID, RequestID: requestID, At: m.At.UTC(), ScheduleInfo: protocol.ScheduleInfo{
 			Ref: "sc-" + strconv.FormatUint(n, 10), To: m.To, Amount: m.Amount, Memo: m.Memo, Next: m.At.UTC(),
 			Every: m.Every, Times: m.Times, Status: scheduleActive}}
-		if err := bk.Put([]byte(ridKey), []byte(rec.Ref)); err != nil {
-			return err
-		}
-		return putJSON(bk, rec.Ref, &rec)
 	})
 	if err != nil {
 		return protocol.ScheduleInfo{}, err
 	}
 	if fresh {
 		b.sched.mu.Lock()
-		b.sched.active[rec.Ref] = &rec
+		b.sched.active[rec.Ref] = rec
 		b.sched.mu.Unlock()
 		b.sched.kick()
 	}
@@ -244,16 +225,12 @@ func (c walletCall) cancelSchedule(ctx context.Context, id string, body json.Raw
 	}
 	defer unlock()
 	b := c.b
-	var rec scheduleRec
-	err = b.st.update(func(tx *bolt.Tx) error {
-		ok, err := getJSON(tx.Bucket(bucketSchedules), m.Ref, &rec)
+	rec, err := b.st.updateSchedule(m.Ref, func(rec *scheduleRec, found bool) (bool, error) {
 		switch {
-		case err != nil:
-			return err
-		case !ok || rec.Wallet != c.w.keyID || strings.HasPrefix(m.Ref, "rid/"):
-			return fail(protocol.CodeUnknownSchedule, "no scheduled payment %q belongs to this wallet", m.Ref)
+		case !found || rec.Wallet != c.w.keyID:
+			return false, fail(protocol.CodeUnknownSchedule, "no scheduled payment %q belongs to this wallet", m.Ref)
 		case rec.Status != scheduleActive:
-			return nil
+			return false, nil
 		}
 		b.sched.mu.Lock()
 		if live := b.sched.active[m.Ref]; live != nil {
@@ -263,27 +240,14 @@ func (c walletCall) cancelSchedule(ctx context.Context, id string, body json.Raw
 		}
 		rec.Status = scheduleCancelled
 		b.sched.mu.Unlock()
-		return putJSON(tx.Bucket(bucketSchedules), m.Ref, &rec)
+		return true, nil
 	})
 	return protocol.TypeCancelled, protocol.Scheduled{Schedule: rec.ScheduleInfo}, err
 }
 
 func (c walletCall) schedules(_ context.Context, _ string, _ json.RawMessage) (string, any, error) {
 	list := protocol.ScheduleList{Schedules: []protocol.ScheduleInfo{}}
-	err := c.b.st.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketSchedules).ForEach(func(k, v []byte) error {
-			if strings.HasPrefix(string(k), "rid/") {
-				return nil
-			}
-			var rec scheduleRec
-			if err := json.Unmarshal(v, &rec); err != nil {
-				return err
-			}
-			if rec.Wallet == c.w.keyID && len(list.Schedules) < maxListed*2 {
-				list.Schedules = append(list.Schedules, rec.ScheduleInfo)
-			}
-			return nil
-		})
-	})
+	infos, err := c.b.st.walletSchedules(c.w.keyID, maxListed*2)
+	list.Schedules = append(list.Schedules, infos...)
 	return protocol.TypeScheduleList, list, err
 }
