@@ -3,7 +3,6 @@ package intermediary
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -12,7 +11,6 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/internal/loglimit"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Bank is one intermediary. It is safe for concurrent use.
@@ -161,39 +159,20 @@ func (b *Bank) ID() ledger.AccountID { return b.id }
 // load reads customers, wallets, the feed cursor and schedules, and books
 // the first reserves on a new file.
 func (b *Bank) load() error {
-	return b.st.update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if meta.Get(metaReserves) == nil {
-			if err := putInt(meta, metaReserves, b.cfg.Reserves); err != nil {
-				return err
-			}
-		}
-		b.feed.cursor = uint64(getInt(meta, metaCursor))
-		err := tx.Bucket(bucketCustomers).ForEach(func(k, v []byte) error {
-			var c customerRec
-			if err := json.Unmarshal(v, &c); err != nil {
-				return fmt.Errorf("intermediary: customer %q: %w", k, err)
-			}
-			b.customers[c.ID] = &customer{id: c.ID, personID: c.PersonID, holder: c.Holder, tier: c.Tier, wallets: c.Wallets}
-			b.persons[c.Holder] = c.ID
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		err = tx.Bucket(bucketWallets).ForEach(func(k, v []byte) error {
-			var w walletRec
-			if err := json.Unmarshal(v, &w); err != nil {
-				return fmt.Errorf("intermediary: wallet %q: %w", k, err)
-			}
-			b.wallets[w.KeyID] = b.newWallet(&w)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		return b.sched.load(tx)
-	})
+	l, err := b.st.load(b.cfg.Reserves)
+	if err != nil {
+		return err
+	}
+	b.feed.cursor = l.cursor
+	for _, c := range l.customers {
+		b.customers[c.ID] = &customer{id: c.ID, personID: c.PersonID, holder: c.Holder, tier: c.Tier, wallets: c.Wallets}
+		b.persons[c.Holder] = c.ID
+	}
+	for _, w := range l.wallets {
+		b.wallets[w.KeyID] = b.newWallet(w)
+	}
+	b.sched.load(l.schedules)
+	return nil
 }
 
 func (b *Bank) newWallet(w *walletRec) *Wallet {

@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/protocol"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Scheduled payments fire from the bank, not the wallet: the wallet signs
@@ -37,22 +35,15 @@ type scheduler struct {
 	wake   chan struct{}
 }
 
-func (sc *scheduler) load(tx *bolt.Tx) error {
+// load takes the active schedules among those the bank's file holds.
+func (sc *scheduler) load(recs []*scheduleRec) {
 	sc.active = map[string]*scheduleRec{}
 	sc.wake = make(chan struct{}, 1)
-	return tx.Bucket(bucketSchedules).ForEach(func(k, v []byte) error {
-		if strings.HasPrefix(string(k), "rid/") {
-			return nil
-		}
-		rec := new(scheduleRec)
-		if err := json.Unmarshal(v, rec); err != nil {
-			return err
-		}
+	for _, rec := range recs {
 		if rec.Status == scheduleActive {
 			sc.active[rec.Ref] = rec
 		}
-		return nil
-	})
+	}
 }
 
 func (sc *scheduler) kick() {

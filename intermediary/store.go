@@ -117,6 +117,56 @@ func openStore(path string, log *slog.Logger) (*store, error) {
 
 func (s *store) close() error { return s.db.Close() }
 
+// loaded is what the bank keeps in memory from its file.
+type loaded struct {
+	cursor    uint64 // the feed's
+	customers []*customerRec
+	wallets   []*walletRec
+	schedules []*scheduleRec
+}
+
+// load reads what the bank keeps in memory, in one transaction that
+// first books reserves on a new file.
+func (s *store) load(reserves int64) (*loaded, error) {
+	l := new(loaded)
+	err := s.update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta.Get(metaReserves) == nil {
+			if err := putInt(meta, metaReserves, reserves); err != nil {
+				return err
+			}
+		}
+		l.cursor = uint64(getInt(meta, metaCursor))
+		err := tx.Bucket(bucketCustomers).ForEach(func(k, v []byte) error {
+			c := new(customerRec)
+			if err := json.Unmarshal(v, c); err != nil {
+				return fmt.Errorf("intermediary: customer %q: %w", k, err)
+			}
+			l.customers = append(l.customers, c)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(bucketWallets).ForEach(func(k, v []byte) error {
+			w := new(walletRec)
+			if err := json.Unmarshal(v, w); err != nil {
+				return fmt.Errorf("intermediary: wallet %q: %w", k, err)
+			}
+			l.wallets = append(l.wallets, w)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return eachSchedule(tx, func(rec *scheduleRec) { l.schedules = append(l.schedules, rec) })
+	})
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
 // update runs fn in a read-write transaction of the bank's file. When
 // bbolt fails and fn did not (the commit, the disk), the bank cannot know
 // what its file now holds: it remembers the failure, refuses every later
