@@ -22,7 +22,7 @@ var (
 	bucketCustomers = []byte("customers") // customer id -> customerRec
 	bucketWallets   = []byte("wallets")   // key id -> walletRec
 	bucketIntents   = []byte("intents")   // ledger op id -> intentRec
-	bucketRequests  = []byte("requests")  // ref -> requestRec; "rid/<key id>/<request id>" -> ref
+	bucketRequests  = []byte("requests")  // "out/<ref>", "in/<ref>" -> requestRec, and indexes (see outKey)
 	bucketSchedules = []byte("schedules") // ref -> scheduleRec; "rid/<key id>/<request id>" -> ref
 	bucketMeta      = []byte("meta")
 

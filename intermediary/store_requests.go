@@ -7,6 +7,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// The requests bucket holds the bank's own requests under "out/<ref>",
+// those addressed to its wallets under "in/<ref>", each wallet's refs
+// under "w/<key id>/<in|out>/<ref>" (no value) for listing, and the ref
+// a wallet's instruction made under "rid/<key id>/<request id>".
+
 func outKey(ref string) string                   { return "out/" + ref }
 func inKey(ref string) string                    { return "in/" + ref }
 func walletReqKey(keyID, dir, ref string) string { return "w/" + keyID + "/" + dir + "/" + ref }
