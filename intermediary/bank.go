@@ -30,11 +30,13 @@ type Bank struct {
 	// floatMu sits where Wallet.mu does and is never held with it: a
 	// pending intent is resolved under the lock its instruction held, the
 	// wallet's or the float's. regMu, the store's failMu, feed.mu and
-	// health.mu are leaves: nothing is taken under them. The Notifier is
-	// called with these held (a wallet's instruction pushes under
-	// Wallet.mu), so the gateway's locks (hub.mu → session.ansMu) come
-	// after all of them, and the gateway never calls the bank while it
-	// holds one.
+	// health.mu are leaves: nothing is taken under them. bbolt's writer
+	// lock counts too: a write of the bank's file may take sched.mu in its
+	// callback (cancelling a schedule), so no write starts while sched.mu
+	// is held. The Notifier is called with these held (a wallet's
+	// instruction pushes under Wallet.mu), so the gateway's locks (hub.mu →
+	// session.ansMu) come after all of them, and the gateway never calls
+	// the bank while it holds one.
 	mu        sync.RWMutex // protects the maps below and each customer's fields
 	customers map[string]*customer
 	wallets   map[string]*Wallet // by key id
