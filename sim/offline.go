@@ -110,7 +110,7 @@ func openOffline(ctx context.Context, w *World) (*offlineRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &offlineRun{w: w, sc: sc, lim: pol.Limits, holders: make([]*holder, len(w.addrs)),
+	o := &offlineRun{w: w, sc: sc, lim: pol.Limits, holders: make([]*holder, len(w.parties)),
 		serials: map[offline.Serial]int{}, vouchers: map[string]*voucherRecord{}}
 	o.rep.RefusedByLimits = map[string]int{}
 	o.rep.Failed = map[string]int{}
@@ -128,7 +128,7 @@ func openOffline(ctx context.Context, w *World) (*offlineRun, error) {
 	if sc.Offline == nil {
 		return o, nil // outages without purses: payments across a cut fail
 	}
-	for i := range w.addrs {
+	for i := range w.parties {
 		merchant := i >= sc.Wallets
 		if unit(sc.Seed, streamPurses, uint64(i)) >= sc.Offline.Share || (!merchant && i >= len(w.sessions)) {
 			continue // only wallets that pay, and merchants, carry purses
@@ -182,7 +182,7 @@ func (o *offlineRun) provision(ctx context.Context, h *holder) error {
 	w := o.w
 	if h.c == nil {
 		b := h.party % o.sc.Banks
-		c, err := wallet.Dial(ctx, w.urls[b], w.keys[h.party], wallet.DialOptions{Bank: w.bankIDs[b], Events: 4, Dialer: w.dialer})
+		c, err := wallet.Dial(ctx, w.urls[b], w.parties[h.party].Key, wallet.DialOptions{Bank: w.bankIDs[b], Events: 4, Dialer: w.dialer})
 		if err != nil {
 			return err
 		}

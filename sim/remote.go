@@ -2,7 +2,6 @@ package sim
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
@@ -98,8 +97,8 @@ func OpenRemote(ctx context.Context, sc *Scenario, rm Remote, sessions int) (_ *
 	w.drawParties()
 	for b, a := range admins {
 		var need int64
-		for i := b; i < len(w.keys); i += sc.Banks {
-			need += w.start[i]
+		for i := b; i < len(w.parties); i += sc.Banks {
+			need += w.parties[i].Start
 		}
 		if need > 0 {
 			if _, err := a.IssueFloat(ctx, "", need); err != nil {
@@ -124,22 +123,15 @@ func (w *World) onboardRemote(ctx context.Context, admins []*bankadmin.Client) e
 	var errs []error
 	failed := 0
 	sem := make(chan struct{}, 32)
-	for i := range w.keys {
+	for _, p := range w.parties {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			tier := "standard"
-			if i >= w.sc.Wallets {
-				tier = "merchant"
-			}
-			spec := bankadmin.CustomerSpec{Name: fmt.Sprintf("party %d", i), PersonID: fmt.Sprintf("sim-%x-%d", w.salt[:6], i),
-				Tier: tier, Deposit: DepositAccount + w.start[i],
-				PublicKeys: []ed25519.PublicKey{w.keys[i].Public().(ed25519.PublicKey)}}
-			if _, err := admins[i%w.sc.Banks].Onboard(ctx, spec); err != nil {
+			if _, err := admins[p.Bank].Onboard(ctx, p.Customer(DepositAccount+p.Start)); err != nil {
 				mu.Lock()
 				failed++
 				if len(errs) < 3 {
-					errs = append(errs, fmt.Errorf("sim: onboard party %d at %s: %w", i, w.bankIDs[i%w.sc.Banks], err))
+					errs = append(errs, fmt.Errorf("sim: onboard party %d at %s: %w", p.N, w.bankIDs[p.Bank], err))
 				}
 				mu.Unlock()
 			}
@@ -150,7 +142,7 @@ func (w *World) onboardRemote(ctx context.Context, admins []*bankadmin.Client) e
 	}
 	wg.Wait()
 	if failed > 0 {
-		return fmt.Errorf("sim: %d of %d parties could not be onboarded, the first: %w", failed, len(w.keys), errors.Join(errs...))
+		return fmt.Errorf("sim: %d of %d parties could not be onboarded, the first: %w", failed, len(w.parties), errors.Join(errs...))
 	}
 	return nil
 }

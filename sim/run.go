@@ -182,8 +182,8 @@ func drawPlan(sc *Scenario) ([]Payment, error) {
 func (r *runner) pay(ctx context.Context, n int, p Payment, due time.Time) {
 	s := r.w.sessions[p.From%len(r.w.sessions)]
 	to := p.To
-	if r.w.addrs[to] == s.Address() {
-		to = (to + 1) % len(r.w.addrs)
+	if r.w.parties[to].Address == s.Address() {
+		to = (to + 1) % len(r.w.parties)
 	}
 	from := p.From % len(r.w.sessions)
 	o := outcome{at: due.Sub(r.start)}
@@ -194,7 +194,7 @@ func (r *runner) pay(ctx context.Context, n int, p Payment, due time.Time) {
 	}
 	switch way {
 	case routeOnline:
-		if _, err := s.Pay(ctx, fmt.Sprintf("sim-%d", n), r.w.addrs[to], p.Amount); err != nil {
+		if _, err := s.Pay(ctx, fmt.Sprintf("sim-%d", n), r.w.parties[to].Address, p.Amount); err != nil {
 			o.code = errorCode(err)
 		}
 	case routeOffline:

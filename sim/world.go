@@ -2,9 +2,6 @@ package sim
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,7 +16,6 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 	"github.com/digital-yen/cbdc-sandbox/ledgerhttp"
-	"github.com/digital-yen/cbdc-sandbox/protocol"
 	"github.com/digital-yen/cbdc-sandbox/sandbox"
 	"github.com/digital-yen/cbdc-sandbox/wallet"
 )
@@ -43,11 +39,8 @@ type World struct {
 	remoteLedger *ledgerhttp.Client // a remote run's view of the ledger, if it was given one
 	salt         []byte             // a remote run's parties are new to the banks: their keys also draw on this
 	dialer       *websocket.Dialer  // a remote run's, for wss:// banks; nil for the default
-	start        []int64            // each party's starting balance
-	customers    []string           // each party's customer id at its bank, in process
-
-	keys  []ed25519.PrivateKey // by party
-	addrs []string             // by party
+	parties      []Party
+	customers    []string // each party's customer id at its bank, in process
 
 	sessions []*wallet.Client // the payers: wallets 0 … len-1
 }
@@ -101,7 +94,7 @@ func OpenWorld(ctx context.Context, sc *Scenario, dir string, sessions int, log 
 	}
 	w.drawParties()
 	for b := range sc.Banks {
-		if err := w.openBank(ctx, b, w.start); err != nil {
+		if err := w.openBank(ctx, b); err != nil {
 			return nil, err
 		}
 	}
@@ -111,64 +104,48 @@ func OpenWorld(ctx context.Context, sc *Scenario, dir string, sessions int, log 
 	return w, nil
 }
 
-// drawParties derives every party's key from the seed, so the same
-// scenario has the same wallet addresses.
+// drawParties derives every party from the seed.
 func (w *World) drawParties() {
-	w.start = StartingBalances(w.sc)
-	n := w.sc.Wallets + w.sc.Merchants
-	w.customers = make([]string, n)
-	w.keys, w.addrs = make([]ed25519.PrivateKey, n), make([]string, n)
-	for i := range n {
-		var b [16]byte
-		binary.BigEndian.PutUint64(b[:], uint64(w.sc.Seed))
-		binary.BigEndian.PutUint64(b[8:], uint64(i))
-		seed := sha256.Sum256(append(append([]byte("cbdc-sim/party\x00"), b[:]...), w.salt...))
-		w.keys[i] = ed25519.NewKeyFromSeed(seed[:])
-		w.addrs[i] = protocol.WalletAddress(w.keys[i].Public().(ed25519.PublicKey), w.bankIDs[i%w.sc.Banks])
-	}
+	w.parties = DrawParties(w.sc, w.bankIDs, w.salt)
+	w.customers = make([]string, len(w.parties))
 }
 
 // openBank issues bank b enough float for its parties' starting balances
 // on top of its first float, onboards its parties (merchants at the
 // merchant tier) and funds them.
-func (w *World) openBank(ctx context.Context, b int, balances []int64) error {
+func (w *World) openBank(ctx context.Context, b int) error {
 	id := ledger.AccountID(w.bankIDs[b])
 	var need int64
-	var parties []int
-	for i := b; i < len(w.keys); i += w.sc.Banks {
-		parties = append(parties, i)
-		need += balances[i]
+	var parties []Party
+	for i := b; i < len(w.parties); i += w.sc.Banks {
+		parties = append(parties, w.parties[i])
+		need += w.parties[i].Start
 	}
 	if need > 0 {
 		if _, err := w.ledger.Issue(ctx, "float-"+string(id), id, need); err != nil {
 			return err
 		}
 	}
-	return w.onboard(ctx, w.banks[b], id, parties, balances)
+	return w.onboard(ctx, w.banks[b], id, parties)
 }
 
-func (w *World) onboard(ctx context.Context, bank *intermediary.Bank, id ledger.AccountID, parties []int, balances []int64) error {
+func (w *World) onboard(ctx context.Context, bank *intermediary.Bank, id ledger.AccountID, parties []Party) error {
 	for start := 0; start < len(parties); start += 1000 {
 		chunk := parties[start:min(start+1000, len(parties))]
 		specs := make([]bankadmin.CustomerSpec, len(chunk))
 		var funding []ledger.Transfer
-		for j, i := range chunk {
-			tier := "standard"
-			if i >= w.sc.Wallets {
-				tier = "merchant"
-			}
-			specs[j] = bankadmin.CustomerSpec{Name: fmt.Sprintf("party %d", i), PersonID: fmt.Sprintf("sim-%d", i),
-				Tier: tier, Deposit: DepositAccount, PublicKeys: []ed25519.PublicKey{w.keys[i].Public().(ed25519.PublicKey)}}
-			if balances[i] > 0 {
-				funding = append(funding, ledger.Transfer{From: id, To: ledger.AccountID(w.addrs[i]), Amount: balances[i]})
+		for j, p := range chunk {
+			specs[j] = p.Customer(DepositAccount)
+			if p.Start > 0 {
+				funding = append(funding, ledger.Transfer{From: id, To: ledger.AccountID(p.Address), Amount: p.Start})
 			}
 		}
 		ids, err := bank.OnboardMany(ctx, specs)
 		if err != nil {
 			return fmt.Errorf("sim: onboard at %s: %w", id, err)
 		}
-		for j, i := range chunk {
-			w.customers[i] = ids[j]
+		for j, p := range chunk {
+			w.customers[p.N] = ids[j]
 		}
 		if len(funding) > 0 {
 			if _, err := w.ledger.Batch(ctx, fmt.Sprintf("start-%s-%d", id, start), funding); err != nil {
@@ -189,7 +166,8 @@ func (w *World) connect(ctx context.Context, n int) error {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			c, err := wallet.Dial(ctx, w.urls[i%w.sc.Banks], w.keys[i], wallet.DialOptions{Bank: w.bankIDs[i%w.sc.Banks], Events: 16, Dialer: w.dialer})
+			p := w.parties[i]
+			c, err := wallet.Dial(ctx, w.urls[p.Bank], p.Key, wallet.DialOptions{Bank: w.bankIDs[p.Bank], Events: 16, Dialer: w.dialer})
 			if err == nil {
 				_, err = c.SetSettings(ctx, "", true, true)
 			}
@@ -229,7 +207,7 @@ func (w *World) startInDeposit(i int) int64 {
 	if !w.remote {
 		return 0
 	}
-	return w.start[i]
+	return w.parties[i].Start
 }
 
 // Holdings reads what every party holds: the CBDC in its wallet at the
@@ -240,9 +218,9 @@ func (w *World) Holdings() ([]int64, error) {
 	if w.ledger == nil {
 		return nil, nil
 	}
-	out := make([]int64, len(w.addrs))
-	for i, a := range w.addrs {
-		b, err := w.ledger.Balance(ledger.AccountID(a))
+	out := make([]int64, len(w.parties))
+	for i, p := range w.parties {
+		b, err := w.ledger.Balance(ledger.AccountID(p.Address))
 		if err != nil {
 			return nil, err
 		}
@@ -277,12 +255,12 @@ func (w *World) topUp(ctx context.Context, plan []Payment) error {
 	for _, p := range plan {
 		need[p.From%len(w.sessions)] += p.Amount
 	}
-	balances := w.start
 	errs := make([]error, len(w.sessions))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)
 	for i, c := range w.sessions {
-		amount := min(need[i]-balances[i], topUpLimit-balances[i])
+		start := w.parties[i].Start
+		amount := min(need[i]-start, topUpLimit-start)
 		if amount <= 0 {
 			continue
 		}

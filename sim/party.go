@@ -1,0 +1,60 @@
+package sim
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/digital-yen/cbdc-sandbox/bankadmin"
+	"github.com/digital-yen/cbdc-sandbox/protocol"
+)
+
+// Party is one wallet or merchant of a scenario: wallets first, then
+// merchants, party n at bank n modulo the banks.
+type Party struct {
+	N        int
+	Bank     int
+	Merchant bool
+	Key      ed25519.PrivateKey
+	Address  string // its wallet's account at the ledger
+	PersonID string // who it is at its bank
+	Start    int64  // its starting balance
+}
+
+// DrawParties derives every party of the scenario from its seed, so the
+// same scenario has the same wallet addresses; bankIDs are the banks'
+// accounts at the ledger. A salt, when not empty, also goes into the keys
+// and person ids, so parties of a second run on the same banks are new to
+// them.
+func DrawParties(sc *Scenario, bankIDs []string, salt []byte) []Party {
+	start := StartingBalances(sc)
+	out := make([]Party, len(start))
+	for i := range out {
+		var b [16]byte
+		binary.BigEndian.PutUint64(b[:], uint64(sc.Seed))
+		binary.BigEndian.PutUint64(b[8:], uint64(i))
+		seed := sha256.Sum256(append(append([]byte("cbdc-sim/party\x00"), b[:]...), salt...))
+		key := ed25519.NewKeyFromSeed(seed[:])
+		person := fmt.Sprintf("sim-%d", i)
+		if len(salt) > 0 {
+			person = fmt.Sprintf("sim-%x-%d", salt[:min(6, len(salt))], i)
+		}
+		out[i] = Party{N: i, Bank: i % sc.Banks, Merchant: i >= sc.Wallets, Key: key,
+			Address:  protocol.WalletAddress(key.Public().(ed25519.PublicKey), bankIDs[i%sc.Banks]),
+			PersonID: person, Start: start[i]}
+	}
+	return out
+}
+
+// Customer is how the party is onboarded at its bank, with deposit in its
+// deposit account: a standard customer, or a merchant at the merchant
+// tier, with its key as its wallet.
+func (p Party) Customer(deposit int64) bankadmin.CustomerSpec {
+	tier := "standard"
+	if p.Merchant {
+		tier = "merchant"
+	}
+	return bankadmin.CustomerSpec{Name: fmt.Sprintf("party %d", p.N), PersonID: p.PersonID, Tier: tier,
+		Deposit: deposit, PublicKeys: []ed25519.PublicKey{p.Key.Public().(ed25519.PublicKey)}}
+}
