@@ -73,13 +73,11 @@ type offlineRun struct {
 	outVal   int64 // value of vouchers made and not yet settled or rejected
 	exposure []ExposureSample
 	attacks  []*attackRecord
-	closedAt time.Duration      // when the last settlement window closed
-	reserved []*holder          // for attacks, in the order they are used
-	victims  []*holder          // purse holders that take no part in an attack but as victims
-	answered []answeredConflict // conflicts sync answers reported, for a remote run
+	closedAt time.Duration // when the last settlement window closed
+	reserved []*holder     // for attacks, in the order they are used
+	victims  []*holder     // purse holders that take no part in an attack but as victims
+	answered []Conflict    // conflicts sync answers reported
 }
-
-type answeredConflict struct{ kind, device string }
 
 // cut is an outage: parties it covers have no connectivity from from to to.
 type cut struct {
@@ -181,8 +179,7 @@ func (o *offlineRun) each(f func(*holder) error) error {
 func (o *offlineRun) provision(ctx context.Context, h *holder) error {
 	w := o.w
 	if h.c == nil {
-		b := h.party % o.sc.Banks
-		c, err := wallet.Dial(ctx, w.urls[b], w.parties[h.party].Key, wallet.DialOptions{Bank: w.bankIDs[b], Events: 4, Dialer: w.dialer})
+		c, err := dial(ctx, w.sb, w.parties[h.party], 4)
 		if err != nil {
 			return err
 		}
@@ -370,7 +367,7 @@ func (o *offlineRun) noteSynced(answers []*protocol.PurseSynced, at time.Duratio
 	defer o.mu.Unlock()
 	for _, a := range answers {
 		for _, c := range a.Conflicts {
-			o.answered = append(o.answered, answeredConflict{kind: c.Kind, device: c.Device})
+			o.answered = append(o.answered, Conflict{Kind: c.Kind, Device: c.Device})
 		}
 		for _, vo := range a.Vouchers {
 			r := o.vouchers[vo.Hash]
@@ -504,32 +501,21 @@ func (o *offlineRun) reconcile(ctx context.Context) error {
 			return nil
 		})
 	}
-	closeWindow := func() error {
-		if o.w.settler == nil {
-			return nil // a remote ledger closes its window on its own timer
-		}
-		_, err := o.w.settler.CloseWindow(ctx)
-		return err
-	}
 	if err := round(false); err != nil {
 		return err
 	}
-	if err := closeWindow(); err != nil {
+	if err := o.w.sb.CloseWindow(ctx); err != nil {
 		return err
 	}
 	if err := round(true); err != nil {
 		return err
 	}
-	err := closeWindow()
-	if err == nil && o.w.settler != nil {
+	err := o.w.sb.CloseWindow(ctx)
+	if err == nil {
 		// The end of the run is the end of the offline period: every
 		// voucher has been handed in, so the books close as if every
-		// deadline had passed, and what only a deadline decides (an
-		// intermittent purse that spent beyond its value and never
-		// synced) is decided now.
-		pol := o.w.settler.Policy()
-		o.w.ahead.Store(int64(2*pol.CertLifetime + pol.UploadGrace + time.Hour))
-		err = closeWindow()
+		// deadline had passed.
+		err = o.w.sb.EndOfflinePeriod(ctx)
 	}
 	o.mu.Lock()
 	o.closedAt = time.Since(o.start)
@@ -558,9 +544,13 @@ func (o *offlineRun) finish() *OfflineReport {
 	rep.Exposure = o.exposure
 	rep.RejectedBy = maps.Clone(o.rep.RejectedBy)
 	rep.LossByBearer = map[string]int64{}
+	books, ok := o.w.sb.Settlement()
+	if !ok {
+		books = heard{o.vouchers, o.answered} // the ledger's word as sync answers gave it
+	}
 	var delays []time.Duration
 	for _, r := range o.vouchers {
-		vo, ok := o.outcome(r)
+		vo, ok := books.Voucher(r.hash)
 		switch {
 		case !ok:
 			rep.NotUploaded++
@@ -572,12 +562,6 @@ func (o *offlineRun) finish() *OfflineReport {
 				at = o.closedAt // settled by another upload, or when the window closed: the run saw it by then
 			}
 			delays = append(delays, at-r.at)
-			if o.w.settler == nil && vo.FromBearer > 0 {
-				rep.LossByBearer[vo.Bearer] += vo.FromBearer
-			}
-			if o.w.settler == nil {
-				rep.LossByPayees += vo.PayeeLoss
-			}
 		case vo.Outcome == string(offline.Rejected):
 			rep.Rejected++
 			rep.RejectedBy[vo.Reason]++
@@ -587,32 +571,25 @@ func (o *offlineRun) finish() *OfflineReport {
 	}
 	slices.Sort(delays)
 	rep.SettleP50, rep.SettleP99 = quantile(delays, 0.5)/1000, quantile(delays, 0.99)/1000
-	conflicts := o.answered
-	if st := o.w.settler; st != nil {
-		sum := st.Summary()
-		for acc, v := range sum.LossByBearer {
-			rep.LossByBearer[string(acc)] += v.Clamp()
-		}
-		rep.LossByPayees = sum.LossByPayees.Clamp()
-		conflicts = nil
-		for _, c := range st.Conflicts() {
-			conflicts = append(conflicts, answeredConflict{kind: string(c.Kind), device: c.Device.String()})
-		}
+	byBearer, payees := books.Losses()
+	for acc, v := range byBearer {
+		rep.LossByBearer[acc] += v
 	}
+	rep.LossByPayees = payees
 	rep.Conflicts = map[string]int{}
 	attackers := map[string]bool{}
 	for _, a := range o.attacks {
 		attackers[a.serial.String()] = true
 	}
 	caught := map[string]string{}
-	for _, c := range conflicts {
-		rep.Conflicts[c.kind]++
-		if _, ok := caught[c.device]; ok {
+	for _, c := range books.Conflicts() {
+		rep.Conflicts[c.Kind]++
+		if _, ok := caught[c.Device]; ok {
 			continue
 		}
-		caught[c.device] = c.kind
-		if sn, err := offline.ParseSerial(c.device); err == nil {
-			if _, ours := o.serials[sn]; ours && !attackers[c.device] {
+		caught[c.Device] = c.Kind
+		if sn, err := offline.ParseSerial(c.Device); err == nil {
+			if _, ours := o.serials[sn]; ours && !attackers[c.Device] {
 				rep.HonestRevoked++
 			}
 		}
@@ -621,17 +598,33 @@ func (o *offlineRun) finish() *OfflineReport {
 	return &rep
 }
 
-// outcome is what the ledger made of a voucher: read from the settlement
-// in process, or from the last sync answer that named it in a remote run.
-func (o *offlineRun) outcome(r *voucherRecord) (protocol.VoucherOutcome, bool) {
-	st := o.w.settler
-	if st == nil {
-		if r.last == nil {
-			return protocol.VoucherOutcome{}, false
-		}
-		return *r.last, true
-	}
-	_, res, ok := st.Voucher(r.hash)
-	return protocol.VoucherOutcome{Outcome: string(res.Outcome), Reason: res.Reason, FromEscrow: res.FromEscrow,
-		FromBearer: res.FromBearer, Bearer: string(res.Bearer), PayeeLoss: res.PayeeLoss}, ok
+// heard is what sync answers told the run of settlement: a running
+// ledger's settlement answers only the purses that sync with it.
+type heard struct {
+	vouchers  map[string]*voucherRecord
+	conflicts []Conflict
 }
+
+func (h heard) Voucher(hash offline.Hash) (protocol.VoucherOutcome, bool) {
+	r := h.vouchers[hash.String()]
+	if r == nil || r.last == nil {
+		return protocol.VoucherOutcome{}, false
+	}
+	return *r.last, true
+}
+
+func (h heard) Losses() (map[string]int64, int64) {
+	byBearer := map[string]int64{}
+	var payees int64
+	for _, r := range h.vouchers {
+		if vo := r.last; vo != nil && vo.Outcome == string(offline.Settled) {
+			if vo.FromBearer > 0 {
+				byBearer[vo.Bearer] += vo.FromBearer
+			}
+			payees += vo.PayeeLoss
+		}
+	}
+	return byBearer, payees
+}
+
+func (h heard) Conflicts() []Conflict { return h.conflicts }

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/digital-yen/cbdc-sandbox/bankadmin"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
+	"github.com/digital-yen/cbdc-sandbox/wallet"
 )
 
 // Party is one wallet or merchant of a scenario: wallets first, then
@@ -57,4 +59,29 @@ func (p Party) Customer(deposit int64) bankadmin.CustomerSpec {
 	}
 	return bankadmin.CustomerSpec{Name: fmt.Sprintf("party %d", p.N), PersonID: p.PersonID, Tier: tier,
 		Deposit: deposit, PublicKeys: []ed25519.PublicKey{p.Key.Public().(ed25519.PublicKey)}}
+}
+
+// Session opens the party's wallet session at its bank as a payer uses
+// it: the waterfall and auto-charge on and, where the sandbox left its
+// starting balance on deposit, that balance withdrawn into the wallet.
+// events is as in wallet.DialOptions.
+func Session(ctx context.Context, sb Sandbox, p Party, events int) (*wallet.Client, error) {
+	c, err := dial(ctx, sb, p, events)
+	if err != nil {
+		return nil, err
+	}
+	if _, err = c.SetSettings(ctx, "", true, true); err == nil && sb.StartOnDeposit() && p.Start > 0 {
+		_, err = c.Withdraw(ctx, "sim-start", p.Start)
+	}
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// dial opens a session for the party's wallet at its bank.
+func dial(ctx context.Context, sb Sandbox, p Party, events int) (*wallet.Client, error) {
+	b := sb.Banks()[p.Bank]
+	return wallet.Dial(ctx, b.WalletURL, p.Key, wallet.DialOptions{Bank: b.ID, Events: events, Dialer: sb.Dialer()})
 }

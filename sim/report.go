@@ -192,10 +192,10 @@ func (r *runner) build(ctx context.Context, elapsed time.Duration) (*Report, err
 	r.mu.Lock()
 	rep.Money = append([]MoneySample(nil), r.money...)
 	r.mu.Unlock()
-	if tot, seen := r.w.totals(ctx); seen {
+	if tot, seen := r.w.sb.Totals(ctx); seen {
 		rep.LedgerSeen, rep.Conserved, rep.Circulation = true, tot.Conserved(), tot.Circulation
 	}
-	bal, err := r.w.Holdings()
+	bal, err := r.w.Holdings(ctx)
 	if err != nil {
 		return nil, err
 	}

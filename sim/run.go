@@ -238,7 +238,7 @@ func (r *runner) report(progress func(Tick)) (stop func()) {
 				return
 			case <-every.C:
 			}
-			t, seen := r.w.totals(context.Background())
+			t, seen := r.w.sb.Totals(context.Background())
 			sec := int(time.Since(r.start).Round(time.Second) / time.Second)
 			if r.off != nil {
 				r.off.sample(sec, t.Escrow)
