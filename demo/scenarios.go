@@ -14,6 +14,7 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 	"github.com/digital-yen/cbdc-sandbox/scenarios"
 	"github.com/digital-yen/cbdc-sandbox/sim"
+	"github.com/digital-yen/cbdc-sandbox/sim/local"
 )
 
 // A scenario started from the page runs as `cbdc sim` does: in a sandbox
@@ -149,7 +150,7 @@ func (s *Server) simulate(sc *sim.Scenario) (*sim.Report, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	world, err := sim.OpenWorld(s.ctx, sc, dir, scenarioSessions, nil)
+	world, err := local.OpenWorld(s.ctx, sc, dir, scenarioSessions, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -9,4 +9,11 @@
 // ParseScenario reads and checks one, naming the line and column of any
 // mistake. A Planner draws the scenario's payments from its seed, so the
 // same scenario always makes the same payments.
+//
+// # Sandboxes
+//
+// A run happens in a Sandbox: package sim/local opens one in this
+// process, and ConnectRemote reaches banks running in other processes.
+// NewWorld onboards a scenario's parties in either, and Run makes its
+// payments there.
 package sim

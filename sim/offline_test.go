@@ -1,25 +1,27 @@
-package sim
+package sim_test
 
 import (
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/sim"
 )
 
 // offlineSmall gives the small scenario purses, an outage of a share of
 // the wallets and one of a bank, and every attack: one of each kind every
 // three seconds from a second and a half in.
-func offlineSmall(mode, bearer string) func(*Scenario) {
-	return func(sc *Scenario) {
-		sc.Duration = Duration(6 * time.Second)
-		sc.Arrival = Arrival{Process: ArrivalPoisson, Rate: 40}
-		sc.Offline = &Offline{Share: 0.8, Fund: 30000, SyncEvery: Duration(time.Second), OfflineShare: 0.3,
-			Policy: Policy{Mode: mode, LossBearer: bearer, PaymentsBeforeSync: 10}}
-		sc.Outages = []Outage{{At: Duration(time.Second), For: Duration(2 * time.Second), Wallets: 0.3},
-			{At: Duration(3 * time.Second), For: Duration(2 * time.Second), Bank: "bank-2"}}
-		for _, k := range []string{AttackClone, AttackRollback, AttackForgedBalance, AttackTampered, AttackReplay} {
-			sc.Attacks = append(sc.Attacks, Attack{Kind: k, PerMinute: 20})
+func offlineSmall(mode, bearer string) func(*sim.Scenario) {
+	return func(sc *sim.Scenario) {
+		sc.Duration = sim.Duration(6 * time.Second)
+		sc.Arrival = sim.Arrival{Process: sim.ArrivalPoisson, Rate: 40}
+		sc.Offline = &sim.Offline{Share: 0.8, Fund: 30000, SyncEvery: sim.Duration(time.Second), OfflineShare: 0.3,
+			Policy: sim.Policy{Mode: mode, LossBearer: bearer, PaymentsBeforeSync: 10}}
+		sc.Outages = []sim.Outage{{At: sim.Duration(time.Second), For: sim.Duration(2 * time.Second), Wallets: 0.3},
+			{At: sim.Duration(3 * time.Second), For: sim.Duration(2 * time.Second), Bank: "bank-2"}}
+		for _, k := range []string{sim.AttackClone, sim.AttackRollback, sim.AttackForgedBalance, sim.AttackTampered, sim.AttackReplay} {
+			sc.Attacks = append(sc.Attacks, sim.Attack{Kind: k, PerMinute: 20})
 		}
 	}
 }
@@ -90,10 +92,10 @@ func TestRun_OfflineSameSeedSameAttacks(t *testing.T) {
 // In a closed loop a payer cut off fails once and waits for the outage to
 // end, rather than running through the plan.
 func TestRun_OutagesWithoutPurses(t *testing.T) {
-	rep := runSmall(t, func(sc *Scenario) {
+	rep := runSmall(t, func(sc *sim.Scenario) {
 		sc.Duration, sc.Payments = 0, 200
-		sc.Arrival = Arrival{Process: ArrivalClosed, Concurrency: 4}
-		sc.Outages = []Outage{{At: 0, For: Duration(time.Second), Wallets: 0.5}}
+		sc.Arrival = sim.Arrival{Process: sim.ArrivalClosed, Concurrency: 4}
+		sc.Outages = []sim.Outage{{At: 0, For: sim.Duration(time.Second), Wallets: 0.5}}
 	})
 	if rep.Offline != nil || !rep.Conserved || rep.Payments != 200 {
 		t.Fatalf("offline report %v, conserved %v, %d payments", rep.Offline, rep.Conserved, rep.Payments)
@@ -116,7 +118,7 @@ func TestRun_OutagesWithoutPurses(t *testing.T) {
 // checkOutageFailures checks that the failures put down to a scripted
 // outage add up and fall inside one: no cut-off failure is found in a second
 // no outage touches, and every no_connection failure is one.
-func checkOutageFailures(t *testing.T, rep *Report) {
+func checkOutageFailures(t *testing.T, rep *sim.Report) {
 	t.Helper()
 	sum := 0
 	for _, s := range rep.Timeline {
@@ -124,7 +126,7 @@ func checkOutageFailures(t *testing.T, rep *Report) {
 		if s.FailedInOutage == 0 {
 			continue
 		}
-		if !slices.ContainsFunc(rep.Outages, func(o OutageWindow) bool { return o.From < float64(s.T+1) && float64(s.T) < o.To }) {
+		if !slices.ContainsFunc(rep.Outages, func(o sim.OutageWindow) bool { return o.From < float64(s.T+1) && float64(s.T) < o.To }) {
 			t.Errorf("second %d: %d failures put down to an outage, and no outage was on", s.T, s.FailedInOutage)
 		}
 	}

@@ -38,6 +38,8 @@ type Remote struct {
 	TLS *tls.Config
 }
 
+var _ Sandbox = (*RemoteSandbox)(nil)
+
 // RemoteSandbox is a sandbox running in other processes, driven through
 // each bank's admin API and, if it was given one, a bank's view of the
 // ledger.

@@ -1,10 +1,13 @@
-package sim
+package sim_test
 
 import (
 	"context"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/sim"
+	"github.com/digital-yen/cbdc-sandbox/sim/local"
 )
 
 const smallScenario = `{
@@ -19,14 +22,14 @@ const smallScenario = `{
   "mix": {"person_to_person": 0.5, "merchant": 0.5, "amount": {"dist": "uniform", "min": 1, "max": 500}}
 }`
 
-func runSmall(t *testing.T, edit func(*Scenario)) *Report {
+func runSmall(t *testing.T, edit func(*sim.Scenario)) *sim.Report {
 	t.Helper()
 	return runSessions(t, 16, edit)
 }
 
-func runSessions(t *testing.T, sessions int, edit func(*Scenario)) *Report {
+func runSessions(t *testing.T, sessions int, edit func(*sim.Scenario)) *sim.Report {
 	t.Helper()
-	sc, err := ParseScenario("small.json", []byte(smallScenario))
+	sc, err := sim.ParseScenario("small.json", []byte(smallScenario))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +37,7 @@ func runSessions(t *testing.T, sessions int, edit func(*Scenario)) *Report {
 		edit(sc)
 	}
 	ctx := context.Background()
-	w, err := OpenWorld(ctx, sc, t.TempDir(), sessions, nil)
+	w, err := local.OpenWorld(ctx, sc, t.TempDir(), sessions, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +46,7 @@ func runSessions(t *testing.T, sessions int, edit func(*Scenario)) *Report {
 			t.Error(err)
 		}
 	}()
-	rep, err := Run(ctx, w, nil)
+	rep, err := sim.Run(ctx, w, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +63,7 @@ func TestRun_SameSeedSameOutcome(t *testing.T) {
 	if a.Balances != b.Balances || a.Payments != b.Payments {
 		t.Errorf("two runs of one seed ended differently: %s and %s", a.Balances, b.Balances)
 	}
-	c := runSmall(t, func(sc *Scenario) { sc.Seed++ })
+	c := runSmall(t, func(sc *sim.Scenario) { sc.Seed++ })
 	if c.Balances == a.Balances {
 		t.Error("another seed ended with the same balances")
 	}
@@ -74,9 +77,9 @@ func TestRun_SameSeedSameOutcome(t *testing.T) {
 }
 
 func TestRun_ClosedLoop(t *testing.T) {
-	rep := runSmall(t, func(sc *Scenario) {
+	rep := runSmall(t, func(sc *sim.Scenario) {
 		sc.Duration, sc.Payments = 0, 300
-		sc.Arrival = Arrival{Process: ArrivalClosed, Concurrency: 8}
+		sc.Arrival = sim.Arrival{Process: sim.ArrivalClosed, Concurrency: 8}
 	})
 	if rep.Payments != 300 || rep.Paid != 300 || rep.Achieved <= 0 || rep.P99 <= 0 || time.Duration(rep.P50*1e6) > 5*time.Second {
 		t.Errorf("closed loop: %+v", rep)

@@ -1,4 +1,4 @@
-package sim
+package sim_test
 
 import (
 	"context"
@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/sim"
+	"github.com/digital-yen/cbdc-sandbox/sim/local"
 )
 
 // Every scenario in scenarios/ runs, shrunk to a few seconds and a few
@@ -28,7 +31,7 @@ func TestScenarios_EachRunsShrunk(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sc, err := ParseScenario(f, raw)
+			sc, err := sim.ParseScenario(f, raw)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -36,12 +39,12 @@ func TestScenarios_EachRunsShrunk(t *testing.T) {
 			if err := sc.Validate(); err != nil {
 				t.Fatalf("shrunk scenario: %v", err)
 			}
-			w, err := OpenWorld(context.Background(), sc, t.TempDir(), 40, nil)
+			w, err := local.OpenWorld(context.Background(), sc, t.TempDir(), 40, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer w.Close()
-			rep, err := Run(context.Background(), w, nil)
+			rep, err := sim.Run(context.Background(), w, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -64,29 +67,29 @@ func TestScenarios_EachRunsShrunk(t *testing.T) {
 
 // shrink makes a scenario a four-second run of at most 60 wallets and 6
 // merchants at most 40 payments a second.
-func shrink(sc *Scenario) {
+func shrink(sc *sim.Scenario) {
 	const span = 4 * time.Second
 	sc.Wallets, sc.Merchants = min(sc.Wallets, 60), min(sc.Merchants, 6)
 	scale := float64(span) / float64(max(sc.Duration.D(), time.Second))
-	sc.Duration, sc.Payments = Duration(span), 0
+	sc.Duration, sc.Payments = sim.Duration(span), 0
 	sc.Warmup, sc.Cooldown = 0, 0
 	switch sc.Arrival.Process {
-	case ArrivalClosed:
+	case sim.ArrivalClosed:
 		sc.Arrival.Concurrency = min(sc.Arrival.Concurrency, 8)
-	case ArrivalSchedule:
+	case sim.ArrivalSchedule:
 		for i := range sc.Arrival.Steps {
-			sc.Arrival.Steps[i].At = Duration(float64(sc.Arrival.Steps[i].At) * scale)
+			sc.Arrival.Steps[i].At = sim.Duration(float64(sc.Arrival.Steps[i].At) * scale)
 			sc.Arrival.Steps[i].Rate = min(sc.Arrival.Steps[i].Rate, 40)
 		}
 	default:
 		sc.Arrival.Rate = min(sc.Arrival.Rate, 40)
 	}
 	for i := range sc.Outages {
-		sc.Outages[i].At = Duration(float64(sc.Outages[i].At) * scale)
-		sc.Outages[i].For = Duration(float64(sc.Outages[i].For) * scale)
+		sc.Outages[i].At = sim.Duration(float64(sc.Outages[i].At) * scale)
+		sc.Outages[i].For = sim.Duration(float64(sc.Outages[i].For) * scale)
 	}
 	if sc.Offline != nil {
-		sc.Offline.SyncEvery = Duration(time.Second)
+		sc.Offline.SyncEvery = sim.Duration(time.Second)
 	}
 	for i := range sc.Attacks {
 		sc.Attacks[i].PerMinute = 15 // one, two seconds in

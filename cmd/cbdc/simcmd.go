@@ -19,6 +19,7 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/ledgerhttp"
 	"github.com/digital-yen/cbdc-sandbox/sandbox"
 	"github.com/digital-yen/cbdc-sandbox/sim"
+	"github.com/digital-yen/cbdc-sandbox/sim/local"
 )
 
 // runSim is `cbdc sim SCENARIO.json`.
@@ -231,7 +232,7 @@ func simulateRemote(ctx context.Context, sc *sim.Scenario, rm sim.Remote, sessio
 
 func simulate(ctx context.Context, sc *sim.Scenario, dir string, sessions int, progress func(sim.Tick), stderr io.Writer) (rep *sim.Report, err error) {
 	fmt.Fprintf(stderr, "cbdc sim: %s: opening %d banks with %d wallets and %d merchants\n", sc.Name, sc.Banks, sc.Wallets, sc.Merchants)
-	w, err := sim.OpenWorld(ctx, sc, dir, sessions, nil)
+	w, err := local.OpenWorld(ctx, sc, dir, sessions, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,8 @@
-package sim
+// Package local runs the simulator's sandbox in this process: the
+// central ledger, its settlement and the banks, which a run reaches
+// directly. It is apart from package sim so that what drives running
+// processes (the soak) need not build the banks.
+package local
 
 import (
 	"context"
@@ -16,29 +20,32 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/offline"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 	"github.com/digital-yen/cbdc-sandbox/sandbox"
+	"github.com/digital-yen/cbdc-sandbox/sim"
 )
 
-// Local is a sandbox in this process: the central ledger, its
+var _ sim.Sandbox = (*Sandbox)(nil)
+
+// Sandbox is a sandbox in this process: the central ledger, its
 // settlement, and the banks serving wallets on loopback.
-type Local struct {
+type Sandbox struct {
 	sb    *sandbox.Sandbox
-	banks []Bank
+	banks []sim.Bank
 	// ahead moves settlement's clock past real time, so a run can close
 	// its books as if every offline deadline had passed.
 	ahead atomic.Int64
 
-	parties   []Party
+	parties   []sim.Party
 	customers []string // each party's customer id at its bank
 }
 
-// OpenLocal opens a sandbox for the scenario in dir: its banks, on free
+// Open opens a sandbox for the scenario in dir: its banks, on free
 // ports, under the scenario's offline policy, and letting a simulated
 // wallet send as fast as the scenario asks.
-func OpenLocal(ctx context.Context, sc *Scenario, dir string, log *slog.Logger) (*Local, error) {
+func Open(ctx context.Context, sc *sim.Scenario, dir string, log *slog.Logger) (*Sandbox, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	pol := Policy{}
+	pol := sim.Policy{}
 	if sc.Offline != nil {
 		pol = sc.Offline.Policy
 	}
@@ -46,7 +53,7 @@ func OpenLocal(ctx context.Context, sc *Scenario, dir string, log *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	s := &Local{}
+	s := &Sandbox{}
 	cfg := sandbox.Defaults()
 	cfg.Dir, cfg.Banks, cfg.Float, cfg.Listen, cfg.Policy, cfg.Logger = dir, sc.Banks, intermediary.DefaultFloatTarget, "127.0.0.1:0", policy, log
 	cfg.Rate, cfg.Burst = 1000, 1000
@@ -55,7 +62,7 @@ func OpenLocal(ctx context.Context, sc *Scenario, dir string, log *slog.Logger) 
 		return nil, err
 	}
 	for _, b := range s.sb.Banks {
-		s.banks = append(s.banks, Bank{ID: string(b.ID()), WalletURL: b.WalletURL()})
+		s.banks = append(s.banks, sim.Bank{ID: string(b.ID()), WalletURL: b.WalletURL()})
 	}
 	return s, nil
 }
@@ -63,22 +70,22 @@ func OpenLocal(ctx context.Context, sc *Scenario, dir string, log *slog.Logger) 
 // OpenWorld builds the scenario's world in dir: opens the ledger and its
 // banks, onboards every party with a key drawn from the seed, funds the
 // starting balances and opens up to sessions payer sessions.
-func OpenWorld(ctx context.Context, sc *Scenario, dir string, sessions int, log *slog.Logger) (*World, error) {
-	s, err := OpenLocal(ctx, sc, dir, log)
+func OpenWorld(ctx context.Context, sc *sim.Scenario, dir string, sessions int, log *slog.Logger) (*sim.World, error) {
+	s, err := Open(ctx, sc, dir, log)
 	if err != nil {
 		return nil, err
 	}
-	return NewWorld(ctx, sc, s, nil, sessions)
+	return sim.NewWorld(ctx, sc, s, nil, sessions)
 }
 
 // Ledger is the central ledger.
-func (s *Local) Ledger() *ledger.Ledger { return s.sb.Ledger }
+func (s *Sandbox) Ledger() *ledger.Ledger { return s.sb.Ledger }
 
-func (s *Local) Banks() []Bank             { return s.banks }
-func (s *Local) Dialer() *websocket.Dialer { return nil }
+func (s *Sandbox) Banks() []sim.Bank         { return s.banks }
+func (s *Sandbox) Dialer() *websocket.Dialer { return nil }
 
 // IssueFloat issues the float at the ledger directly, once per bank.
-func (s *Local) IssueFloat(ctx context.Context, bank int, amount int64) error {
+func (s *Sandbox) IssueFloat(ctx context.Context, bank int, amount int64) error {
 	id := ledger.AccountID(s.banks[bank].ID)
 	_, err := s.sb.Ledger.Issue(ctx, "float-"+string(id), id, amount)
 	return err
@@ -86,11 +93,11 @@ func (s *Local) IssueFloat(ctx context.Context, bank int, amount int64) error {
 
 // Onboard onboards each bank's parties a thousand at a time and pays
 // their starting balances into their wallets at the ledger.
-func (s *Local) Onboard(ctx context.Context, parties []Party) error {
+func (s *Sandbox) Onboard(ctx context.Context, parties []sim.Party) error {
 	s.parties = parties
 	s.customers = make([]string, len(parties))
 	for b, bank := range s.sb.Banks {
-		var mine []Party
+		var mine []sim.Party
 		for i := b; i < len(parties); i += len(s.banks) {
 			mine = append(mine, parties[i])
 		}
@@ -101,13 +108,13 @@ func (s *Local) Onboard(ctx context.Context, parties []Party) error {
 	return nil
 }
 
-func (s *Local) onboard(ctx context.Context, bank *intermediary.Bank, id ledger.AccountID, parties []Party) error {
+func (s *Sandbox) onboard(ctx context.Context, bank *intermediary.Bank, id ledger.AccountID, parties []sim.Party) error {
 	for start := 0; start < len(parties); start += 1000 {
 		chunk := parties[start:min(start+1000, len(parties))]
 		specs := make([]bankadmin.CustomerSpec, len(chunk))
 		var funding []ledger.Transfer
 		for j, p := range chunk {
-			specs[j] = p.Customer(DepositAccount)
+			specs[j] = p.Customer(sim.DepositAccount)
 			if p.Start > 0 {
 				funding = append(funding, ledger.Transfer{From: id, To: ledger.AccountID(p.Address), Amount: p.Start})
 			}
@@ -129,14 +136,14 @@ func (s *Local) onboard(ctx context.Context, bank *intermediary.Bank, id ledger.
 }
 
 // StartOnDeposit is false: the ledger pays starting balances into wallets.
-func (s *Local) StartOnDeposit() bool { return false }
+func (s *Sandbox) StartOnDeposit() bool { return false }
 
-func (s *Local) Totals(context.Context) (ledger.Totals, bool) { return s.sb.Ledger.Totals(), true }
+func (s *Sandbox) Totals(context.Context) (ledger.Totals, bool) { return s.sb.Ledger.Totals(), true }
 
 // Holdings reads each party's wallet at the ledger and its deposit at its
 // bank. Which of the two pays (auto-charge, a purse charged from the
 // deposit) depends on timing; their sum does not.
-func (s *Local) Holdings(context.Context) ([]int64, error) {
+func (s *Sandbox) Holdings(context.Context) ([]int64, error) {
 	out := make([]int64, len(s.parties))
 	for i, p := range s.parties {
 		b, err := s.sb.Ledger.Balance(ledger.AccountID(p.Address))
@@ -152,7 +159,7 @@ func (s *Local) Holdings(context.Context) ([]int64, error) {
 	return out, nil
 }
 
-func (s *Local) CloseWindow(ctx context.Context) error {
+func (s *Sandbox) CloseWindow(ctx context.Context) error {
 	_, err := s.sb.Settler.CloseWindow(ctx)
 	return err
 }
@@ -161,16 +168,16 @@ func (s *Local) CloseWindow(ctx context.Context) error {
 // voucher of the run could have, and closes the window: what only a
 // deadline decides (an intermittent purse that spent beyond its value
 // and never synced) is decided now.
-func (s *Local) EndOfflinePeriod(ctx context.Context) error {
+func (s *Sandbox) EndOfflinePeriod(ctx context.Context) error {
 	pol := s.sb.Settler.Policy()
 	s.ahead.Store(int64(2*pol.CertLifetime + pol.UploadGrace + time.Hour))
 	return s.CloseWindow(ctx)
 }
 
-func (s *Local) Settlement() (Settlement, bool) { return settled{s.sb.Settler}, true }
+func (s *Sandbox) Settlement() (sim.Settlement, bool) { return settled{s.sb.Settler}, true }
 
 // Close ends the banks, settlement and the ledger.
-func (s *Local) Close() error { return s.sb.Close() }
+func (s *Sandbox) Close() error { return s.sb.Close() }
 
 // settled reads settlement in process.
 type settled struct{ st *settlement.Settler }
@@ -190,10 +197,10 @@ func (v settled) Losses() (map[string]int64, int64) {
 	return byBearer, sum.LossByPayees.Clamp()
 }
 
-func (v settled) Conflicts() []Conflict {
-	var out []Conflict
+func (v settled) Conflicts() []sim.Conflict {
+	var out []sim.Conflict
 	for _, c := range v.st.Conflicts() {
-		out = append(out, Conflict{Kind: string(c.Kind), Device: c.Device.String()})
+		out = append(out, sim.Conflict{Kind: string(c.Kind), Device: c.Device.String()})
 	}
 	return out
 }
