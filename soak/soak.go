@@ -3,14 +3,11 @@ package soak
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,9 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
-
-	"github.com/digital-yen/cbdc-sandbox/bankadmin"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 	"github.com/digital-yen/cbdc-sandbox/sim"
 	"github.com/digital-yen/cbdc-sandbox/wallet"
@@ -148,10 +142,9 @@ type run struct {
 	cfg     Config
 	ledger  *service
 	banks   []*service
-	admins  []*bankadmin.Client // by bank
+	tls     *tls.Config        // trusts DIR/certs/ca.pem; nil without TLS
+	sandbox *sim.RemoteSandbox // the banks' admin API, and how wallets reach them
 	parties []*party
-	dialer  *websocket.Dialer // wallets' dialer: trusts DIR/certs/ca.pem under TLS
-	https   *http.Client      // the admin API's client
 
 	mu        sync.Mutex // protects the counters below
 	paid      []acked
@@ -270,13 +263,7 @@ func (r *run) startServices(ctx context.Context) error {
 		}
 		pool := x509.NewCertPool()
 		pool.AppendCertsFromPEM(pemBytes)
-		cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-		d := *websocket.DefaultDialer
-		d.TLSClientConfig = cfg
-		r.dialer = &d
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = cfg
-		r.https = &http.Client{Timeout: 30 * time.Second, Transport: tr}
+		r.tls = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	r.ledger = &service{name: "ledger", binary: bin, serving: ledgerServing, logPath: logPathIn(dir, "ledger"), listen: r.listenAddr(0),
 		args: func(listen string) []string {
@@ -332,24 +319,15 @@ func (r *run) closeSessions() {
 	}
 }
 
-// partyKey derives a party's wallet key from the scenario's seed.
-func partyKey(seed int64, n int) ed25519.PrivateKey {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(seed))
-	binary.BigEndian.PutUint64(b[8:], uint64(n))
-	s := sha256.Sum256(append([]byte("cbdc soak party "), b[:]...))
-	return ed25519.NewKeyFromSeed(s[:])
-}
-
-// onboard opens every party at its bank (party n at bank n mod banks)
-// through the bank's admin API, as a standard customer or a merchant with
-// its starting balance on deposit, then opens its session, turns on the
+// onboard reaches the banks through their admin API, onboards every
+// party at its bank (party n at bank n mod banks) as sim does, with its
+// starting balance on deposit, then opens its session, which turns on the
 // waterfall and auto-charge and withdraws the balance into its wallet, 32
 // parties at a time.
 func (r *run) onboard(ctx context.Context) error {
 	sc := r.cfg.Scenario
-	r.admins = make([]*bankadmin.Client, len(r.banks))
-	for b, s := range r.banks {
+	rm := sim.Remote{TLS: r.tls}
+	for _, s := range r.banks {
 		token, err := os.ReadFile(filepath.Join(r.cfg.Dir, s.name, "admin.token"))
 		if err != nil {
 			return fmt.Errorf("soak: %s's admin token: %w", s.name, err)
@@ -358,26 +336,34 @@ func (r *run) onboard(ctx context.Context) error {
 		if r.cfg.TLS {
 			scheme = "https://"
 		}
-		r.admins[b] = bankadmin.New(scheme+s.listen, string(token), r.https)
+		rm.Banks = append(rm.Banks, sim.RemoteBank{URL: scheme + s.listen, AdminToken: string(token)})
 	}
-	start := sim.StartingBalances(sc)
-	r.parties = make([]*party, len(start))
+	sb, err := sim.ConnectRemote(ctx, rm)
+	if err != nil {
+		return err
+	}
+	r.sandbox = sb
+	var bankIDs []string
+	for _, b := range sb.Banks() {
+		bankIDs = append(bankIDs, b.ID)
+	}
+	parties := sim.DrawParties(sc, bankIDs, nil)
+	if err := sb.Onboard(ctx, parties); err != nil {
+		return err
+	}
+	r.parties = make([]*party, len(parties))
 	sem := make(chan struct{}, 32)
-	errs := make(chan error, len(start))
+	errs := make(chan error, len(parties))
 	var wg sync.WaitGroup
-	for n := range start {
-		p := &party{n: n, bank: n % sc.Banks, key: partyKey(sc.Seed, n)}
+	for n, sp := range parties {
+		p := &party{n: n, bank: sp.Bank, key: sp.Key}
 		r.parties[n] = p
-		tier := "standard"
-		if n >= sc.Wallets {
-			tier = "merchant"
-		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := r.open(ctx, r.admins[p.bank], p, tier, start[n]); err != nil {
+			if err := r.open(ctx, p, sp); err != nil {
 				errs <- fmt.Errorf("soak: onboarding party %d at %s: %w", n, r.banks[p.bank].name, err)
 			}
 		}()
@@ -387,37 +373,23 @@ func (r *run) onboard(ctx context.Context) error {
 	return <-errs
 }
 
-// openingDeposit is what each party has on deposit besides its starting
-// balance: with auto-charge on, payers draw on it once their wallets run
-// dry, so the load keeps paying for a long soak.
-const openingDeposit = 1_000_000
-
-func (r *run) open(ctx context.Context, admin *bankadmin.Client, p *party, tier string, start int64) error {
-	spec := bankadmin.CustomerSpec{Name: fmt.Sprintf("Soak party %d", p.n), PersonID: fmt.Sprintf("SOAK-%d", p.n), Tier: tier,
-		Deposit: openingDeposit + start, PublicKeys: []ed25519.PublicKey{p.key.Public().(ed25519.PublicKey)}}
-	if _, err := admin.Onboard(ctx, spec); err != nil {
-		return err
-	}
-	c, err := wallet.Dial(ctx, r.banks[p.bank].url(), p.key, wallet.DialOptions{Dialer: r.dialer})
+// open opens the onboarded party's session and checks it holds what it
+// was onboarded with: sim.DepositAccount besides its starting balance,
+// which keeps payers paying through a long soak once their wallets run
+// dry.
+func (r *run) open(ctx context.Context, p *party, sp sim.Party) error {
+	c, err := sim.Session(ctx, r.sandbox, sp, 0)
 	if err != nil {
 		return err
 	}
 	p.c, p.address = c, c.Address()
-	if _, err := c.SetSettings(ctx, "settings", true, true); err != nil {
-		return err
-	}
-	if start > 0 {
-		if _, err := c.Withdraw(ctx, "start", start); err != nil {
-			return err
-		}
-	}
 	b, err := c.Balance(ctx)
 	if err != nil {
 		return err
 	}
 	p.start = b.Balance + b.Deposit
-	if p.start != openingDeposit+start {
-		return fmt.Errorf("onboarded with %d yen on deposit and withdrew %d, it holds %d", openingDeposit+start, start, p.start)
+	if p.start != sim.DepositAccount+sp.Start {
+		return fmt.Errorf("onboarded with %d yen on deposit and withdrew %d, it holds %d", sim.DepositAccount+sp.Start, sp.Start, p.start)
 	}
 	return nil
 }
@@ -428,7 +400,7 @@ func (r *run) waitForIntents(ctx context.Context, rep *Report) {
 	deadline := time.Now().Add(time.Minute)
 	for b, s := range r.banks {
 		for {
-			st, err := r.admins[b].Status(ctx)
+			st, err := r.sandbox.Admin(b).Status(ctx)
 			if err == nil && st.PendingIntents == 0 {
 				break
 			}
@@ -456,7 +428,7 @@ func (r *run) session(ctx context.Context, p *party) (*wallet.Client, error) {
 	wait := 100 * time.Millisecond
 	for {
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		c, err := wallet.Dial(dctx, r.banks[p.bank].url(), p.key, wallet.DialOptions{Dialer: r.dialer})
+		c, err := wallet.Dial(dctx, r.banks[p.bank].url(), p.key, wallet.DialOptions{Dialer: r.sandbox.Dialer()})
 		cancel()
 		if err == nil {
 			p.c = c
