@@ -27,6 +27,7 @@ func TestFromLedger_EveryLedgerError(t *testing.T) {
 		"subscriber_too_slow": protocol.CodeInternal, "mailbox_full": protocol.CodeInternal,
 		"message_too_large": protocol.CodeInternal,
 		"ledger_closed":     protocol.CodeUnavailable, "storage_failed": protocol.CodeUnavailable, "corrupt": protocol.CodeUnavailable,
+		"not_leader": protocol.CodeUnavailable,
 	}
 	for _, e := range ledger.Errors() {
 		w, ok := want[e.Code]

@@ -117,7 +117,7 @@ var allErrors = []*Error{ErrInvalidOpID, ErrInvalidAccountID, ErrInvalidAmount, 
 	ErrUnknownAccount, ErrAccountExists, ErrAccountClosed, ErrWrongKind, ErrSameAccount,
 	ErrIssuanceAccount, ErrInsufficientFunds, ErrOpIDReused, ErrAccountNotEmpty, ErrAccountInUse,
 	ErrNotYours, ErrBatchSize, ErrInvalidHolder, ErrHoldingLimit, ErrUnknownHolder, ErrBadCursor, ErrSlowSubscriber,
-	ErrClosed, ErrStorage, ErrCorrupt, ErrMailboxFull, ErrMessageTooLarge}
+	ErrClosed, ErrStorage, ErrCorrupt, ErrMailboxFull, ErrMessageTooLarge, ErrNotLeader}
 
 // Errors returns every Error the ledger answers with, so the tables that
 // carry them across a wire can be built from, and checked against, one
@@ -154,8 +154,9 @@ const (
 	// free: what was done under it is for an operator to find.
 	IDTaken
 	// InDoubt: no rule answered: the ledger stopped, its storage failed,
-	// its data is damaged, or the answer was lost on the way (a network
-	// error, a context that ended). It may or may not have been applied;
+	// its data is damaged, the replica asked was not (or stopped being) the
+	// leader, or the answer was lost on the way (a network error, a
+	// context that ended). It may or may not have been applied;
 	// asking again under the same id finds out.
 	InDoubt
 )
@@ -178,7 +179,7 @@ func OutcomeOf(err error) Outcome {
 		return Applied
 	}
 	switch ErrorCode(err) {
-	case "", ErrClosed.Code, ErrStorage.Code, ErrCorrupt.Code:
+	case "", ErrClosed.Code, ErrStorage.Code, ErrCorrupt.Code, ErrNotLeader.Code:
 		return InDoubt
 	case ErrOpIDReused.Code:
 		return IDTaken

@@ -38,6 +38,16 @@ type Options struct {
 	// records, its encoded bytes and how long the append and fsync took.
 	// It runs on the committer and must not block.
 	OnCommit func(records, bytes int, took time.Duration)
+
+	// Replicator, when set, makes the ledger one replica of a consensus
+	// group: it starts following (refusing operations with ErrNotLeader)
+	// until Lead, and its journal grows only through Apply.
+	Replicator Replicator
+
+	// GenesisTime stamps the genesis record of a new journal; the time of
+	// opening when zero. Replicas of one ledger must share it, so that
+	// their hash chains are the same from the first record.
+	GenesisTime time.Time
 }
 
 // Ledger is the central ledger. It is safe for concurrent use.
@@ -77,6 +87,8 @@ type Ledger struct {
 
 	durable commitSignal // wakes feeds at each durable commit
 	relay   relay        // messages between intermediaries, in memory
+
+	repl replication // when one replica of a group
 }
 
 // Open opens the ledger in dir, creating it with its genesis record when
@@ -101,7 +113,13 @@ func Open(dir string, opts Options) (*Ledger, error) {
 	}
 	l.db = db
 	start := time.Now()
-	if err := initJournal(db, l.now()); err != nil {
+	l.repl.rep = opts.Replicator
+	l.repl.leads = make(chan chan uint64)
+	genesis := opts.GenesisTime
+	if genesis.IsZero() {
+		genesis = l.now()
+	}
+	if err := initJournal(db, genesis); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("ledger: initialise %s: %w", dir, err)
 	}
@@ -118,6 +136,11 @@ func Open(dir string, opts Options) (*Ledger, error) {
 	l.log.Info("ledger recovered", "dir", dir, "records", st.seq, "replayed", replayed,
 		"accounts", len(st.accounts), "took", time.Since(start).Round(time.Millisecond))
 	l.work, l.view = st, st.clone()
+	if l.repl.rep != nil {
+		// A replica that comes to lead sequences from its view, so the
+		// view keeps the operation index that recognises a retry.
+		l.view = st.cloneWithOps()
+	}
 	l.recent = make([]*record, recentRecords)
 	go l.cp.run()
 	l.requests = make(chan *request, 4096)

@@ -9,9 +9,10 @@ import (
 
 // Every error the ledger answers with says one thing about the operation
 // it answered: applied, refused, its id taken, or in doubt; only a stopped
-// or damaged ledger, or no answer at all, leaves it in doubt.
+// or damaged ledger, a replica that is not (or stopped being) the leader,
+// or no answer at all, leaves it in doubt.
 func TestOutcomeOf_EveryError(t *testing.T) {
-	inDoubt := map[*Error]bool{ErrClosed: true, ErrStorage: true, ErrCorrupt: true}
+	inDoubt := map[*Error]bool{ErrClosed: true, ErrStorage: true, ErrCorrupt: true, ErrNotLeader: true}
 	seen := map[string]bool{}
 	for _, e := range Errors() {
 		if seen[e.Code] {

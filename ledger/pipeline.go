@@ -53,6 +53,7 @@ type batch struct {
 	waiters []waiter
 	head    [32]byte // hash of the last record
 	bytes   int      // encoded size of the chunks
+	epoch   uint64   // the leadership it was sequenced under, when replicated
 }
 
 // maxBatchBytes closes a group commit early when its records are large
@@ -114,6 +115,13 @@ func (l *Ledger) sequence() {
 			in = nil // full: wait for the committer
 		}
 		select {
+		case done := <-l.repl.leads:
+			if cur != nil {
+				l.commits <- cur // sequenced under the old leadership: the committer fails it
+				cur = nil
+			}
+			l.lead()
+			done <- l.repl.epoch.Load()
 		case r, ok := <-in:
 			if !ok {
 				requests = nil
@@ -123,7 +131,7 @@ func (l *Ledger) sequence() {
 				continue
 			}
 			if cur == nil {
-				cur = &batch{}
+				cur = &batch{epoch: l.repl.epoch.Load()}
 			}
 			l.admit(cur, r)
 		case out <- cur:
@@ -147,6 +155,10 @@ func (l *Ledger) admit(b *batch, r *request) {
 	}
 	if !validID(o.id) {
 		r.done <- fail(ErrInvalidOpID)
+		return
+	}
+	if !l.sequencing(b) {
+		r.done <- fail(ErrNotLeader)
 		return
 	}
 	b.waiters = append(b.waiters, waiter{r, l.sequenceOp(b, o, fail)})
@@ -269,6 +281,13 @@ func (l *Ledger) commit() {
 	defer l.finalCheckpoint()
 	for b := range l.commits {
 		err := l.failed()
+		if l.repl.rep != nil {
+			if err == nil {
+				err = l.replicate(b)
+			}
+			l.answer(b, err) // Apply has written and published it
+			continue
+		}
 		if err == nil && len(b.chunks) > 0 {
 			start := time.Now()
 			if werr := appendChunks(l.db, b.keys, b.chunks, b.recs[len(b.recs)-1].seq, b.head); werr != nil {
@@ -279,17 +298,25 @@ func (l *Ledger) commit() {
 			}
 		}
 		if err != nil {
-			for _, w := range b.waiters {
-				w.req.done <- result{err: &OpError{Op: w.req.op.typ.String(), ID: w.req.op.id, Err: err}}
-			}
+			l.answer(b, err)
 			continue
 		}
 		l.publish(b)
 		l.durable.notify()
-		for _, w := range b.waiters {
+		l.answer(b, nil)
+		l.noteCommitted(b)
+	}
+}
+
+// answer tells a batch's callers their results, or err when the batch
+// was not made durable.
+func (l *Ledger) answer(b *batch, err error) {
+	for _, w := range b.waiters {
+		if err != nil {
+			w.req.done <- result{err: &OpError{Op: w.req.op.typ.String(), ID: w.req.op.id, Err: err}}
+		} else {
 			w.req.done <- w.res
 		}
-		l.noteCommitted(b)
 	}
 }
 
@@ -331,12 +358,24 @@ func (l *Ledger) finalCheckpoint() {
 
 // publish applies a durable batch to the read view and tells subscribers.
 func (l *Ledger) publish(b *batch) {
+	events, err := l.toView(b)
+	if err != nil {
+		// The sequencer applied the same rules; disagreement is a bug.
+		panic("ledger: read view refused a committed record: " + err.Error())
+	}
+	if events != nil {
+		l.subs.send(events)
+	}
+}
+
+// toView applies a batch to the read view and returns its events for the
+// subscribers, if any. A record the view refuses stops it there.
+func (l *Ledger) toView(b *batch) ([]Event, error) {
 	l.viewMu.Lock()
+	defer l.viewMu.Unlock()
 	for _, r := range b.recs {
 		if err := l.view.apply(r); err != nil {
-			// The sequencer applied the same rules; disagreement is a bug.
-			l.viewMu.Unlock()
-			panic("ledger: read view refused a committed record: " + err.Error())
+			return nil, err
 		}
 	}
 	if len(b.recs) > 0 {
@@ -352,8 +391,5 @@ func (l *Ledger) publish(b *batch) {
 			events[i] = l.view.event(r)
 		}
 	}
-	l.viewMu.Unlock()
-	if events != nil {
-		l.subs.send(events)
-	}
+	return events, nil
 }

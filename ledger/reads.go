@@ -260,3 +260,12 @@ func (r *record) prevFor(n uint32) uint64 {
 	}
 	return 0
 }
+
+// Head returns the sequence and hash of the last durable journal record.
+// Replicas of one ledger that have applied the same entries have the same
+// head.
+func (l *Ledger) Head() (seq uint64, hash [32]byte) {
+	l.viewMu.RLock()
+	defer l.viewMu.RUnlock()
+	return l.view.seq, l.view.head
+}

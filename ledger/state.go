@@ -3,6 +3,7 @@ package ledger
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"maps"
 	"math"
 	"strconv"
 )
@@ -73,6 +74,15 @@ func (s *state) clone() *state {
 		seq:      s.seq,
 		head:     s.head,
 	}
+}
+
+// cloneWithOps copies the state with its operation index.
+func (s *state) cloneWithOps() *state {
+	c := s.clone()
+	if s.ops != nil {
+		c.ops = maps.Clone(s.ops)
+	}
+	return c
 }
 
 func (s *state) valid(n uint32) bool { return int(n) < len(s.accounts) }
