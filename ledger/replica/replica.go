@@ -1,0 +1,291 @@
+// Package replica runs the central ledger as one replica of a group kept
+// in step by Raft (github.com/hashicorp/raft, its log in bbolt through
+// raft-boltdb). The leader's group commits are the Raft entries, so
+// replication costs one consensus round per batch; an operation is
+// answered once a majority holds its batch durably. Every replica writes
+// the same entries to its own journal, which therefore has the same hash
+// chain everywhere.
+package replica
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+)
+
+// Peer is one replica of the group: its id and its Raft address.
+type Peer struct {
+	ID   string
+	Addr string // host:port of its Raft transport
+}
+
+// Timing defaults. Followers start an election after HeartbeatTimeout
+// without a leader's word; on one machine or a LAN a leader's heartbeat
+// takes well under a millisecond, so 500 ms leaves room for a loaded
+// machine's pauses (fsyncs, GC) without electing on every hiccup, and a
+// failover costs about that plus an election.
+const (
+	DefaultHeartbeatTimeout = 500 * time.Millisecond
+	DefaultElectionTimeout  = 500 * time.Millisecond
+	DefaultApplyTimeout     = 10 * time.Second
+)
+
+// Config describes one replica.
+type Config struct {
+	ID    string // this replica's id, one of Peers
+	Dir   string // its data: the ledger's files in Dir/ledger, Raft's in Dir/raft
+	Bind  string // where its Raft transport listens (host:port)
+	Peers []Peer // the whole group, this replica too; used to start a new group
+
+	// Ledger tunes the ledger; Replicator and GenesisTime are set here.
+	Ledger ledger.Options
+
+	// GenesisTime stamps the journal's first record. Every replica of a
+	// group must be given the same; the Unix epoch when zero.
+	GenesisTime time.Time
+
+	HeartbeatTimeout time.Duration // DefaultHeartbeatTimeout when zero
+	ElectionTimeout  time.Duration // DefaultElectionTimeout when zero
+	Logger           *slog.Logger
+}
+
+// Replica is one running replica: its ledger and its place in the group.
+type Replica struct {
+	cfg    Config
+	led    *ledger.Ledger
+	raft   *raft.Raft
+	logs   *raftboltdb.BoltStore
+	trans  *raft.NetworkTransport
+	log    *slog.Logger
+	notify chan bool
+	wg     sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (or creates) the replica's files, recovers its ledger from
+// its own journal, and joins the group. A replica with no Raft state yet
+// starts the group from Peers; the others find it.
+func Open(cfg Config) (*Replica, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Replica{cfg: cfg, log: cfg.Logger.With("replica", cfg.ID), notify: make(chan bool, 16)}
+	raftDir := filepath.Join(cfg.Dir, "raft")
+	if err := os.MkdirAll(raftDir, 0o700); err != nil {
+		return nil, fmt.Errorf("replica: %w", err)
+	}
+	opts := cfg.Ledger
+	opts.Replicator, opts.GenesisTime = r, cfg.GenesisTime
+	if opts.GenesisTime.IsZero() {
+		opts.GenesisTime = time.Unix(0, 0).UTC()
+	}
+	if opts.Logger == nil {
+		opts.Logger = r.log
+	}
+	led, err := ledger.Open(filepath.Join(cfg.Dir, "ledger"), opts)
+	if err != nil {
+		return nil, err
+	}
+	r.led = led
+	if err := r.start(raftDir); err != nil {
+		led.Close()
+		return nil, err
+	}
+	r.wg.Go(r.followLeadership)
+	return r, nil
+}
+
+func (c *Config) check() error {
+	var bad []string
+	if c.ID == "" {
+		bad = append(bad, "a replica needs an id")
+	}
+	if c.Dir == "" {
+		bad = append(bad, "a replica needs a data directory")
+	}
+	if _, _, err := net.SplitHostPort(c.Bind); err != nil {
+		bad = append(bad, fmt.Sprintf("the Raft address %q is not host:port", c.Bind))
+	}
+	seen, self := map[string]bool{}, false
+	for _, p := range c.Peers {
+		if p.ID == "" || p.Addr == "" || seen[p.ID] {
+			bad = append(bad, fmt.Sprintf("peer %q at %q: every peer needs an id of its own and an address", p.ID, p.Addr))
+		}
+		seen[p.ID], self = true, self || p.ID == c.ID
+	}
+	if len(c.Peers) > 0 && !self {
+		bad = append(bad, fmt.Sprintf("the peers do not include this replica, %q", c.ID))
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("replica: %s", strings.Join(bad, "; "))
+	}
+	if c.HeartbeatTimeout <= 0 {
+		c.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if c.ElectionTimeout <= 0 {
+		c.ElectionTimeout = DefaultElectionTimeout
+	}
+	return nil
+}
+
+func (r *Replica) start(dir string) error {
+	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{r.log}})
+	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+	if err != nil {
+		return fmt.Errorf("replica: raft log: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hl)
+	if err != nil {
+		logs.Close()
+		return fmt.Errorf("replica: snapshots: %w", err)
+	}
+	trans, err := raft.NewTCPTransportWithLogger(r.cfg.Bind, nil, 4, 10*time.Second, hl)
+	if err != nil {
+		logs.Close()
+		return fmt.Errorf("replica: listen on %s: %w", r.cfg.Bind, err)
+	}
+	conf := raft.DefaultConfig()
+	conf.LocalID = raft.ServerID(r.cfg.ID)
+	conf.Logger = hl
+	conf.HeartbeatTimeout, conf.ElectionTimeout = r.cfg.HeartbeatTimeout, r.cfg.ElectionTimeout
+	conf.LeaderLeaseTimeout = r.cfg.HeartbeatTimeout / 2
+	conf.NotifyCh = r.notify
+	// The ledger's journal is its own snapshot until snapshots are
+	// shipped: the Raft log is kept whole, so a replica that was away
+	// catches up from it.
+	conf.SnapshotThreshold = 1 << 62
+	conf.SnapshotInterval = 24 * time.Hour
+	has, err := raft.HasExistingState(logs, logs, snaps)
+	if err == nil && !has && len(r.cfg.Peers) > 0 {
+		var servers []raft.Server
+		for _, p := range r.cfg.Peers {
+			servers = append(servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Addr)})
+		}
+		err = raft.BootstrapCluster(conf, logs, logs, snaps, trans, raft.Configuration{Servers: servers})
+	}
+	if err == nil {
+		r.raft, err = raft.NewRaft(conf, fsm{r.led, r.log}, logs, logs, snaps, trans)
+	}
+	if err != nil {
+		trans.Close()
+		logs.Close()
+		return fmt.Errorf("replica: start raft: %w", err)
+	}
+	r.logs, r.trans = logs, trans
+	return nil
+}
+
+// followLeadership lets the ledger take operations while this replica
+// leads: once it has applied everything committed before (a barrier),
+// and no longer the moment it does not.
+func (r *Replica) followLeadership() {
+	for leader := range r.notify {
+		if !leader {
+			r.led.Follow()
+			continue
+		}
+		if err := r.raft.Barrier(r.cfg.ElectionTimeout * 4).Error(); err != nil {
+			r.log.Warn("leadership without a barrier; following", "err", err)
+			r.led.Follow()
+			continue
+		}
+		if r.raft.State() == raft.Leader {
+			r.led.Lead()
+		}
+	}
+}
+
+// Replicate proposes a group commit and waits until a majority holds it
+// and this replica has applied it.
+func (r *Replica) Replicate(entry []byte) error {
+	f := r.raft.Apply(entry, DefaultApplyTimeout)
+	if err := f.Error(); err != nil {
+		return err
+	}
+	if err, ok := f.Response().(error); ok && err != nil {
+		return err
+	}
+	return nil
+}
+
+// Ledger is the replica's ledger: reads anywhere, operations at the leader.
+func (r *Replica) Ledger() *ledger.Ledger { return r.led }
+
+// ID is the replica's id.
+func (r *Replica) ID() string { return r.cfg.ID }
+
+// Role says what the replica is now: leader, follower, candidate or
+// shutdown.
+func (r *Replica) Role() string { return strings.ToLower(r.raft.State().String()) }
+
+// Leader returns the leader's id and Raft address, empty when none is known.
+func (r *Replica) Leader() (id, addr string) {
+	a, i := r.raft.LeaderWithID()
+	return string(i), string(a)
+}
+
+// Close leaves the group (the others elect a leader among themselves if
+// it led) and closes the ledger.
+func (r *Replica) Close() error {
+	r.closeOnce.Do(func() {
+		r.led.Follow()
+		err := r.raft.Shutdown().Error()
+		close(r.notify)
+		r.wg.Wait()
+		err = errors.Join(err, r.trans.Close(), r.logs.Close(), r.led.Close())
+		if err != nil {
+			r.closeErr = fmt.Errorf("replica %s: close: %w", r.cfg.ID, err)
+		}
+	})
+	return r.closeErr
+}
+
+// fsm applies committed entries to the ledger.
+type fsm struct {
+	led *ledger.Ledger
+	log *slog.Logger
+}
+
+func (f fsm) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	err := f.led.Apply(l.Data)
+	if err != nil {
+		f.log.Error("committed entry not applied", "index", l.Index, "term", l.Term, "err", err)
+	}
+	return err
+}
+
+// errNoSnapshot: the Raft log is kept whole (see SnapshotThreshold) until
+// the journal is shipped as the snapshot.
+var errNoSnapshot = errors.New("replica: the ledger is not snapshotted through Raft yet; its Raft log is kept whole")
+
+func (f fsm) Snapshot() (raft.FSMSnapshot, error) { return nil, errNoSnapshot }
+
+func (f fsm) Restore(io.ReadCloser) error { return errNoSnapshot }
+
+// slogWriter carries Raft's own log lines into the replica's log.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.log.Warn("raft", "line", strings.TrimSpace(string(p)))
+	return len(p), nil
+}
