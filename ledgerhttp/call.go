@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/reqid"
 )
 
@@ -81,6 +82,7 @@ func (c *Client) do(ctx context.Context, k callKind, wait time.Duration, method,
 		return &UnreachableError{Method: method, Path: path, Err: ErrCircuitOpen, wait: retry}
 	}
 	cctx, cancel := context.WithTimeout(ctx, c.timeout(k, wait))
+	_, at := c.base()
 	err := exchange(cctx)
 	deadline := cctx.Err() != nil
 	cancel()
@@ -97,6 +99,11 @@ func (c *Client) do(ctx context.Context, k callKind, wait time.Duration, method,
 		c.opts.Logger.Info("the central ledger is reachable again", "unreachable_for", c.brk.opts.Now().Sub(since).Round(time.Millisecond))
 	}
 	var ue *UnreachableError
+	var re *RemoteError
+	switch {
+	case errors.As(err, &ue) && o != abandoned, errors.As(err, &re) && re.Code == ledger.ErrNotLeader.Code:
+		c.next(at, err)
+	}
 	if errors.As(err, &ue) {
 		_, _, _, ue.wait = c.brk.status()
 		ue.wait = max(ue.wait, c.brk.opts.BackoffMin)
@@ -210,7 +217,8 @@ func (c *Client) request(ctx context.Context, method, path, token string, in any
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	base, _ := c.base()
+	req, err := http.NewRequestWithContext(ctx, method, base+path, body)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
@@ -19,17 +20,24 @@ import (
 // itself when it has no session or the ledger forgot it, and is safe for
 // concurrent use.
 //
+// A replicated ledger is reached through any of its replicas: the client
+// keeps calling one until it answers not_leader or cannot be reached, and
+// then turns to the next. An operation answered not_leader is in doubt,
+// and its caller asks again under the same id, which the client sends to
+// the next replica.
+//
 // Every call has a deadline: CallTimeout, or for a long poll the wait it
 // asks for plus a little. A circuit breaker fails calls at once, with an
 // *UnreachableError, while the ledger is not reachable, and lets a probe
 // through now and then to find out when it is again (BreakerOptions).
 type Client struct {
-	base string
-	id   ledger.AccountID
-	key  ed25519.PrivateKey
-	hc   *http.Client
-	opts ClientOptions
-	brk  *breaker
+	bases []string     // one per replica of the ledger
+	at    atomic.Int32 // the replica calls go to: the leader, as far as the client knows
+	id    ledger.AccountID
+	key   ed25519.PrivateKey
+	hc    *http.Client
+	opts  ClientOptions
+	brk   *breaker
 
 	mu    sync.Mutex // protects token
 	token string
@@ -62,7 +70,8 @@ type ClientOptions struct {
 }
 
 // NewClient returns a client of the ledger at baseURL (such as
-// "http://127.0.0.1:7400") acting as intermediary id with its key.
+// "http://127.0.0.1:7400"), or of a replicated ledger at any of several
+// comma-separated URLs, acting as intermediary id with its key.
 // A nil hc means a client over NewTransport(nil).
 func NewClient(baseURL string, id ledger.AccountID, key ed25519.PrivateKey, hc *http.Client) *Client {
 	return NewClientWith(baseURL, id, key, ClientOptions{HTTP: hc})
@@ -85,7 +94,41 @@ func NewClientWith(baseURL string, id ledger.AccountID, key ed25519.PrivateKey, 
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), id: id, key: key, hc: opts.HTTP, opts: opts, brk: newBreaker(opts.Breaker)}
+	c := &Client{id: id, key: key, hc: opts.HTTP, opts: opts, brk: newBreaker(opts.Breaker)}
+	for _, u := range strings.Split(baseURL, ",") {
+		if u = strings.TrimRight(strings.TrimSpace(u), "/"); u != "" {
+			c.bases = append(c.bases, u)
+		}
+	}
+	if len(c.bases) == 0 {
+		c.bases = []string{""} // every call then says the URL is missing
+	}
+	return c
+}
+
+// base is the replica calls go to now, and its place in the list.
+func (c *Client) base() (string, int32) {
+	i := c.at.Load()
+	return c.bases[i], i
+}
+
+// next turns from replica i, which is not the leader or cannot be
+// reached, to the one after it, unless another call has turned already.
+// The session was the old replica's.
+func (c *Client) next(i int32, why error) {
+	if len(c.bases) < 2 || !c.at.CompareAndSwap(i, (i+1)%int32(len(c.bases))) {
+		return
+	}
+	c.mu.Lock()
+	c.token = ""
+	c.mu.Unlock()
+	c.opts.Logger.Info("turning to the next replica of the central ledger", "from", c.bases[i], "to", c.bases[(i+1)%int32(len(c.bases))], "why", why)
+}
+
+// Replica is the URL of the replica calls go to now.
+func (c *Client) Replica() string {
+	b, _ := c.base()
+	return b
 }
 
 // ID is the intermediary the client acts as.
@@ -129,6 +172,7 @@ func (c *Client) Batch(ctx context.Context, opID string, transfers []ledger.Tran
 
 func (c *Client) op(ctx context.Context, op wireOp) (ledger.Receipt, error) {
 	var resp opsResponse
+	_, at := c.base()
 	if err := c.call(ctx, http.MethodPost, "/v1/ops", opsRequest{Ops: []wireOp{op}}, &resp); err != nil {
 		return ledger.Receipt{}, err
 	}
@@ -137,7 +181,11 @@ func (c *Client) op(ctx context.Context, op wireOp) (ledger.Receipt, error) {
 	}
 	r := resp.Results[0]
 	if r.Error != nil {
-		return ledger.Receipt{}, &RemoteError{Code: r.Error.Code, Message: r.Error.Message}
+		err := &RemoteError{Code: r.Error.Code, Message: r.Error.Message}
+		if r.Error.Code == ledger.ErrNotLeader.Code {
+			c.next(at, err)
+		}
+		return ledger.Receipt{}, err
 	}
 	return ledger.Receipt{OpID: r.OpID, Seq: r.Seq, Time: r.Time}, nil
 }

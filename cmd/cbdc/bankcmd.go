@@ -70,7 +70,7 @@ func (c *BankCommand) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("bank", flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	fs.StringVar(&c.cfg.ID, "id", "", "the intermediary's account at the ledger, such as bank-1")
-	fs.StringVar(&c.cfg.Ledger, "ledger", "http://127.0.0.1:7400", "the central ledger's address")
+	fs.StringVar(&c.cfg.Ledger, "ledger", "http://127.0.0.1:7400", "the central ledger's address; a replicated ledger's replicas as comma-separated addresses")
 	fs.StringVar(&c.cfg.KeyFile, "key", "", "the bank's ledger credential (written by cbdc ledger)")
 	fs.StringVar(&c.cfg.DataDir, "data", "", "the bank's data directory (default data/<id>)")
 	fs.StringVar(&c.cfg.Listen, "listen", "127.0.0.1:7501", "address to serve wallets and the admin API on")
