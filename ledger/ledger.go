@@ -245,6 +245,9 @@ func (l *Ledger) Close() error {
 }
 
 func (l *Ledger) close() error {
+	l.repl.applyMu.Lock() // no entry is applied under the final checkpoint
+	l.repl.closed = true
+	l.repl.applyMu.Unlock()
 	l.mu.Lock()
 	l.closed = true
 	close(l.requests)

@@ -131,7 +131,7 @@ func (l *Ledger) sequence() {
 				continue
 			}
 			if cur == nil {
-				cur = &batch{epoch: l.repl.epoch.Load()}
+				cur = &batch{epoch: l.repl.epoch.Load(), head: l.work.head}
 			}
 			l.admit(cur, r)
 		case out <- cur:

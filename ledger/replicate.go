@@ -1,6 +1,8 @@
 package ledger
 
 import (
+	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -37,11 +39,23 @@ const entryVersion = 1
 
 // replication is a replicated ledger's side of the pipeline.
 type replication struct {
-	rep     Replicator
-	leading atomic.Bool
-	epoch   atomic.Uint64    // moves at every change of leadership
-	leads   chan chan uint64 // Lead's requests to the sequencer
+	rep   Replicator
+	leads chan chan uint64 // Lead's requests to the sequencer
+
+	applyMu sync.Mutex // one Apply at a time, and none after Close
+	closed  bool       // protected by applyMu
+
+	mu      sync.Mutex  // serialises changes of leading and epoch together
+	leading atomic.Bool // read without mu by the sequencer and committer
+	epoch   atomic.Uint64
 }
+
+// errStaleEntry answers an entry that does not extend the journal: it was
+// sequenced on a state the group has since left (a proposal of an earlier
+// leadership that reached the log late, or one replayed after a restart).
+// Every replica refuses it alike and changes nothing; its proposer answers
+// its callers not_leader, in doubt, and they ask again.
+var errStaleEntry = broken(ErrNotLeader, "the entry does not extend the journal; it was sequenced under an earlier leadership")
 
 // Replicated reports whether the ledger is one replica of a group.
 func (l *Ledger) Replicated() bool { return l.repl.rep != nil }
@@ -71,10 +85,18 @@ func (l *Ledger) Lead() {
 // are answered ErrNotLeader. It is safe to call at any time, from any
 // goroutine.
 func (l *Ledger) Follow() {
-	if l.repl.rep == nil {
-		return
+	if l.repl.rep != nil {
+		l.follow(0)
 	}
-	if l.repl.leading.Swap(false) {
+}
+
+// follow stops the leadership of epoch, or any when epoch is 0, so that the
+// failure of a batch of an old leadership cannot end a newer one.
+func (l *Ledger) follow(epoch uint64) {
+	l.repl.mu.Lock()
+	defer l.repl.mu.Unlock()
+	if l.repl.leading.Load() && (epoch == 0 || epoch == l.repl.epoch.Load()) {
+		l.repl.leading.Store(false)
 		l.repl.epoch.Add(1)
 		l.log.Info("ledger replica follows")
 	}
@@ -87,8 +109,10 @@ func (l *Ledger) lead() {
 	l.viewMu.RLock()
 	l.work = l.view.cloneWithOps()
 	l.viewMu.RUnlock()
+	l.repl.mu.Lock()
 	l.repl.epoch.Add(1)
 	l.repl.leading.Store(true)
+	l.repl.mu.Unlock()
 	l.log.Info("ledger replica leads", "seq", l.work.seq)
 }
 
@@ -98,16 +122,20 @@ func (l *Ledger) sequencing(b *batch) bool {
 }
 
 // replicate hands a batch to the replicas; nil once it is applied here.
+// A batch of refusals and recognised retries only still goes through
+// consensus, as its head alone: those answers rest on the leader's state,
+// which the entry confirms is the group's, so a leader deposed without
+// knowing it cannot refuse what its successor applied.
 func (l *Ledger) replicate(b *batch) error {
 	if b.epoch != l.repl.epoch.Load() || !l.repl.leading.Load() {
 		return ErrNotLeader
 	}
-	if len(b.chunks) == 0 {
-		return nil
-	}
 	start := time.Now()
 	if err := l.repl.rep.Replicate(encodeEntry(b)); err != nil {
-		l.Follow()
+		l.follow(b.epoch)
+		if errors.Is(err, ErrNotLeader) {
+			return err
+		}
 		return broken(ErrNotLeader, "%v", err)
 	}
 	if on := l.onCommit; on != nil {
@@ -133,12 +161,25 @@ func encodeEntry(b *batch) []byte {
 	return out
 }
 
-// Apply writes one replicated group commit to this replica's journal and
-// read view. Records this replica holds already (the consensus log is
-// replayed from its last snapshot after a restart) are passed over; a
-// record that does not extend the journal's hash chain is refused as
-// corrupt, and so is an entry after a failed write.
+// Apply writes one committed entry to this replica's journal and read
+// view. Every replica decides alike from its journal and the entry alone,
+// so the journals stay equal: the entry is applied when its first record
+// extends the journal's head and its records chain to the head it carries;
+// an entry that does not extend the head (proposed under an earlier
+// leadership, or replayed after a restart) is refused with ErrNotLeader
+// and changes nothing; one that extends it but does not chain, or does
+// not decode, is refused as corrupt. An entry with no records confirms
+// that the leader's state is the journal's. One caller at a time: the
+// consensus engine's apply loop.
 func (l *Ledger) Apply(entry []byte) error {
+	if l.repl.rep == nil {
+		return broken(ErrCorrupt, "a ledger that is not replicated takes no entries")
+	}
+	l.repl.applyMu.Lock()
+	defer l.repl.applyMu.Unlock()
+	if l.repl.closed {
+		return ErrClosed
+	}
 	if len(entry) < 33 || entry[0] != entryVersion {
 		return broken(ErrCorrupt, "replicated entry of unknown version or cut short")
 	}
@@ -151,46 +192,47 @@ func (l *Ledger) Apply(entry []byte) error {
 	l.viewMu.RUnlock()
 	b := &batch{}
 	err := eachRecord(entry[33:], func(enc []byte) error {
-		s := peekSeq(enc)
-		if s < seq && len(b.recs) == 0 {
-			return nil // held already
-		}
-		if s == seq && len(b.recs) == 0 {
-			if recordHash(enc) != head {
-				return broken(ErrCorrupt, "replicated record %d differs from this replica's record %d", s, s)
-			}
-			return nil
+		if len(b.recs) == 0 && peekSeq(enc) != seq+1 {
+			return errStaleEntry
 		}
 		r, err := decodeRecord(enc)
 		if err != nil {
 			return err
 		}
-		if r.seq != seq+1 || r.prev != head {
-			return broken(ErrCorrupt, "replicated record %d does not follow record %d of this replica's journal", r.seq, seq)
+		switch {
+		case len(b.recs) == 0 && r.prev != head:
+			return errStaleEntry
+		case r.seq != seq+1 || r.prev != head:
+			return broken(ErrCorrupt, "replicated record %d does not follow record %d in its entry", r.seq, seq)
 		}
 		b.add(r.seq, enc)
 		b.recs = append(b.recs, r)
 		seq, head = r.seq, recordHash(enc)
 		return nil
 	})
-	if err != nil || len(b.recs) == 0 {
+	switch {
+	case err != nil:
 		return err
-	}
-	if head != last {
+	case head != last && len(b.recs) == 0:
+		return errStaleEntry // a confirmation of a state the journal has left
+	case head != last:
 		return broken(ErrCorrupt, "replicated entry ending at record %d does not hash to the leader's head", seq)
+	case len(b.recs) == 0:
+		return nil // the leader's state is the journal's
 	}
 	b.head = head
-	// The rules are checked on the view before the journal is written: a
-	// record the leader's rules admitted and this replica's refuse means
-	// the entry was damaged on its way, and this replica stops rather
-	// than keep a journal that differs from the others'.
-	events, err := l.toView(b)
-	if err != nil {
-		l.fail(broken(ErrCorrupt, "replicated record refused by this replica's rules: %v", err))
-		return l.failed()
-	}
+	// The journal first, then the view: readers (feeds, history) find in
+	// the journal every record the view has.
 	if err := appendChunks(l.db, b.keys, b.chunks, seq, head); err != nil {
 		l.fail(err)
+		return l.failed()
+	}
+	events, err := l.toView(b)
+	if err != nil {
+		// The entry is the leader's to the byte (its head says so), so
+		// this replica's rules disagreeing with the leader's is a fault of
+		// this replica: it stops, and is rebuilt from the others.
+		l.fail(broken(ErrCorrupt, "a committed record refused by this replica's rules: %v", err))
 		return l.failed()
 	}
 	if events != nil {
