@@ -193,18 +193,43 @@ func (r *Replica) start(dir string) error {
 }
 
 // followLeadership lets the ledger take operations while this replica
-// leads: once it has applied everything committed before (a barrier),
-// and no longer the moment it does not.
+// leads: once it has applied everything committed before (a barrier), and
+// no longer the moment it does not. It looks again every heartbeat too:
+// a ledger that stopped leading while Raft still leads (a proposal of its
+// refused) leads again after a new barrier, and one whose storage failed
+// hands the leadership on.
 func (r *Replica) followLeadership() {
-	for leader := range r.notify {
-		if !leader {
-			r.led.Follow()
-			continue
+	tick := time.NewTicker(r.cfg.HeartbeatTimeout)
+	defer tick.Stop()
+	for {
+		select {
+		case leader, ok := <-r.notify:
+			if !ok {
+				return
+			}
+			if !leader {
+				r.led.Follow()
+				continue
+			}
+		case <-tick.C:
 		}
+		r.keepLeading()
+	}
+}
+
+func (r *Replica) keepLeading() {
+	leads := r.raft.State() == raft.Leader
+	switch {
+	case !leads && r.led.Leading():
+		r.led.Follow()
+	case !leads || r.led.Leading():
+	case r.led.Err() != nil:
+		r.log.Warn("handing the leadership on: this replica's ledger has failed", "err", r.led.Err())
+		r.raft.LeadershipTransfer()
+	default:
 		if err := r.raft.Barrier(r.cfg.ElectionTimeout * 4).Error(); err != nil {
-			r.log.Warn("leadership without a barrier; following", "err", err)
-			r.led.Follow()
-			continue
+			r.log.Warn("leadership without a barrier yet", "err", err)
+			return
 		}
 		if r.raft.State() == raft.Leader {
 			r.led.Lead()
