@@ -91,7 +91,7 @@ func TestReview_StaleProposalAfterLeadLosesAnAcknowledgedTransfer(t *testing.T) 
 	for i, l := range g.members {
 		bal, _ := l.Balance("bank-b")
 		if err == nil && bal != 1_000 {
-			t.Errorf("bug: replica %d: z-1 was acknowledged (seq %d) but bank-b holds %d, want 1000: the transfer is in no journal", i, rc.Seq, bal)
+			t.Errorf("replica %d: z-1 was acknowledged (seq %d) but bank-b holds %d, want 1000: the transfer is in no journal", i, rc.Seq, bal)
 		}
 	}
 }
@@ -114,7 +114,7 @@ func TestReview_DeposedLeaderRefusesAnAppliedOperation(t *testing.T) {
 	// pay-1's answer was lost; the bank asks again at a.
 	_, err := a.Transfer(ctx, "pay-1", "bank-a", "bank-b", 500)
 	if o := ledger.OutcomeOf(err); o == ledger.Refused {
-		t.Errorf("bug: the deposed leader answered %v (outcome refused) for pay-1, which is applied at seq 6", err)
+		t.Errorf("the deposed leader answered %v (outcome refused) for pay-1, which is applied at seq 6", err)
 	}
 }
 
@@ -222,7 +222,7 @@ func TestReview_FeedSkipsRecordsAppliedToTheViewBeforeTheJournal(t *testing.T) {
 		if len(p.seqs) != want {
 			bad++
 			if bad <= 3 {
-				t.Errorf("bug: Feed(1) answered next %d with %d events, want %d: records it never returned are behind the bank's cursor", p.next, len(p.seqs), want)
+				t.Errorf("Feed(1) answered next %d with %d events, want %d: records it never returned are behind the bank's cursor", p.next, len(p.seqs), want)
 			}
 		}
 	}
@@ -289,6 +289,6 @@ func TestReview_HistoryDuringApplyAnswersCorrupt(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	if histErr != nil {
-		t.Errorf("bug: History on a healthy follower answered %v", histErr)
+		t.Errorf("History on a healthy follower answered %v", histErr)
 	}
 }
