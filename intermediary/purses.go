@@ -47,6 +47,10 @@ func (b *Bank) openPurses(ctx context.Context) error {
 		return nil
 	}
 	terms, err := b.cfg.Offline.Certify(ctx, b.cfg.OfflineKey.Public().(ed25519.PublicKey))
+	if errors.Is(err, settlement.ErrOfflineDisabled) {
+		b.log.Info("the central ledger settles no offline vouchers; this bank offers no offline purses")
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("intermediary: certify the offline key at the central ledger: %w", err)
 	}

@@ -116,7 +116,7 @@ type bankHandler = func(http.ResponseWriter, *http.Request, *ledger.Intermediary
 func (s *Server) offlineOnly(h bankHandler) bankHandler {
 	return func(w http.ResponseWriter, r *http.Request, bank *ledger.Intermediary) {
 		if s.settler == nil {
-			writeError(w, http.StatusNotFound, "offline_disabled", "this ledger does not settle offline vouchers")
+			writeError(w, http.StatusNotFound, settlement.ErrOfflineDisabled.Code, settlement.ErrOfflineDisabled.Message)
 			return
 		}
 		h(w, r, bank)

@@ -45,6 +45,10 @@ var (
 	// ErrStopped means a write to the settlement index failed; the service
 	// refuses work until it is reopened, so memory and disk cannot drift apart.
 	ErrStopped = &Error{"stopped", "settlement index failed; reopen the ledger"}
+
+	// ErrOfflineDisabled means the ledger settles no offline vouchers (a
+	// replicated ledger, until its settlement is replicated too).
+	ErrOfflineDisabled = &Error{"offline_disabled", "this ledger does not settle offline vouchers"}
 )
 
 // detailed wraps a sentinel with what exactly was wrong.
@@ -66,7 +70,7 @@ func ErrorCode(err error) string {
 }
 
 var allErrors = []*Error{ErrUnknownBank, ErrBadCertificate, ErrUnknownDevice, ErrNotYourDevice, ErrDeviceExists,
-	ErrDeviceRevoked, ErrTooLarge, ErrNoIndex, ErrBadNumber, ErrStopped}
+	ErrDeviceRevoked, ErrTooLarge, ErrNoIndex, ErrBadNumber, ErrStopped, ErrOfflineDisabled}
 
 // ErrorForCode returns the error with the code, or nil; the network client
 // uses it so errors.Is works across the network.
