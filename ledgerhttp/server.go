@@ -32,12 +32,23 @@ type ServerOptions struct {
 	Settler    *settlement.Settler // offline settlement; nil when the ledger offers none
 	Logger     *slog.Logger        // none when nil
 	Now        func() time.Time    // time.Now when nil
+
+	// Replica, for a replicated ledger, says this replica's role and its
+	// group's leader, which /readyz reports; nil for a lone ledger.
+	Replica Replica
+}
+
+// Replica is one replica of a replicated ledger as /readyz sees it.
+type Replica interface {
+	Role() string              // leader, follower, candidate or shutdown
+	Leader() (id, addr string) // empty when no leader is known
 }
 
 // Server serves one central ledger to the intermediaries whose keys it holds.
 type Server struct {
 	ledger   *ledger.Ledger
 	settler  *settlement.Settler
+	replica  Replica
 	sessions *sessions
 	log      *slog.Logger
 	mux      *http.ServeMux
@@ -56,7 +67,7 @@ func NewServer(l *ledger.Ledger, keys map[ledger.AccountID]ed25519.PublicKey, op
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{ledger: l, settler: opts.Settler, sessions: newSessions(keys, opts.SessionTTL, opts.Now), log: opts.Logger, mux: http.NewServeMux()}
+	s := &Server{ledger: l, settler: opts.Settler, replica: opts.Replica, sessions: newSessions(keys, opts.SessionTTL, opts.Now), log: opts.Logger, mux: http.NewServeMux()}
 	s.failed = s.storageFailure
 	for _, rt := range s.routes() {
 		s.mux.HandleFunc(rt.pattern, rt.handler)
@@ -363,5 +374,21 @@ func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	w.Write([]byte("ready\n"))
+	if s.replica == nil {
+		w.Write([]byte("ready\n"))
+		return
+	}
+	// A replica answers while its group has a leader: the leader takes
+	// operations, a follower sends its callers on (not_leader). Cut off
+	// from a leader, nothing can commit.
+	leader, _ := s.replica.Leader()
+	role := s.replica.Role()
+	switch {
+	case leader == "":
+		http.Error(w, "not ready: "+role+", cut off: no leader known", http.StatusServiceUnavailable)
+	case role == "leader":
+		w.Write([]byte("ready: leader\n"))
+	default:
+		fmt.Fprintf(w, "ready: %s of leader %s\n", role, leader)
+	}
 }

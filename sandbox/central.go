@@ -65,7 +65,7 @@ func OpenCentral(ctx context.Context, cfg CentralConfig) (*Central, error) {
 	if err != nil {
 		return nil, err
 	}
-	earlier, err := seedBanks(ctx, l, cfg.Banks, cfg.Float)
+	earlier, err := SeedBanks(ctx, l, cfg.Banks, cfg.Float)
 	if err != nil {
 		l.Close()
 		return nil, err
@@ -119,10 +119,12 @@ func closeWindows(ctx context.Context, st *settlement.Settler, every time.Durati
 // BankID names the sandbox's i-th intermediary (1-based).
 func BankID(i int) ledger.AccountID { return ledger.AccountID(fmt.Sprintf("bank-%d", i)) }
 
-// seedBanks opens the intermediaries and issues their first float. The
-// operation ids are fixed, so a restart finds them done and changes nothing;
-// a restart with another float leaves the floats already issued alone.
-func seedBanks(ctx context.Context, l *ledger.Ledger, banks int, float int64) (earlier []ledger.AccountID, err error) {
+// SeedBanks opens the intermediaries bank-1 … bank-N and issues their
+// first float. The operation ids are fixed, so a restart (or another
+// replica that comes to lead) finds them done and changes nothing; a
+// restart with another float leaves the floats already issued alone, and
+// names those banks.
+func SeedBanks(ctx context.Context, l *ledger.Ledger, banks int, float int64) (earlier []ledger.AccountID, err error) {
 	for i := 1; i <= banks; i++ {
 		bank := BankID(i)
 		spec := ledger.AccountSpec{ID: bank, Kind: ledger.KindIntermediary}
