@@ -20,18 +20,31 @@ import (
 )
 
 type ledgerConfig struct {
-	DataDir string
-	Listen  string
-	Banks   int
-	Float   int64
-	Offline offlineFlags
+	DataDir     string
+	Credentials string // where the banks' credentials are; DATA/credentials when empty
+	Listen      string
+	Banks       int
+	Float       int64
+	Offline     offlineFlags
+	Replica     replicaFlags
 }
 
 func (c ledgerConfig) Validate() error {
 	if _, err := c.Offline.Policy(); err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
+	if err := c.Replica.check(); err != nil {
+		return err
+	}
 	return checkLedgerFlags("ledger", c.DataDir, 0, c.Banks, c.Float, c.Listen)
+}
+
+// credentials is the directory of the banks' credentials.
+func (c ledgerConfig) credentials() string {
+	if c.Credentials != "" {
+		return c.Credentials
+	}
+	return filepath.Join(c.DataDir, "credentials")
 }
 
 // runLedger serves the central ledger to intermediaries over HTTP.
@@ -56,6 +69,8 @@ func (c *LedgerCommand) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("ledger", flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	fs.StringVar(&c.cfg.DataDir, "data", "data", "data directory; the ledger lives in DATA/ledger, bank credentials in DATA/credentials")
+	fs.StringVar(&c.cfg.Credentials, "credentials", "", "directory of the banks' credentials, DATA/credentials when empty; the replicas of one ledger share them")
+	c.cfg.Replica.register(fs)
 	fs.StringVar(&c.cfg.Listen, "listen", "127.0.0.1:7400", "address to serve intermediaries on")
 	fs.IntVar(&c.cfg.Banks, "banks", 3, "intermediaries bank-1 … bank-N to open and give credentials")
 	fs.Int64Var(&c.cfg.Float, "float", 100_000_000, "yen issued to each intermediary when it is first opened")
@@ -83,6 +98,9 @@ func (c *LedgerCommand) Run(ctx context.Context) (err error) {
 	}
 	log := c.service.logger(c.stderr)
 	c.service.logSettings(log, c.flags)
+	if c.cfg.Replica.on() {
+		return c.runReplica(ctx, tlsCfg, log)
+	}
 	dir := filepath.Join(c.cfg.DataDir, "ledger")
 	m := metrics.New()
 	central, err := openCentral(ctx, dir, c.cfg.Banks, c.cfg.Float, &c.cfg.Offline, m, log, c.stdout)
@@ -126,8 +144,11 @@ func (c *LedgerCommand) serve(ctx context.Context, ln net.Listener, scheme strin
 		BaseContext: func(net.Listener) context.Context { return requests }}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
+	if r := c.cfg.Replica; r.on() {
+		fmt.Fprintf(c.stdout, "cbdc ledger: replica %s of %d, its Raft transport at %s\n", r.ID, len(r.peers), r.Raft)
+	}
 	fmt.Fprintf(c.stdout, "cbdc ledger: serving %d intermediaries at %s://%s (credentials in %s)\n",
-		banks, scheme, ln.Addr(), filepath.Join(c.cfg.DataDir, "credentials"))
+		banks, scheme, ln.Addr(), c.cfg.credentials())
 	select {
 	case <-ctx.Done():
 	case err := <-done:
@@ -163,7 +184,7 @@ func shutdownLedgerServer(srv *http.Server, endRequests context.CancelFunc) erro
 func issueCredentials(keys *ledgerhttp.Keys, cfg ledgerConfig) error {
 	for i := 1; i <= cfg.Banks; i++ {
 		id := ledger.AccountID(fmt.Sprintf("bank-%d", i))
-		key, err := sandbox.LoadOrCreateBankKey(credentialPath(cfg.DataDir, id))
+		key, err := sandbox.LoadOrCreateBankKey(filepath.Join(cfg.credentials(), string(id)+".key"))
 		if err != nil {
 			return err
 		}
@@ -172,8 +193,4 @@ func issueCredentials(keys *ledgerhttp.Keys, cfg ledgerConfig) error {
 		}
 	}
 	return nil
-}
-
-func credentialPath(dataDir string, id ledger.AccountID) string {
-	return filepath.Join(dataDir, "credentials", string(id)+".key")
 }

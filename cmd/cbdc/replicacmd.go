@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/ledger/replica"
+	"github.com/digital-yen/cbdc-sandbox/ledgerhttp"
+	"github.com/digital-yen/cbdc-sandbox/metrics"
+	"github.com/digital-yen/cbdc-sandbox/sandbox"
+)
+
+// replicaFlags make `cbdc ledger` one replica of a replicated ledger.
+type replicaFlags struct {
+	ID    string
+	Raft  string
+	Peers string
+
+	peers []replica.Peer // Peers, parsed by check
+}
+
+func (r *replicaFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&r.ID, "replica", "", "run as this replica of a replicated ledger (such as ledger-1); needs -raft and -peers")
+	fs.StringVar(&r.Raft, "raft", "", "address the replica's Raft transport listens on (host:port)")
+	fs.StringVar(&r.Peers, "peers", "", "every replica of the group, this one too, as id=host:port of its Raft transport, comma-separated")
+}
+
+func (r *replicaFlags) on() bool { return r.ID != "" }
+
+// check parses -peers and says what is missing or wrong.
+func (r *replicaFlags) check() error {
+	if !r.on() {
+		if r.Raft != "" || r.Peers != "" {
+			return fmt.Errorf("ledger: -raft and -peers go with -replica, which names this replica")
+		}
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(r.Raft); err != nil {
+		return fmt.Errorf("ledger: -raft must be host:port, got %q", r.Raft)
+	}
+	r.peers = nil
+	self := false
+	for _, p := range strings.Split(r.Peers, ",") {
+		id, addr, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if _, _, err := net.SplitHostPort(addr); !ok || id == "" || err != nil {
+			return fmt.Errorf("ledger: -peers must list id=host:port, comma-separated; %q is not one", p)
+		}
+		r.peers = append(r.peers, replica.Peer{ID: id, Addr: addr})
+		self = self || id == r.ID
+	}
+	if !self {
+		return fmt.Errorf("ledger: -peers must include this replica, %q", r.ID)
+	}
+	return nil
+}
+
+// runReplica serves the banks as one replica of a replicated ledger. The
+// journal is replicated; offline settlement is not yet, so a replicated
+// ledger offers no offline purses. Whichever replica leads opens the
+// banks and issues their first float, under fixed operation ids.
+func (c *LedgerCommand) runReplica(ctx context.Context, tlsCfg *tls.Config, log *slog.Logger) (err error) {
+	if err := c.cfg.Replica.check(); err != nil { // Validate checked a copy
+		return err
+	}
+	m := metrics.New()
+	r, err := replica.Open(replica.Config{ID: c.cfg.Replica.ID, Dir: c.cfg.DataDir, Bind: c.cfg.Replica.Raft, Peers: c.cfg.Replica.peers,
+		Ledger: ledger.Options{Logger: log, OnCommit: m.OnCommit}, Logger: log})
+	if err != nil {
+		return explainStorage(err, "ledger", ledgerHolder)
+	}
+	defer func() {
+		if cerr := r.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	m.WatchLedger(r.Ledger())
+	fmt.Fprintln(c.stdout, "cbdc ledger: offline settlement is not replicated yet; this replicated ledger offers no offline purses")
+	seedCtx, stopSeeding := context.WithCancel(ctx)
+	defer stopSeeding()
+	go seedWhenLeading(seedCtx, r.Ledger(), c.cfg.Banks, c.cfg.Float, log)
+	keys, err := ledgerhttp.OpenKeys(r.Ledger().Dir())
+	if err != nil {
+		return explainStorage(err, "ledger", ledgerHolder)
+	}
+	defer keys.Close()
+	if err := issueCredentials(keys, c.cfg); err != nil {
+		return err
+	}
+	all, err := keys.All()
+	if err != nil {
+		return err
+	}
+	ln, err := sandbox.ListenRetry(ctx, c.cfg.Listen, tlsCfg, sandbox.BindWait, log)
+	if err != nil {
+		return stopping(ctx, c.stdout, "ledger", fmt.Errorf("ledger: listen on %s: %w", c.cfg.Listen, err))
+	}
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+	}
+	h := sandbox.WithMetrics(ledgerhttp.NewServer(r.Ledger(), all, ledgerhttp.ServerOptions{Logger: log, Replica: r}), m)
+	return c.serve(ctx, ln, scheme, h, len(all))
+}
+
+// seedWhenLeading opens the banks and their first float once this replica
+// leads; the ids are fixed, so it is done once whichever replica does it.
+func seedWhenLeading(ctx context.Context, l *ledger.Ledger, banks int, float int64, log *slog.Logger) {
+	for ctx.Err() == nil {
+		if l.Leading() {
+			_, err := sandbox.SeedBanks(ctx, l, banks, float)
+			if err == nil {
+				return
+			}
+			log.Warn("opening the banks at the ledger; trying again", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
