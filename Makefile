@@ -9,7 +9,7 @@ COUNT   ?= 1
 
 PAYMENTS ?= 60000x
 
-.PHONY: run build test lint fmt-check vet bench bench-ledger bench-replicas bench-payments bench-offline fuzz soak screenshots sim sim-demo sim-boj sim-lunch sim-outage sim-double-spend test-property architecture-diagram clean
+.PHONY: run build test lint fmt-check vet bench bench-ledger bench-replicas bench-payments bench-offline fuzz soak screenshots sim sim-demo sim-boj sim-lunch sim-outage sim-double-spend test-property architecture-diagram cluster clean
 
 run: build
 	./$(BIN) sandbox -data data
@@ -90,6 +90,11 @@ bench-payments:
 # vouchers handed in 100 per upload, 8 or 32 uploads at once.
 bench-offline:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count $(COUNT) -timeout 60m ./ledger/settlement/ | tee -a bench.txt
+
+# The central ledger as three replica processes and two banks following
+# its leader, on this machine, until Ctrl-C (data in data/cluster).
+cluster: build
+	BIN=./$(BIN) ./scripts/cluster.sh
 
 # The picture of the packages at the top of docs/architecture.md, redrawn
 # from the code's imports (a test fails when it is out of date).
