@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -112,7 +113,14 @@ func (c *LedgerCommand) Run(ctx context.Context) (err error) {
 			err = cerr
 		}
 	}()
-	keys, err := ledgerhttp.OpenKeys(dir)
+	return c.serveLedger(ctx, central.Ledger, ledgerhttp.ServerOptions{Logger: log, Settler: central.Settler}, m, tlsCfg, log)
+}
+
+// serveLedger gives the banks their credentials and serves l to them
+// until ctx ends.
+func (c *LedgerCommand) serveLedger(ctx context.Context, l *ledger.Ledger, opts ledgerhttp.ServerOptions, m *metrics.Metrics,
+	tlsCfg *tls.Config, log *slog.Logger) error {
+	keys, err := ledgerhttp.OpenKeys(l.Dir())
 	if err != nil {
 		return explainStorage(err, "ledger", ledgerHolder)
 	}
@@ -132,7 +140,7 @@ func (c *LedgerCommand) Run(ctx context.Context) (err error) {
 	if tlsCfg != nil {
 		scheme = "https"
 	}
-	h := sandbox.WithMetrics(ledgerhttp.NewServer(central.Ledger, all, ledgerhttp.ServerOptions{Logger: log, Settler: central.Settler}), m)
+	h := sandbox.WithMetrics(ledgerhttp.NewServer(l, all, opts), m)
 	return c.serve(ctx, ln, scheme, h, len(all))
 }
 

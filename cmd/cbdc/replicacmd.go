@@ -85,28 +85,7 @@ func (c *LedgerCommand) runReplica(ctx context.Context, tlsCfg *tls.Config, log 
 	seedCtx, stopSeeding := context.WithCancel(ctx)
 	defer stopSeeding()
 	go seedWhenLeading(seedCtx, r.Ledger(), c.cfg.Banks, c.cfg.Float, log)
-	keys, err := ledgerhttp.OpenKeys(r.Ledger().Dir())
-	if err != nil {
-		return explainStorage(err, "ledger", ledgerHolder)
-	}
-	defer keys.Close()
-	if err := issueCredentials(keys, c.cfg); err != nil {
-		return err
-	}
-	all, err := keys.All()
-	if err != nil {
-		return err
-	}
-	ln, err := sandbox.ListenRetry(ctx, c.cfg.Listen, tlsCfg, sandbox.BindWait, log)
-	if err != nil {
-		return stopping(ctx, c.stdout, "ledger", fmt.Errorf("ledger: listen on %s: %w", c.cfg.Listen, err))
-	}
-	scheme := "http"
-	if tlsCfg != nil {
-		scheme = "https"
-	}
-	h := sandbox.WithMetrics(ledgerhttp.NewServer(r.Ledger(), all, ledgerhttp.ServerOptions{Logger: log, Replica: r}), m)
-	return c.serve(ctx, ln, scheme, h, len(all))
+	return c.serveLedger(ctx, r.Ledger(), ledgerhttp.ServerOptions{Logger: log, Replica: r}, m, tlsCfg, log)
 }
 
 // seedWhenLeading opens the banks and their first float once this replica
