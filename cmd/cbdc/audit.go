@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -20,7 +21,8 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // AuditCommand is `cbdc audit`: it checks a stopped ledger's files.
 type AuditCommand struct {
 	stdout, stderr io.Writer
-	dir            string // from -data or the argument
+	dir            string   // from -data or the argument
+	replicas       []string // more arguments: replicas of one ledger, compared
 }
 
 func (c *AuditCommand) flagSet() *flag.FlagSet {
@@ -28,7 +30,7 @@ func (c *AuditCommand) flagSet() *flag.FlagSet {
 	fs.SetOutput(c.stderr)
 	fs.StringVar(&c.dir, "data", "", "the data directory, as the other commands take it (or give it as the argument)")
 	fs.Usage = func() {
-		fmt.Fprintln(c.stderr, "Usage: cbdc audit DATA_DIR (or -data DATA_DIR)\n\nReplays the central ledger's journal in DATA_DIR (or DATA_DIR/ledger),\nverifies its hash chain and every rule, recomputes every balance and checks\nthat money is conserved; checks what offline settlement's index says it\nmoved against what the journal's settlement operations moved. Exits 0 when\nsound, 1 on a discrepancy in data it could read, 3 when data is damaged\n(bytes altered, missing or cut short).")
+		fmt.Fprintln(c.stderr, "Usage: cbdc audit DATA_DIR (or -data DATA_DIR) [REPLICA_DIR ...]\n\nReplays the central ledger's journal in DATA_DIR (or DATA_DIR/ledger),\nverifies its hash chain and every rule, recomputes every balance and checks\nthat money is conserved; checks what offline settlement's index says it\nmoved against what the journal's settlement operations moved. Exits 0 when\nsound, 1 on a discrepancy in data it could read, 3 when data is damaged\n(bytes altered, missing or cut short). Given the data directories of\nseveral replicas of one ledger, audits each and compares their heads:\nreplicas that have caught up end at the same record with the same hash.")
 	}
 	return fs
 }
@@ -39,18 +41,23 @@ func (c *AuditCommand) ParseFlags(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	switch {
-	case c.dir == "" && fs.NArg() == 1:
-		c.dir = fs.Arg(0)
-	case c.dir == "" || fs.NArg() != 0:
+	args = fs.Args()
+	if c.dir == "" && len(args) > 0 {
+		c.dir, args = args[0], args[1:]
+	}
+	if c.dir == "" {
 		fs.Usage()
 		return errUsage
 	}
+	c.replicas = args
 	return nil
 }
 
 // Run audits the ledger and prints the reports.
-func (c *AuditCommand) Run(context.Context) error {
+func (c *AuditCommand) Run(ctx context.Context) error {
+	if len(c.replicas) > 0 {
+		return c.compareReplicas()
+	}
 	rep, in, err := settlement.Audit(ledgerDir(c.dir))
 	if err != nil {
 		return explainStorage(err, "audit", auditHolder)
@@ -87,4 +94,31 @@ func ledgerDir(dir string) string {
 		return dir
 	}
 	return filepath.Join(dir, "ledger")
+}
+
+// compareReplicas audits each replica's journal and compares their heads.
+func (c *AuditCommand) compareReplicas() error {
+	var worst error
+	heads := map[string][]string{} // head -> replicas ending there
+	for _, dir := range append([]string{c.dir}, c.replicas...) {
+		rep, err := ledger.Audit(ledgerDir(dir))
+		if err != nil {
+			return explainStorage(err, "audit", auditHolder)
+		}
+		verdict := "OK"
+		if err := auditVerdict(rep, c.stderr); err != nil {
+			verdict, worst = "FAILED", cmp.Or(worst, err)
+		}
+		head := fmt.Sprintf("record %d, hash %s", rep.Totals.Seq, rep.Totals.Head)
+		heads[head] = append(heads[head], dir)
+		fmt.Fprintf(c.stdout, "%s: %s; head %s\n", dir, verdict, head)
+	}
+	if len(heads) > 1 {
+		fmt.Fprintf(c.stdout, "verdict: the replicas' journals end at %d different heads; one that is behind catches up from the leader, one that differs must be rebuilt\n", len(heads))
+		return cmp.Or(worst, error(exitError(exitFailed)))
+	}
+	if worst == nil {
+		fmt.Fprintln(c.stdout, "verdict: OK: every replica sound, all at the same head")
+	}
+	return worst
 }
