@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -92,6 +93,101 @@ func (g *replicaProcs) leader(t *testing.T, within time.Duration) int {
 	return -1
 }
 
+// replicatedRig is three replica processes, bank-1 given all their
+// addresses, and two wallets at it.
+type replicatedRig struct {
+	t          *testing.T
+	ctx        context.Context
+	dir        string
+	g          *replicaProcs
+	bank       *proc
+	alice, bob *wallet.Client
+	n          int // payments of 10 yen from alice to bob made so far
+}
+
+func newReplicatedRig(t *testing.T, ctx context.Context) *replicatedRig {
+	t.Helper()
+	r := &replicatedRig{t: t, ctx: ctx, dir: t.TempDir()}
+	r.g = startReplicas(t, r.dir, 1)
+	r.g.leader(t, 10*time.Second)
+	var bankURL string
+	for try := 0; ; try++ { // the leader opens bank-1 at the ledger just after it is elected
+		r.bank = startProc(t, "bank-1", "bank", "-id", "bank-1", "-ledger", r.g.urls(), "-key", filepath.Join(r.dir, "credentials", "bank-1.key"),
+			"-data", filepath.Join(r.dir, "bank-1"), "-listen", "127.0.0.1:0", "-holder-key", filepath.Join(r.dir, "holder.key"))
+		if m, err := r.bank.stdout.waitFor(bankServing, r.bank.done, startWait); err == nil {
+			bankURL = m[2]
+			break
+		}
+		if try == 20 {
+			t.Fatalf("bank-1 did not start: %s", r.bank.exit())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_, aliceKey, _ := ed25519.GenerateKey(nil)
+	_, bobKey, _ := ed25519.GenerateKey(nil)
+	r.alice = registerWhileUnavailable(t, ctx, bankURL, aliceKey, "Alice", "P-ALICE")
+	r.bob = registerWhileUnavailable(t, ctx, bankURL, bobKey, "Bob", "P-BOB")
+	for {
+		if _, err := r.alice.Withdraw(ctx, "start", 50_000); err == nil {
+			break
+		} else if ctx.Err() != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return r
+}
+
+// payOnce pays 10 yen under a new request id, asking again while the
+// outcome is in doubt, and says how long that took.
+func (r *replicatedRig) payOnce() time.Duration {
+	t := r.t
+	t.Helper()
+	r.n++
+	id, start := fmt.Sprintf("pay-%d", r.n), time.Now()
+	for {
+		_, err := r.alice.Pay(r.ctx, id, r.bob.Address(), 10)
+		if err == nil {
+			return time.Since(start)
+		}
+		var pe *protocol.Error
+		if !errors.As(err, &pe) || pe.Code != protocol.CodeUnavailable && pe.Code != protocol.CodeRateLimited || r.ctx.Err() != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		time.Sleep(max(pe.RetryAfter(), 50*time.Millisecond))
+	}
+}
+
+// checkBalances holds the wallets to the payments made: each once.
+func (r *replicatedRig) checkBalances() {
+	t := r.t
+	t.Helper()
+	if got := walletBalance(t, r.ctx, r.bob); got != int64(10*r.n) {
+		t.Errorf("bob holds %d after %d payments of 10: a payment was lost or made twice", got, r.n)
+	}
+	if got := walletBalance(t, r.ctx, r.alice); got != 50_000-int64(10*r.n) {
+		t.Errorf("alice holds %d after paying %d", got, 10*r.n)
+	}
+}
+
+// stopAndAudit stops the bank and every replica once they have caught up,
+// and audits the replicas: each sound, all at the same head.
+func (r *replicatedRig) stopAndAudit() {
+	t := r.t
+	t.Helper()
+	time.Sleep(time.Second)
+	r.bank.interrupt(t)
+	var dirs []string
+	for i, p := range r.g.procs {
+		p.interrupt(t)
+		dirs = append(dirs, filepath.Join(r.dir, fmt.Sprintf("replica-%d", i+1)))
+	}
+	out, stderr, code := cli(t, nil, append([]string{"audit"}, dirs...)...)
+	if code != 0 || !strings.Contains(out, "all at the same head") {
+		t.Errorf("cbdc audit of the replicas exited %d:\n%s%s", code, out, stderr)
+	}
+}
+
 // The central ledger as three replica processes, a bank given all three
 // addresses, and wallets paying while the leader is SIGKILLed again and
 // again and started again: each time a new leader takes over within
@@ -105,104 +201,109 @@ func TestMultiProcess_ReplicatedLedgerLeaderKilled(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	g := startReplicas(t, dir, 1)
-	g.leader(t, 10*time.Second)
-	var bank *proc
-	var bankURL string
-	for try := 0; ; try++ { // the leader opens bank-1 at the ledger just after it is elected
-		bank = startProc(t, "bank-1", "bank", "-id", "bank-1", "-ledger", g.urls(), "-key", filepath.Join(dir, "credentials", "bank-1.key"),
-			"-data", filepath.Join(dir, "bank-1"), "-listen", "127.0.0.1:0", "-holder-key", filepath.Join(dir, "holder.key"))
-		if m, err := bank.stdout.waitFor(bankServing, bank.done, startWait); err == nil {
-			bankURL = m[2]
-			break
-		}
-		if try == 20 {
-			t.Fatalf("bank-1 did not start: %s", bank.exit())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	_, aliceKey, _ := ed25519.GenerateKey(nil)
-	_, bobKey, _ := ed25519.GenerateKey(nil)
-	alice := registerWhileUnavailable(t, ctx, bankURL, aliceKey, "Alice", "P-ALICE")
-	bob := registerWhileUnavailable(t, ctx, bankURL, bobKey, "Bob", "P-BOB")
-	for {
-		if _, err := alice.Withdraw(ctx, "start", 50_000); err == nil {
-			break
-		} else if ctx.Err() != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-
-	// payOnce pays under one request id, asking again while the outcome
-	// is in doubt, and says how long that took.
-	n := 0
-	payOnce := func() time.Duration {
-		n++
-		id, start := fmt.Sprintf("pay-%d", n), time.Now()
-		for {
-			_, err := alice.Pay(ctx, id, bob.Address(), 10)
-			if err == nil {
-				return time.Since(start)
-			}
-			var pe *protocol.Error
-			if !errors.As(err, &pe) || pe.Code != protocol.CodeUnavailable && pe.Code != protocol.CodeRateLimited || ctx.Err() != nil {
-				t.Fatalf("%s: %v", id, err)
-			}
-			time.Sleep(max(pe.RetryAfter(), 50*time.Millisecond))
-		}
-	}
+	r := newReplicatedRig(t, ctx)
 	var failovers []time.Duration
 	for k := range kills {
 		for range 5 {
-			payOnce()
+			r.payOnce()
 		}
-		i := g.leader(t, 10*time.Second)
-		g.procs[i].cmd.Process.Kill()
-		<-g.procs[i].done
-		failovers = append(failovers, payOnce()) // from the kill to the first payment the new leader made
-		g.start(t, i, 1)
+		i := r.g.leader(t, 10*time.Second)
+		r.g.procs[i].cmd.Process.Kill()
+		<-r.g.procs[i].done
+		failovers = append(failovers, r.payOnce()) // from the kill to the first payment the new leader made
+		r.g.start(t, i, 1)
 		if k == kills-1 {
 			for range 5 {
-				payOnce()
+				r.payOnce()
 			}
 		}
 	}
 	slices.Sort(failovers)
 	t.Logf("%d payments; from a leader's SIGKILL to the next payment made: p50 %v, max %v over %d kills",
-		n, failovers[len(failovers)/2].Round(time.Millisecond), failovers[len(failovers)-1].Round(time.Millisecond), kills)
-	if got := walletBalance(t, ctx, bob); got != int64(10*n) {
-		t.Errorf("bob holds %d after %d payments of 10: a payment was lost or made twice", got, n)
-	}
-	if got := walletBalance(t, ctx, alice); got != 50_000-int64(10*n) {
-		t.Errorf("alice holds %d after paying %d", got, 10*n)
-	}
+		r.n, failovers[len(failovers)/2].Round(time.Millisecond), failovers[len(failovers)-1].Round(time.Millisecond), kills)
 	if worst := failovers[len(failovers)-1]; worst > 10*time.Second {
 		t.Errorf("a failover took %v, more than 10 s", worst)
 	}
+	r.checkBalances()
+	r.stopAndAudit()
+}
 
-	// Every replica caught up and stopped: the same head, audits clean.
-	time.Sleep(time.Second)
-	bank.interrupt(t)
-	var heads []string
-	for i, p := range g.procs {
-		p.interrupt(t)
-		ldir := filepath.Join(dir, fmt.Sprintf("replica-%d", i+1), "ledger")
-		rep, err := ledger.Audit(ldir)
-		if err != nil || !rep.OK() {
-			t.Errorf("replica %d audit: %v %v", i+1, err, rep.Problems)
+// The leader frozen (SIGSTOP) for longer than an election, as a partition
+// would cut it off: the others elect a leader and payments go on; when it
+// is continued it steps down and writes nothing of its own, and the
+// replicas end at the same head.
+func TestMultiProcess_ReplicatedLeaderFrozen(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	r := newReplicatedRig(t, ctx)
+	for range 5 {
+		r.payOnce()
+	}
+	i := r.g.leader(t, 10*time.Second)
+	frozen := r.g.procs[i].cmd.Process
+	if err := frozen.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	continued := false
+	defer func() {
+		if !continued {
+			frozen.Signal(syscall.SIGCONT)
 		}
-		l, err := ledger.Open(ldir, ledger.Options{})
+	}()
+	took := r.payOnce()
+	for range 10 {
+		r.payOnce()
+	}
+	if j := r.g.leader(t, 10*time.Second); j == i {
+		t.Fatalf("the frozen replica %d still answers that it leads", i+1)
+	}
+	frozen.Signal(syscall.SIGCONT)
+	continued = true
+	time.Sleep(2 * time.Second)
+	resp, err := http.Get("http://" + r.g.http[i] + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.HasPrefix(string(body), "ready: follower") {
+		t.Errorf("the continued replica's /readyz: %q, want a follower", body)
+	}
+	for range 5 {
+		r.payOnce()
+	}
+	t.Logf("the first payment after the leader froze was made after %v", took.Round(time.Millisecond))
+	r.checkBalances()
+	r.stopAndAudit()
+}
+
+// cbdc audit given several replicas' directories tells replicas whose
+// journals end differently.
+func TestAudit_ComparesReplicasHeads(t *testing.T) {
+	ctx := context.Background()
+	var dirs []string
+	for i := range 2 {
+		dir := t.TempDir()
+		l, err := ledger.Open(filepath.Join(dir, "ledger"), ledger.Options{GenesisTime: time.Unix(0, 0)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		seq, h := l.Head()
+		for j := range i + 1 {
+			id := ledger.AccountID(fmt.Sprintf("bank-%d", j))
+			if _, err := l.OpenAccount(ctx, "open-"+string(id), ledger.AccountSpec{ID: id, Kind: ledger.KindIntermediary}); err != nil {
+				t.Fatal(err)
+			}
+		}
 		l.Close()
-		heads = append(heads, fmt.Sprintf("%d:%x", seq, h[:8]))
+		dirs = append(dirs, dir)
 	}
-	if heads[0] != heads[1] || heads[1] != heads[2] {
-		t.Errorf("the replicas' journals end differently: %v", heads)
+	out, _, code := cli(t, nil, "audit", dirs[0], dirs[1])
+	if code != exitFailed || !strings.Contains(out, "2 different heads") {
+		t.Errorf("replicas at different heads: exit %d\n%s", code, out)
+	}
+	out, _, code = cli(t, nil, "audit", dirs[1], dirs[1])
+	if code != 0 || !strings.Contains(out, "same head") {
+		t.Errorf("one journal twice: exit %d\n%s", code, out)
 	}
 }
 
