@@ -18,6 +18,7 @@ import (
 
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/ledger/replica"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 )
 
@@ -103,6 +104,36 @@ func (m *Metrics) WatchLedger(l *ledger.Ledger) {
 	gauge("cbdc_ledger_offline_escrow_yen", "CBDC held in offline purse escrow.", func(t ledger.Totals) int64 { return t.Escrow })
 	gauge("cbdc_ledger_loss_accounts_yen", "CBDC in loss accounts, the guarantee fund among them.", func(t ledger.Totals) int64 { return t.Loss })
 	gauge("cbdc_ledger_accounts", "Accounts ever opened at the central ledger.", func(t ledger.Totals) int64 { return int64(t.Accounts) })
+}
+
+// WatchReplica reports a replicated ledger's replica at each scrape: its
+// Raft term, whether it leads, its commit and applied indexes and the lag
+// between them, and its changes of leadership. In a replicated ledger the
+// commit duration (cbdc_ledger_commit_duration_seconds) is the consensus
+// round: the time for a majority to hold a batch and this replica to
+// apply it.
+func (m *Metrics) WatchReplica(r *replica.Replica) {
+	if m == nil || r == nil {
+		return
+	}
+	gauge := func(name, help string, f func(replica.Stats) float64) {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
+			func() float64 { return f(r.Stats()) }))
+	}
+	gauge("cbdc_ledger_replica_term", "The Raft term the replica is in.", func(s replica.Stats) float64 { return float64(s.Term) })
+	gauge("cbdc_ledger_replica_leader", "1 while this replica leads its group.", func(s replica.Stats) float64 {
+		if s.Role == "leader" {
+			return 1
+		}
+		return 0
+	})
+	gauge("cbdc_ledger_replica_commit_index", "The last Raft entry the replica knows committed.", func(s replica.Stats) float64 { return float64(s.CommitIndex) })
+	gauge("cbdc_ledger_replica_applied_index", "The last Raft entry the replica has applied to its ledger.", func(s replica.Stats) float64 { return float64(s.AppliedIndex) })
+	gauge("cbdc_ledger_replica_apply_lag", "Committed Raft entries the replica has not applied yet.", func(s replica.Stats) float64 {
+		return float64(s.CommitIndex - min(s.AppliedIndex, s.CommitIndex))
+	})
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cbdc_ledger_replica_leader_changes_total",
+		Help: "Times this replica gained or lost the leadership since it started."}, func() float64 { return float64(r.Stats().LeaderChanges) }))
 }
 
 // WatchBanks reports each bank's float, deposits, offline losses and open

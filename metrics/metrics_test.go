@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"io"
+	"net"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/ledger/replica"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 	"github.com/digital-yen/cbdc-sandbox/offline"
 )
@@ -94,4 +96,46 @@ func TestMetrics_NilIsQuiet(t *testing.T) {
 	m.WatchLedger(nil)
 	m.WatchBanks()
 	m.WatchSettlement(nil)
+}
+
+// A replica's scrape says it leads a group of one, its term, and that it
+// has applied what it committed.
+func TestMetrics_Replica(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	m := New()
+	r, err := replica.Open(replica.Config{ID: "ledger-1", Dir: t.TempDir(), Bind: addr, Peers: []replica.Peer{{ID: "ledger-1", Addr: addr}},
+		Ledger: ledger.Options{OnCommit: m.OnCommit}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for deadline := time.Now().Add(10 * time.Second); !r.Ledger().Leading(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a group of one did not elect itself")
+		}
+	}
+	if _, err := r.Ledger().OpenAccount(context.Background(), "open-bank-1", ledger.AccountSpec{ID: "bank-1", Kind: ledger.KindIntermediary}); err != nil {
+		t.Fatal(err)
+	}
+	m.WatchReplica(r)
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	text := string(body)
+	for _, want := range []string{"cbdc_ledger_replica_leader 1", "cbdc_ledger_replica_term ", "cbdc_ledger_replica_apply_lag 0",
+		"cbdc_ledger_replica_commit_index ", "cbdc_ledger_replica_leader_changes_total ", "cbdc_ledger_commit_duration_seconds_bucket"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the scrape lacks %q", want)
+		}
+	}
 }

@@ -81,6 +81,7 @@ func (c *LedgerCommand) runReplica(ctx context.Context, tlsCfg *tls.Config, log 
 		}
 	}()
 	m.WatchLedger(r.Ledger())
+	m.WatchReplica(r)
 	fmt.Fprintln(c.stdout, "cbdc ledger: offline settlement is not replicated yet; this replicated ledger offers no offline purses")
 	seedCtx, stopSeeding := context.WithCancel(ctx)
 	defer stopSeeding()

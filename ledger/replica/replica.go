@@ -15,8 +15,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
@@ -71,6 +73,8 @@ type Replica struct {
 	log    *slog.Logger
 	notify chan bool
 	wg     sync.WaitGroup
+
+	leaderChanges atomic.Uint64 // this replica's gains and losses of leadership
 
 	closeOnce sync.Once
 	closeErr  error
@@ -207,6 +211,7 @@ func (r *Replica) followLeadership() {
 			if !ok {
 				return
 			}
+			r.leaderChanges.Add(1)
 			if !leader {
 				r.led.Follow()
 				continue
@@ -264,6 +269,27 @@ func (r *Replica) Role() string { return strings.ToLower(r.raft.State().String()
 func (r *Replica) Leader() (id, addr string) {
 	a, i := r.raft.LeaderWithID()
 	return string(i), string(a)
+}
+
+// Stats is where the replica stands in its group, for metrics.
+type Stats struct {
+	Role          string // leader, follower, candidate or shutdown
+	Term          uint64 // the Raft term it is in
+	CommitIndex   uint64 // the last entry it knows committed
+	AppliedIndex  uint64 // the last entry it has applied to its ledger
+	LastLogIndex  uint64 // the last entry in its Raft log
+	LeaderChanges uint64 // times it has gained or lost the leadership since it started
+}
+
+// Stats reads the replica's standing from Raft.
+func (r *Replica) Stats() Stats {
+	st := r.raft.Stats()
+	num := func(k string) uint64 {
+		n, _ := strconv.ParseUint(st[k], 10, 64)
+		return n
+	}
+	return Stats{Role: r.Role(), Term: num("term"), CommitIndex: num("commit_index"), AppliedIndex: num("applied_index"),
+		LastLogIndex: num("last_log_index"), LeaderChanges: r.leaderChanges.Load()}
 }
 
 // Close leaves the group (the others elect a leader among themselves if
