@@ -73,12 +73,16 @@ func (g *replicaProcs) urls() string {
 	return strings.Join(u, ",")
 }
 
+// probeClient asks a replica's /readyz; a frozen replica accepts the
+// connection and never answers, so each look has a deadline.
+var probeClient = &http.Client{Timeout: 500 * time.Millisecond}
+
 // leader asks each replica's /readyz which one leads.
 func (g *replicaProcs) leader(t *testing.T, within time.Duration) int {
 	t.Helper()
 	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		for i, a := range g.http {
-			resp, err := http.Get("http://" + a + "/readyz")
+			resp, err := probeClient.Get("http://" + a + "/readyz")
 			if err != nil {
 				continue
 			}
@@ -260,7 +264,7 @@ func TestMultiProcess_ReplicatedLeaderFrozen(t *testing.T) {
 	frozen.Signal(syscall.SIGCONT)
 	continued = true
 	time.Sleep(2 * time.Second)
-	resp, err := http.Get("http://" + r.g.http[i] + "/readyz")
+	resp, err := probeClient.Get("http://" + r.g.http[i] + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
