@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/reqid"
 )
 
@@ -98,12 +97,10 @@ func (c *Client) do(ctx context.Context, k callKind, wait time.Duration, method,
 		_, since, _, _ := c.brk.status()
 		c.opts.Logger.Info("the central ledger is reachable again", "unreachable_for", c.brk.opts.Now().Sub(since).Round(time.Millisecond))
 	}
-	var ue *UnreachableError
-	var re *RemoteError
-	switch {
-	case errors.As(err, &ue) && o != abandoned, errors.As(err, &re) && re.Code == ledger.ErrNotLeader.Code:
+	if o != abandoned && turnsAway(err) {
 		c.next(at, err)
 	}
+	var ue *UnreachableError
 	if errors.As(err, &ue) {
 		_, _, _, ue.wait = c.brk.status()
 		ue.wait = max(ue.wait, c.brk.opts.BackoffMin)

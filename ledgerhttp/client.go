@@ -3,6 +3,7 @@ package ledgerhttp
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -112,6 +113,28 @@ func (c *Client) base() (string, int32) {
 	return c.bases[i], i
 }
 
+// turnsAway reports whether an answer from a replica means the client
+// should try the next: it is not the leader, it cannot be reached, its
+// ledger has failed or stopped, or it refuses the bank's sign-in (its
+// credentials are not the others'). Every one of these leaves the
+// operation in doubt, so asking the next replica under the same id is
+// safe.
+func turnsAway(err error) bool {
+	var ue *UnreachableError
+	if errors.As(err, &ue) {
+		return !errors.Is(err, ErrCircuitOpen)
+	}
+	var re *RemoteError
+	if !errors.As(err, &re) {
+		return false
+	}
+	switch re.Code {
+	case ledger.ErrNotLeader.Code, ledger.ErrStorage.Code, ledger.ErrCorrupt.Code, ledger.ErrClosed.Code, "unauthenticated":
+		return true
+	}
+	return false
+}
+
 // next turns from replica i, which is not the leader or cannot be
 // reached, to the one after it, unless another call has turned already.
 // The session was the old replica's.
@@ -182,7 +205,7 @@ func (c *Client) op(ctx context.Context, op wireOp) (ledger.Receipt, error) {
 	r := resp.Results[0]
 	if r.Error != nil {
 		err := &RemoteError{Code: r.Error.Code, Message: r.Error.Message}
-		if r.Error.Code == ledger.ErrNotLeader.Code {
+		if turnsAway(err) {
 			c.next(at, err)
 		}
 		return ledger.Receipt{}, err

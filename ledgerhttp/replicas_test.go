@@ -75,7 +75,7 @@ func (g *replicatedLedger) start(i int) {
 	if err != nil {
 		g.t.Fatal(err)
 	}
-	srv := &http.Server{Handler: ledgerhttp.NewServer(r.Ledger(), g.keys, ledgerhttp.ServerOptions{})}
+	srv := &http.Server{Handler: ledgerhttp.NewServer(r.Ledger(), g.keys, ledgerhttp.ServerOptions{Replica: r})}
 	go srv.Serve(ln)
 	g.mu.Lock()
 	g.reps[i], g.srvs[i] = r, srv

@@ -142,6 +142,14 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *ledger.Inter
 			writeError(w, http.StatusUnauthorized, "unauthenticated", "no valid session: sign in with GET /v1/challenge and POST /v1/session")
 			return
 		}
+		if s.replica != nil && s.replica.Role() != "leader" {
+			// Reads too: a follower's copy may be behind, and its relay
+			// mailboxes are not the leader's.
+			leader, _ := s.replica.Leader()
+			writeError(w, http.StatusServiceUnavailable, ledger.ErrNotLeader.Code,
+				fmt.Sprintf("this replica is not the ledger's leader (the leader is %q); ask the leader again under the same operation id", leader))
+			return
+		}
 		h(w, r, s.ledger.Intermediary(id))
 	}
 }
