@@ -48,7 +48,11 @@ func (b *Bank) openPurses(ctx context.Context) error {
 	}
 	terms, err := b.cfg.Offline.Certify(ctx, b.cfg.OfflineKey.Public().(ed25519.PublicKey))
 	if errors.Is(err, settlement.ErrOfflineDisabled) {
-		b.log.Info("the central ledger settles no offline vouchers; this bank offers no offline purses")
+		if n, cerr := b.st.countPurses(); cerr == nil && n > 0 {
+			b.log.Warn("the central ledger settles no offline vouchers, but this bank's purses hold money in escrow: their syncs and defunds wait for a ledger that settles", "purses", n)
+		} else {
+			b.log.Info("the central ledger settles no offline vouchers; this bank offers no offline purses")
+		}
 		return nil
 	}
 	if err != nil {
@@ -401,6 +405,8 @@ func fromOffline(err error) error {
 		return fail(protocol.CodeTooManyVouchers, "%v", err)
 	case settlement.ErrDeviceExists.Code:
 		return fail(protocol.CodePurseExists, "%v", err)
+	case settlement.ErrOfflineDisabled.Code:
+		return fail(protocol.CodeOfflineDisabled, "the central ledger settles no offline vouchers now")
 	case settlement.ErrBadCertificate.Code, settlement.ErrUnknownBank.Code:
 		// The bank's own certificates or keys are wrong: not the wallet's doing.
 		return fail(protocol.CodeInternal, "the central ledger refused the bank's offline certificate: %v", err)

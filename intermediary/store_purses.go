@@ -17,6 +17,23 @@ func (s *store) openPurses() error {
 	})
 }
 
+// countPurses counts the wallets with a purse; none in a file that never
+// had purses.
+func (s *store) countPurses() (n int, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketPurses)
+		if bk == nil {
+			return nil
+		}
+		c := bk.Cursor()
+		for k, _ := c.Seek([]byte("of/")); k != nil && len(k) > 3 && string(k[:3]) == "of/"; k, _ = c.Next() {
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
 // purseOf returns the wallet's purse, if it has one.
 func (s *store) purseOf(keyID string) (serial string, rec purseRec, found bool, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
