@@ -37,6 +37,9 @@ func (c ledgerConfig) Validate() error {
 	if err := c.Replica.check(); err != nil {
 		return err
 	}
+	if c.Replica.on() && c.Credentials == "" {
+		return fmt.Errorf("ledger: -replica needs -credentials: the replicas of one ledger must hold the same banks' keys, so give them one directory (or copies of it)")
+	}
 	return checkLedgerFlags("ledger", c.DataDir, 0, c.Banks, c.Float, c.Listen)
 }
 

@@ -53,6 +53,9 @@ func (r *replicaFlags) check() error {
 			return fmt.Errorf("ledger: -peers must list id=host:port, comma-separated; %q is not one", p)
 		}
 		r.peers = append(r.peers, replica.Peer{ID: id, Addr: addr})
+		if id == r.ID && addr != r.Raft {
+			return fmt.Errorf("ledger: -peers gives %s the Raft address %s, but -raft says %s", id, addr, r.Raft)
+		}
 		self = self || id == r.ID
 	}
 	if !self {
