@@ -128,8 +128,8 @@ func (m *Metrics) WatchReplica(r *replica.Replica) {
 		return 0
 	})
 	gauge("cbdc_ledger_replica_commit_index", "The last Raft entry the replica knows committed.", func(s replica.Stats) float64 { return float64(s.CommitIndex) })
-	gauge("cbdc_ledger_replica_applied_index", "The last Raft entry the replica has applied to its ledger.", func(s replica.Stats) float64 { return float64(s.AppliedIndex) })
-	gauge("cbdc_ledger_replica_apply_lag", "Committed Raft entries the replica has not applied yet.", func(s replica.Stats) float64 {
+	gauge("cbdc_ledger_replica_applied_index", "The last Raft entry the replica has handed to its ledger to apply.", func(s replica.Stats) float64 { return float64(s.AppliedIndex) })
+	gauge("cbdc_ledger_replica_apply_lag", "Committed Raft entries the replica has not yet handed to its ledger.", func(s replica.Stats) float64 {
 		return float64(s.CommitIndex - min(s.AppliedIndex, s.CommitIndex))
 	})
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cbdc_ledger_replica_leader_changes_total",
