@@ -3,7 +3,6 @@ package intermediary
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -97,11 +96,6 @@ func Open(ctx context.Context, cfg Config) (*Bank, error) {
 		return nil, err
 	}
 	acct, err := cfg.Ledger.Account(ctx, cfg.ID)
-	for try := 0; try < 5 && errors.Is(err, ledger.ErrNotLeader); try++ {
-		// A replicated ledger's follower sent the client on to the next
-		// replica: ask there.
-		acct, err = cfg.Ledger.Account(ctx, cfg.ID)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("intermediary: %s at the central ledger: %w", cfg.ID, err)
 	}

@@ -74,14 +74,42 @@ func (c *Client) timeout(k callKind, wait time.Duration) time.Duration {
 }
 
 // do runs exchange within the call's deadline, when the breaker lets it,
-// and tells the breaker what became of it.
+// and tells the breaker what became of it. Given a replicated ledger's
+// replicas, it asks the next one at once when a replica sends the call on
+// (see turnsAway), each replica at most once: whatever the call is, asking
+// again is safe, since an operation is applied once under its id.
 func (c *Client) do(ctx context.Context, k callKind, wait time.Duration, method, path string, exchange func(context.Context) error) error {
 	probe, retry, ok := c.brk.admit(k == pollCall)
 	if !ok {
 		return &UnreachableError{Method: method, Path: path, Err: ErrCircuitOpen, wait: retry}
 	}
+	var err error
+	for tries := 1; ; tries++ {
+		_, at := c.base()
+		var o outcome
+		var opened bool
+		o, opened, err = c.attempt(ctx, k, wait, probe, exchange)
+		if o == abandoned || !turnsAway(err) {
+			break
+		}
+		c.next(at, err)
+		if opened || tries >= len(c.bases) {
+			break
+		}
+		probe = false
+	}
+	var ue *UnreachableError
+	if errors.As(err, &ue) {
+		_, _, _, ue.wait = c.brk.status()
+		ue.wait = max(ue.wait, c.brk.opts.BackoffMin)
+	}
+	return err
+}
+
+// attempt is one exchange with the replica calls go to now, judged for
+// the breaker; opened says it opened the circuit.
+func (c *Client) attempt(ctx context.Context, k callKind, wait time.Duration, probe bool, exchange func(context.Context) error) (outcome, bool, error) {
 	cctx, cancel := context.WithTimeout(ctx, c.timeout(k, wait))
-	_, at := c.base()
 	err := exchange(cctx)
 	deadline := cctx.Err() != nil
 	cancel()
@@ -97,15 +125,7 @@ func (c *Client) do(ctx context.Context, k callKind, wait time.Duration, method,
 		_, since, _, _ := c.brk.status()
 		c.opts.Logger.Info("the central ledger is reachable again", "unreachable_for", c.brk.opts.Now().Sub(since).Round(time.Millisecond))
 	}
-	if o != abandoned && turnsAway(err) {
-		c.next(at, err)
-	}
-	var ue *UnreachableError
-	if errors.As(err, &ue) {
-		_, _, _, ue.wait = c.brk.status()
-		ue.wait = max(ue.wait, c.brk.opts.BackoffMin)
-	}
-	return err
+	return o, opened, err
 }
 
 // outcomeOf judges a call: deadline says whether its own deadline passed.
