@@ -56,15 +56,7 @@ func TestMetrics_Scrape(t *testing.T) {
 	m.OnRequest("bank-1")("pay", "", 3*time.Millisecond)
 	m.OnRequest("bank-1")("pay", "insufficient_funds", time.Millisecond)
 
-	srv := httptest.NewServer(m.Handler())
-	defer srv.Close()
-	resp, err := srv.Client().Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	text := string(body)
+	text := scrape(t, m)
 	for _, want := range []string{
 		"cbdc_ledger_commits_total ",
 		"cbdc_ledger_commit_records_bucket",
@@ -123,19 +115,28 @@ func TestMetrics_Replica(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.WatchReplica(r)
-	srv := httptest.NewServer(m.Handler())
-	defer srv.Close()
-	resp, err := srv.Client().Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	text := string(body)
+	text := scrape(t, m)
 	for _, want := range []string{"cbdc_ledger_replica_leader 1", "cbdc_ledger_replica_term ", "cbdc_ledger_replica_apply_lag 0",
 		"cbdc_ledger_replica_commit_index ", "cbdc_ledger_replica_leader_changes_total ", "cbdc_ledger_commit_duration_seconds_bucket"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the scrape lacks %q", want)
 		}
 	}
+}
+
+// scrape reads what Prometheus would from m.
+func scrape(t *testing.T, m *Metrics) string {
+	t.Helper()
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
 }
