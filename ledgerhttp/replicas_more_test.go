@@ -79,21 +79,9 @@ func TestClient_MessagesBetweenBanksStartingAtDifferentReplicas(t *testing.T) {
 func TestClient_TurnsFromAReplicaWhoseLedgerFailed(t *testing.T) {
 	pub, key, _ := ed25519.GenerateKey(nil)
 	// The healthy side: a lone ledger, standing in for the group's leader.
-	l, err := ledger.Open(t.TempDir(), ledger.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := l.OpenAccount(ctx, "open-bank-1", ledger.AccountSpec{ID: "bank-1", Kind: ledger.KindIntermediary}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.Issue(ctx, "issue-1", "bank-1", 1000); err != nil {
-		t.Fatal(err)
-	}
-	good := httptest.NewServer(ledgerhttp.NewServer(l, map[ledger.AccountID]ed25519.PublicKey{"bank-1": pub}, ledgerhttp.ServerOptions{}))
-	defer good.Close()
+	good := bankOneLedger(t, pub)
 	// The failed replica, as it answers over HTTP.
 	failed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -16,18 +16,9 @@ import (
 // not once each: with two replicas, turning twice would bring them back.
 func TestClient_ConcurrentCallersTurnFromAReplicaOnce(t *testing.T) {
 	pub, key, _ := ed25519.GenerateKey(nil)
-	l, err := ledger.Open(t.TempDir(), ledger.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := l.OpenAccount(ctx, "open-bank-1", ledger.AccountSpec{ID: "bank-1", Kind: ledger.KindIntermediary}); err != nil {
-		t.Fatal(err)
-	}
-	good := httptest.NewServer(ledgerhttp.NewServer(l, map[ledger.AccountID]ed25519.PublicKey{"bank-1": pub}, ledgerhttp.ServerOptions{}))
-	defer good.Close()
+	good := bankOneLedger(t, pub)
 	dead := httptest.NewServer(http.NotFoundHandler())
 	deadURL := dead.URL
 	dead.Close() // nothing listens there now
@@ -59,18 +50,9 @@ func TestClient_ConcurrentCallersTurnFromAReplicaOnce(t *testing.T) {
 // backoff has passed its probe reaches the next replica and calls go on.
 func TestClient_BlackHoledReplicaCostsOneDeadlineAndABackoff(t *testing.T) {
 	pub, key, _ := ed25519.GenerateKey(nil)
-	l, err := ledger.Open(t.TempDir(), ledger.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := l.OpenAccount(ctx, "open-bank-1", ledger.AccountSpec{ID: "bank-1", Kind: ledger.KindIntermediary}); err != nil {
-		t.Fatal(err)
-	}
-	good := httptest.NewServer(ledgerhttp.NewServer(l, map[ledger.AccountID]ed25519.PublicKey{"bank-1": pub}, ledgerhttp.ServerOptions{}))
-	defer good.Close()
+	good := bankOneLedger(t, pub)
 	hang := make(chan struct{})
 	hole := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -95,4 +77,26 @@ func TestClient_BlackHoledReplicaCostsOneDeadlineAndABackoff(t *testing.T) {
 	if took := time.Since(began); took > 2*time.Second || c.Replica() != good.URL {
 		t.Errorf("reached %s after %v and %d failed calls", c.Replica(), took, calls)
 	}
+}
+
+// bankOneLedger serves a lone ledger holding bank-1 (with a float of
+// 1,000 yen) to the holder of pub: a healthy replica, for the client's
+// turning to reach.
+func bankOneLedger(t *testing.T, pub ed25519.PublicKey) *httptest.Server {
+	t.Helper()
+	l, err := ledger.Open(t.TempDir(), ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	ctx := context.Background()
+	if _, err := l.OpenAccount(ctx, "open-bank-1", ledger.AccountSpec{ID: "bank-1", Kind: ledger.KindIntermediary}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Issue(ctx, "issue-1", "bank-1", 1000); err != nil {
+		t.Fatal(err)
+	}
+	s := httptest.NewServer(ledgerhttp.NewServer(l, map[ledger.AccountID]ed25519.PublicKey{"bank-1": pub}, ledgerhttp.ServerOptions{}))
+	t.Cleanup(s.Close)
+	return s
 }
