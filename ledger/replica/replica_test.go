@@ -135,37 +135,15 @@ func TestReplicas_LeaderStoppedUnderLoad(t *testing.T) {
 		}
 	}
 
-	type done struct {
-		id     string
-		from   ledger.AccountID
-		amount int64
-		seq    uint64
-	}
 	var (
 		mu    sync.Mutex
-		acked []done
-		stop  atomic.Bool
-		wg    sync.WaitGroup
+		acked []payment
 	)
-	for w := range 4 {
-		wg.Go(func() {
-			from, to := ledger.AccountID("bank-a"), ledger.AccountID("bank-b")
-			if w%2 == 1 {
-				from, to = to, from
-			}
-			for n := 0; !stop.Load(); n++ {
-				id, amount := fmt.Sprintf("t-%d-%d", w, n), int64(n%7+1)
-				rc, err := g.do(ctx, func(l *ledger.Ledger) (ledger.Receipt, error) { return l.Transfer(ctx, id, from, to, amount) })
-				if err != nil {
-					t.Errorf("%s: %v", id, err)
-					return
-				}
-				mu.Lock()
-				acked = append(acked, done{id: id, from: from, amount: amount, seq: rc.Seq})
-				mu.Unlock()
-			}
-		})
-	}
+	stop := g.payUnderLoad(ctx, 4, func(p payment) {
+		mu.Lock()
+		acked = append(acked, p)
+		mu.Unlock()
+	})
 
 	var failovers []time.Duration
 	for k := range kills {
@@ -183,8 +161,7 @@ func TestReplicas_LeaderStoppedUnderLoad(t *testing.T) {
 		g.start(i)
 	}
 	time.Sleep(300 * time.Millisecond)
-	stop.Store(true)
-	wg.Wait()
+	stop()
 	if t.Failed() {
 		return
 	}
@@ -194,10 +171,7 @@ func TestReplicas_LeaderStoppedUnderLoad(t *testing.T) {
 	// Exactly once: asking again under each id returns its first receipt.
 	for _, d := range acked[:min(len(acked), 200)] {
 		rc, err := g.do(ctx, func(l *ledger.Ledger) (ledger.Receipt, error) {
-			to := ledger.AccountID("bank-b")
-			if d.from == "bank-b" {
-				to = "bank-a"
-			}
+			to := d.to
 			return l.Transfer(ctx, d.id, d.from, to, d.amount)
 		})
 		if err != nil || rc.Seq != d.seq {
@@ -207,11 +181,7 @@ func TestReplicas_LeaderStoppedUnderLoad(t *testing.T) {
 	want := map[ledger.AccountID]int64{"bank-a": float, "bank-b": float}
 	for _, d := range acked {
 		want[d.from] -= d.amount
-		if d.from == "bank-a" {
-			want["bank-b"] += d.amount
-		} else {
-			want["bank-a"] += d.amount
-		}
+		want[d.to] += d.amount
 	}
 	g.converge(10 * time.Second)
 	for i, r := range g.replicas {
@@ -342,5 +312,46 @@ func TestReplicas_WipedReplicaRebuiltFromTheLog(t *testing.T) {
 	g.stop(wiped)
 	if rep, err := ledger.Audit(filepath.Join(g.dirs[wiped], "ledger")); err != nil || !rep.OK() {
 		t.Errorf("the rebuilt replica's audit: %v %v", err, rep)
+	}
+}
+
+// payment is a transfer between the test's two banks that a replica
+// acknowledged.
+type payment struct {
+	id       string
+	from, to ledger.AccountID
+	amount   int64
+	seq      uint64
+}
+
+// payUnderLoad has workers pay between bank-a and bank-b (half each way)
+// through whichever replica leads, each payment asked again while in
+// doubt, and hands each acknowledged one to acked; stop ends them and
+// waits.
+func (g *group) payUnderLoad(ctx context.Context, workers int, acked func(payment)) (stop func()) {
+	var (
+		stopped atomic.Bool
+		wg      sync.WaitGroup
+	)
+	for w := range workers {
+		wg.Go(func() {
+			from, to := ledger.AccountID("bank-a"), ledger.AccountID("bank-b")
+			if w%2 == 1 {
+				from, to = to, from
+			}
+			for n := 0; !stopped.Load(); n++ {
+				id, amount := fmt.Sprintf("t-%d-%d", w, n), int64(n%7+1)
+				rc, err := g.do(ctx, func(l *ledger.Ledger) (ledger.Receipt, error) { return l.Transfer(ctx, id, from, to, amount) })
+				if err != nil {
+					g.t.Errorf("%s: %v", id, err)
+					return
+				}
+				acked(payment{id: id, from: from, to: to, amount: amount, seq: rc.Seq})
+			}
+		})
+	}
+	return func() {
+		stopped.Store(true)
+		wg.Wait()
 	}
 }

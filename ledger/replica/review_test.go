@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -85,33 +84,17 @@ func TestReview_LeadershipTransfersUnderLoad(t *testing.T) {
 		mu    sync.Mutex
 		moved = map[ledger.AccountID]int64{}
 		seqs  = map[uint64]string{}
-		stop  atomic.Bool
-		wg    sync.WaitGroup
 	)
-	for w := range 6 {
-		wg.Go(func() {
-			from, to := ledger.AccountID("bank-a"), ledger.AccountID("bank-b")
-			if w%2 == 1 {
-				from, to = to, from
-			}
-			for n := 0; !stop.Load(); n++ {
-				id, amount := fmt.Sprintf("t-%d-%d", w, n), int64(n%7+1)
-				rc, err := g.do(ctx, func(l *ledger.Ledger) (ledger.Receipt, error) { return l.Transfer(ctx, id, from, to, amount) })
-				if err != nil {
-					t.Errorf("%s: %v", id, err)
-					return
-				}
-				mu.Lock()
-				if other, dup := seqs[rc.Seq]; dup {
-					t.Errorf("%s and %s were both acknowledged at seq %d", other, id, rc.Seq)
-				}
-				seqs[rc.Seq] = id
-				moved[from] -= amount
-				moved[to] += amount
-				mu.Unlock()
-			}
-		})
-	}
+	stop := g.payUnderLoad(ctx, 6, func(p payment) {
+		mu.Lock()
+		defer mu.Unlock()
+		if other, dup := seqs[p.seq]; dup {
+			t.Errorf("%s and %s were both acknowledged at seq %d", other, p.id, p.seq)
+		}
+		seqs[p.seq] = p.id
+		moved[p.from] -= p.amount
+		moved[p.to] += p.amount
+	})
 	transfers := 12
 	if testing.Short() {
 		transfers = 4
@@ -127,8 +110,7 @@ func TestReview_LeadershipTransfersUnderLoad(t *testing.T) {
 		}
 	}
 	time.Sleep(200 * time.Millisecond)
-	stop.Store(true)
-	wg.Wait()
+	stop()
 	if t.Failed() {
 		return
 	}
