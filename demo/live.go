@@ -37,6 +37,7 @@ type message struct {
 	Payment        *OfflinePayment `json:"payment,omitempty"`
 	Reconciliation *Reconciliation `json:"reconciliation,omitempty"`
 	Run            *ScenarioRun    `json:"run,omitempty"`
+	Reset          int64           `json:"reset,omitempty"` // a reset's number, so the page that asked for it knows it
 }
 
 // hub fans messages out to the open pages and keeps the recent events and

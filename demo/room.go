@@ -256,6 +256,7 @@ func (s *Server) restore() error {
 
 // ResetSummary is what resetting the room did with the room's money.
 type ResetSummary struct {
+	Reset          int64 `json:"reset"`            // the reset's number, also in the live feed's reset message
 	Wallets        int   `json:"wallets"`          // wallets and devices that left the room
 	Synced         int   `json:"synced"`           // vouchers handed in on the way out
 	ToDeposits     int64 `json:"to_deposits"`      // CBDC returned to the customers' deposit accounts
@@ -299,7 +300,8 @@ func (s *Server) reset(ctx context.Context) (ResetSummary, error) {
 	s.mu.Lock()
 	ws := append([]*demoWallet(nil), s.wallets...)
 	s.mu.Unlock()
-	sum := ResetSummary{Wallets: len(ws)}
+	s.resets++
+	sum := ResetSummary{Reset: s.resets, Wallets: len(ws)}
 	s.handInAll(ctx, ws, &sum)
 	// A wallet that could not be emptied stays in the room, with its
 	// copies, keys and purse: its money is still its own.
@@ -325,7 +327,7 @@ func (s *Server) reset(ctx context.Context) (ResetSummary, error) {
 		return sum, fmt.Errorf("demo: forget the room: %w", err)
 	}
 	s.live.forget()
-	s.live.send(message{Type: "reset"})
+	s.live.send(message{Type: "reset", Reset: sum.Reset})
 	for _, dw := range stay {
 		s.refresh(dw)
 	}

@@ -67,7 +67,8 @@ type Server struct {
 	purses  map[string]string // purse serial → the demo wallet's name
 	log     []logEntry        // offline payments and reconciliations, oldest first
 	logSeq  uint64
-	resetMu sync.Mutex // one reset at a time
+	resetMu sync.Mutex // one reset at a time; protects resets
+	resets  int64      // resets done since the demo started
 
 	recountMu sync.Mutex // protects recounted
 	recounted struct {

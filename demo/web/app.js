@@ -223,7 +223,9 @@ function receive(msg) {
       state.wallets.clear(); state.payments.clear(); state.recons.clear(); state.events = [];
       for (const id of ["#feed-list", "#wallet-list", "#device-list", "#offline-result", "#sync-results"]) $(id).innerHTML = "";
       drawAll();
-      if (!resetting) say(null, "ok", t("reset_elsewhere"));
+      // The answer and this message race: the page that asked knows its
+      // reset by number, or by still waiting for the answer.
+      if (!resetting && msg.reset !== ownReset) say(null, "ok", t("reset_elsewhere"));
       break;
   }
 }
@@ -853,12 +855,13 @@ function drawPresenter() {
 
 // ---- reset the room ----
 let resetting = false;
+let ownReset = 0; // the number of the last reset this page asked for
 $("#reset").addEventListener("click", () => $("#reset-dialog").showModal());
 $("#reset-no").addEventListener("click", () => $("#reset-dialog").close());
 $("#reset-dialog").addEventListener("close", () => $("#reset").focus());
 $("#reset-yes").addEventListener("click", (e) => {
   resetting = true;
-  run(e.currentTarget, () => api("POST", "/api/room/reset", {}), (r) => t("reset_done", r)).finally(() => {
+  run(e.currentTarget, () => api("POST", "/api/room/reset", {}), (r) => { ownReset = r.reset; return t("reset_done", r); }).finally(() => {
     resetting = false;
     $("#reset-dialog").close();
   });
