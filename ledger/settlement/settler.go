@@ -48,6 +48,11 @@ type Config struct {
 	BankCertLifetime time.Duration // how long a bank's certificate is valid
 	Logger           *slog.Logger
 	Now              func() time.Time
+
+	// Replicated, on a replicated ledger, has the Settler run on the
+	// leader over this replica's copy of the index; nil for a lone ledger,
+	// whose index is a file in the ledger's directory.
+	Replicated *Replicated
 }
 
 func (c *Config) fill() error {
@@ -69,6 +74,9 @@ func (c *Config) fill() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if r := c.Replicated; r != nil && (r.Index == nil || r.Replicator == nil || r.RootKey == "") {
+		return errors.New("a replicated settler needs the replica's index, its replicator and the root key's file")
+	}
 	return nil
 }
 
@@ -78,6 +86,7 @@ func (c *Config) fill() error {
 type Settler struct {
 	l        *ledger.Ledger
 	db       *bolt.DB
+	rep      ledger.Replicator // nil: writes go to db; else through the replicas, whose Apply writes db
 	root     ed25519.PrivateKey
 	cfg      Config
 	chains   sync.Map // digest of a chain's encoding → struct{}: chains whose signatures verified
@@ -115,16 +124,28 @@ func Open(ctx context.Context, l *ledger.Ledger, cfg Config) (*Settler, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, fmt.Errorf("settlement: %w", err)
 	}
-	root, err := loadRootKey(filepath.Join(l.Dir(), RootKeyFile))
+	rootPath := filepath.Join(l.Dir(), RootKeyFile)
+	if r := cfg.Replicated; r != nil {
+		rootPath = r.RootKey
+	}
+	root, err := loadRootKey(rootPath)
 	if err != nil {
 		return nil, err
 	}
-	db, err := boltfile.Open(filepath.Join(l.Dir(), FileName), bolt.Options{Timeout: time.Second}, nil)
-	if err != nil {
+	var db *bolt.DB
+	if r := cfg.Replicated; r != nil {
+		db = r.Index.db
+	} else if db, err = boltfile.Open(filepath.Join(l.Dir(), FileName), bolt.Options{Timeout: time.Second}, nil); err != nil {
 		return nil, fmt.Errorf("settlement: %w", err)
 	}
 	s := newSettler(l, db, root, cfg)
+	if r := cfg.Replicated; r != nil {
+		s.rep = r.Replicator
+	}
 	st, err := readIndex(db)
+	if err == nil {
+		err = sameRoot(st, root, rootPath)
+	}
 	if err == nil {
 		err = s.load(st)
 	}
@@ -132,7 +153,9 @@ func Open(ctx context.Context, l *ledger.Ledger, cfg Config) (*Settler, error) {
 		err = s.openGuarantee(ctx)
 	}
 	if err != nil {
-		db.Close()
+		if cfg.Replicated == nil {
+			db.Close()
+		}
 		return nil, err
 	}
 	go s.loop()
@@ -153,7 +176,7 @@ func newSettler(l *ledger.Ledger, db *bolt.DB, root ed25519.PrivateKey, cfg Conf
 }
 
 // Close stops taking work, lets the round under way finish, and closes the
-// index. The ledger stays open.
+// index (a replica's copy stays open). The ledger stays open.
 func (s *Settler) Close() error {
 	select {
 	case <-s.quit:
@@ -161,6 +184,9 @@ func (s *Settler) Close() error {
 		close(s.quit)
 	}
 	<-s.stopped
+	if s.rep != nil {
+		return nil
+	}
 	return s.db.Close()
 }
 
@@ -169,6 +195,19 @@ func (s *Settler) RootKey() ed25519.PublicKey { return s.root.Public().(ed25519.
 
 // Policy is the offline policy the settler applies.
 func (s *Settler) Policy() offline.Policy { return s.cfg.Policy }
+
+// sameRoot checks that the root key certified the banks in the index: a
+// replica given another key (or a key file replaced) would certify purses
+// that no payee trusts, so it refuses to start instead.
+func sameRoot(st *stored, root ed25519.PrivateKey, path string) error {
+	pub := root.Public().(ed25519.PublicKey)
+	for id, c := range st.banks {
+		if err := c.Verify(pub, c.NotAfter); err != nil {
+			return fmt.Errorf("settlement: the root key in %s did not certify bank %s, whose certificate the index holds: every replica needs the root key that started the ledger", path, id)
+		}
+	}
+	return nil
+}
 
 // loadRootKey reads the root key's seed, or makes one. The seed sits in the
 // ledger's data directory with owner-only permissions, like the ledger.

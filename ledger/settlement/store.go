@@ -399,12 +399,21 @@ func (w *writes) encode() encoded {
 	return out
 }
 
-// write stores an encoded write in one transaction.
+// write makes an encoded write durable: in the index's file, or, on a
+// replicated ledger, at a majority of the replicas and in this one's copy.
 func (s *Settler) write(e encoded) error {
 	if len(e.puts)+len(e.deletes) == 0 {
 		return nil
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	if s.rep != nil {
+		return s.rep.Replicate(e.entry())
+	}
+	return writeIndex(s.db, e)
+}
+
+// writeIndex stores an encoded write in one transaction.
+func writeIndex(db *bolt.DB, e encoded) error {
+	return db.Update(func(tx *bolt.Tx) error {
 		for _, it := range e.puts {
 			b, err := tx.CreateBucketIfNotExists(it.bucket)
 			if err != nil {
