@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
@@ -58,15 +59,30 @@ type Config struct {
 	// group must be given the same; the Unix epoch when zero.
 	GenesisTime time.Time
 
+	// Offline, when set, has the leader settle offline vouchers. Every
+	// replica keeps a copy of the settlement index either way, so that
+	// any of them can take over.
+	Offline *Offline
+
 	HeartbeatTimeout time.Duration // DefaultHeartbeatTimeout when zero
 	ElectionTimeout  time.Duration // DefaultElectionTimeout when zero
 	Logger           *slog.Logger
+}
+
+// Offline is how the leader settles offline vouchers.
+type Offline struct {
+	Settlement settlement.Config // its Replicated is set here
+	// RootKey is the file of the central bank's root key, which certifies
+	// banks and signs receipts: every replica must be given the same, so
+	// that purses trust whichever leads.
+	RootKey string
 }
 
 // Replica is one running replica: its ledger and its place in the group.
 type Replica struct {
 	cfg    Config
 	led    *ledger.Ledger
+	index  *settlement.Index // this replica's copy of the settlement index
 	raft   *raft.Raft
 	logs   *raftboltdb.BoltStore
 	trans  *raft.NetworkTransport
@@ -75,6 +91,12 @@ type Replica struct {
 	wg     sync.WaitGroup
 
 	leaderChanges atomic.Uint64 // this replica's gains and losses of leadership
+
+	settler    atomic.Pointer[settlement.Settler] // the leader's, while it settles
+	kick       chan struct{}                      // wakes settle when the ledger's leadership changes
+	quit       chan struct{}                      // closed by Close: settle stops
+	settleDone chan struct{}                      // closed when settle has returned
+	indexErr   atomic.Pointer[error]              // a failed write of the index's copy
 
 	closeOnce sync.Once
 	closeErr  error
@@ -90,7 +112,8 @@ func Open(cfg Config) (*Replica, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Replica{cfg: cfg, log: cfg.Logger.With("replica", cfg.ID), notify: make(chan bool, 16)}
+	r := &Replica{cfg: cfg, log: cfg.Logger.With("replica", cfg.ID), notify: make(chan bool, 16),
+		kick: make(chan struct{}, 1), quit: make(chan struct{}), settleDone: make(chan struct{})}
 	raftDir := filepath.Join(cfg.Dir, "raft")
 	if err := os.MkdirAll(raftDir, 0o700); err != nil {
 		return nil, fmt.Errorf("replica: %w", err)
@@ -108,11 +131,17 @@ func Open(cfg Config) (*Replica, error) {
 		return nil, err
 	}
 	r.led = led
+	if r.index, err = settlement.OpenIndex(led.Dir()); err != nil {
+		led.Close()
+		return nil, err
+	}
 	if err := r.start(raftDir); err != nil {
+		r.index.Close()
 		led.Close()
 		return nil, err
 	}
 	r.wg.Go(r.followLeadership)
+	go r.settle()
 	return r, nil
 }
 
@@ -136,6 +165,9 @@ func (c *Config) check() error {
 	}
 	if len(c.Peers) > 0 && !self {
 		bad = append(bad, fmt.Sprintf("the peers do not include this replica, %q", c.ID))
+	}
+	if c.Offline != nil && c.Offline.RootKey == "" {
+		bad = append(bad, "offline settlement needs the root key's file, the same for every replica")
 	}
 	if len(bad) > 0 {
 		return fmt.Errorf("replica: %s", strings.Join(bad, "; "))
@@ -185,7 +217,7 @@ func (r *Replica) start(dir string) error {
 		err = raft.BootstrapCluster(conf, logs, logs, snaps, trans, raft.Configuration{Servers: servers})
 	}
 	if err == nil {
-		r.raft, err = raft.NewRaft(conf, fsm{r.led, r.log}, logs, logs, snaps, trans)
+		r.raft, err = raft.NewRaft(conf, fsm{r}, logs, logs, snaps, trans)
 	}
 	if err != nil {
 		trans.Close()
@@ -214,6 +246,7 @@ func (r *Replica) followLeadership() {
 			r.leaderChanges.Add(1)
 			if !leader {
 				r.led.Follow()
+				r.wakeSettle()
 				continue
 			}
 		case <-tick.C:
@@ -228,8 +261,8 @@ func (r *Replica) keepLeading() {
 	case !leads && r.led.Leading():
 		r.led.Follow()
 	case !leads || r.led.Leading():
-	case r.led.Err() != nil:
-		r.log.Warn("handing the leadership on: this replica's ledger has failed", "err", r.led.Err())
+	case r.Err() != nil:
+		r.log.Warn("handing the leadership on: this replica's storage has failed", "err", r.Err())
 		r.raft.LeadershipTransfer()
 	default:
 		if err := r.raft.Barrier(r.cfg.ElectionTimeout * 4).Error(); err != nil {
@@ -238,8 +271,21 @@ func (r *Replica) keepLeading() {
 		}
 		if r.raft.State() == raft.Leader {
 			r.led.Lead()
+			r.wakeSettle()
 		}
 	}
+}
+
+// Err is nil while the replica's storage works: the ledger's journal and
+// the settlement index's copy.
+func (r *Replica) Err() error {
+	if err := r.led.Err(); err != nil {
+		return err
+	}
+	if p := r.indexErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Replicate proposes a group commit and waits until a majority holds it
@@ -297,10 +343,12 @@ func (r *Replica) Stats() Stats {
 func (r *Replica) Close() error {
 	r.closeOnce.Do(func() {
 		r.led.Follow()
+		close(r.quit)
+		<-r.settleDone
 		err := r.raft.Shutdown().Error()
 		close(r.notify)
 		r.wg.Wait()
-		err = errors.Join(err, r.trans.Close(), r.logs.Close(), r.led.Close())
+		err = errors.Join(err, r.trans.Close(), r.logs.Close(), r.index.Close(), r.led.Close())
 		if err != nil {
 			r.closeErr = fmt.Errorf("replica %s: close: %w", r.cfg.ID, err)
 		}
@@ -308,19 +356,34 @@ func (r *Replica) Close() error {
 	return r.closeErr
 }
 
-// fsm applies committed entries to the ledger.
-type fsm struct {
-	led *ledger.Ledger
-	log *slog.Logger
-}
+// fsm applies committed entries: the ledger's batches to its journal,
+// the settlement index's writes to this replica's copy.
+type fsm struct{ r *Replica }
 
 func (f fsm) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
 	}
-	err := f.led.Apply(l.Data)
-	if err != nil {
-		f.log.Error("committed entry not applied", "index", l.Index, "term", l.Term, "err", err)
+	r := f.r
+	if settlement.IsIndexEntry(l.Data) {
+		err := r.index.Apply(l.Data)
+		if err != nil {
+			// The copy now lacks a committed write: this replica stops
+			// leading and serving offline settlement until it is rebuilt.
+			err = fmt.Errorf("replica: settlement index entry %d not applied: %w", l.Index, err)
+			r.indexErr.CompareAndSwap(nil, &err)
+			r.log.Error("committed entry not applied", "index", l.Index, "term", l.Term, "err", err)
+		}
+		return err
+	}
+	err := r.led.Apply(l.Data)
+	switch {
+	case errors.Is(err, ledger.ErrNotLeader):
+		// Replayed after a restart (the journal has it) or sequenced
+		// under an earlier leadership: every replica skips it alike.
+		r.log.Debug("committed entry skipped", "index", l.Index, "term", l.Term, "err", err)
+	case err != nil:
+		r.log.Error("committed entry not applied", "index", l.Index, "term", l.Term, "err", err)
 	}
 	return err
 }

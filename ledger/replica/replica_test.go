@@ -22,6 +22,7 @@ import (
 // directory and address.
 type group struct {
 	t        *testing.T
+	offline  *Offline // how every replica settles offline vouchers; nil: none
 	peers    []Peer
 	dirs     []string
 	mu       sync.Mutex
@@ -30,7 +31,12 @@ type group struct {
 
 func newGroup(t *testing.T, n int) *group {
 	t.Helper()
-	g := &group{t: t, replicas: make([]*Replica, n)}
+	return newGroupWith(t, n, nil)
+}
+
+func newGroupWith(t *testing.T, n int, off *Offline) *group {
+	t.Helper()
+	g := &group{t: t, offline: off, replicas: make([]*Replica, n)}
 	for i := range n {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -53,7 +59,7 @@ func newGroup(t *testing.T, n int) *group {
 
 func (g *group) start(i int) {
 	g.t.Helper()
-	r, err := Open(Config{ID: g.peers[i].ID, Dir: g.dirs[i], Bind: g.peers[i].Addr, Peers: g.peers,
+	r, err := Open(Config{ID: g.peers[i].ID, Dir: g.dirs[i], Bind: g.peers[i].Addr, Peers: g.peers, Offline: g.offline,
 		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond, Logger: testLogger(g.t)})
 	if err != nil {
 		g.t.Fatalf("start %s: %v", g.peers[i].ID, err)
