@@ -113,19 +113,28 @@ func (s *Server) offlineRoutes() []route {
 
 type bankHandler = func(http.ResponseWriter, *http.Request, *ledger.Intermediary)
 
-func (s *Server) offlineOnly(h bankHandler) bankHandler {
+// settlerHandler answers an offline call with the settler that takes it.
+type settlerHandler = func(http.ResponseWriter, *http.Request, *ledger.Intermediary, *settlement.Settler)
+
+func (s *Server) offlineOnly(h settlerHandler) bankHandler {
 	return func(w http.ResponseWriter, r *http.Request, bank *ledger.Intermediary) {
 		if s.settler == nil {
 			writeError(w, http.StatusNotFound, settlement.ErrOfflineDisabled.Code, settlement.ErrOfflineDisabled.Message)
 			return
 		}
-		h(w, r, bank)
+		st := s.settler()
+		if st == nil {
+			writeError(w, http.StatusServiceUnavailable, ledger.ErrNotLeader.Code,
+				"this replica does not settle offline vouchers now (a follower, or a leader still opening settlement); ask the leader again under the same operation id")
+			return
+		}
+		h(w, r, bank, st)
 	}
 }
 
 // handleCertify certifies the key the bank signed in with, and only that:
 // a bank cannot have the root certify a key it does not hold.
-func (s *Server) handleCertify(w http.ResponseWriter, r *http.Request, bank *ledger.Intermediary) {
+func (s *Server) handleCertify(w http.ResponseWriter, r *http.Request, bank *ledger.Intermediary, st *settlement.Settler) {
 	var req certifyRequest
 	if !decode(w, r, &req) {
 		return
@@ -134,18 +143,18 @@ func (s *Server) handleCertify(w http.ResponseWriter, r *http.Request, bank *led
 		writeError(w, http.StatusForbidden, "bad_certificate", "the root certifies only the key the bank signs in with")
 		return
 	}
-	c, err := s.settler.CertifyBank(bank.ID(), req.Key)
+	c, err := st.CertifyBank(bank.ID(), req.Key)
 	if err != nil {
 		s.writeSettlementError(w, err)
 		return
 	}
-	p := s.settler.Policy()
-	writeJSON(w, http.StatusOK, certifyResponse{BankCert: c.Marshal(), RootKey: s.settler.RootKey(), Policy: wirePolicy{
+	p := st.Policy()
+	writeJSON(w, http.StatusOK, certifyResponse{BankCert: c.Marshal(), RootKey: st.RootKey(), Policy: wirePolicy{
 		Mode: p.Mode.String(), PaymentCap: p.PaymentCap, PurseCap: p.PurseCap, PaymentsBeforeSync: p.PaymentsBeforeSync,
 		CertLifetime: p.CertLifetime.String(), LossBearer: p.LossBearer.String(), UploadGrace: p.UploadGrace.String()}})
 }
 
-func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request, bank *ledger.Intermediary) {
+func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request, bank *ledger.Intermediary, st *settlement.Settler) {
 	var req deviceRequest
 	if !decode(w, r, &req) {
 		return
@@ -155,7 +164,7 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request, bank *ledg
 		writeError(w, http.StatusBadRequest, "bad_certificate", err.Error())
 		return
 	}
-	escrow, err := s.settler.RegisterDevice(r.Context(), bank.ID(), cert, req.Wallet)
+	escrow, err := st.RegisterDevice(r.Context(), bank.ID(), cert, req.Wallet)
 	if err != nil {
 		s.writeSettlementError(w, err)
 		return
@@ -163,7 +172,7 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request, bank *ledg
 	writeJSON(w, http.StatusOK, deviceResponse{Escrow: escrow})
 }
 
-func (s *Server) handleReconcile(w http.ResponseWriter, r *http.Request, bank *ledger.Intermediary) {
+func (s *Server) handleReconcile(w http.ResponseWriter, r *http.Request, bank *ledger.Intermediary, st *settlement.Settler) {
 	var req reconcileRequest
 	if !decode(w, r, &req) {
 		return
@@ -177,7 +186,7 @@ func (s *Server) handleReconcile(w http.ResponseWriter, r *http.Request, bank *l
 	if req.ReceivedTotal != nil {
 		up.ReceivedTotal, up.TotalKnown = *req.ReceivedTotal, true
 	}
-	rep, err := s.settler.Reconcile(r.Context(), bank.ID(), up)
+	rep, err := st.Reconcile(r.Context(), bank.ID(), up)
 	if err != nil {
 		s.writeSettlementError(w, err)
 		return
@@ -185,8 +194,8 @@ func (s *Server) handleReconcile(w http.ResponseWriter, r *http.Request, bank *l
 	writeJSON(w, http.StatusOK, toWireReport(rep))
 }
 
-func (s *Server) handleRevocations(w http.ResponseWriter, _ *http.Request, _ *ledger.Intermediary) {
-	writeJSON(w, http.StatusOK, revocationsResponse{List: s.settler.Revocations().Marshal()})
+func (s *Server) handleRevocations(w http.ResponseWriter, _ *http.Request, _ *ledger.Intermediary, st *settlement.Settler) {
+	writeJSON(w, http.StatusOK, revocationsResponse{List: st.Revocations().Marshal()})
 }
 
 type wireDevice struct {
@@ -199,13 +208,13 @@ type wireDevice struct {
 	Revoked       string           `json:"revoked,omitempty"`
 }
 
-func (s *Server) handleRetire(w http.ResponseWriter, r *http.Request, bank *ledger.Intermediary) {
+func (s *Server) handleRetire(w http.ResponseWriter, r *http.Request, bank *ledger.Intermediary, st *settlement.Settler) {
 	sn, err := offline.ParseSerial(r.PathValue("serial"))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	d, err := s.settler.RetireDevice(r.Context(), bank.ID(), sn)
+	d, err := st.RetireDevice(r.Context(), bank.ID(), sn)
 	if err != nil {
 		s.writeSettlementError(w, err)
 		return
@@ -220,6 +229,12 @@ func (s *Server) writeSettlementError(w http.ResponseWriter, err error) {
 		status := http.StatusConflict
 		if se == settlement.ErrStopped {
 			status = http.StatusServiceUnavailable
+			if s.replica != nil {
+				// The leader's settler stopped on a write in doubt; the
+				// settler the group opens next knows whether it holds.
+				writeError(w, status, ledger.ErrNotLeader.Code, err.Error()+"; ask the leader again under the same operation id")
+				return
+			}
 		}
 		writeError(w, status, se.Code, err.Error())
 		return

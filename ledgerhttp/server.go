@@ -36,6 +36,12 @@ type ServerOptions struct {
 	// Replica, for a replicated ledger, says this replica's role and its
 	// group's leader, which /readyz reports; nil for a lone ledger.
 	Replica Replica
+
+	// Offline, for a replicated ledger that settles offline vouchers, is
+	// the leader's settler now: nil on a follower and while a new leader
+	// opens it, when offline calls are answered not_leader. Settler is
+	// then left nil.
+	Offline func() *settlement.Settler
 }
 
 // Replica is one replica of a replicated ledger as /readyz sees it.
@@ -47,7 +53,7 @@ type Replica interface {
 // Server serves one central ledger to the intermediaries whose keys it holds.
 type Server struct {
 	ledger   *ledger.Ledger
-	settler  *settlement.Settler
+	settler  func() *settlement.Settler // nil when the ledger settles no offline vouchers
 	replica  Replica
 	sessions *sessions
 	log      *slog.Logger
@@ -67,7 +73,10 @@ func NewServer(l *ledger.Ledger, keys map[ledger.AccountID]ed25519.PublicKey, op
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{ledger: l, settler: opts.Settler, replica: opts.Replica, sessions: newSessions(keys, opts.SessionTTL, opts.Now), log: opts.Logger, mux: http.NewServeMux()}
+	s := &Server{ledger: l, settler: opts.Offline, replica: opts.Replica, sessions: newSessions(keys, opts.SessionTTL, opts.Now), log: opts.Logger, mux: http.NewServeMux()}
+	if st := opts.Settler; st != nil {
+		s.settler = func() *settlement.Settler { return st }
+	}
 	s.failed = s.storageFailure
 	for _, rt := range s.routes() {
 		s.mux.HandleFunc(rt.pattern, rt.handler)
@@ -359,10 +368,15 @@ func (s *Server) storageFailure() error {
 	if err := s.ledger.Err(); err != nil {
 		return err
 	}
-	if s.settler != nil {
-		return s.settler.Err()
+	if s.settler == nil {
+		return nil
 	}
-	return nil
+	if s.replica != nil {
+		// A leader's settler stops when a write of it is in doubt, and
+		// the replica opens another: not a fault of this process.
+		return nil
+	}
+	return s.settler().Err()
 }
 
 // handleHealth says whether the process can do its job: 503 with the

@@ -196,7 +196,17 @@ func (m *Metrics) WatchSettlement(st *settlement.Settler) {
 	if m == nil || st == nil {
 		return
 	}
-	m.reg.MustRegister(&settlementCollector{st: st})
+	m.reg.MustRegister(&settlementCollector{st: func() *settlement.Settler { return st }})
+}
+
+// WatchSettlers serves the figures of whichever settler runs now: a
+// replicated ledger's leader has one, a follower none (then the figures
+// are left out).
+func (m *Metrics) WatchSettlers(settler func() *settlement.Settler) {
+	if m == nil {
+		return
+	}
+	m.reg.MustRegister(&settlementCollector{st: settler})
 }
 
 var (
@@ -210,7 +220,7 @@ var (
 	lossesYen        = prometheus.NewDesc("cbdc_offline_losses_yen", "Offline shortfalls borne now, by the account that bore them (payees: what payees went without); it falls when value reaching a payer's escrow repays a bearer or pays a payee late.", []string{"bearer"}, nil)
 )
 
-type settlementCollector struct{ st *settlement.Settler }
+type settlementCollector struct{ st func() *settlement.Settler }
 
 func (c *settlementCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{vouchersSettled, vouchersRejected, vouchersPending, pendingYen, conflicts, devices, revoked, lossesYen} {
@@ -219,7 +229,11 @@ func (c *settlementCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *settlementCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.st.Summary()
+	st := c.st()
+	if st == nil {
+		return
+	}
+	s := st.Summary()
 	ch <- prometheus.MustNewConstMetric(vouchersSettled, prometheus.CounterValue, float64(s.Settled))
 	ch <- prometheus.MustNewConstMetric(vouchersRejected, prometheus.CounterValue, float64(s.Rejected))
 	ch <- prometheus.MustNewConstMetric(vouchersPending, prometheus.GaugeValue, float64(s.Pending))

@@ -80,7 +80,7 @@ func OpenCentral(ctx context.Context, cfg CentralConfig) (*Central, error) {
 	c := &Central{Ledger: l, Settler: st, EarlierFloat: earlier}
 	var windows context.Context
 	windows, c.stopWindows = context.WithCancel(context.Background())
-	c.windows.Go(func() { closeWindows(windows, st, cfg.Window, cfg.Logger) })
+	c.windows.Go(func() { CloseWindows(windows, func() *settlement.Settler { return st }, cfg.Window, cfg.Logger) })
 	return c, nil
 }
 
@@ -91,9 +91,11 @@ func (c *Central) Close() error {
 	return errors.Join(c.Settler.Close(), c.Ledger.Close())
 }
 
-// closeWindows closes the settlement window every so often until ctx
-// ends, and says what each close did when it did anything.
-func closeWindows(ctx context.Context, st *settlement.Settler, every time.Duration, log *slog.Logger) {
+// CloseWindows closes the settlement window every so often until ctx
+// ends, on the settler of the moment (a replicated ledger's leader has
+// one; nil skips a turn), and says what each close did when it did
+// anything.
+func CloseWindows(ctx context.Context, settler func() *settlement.Settler, every time.Duration, log *slog.Logger) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -101,6 +103,10 @@ func closeWindows(ctx context.Context, st *settlement.Settler, every time.Durati
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+		st := settler()
+		if st == nil {
+			continue
 		}
 		rep, err := st.CloseWindow(ctx)
 		if err != nil {

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledger/replica"
+	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 	"github.com/digital-yen/cbdc-sandbox/ledgerhttp"
 	"github.com/digital-yen/cbdc-sandbox/metrics"
 	"github.com/digital-yen/cbdc-sandbox/sandbox"
@@ -65,16 +67,23 @@ func (r *replicaFlags) check() error {
 }
 
 // runReplica serves the banks as one replica of a replicated ledger. The
-// journal is replicated; offline settlement is not yet, so a replicated
-// ledger offers no offline purses. Whichever replica leads opens the
-// banks and issues their first float, under fixed operation ids.
+// journal and the settlement index are replicated; the leader settles
+// offline vouchers with the root key in the credentials directory, which
+// every replica shares. Whichever replica leads opens the banks and
+// issues their first float, under fixed operation ids.
 func (c *LedgerCommand) runReplica(ctx context.Context, tlsCfg *tls.Config, log *slog.Logger) (err error) {
 	if err := c.cfg.Replica.check(); err != nil { // Validate checked a copy
 		return err
 	}
 	m := metrics.New()
+	pol, err := c.cfg.Offline.Policy()
+	if err != nil {
+		return err
+	}
+	off := &replica.Offline{RootKey: filepath.Join(c.cfg.credentials(), settlement.RootKeyFile),
+		Settlement: settlement.Config{Policy: pol, GuaranteeFund: c.cfg.Offline.guarantee, Logger: log}}
 	r, err := replica.Open(replica.Config{ID: c.cfg.Replica.ID, Dir: c.cfg.DataDir, Bind: c.cfg.Replica.Raft, Peers: c.cfg.Replica.peers,
-		Ledger: ledger.Options{Logger: log, OnCommit: m.OnCommit}, Logger: log})
+		Ledger: ledger.Options{Logger: log, OnCommit: m.OnCommit}, Offline: off, Logger: log})
 	if err != nil {
 		return explainStorage(err, "ledger", ledgerHolder)
 	}
@@ -85,11 +94,12 @@ func (c *LedgerCommand) runReplica(ctx context.Context, tlsCfg *tls.Config, log 
 	}()
 	m.WatchLedger(r.Ledger())
 	m.WatchReplica(r)
-	fmt.Fprintln(c.stdout, "cbdc ledger: offline settlement is not replicated yet; this replicated ledger offers no offline purses")
-	seedCtx, stopSeeding := context.WithCancel(ctx)
-	defer stopSeeding()
-	go seedWhenLeading(seedCtx, r.Ledger(), c.cfg.Banks, c.cfg.Float, log)
-	return c.serveLedger(ctx, r.Ledger(), ledgerhttp.ServerOptions{Logger: log, Replica: r}, m, tlsCfg, log)
+	m.WatchSettlers(r.Settler)
+	leaderWork, stopLeaderWork := context.WithCancel(ctx)
+	defer stopLeaderWork()
+	go seedWhenLeading(leaderWork, r.Ledger(), c.cfg.Banks, c.cfg.Float, log)
+	go sandbox.CloseWindows(leaderWork, r.Settler, c.cfg.Offline.window, log)
+	return c.serveLedger(ctx, r.Ledger(), ledgerhttp.ServerOptions{Logger: log, Replica: r, Offline: r.Settler}, m, tlsCfg, log)
 }
 
 // seedWhenLeading opens the banks and their first float once this replica
