@@ -9,10 +9,12 @@ import (
 
 // The central system also passes messages between intermediaries, such as
 // a merchant's bank forwarding a request-to-pay to the payer's bank. The
-// relay is not part of the journal: mailboxes live in memory and are lost
-// when the ledger closes or its process stops. Banks that need a message
-// to survive resend it, or agree on its effect through a journaled
-// operation.
+// relay is not part of the journal: mailboxes live in memory. A lone
+// ledger loses them when it closes or its process stops; banks that need
+// a message to survive resend it, or agree on its effect through a
+// journaled operation. A replicated ledger replicates every send and
+// every receipt (relay_replicated.go), so its mailboxes survive a
+// failover and a restart of the whole group.
 
 const (
 	// MaxMessageBytes bounds the body of one message.
@@ -54,7 +56,11 @@ func (b *Intermediary) Send(ctx context.Context, to AccountID, body []byte) erro
 	if len(body) > MaxMessageBytes {
 		return broken(ErrMessageTooLarge, "%d bytes, at most %d", len(body), MaxMessageBytes)
 	}
-	return b.l.relay.put(dest, to, Message{From: b.id, Time: b.l.now(), Body: bytes.Clone(body)})
+	m := Message{From: b.id, Time: b.l.now(), Body: bytes.Clone(body)}
+	if b.l.Replicated() {
+		return b.l.replicateSend(dest, to, m)
+	}
+	return b.l.relay.put(dest, to, m)
 }
 
 // Receive takes up to max messages (MaxReceive when max is not in
@@ -70,7 +76,15 @@ func (b *Intermediary) Receive(ctx context.Context, max int) ([]Message, error) 
 		return nil, err
 	}
 	for {
-		msgs, arrived, err := b.l.relay.take(n, max)
+		var (
+			msgs    []Message
+			arrived <-chan struct{}
+		)
+		if b.l.Replicated() {
+			msgs, arrived, err = b.l.replicateTake(n, max)
+		} else {
+			msgs, arrived, err = b.l.relay.take(n, max)
+		}
 		if err != nil || len(msgs) > 0 {
 			return msgs, err
 		}
@@ -95,6 +109,7 @@ func (l *Ledger) route(from, to AccountID) (uint32, error) {
 
 // relay holds every intermediary's mailbox.
 type relay struct {
+	takeMu sync.Mutex // a replicated ledger's receivers take one at a time
 	mu     sync.Mutex // protects the fields below
 	boxes  map[uint32]*mailbox
 	closed bool
@@ -104,6 +119,7 @@ type mailbox struct {
 	msgs    []Message // oldest first
 	bytes   int       // of the bodies in msgs
 	arrived wakeup
+	taken   uint64 // messages taken so far: msgs[i] is message number taken+1+i, counted from 1 as they arrived
 }
 
 func (r *relay) box(n uint32) *mailbox {
@@ -148,15 +164,21 @@ func (r *relay) take(n uint32, max int) ([]Message, <-chan struct{}, error) {
 	}
 	k := min(max, len(b.msgs))
 	out := append([]Message(nil), b.msgs[:k]...)
-	for _, m := range out {
+	b.drop(k)
+	return out, nil, nil
+}
+
+// drop removes the k oldest messages.
+func (b *mailbox) drop(k int) {
+	for _, m := range b.msgs[:k] {
 		b.bytes -= len(m.Body)
 	}
 	clear(b.msgs[:k]) // let the bodies go
 	b.msgs = b.msgs[k:]
+	b.taken += uint64(k)
 	if len(b.msgs) == 0 {
 		b.msgs = nil
 	}
-	return out, nil, nil
 }
 
 // close drops every message and wakes every receiver.

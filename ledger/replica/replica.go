@@ -378,9 +378,10 @@ func (f fsm) Apply(l *raft.Log) any {
 	}
 	err := r.led.Apply(l.Data)
 	switch {
-	case errors.Is(err, ledger.ErrNotLeader):
-		// Replayed after a restart (the journal has it) or sequenced
-		// under an earlier leadership: every replica skips it alike.
+	case errors.Is(err, ledger.ErrNotLeader), ledger.OutcomeOf(err) == ledger.Refused:
+		// Replayed after a restart (the journal has it), sequenced under
+		// an earlier leadership, or a message refused by its full
+		// mailbox: every replica decides it alike.
 		r.log.Debug("committed entry skipped", "index", l.Index, "term", l.Term, "err", err)
 	case err != nil:
 		r.log.Error("committed entry not applied", "index", l.Index, "term", l.Term, "err", err)

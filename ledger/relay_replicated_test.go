@@ -1,0 +1,188 @@
+package ledger_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/ledger"
+)
+
+// relayPair is a replicated pair with two open banks.
+func relayPair(t *testing.T) *pair {
+	t.Helper()
+	p := newPair(t)
+	p.leader.Lead()
+	ctx := context.Background()
+	for _, id := range []ledger.AccountID{"bank-a", "bank-b"} {
+		if _, err := p.leader.OpenAccount(ctx, "open-"+string(id), ledger.AccountSpec{ID: id, Kind: ledger.KindIntermediary}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
+}
+
+func receiveNow(t *testing.T, l *ledger.Ledger, bank ledger.AccountID, max int) []ledger.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	msgs, err := l.Intermediary(bank).Receive(ctx, max)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
+	if err != nil {
+		t.Fatalf("%s receives: %v", bank, err)
+	}
+	return msgs
+}
+
+func bodies(msgs []ledger.Message) string {
+	var b bytes.Buffer
+	for _, m := range msgs {
+		fmt.Fprintf(&b, "%s:%s ", m.From, m.Body)
+	}
+	return b.String()
+}
+
+// What a leader's relay took and what it still holds is the follower's
+// too: after a failover the new leader delivers the rest, each once, with
+// its sender and time.
+func TestReplicatedRelay_MailboxesSurviveAFailover(t *testing.T) {
+	p := relayPair(t)
+	ctx := context.Background()
+	a := p.leader.Intermediary("bank-a")
+	for i := 1; i <= 5; i++ {
+		if err := a.Send(ctx, "bank-b", fmt.Appendf(nil, "rtp-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := bodies(receiveNow(t, p.leader, "bank-b", 2)); got != "bank-a:rtp-1 bank-a:rtp-2 " {
+		t.Fatalf("the leader delivered %q", got)
+	}
+	if _, err := p.follower.Intermediary("bank-b").Receive(ctx, 10); !errors.Is(err, ledger.ErrNotLeader) {
+		t.Fatalf("a follower's relay answered %v, want not_leader", err)
+	}
+	// The leader dies; the follower leads.
+	p.leader.Follow()
+	p.follower.Lead()
+	got := receiveNow(t, p.follower, "bank-b", 10)
+	if bodies(got) != "bank-a:rtp-3 bank-a:rtp-4 bank-a:rtp-5 " {
+		t.Fatalf("the new leader delivered %q, want rtp-3 to rtp-5", bodies(got))
+	}
+	if got[0].Time.IsZero() || got[0].Time.After(time.Now()) {
+		t.Errorf("a message's time %v is not the leader's", got[0].Time)
+	}
+	if more := receiveNow(t, p.follower, "bank-b", 10); len(more) != 0 {
+		t.Errorf("delivered twice: %q", bodies(more))
+	}
+}
+
+// A receipt whose entry is not known to be held returns not_leader and
+// takes nothing: the messages are delivered again, never lost.
+func TestReplicatedRelay_ReceiptInDoubtKeepsTheMessages(t *testing.T) {
+	p := relayPair(t)
+	ctx := context.Background()
+	if err := p.leader.Intermediary("bank-a").Send(ctx, "bank-b", []byte("rtp")); err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.fail = errors.New("consensus lost")
+	p.mu.Unlock()
+	if _, err := p.leader.Intermediary("bank-b").Receive(ctx, 10); !errors.Is(err, ledger.ErrNotLeader) || ledger.OutcomeOf(err) != ledger.InDoubt {
+		t.Fatalf("a receipt in doubt answered %v, want not_leader, in doubt", err)
+	}
+	if err := p.leader.Intermediary("bank-a").Send(ctx, "bank-b", []byte("late")); !errors.Is(err, ledger.ErrNotLeader) {
+		t.Fatalf("a send in doubt answered %v, want not_leader", err)
+	}
+	p.mu.Lock()
+	p.fail = nil
+	p.mu.Unlock()
+	p.leader.Follow()
+	p.follower.Lead()
+	if got := bodies(receiveNow(t, p.follower, "bank-b", 10)); got != "bank-a:rtp " {
+		t.Fatalf("after the receipt in doubt the new leader delivered %q", got)
+	}
+}
+
+// A full mailbox refuses alike on every replica, and the refusal is a
+// rule's, not a doubt.
+func TestReplicatedRelay_FullMailboxRefusedAlike(t *testing.T) {
+	p := relayPair(t)
+	ctx := context.Background()
+	a := p.leader.Intermediary("bank-a")
+	for i := range ledger.MaxMailbox {
+		if err := a.Send(ctx, "bank-b", []byte{byte(i)}); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	err := a.Send(ctx, "bank-b", []byte("one too many"))
+	if !errors.Is(err, ledger.ErrMailboxFull) || ledger.OutcomeOf(err) != ledger.Refused {
+		t.Fatalf("the message after a full mailbox: %v, want mailbox_full, refused", err)
+	}
+	p.leader.Follow()
+	p.follower.Lead()
+	if got := receiveNow(t, p.follower, "bank-b", ledger.MaxReceive); len(got) != ledger.MaxReceive || got[0].Body[0] != 0 {
+		t.Fatalf("the new leader delivered %d messages", len(got))
+	}
+	if err := p.follower.Intermediary("bank-a").Send(ctx, "bank-b", []byte("room again")); err != nil {
+		t.Fatalf("after a receipt made room: %v", err)
+	}
+}
+
+// A replica started again replays the group's entries into empty
+// mailboxes and ends with the same ones, journal entries it already has
+// skipped.
+func TestReplicatedRelay_ReplayRebuildsTheMailboxes(t *testing.T) {
+	p := relayPair(t)
+	ctx := context.Background()
+	a := p.leader.Intermediary("bank-a")
+	for i := 1; i <= 4; i++ {
+		if err := a.Send(ctx, "bank-b", fmt.Appendf(nil, "rtp-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	receiveNow(t, p.leader, "bank-b", 3)
+	if _, err := p.leader.Transfer(ctx, "after", "bank-a", "bank-b", 0); err == nil {
+		t.Fatal("a zero transfer was taken")
+	}
+	dir := t.TempDir()
+	var fresh *ledger.Ledger
+	fresh, err := ledger.Open(dir, ledger.Options{Replicator: alone{&fresh}, GenesisTime: time.Unix(1_700_000_000, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	p.mu.Lock()
+	entries := p.entries
+	p.mu.Unlock()
+	for round := range 2 { // twice: the second time as a restart's replay over the journal
+		for i, e := range entries {
+			if err := fresh.Apply(e); err != nil && !(round == 1 && errors.Is(err, ledger.ErrNotLeader)) {
+				t.Fatalf("round %d, entry %d: %v", round, i, err)
+			}
+		}
+		if round == 0 {
+			fresh.Close()
+			if fresh, err = ledger.Open(dir, ledger.Options{Replicator: alone{&fresh}, GenesisTime: time.Unix(1_700_000_000, 0)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	fresh.Lead()
+	if got := bodies(receiveNow(t, fresh, "bank-b", 10)); got != "bank-a:rtp-4 " {
+		t.Fatalf("the replayed replica delivered %q, want rtp-4 alone", got)
+	}
+}
+
+// A relay entry cut short or of an unknown kind is refused as corrupt.
+func TestReplicatedRelay_BadEntriesRefused(t *testing.T) {
+	p := relayPair(t)
+	for _, e := range [][]byte{{'R'}, {'R', 9, 0, 0, 0, 1}, {'R', 1, 0, 0, 0, 1, 0, 5, 'b'}, {'R', 2, 0, 0, 0, 1, 0}} {
+		if err := p.follower.Apply(e); !errors.Is(err, ledger.ErrCorrupt) {
+			t.Errorf("entry %v: %v, want corrupt", e, err)
+		}
+	}
+}
