@@ -51,6 +51,9 @@ type Config struct {
 	Dir   string // its data: the ledger's files in Dir/ledger, Raft's in Dir/raft
 	Bind  string // where its Raft transport listens (host:port)
 	Peers []Peer // the whole group, this replica too; used to start a new group
+	// Join starts a replica that is not in the group yet and waits for
+	// its leader to add it (AddReplica); Peers is then not used.
+	Join bool
 
 	// Ledger tunes the ledger; Replicator and GenesisTime are set here.
 	Ledger ledger.Options
@@ -163,7 +166,7 @@ func (c *Config) check() error {
 		}
 		seen[p.ID], self = true, self || p.ID == c.ID
 	}
-	if len(c.Peers) > 0 && !self {
+	if len(c.Peers) > 0 && !self && !c.Join {
 		bad = append(bad, fmt.Sprintf("the peers do not include this replica, %q", c.ID))
 	}
 	if c.Offline != nil && c.Offline.RootKey == "" {
@@ -209,7 +212,7 @@ func (r *Replica) start(dir string) error {
 	conf.SnapshotThreshold = 1 << 62
 	conf.SnapshotInterval = 24 * time.Hour
 	has, err := raft.HasExistingState(logs, logs, snaps)
-	if err == nil && !has && len(r.cfg.Peers) > 0 {
+	if err == nil && !has && len(r.cfg.Peers) > 0 && !r.cfg.Join {
 		var servers []raft.Server
 		for _, p := range r.cfg.Peers {
 			servers = append(servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Addr)})
