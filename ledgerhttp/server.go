@@ -42,6 +42,12 @@ type ServerOptions struct {
 	// opens it, when offline calls are answered not_leader. Settler is
 	// then left nil.
 	Offline func() *settlement.Settler
+
+	// Members, for a replicated ledger, lists and changes its group
+	// (/v1/replicas); changes need OperatorToken, and none are taken
+	// without one.
+	Members       Membership
+	OperatorToken string
 }
 
 // Replica is one replica of a replicated ledger as /readyz sees it.
@@ -55,10 +61,13 @@ type Server struct {
 	ledger   *ledger.Ledger
 	settler  func() *settlement.Settler // nil when the ledger settles no offline vouchers
 	replica  Replica
+	members  Membership
 	sessions *sessions
-	log      *slog.Logger
-	mux      *http.ServeMux
-	failed   func() error // nil while the process can do its job; storageFailure
+
+	operatorToken string
+	log           *slog.Logger
+	mux           *http.ServeMux
+	failed        func() error // nil while the process can do its job; storageFailure
 }
 
 // NewServer serves l to the intermediaries in keys, each known by its
@@ -73,7 +82,7 @@ func NewServer(l *ledger.Ledger, keys map[ledger.AccountID]ed25519.PublicKey, op
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{ledger: l, settler: opts.Offline, replica: opts.Replica, sessions: newSessions(keys, opts.SessionTTL, opts.Now), log: opts.Logger, mux: http.NewServeMux()}
+	s := &Server{ledger: l, settler: opts.Offline, replica: opts.Replica, members: opts.Members, operatorToken: opts.OperatorToken, sessions: newSessions(keys, opts.SessionTTL, opts.Now), log: opts.Logger, mux: http.NewServeMux()}
 	if st := opts.Settler; st != nil {
 		s.settler = func() *settlement.Settler { return st }
 	}
@@ -103,7 +112,7 @@ func (s *Server) routes() []route {
 		{"GET /v1/accounts/{id}/history", s.authed(s.handleHistory)},
 		{"GET /v1/holders/{id}", s.authed(s.handleHolder)},
 		{"GET /v1/totals", s.authed(s.handleTotals)},
-	}, s.longPollRoutes(), s.offlineRoutes())
+	}, s.longPollRoutes(), s.offlineRoutes(), s.memberRoutes())
 }
 
 // Routes lists the patterns the server serves, such as "POST /v1/ops", as

@@ -24,6 +24,7 @@ type replicaFlags struct {
 	ID    string
 	Raft  string
 	Peers string
+	Join  bool
 
 	peers []replica.Peer // Peers, parsed by check
 }
@@ -32,6 +33,7 @@ func (r *replicaFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&r.ID, "replica", "", "run as this replica of a replicated ledger (such as ledger-1); needs -raft and -peers")
 	fs.StringVar(&r.Raft, "raft", "", "address the replica's Raft transport listens on (host:port)")
 	fs.StringVar(&r.Peers, "peers", "", "every replica of the group, this one too, as id=host:port of its Raft transport, comma-separated")
+	fs.BoolVar(&r.Join, "join", false, "start as a new replica of a running group, without -peers, and wait for the operator to add it (cbdc replicas add)")
 }
 
 func (r *replicaFlags) on() bool { return r.ID != "" }
@@ -39,8 +41,8 @@ func (r *replicaFlags) on() bool { return r.ID != "" }
 // check parses -peers and says what is missing or wrong.
 func (r *replicaFlags) check() error {
 	if !r.on() {
-		if r.Raft != "" || r.Peers != "" {
-			return fmt.Errorf("ledger: -raft and -peers go with -replica, which names this replica")
+		if r.Raft != "" || r.Peers != "" || r.Join {
+			return fmt.Errorf("ledger: -raft, -peers and -join go with -replica, which names this replica")
 		}
 		return nil
 	}
@@ -48,6 +50,12 @@ func (r *replicaFlags) check() error {
 		return fmt.Errorf("ledger: -raft must be host:port, got %q", r.Raft)
 	}
 	r.peers = nil
+	if r.Join {
+		if r.Peers != "" {
+			return fmt.Errorf("ledger: -join starts a replica outside the group, which its leader adds: leave out -peers")
+		}
+		return nil
+	}
 	self := false
 	for _, p := range strings.Split(r.Peers, ",") {
 		id, addr, ok := strings.Cut(strings.TrimSpace(p), "=")
@@ -82,7 +90,7 @@ func (c *LedgerCommand) runReplica(ctx context.Context, tlsCfg *tls.Config, log 
 	}
 	off := &replica.Offline{RootKey: filepath.Join(c.cfg.credentials(), settlement.RootKeyFile),
 		Settlement: settlement.Config{Policy: pol, GuaranteeFund: c.cfg.Offline.guarantee, Logger: log}}
-	r, err := replica.Open(replica.Config{ID: c.cfg.Replica.ID, Dir: c.cfg.DataDir, Bind: c.cfg.Replica.Raft, Peers: c.cfg.Replica.peers,
+	r, err := replica.Open(replica.Config{ID: c.cfg.Replica.ID, Dir: c.cfg.DataDir, Bind: c.cfg.Replica.Raft, Peers: c.cfg.Replica.peers, Join: c.cfg.Replica.Join,
 		Ledger: ledger.Options{Logger: log, OnCommit: m.OnCommit}, Offline: off, Logger: log})
 	if err != nil {
 		return explainStorage(err, "ledger", ledgerHolder)
@@ -99,7 +107,12 @@ func (c *LedgerCommand) runReplica(ctx context.Context, tlsCfg *tls.Config, log 
 	defer stopLeaderWork()
 	go seedWhenLeading(leaderWork, r.Ledger(), c.cfg.Banks, c.cfg.Float, log)
 	go sandbox.CloseWindows(leaderWork, r.Settler, c.cfg.Offline.window, log)
-	return c.serveLedger(ctx, r.Ledger(), ledgerhttp.ServerOptions{Logger: log, Replica: r, Offline: r.Settler}, m, tlsCfg, log)
+	token, err := operatorToken(c.cfg.credentials())
+	if err != nil {
+		return err
+	}
+	return c.serveLedger(ctx, r.Ledger(), ledgerhttp.ServerOptions{Logger: log, Replica: r, Offline: r.Settler,
+		Members: replicaMembers{r}, OperatorToken: token}, m, tlsCfg, log)
 }
 
 // seedWhenLeading opens the banks and their first float once this replica

@@ -58,6 +58,7 @@ var commands = []command{
 	{"soak", "kill the ledger and banks with SIGKILL under load and check no payment was lost or doubled", runSoak},
 	{"certs", "make a local certificate authority and server certificate for TLS between the services", runCerts},
 	{"audit", "check a ledger data directory: hash chain, rules, conservation", runAudit},
+	{"replicas", "list a replicated ledger's replicas, add one or remove one", runReplicas},
 }
 
 // A subcommand holds its flags' values: ParseFlags sets and checks them,

@@ -1,0 +1,210 @@
+package ledgerhttp
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/ledger"
+)
+
+// A replicated ledger's group changes at the operator's word: GET
+// /v1/replicas lists it at any replica, POST /v1/replicas adds a replica
+// and DELETE /v1/replicas/{id} removes one, at the leader, with the
+// operator's token (not a bank's session).
+
+// ReplicaMember is one replica of the group.
+type ReplicaMember struct {
+	ID     string `json:"id"`
+	Raft   string `json:"raft"`   // its Raft address
+	Voter  bool   `json:"voter"`  // it counts towards the majority
+	Leader bool   `json:"leader"` // it leads, as the replica asked knows
+}
+
+// Membership is a replicated ledger's group as the operator changes it.
+type Membership interface {
+	Members() ([]ReplicaMember, error)
+	AddReplica(id, raftAddr string) error // at the leader; ledger.ErrNotLeader elsewhere
+	RemoveReplica(id string) error        // at the leader; ledger.ErrNotLeader elsewhere
+}
+
+type membersResponse struct {
+	Replicas []ReplicaMember `json:"replicas"`
+}
+
+type addReplicaRequest struct {
+	ID   string `json:"id"`
+	Raft string `json:"raft"`
+}
+
+func (s *Server) memberRoutes() []route {
+	if s.members == nil {
+		return nil
+	}
+	return []route{
+		{"GET /v1/replicas", s.handleMembers},
+		{"POST /v1/replicas", s.operator(s.handleAddReplica)},
+		{"DELETE /v1/replicas/{id}", s.operator(s.handleRemoveReplica)},
+	}
+}
+
+// operator runs h for a request that bears the operator's token.
+func (s *Server) operator(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.operatorToken == "" {
+			writeError(w, http.StatusForbidden, "forbidden", "this ledger was started without an operator token, so its group cannot be changed over the network")
+			return
+		}
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(s.operatorToken)) != 1 {
+			writeError(w, http.StatusUnauthorized, "unauthenticated", "changing the group needs the operator's token: Authorization: Bearer <operator.token>")
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (s *Server) handleMembers(w http.ResponseWriter, _ *http.Request) {
+	m, err := s.members.Members()
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, membersResponse{Replicas: m})
+}
+
+func (s *Server) handleAddReplica(w http.ResponseWriter, r *http.Request) {
+	var req addReplicaRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	s.changeMembers(w, s.members.AddReplica(req.ID, req.Raft))
+}
+
+func (s *Server) handleRemoveReplica(w http.ResponseWriter, r *http.Request) {
+	s.changeMembers(w, s.members.RemoveReplica(r.PathValue("id")))
+}
+
+func (s *Server) changeMembers(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, ledger.ErrNotLeader):
+		writeError(w, http.StatusServiceUnavailable, ledger.ErrNotLeader.Code, err.Error())
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+	default:
+		s.handleMembers(w, nil)
+	}
+}
+
+// Operator changes a replicated ledger's group through any of its
+// replicas: a change goes to each in turn until the leader takes it.
+type Operator struct {
+	URLs  []string // one per replica, as the banks are given them
+	Token string   // the operator's token
+	HTTP  *http.Client
+}
+
+// Members lists the group as the first replica that answers knows it.
+func (o *Operator) Members(ctx context.Context) ([]ReplicaMember, error) {
+	var out membersResponse
+	err := o.each(ctx, func(base string) error { return o.call(ctx, http.MethodGet, base+"/v1/replicas", nil, &out) })
+	return out.Replicas, err
+}
+
+// Add adds a replica, started with -join, to the group.
+func (o *Operator) Add(ctx context.Context, id, raftAddr string) ([]ReplicaMember, error) {
+	var out membersResponse
+	err := o.each(ctx, func(base string) error {
+		return o.call(ctx, http.MethodPost, base+"/v1/replicas", addReplicaRequest{ID: id, Raft: raftAddr}, &out)
+	})
+	return out.Replicas, err
+}
+
+// Remove takes a replica out of the group.
+func (o *Operator) Remove(ctx context.Context, id string) ([]ReplicaMember, error) {
+	var out membersResponse
+	err := o.each(ctx, func(base string) error {
+		return o.call(ctx, http.MethodDelete, base+"/v1/replicas/"+id, nil, &out)
+	})
+	return out.Replicas, err
+}
+
+// each tries the replicas in turn while they answer not_leader or cannot
+// be reached, and returns the first other answer.
+func (o *Operator) each(ctx context.Context, f func(base string) error) error {
+	if len(o.URLs) == 0 {
+		return errors.New("ledgerhttp: no ledger addresses")
+	}
+	var errs []error
+	for _, u := range o.URLs {
+		err := f(strings.TrimRight(u, "/"))
+		var oe *OperatorError
+		if err == nil || ctx.Err() != nil || errors.As(err, &oe) && oe.Code != ledger.ErrNotLeader.Code {
+			return err
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", u, err))
+	}
+	return fmt.Errorf("ledgerhttp: no replica took it: %w", errors.Join(errs...))
+}
+
+func (o *Operator) call(ctx context.Context, method, url string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if o.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+o.Token)
+	}
+	hc := o.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("%s %s answered %d with a body that is not JSON: %.80q", method, url, resp.StatusCode, data)
+		}
+		return nil
+	}
+	var e errorResponse
+	if json.Unmarshal(data, &e) != nil || e.Error.Code == "" {
+		return fmt.Errorf("%s %s answered %d: %.200s", method, url, resp.StatusCode, data)
+	}
+	return &OperatorError{Code: e.Error.Code, Message: e.Error.Message}
+}
+
+// OperatorError is a replica's refusal of an operator's request.
+type OperatorError struct {
+	Code    string // not_leader, unauthenticated, forbidden, bad_request, unavailable
+	Message string
+}
+
+func (e *OperatorError) Error() string { return e.Code + ": " + e.Message }
