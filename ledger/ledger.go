@@ -88,7 +88,8 @@ type Ledger struct {
 	durable commitSignal // wakes feeds at each durable commit
 	relay   relay        // messages between intermediaries, in memory
 
-	repl replication // when one replica of a group
+	repl  replication      // when one replica of a group
+	snaps snapshotCounters // what snapshots did; see snapshot.go
 }
 
 // Open opens the ledger in dir, creating it with its genesis record when
