@@ -37,14 +37,18 @@ func newGroup(t *testing.T, n int) *group {
 func newGroupWith(t *testing.T, n int, off *Offline) *group {
 	t.Helper()
 	g := &group{t: t, offline: off, replicas: make([]*Replica, n)}
+	var held []net.Listener // until every port is chosen, so that no two are the same
 	for i := range n {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
+		held = append(held, ln)
 		g.peers = append(g.peers, Peer{ID: fmt.Sprintf("ledger-%d", i+1), Addr: ln.Addr().String()})
-		ln.Close()
 		g.dirs = append(g.dirs, t.TempDir())
+	}
+	for _, ln := range held {
+		ln.Close()
 	}
 	for i := range n {
 		g.start(i)
