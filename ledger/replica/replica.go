@@ -70,6 +70,16 @@ type Config struct {
 	HeartbeatTimeout time.Duration // DefaultHeartbeatTimeout when zero
 	ElectionTimeout  time.Duration // DefaultElectionTimeout when zero
 	Logger           *slog.Logger
+
+	// Snapshots and log compaction (see snapshot.go): a snapshot is taken
+	// once SnapshotThreshold entries are in the log after the last one,
+	// Raft looking about every SnapshotInterval, and TrailingLogs entries
+	// are kept behind it for followers that were briefly away;
+	// DefaultSnapshotThreshold, DefaultSnapshotInterval and
+	// DefaultTrailingLogs when zero.
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	TrailingLogs      uint64
 }
 
 // Offline is how the leader settles offline vouchers.
@@ -190,7 +200,7 @@ func (r *Replica) start(dir string) error {
 	if err != nil {
 		return fmt.Errorf("replica: raft log: %w", err)
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hl)
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, snapshotsRetained, hl)
 	if err != nil {
 		logs.Close()
 		return fmt.Errorf("replica: snapshots: %w", err)
@@ -206,11 +216,8 @@ func (r *Replica) start(dir string) error {
 	conf.HeartbeatTimeout, conf.ElectionTimeout = r.cfg.HeartbeatTimeout, r.cfg.ElectionTimeout
 	conf.LeaderLeaseTimeout = r.cfg.HeartbeatTimeout / 2
 	conf.NotifyCh = r.notify
-	// The ledger's journal is its own snapshot until snapshots are
-	// shipped: the Raft log is kept whole, so a replica that was away
-	// catches up from it.
-	conf.SnapshotThreshold = 1 << 62
-	conf.SnapshotInterval = 24 * time.Hour
+	// The snapshot is the ledger's journal; see snapshot.go.
+	conf.SnapshotThreshold, conf.SnapshotInterval, conf.TrailingLogs = r.cfg.snapshotSettings()
 	has, err := raft.HasExistingState(logs, logs, snaps)
 	if err == nil && !has && len(r.cfg.Peers) > 0 && !r.cfg.Join {
 		var servers []raft.Server
@@ -392,13 +399,10 @@ func (f fsm) Apply(l *raft.Log) any {
 	return err
 }
 
-// errNoSnapshot: the Raft log is kept whole (see SnapshotThreshold) until
-// the journal is shipped as the snapshot.
-var errNoSnapshot = errors.New("replica: the ledger is not snapshotted through Raft yet; its Raft log is kept whole")
+// Snapshot and Restore ship the ledger's journal; see snapshot.go.
+func (f fsm) Snapshot() (raft.FSMSnapshot, error) { return f.snapshot() }
 
-func (f fsm) Snapshot() (raft.FSMSnapshot, error) { return nil, errNoSnapshot }
-
-func (f fsm) Restore(io.ReadCloser) error { return errNoSnapshot }
+func (f fsm) Restore(rc io.ReadCloser) error { return f.restore(rc) }
 
 // slogWriter carries Raft's own log lines into the replica's log.
 type slogWriter struct{ log *slog.Logger }
