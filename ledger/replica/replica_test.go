@@ -22,21 +22,28 @@ import (
 // directory and address.
 type group struct {
 	t        *testing.T
-	offline  *Offline // how every replica settles offline vouchers; nil: none
 	peers    []Peer
 	dirs     []string
 	mu       sync.Mutex
-	replicas []*Replica // nil while one is down
+	replicas []*Replica    // nil while one is down
+	tune     func(*Config) // when set, changes every replica's config
 }
 
 func newGroup(t *testing.T, n int) *group {
 	t.Helper()
-	return newGroupWith(t, n, nil)
+	return newTunedGroup(t, n, nil)
 }
 
+// newGroupWith starts a group whose replicas settle offline vouchers.
 func newGroupWith(t *testing.T, n int, off *Offline) *group {
 	t.Helper()
-	g := &group{t: t, offline: off, replicas: make([]*Replica, n)}
+	return newTunedGroup(t, n, func(c *Config) { c.Offline = off })
+}
+
+// newTunedGroup starts a group whose replicas' configs tune changes.
+func newTunedGroup(t *testing.T, n int, tune func(*Config)) *group {
+	t.Helper()
+	g := &group{t: t, replicas: make([]*Replica, n), tune: tune}
 	var held []net.Listener // until every port is chosen, so that no two are the same
 	for i := range n {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -63,8 +70,12 @@ func newGroupWith(t *testing.T, n int, off *Offline) *group {
 
 func (g *group) start(i int) {
 	g.t.Helper()
-	r, err := Open(Config{ID: g.peers[i].ID, Dir: g.dirs[i], Bind: g.peers[i].Addr, Peers: g.peers, Offline: g.offline,
-		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond, Logger: testLogger(g.t)})
+	cfg := Config{ID: g.peers[i].ID, Dir: g.dirs[i], Bind: g.peers[i].Addr, Peers: g.peers,
+		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond, Logger: testLogger(g.t)}
+	if g.tune != nil {
+		g.tune(&cfg)
+	}
+	r, err := Open(cfg)
 	if err != nil {
 		g.t.Fatalf("start %s: %v", g.peers[i].ID, err)
 	}
@@ -289,8 +300,9 @@ func testLogger(t *testing.T) *slog.Logger {
 }
 
 // A replica whose data directory is lost (a disk replaced) is started
-// again empty: it catches up from the others' Raft log, which is kept
-// whole, and its journal ends at their head with a clean audit.
+// again empty: it catches up from the others' Raft log, which still holds
+// every entry (the group took far fewer than a snapshot's threshold), and
+// its journal ends at their head with a clean audit.
 func TestReplicas_WipedReplicaRebuiltFromTheLog(t *testing.T) {
 	g := newGroup(t, 3)
 	ctx := context.Background()
