@@ -249,10 +249,9 @@ func (r *Replica) followLeadership() {
 	defer tick.Stop()
 	for {
 		select {
-		case leader, ok := <-r.notify:
-			if !ok {
-				return
-			}
+		case <-r.quit:
+			return
+		case leader := <-r.notify:
 			r.leaderChanges.Add(1)
 			if !leader {
 				r.led.Follow()
@@ -355,8 +354,9 @@ func (r *Replica) Close() error {
 		r.led.Follow()
 		close(r.quit)
 		<-r.settleDone
+		// Raft may still send on notify (it never blocks doing so), so
+		// it is not closed: followLeadership returns at quit.
 		err := r.raft.Shutdown().Error()
-		close(r.notify)
 		r.wg.Wait()
 		err = errors.Join(err, r.trans.Close(), r.logs.Close(), r.index.Close(), r.led.Close())
 		if err != nil {
