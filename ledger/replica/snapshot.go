@@ -96,8 +96,10 @@ type section struct {
 	// take runs in fsm.Snapshot, on Raft's FSM goroutine with no entry
 	// being applied: it fixes what the section will hold (cheaply: the
 	// FSM waits) and returns the function that writes it, which Persist
-	// calls later on another goroutine while entries are applied again.
-	take func(f fsm) (write func(w io.Writer) error, err error)
+	// calls later on another goroutine while entries are applied again,
+	// and what lets go of it (nil when nothing needs to), which Release
+	// calls whether or not it was written.
+	take func(f fsm) (write func(w io.Writer) error, release func(), err error)
 
 	// stage reads the section's whole body from r in Restore and checks
 	// it, changing nothing; what it returns is applied only once every
@@ -114,22 +116,55 @@ type staged interface {
 // sections are a snapshot's parts, in the order they are written.
 var sections = []section{
 	{name: "journal", take: takeJournal, stage: stageJournal},
+	{name: "settlement", take: takeSettlement, stage: stageSettlement},
+	{name: "relay", take: takeRelay, stage: stageRelay},
 }
 
 // journal is the ledger whose journal the fsm applies entries to.
 func (f fsm) journal() *ledger.Ledger { return f.r.led }
 
-func takeJournal(f fsm) (func(io.Writer) error, error) {
+func takeJournal(f fsm) (func(io.Writer) error, func(), error) {
 	led := f.journal()
 	seq, head, err := led.SnapshotPoint()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return func(w io.Writer) error { return led.WriteSnapshot(w, seq, head) }, nil
+	return func(w io.Writer) error { return led.WriteSnapshot(w, seq, head) }, nil, nil
 }
 
 func stageJournal(f fsm, r io.Reader) (staged, error) {
 	s, err := f.journal().StageSnapshot(r)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// The settlement index's copy, as its bbolt file.
+func takeSettlement(f fsm) (func(io.Writer) error, func(), error) {
+	s, err := f.r.index.Snapshot()
+	if err != nil {
+		return nil, nil, err
+	}
+	return func(w io.Writer) error { _, err := s.WriteTo(w); return err }, s.Release, nil
+}
+
+func stageSettlement(f fsm, r io.Reader) (staged, error) {
+	s, err := f.r.index.Stage(r)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// The relay's mailboxes, copied between two entries.
+func takeRelay(f fsm) (func(io.Writer) error, func(), error) {
+	s := f.r.led.SnapshotRelay()
+	return func(w io.Writer) error { _, err := s.WriteTo(w); return err }, nil, nil
+}
+
+func stageRelay(f fsm, r io.Reader) (staged, error) {
+	s, err := f.r.led.StageRelay(r)
 	if err != nil {
 		return nil, err
 	}
@@ -150,19 +185,22 @@ var ErrBadSnapshot = errors.New("replica: snapshot refused")
 func (f fsm) snapshot() (raft.FSMSnapshot, error) {
 	s := &fsmSnapshot{}
 	for _, sec := range sections {
-		write, err := sec.take(f)
+		write, release, err := sec.take(f)
 		if err != nil {
+			s.Release()
 			return nil, fmt.Errorf("replica: snapshot section %q: %w", sec.name, err)
 		}
-		s.parts = append(s.parts, part{sec.name, write})
+		s.parts = append(s.parts, part{sec.name, write, release})
 	}
 	return s, nil
 }
 
-// part is one section's name and what writes its body.
+// part is one section's name, what writes its body and what lets go of
+// what it holds.
 type part struct {
-	name  string
-	write func(w io.Writer) error
+	name    string
+	write   func(w io.Writer) error
+	release func()
 }
 
 // fsmSnapshot is a snapshot taken, to be written to Raft's store.
@@ -176,7 +214,13 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 	return sink.Close()
 }
 
-func (s *fsmSnapshot) Release() {}
+func (s *fsmSnapshot) Release() {
+	for _, p := range s.parts {
+		if p.release != nil {
+			p.release()
+		}
+	}
+}
 
 // writeStream writes a snapshot holding parts to w.
 func writeStream(w io.Writer, parts []part) error {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 	"github.com/hashicorp/raft"
 )
 
@@ -299,7 +300,7 @@ func TestSnapshots_TakenUnderLoadMatchTheLog(t *testing.T) {
 		}
 		// The stream is whole: it restores into an empty ledger.
 		fresh := emptyLedger(t)
-		if err := restoreStream(fsmOf(fresh), rc); err != nil {
+		if err := restoreStream(fsmOf(t, fresh), rc); err != nil {
 			t.Fatal(err)
 		}
 		rc.Close()
@@ -332,8 +333,17 @@ func TestSnapshots_TakenUnderLoadMatchTheLog(t *testing.T) {
 	t.Logf("%d snapshots under load, at indexes %v", len(snaps), snaps)
 }
 
-// fsmOf is the fsm of a replica whose ledger is l.
-func fsmOf(l *ledger.Ledger) fsm { return fsm{&Replica{led: l, log: slog.New(slog.DiscardHandler)}} }
+// fsmOf is the fsm of a replica whose ledger is l, with a settlement
+// index beside it.
+func fsmOf(t *testing.T, l *ledger.Ledger) fsm {
+	t.Helper()
+	ix, err := settlement.OpenIndex(l.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ix.Close() })
+	return fsm{&Replica{led: l, index: ix, log: slog.New(slog.DiscardHandler)}}
+}
 
 // selfApply makes a ledger a group of one.
 type selfApply struct{ l **ledger.Ledger }
@@ -384,7 +394,7 @@ func (s *memSink) Close() error  { s.closed = true; return nil }
 // persisted takes an fsm snapshot of l and persists it in memory.
 func persisted(t *testing.T, l *ledger.Ledger) []byte {
 	t.Helper()
-	snap, err := fsmOf(l).Snapshot()
+	snap, err := fsmOf(t, l).Snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,7 +445,7 @@ func TestSnapshots_RestoreRefusesBadStreams(t *testing.T) {
 	src := sourceLedger(t, 30)
 	good := persisted(t, src)
 	target := emptyLedger(t)
-	f := fsmOf(target)
+	f := fsmOf(t, target)
 	journal := func(w io.Writer) error {
 		seq, head, err := src.SnapshotPoint()
 		if err != nil {
@@ -471,10 +481,10 @@ func TestSnapshots_RestoreRefusesBadStreams(t *testing.T) {
 			t.Fatalf("%s counted as a restore: %+v", what, st)
 		}
 	}
-	refused("a foreign section after the journal", stream(part{"journal", journal}, part{"settlement-v9", other}),
-		`section "settlement-v9", which this replica does not know (it knows "journal")`)
-	refused("a foreign section first", stream(part{"settlement-v9", other}, part{"journal", journal}), `"settlement-v9", which this replica does not know`)
-	refused("the journal twice", stream(part{"journal", journal}, part{"journal", journal}), `section "journal" out of place`)
+	refused("a foreign section after the journal", stream(part{"journal", journal, nil}, part{"settlement-v9", other, nil}),
+		`section "settlement-v9", which this replica does not know (it knows "journal", "settlement", "relay")`)
+	refused("a foreign section first", stream(part{"settlement-v9", other, nil}, part{"journal", journal, nil}), `"settlement-v9", which this replica does not know`)
+	refused("the journal twice", stream(part{"journal", journal, nil}, part{"journal", journal, nil}), `section "journal" out of place`)
 	refused("no journal", stream(), `it has no "journal" section`)
 	refused("bytes in the journal section after its records", stream(part{"journal", func(w io.Writer) error {
 		if err := journal(w); err != nil {
@@ -482,7 +492,7 @@ func TestSnapshots_RestoreRefusesBadStreams(t *testing.T) {
 		}
 		_, err := w.Write([]byte{1})
 		return err
-	}}), "bytes follow its last record")
+	}, nil}), "bytes follow its last record")
 	refused("bytes after the trailing hash", append(bytes.Clone(good), 0), "bytes follow its trailing hash")
 	refused("another magic", append([]byte("cbdc-replica-snaq"), good[len(streamMagic):]...), "not a ledger replica's snapshot")
 	refused("another version", slices.Concat([]byte(streamMagic), []byte{9}, good[len(streamMagic)+1:]), "snapshot version 9")
@@ -521,7 +531,7 @@ func TestSnapshots_ForkIsRefused(t *testing.T) {
 	}
 	mine.Follow()
 	seq, head := mine.Head()
-	err := fsmOf(mine).Restore(io.NopCloser(bytes.NewReader(snap)))
+	err := fsmOf(t, mine).Restore(io.NopCloser(bytes.NewReader(snap)))
 	if !errors.Is(err, ledger.ErrSnapshotForked) || !strings.Contains(err.Error(), "at record 2:") {
 		t.Fatalf("a forked journal: %v, want it refused at record 2", err)
 	}

@@ -52,6 +52,13 @@ func OpenIndex(dir string) (*Index, error) {
 	return &Index{db: db}, nil
 }
 
+// file is the index's file now: a restored snapshot replaces it.
+func (ix *Index) file() *bolt.DB {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return ix.db
+}
+
 // Close closes the index's file; later Applies fail.
 func (ix *Index) Close() error {
 	ix.mu.Lock()

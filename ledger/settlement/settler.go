@@ -134,7 +134,7 @@ func Open(ctx context.Context, l *ledger.Ledger, cfg Config) (*Settler, error) {
 	}
 	var db *bolt.DB
 	if r := cfg.Replicated; r != nil {
-		db = r.Index.db
+		db = r.Index.file()
 	} else if db, err = boltfile.Open(filepath.Join(l.Dir(), FileName), bolt.Options{Timeout: time.Second}, nil); err != nil {
 		return nil, fmt.Errorf("settlement: %w", err)
 	}
