@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"log/slog"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/intermediary"
+	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/metrics"
 	"github.com/digital-yen/cbdc-sandbox/offline"
 )
@@ -87,7 +90,24 @@ func Open(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 
 // StartBanks starts the sandbox's banks against the central ledger in
 // this process. What it started is stopped again when a later bank fails.
-func StartBanks(ctx context.Context, central *Central, cfg Config) (banks []*Bank, err error) {
+func StartBanks(ctx context.Context, central *Central, cfg Config) ([]*Bank, error) {
+	return startBanks(ctx, cfg, func(id ledger.AccountID, dir string) (bankLedger, error) {
+		offlineKey, err := LoadOrCreateBankKey(filepath.Join(dir, "offline.key"))
+		return bankLedger{central.Ledger.Intermediary(id), central.Settler.ForBank(id), offlineKey}, err
+	})
+}
+
+// bankLedger is how one bank reaches the central ledger: its operations,
+// offline settlement, and the key the bank certifies purses with.
+type bankLedger struct {
+	ledger     intermediary.Ledger
+	offline    intermediary.Offline
+	offlineKey ed25519.PrivateKey
+}
+
+// startBanks starts bank-1 … bank-N, each reaching the ledger as reach
+// says; it stops what it started when a later bank fails.
+func startBanks(ctx context.Context, cfg Config, reach func(id ledger.AccountID, dir string) (bankLedger, error)) (banks []*Bank, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -106,12 +126,12 @@ func StartBanks(ctx context.Context, central *Central, cfg Config) (banks []*Ban
 	for i := 1; i <= cfg.Banks; i++ {
 		id := BankID(i)
 		dir := filepath.Join(cfg.Dir, string(id))
-		offlineKey, err := LoadOrCreateBankKey(filepath.Join(dir, "offline.key"))
+		bl, err := reach(id, dir)
 		if err != nil {
 			return banks, err
 		}
-		b, err := StartBank(ctx, BankConfig{ID: id, Ledger: central.Ledger.Intermediary(id), DataDir: dir, HolderKey: holderKey,
-			Offline: central.Settler.ForBank(id), OfflineKey: offlineKey, Listen: cfg.BankListen(i), TLS: cfg.TLS,
+		b, err := StartBank(ctx, BankConfig{ID: id, Ledger: bl.ledger, DataDir: dir, HolderKey: holderKey,
+			Offline: bl.offline, OfflineKey: bl.offlineKey, Listen: cfg.BankListen(i), TLS: cfg.TLS,
 			Origins: cfg.Origins, Rate: cfg.Rate, Burst: cfg.Burst, Logger: cfg.Logger, Metrics: cfg.Metrics})
 		if err != nil {
 			return banks, err
