@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/digital-yen/cbdc-sandbox/internal/browsertest"
+	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 	sbx "github.com/digital-yen/cbdc-sandbox/sandbox"
 )
 
@@ -30,7 +31,7 @@ func sandbox(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dc := Config{Ledger: s.Ledger, Settler: s.Settler}
+	dc := Config{Ledger: s.Ledger, Settler: func() *settlement.Settler { return s.Settler }}
 	for _, b := range s.Banks {
 		dc.Banks = append(dc.Banks, Bank{Bank: b.Bank, WalletURL: b.WalletURL()})
 	}

@@ -92,7 +92,8 @@ func (r *roomRig) startBanks() {
 
 func (r *roomRig) startDemo() {
 	r.t.Helper()
-	cfg := Config{Ledger: r.l, Settler: r.st, Dir: r.roomDir()}
+	st := r.st
+	cfg := Config{Ledger: r.l, Settler: func() *settlement.Settler { return st }, Dir: r.roomDir()}
 	for i, b := range r.banks {
 		cfg.Banks = append(cfg.Banks, Bank{Bank: b.Bank, WalletURL: "ws://" + r.addrs[i] + protocol.Path})
 	}

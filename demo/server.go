@@ -41,10 +41,25 @@ type Bank struct {
 	WalletURL string // its wallet websocket, ws://host:port/v1/wallet
 }
 
+// Ledger is the central ledger as the demo reads it: a *ledger.Ledger,
+// or a replicated ledger read at whichever of its replicas is live
+// (sandbox.Cluster). A subscription ends when the replica it follows
+// stops; the demo then subscribes again, at another, and reads what it
+// missed from the journal with Events, by sequence number.
+type Ledger interface {
+	Totals() ledger.Totals
+	Recount() (running, counted ledger.Totals)
+	Subscribe(buffer int) *ledger.Subscription
+	Events(from uint64, limit int) ([]ledger.Event, error)
+}
+
 // Config is what the demo shows and drives.
 type Config struct {
-	Ledger  *ledger.Ledger
-	Settler *settlement.Settler // nil when offline payments are off
+	Ledger Ledger
+	// Settler looks offline settlement up each time the demo reads it:
+	// nil, or a func that returns nil, when offline payments are off (as
+	// at a replicated ledger, until its settlement is replicated).
+	Settler func() *settlement.Settler
 	Banks   []Bank
 	Log     *slog.Logger
 	// Dir keeps the room (the demo's wallets, their keys and purses, and
@@ -273,11 +288,12 @@ func (s *Server) state(ctx context.Context) State {
 		}
 		st.Banks = append(st.Banks, bs)
 	}
-	if s.cfg.Settler != nil {
-		sum := s.cfg.Settler.Summary()
+	settler := s.settler()
+	if settler != nil {
+		sum := settler.Summary()
 		o := &OfflineState{Vouchers: sum.Vouchers, Settled: sum.Settled, Pending: sum.Pending, PendingAmount: sum.PendingAmount.Clamp(),
 			Rejected: sum.Rejected, Devices: sum.Devices, RevokedDevices: sum.RevokedDevices, Conflicts: map[string]int{},
-			LossByBearer: map[string]int64{}, LossByPayees: sum.LossByPayees.Clamp(), Policy: policyView(s.cfg.Settler.Policy())}
+			LossByBearer: map[string]int64{}, LossByPayees: sum.LossByPayees.Clamp(), Policy: policyView(settler.Policy())}
 		for k, v := range sum.Conflicts {
 			o.Conflicts[string(k)] = v
 		}
@@ -301,8 +317,8 @@ func (s *Server) state(ctx context.Context) State {
 				continue // the payer and the payee both hold it
 			}
 			seen[h] = true
-			if s.cfg.Settler != nil {
-				if _, _, known := s.cfg.Settler.Voucher(h); known {
+			if settler != nil {
+				if _, _, known := settler.Voucher(h); known {
 					continue // handed in by the other party: settled, or pending below
 				}
 			}
@@ -315,6 +331,14 @@ func (s *Server) state(ctx context.Context) State {
 		st.Exposure += st.Offline.PendingAmount
 	}
 	return st
+}
+
+// settler is offline settlement as it is now, nil when there is none.
+func (s *Server) settler() *settlement.Settler {
+	if s.cfg.Settler == nil {
+		return nil
+	}
+	return s.cfg.Settler()
 }
 
 // recount is the ledger's totals and whether every account, counted
@@ -354,21 +378,80 @@ func (s *Server) pushState() {
 func ptr[T any](v T) *T { return &v }
 
 // followLedger turns every committed ledger operation into a line of the
-// event feed and a count for the throughput chart.
+// event feed and a count for the throughput chart, each once and in
+// journal order. A subscription that ends because its replica stopped is
+// taken up again at a live one, and what was committed in between is
+// read from the journal by sequence number; one dropped for falling
+// behind under load skips ahead, as reading the journal would fall
+// behind too.
 func (s *Server) followLedger() {
-	for {
+	var last uint64 // the last operation shown; 0 while none is, or after skipping ahead
+	wait := time.Duration(0)
+	for s.ctx.Err() == nil {
+		if wait > 0 {
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
 		sub := s.cfg.Ledger.Subscribe(1 << 16)
 		stop := context.AfterFunc(s.ctx, sub.Close)
+		shown := last
+		if last != 0 && !s.catchUp(&last, s.cfg.Ledger.Totals().Seq) {
+			sub.Close() // the journal cannot be read there: subscribe again
+		}
 		for e := range sub.C {
-			s.live.countOp(e)
-			s.live.event(ledgerEvent(e))
+			if e.Seq <= last && last != 0 {
+				continue // caught up from the journal already
+			}
+			if last != 0 && e.Seq > last+1 && (!s.catchUp(&last, e.Seq-1) || last != e.Seq-1) {
+				break // what came before it cannot be read: subscribe again
+			}
+			s.showOp(e)
+			last = e.Seq
 		}
+		sub.Close()
 		stop()
-		if s.ctx.Err() != nil || !errors.Is(sub.Err(), ledger.ErrSlowSubscriber) {
-			return
+		switch {
+		case errors.Is(sub.Err(), ledger.ErrSlowSubscriber):
+			last, wait = 0, 0 // fell behind under load: the feed skips ahead
+		case last != shown:
+			wait = 0
+		default: // its ledger closed at once: no replica runs just now
+			wait = min(2*wait+50*time.Millisecond, time.Second)
 		}
-		// fell behind under load: the feed skips ahead
 	}
+}
+
+// catchUp shows the operations after *last up to sequence to, read from
+// the ledger's journal. It stops early, true, where the replica it reads
+// has not applied more yet (the subscription brings the rest), and says
+// false when the journal cannot be read.
+func (s *Server) catchUp(last *uint64, to uint64) bool {
+	for *last < to {
+		evs, err := s.cfg.Ledger.Events(*last+1, int(min(to-*last, ledger.MaxPage)))
+		if err != nil {
+			return false
+		}
+		if len(evs) == 0 {
+			return true
+		}
+		for _, e := range evs {
+			if e.Seq != *last+1 {
+				return false
+			}
+			s.showOp(e)
+			*last = e.Seq
+		}
+	}
+	return true
+}
+
+// showOp puts one committed operation in the feed and the chart.
+func (s *Server) showOp(e ledger.Event) {
+	s.live.countOp(e)
+	s.live.event(ledgerEvent(e))
 }
 
 // ledgerEvent describes a committed operation as a message to the ledger

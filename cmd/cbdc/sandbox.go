@@ -122,7 +122,8 @@ func (c *SandboxCommand) Run(ctx context.Context) (err error) {
 			}
 		}
 	}()
-	stopDemo, demoURL, err := startDemo(central.Ledger, central.Settler, banks, c.cfg.Demo, filepath.Join(c.cfg.DataDir, "demo"), log)
+	stopDemo, demoURL, err := startDemo(demo.Config{Ledger: central.Ledger, Settler: func() *settlement.Settler { return central.Settler }},
+		banks, c.cfg.Demo, filepath.Join(c.cfg.DataDir, "demo"), log)
 	if err != nil {
 		return err
 	}
@@ -166,13 +167,14 @@ func printTotals(w io.Writer, t ledger.Totals) {
 		t.Seq, t.Circulation, t.Intermediaries, t.Wallets, t.Escrow, t.Loss)
 }
 
-// startDemo serves the demo page at addr; an empty addr serves none.
-// The demo keeps its room (wallets, keys, purses) in dir.
-func startDemo(l *ledger.Ledger, st *settlement.Settler, banks []*sandbox.Bank, addr, dir string, log *slog.Logger) (stop func(), url string, err error) {
+// startDemo serves the demo page at addr, showing the ledger (and
+// settlement, and replicas) cfg names; an empty addr serves none. The
+// demo keeps its room (wallets, keys, purses) in dir.
+func startDemo(cfg demo.Config, banks []*sandbox.Bank, addr, dir string, log *slog.Logger) (stop func(), url string, err error) {
 	if addr == "" {
 		return func() {}, "", nil
 	}
-	cfg := demo.Config{Ledger: l, Settler: st, Log: log, Dir: dir}
+	cfg.Log, cfg.Dir = log, dir
 	for _, rb := range banks {
 		cfg.Banks = append(cfg.Banks, demo.Bank{Bank: rb.Bank, WalletURL: rb.WalletURL()})
 	}
