@@ -803,12 +803,21 @@ func (s *Server) saveSettings(ctx context.Context, dw *demoWallet, waterfall, au
 // callTime bounds a wallet action, retries included.
 const callTime = 20 * time.Second
 
+// unavailableTime bounds how long a wallet action asks again while its
+// bank answers that it cannot reach the central ledger: long enough for
+// a replicated ledger to elect a new leader, short enough that a ledger
+// that is down is reported.
+const unavailableTime = 15 * time.Second
+
 // call makes one request to the wallet's bank with one request id, and
 // asks again with the same id when the answer is lost (the session
-// dropped, or the bank was slow), so the bank applies it once however
-// often it is asked. A refusal is an answer, not a loss.
+// dropped, or the bank was slow) or the bank could not reach the central
+// ledger (a replicated ledger electing a new leader), so the bank
+// applies it once however often it is asked. A refusal is an answer, not
+// a loss.
 func (w *demoWallet) call(ctx context.Context, f func(ctx context.Context, c *wallet.Client, id string) error) error {
 	var id string
+	unavailableUntil := time.Now().Add(unavailableTime)
 	for attempt := 1; ; attempt++ {
 		c, err := w.client()
 		if err != nil {
@@ -822,6 +831,16 @@ func (w *demoWallet) call(ctx context.Context, f func(ctx context.Context, c *wa
 		cancel()
 		var pe *protocol.Error
 		var oe *offline.Error
+		if errors.As(err, &pe) && pe.Code == protocol.CodeUnavailable && time.Now().Before(unavailableUntil) && ctx.Err() == nil {
+			// In doubt: the operation may yet apply. Ask again under its id.
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(max(pe.RetryAfter(), 100*time.Millisecond)):
+			}
+			attempt--
+			continue
+		}
 		if err == nil || errors.As(err, &pe) || errors.As(err, &oe) || attempt == 3 || ctx.Err() != nil {
 			return err
 		}
