@@ -28,7 +28,8 @@ type Args map[string]any
 
 // message is what the live websocket carries: state (the overview),
 // event, wallet (one wallet's view), payment (an offline
-// payment), reconciliation, scenario, and reset (the room started afresh).
+// payment), reconciliation, scenario, reset (the room started afresh),
+// and replicas (a replicated ledger's replicas and pauses).
 type message struct {
 	Type           string          `json:"type"`
 	State          *State          `json:"state,omitempty"`
@@ -38,6 +39,7 @@ type message struct {
 	Reconciliation *Reconciliation `json:"reconciliation,omitempty"`
 	Run            *ScenarioRun    `json:"run,omitempty"`
 	Reset          int64           `json:"reset,omitempty"` // a reset's number, so the page that asked for it knows it
+	Replicas       *ReplicasView   `json:"replicas,omitempty"`
 }
 
 // hub fans messages out to the open pages and keeps the recent events and

@@ -61,7 +61,10 @@ type Config struct {
 	// at a replicated ledger, until its settlement is replicated).
 	Settler func() *settlement.Settler
 	Banks   []Bank
-	Log     *slog.Logger
+	// Replicas, for a replicated ledger, are its replicas, which the page
+	// shows and the presenter may stop and start; nil for a lone ledger.
+	Replicas Replicas
+	Log      *slog.Logger
 	// Dir keeps the room (the demo's wallets, their keys and purses, and
 	// the log of offline payments) across restarts; empty keeps it in
 	// memory only.
@@ -96,6 +99,12 @@ type Server struct {
 	changes sync.RWMutex
 
 	scen scenarioRunner
+
+	meter       pauseMeter // the pause after each replica stopped
+	heartbeat   heartbeat  // payments through a stop, so its pause is measured
+	replicaOp   sync.Mutex // one stop or start of a replica at a time
+	replicaMu   sync.Mutex // protects replicaBusy
+	replicaBusy string     // "stop" or "start" while one is under way
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -139,8 +148,14 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /api/scenarios", s.handleScenarios)
 	s.mux.HandleFunc("POST /api/scenarios/{name}/run", s.handleStartScenario)
 	s.mux.HandleFunc("GET /api/scenarios/report", s.handleScenarioReport)
+	s.mux.HandleFunc("GET /api/replicas", s.handleReplicas)
+	s.mux.HandleFunc("POST /api/replicas/stop", s.handleStopReplica)
+	s.mux.HandleFunc("POST /api/replicas/start", s.handleStartReplica)
 	s.wg.Go(s.followLedger)
 	s.wg.Go(s.pushState)
+	if cfg.Replicas != nil {
+		s.wg.Go(s.watchReplicas)
+	}
 	return s, nil
 }
 
@@ -194,6 +209,7 @@ func (s *Server) Close() error {
 	s.cancel()
 	s.live.close()
 	s.wg.Wait()
+	s.heartbeat.close()
 	s.mu.Lock()
 	for _, w := range s.wallets {
 		w.close()
@@ -238,6 +254,9 @@ type State struct {
 	Exposure      int64 `json:"exposure"`
 	OnDevices     int64 `json:"on_devices"`      // the part still on the room's devices
 	OnDeviceCount int   `json:"on_device_count"` // how many vouchers that is
+	// Replicas, for a replicated ledger, are its replicas and the pauses
+	// measured after stopping them.
+	Replicas *ReplicasView `json:"replicas,omitempty"`
 }
 
 // BankState is one intermediary's position.
@@ -326,6 +345,7 @@ func (s *Server) state(ctx context.Context) State {
 			st.OnDeviceCount++
 		}
 	}
+	st.Replicas = s.replicasView()
 	st.Exposure = st.OnDevices
 	if st.Offline != nil {
 		st.Exposure += st.Offline.PendingAmount
@@ -452,6 +472,7 @@ func (s *Server) catchUp(last *uint64, to uint64) bool {
 func (s *Server) showOp(e ledger.Event) {
 	s.live.countOp(e)
 	s.live.event(ledgerEvent(e))
+	s.observePause(e)
 }
 
 // ledgerEvent describes a committed operation as a message to the ledger
