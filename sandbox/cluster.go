@@ -105,9 +105,10 @@ type node struct {
 	raft string // its Raft address, fixed for the group's life
 	http string // its HTTP server's address, fixed for the process's life
 
-	r         *replica.Replica // nil while stopped
-	srv       *http.Server
-	stoppedAt time.Time
+	r           *replica.Replica // nil while stopped
+	srv         *http.Server
+	stoppedAt   time.Time
+	stoppedHead uint64 // its journal's last record when it stopped
 }
 
 // ReplicaStatus is where one replica stands.
@@ -120,7 +121,7 @@ type ReplicaStatus struct {
 	Term      uint64 // the Raft term it is in
 	Commit    uint64 // the last Raft entry it knows committed
 	Applied   uint64 // the last Raft entry it applied to its journal
-	Head      uint64 // its journal's last record
+	Head      uint64 // its journal's last record (when it stopped, for a stopped one)
 	Leader    string // the leader it knows; "" when none
 	StoppedAt time.Time
 }
@@ -383,16 +384,17 @@ func (c *Cluster) Replicas() []ReplicaStatus {
 		id, raft, http string
 		r              *replica.Replica
 		stoppedAt      time.Time
+		stoppedHead    uint64
 	}
 	c.mu.Lock()
 	var parts []part
 	for _, n := range c.nodes {
-		parts = append(parts, part{n.id, n.raft, n.http, n.r, n.stoppedAt})
+		parts = append(parts, part{n.id, n.raft, n.http, n.r, n.stoppedAt, n.stoppedHead})
 	}
 	c.mu.Unlock()
 	var out []ReplicaStatus
 	for _, p := range parts {
-		s := ReplicaStatus{ID: p.id, URL: "http://" + p.http, Raft: p.raft, Role: "stopped", StoppedAt: p.stoppedAt}
+		s := ReplicaStatus{ID: p.id, URL: "http://" + p.http, Raft: p.raft, Role: "stopped", StoppedAt: p.stoppedAt, Head: p.stoppedHead}
 		if p.r != nil {
 			st := p.r.Stats()
 			s.Running, s.Role, s.Term, s.Commit, s.Applied = true, st.Role, st.Term, st.CommitIndex, st.AppliedIndex
@@ -477,6 +479,9 @@ func (c *Cluster) stop(n *node) (Stopped, error) {
 	srv.Close()
 	err := r.Close()
 	head, _ := r.Ledger().Head()
+	c.mu.Lock()
+	n.stoppedHead = head
+	c.mu.Unlock()
 	c.log.Warn("replica stopped", "replica", n.id)
 	return Stopped{ID: n.id, At: at, Head: head}, err
 }

@@ -126,7 +126,7 @@ func TestCluster_StopTheLeaderAndCarryOn(t *testing.T) {
 		if s.Running && s.Role != "leader" {
 			follower = s.ID
 		}
-		if s.ID == stopped.ID && (s.Running || s.Role != "stopped" || s.StoppedAt.IsZero()) {
+		if s.ID == stopped.ID && (s.Running || s.Role != "stopped" || s.StoppedAt.IsZero() || s.Head != stopped.Head) {
 			t.Errorf("the stopped replica's status: %+v", s)
 		}
 	}
