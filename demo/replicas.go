@@ -49,7 +49,7 @@ type ReplicaView struct {
 	Term         uint64     `json:"term"`
 	CommitIndex  uint64     `json:"commit_index"`  // the last Raft entry it knows committed
 	AppliedIndex uint64     `json:"applied_index"` // the last it applied to its journal
-	Head         uint64     `json:"head"`          // its journal's last record
+	Head         uint64     `json:"head"`          // its journal's last record (when it stopped, for a stopped one)
 	StoppedAt    *time.Time `json:"stopped_at,omitempty"`
 }
 

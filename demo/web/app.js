@@ -9,7 +9,7 @@ const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "
 const narrow = () => document.documentElement.clientWidth < 640;
 const reducedMotion = () => window.matchMedia("(prefers-reduced-motion: reduce)").matches;
 
-const state = { overview: null, wallets: new Map(), events: [], payments: new Map(), recons: new Map(), run: null, scenarios: null, loaded: false };
+const state = { overview: null, replicas: null, wallets: new Map(), events: [], payments: new Map(), recons: new Map(), run: null, scenarios: null, loaded: false };
 
 // ---- words on the page ----
 function applyLang() {
@@ -45,6 +45,7 @@ for (const b of $$("[data-lang]")) {
 
 function drawAll() {
   if (state.overview) { drawOverview(); drawBanks(); }
+  drawReplicas();
   drawWallets();
   drawDevices();
   drawPayments();
@@ -200,7 +201,12 @@ function receive(msg) {
   switch (msg.type) {
     case "state":
       state.overview = msg.state;
-      drawOverview(); drawBanks(); drawSequence();
+      state.replicas = msg.state.replicas || null;
+      drawOverview(); drawBanks(); drawSequence(); drawReplicas();
+      break;
+    case "replicas":
+      state.replicas = msg.replicas;
+      drawReplicas();
       break;
     case "event": addEvent(msg.event); break;
     case "scenario": drawRun(msg.run); break;
@@ -309,6 +315,86 @@ function drawThroughput(points) {
     <text x="${left}" y="${h + 20}" class="small">${esc(t("a_minute_ago"))}</text><text x="${w - 10}" y="${h + 20}" text-anchor="end" class="small">${esc(t("now"))}</text>
     <polyline fill="none" stroke="#1f4e99" stroke-width="2" points="${xy}"/>`;
 }
+
+// ---- replicas ----
+// A replicated central ledger's replicas, each with its role, and the
+// control that stops the leader in front of the room; then the pause
+// before payments went on, as the sandbox measured it.
+const ROLE_BADGE = { leader: "on", follower: "plain", candidate: "warn", stopped: "off" };
+function drawReplicas() {
+  const v = state.replicas;
+  $("#replica-panel").hidden = !v;
+  if (!v) return;
+  setText($("#replicas-hint"), t("replicas_hint", { n: v.replicas.length }));
+  const list = $("#replica-list");
+  for (const r of v.replicas) {
+    let card = list.querySelector(`[data-replica="${CSS.escape(r.id)}"]`);
+    if (!card) {
+      card = document.createElement("article");
+      card.className = "card replica";
+      card.dataset.replica = r.id;
+      card.innerHTML = `<h4 tabindex="-1"><span class="name"></span><span class="badge"></span></h4><dl class="kv"></dl>
+        <button type="button" class="quiet start" hidden></button>`;
+      $(".name", card).textContent = r.id;
+      const start = $("button.start", card);
+      start.addEventListener("click", () => run(start, () => api("POST", "/api/replicas/start", { replica: r.id }), (nv) => {
+        state.replicas = nv;
+        drawReplicas();
+        return t("started_msg", { id: r.id });
+      }, $("#stop-leader")).then(() => { if (start.hidden) $("h4", card).focus(); }));
+      list.appendChild(card);
+    }
+    card.classList.toggle("stopped", r.role === "stopped");
+    const badge = $(".badge", card);
+    setText(badge, t("role_" + r.role));
+    badge.className = "badge " + (ROLE_BADGE[r.role] || "plain");
+    const down = r.role === "stopped";
+    const dl = [["k_term", down ? "–" : num(r.term)], ["k_commit", down ? "–" : num(r.commit_index)], ["k_head", num(r.head)]]
+      .map(([k, val]) => `<dt>${esc(t(k))}</dt><dd>${esc(val)}</dd>`).join("");
+    if ($("dl", card).innerHTML !== dl) $("dl", card).innerHTML = dl;
+    const start = $("button.start", card);
+    start.hidden = r.role !== "stopped";
+    setText(start, t("start_again"));
+    start.setAttribute("aria-label", t("start_replica", { id: r.id }));
+  }
+  const stop = $("#stop-leader");
+  setText(stop, t("stop_leader", { id: v.leader || "" }));
+  stop.setAttribute("aria-disabled", String(!v.leader || !!v.measuring || !!v.busy));
+  const last = v.pauses[0];
+  setText($("#pause-now"), v.measuring ? t("pause_waiting", { id: v.measuring.stopped, at: v.measuring.at }) : last ? pauseText(last) : "");
+  const key = lang + JSON.stringify(v.pauses);
+  const ol = $("#pause-list");
+  if (ol.dataset.key !== key) {
+    ol.dataset.key = key;
+    ol.innerHTML = v.pauses.length ? v.pauses.map((p) => `<li><time>${esc(clock(p.at))}</time><span>${esc(pauseText(p))}</span></li>`).join("")
+      : `<li><span></span><span class="hint">${esc(t("no_pauses"))}</span></li>`;
+  }
+}
+function pauseText(p) {
+  const a = { id: p.stopped, at: p.at, ms: p.pause_ms, leader: p.leader, seq: p.seq };
+  if (p.unmeasured) return t("pause_unmeasured", a);
+  return t(p.led ? "pause_done" : "pause_follower", a);
+}
+$("#stop-leader").addEventListener("click", () => {
+  const v = state.replicas;
+  if (!v) return;
+  if (!v.leader || v.measuring || v.busy) {
+    say($("#stop-leader"), "err", t(v.measuring ? "measuring_now" : v.busy ? "replicas_busy_now" : "no_leader_now"));
+    return;
+  }
+  $("#replica-title").textContent = t("replica_title", { id: v.leader });
+  $("#replica-dialog").showModal();
+});
+$("#replica-no").addEventListener("click", () => $("#replica-dialog").close());
+$("#replica-dialog").addEventListener("close", () => $("#stop-leader").focus());
+$("#replica-yes").addEventListener("click", (e) => {
+  run(e.currentTarget, async () => {
+    const v = await api("POST", "/api/replicas/stop", { replica: "leader" });
+    state.replicas = v;
+    drawReplicas();
+    return v;
+  }, (v) => t("stopped_msg", { id: v.measuring ? v.measuring.stopped : "" }), $("#stop-leader")).finally(() => $("#replica-dialog").close());
+});
 
 // ---- banks ----
 function drawBanks() {
@@ -811,7 +897,7 @@ $("#presenter-toggle").addEventListener("click", () => (presenter.open ? closePr
 $("#presenter-close").addEventListener("click", () => closePresenter());
 $("#presenter-next").addEventListener("click", () => (presenter.step + 1 >= STEPS[lang].length ? closePresenter() : goStep(presenter.step + 1)));
 $("#presenter-back").addEventListener("click", () => goStep(presenter.step - 1));
-document.addEventListener("keydown", (e) => { if (e.key === "Escape" && presenter.open && !$("#reset-dialog").open) closePresenter(); });
+document.addEventListener("keydown", (e) => { if (e.key === "Escape" && presenter.open && !$("#reset-dialog").open && !$("#replica-dialog").open) closePresenter(); });
 function openPresenter() {
   presenter.open = true;
   goStep(presenter.step);

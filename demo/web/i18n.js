@@ -56,6 +56,28 @@ const WORDS = {
     throughput_label: "Ledger operations a second over the last minute",
     a_minute_ago: "a minute ago", now: "now", per_s: (a) => `${num(a.v)}/s`,
 
+    replicas_h: "The central ledger's replicas",
+    replicas_hint: (a) => `The central ledger runs as ${a.n} replicas kept in step by Raft: the leader takes every operation, and each one commits once a majority holds it, so every replica keeps the same journal. Stop the leader as if its machine failed: the others elect a new leader, the banks turn to it, and payments go on after a pause, measured here.`,
+    role_leader: "leader", role_follower: "follower", role_candidate: "candidate: electing", role_stopped: "stopped", role_shutdown: "stopped",
+    k_term: "Raft term", k_commit: "commit index", k_head: "journal record",
+    stop_leader: (a) => (a.id ? `Stop the leader (${a.id})` : "Stop the leader"),
+    start_again: "Start it again",
+    start_replica: (a) => `Start ${a.id} again`,
+    replica_title: (a) => `Stop ${a.id}, the leader?`,
+    replica_text: "It is closed as if its machine failed, with payments under way. The other replicas elect a new leader and the banks turn to it; until then payments wait. You can start it again afterwards, and it catches up from the others.",
+    replica_yes: "Stop the leader", replica_no: "Keep it running",
+    stopped_msg: (a) => `${a.id} is stopped.`,
+    started_msg: (a) => `${a.id} is running again and catching up from the leader.`,
+    pause_waiting: (a) => `${a.id} stopped at ${clock(a.at)}. Waiting for the first payment after it…`,
+    pause_done: (a) => `Payments went on ${secs(a.ms)} after ${a.id} stopped: ${a.leader} leads now and took the first payment (journal record ${num(a.seq)}).`,
+    pause_follower: (a) => `${a.id}, a follower, stopped: the next payment came ${secs(a.ms)} later, under ${a.leader}.`,
+    pause_unmeasured: (a) => `${a.id} stopped at ${clock(a.at)}, and no payment came within two minutes.`,
+    pauses_h: "Pauses measured",
+    no_pauses: "None yet: stop the leader to measure one.",
+    no_leader_now: "No replica leads just now: wait for the election to end.",
+    measuring_now: "Wait for the first payment after the last stop: its pause is being measured.",
+    replicas_busy_now: "A replica is being stopped or started; wait a moment.",
+
     banks_h: "Intermediary banks",
     banks_hint: "Each bank holds a float of digital yen issued by the central bank against its reserves. Issue more, or redeem some back.",
     issue_float: "Issue float", redeem_float: "Redeem float",
@@ -219,6 +241,28 @@ const WORDS = {
     throughput_h: "台帳の処理件数（毎秒、直近1分）",
     throughput_label: "直近1分間の台帳処理件数（毎秒）",
     a_minute_ago: "1分前", now: "現在", per_s: (a) => `${num(a.v)}件/秒`,
+
+    replicas_h: "中央台帳のレプリカ",
+    replicas_hint: (a) => `中央台帳は、Raftで同期する${a.n}台のレプリカで動いています。リーダーがすべての処理を受け付け、過半数が保持した時点で確定するので、どのレプリカも同じ仕訳を持ちます。リーダーを、マシンが故障したときのように停止してみてください。残りのレプリカが新しいリーダーを選び、銀行がそちらに切り替え、少しの中断の後に支払が続きます。その中断時間をここで計測します。`,
+    role_leader: "リーダー", role_follower: "フォロワー", role_candidate: "候補：選挙中", role_stopped: "停止中", role_shutdown: "停止中",
+    k_term: "Raftの任期", k_commit: "確定済みインデックス", k_head: "仕訳記録",
+    stop_leader: (a) => (a.id ? `リーダー（${a.id}）を停止` : "リーダーを停止"),
+    start_again: "もう一度起動",
+    start_replica: (a) => `${a.id}をもう一度起動`,
+    replica_title: (a) => `リーダーの${a.id}を停止しますか？`,
+    replica_text: "支払の途中で、マシンが故障したときのように停止します。残りのレプリカが新しいリーダーを選び、銀行がそちらに切り替えるまで、支払は待たされます。後でもう一度起動すると、ほかのレプリカに追いつきます。",
+    replica_yes: "リーダーを停止", replica_no: "停止しない",
+    stopped_msg: (a) => `${a.id}を停止しました。`,
+    started_msg: (a) => `${a.id}をもう一度起動しました。リーダーに追いついています。`,
+    pause_waiting: (a) => `${a.id}を${clock(a.at)}に停止しました。停止後の最初の支払を待っています…`,
+    pause_done: (a) => `${a.id}の停止から${secs(a.ms)}後に支払が再開しました。新しいリーダーの${a.leader}が最初の支払を受け付けました（仕訳記録 第${num(a.seq)}号）。`,
+    pause_follower: (a) => `フォロワーの${a.id}を停止しました。次の支払は${secs(a.ms)}後に${a.leader}の下で受け付けられました。`,
+    pause_unmeasured: (a) => `${a.id}を${clock(a.at)}に停止しましたが、2分以内に支払がありませんでした。`,
+    pauses_h: "計測した中断時間",
+    no_pauses: "まだありません。リーダーを停止すると計測します。",
+    no_leader_now: "現在リーダーがいません。選挙が終わるまでお待ちください。",
+    measuring_now: "前回の停止後の最初の支払をお待ちください。中断時間を計測中です。",
+    replicas_busy_now: "レプリカの停止または起動の途中です。少しお待ちください。",
 
     banks_h: "仲介銀行",
     banks_hint: "各銀行は、準備預金と引き換えに中央銀行から発行されたデジタル円を保有しています。追加発行または還収ができます。",
@@ -388,6 +432,11 @@ const EVENTS = {
     scenario_failed: (a) => `scenario ${a.name} failed`,
     reset_start: () => "reset the room",
     reset_done: (a) => `the room starts afresh; ${yen(a.to_deposits)} went back to deposit accounts`,
+    replica_stop: (a) => `stop replica ${a.replica}${a.led ? ", the leader" : ""}`,
+    replica_start: (a) => `start replica ${a.replica} again`,
+    replica_leader: (a) => `${a.replica} leads now (term ${num(a.term)})`,
+    replica_pause: (a) => `payments went on ${secs(a.pause_ms)} after ${a.replica} stopped, under ${a.leader}`,
+    replica_unmeasured: (a) => `no payment within two minutes of stopping ${a.replica}`,
   },
   ja: {
     ledger: (a) => ({
@@ -439,6 +488,11 @@ const EVENTS = {
     scenario_failed: (a) => `シナリオ${a.name}が失敗`,
     reset_start: () => "デモ環境をリセット",
     reset_done: (a) => `デモ環境をリセットしました。${yen(a.to_deposits)}が預金口座に戻りました`,
+    replica_stop: (a) => `レプリカ${a.replica}${a.led ? "（リーダー）" : ""}を停止`,
+    replica_start: (a) => `レプリカ${a.replica}をもう一度起動`,
+    replica_leader: (a) => `${a.replica}がリーダーに（任期${num(a.term)}）`,
+    replica_pause: (a) => `${a.replica}の停止から${secs(a.pause_ms)}後に${a.leader}の下で支払が再開`,
+    replica_unmeasured: (a) => `${a.replica}の停止後2分以内に支払なし`,
   },
 };
 
@@ -533,6 +587,15 @@ const ERRORS = {
     bad_origin: "The demo takes changes only from its own page.",
     bad_host: "The demo answers only to an IP address or localhost.",
     network: "The sandbox did not answer. Is it still running?",
+    not_replicated: "This sandbox runs one lone central ledger, with no replicas. Start it with cbdc sandbox -replicas 3 to show them.",
+    no_leader: "No replica leads just now: an election is under way. Try again in a moment.",
+    replica_stopped: "That replica is stopped already.",
+    replica_running: "That replica is running already.",
+    no_such_replica: "There is no such replica.",
+    no_majority: "Stopping it would leave too few replicas to elect a leader, and payments would stop. Start the stopped replica again first.",
+    replicas_busy: "A replica is being stopped or started already. Try again when it is done.",
+    measuring: "The pause after the last stop is still being measured. Stop another once a payment has gone through.",
+    stopping: "The sandbox is stopping.",
   },
   ja: {
     insufficient_funds: "ウォレットまたは財布の残高が足りません。先に預金からチャージするか、金額を減らしてください。",
@@ -587,6 +650,15 @@ const ERRORS = {
     bad_origin: "デモは自身のページからの変更のみ受け付けます。",
     bad_host: "デモはIPアドレスまたはlocalhostでのみ応答します。",
     network: "サンドボックスから応答がありません。起動していますか？",
+    not_replicated: "このサンドボックスは単一の中央台帳で動いており、レプリカはありません。表示するには cbdc sandbox -replicas 3 で起動してください。",
+    no_leader: "現在リーダーがいません。選挙中です。少し待ってからやり直してください。",
+    replica_stopped: "そのレプリカはすでに停止しています。",
+    replica_running: "そのレプリカはすでに動いています。",
+    no_such_replica: "そのようなレプリカはありません。",
+    no_majority: "停止するとリーダーを選べるだけのレプリカが残らず、支払が止まります。先に停止中のレプリカをもう一度起動してください。",
+    replicas_busy: "レプリカの停止または起動の途中です。終わってからやり直してください。",
+    measuring: "前回の停止後の中断時間を計測中です。支払が通ってから次を停止してください。",
+    stopping: "サンドボックスは終了中です。",
   },
 };
 
@@ -679,6 +751,10 @@ function num(v) { return Number(v || 0).toLocaleString(lang === "ja" ? "ja-JP" :
 function yen(v) {
   const n = Number(v || 0);
   return lang === "ja" ? `${num(n)}円` : `${n < 0 ? "-" : ""}¥${num(Math.abs(n))}`;
+}
+function secs(ms) {
+  const s = (Number(ms || 0) / 1000).toLocaleString(lang === "ja" ? "ja-JP" : "en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  return lang === "ja" ? `${s}秒` : `${s} s`;
 }
 function clock(time) { return new Date(time).toLocaleTimeString(lang === "ja" ? "ja-JP" : "en-GB", { hour12: false }); }
 function plural(n, one, many) { return `${num(n)} ${n === 1 ? one : many}`; }
