@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/demo"
@@ -28,11 +29,18 @@ type sandboxConfig struct {
 	Demo    string // the demo page's address; "" for none
 	Origins string
 	Offline offlineFlags
+	// Replicas: 1 runs one lone ledger; more run it as that many replicas
+	// kept in step by Raft, in this process.
+	Replicas int
 }
 
 func (c sandboxConfig) Validate() error {
 	if c.Every <= 0 {
 		return fmt.Errorf("sandbox: -every must be positive, got %s", c.Every)
+	}
+	if c.Replicas != 1 && (c.Replicas < sandbox.MinReplicas || c.Replicas > sandbox.MaxReplicas) {
+		return fmt.Errorf("sandbox: -replicas must be 1 (one lone ledger) or %d to %d (a replicated ledger, a majority of which keeps running while one is stopped), got %d",
+			sandbox.MinReplicas, sandbox.MaxReplicas, c.Replicas)
 	}
 	if _, err := c.Offline.Policy(); err != nil {
 		return fmt.Errorf("sandbox: %w", err)
@@ -80,6 +88,8 @@ func (c *SandboxCommand) flagSet() *flag.FlagSet {
 	fs.StringVar(&c.cfg.Listen, "listen", d.Listen, "the first bank's address; the others take the next ports (port 0: any free ports)")
 	fs.StringVar(&c.cfg.Origins, "origins", "", "comma-separated browser origins allowed to open wallet sessions")
 	fs.StringVar(&c.cfg.Demo, "demo", "127.0.0.1:7500", "address of the demo page (empty: no demo page)")
+	fs.IntVar(&c.cfg.Replicas, "replicas", 1, fmt.Sprintf("run the central ledger as this many replicas kept in step by Raft (%d to %d), in this process, each in DATA/replica-N, the banks failing over between them and the demo showing them; 1: one lone ledger in DATA/ledger",
+		sandbox.MinReplicas, sandbox.MaxReplicas))
 	c.cfg.Offline.register(fs)
 	c.service.register(fs, slog.LevelWarn)
 	return fs
@@ -99,8 +109,14 @@ func (c *SandboxCommand) ParseFlags(args []string) error {
 func (c *SandboxCommand) Run(ctx context.Context) (err error) {
 	log := c.service.logger(c.stderr)
 	c.service.logSettings(log, c.flags)
-	dir := filepath.Join(c.cfg.DataDir, "ledger")
 	m := metrics.New()
+	if c.cfg.Replicas > 1 {
+		return c.runReplicated(ctx, m, log)
+	}
+	if err := sandbox.CheckLayout(c.cfg.DataDir, 1); err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	dir := filepath.Join(c.cfg.DataDir, "ledger")
 	central, err := openCentral(ctx, dir, c.cfg.Banks, c.cfg.Float, &c.cfg.Offline, m, log, c.stdout)
 	if err != nil {
 		return explainStorage(err, "sandbox", ledgerHolder)
@@ -136,8 +152,52 @@ func (c *SandboxCommand) Run(ctx context.Context) (err error) {
 	return nil
 }
 
+// runReplicated runs the central ledger as -replicas replicas in this
+// process, the banks reaching them over HTTP as separate processes
+// would, and the demo showing them. Offline settlement is not replicated
+// yet, so the banks offer no offline purses.
+func (c *SandboxCommand) runReplicated(ctx context.Context, m *metrics.Metrics, log *slog.Logger) (err error) {
+	cluster, err := sandbox.OpenCluster(ctx, sandbox.ClusterConfig{Dir: c.cfg.DataDir, Replicas: c.cfg.Replicas, Banks: c.cfg.Banks,
+		Float: c.cfg.Float, Logger: log})
+	if err != nil {
+		return explainStorage(fmt.Errorf("sandbox: %w", err), "sandbox", ledgerHolder)
+	}
+	defer func() {
+		if cerr := cluster.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	for _, bank := range cluster.EarlierFloat {
+		fmt.Fprintf(c.stdout, "cbdc: %s received its first float with another -float earlier; -float applies to new intermediaries\n", bank)
+	}
+	banks, err := cluster.StartBanks(ctx, sandbox.Config{Dir: c.cfg.DataDir, Banks: c.cfg.Banks, Listen: c.cfg.Listen,
+		Origins: splitList(c.cfg.Origins), Logger: log, Metrics: m})
+	if err != nil {
+		return explainStorage(err, "sandbox", sandboxHolder)
+	}
+	defer func() {
+		for _, b := range banks {
+			if serr := b.Stop(); err == nil {
+				err = serr
+			}
+		}
+	}()
+	stopDemo, demoURL, err := startDemo(demo.Config{Ledger: cluster, Settler: cluster.Settler, Replicas: cluster},
+		banks, c.cfg.Demo, filepath.Join(c.cfg.DataDir, "demo"), log)
+	if err != nil {
+		return err
+	}
+	defer stopDemo()
+	printReplicatedSandbox(c.stdout, c.cfg, cluster, banks)
+	if demoURL != "" {
+		fmt.Fprintf(c.stdout, "Demo: open %s in a browser; its overview shows the replicas and stops the leader\n", demoURL)
+	}
+	c.printTotalsUntilDone(ctx, cluster)
+	return nil
+}
+
 // printTotalsUntilDone prints the money by tier every -every until ctx ends.
-func (c *SandboxCommand) printTotalsUntilDone(ctx context.Context, l *ledger.Ledger) {
+func (c *SandboxCommand) printTotalsUntilDone(ctx context.Context, l interface{ Totals() ledger.Totals }) {
 	tick := time.NewTicker(c.cfg.Every)
 	defer tick.Stop()
 	for {
@@ -160,6 +220,24 @@ func printSandbox(w io.Writer, cfg sandboxConfig, dir string, banks []*sandbox.B
 	fmt.Fprintf(w, "Try: cbdc wallet new, then cbdc wallet register -bank %s -name NAME -person ID\n", banks[0].WalletURL())
 	fmt.Fprintf(w, "Offline: cbdc wallet purse-provision, purse-fund, purse-request, purse-pay, purse-accept, purse-sync (policy: %s)\n", cfg.Offline.summary())
 	fmt.Fprintf(w, "Press Ctrl-C to stop; then 'cbdc audit %s' checks the journal.\n", cfg.DataDir)
+}
+
+func printReplicatedSandbox(w io.Writer, cfg sandboxConfig, cluster *sandbox.Cluster, banks []*sandbox.Bank) {
+	reps := cluster.Replicas()
+	fmt.Fprintf(w, "cbdc sandbox: the central ledger is running as %d replicas kept in step by Raft, with %d intermediaries:\n", len(reps), len(banks))
+	var dirs []string
+	for i, r := range reps {
+		dir := sandbox.ReplicaDir(cfg.DataDir, i+1)
+		dirs = append(dirs, dir)
+		fmt.Fprintf(w, "  %s  %s  raft %s  data %s\n", r.ID, r.URL, r.Raft, dir)
+	}
+	for i, rb := range banks {
+		fmt.Fprintf(w, "  bank-%d  wallets %s  admin %s (token in %s)\n", i+1, rb.WalletURL(), rb.AdminURL(),
+			filepath.Join(cfg.DataDir, fmt.Sprintf("bank-%d", i+1), "admin.token"))
+	}
+	fmt.Fprintf(w, "Try: cbdc wallet new, then cbdc wallet register -bank %s -name NAME -person ID\n", banks[0].WalletURL())
+	fmt.Fprintln(w, "Offline settlement is not replicated yet: this replicated ledger offers no offline purses.")
+	fmt.Fprintf(w, "Press Ctrl-C to stop; then 'cbdc audit %s' checks the journals and compares their heads.\n", strings.Join(dirs, " "))
 }
 
 func printTotals(w io.Writer, t ledger.Totals) {
