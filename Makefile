@@ -9,7 +9,7 @@ COUNT   ?= 1
 
 PAYMENTS ?= 60000x
 
-.PHONY: run build test lint fmt-check vet bench bench-ledger bench-replicas bench-payments bench-offline fuzz soak screenshots sim sim-demo sim-boj sim-lunch sim-outage sim-double-spend test-property architecture-diagram cluster clean
+.PHONY: run build test lint fmt-check vet bench bench-ledger bench-replicas bench-payments bench-offline fuzz soak screenshots sim sim-demo sim-boj sim-lunch sim-outage sim-double-spend test-property architecture-diagram cluster demo-replicas clean
 
 run: build
 	./$(BIN) sandbox -data data
@@ -92,9 +92,17 @@ bench-offline:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count $(COUNT) -timeout 60m ./ledger/settlement/ | tee -a bench.txt
 
 # The central ledger as three replica processes and two banks following
-# its leader, on this machine, until Ctrl-C (data in data/cluster).
+# its leader, on this machine, until Ctrl-C (data in data/cluster). The
+# demo page needs its banks and replicas in its own process: see
+# demo-replicas.
 cluster: build
 	BIN=./$(BIN) ./scripts/cluster.sh
+
+# The sandbox with its central ledger as three replicas in one process,
+# its banks failing over between them, and the demo page showing them,
+# with a control to stop the leader (data in data/replicas).
+demo-replicas: build
+	./$(BIN) sandbox -replicas 3 -data data/replicas
 
 # The picture of the packages at the top of docs/architecture.md, redrawn
 # from the code's imports (a test fails when it is out of date).

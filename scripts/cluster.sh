@@ -2,7 +2,9 @@
 # cluster.sh runs the central ledger as three replica processes and two
 # banks on this machine, as `make cluster` does, until Ctrl-C. Kill the
 # leader (its pid is printed; /readyz says which replica leads) and watch
-# the others elect a new one while the banks carry on.
+# the others elect a new one while the banks carry on. For the same in
+# front of a room, with the demo page showing the replicas and stopping
+# the leader, run `make demo-replicas` (cbdc sandbox -replicas 3).
 set -euo pipefail
 BIN=${BIN:-bin/cbdc}
 DATA=${DATA:-data/cluster}
