@@ -75,8 +75,9 @@ type Pause struct {
 func (p Pause) Measured() bool { return p.Resumed != nil }
 
 const (
-	maxPauses = 10              // measured pauses kept
-	pauseWait = 2 * time.Minute // how long a stop waits for a payment after it
+	maxPauses     = 10              // measured pauses kept
+	pauseWait     = 2 * time.Minute // how long a stop waits for a payment after it
+	heartbeatTail = 3 * time.Second // how long the heartbeat pays on once the pause is measured, to show payments going on
 )
 
 // pauseMeter measures the pause after each stop, one at a time, from the
@@ -344,13 +345,17 @@ func (s *Server) handleStopReplica(w http.ResponseWriter, r *http.Request) {
 }
 
 // measure keeps payments going through the stop until the pause is
-// measured, or gives up after pauseWait.
+// measured and a little after, or gives up after pauseWait.
 func (s *Server) measure(p Pause, ended <-chan struct{}) {
 	ctx, cancel := context.WithTimeout(s.ctx, pauseWait)
 	defer cancel()
 	go func() {
 		select {
 		case <-ended:
+			select {
+			case <-time.After(heartbeatTail):
+			case <-ctx.Done():
+			}
 			cancel()
 		case <-ctx.Done():
 		}

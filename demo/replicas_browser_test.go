@@ -52,6 +52,7 @@ func TestBrowser_StopTheLeader(t *testing.T) {
 		t.Errorf("the pause measured: %v ms", ms)
 	}
 	axeCheck(t, ctx, "after the stop")
+	waitText(t, ctx, "#parts", "held in wallets ¥100") // the heartbeat's, in an overview pushed since
 	screenshot(t, ctx, "replicas")
 
 	// Asked again with too few replicas left, the sandbox says why.
