@@ -77,4 +77,15 @@ func TestBrowser_StopTheLeader(t *testing.T) {
 	waitText(t, ctx, "#pause-list", "支払が再開しました")
 	waitText(t, ctx, "#replica-list", "フォロワー")
 	axeCheck(t, ctx, "the replicas panel in Japanese")
+	left := eval[[]string](t, ctx, `(() => {
+		// what the panel says, less the replicas' names and the messages
+		// said before the switch
+		const panel = document.querySelector("#replica-panel").cloneNode(true);
+		panel.querySelectorAll(".msgs, .name").forEach((e) => e.remove());
+		const text = (panel.textContent + document.querySelector("#replica-dialog").textContent).replace(/ledger-\d/g, "");
+		return Object.entries(WORDS.en).filter(([k, v]) => typeof v === "string" && v.length > 4 && WORDS.ja[k] !== v && text.includes(v)).map(([k, v]) => k + ": " + v);
+	})()`)
+	if len(left) > 0 {
+		t.Errorf("English left in the Japanese replicas panel: %q", left)
+	}
 }

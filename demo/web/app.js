@@ -359,6 +359,7 @@ function drawReplicas() {
   }
   const stop = $("#stop-leader");
   setText(stop, t("stop_leader", { id: v.leader || "" }));
+  if (!$("#replica-dialog").open && v.leader) setText($("#replica-title"), t("replica_title", { id: v.leader }));
   stop.setAttribute("aria-disabled", String(!v.leader || !!v.measuring || !!v.busy));
   const last = v.pauses[0];
   setText($("#pause-now"), v.measuring ? t("pause_waiting", { id: v.measuring.stopped, at: v.measuring.at }) : last ? pauseText(last) : "");
