@@ -317,7 +317,10 @@ func (s *Server) handleStopReplica(w http.ResponseWriter, r *http.Request) {
 	}
 	// The heartbeat's wallets are made before the stop, while a leader
 	// takes their onboarding.
-	if _, err := s.heartbeat.wallets(s.ctx, s.cfg.Banks); err != nil {
+	hctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	_, err := s.heartbeat.wallets(hctx, s.cfg.Banks)
+	cancel()
+	if err != nil {
 		s.cfg.Log.Warn("demo: no heartbeat payments; the pause waits for the room's", "err", err)
 	}
 	led := req.Replica == "leader"
