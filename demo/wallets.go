@@ -524,6 +524,14 @@ func short(address string) string {
 
 func (s *Server) refresh(dw *demoWallet) {
 	v := s.view(s.ctx, dw)
+	// A reset marks the wallets that leave under s.mu before it sends
+	// its reset message: a view of one sent after would put its card back
+	// on every page.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if dw.gone.Load() {
+		return
+	}
 	s.live.send(message{Type: "wallet", Wallet: &v})
 }
 
