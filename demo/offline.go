@@ -432,7 +432,7 @@ func (s *Server) syncPurse(ctx context.Context, dw *demoWallet) (*Reconciliation
 	up := dw.purse.Upload()
 	res.Handed = len(up.Sent) + len(up.Received)
 	s.live.event(Event{From: dw.name, To: dw.bank, Kind: "purse_sync", Args: Args{"vouchers": res.Handed}})
-	answers, err := c.SyncPurse(ctx, dw.purse)
+	answers, err := syncRetrying(ctx, c, dw.purse)
 	for _, a := range answers {
 		s.addAnswer(res, dw.bank, a)
 	}
@@ -455,6 +455,26 @@ func (s *Server) syncPurse(ctx context.Context, dw *demoWallet) (*Reconciliation
 		return res, err
 	}
 	return res, nil
+}
+
+// syncRetrying hands a purse's vouchers in, asking again while the bank
+// answers unavailable before any answer came (a replicated ledger electing
+// a leader, or its new leader opening settlement): nothing was handed in
+// then, and handing the same vouchers in again settles none twice.
+func syncRetrying(ctx context.Context, c *wallet.Client, p *offline.Purse) ([]*protocol.PurseSynced, error) {
+	until := time.Now().Add(unavailableTime)
+	for {
+		answers, err := c.SyncPurse(ctx, p)
+		var pe *protocol.Error
+		if len(answers) > 0 || !errors.As(err, &pe) || pe.Code != protocol.CodeUnavailable || time.Now().After(until) {
+			return answers, err
+		}
+		select {
+		case <-ctx.Done():
+			return answers, err
+		case <-time.After(max(pe.RetryAfter(), 100*time.Millisecond)):
+		}
+	}
 }
 
 // addAnswer adds one answer of the ledger's, relayed by bank, to the

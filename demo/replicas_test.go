@@ -98,8 +98,8 @@ func TestReplicas_LeaderStoppedWhilePaying(t *testing.T) {
 	if len(v.Replicas) != 3 || v.Leader == "" {
 		t.Fatalf("the panel: %+v", v)
 	}
-	if st := r.state(); st.Replicas == nil || st.Offline != nil {
-		t.Errorf("the overview of a replicated ledger: replicas %v, offline %v (settlement is not replicated yet)", st.Replicas, st.Offline)
+	if st := r.state(); st.Replicas == nil || st.Offline == nil {
+		t.Errorf("the overview of a replicated ledger: replicas %v, offline %v (the leader settles)", st.Replicas, st.Offline)
 	}
 
 	// Two payers, each paying another wallet across banks.
@@ -307,4 +307,37 @@ func TestReplicas_StopWithNoLeader(t *testing.T) {
 			t.Errorf("a replica was stopped: %+v", x)
 		}
 	}
+}
+
+// Offline payments on a replicated ledger: a purse funded under one
+// leader pays another offline, the leader is stopped, and the payee's
+// sync settles at the next leader, once; the payer's later sync settles
+// nothing twice and the books stay conserved.
+func TestReplicas_OfflinePaymentSettlesUnderTheNextLeader(t *testing.T) {
+	r, c := newReplicatedRig(t, nil)
+	mika, ken := r.newWallet("Mika", "bank-1"), r.newWallet("Ken", "bank-2")
+	r.act(mika.ID, "withdraw", map[string]any{"amount": 10_000})
+	r.fund(mika.ID, 8000)
+	r.fund(ken.ID, 0)
+	r.payOffline(mika.ID, ken.ID, 3000)
+	r.payOffline(mika.ID, ken.ID, 500)
+
+	var stopped ReplicasView
+	r.call("/api/replicas/stop", map[string]string{"replica": "leader"}, http.StatusOK, &stopped)
+	rec := r.sync(ken.ID)
+	if rec.Error != nil || len(rec.Paid) != 1 || rec.Paid[0].Amount != 3500 {
+		t.Fatalf("the payee's sync under the next leader: %+v", rec)
+	}
+	again := r.sync(mika.ID)
+	if again.Error != nil || len(again.Paid) != 0 {
+		t.Errorf("the payer's sync of the same vouchers paid again: %+v", again)
+	}
+	st := c.Settler()
+	if st == nil {
+		t.Fatal("no leader settles")
+	}
+	if sum := st.Summary(); sum.Settled != 2 || sum.Pending != 0 || sum.SettledAmount.String() != "3500" {
+		t.Errorf("settlement at the new leader: %+v", sum)
+	}
+	r.conserved("after offline payments across a leader stop")
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/ledger/replica"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 	"github.com/digital-yen/cbdc-sandbox/ledgerhttp"
+	"github.com/digital-yen/cbdc-sandbox/offline"
 )
 
 // A replicated central ledger in one process: the replicas of a group,
@@ -72,6 +73,16 @@ type ClusterConfig struct {
 	Banks    int    // intermediaries bank-1 … bank-N, opened and given Float on first start
 	Float    int64
 
+	// Offline settlement, which the leader runs: the policy (the
+	// default when zero), the
+	// guarantee fund (settlement.DefaultGuaranteeFund when 0) and how
+	// often the leader closes the settlement window (DefaultWindow when
+	// 0). The root key sits with the banks' credentials, shared by every
+	// replica.
+	Policy        offline.Policy
+	GuaranteeFund int64
+	Window        time.Duration
+
 	// Raft's timeouts; the replica package's defaults when zero.
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
@@ -91,6 +102,9 @@ type Cluster struct {
 	EarlierFloat []ledger.AccountID
 
 	ops sync.Mutex // one stop, start or close at a time
+
+	stopWindows context.CancelFunc
+	windows     sync.WaitGroup
 
 	mu     sync.Mutex // protects the nodes' running parts, last and closed
 	nodes  []*node
@@ -232,6 +246,21 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Window == 0 {
+		cfg.Window = DefaultWindow
+	}
+	if cfg.GuaranteeFund == 0 {
+		cfg.GuaranteeFund = settlement.DefaultGuaranteeFund
+	}
+	if cfg.Policy == (offline.Policy{}) {
+		cfg.Policy = offline.DefaultPolicy()
+	}
+	if cfg.Policy.UploadGrace == 0 {
+		cfg.Policy.UploadGrace = offline.DefaultUploadGrace
+	}
+	if err := cfg.Policy.Validate(); err != nil {
+		return nil, fmt.Errorf("sandbox: offline policy: %w", err)
+	}
 	if err := CheckLayout(cfg.Dir, cfg.Replicas); err != nil {
 		return nil, err
 	}
@@ -264,7 +293,28 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 	if err := c.seed(ctx); err != nil {
 		return nil, err
 	}
+	if err := c.waitSettler(ctx); err != nil {
+		return nil, err
+	}
+	var windows context.Context
+	windows, c.stopWindows = context.WithCancel(context.Background())
+	c.windows.Go(func() { CloseWindows(windows, c.Settler, cfg.Window, c.log) })
 	return c, nil
+}
+
+// waitSettler waits until the leader settles offline vouchers, so the
+// banks starting next certify their offline keys at once.
+func (c *Cluster) waitSettler(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for c.Settler() == nil {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("sandbox: the leader did not open offline settlement within a minute: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // start opens a replica from its directory and serves it over HTTP on
@@ -276,7 +326,7 @@ func (c *Cluster) start(ctx context.Context, n *node, wait time.Duration) error 
 	for {
 		var err error
 		r, err = replica.Open(replica.Config{ID: n.id, Dir: n.dir, Bind: n.raft, Peers: c.peers,
-			Ledger: ledger.Options{Logger: c.log}, HeartbeatTimeout: c.cfg.HeartbeatTimeout, ElectionTimeout: c.cfg.ElectionTimeout, Logger: c.log})
+			Ledger: ledger.Options{Logger: c.log}, Offline: c.offline(), HeartbeatTimeout: c.cfg.HeartbeatTimeout, ElectionTimeout: c.cfg.ElectionTimeout, Logger: c.log})
 		if err == nil {
 			break
 		}
@@ -294,12 +344,18 @@ func (c *Cluster) start(ctx context.Context, n *node, wait time.Duration) error 
 		return errors.Join(fmt.Errorf("sandbox: serve %s: %w", n.id, err), r.Close())
 	}
 	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: ledgerhttp.NewServer(r.Ledger(), c.keys,
-		ledgerhttp.ServerOptions{Replica: r, Settler: replicaSettler(r), Logger: c.log.With("replica", n.id)})}
+		ledgerhttp.ServerOptions{Replica: r, Offline: r.Settler, Logger: c.log.With("replica", n.id)})}
 	go srv.Serve(ln)
 	c.mu.Lock()
 	n.r, n.srv, n.http, n.stoppedAt = r, srv, ln.Addr().String(), time.Time{}
 	c.mu.Unlock()
 	return nil
+}
+
+// offline is how every replica settles offline vouchers when it leads.
+func (c *Cluster) offline() *replica.Offline {
+	return &replica.Offline{RootKey: filepath.Join(CredentialsDir(c.cfg.Dir), settlement.RootKeyFile),
+		Settlement: settlement.Config{Policy: c.cfg.Policy, GuaranteeFund: c.cfg.GuaranteeFund, Logger: c.log}}
 }
 
 // seed waits for a leader and opens the banks' accounts and first float
@@ -363,10 +419,8 @@ func (c *Cluster) Client(bank ledger.AccountID) (*ledgerhttp.Client, error) {
 }
 
 // StartBanks starts the sandbox's banks against the replicated ledger,
-// each through its own Client, as `cbdc bank` would. Offline settlement
-// is not replicated yet, so the replicas' servers offer none and the
-// banks start with purses off; each is given its client all the same, so
-// they take purses up once the replicas settle.
+// each through its own Client, as `cbdc bank` would, offline settlement
+// included: the leader settles their purses' vouchers.
 func (c *Cluster) StartBanks(ctx context.Context, cfg Config) ([]*Bank, error) {
 	return startBanks(ctx, cfg, func(id ledger.AccountID, _ string) (bankLedger, error) {
 		client, err := c.Client(id)
@@ -526,6 +580,10 @@ func (c *Cluster) node(id string) (*node, error) {
 
 // Close stops every replica and its server.
 func (c *Cluster) Close() error {
+	if c.stopWindows != nil {
+		c.stopWindows()
+		c.windows.Wait()
+	}
 	c.ops.Lock()
 	defer c.ops.Unlock()
 	c.mu.Lock()
@@ -591,26 +649,21 @@ func (c *Cluster) Events(from uint64, limit int) ([]ledger.Event, error) {
 	return c.Live().Events(from, limit)
 }
 
-// Settler is offline settlement at a live replica, nil while offline
-// settlement is not replicated (see replicaSettler).
+// Settler is the leader's offline settlement, nil while no replica leads
+// or the new leader is still opening it.
 func (c *Cluster) Settler() *settlement.Settler {
 	c.mu.Lock()
-	var r *replica.Replica
+	defer c.mu.Unlock()
+	var any *settlement.Settler
 	for _, n := range c.nodes {
-		if n.r != nil && (r == nil || n.r.Role() == "leader") {
-			r = n.r
+		if n.r == nil {
+			continue
+		}
+		if st := n.r.Settler(); st != nil && n.r.Role() == "leader" {
+			return st
+		} else if st != nil {
+			any = st // a leader deposed an instant ago, until it closes its own
 		}
 	}
-	c.mu.Unlock()
-	if r == nil {
-		return nil
-	}
-	return replicaSettler(r)
+	return any
 }
-
-// replicaSettler is a replica's offline settlement: nil, for settlement
-// is not replicated yet. It is the one place to change when it is
-// (return r.Settler()): the replicas' HTTP servers, which the banks
-// certify purses and reconcile through, and the demo's figures (Settler)
-// both take it from here.
-func replicaSettler(*replica.Replica) *settlement.Settler { return nil }

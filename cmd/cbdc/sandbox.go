@@ -154,11 +154,14 @@ func (c *SandboxCommand) Run(ctx context.Context) (err error) {
 
 // runReplicated runs the central ledger as -replicas replicas in this
 // process, the banks reaching them over HTTP as separate processes
-// would, and the demo showing them. Offline settlement is not replicated
-// yet, so the banks offer no offline purses.
+// would, and the demo showing them; the leader settles offline vouchers.
 func (c *SandboxCommand) runReplicated(ctx context.Context, m *metrics.Metrics, log *slog.Logger) (err error) {
+	pol, err := c.cfg.Offline.Policy()
+	if err != nil {
+		return err
+	}
 	cluster, err := sandbox.OpenCluster(ctx, sandbox.ClusterConfig{Dir: c.cfg.DataDir, Replicas: c.cfg.Replicas, Banks: c.cfg.Banks,
-		Float: c.cfg.Float, Logger: log})
+		Float: c.cfg.Float, Policy: pol, GuaranteeFund: c.cfg.Offline.guarantee, Window: c.cfg.Offline.window, Logger: log})
 	if err != nil {
 		return explainStorage(fmt.Errorf("sandbox: %w", err), "sandbox", ledgerHolder)
 	}
@@ -236,7 +239,7 @@ func printReplicatedSandbox(w io.Writer, cfg sandboxConfig, cluster *sandbox.Clu
 			filepath.Join(cfg.DataDir, fmt.Sprintf("bank-%d", i+1), "admin.token"))
 	}
 	fmt.Fprintf(w, "Try: cbdc wallet new, then cbdc wallet register -bank %s -name NAME -person ID\n", banks[0].WalletURL())
-	fmt.Fprintln(w, "Offline settlement is not replicated yet: this replicated ledger offers no offline purses.")
+	fmt.Fprintf(w, "Offline: the leader settles purses' vouchers (policy: %s)\n", cfg.Offline.summary())
 	fmt.Fprintf(w, "Press Ctrl-C to stop; then 'cbdc audit %s' checks the journals and compares their heads.\n", strings.Join(dirs, " "))
 }
 

@@ -61,7 +61,7 @@ func TestSandbox_Replicated(t *testing.T) {
 	common := []string{"-data", dir, "-listen", "127.0.0.1:0", "-demo", "127.0.0.1:0", "-every", "1h"}
 	banner, stop := startSandbox(t, append(common, "-config", file)...)
 	for _, want := range []string{"running as 3 replicas kept in step by Raft, with 2 intermediaries", "ledger-1  http://127.0.0.1:",
-		"data " + filepath.Join(dir, "replica-3"), "offers no offline purses", "shows the replicas and stops the leader",
+		"data " + filepath.Join(dir, "replica-3"), "the leader settles purses' vouchers", "shows the replicas and stops the leader",
 		"cbdc audit " + filepath.Join(dir, "replica-1") + " " + filepath.Join(dir, "replica-2")} {
 		if !strings.Contains(banner, want) {
 			t.Errorf("the banner does not say %q:\n%s", want, banner)
