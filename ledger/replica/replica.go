@@ -301,13 +301,41 @@ func (r *Replica) Err() error {
 // and this replica has applied it.
 func (r *Replica) Replicate(entry []byte) error {
 	f := r.raft.Apply(entry, DefaultApplyTimeout)
-	if err := f.Error(); err != nil {
+	if err := r.wait(f); err != nil {
 		return err
 	}
 	if err, ok := f.Response().(error); ok && err != nil {
 		return err
 	}
 	return nil
+}
+
+// wait waits for a proposal's outcome. Raft answers every proposal its
+// loops take, but one still queued when Raft shuts down (at Close, or by
+// itself once this replica is removed from the group) is never answered:
+// that wait ends at Close or when Raft is seen shut down, in doubt.
+func (r *Replica) wait(f raft.ApplyFuture) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	tick := time.NewTicker(r.cfg.HeartbeatTimeout)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-r.quit:
+			return raft.ErrRaftShutdown
+		case <-tick.C:
+			if r.raft.State() == raft.Shutdown {
+				select {
+				case err := <-done:
+					return err
+				default:
+					return raft.ErrRaftShutdown
+				}
+			}
+		}
+	}
 }
 
 // Ledger is the replica's ledger: reads anywhere, operations at the leader.
