@@ -3,8 +3,10 @@ package intermediary_test
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -19,6 +21,7 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/intermediary/gateway"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/ledger/replica"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 	"github.com/digital-yen/cbdc-sandbox/wallet"
 )
@@ -28,7 +31,8 @@ import (
 // connected ones. It is built once per size and reused by every b.N.
 type payNet struct {
 	dir       string
-	ledger    *ledger.Ledger
+	ledger    *ledger.Ledger     // the lone ledger, or the replicas' leader
+	replicas  []*replica.Replica // a replicated ledger's group; none for a lone one
 	banks     []*intermediary.Bank
 	servers   []*httptest.Server
 	addresses []string         // every registered wallet
@@ -60,30 +64,36 @@ func TestMain(m *testing.M) {
 // the system does, with latency as long as that queue makes it. rate=N
 // sends N payments a second from random connected wallets whether or not
 // earlier ones were answered (open loop), and measures each latency from
-// when it was due, so a system that falls behind shows it.
+// when it was due, so a system that falls behind shows it. replicas=3
+// runs the closed loop against a central ledger of three replicas in this
+// process (Raft on loopback, every replica's files on the one disk), the
+// banks calling its leader.
 func BenchmarkPayments(b *testing.B) {
 	for _, s := range []struct{ wallets, banks, connected int }{{100_000, 5, 5_000}} {
 		name := fmt.Sprintf("wallets=%d,banks=%d,connected=%d", s.wallets, s.banks, s.connected)
 		b.Run(name+",load=closed", func(b *testing.B) {
-			getPayNet(b, s.wallets, s.banks, s.connected).runClosed(b)
+			getPayNet(b, s.wallets, s.banks, s.connected, 1).runClosed(b)
+		})
+		b.Run(name+",replicas=3,load=closed", func(b *testing.B) {
+			getPayNet(b, s.wallets, s.banks, s.connected, 3).runClosed(b)
 		})
 		for _, rate := range []int{10_000, 15_000} {
 			b.Run(fmt.Sprintf("%s,rate=%d", name, rate), func(b *testing.B) {
-				getPayNet(b, s.wallets, s.banks, s.connected).runOpen(b, rate)
+				getPayNet(b, s.wallets, s.banks, s.connected, 1).runOpen(b, rate)
 			})
 		}
 	}
 }
 
-func getPayNet(b *testing.B, wallets, banks, connected int) *payNet {
-	key := fmt.Sprint(wallets, banks, connected)
+func getPayNet(b *testing.B, wallets, banks, connected, replicas int) *payNet {
+	key := fmt.Sprint(wallets, banks, connected, replicas)
 	payNetsMu.Lock()
 	defer payNetsMu.Unlock()
 	if n := payNets[key]; n != nil {
 		return n
 	}
 	start := time.Now()
-	n, err := newPayNet(wallets, banks, connected)
+	n, err := newPayNet(wallets, banks, connected, replicas)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -92,14 +102,19 @@ func getPayNet(b *testing.B, wallets, banks, connected int) *payNet {
 	return n
 }
 
-func newPayNet(wallets, banks, connected int) (*payNet, error) {
+func newPayNet(wallets, banks, connected, replicas int) (*payNet, error) {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "bench-payments-")
 	if err != nil {
 		return nil, err
 	}
 	n := &payNet{dir: dir}
-	if n.ledger, err = ledger.Open(filepath.Join(dir, "ledger"), ledger.Options{}); err != nil {
+	if replicas > 1 {
+		err = n.openReplicas(replicas)
+	} else {
+		n.ledger, err = ledger.Open(filepath.Join(dir, "ledger"), ledger.Options{})
+	}
+	if err != nil {
 		return nil, err
 	}
 	keys := make([]ed25519.PrivateKey, wallets)
@@ -117,6 +132,40 @@ func newPayNet(wallets, banks, connected int) (*payNet, error) {
 		return nil, err
 	}
 	return n, nil
+}
+
+// openReplicas starts a group of replicas on loopback and waits for its
+// leader, whose ledger the banks call.
+func (n *payNet) openReplicas(count int) error {
+	var peers []replica.Peer
+	var held []net.Listener // until every port is chosen, so no two are the same
+	for i := range count {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		held = append(held, ln)
+		peers = append(peers, replica.Peer{ID: fmt.Sprintf("ledger-%d", i+1), Addr: ln.Addr().String()})
+	}
+	for _, ln := range held {
+		ln.Close()
+	}
+	for _, p := range peers {
+		r, err := replica.Open(replica.Config{ID: p.ID, Dir: filepath.Join(n.dir, p.ID), Bind: p.Addr, Peers: peers})
+		if err != nil {
+			return err
+		}
+		n.replicas = append(n.replicas, r)
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, r := range n.replicas {
+			if r.Ledger().Leading() {
+				n.ledger = r.Ledger()
+				return nil
+			}
+		}
+	}
+	return errors.New("bench: no replica leads after 30 s")
 }
 
 // addBank opens a bank, onboards its wallets in bulk and gives each 10,000
@@ -194,7 +243,13 @@ func (n *payNet) close() {
 		b.Close()
 		n.servers[i].Close()
 	}
-	n.ledger.Close()
+	if len(n.replicas) > 0 {
+		for _, r := range n.replicas {
+			r.Close()
+		}
+	} else {
+		n.ledger.Close()
+	}
 	os.RemoveAll(n.dir)
 }
 
