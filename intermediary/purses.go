@@ -46,7 +46,7 @@ func (b *Bank) openPurses(ctx context.Context) error {
 	if b.cfg.Offline == nil {
 		return nil
 	}
-	terms, err := b.cfg.Offline.Certify(ctx, b.cfg.OfflineKey.Public().(ed25519.PublicKey))
+	terms, err := b.certify(ctx)
 	if errors.Is(err, settlement.ErrOfflineDisabled) {
 		if n, cerr := b.st.countPurses(); cerr == nil && n > 0 {
 			b.log.Warn("the central ledger settles no offline vouchers, but this bank's purses hold money in escrow: their syncs and defunds wait for a ledger that settles", "purses", n)
@@ -60,6 +60,29 @@ func (b *Bank) openPurses(ctx context.Context) error {
 	}
 	b.purses = &purses{terms: terms}
 	return b.st.openPurses()
+}
+
+// certifyWait bounds how long a starting bank asks a replicated ledger
+// again for its offline certificate while no replica settles: an election
+// and a new leader opening settlement take about a second.
+const certifyWait = 30 * time.Second
+
+// certify has the root certify the bank's offline key, asking again while
+// the answer is not_leader (a replicated ledger between leaders).
+func (b *Bank) certify(ctx context.Context) (settlement.Terms, error) {
+	until := time.Now().Add(certifyWait)
+	for {
+		terms, err := b.cfg.Offline.Certify(ctx, b.cfg.OfflineKey.Public().(ed25519.PublicKey))
+		if !errors.Is(err, ledger.ErrNotLeader) || time.Now().After(until) {
+			return terms, err
+		}
+		b.log.Info("no replica of the central ledger settles offline vouchers yet; asking again", "err", err)
+		select {
+		case <-ctx.Done():
+			return terms, err
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 func (b *Bank) offlineOn() error {
