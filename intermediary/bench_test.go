@@ -92,6 +92,12 @@ func getPayNet(b *testing.B, wallets, banks, connected, replicas int) *payNet {
 	if n := payNets[key]; n != nil {
 		return n
 	}
+	// One population at a time: two hold twice the connections, more
+	// than a process may open.
+	for k, n := range payNets {
+		n.close()
+		delete(payNets, k)
+	}
 	start := time.Now()
 	n, err := newPayNet(wallets, banks, connected, replicas)
 	if err != nil {
@@ -171,13 +177,21 @@ func (n *payNet) openReplicas(count int) error {
 // addBank opens a bank, onboards its wallets in bulk and gives each 10,000
 // yen from the bank's float.
 func (n *payNet) addBank(ctx context.Context, id ledger.AccountID, keys []ed25519.PrivateKey) error {
-	if _, err := n.ledger.OpenAccount(ctx, "open-"+string(id), ledger.AccountSpec{ID: id, Kind: ledger.KindIntermediary}); err != nil {
+	if err := n.central(func(l *ledger.Ledger) (ledger.Receipt, error) {
+		return l.OpenAccount(ctx, "open-"+string(id), ledger.AccountSpec{ID: id, Kind: ledger.KindIntermediary})
+	}); err != nil {
 		return err
 	}
-	if _, err := n.ledger.Issue(ctx, "float-"+string(id), id, 10_000_000_000); err != nil {
+	if err := n.central(func(l *ledger.Ledger) (ledger.Receipt, error) {
+		return l.Issue(ctx, "float-"+string(id), id, 10_000_000_000)
+	}); err != nil {
 		return err
 	}
-	bank, err := intermediary.Open(ctx, intermediary.Config{ID: id, Ledger: n.ledger.Intermediary(id),
+	var bl intermediary.Ledger = n.ledger.Intermediary(id)
+	if len(n.replicas) > 0 {
+		bl = followLeader{n.replicas, id}
+	}
+	bank, err := intermediary.Open(ctx, intermediary.Config{ID: id, Ledger: bl,
 		Path: filepath.Join(n.dir, string(id)+".db"), HolderKey: testHolderKey, AdminToken: testAdminToken})
 	if err != nil {
 		return err
@@ -198,7 +212,9 @@ func (n *payNet) addBank(ctx context.Context, id ledger.AccountID, keys []ed2551
 		if _, err := bank.OnboardMany(ctx, specs); err != nil {
 			return err
 		}
-		if _, err := n.ledger.Batch(ctx, fmt.Sprintf("fund-%s-%d", id, start), funding); err != nil {
+		if err := n.central(func(l *ledger.Ledger) (ledger.Receipt, error) {
+			return l.Batch(ctx, fmt.Sprintf("fund-%s-%d", id, start), funding)
+		}); err != nil {
 			return err
 		}
 	}
@@ -359,4 +375,108 @@ func report(b *testing.B, elapsed time.Duration, lat []time.Duration, f *failure
 	b.ReportMetric(q(0.50), "p50-ms")
 	b.ReportMetric(q(0.99), "p99-ms")
 	b.ReportMetric(0, "ns/op")
+}
+
+// central runs a central bank's operation at the lone ledger or at
+// whichever replica leads, asking again under its id while not_leader.
+func (n *payNet) central(op func(l *ledger.Ledger) (ledger.Receipt, error)) error {
+	for {
+		l := n.ledger
+		for _, r := range n.replicas {
+			if r.Ledger().Leading() {
+				l = r.Ledger()
+			}
+		}
+		_, err := op(l)
+		if !errors.Is(err, ledger.ErrNotLeader) {
+			return err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// followLeader is a bank's way to a replicated ledger in this process: it
+// calls whichever replica leads, and asks again under the same id while an
+// answer is not_leader (in doubt), as a ledgerhttp.Client does over the
+// network.
+type followLeader struct {
+	replicas []*replica.Replica
+	id       ledger.AccountID
+}
+
+func (f followLeader) leader() *ledger.Intermediary {
+	for {
+		for _, r := range f.replicas {
+			if r.Ledger().Leading() {
+				return r.Ledger().Intermediary(f.id)
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// again runs call at the leader until its answer is not not_leader.
+func again[T any](f followLeader, call func(l *ledger.Intermediary) (T, error)) (T, error) {
+	for {
+		v, err := call(f.leader())
+		if !errors.Is(err, ledger.ErrNotLeader) {
+			return v, err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (f followLeader) ID() ledger.AccountID { return f.id }
+func (f followLeader) OpenAccount(ctx context.Context, op string, s ledger.AccountSpec) (ledger.Receipt, error) {
+	return again(f, func(l *ledger.Intermediary) (ledger.Receipt, error) { return l.OpenAccount(ctx, op, s) })
+}
+func (f followLeader) CloseAccount(ctx context.Context, op string, id ledger.AccountID) (ledger.Receipt, error) {
+	return again(f, func(l *ledger.Intermediary) (ledger.Receipt, error) { return l.CloseAccount(ctx, op, id) })
+}
+func (f followLeader) SetLimits(ctx context.Context, op string, id ledger.AccountID, lim ledger.Limits) (ledger.Receipt, error) {
+	return again(f, func(l *ledger.Intermediary) (ledger.Receipt, error) { return l.SetLimits(ctx, op, id, lim) })
+}
+func (f followLeader) Issue(ctx context.Context, op string, amount int64) (ledger.Receipt, error) {
+	return again(f, func(l *ledger.Intermediary) (ledger.Receipt, error) { return l.Issue(ctx, op, amount) })
+}
+func (f followLeader) Redeem(ctx context.Context, op string, amount int64) (ledger.Receipt, error) {
+	return again(f, func(l *ledger.Intermediary) (ledger.Receipt, error) { return l.Redeem(ctx, op, amount) })
+}
+func (f followLeader) Transfer(ctx context.Context, op string, from, to ledger.AccountID, amount int64) (ledger.Receipt, error) {
+	return again(f, func(l *ledger.Intermediary) (ledger.Receipt, error) { return l.Transfer(ctx, op, from, to, amount) })
+}
+func (f followLeader) Batch(ctx context.Context, op string, ts []ledger.Transfer) (ledger.Receipt, error) {
+	return again(f, func(l *ledger.Intermediary) (ledger.Receipt, error) { return l.Batch(ctx, op, ts) })
+}
+func (f followLeader) Account(ctx context.Context, id ledger.AccountID) (ledger.Account, error) {
+	return again(f, func(l *ledger.Intermediary) (ledger.Account, error) { return l.Account(ctx, id) })
+}
+func (f followLeader) Holder(ctx context.Context, h ledger.HolderID) (ledger.Holding, error) {
+	return again(f, func(l *ledger.Intermediary) (ledger.Holding, error) { return l.Holder(ctx, h) })
+}
+func (f followLeader) History(ctx context.Context, id ledger.AccountID, cursor uint64, limit int) ([]ledger.Event, uint64, error) {
+	var next uint64
+	evs, err := again(f, func(l *ledger.Intermediary) (evs []ledger.Event, err error) {
+		evs, next, err = l.History(ctx, id, cursor, limit)
+		return evs, err
+	})
+	return evs, next, err
+}
+func (f followLeader) Totals(ctx context.Context) (ledger.Totals, error) {
+	return again(f, func(l *ledger.Intermediary) (ledger.Totals, error) { return l.Totals(ctx) })
+}
+func (f followLeader) Feed(ctx context.Context, from uint64, limit int) ([]ledger.Event, uint64, error) {
+	var next uint64
+	evs, err := again(f, func(l *ledger.Intermediary) (evs []ledger.Event, err error) {
+		evs, next, err = l.Feed(ctx, from, limit)
+		return evs, err
+	})
+	return evs, next, err
+}
+func (f followLeader) Send(ctx context.Context, to ledger.AccountID, body []byte) error {
+	_, err := again(f, func(l *ledger.Intermediary) (struct{}, error) { return struct{}{}, l.Send(ctx, to, body) })
+	return err
+}
+func (f followLeader) Receive(ctx context.Context, max int) ([]ledger.Message, error) {
+	return again(f, func(l *ledger.Intermediary) ([]ledger.Message, error) { return l.Receive(ctx, max) })
 }
