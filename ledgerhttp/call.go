@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -250,6 +251,9 @@ func (c *Client) request(ctx context.Context, method, path, token string, in any
 	}
 	if id := reqid.From(ctx); id != "" {
 		req.Header.Set(reqid.Header, id)
+	}
+	if seen := c.seen.Load(); seen > 0 {
+		req.Header.Set(MinSeqHeader, strconv.FormatUint(seen, 10))
 	}
 	return req, nil
 }

@@ -42,6 +42,21 @@ type Client struct {
 
 	mu    sync.Mutex // protects token
 	token string
+
+	// seen is the last journal record an answer showed this client: a
+	// replica that has not applied it (a leader deposed without knowing
+	// it yet) would answer reads from before what the client has seen.
+	seen atomic.Uint64
+}
+
+// saw notes that record seq is in the journal.
+func (c *Client) saw(seq uint64) {
+	for {
+		old := c.seen.Load()
+		if seq <= old || c.seen.CompareAndSwap(old, seq) {
+			return
+		}
+	}
 }
 
 // Deadlines of a client's calls.
@@ -210,6 +225,7 @@ func (c *Client) op(ctx context.Context, op wireOp) (ledger.Receipt, error) {
 		}
 		return ledger.Receipt{}, err
 	}
+	c.saw(r.Seq)
 	return ledger.Receipt{OpID: r.OpID, Seq: r.Seq, Time: r.Time}, nil
 }
 

@@ -58,5 +58,8 @@ func (c *Client) Feed(ctx context.Context, from uint64, limit int) ([]ledger.Eve
 	if err != nil {
 		return nil, 0, err
 	}
+	if n := len(resp.Events); n > 0 {
+		c.saw(resp.Events[n-1].Seq)
+	}
 	return resp.Events, resp.Next, nil
 }

@@ -151,6 +151,36 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, sessionResponse{Token: token, Expires: expires})
 }
 
+// MinSeqHeader carries the last journal record a client has seen; a
+// replica answers only once it has applied that record, so no answer goes
+// back before what the client already knows.
+const MinSeqHeader = "Cbdc-Min-Seq"
+
+// minSeqWait is how long a replica waits to apply the record a caller
+// has seen before it sends the caller on.
+const minSeqWait = time.Second
+
+// caughtUp reports whether this replica has applied the record the
+// request says its caller has seen, waiting up to minSeqWait for it.
+func (s *Server) caughtUp(r *http.Request) bool {
+	v := r.Header.Get(MinSeqHeader)
+	if v == "" {
+		return true
+	}
+	want, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return true // not a number: nothing this replica can hold the caller to
+	}
+	for deadline := time.Now().Add(minSeqWait); ; time.Sleep(2 * time.Millisecond) {
+		if seq, _ := s.ledger.Head(); seq >= want {
+			return true
+		}
+		if time.Now().After(deadline) || r.Context().Err() != nil {
+			return false
+		}
+	}
+}
+
 // authed runs h as the intermediary whose session token the request bears.
 func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *ledger.Intermediary)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -166,6 +196,13 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *ledger.Inter
 			leader, _ := s.replica.Leader()
 			writeError(w, http.StatusServiceUnavailable, ledger.ErrNotLeader.Code,
 				fmt.Sprintf("this replica is not the ledger's leader (the leader is %q); ask the leader again under the same operation id", leader))
+			return
+		}
+		if s.replica != nil && !s.caughtUp(r) {
+			// A leader deposed without knowing it yet, behind what the
+			// caller has already seen: its answers would go back in time.
+			writeError(w, http.StatusServiceUnavailable, ledger.ErrNotLeader.Code,
+				fmt.Sprintf("this replica has not applied record %s, which the caller has seen; ask the leader again", r.Header.Get(MinSeqHeader)))
 			return
 		}
 		h(w, r, s.ledger.Intermediary(id))
