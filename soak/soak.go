@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -23,7 +25,7 @@ import (
 // Config is one soak run.
 type Config struct {
 	Binary   string        // the cbdc binary that runs the ledger and the banks
-	Dir      string        // the run's data: DIR/ledger, DIR/bank-N, DIR/logs; must be new or empty
+	Dir      string        // the run's data: DIR/ledger (or DIR/replica-N), DIR/bank-N, DIR/logs; must be new or empty
 	Scenario *sim.Scenario // the load: banks, parties, starting balances, arrivals and amounts
 	Duration time.Duration // how long payments arrive; the scenario's length when 0
 	Kills    int           // SIGKILLs of the ledger, and as many of the banks (taken in turn)
@@ -32,8 +34,14 @@ type Config struct {
 	// Only chooses the processes the faults hit: "" for the ledger and
 	// the banks in turn, "ledger" or "banks" for those alone (then Kills
 	// and Freezes count faults in all, not per side).
-	Only   string
-	Frozen time.Duration // how long a frozen process stays stopped; 5s when 0
+	Only string
+	// Replicas, at 3 or more (odd), runs the ledger as that many replica
+	// processes kept in step by Raft, and gives the banks every replica's
+	// URL; the ledger side's kills, and its freezes, then take the replica
+	// that leads at the time and a follower in turn. 0 or 1: the lone
+	// ledger.
+	Replicas int
+	Frozen   time.Duration // how long a frozen process stays stopped; 5s when 0
 	// FrozenLedgerBound is the longest a wallet may wait for an answer to
 	// a request sent while the ledger is frozen: the banks must answer
 	// `unavailable` within their bound. DefaultFrozenLedgerBound when 0.
@@ -87,8 +95,16 @@ func (c *Config) check() error {
 		return fmt.Errorf("soak: kills and freezes must be 0 or more, got %d and %d", c.Kills, c.Freezes)
 	case c.Duration < 0 || c.Down < 0 || c.Frozen < 0 || c.Settle < 0 || c.FrozenLedgerBound < 0:
 		return errors.New("soak: durations must not be negative")
-	case c.Ports != 0 && (c.Ports < 1024 || c.Ports+c.Scenario.Banks > 65535):
-		return fmt.Errorf("soak: ports %d to %d are not all between 1024 and 65535", c.Ports, c.Ports+c.Scenario.Banks)
+	}
+	if err := CheckReplicas(c.Replicas); err != nil {
+		return err
+	}
+	last := c.Ports + c.Scenario.Banks
+	if c.replicated() {
+		last += 2 * c.Replicas
+	}
+	if c.Ports != 0 && (c.Ports < 1024 || last > 65535) {
+		return fmt.Errorf("soak: ports %d to %d are not all between 1024 and 65535", c.Ports, last)
 	}
 	if c.Duration == 0 {
 		c.Duration = c.Scenario.Duration.D()
@@ -139,12 +155,15 @@ type acked struct {
 
 // run is a soak under way.
 type run struct {
-	cfg     Config
-	ledger  *service
-	banks   []*service
-	tls     *tls.Config        // trusts DIR/certs/ca.pem; nil without TLS
-	sandbox *sim.RemoteSandbox // the banks' admin API, and how wallets reach them
-	parties []*party
+	cfg      Config
+	ledger   *service   // the lone ledger; nil when replicated
+	replicas []*service // the replicated ledger's replicas, ledger-1 …
+	banks    []*service
+	tls      *tls.Config        // trusts DIR/certs/ca.pem; nil without TLS
+	probe    *http.Client       // asks replicas' /readyz and /metrics
+	follower int                // follower faults made, to take the followers in turn
+	sandbox  *sim.RemoteSandbox // the banks' admin API, and how wallets reach them
+	parties  []*party
 
 	mu        sync.Mutex // protects the counters below
 	paid      []acked
@@ -159,8 +178,11 @@ type run struct {
 	down      string
 	freezes   []string
 	frozen    string                 // the process stopped now, if any
-	waits     map[string]*FrozenWait // answers to requests sent while a process was stopped, by process
+	frozenAs  string                 // what its answers are counted under in waits
+	waits     map[string]*FrozenWait // answers to requests sent while a process was stopped, by process (or role)
 	unsettled []string               // payments still in doubt when the run gave up on them
+	faultLog  []Fault                // the faults made, in order
+	failing   []pendingFailover      // leaders' kills with no payment made since
 }
 
 // Run starts the ledger and the scenario's banks as processes of
@@ -221,12 +243,26 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		return nil, err
 	}
 	r.closeSessions()
-	for _, s := range append(r.banks, r.ledger) {
+	for _, s := range r.banks {
 		if err := s.stop(); err != nil {
 			rep.problem("%v", err)
 		}
 	}
-	r.audit(ctx, rep)
+	if !cfg.replicated() {
+		if err := r.ledger.stop(); err != nil {
+			rep.problem("%v", err)
+		}
+		r.audit(ctx, rep)
+		rep.Took = time.Since(started)
+		return rep, nil
+	}
+	r.waitForSameHead(ctx, rep)
+	for _, s := range r.replicas {
+		if err := s.stop(); err != nil {
+			rep.problem("%v", err)
+		}
+	}
+	r.auditReplicas(ctx, rep)
 	rep.Took = time.Since(started)
 	return rep, nil
 }
@@ -243,9 +279,16 @@ func prepareDir(dir string) error {
 	return os.MkdirAll(filepath.Join(dir, "logs"), 0o700)
 }
 
-func (r *run) services() []*service { return append([]*service{r.ledger}, r.banks...) }
+// services are the ledger's processes, then the banks'.
+func (r *run) services() []*service {
+	if r.cfg.replicated() {
+		return append(slices.Clone(r.replicas), r.banks...)
+	}
+	return append([]*service{r.ledger}, r.banks...)
+}
 
-// startServices starts the ledger, then each bank.
+// startServices starts the ledger (every replica of it, until one leads),
+// then each bank.
 func (r *run) startServices(ctx context.Context) error {
 	dir, bin := r.cfg.Dir, r.cfg.Binary
 	banks := r.cfg.Scenario.Banks
@@ -265,29 +308,45 @@ func (r *run) startServices(ctx context.Context) error {
 		pool.AppendCertsFromPEM(pemBytes)
 		r.tls = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	r.ledger = &service{name: "ledger", binary: bin, serving: ledgerServing, logPath: logPathIn(dir, "ledger"), listen: r.listenAddr(0),
-		args: func(listen string) []string {
-			return append([]string{"ledger", "-data", dir, "-listen", listen, "-banks", strconv.Itoa(banks)}, serveTLS...)
-		}}
-	if err := r.ledger.start(ctx); err != nil {
+	r.probe = &http.Client{Transport: &http.Transport{TLSClientConfig: r.tls, DisableKeepAlives: true}}
+	if r.cfg.replicated() {
+		if err := r.startReplicas(ctx, serveTLS); err != nil {
+			return err
+		}
+	} else if err := r.startLedger(ctx, serveTLS); err != nil {
 		return err
 	}
 	// Banks start one after the other: the first creates the holder key
 	// the others read.
+	ledgerURLs := r.ledgerURLs()
 	for b := 1; b <= banks; b++ {
 		id := fmt.Sprintf("bank-%d", b)
 		s := &service{name: id, binary: bin, serving: bankServing, logPath: logPathIn(dir, id), listen: r.listenAddr(b),
 			args: func(listen string) []string {
-				args := []string{"bank", "-id", id, "-ledger", r.ledger.url(), "-key", filepath.Join(dir, "credentials", id+".key"),
+				args := []string{"bank", "-id", id, "-ledger", ledgerURLs, "-key", filepath.Join(dir, "credentials", id+".key"),
 					"-data", filepath.Join(dir, id), "-listen", listen, "-holder-key", filepath.Join(dir, "holder.key")}
 				return append(append(args, serveTLS...), trustTLS...)
 			}}
-		if err := s.start(ctx); err != nil {
+		start := s.start
+		if r.cfg.replicated() {
+			start = s.startOpened
+		}
+		if err := start(ctx); err != nil {
 			return err
 		}
 		r.banks = append(r.banks, s)
 	}
 	return nil
+}
+
+// startLedger starts the lone ledger.
+func (r *run) startLedger(ctx context.Context, serveTLS []string) error {
+	dir, banks := r.cfg.Dir, r.cfg.Scenario.Banks
+	r.ledger = &service{name: "ledger", binary: r.cfg.Binary, serving: ledgerServing, logPath: logPathIn(dir, "ledger"), listen: r.listenAddr(0),
+		args: func(listen string) []string {
+			return append([]string{"ledger", "-data", dir, "-listen", listen, "-banks", strconv.Itoa(banks)}, serveTLS...)
+		}}
+	return r.ledger.start(ctx)
 }
 
 // listenAddr is where service n (0 the ledger, N bank-N) listens first.
@@ -538,8 +597,10 @@ func (r *run) pay(ctx context.Context, p sim.Payment, id string) {
 		var perr *protocol.Error
 		switch {
 		case err == nil:
+			answered := time.Now()
 			r.count(func() {
 				r.paid = append(r.paid, acked{id: id, from: p.From, to: p.To, amount: p.Amount, seq: paid.Seq})
+				r.paidAfter(sent, answered)
 			})
 			return
 		case errors.As(err, &perr) && !retryable[perr.Code]:
