@@ -44,14 +44,15 @@ func (c *SoakCommand) flagSet() *flag.FlagSet {
 	fs.DurationVar(&c.cfg.Frozen, "frozen", 5*time.Second, "how long a frozen process stays stopped")
 	fs.DurationVar(&c.cfg.FrozenLedgerBound, "frozen-ledger-bound", soak.DefaultFrozenLedgerBound, "longest a wallet may wait for an answer while the ledger is frozen")
 	fs.StringVar(&c.cfg.Only, "only", "", "fault only the \"ledger\" or only the \"banks\" (then -kills and -freezes count faults in all); both in turn when empty")
-	fs.IntVar(&c.cfg.Ports, "ports", 0, "put the ledger on 127.0.0.1:PORTS and bank N on PORTS+N (default: free ports, kept across restarts)")
+	fs.IntVar(&c.cfg.Replicas, "replicas", 0, "run the ledger as this many replicas (3 or 5) kept in step by Raft, the banks given every one's URL; the ledger's faults then take its leader and a follower in turn (0: the lone ledger)")
+	fs.IntVar(&c.cfg.Ports, "ports", 0, "put the ledger on 127.0.0.1:PORTS and bank N on PORTS+N; with -replicas R, replica N's HTTP on PORTS+banks+N and its Raft on PORTS+banks+R+N (default: free ports, kept across restarts)")
 	fs.IntVar(&c.cfg.Workers, "workers", 64, "payments in flight at most")
 	fs.StringVar(&c.data, "data", "", "a new directory for the run's ledger, banks and logs (default: a new temporary directory, kept for inspection)")
 	fs.StringVar(&c.jsonOut, "json", "", "also write the report as JSON to this file")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress lines")
 	fs.BoolVar(&c.cfg.TLS, "tls", false, "run every connection over TLS, with certificates cbdc certs makes in the data directory")
 	fs.Usage = func() {
-		fmt.Fprintln(c.stderr, "Usage: cbdc soak [flags]\n\nRuns the central ledger and the banks as separate processes under a scenario's\npayments, kills each with SIGKILL several times and starts it again, freezes\neach with SIGSTOP and continues it, then checks that no payment answered as made was lost or applied twice, that every\nwallet holds what its answers say, and that the ledger's audit passes.\nExit status 1 when anything is off.\n\nFlags:")
+		fmt.Fprintln(c.stderr, "Usage: cbdc soak [flags]\n\nRuns the central ledger and the banks as separate processes under a scenario's\npayments, kills each with SIGKILL several times and starts it again, freezes\neach with SIGSTOP and continues it, then checks that no payment answered as made was lost or applied twice, that every\nwallet holds what its answers say, and that the ledger's audit passes.\nWith -replicas, the ledger runs as a group of replicas whose leader and\nfollowers are killed and frozen in turn, and every replica is audited and\nmust end at the same journal head.\nExit status 1 when anything is off.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	return fs
@@ -70,6 +71,9 @@ func (c *SoakCommand) ParseFlags(args []string) error {
 	f := c.cfg
 	if f.Duration <= 0 || f.Down <= 0 || f.Frozen <= 0 || f.FrozenLedgerBound <= 0 || f.Workers < 1 || f.Kills < 0 || f.Freezes < 0 {
 		return errors.New("soak: -duration, -down, -frozen and -frozen-ledger-bound must be above zero, -workers at least 1, -kills and -freezes 0 or more")
+	}
+	if err := soak.CheckReplicas(f.Replicas); err != nil {
+		return fmt.Errorf("%w (-replicas)", err)
 	}
 	return nil
 }
@@ -124,6 +128,9 @@ func (c *SoakCommand) announce(sc *sim.Scenario, dir string) {
 	whom := "of the ledger and as many of the banks"
 	if c.cfg.Only != "" {
 		whom = "of the " + c.cfg.Only
+	}
+	if c.cfg.Replicas > 1 {
+		whom += fmt.Sprintf(" (the ledger as %d replicas: its leader and a follower in turn)", c.cfg.Replicas)
 	}
 	fmt.Fprintf(c.stderr, "cbdc soak: %s for %s with %d SIGKILLs and %d SIGSTOPs %s; data and logs in %s\n",
 		sc.Name, c.cfg.Duration, c.cfg.Kills, c.cfg.Freezes, whom, dir)
