@@ -311,7 +311,7 @@ func parseJournalRecords(page string) (uint64, error) {
 			continue
 		}
 		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil || f < 0 {
+		if err != nil || !(f >= 0) || f > 1<<63 {
 			return 0, fmt.Errorf("cbdc_ledger_journal_records %q is not a count", v)
 		}
 		return uint64(f), nil
@@ -320,10 +320,10 @@ func parseJournalRecords(page string) (uint64, error) {
 }
 
 // waitForSameHead waits, once the banks are stopped and nothing more is
-// written, until every replica's journal is as long as the others', so
-// that the audit compares replicas that have caught up.
-func (r *run) waitForSameHead(ctx context.Context, rep *Report) {
-	deadline := time.Now().Add(headWait)
+// written, until every replica's journal is as long as the others' (for
+// up to within), so that the audit compares replicas that have caught up.
+func (r *run) waitForSameHead(ctx context.Context, rep *Report, within time.Duration) {
+	deadline := time.Now().Add(within)
 	for {
 		var said []string
 		heads := map[uint64]bool{}
@@ -341,7 +341,7 @@ func (r *run) waitForSameHead(ctx context.Context, rep *Report) {
 			return
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			rep.problem("the replicas' journals did not reach the same head within %s of the banks stopping: %s", headWait, strings.Join(said, ", "))
+			rep.problem("the replicas' journals did not reach the same head within %s of the banks stopping: %s", within, strings.Join(said, ", "))
 			return
 		}
 		time.Sleep(200 * time.Millisecond)

@@ -81,9 +81,12 @@ func (r *run) newReport(load time.Duration) *Report {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	sc := r.cfg.Scenario
-	rep := &Report{Scenario: sc.Name, Seed: sc.Seed, Banks: sc.Banks, Parties: len(r.parties), TLS: r.cfg.TLS, Load: load, Replicas: len(r.replicas),
+	rep := &Report{Scenario: sc.Name, Seed: sc.Seed, Banks: sc.Banks, Parties: len(r.parties), TLS: r.cfg.TLS, Load: load,
 		Kills: map[string]int{}, Paid: len(r.paid), Refused: maps.Clone(r.refused), Unsettled: len(r.unsettled),
 		Cut: r.cut, Retries: r.retries, Redials: r.redials, SlowestAnswer: r.slowest, WalletTimeouts: r.timeouts}
+	if r.cfg.replicated() {
+		rep.Replicas = r.cfg.Replicas
+	}
 	for _, k := range r.kills {
 		rep.Kills[k]++
 	}

@@ -256,7 +256,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		rep.Took = time.Since(started)
 		return rep, nil
 	}
-	r.waitForSameHead(ctx, rep)
+	r.waitForSameHead(ctx, rep, headWait)
 	for _, s := range r.replicas {
 		if err := s.stop(); err != nil {
 			rep.problem("%v", err)
