@@ -37,7 +37,8 @@ type Report struct {
 	SlowestAnswer  time.Duration `json:"slowest_answer_ns"`
 	WalletTimeouts int           `json:"wallet_timeouts"`
 	// FrozenWaits is what wallets saw of the requests they sent while a
-	// process was stopped, by process.
+	// process was stopped, by process; for a replicated ledger's replicas,
+	// by the role they had ("leader", "follower").
 	FrozenWaits map[string]*FrozenWait `json:"frozen_waits,omitempty"`
 	// Faults are the SIGKILLs and SIGSTOPs in the order they were made.
 	Faults []Fault `json:"faults,omitempty"`

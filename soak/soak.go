@@ -48,7 +48,10 @@ type Config struct {
 	FrozenLedgerBound time.Duration
 	// Ports, when not 0, puts the ledger on 127.0.0.1:Ports and bank N on
 	// 127.0.0.1:Ports+N; at 0 each takes a free port when first started
-	// and keeps it across restarts.
+	// and keeps it across restarts. With Replicas R, replica N's HTTP is
+	// on Ports+banks+N and its Raft transport on Ports+banks+R+N (Ports
+	// itself unused); at 0 they are free ports below the ephemeral range,
+	// chosen before the first start.
 	Ports   int
 	Workers int // payments in flight at most; 64 when 0
 	// TLS runs every connection, wallet to bank and bank to ledger, over
