@@ -607,7 +607,20 @@ func (r *run) pay(ctx context.Context, p sim.Payment, id string) {
 			})
 			return
 		case errors.As(err, &perr) && !retryable[perr.Code]:
-			r.count(func() { r.refused[perr.Code]++ })
+			var n int
+			r.count(func() {
+				r.refused[perr.Code]++
+				for _, k := range r.refused {
+					n += k
+				}
+			})
+			// Refusals are rare under the soak's load (its payers are
+			// topped up from deposit), so the first are told, to be
+			// looked into in the banks' logs.
+			if n <= maxToldRefusals {
+				r.cfg.Log.Info("soak: payment refused", "id", id, "code", perr.Code, "message", perr.Message,
+					"payer", from.address, "payee", to.address, "amount", p.Amount, "attempt", attempt+1, "sent", sent.Format(time.RFC3339Nano))
+			}
 			return
 		case errors.Is(err, wallet.ErrClosed) && !cut:
 			cut = true
@@ -617,6 +630,9 @@ func (r *run) pay(ctx context.Context, p sim.Payment, id string) {
 		}
 	}
 }
+
+// maxToldRefusals is how many refused payments the log tells of.
+const maxToldRefusals = 20
 
 // attemptWait is how long a wallet waits for the answer to one attempt.
 const attemptWait = 30 * time.Second
