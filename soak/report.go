@@ -198,7 +198,7 @@ func (rep *Report) Print(w io.Writer) {
 		kills = append(kills, fmt.Sprintf("%s %d", name, rep.Kills[name]))
 	}
 	fmt.Fprintf(w, "  SIGKILLs      %d (%s), restarts %d (%d tried again)\n", rep.KillCount(), orNone(strings.Join(kills, ", ")), rep.Restarts, rep.StartRetries)
-	if rep.Replicas > 0 {
+	if rep.LeaderKills+rep.FollowerKills > 0 {
 		fmt.Fprintf(w, "    replicas    %d of the leader, %d of a follower\n", rep.LeaderKills, rep.FollowerKills)
 	}
 	rep.printFreezes(w)
@@ -248,7 +248,7 @@ func (rep *Report) printFreezes(w io.Writer) {
 		freezes = append(freezes, fmt.Sprintf("%s %d", name, rep.Freezes[name]))
 	}
 	fmt.Fprintf(w, "  SIGSTOPs      %d (%s), each continued\n", n, strings.Join(freezes, ", "))
-	if rep.Replicas > 0 {
+	if rep.LeaderFreezes+rep.FollowerFreezes > 0 {
 		fmt.Fprintf(w, "    replicas    %d of the leader, %d of a follower\n", rep.LeaderFreezes, rep.FollowerFreezes)
 	}
 	for _, name := range slices.Sorted(maps.Keys(rep.FrozenWaits)) {
