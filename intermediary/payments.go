@@ -59,15 +59,29 @@ func (b *Bank) pay(ctx context.Context, w *Wallet, op, to string, amount int64) 
 			return nil, fail(protocol.CodeRequestIDReused, "this request id was used for another instruction")
 		}
 		if found {
-			if rc, ok, err := b.resume(ctx, in); ok {
-				return paid(to, amount, in.Transfers[0].Amount, rc), err
+			rc, ok, rerr := b.resume(ctx, in)
+			if ok && !(autoCharge && code(rerr) == protocol.CodeInsufficientFunds) {
+				return paid(to, amount, in.Transfers[0].Amount, rc), rerr
 			}
+			// The top-up an earlier try booked no longer covers the
+			// payment: one of the wallet's payments, in doubt then, has
+			// gone through since. The ledger refused the batch and its
+			// booking is reversed; charge again from what it holds now.
 		}
 		if autoCharge && errors.Is(err, ledger.ErrInsufficientFunds) {
 			return b.payCharged(ctx, w, op, to, amount)
 		}
 	}
 	return nil, fromLedger(err)
+}
+
+// code is the protocol error code of err, "" for none.
+func code(err error) string {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
 }
 
 func paid(to string, amount, charged int64, rc ledger.Receipt) *protocol.Paid {
