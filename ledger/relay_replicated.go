@@ -10,9 +10,9 @@ import (
 // does, then proposes it as one entry, and every replica puts it in its
 // own mailbox when the entry is applied, refusing alike when the mailbox
 // is full. A receive proposes the number of the last message it takes, so
-// every replica drops the same messages; a receipt whose entry is lost in
-// a failover leaves its messages for the next leader to deliver (at
-// least once, never lost). The Raft log is replayed into empty mailboxes
+// every replica drops the same messages. A receipt whose entry is in
+// doubt still hands its messages over; if the entry never commits, the
+// next leader delivers them again (at least once, never lost). The Raft log is replayed into empty mailboxes
 // when a replica starts, so the mailboxes survive restarts too.
 
 // relayEntryKind starts a relay entry; a journal entry starts with its
@@ -65,9 +65,13 @@ func (l *Ledger) replicateTake(n uint32, max int) ([]Message, <-chan struct{}, e
 	e := []byte{relayEntryKind, relayTake}
 	e = binary.BigEndian.AppendUint32(e, n)
 	e = binary.BigEndian.AppendUint64(e, through)
-	if err := l.replicateRelay(e); err != nil {
+	if err := l.replicateRelay(e); err != nil && OutcomeOf(err) == Refused {
 		return nil, nil, err
 	}
+	// Delivered even when the receipt is in doubt: had it committed
+	// unanswered, the messages would be gone from every mailbox and lost
+	// to a caller told to ask again. If it did not commit, the next
+	// leader delivers them again: at least once.
 	return out, nil, nil
 }
 

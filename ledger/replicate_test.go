@@ -17,20 +17,25 @@ type pair struct {
 	leader   *ledger.Ledger
 	follower *ledger.Ledger
 	entries  [][]byte
-	fail     error // when set, Replicate answers it without applying
+	fail     error // when set, Replicate answers it without applying,
+	// or, with failAfterApply, after applying it: held, its answer lost
+	failAfterApply bool
 }
 
 func (p *pair) Replicate(entry []byte) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.fail != nil {
+	if p.fail != nil && !p.failAfterApply {
 		return p.fail
 	}
 	p.entries = append(p.entries, append([]byte(nil), entry...))
 	if err := p.follower.Apply(entry); err != nil {
 		return err
 	}
-	return p.leader.Apply(entry)
+	if err := p.leader.Apply(entry); err != nil {
+		return err
+	}
+	return p.fail
 }
 
 type nobody struct{}
