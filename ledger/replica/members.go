@@ -41,6 +41,9 @@ func (r *Replica) Members() ([]Member, error) {
 // from the log or a snapshot. Adding one that is in the group at the same
 // address changes nothing.
 func (r *Replica) AddReplica(id, addr string) error {
+	if err := r.leading(); err != nil {
+		return err
+	}
 	if id == "" {
 		return errors.New("replica: a new replica needs an id")
 	}
@@ -69,6 +72,9 @@ func (r *Replica) AddReplica(id, addr string) error {
 // the others elect a leader among themselves. The last replica is not
 // removed.
 func (r *Replica) RemoveReplica(id string) error {
+	if err := r.leading(); err != nil {
+		return err
+	}
 	members, err := r.Members()
 	if err != nil {
 		return err
@@ -86,13 +92,26 @@ func (r *Replica) RemoveReplica(id string) error {
 	return r.membership(r.raft.RemoveServer(raft.ServerID(id), 0, membershipTimeout))
 }
 
-// membership waits for a change of the group; at a follower it fails as
-// not the leader, naming the leader.
-func (r *Replica) membership(f raft.IndexFuture) error {
-	err := f.Error()
-	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+// leading refuses a change of the group anywhere but at the leader,
+// whose view of the group is the one that counts: another replica's may
+// be out of date and would answer for a group that is no longer.
+func (r *Replica) leading() error {
+	if r.raft.State() != raft.Leader {
 		leader, _ := r.Leader()
 		return fmt.Errorf("%w (the leader is %q)", ledger.ErrNotLeader, leader)
+	}
+	return nil
+}
+
+// membership waits for a change of the group; at a follower, or when its
+// outcome is in doubt (leadership lost or being handed on, Raft stopped
+// or too busy to take it), it fails as not the leader: ask the leader.
+func (r *Replica) membership(f raft.IndexFuture) error {
+	err := f.Error()
+	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrRaftShutdown) ||
+		errors.Is(err, raft.ErrEnqueueTimeout) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+		leader, _ := r.Leader()
+		return fmt.Errorf("%w (the leader is %q; the change may have been made: list the group): %v", ledger.ErrNotLeader, leader, err)
 	}
 	if err != nil {
 		return fmt.Errorf("replica: change the group: %w", err)

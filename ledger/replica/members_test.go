@@ -61,6 +61,14 @@ func TestMembers_AddThenRemoveTheLeader(t *testing.T) {
 	if err := follower.AddReplica("ledger-4", addr); !errors.Is(err, ledger.ErrNotLeader) || !strings.Contains(err.Error(), g.peers[i].ID) {
 		t.Errorf("a follower asked to add: %v, want not_leader naming %s", err, g.peers[i].ID)
 	}
+	// A follower's view of the group may be out of date: it answers for
+	// none of it, even where its view says there is nothing to do.
+	if err := follower.AddReplica(g.peers[i].ID, g.peers[i].Addr); !errors.Is(err, ledger.ErrNotLeader) {
+		t.Errorf("a follower asked to add a member it knows: %v, want not_leader", err)
+	}
+	if err := follower.RemoveReplica("ledger-9"); !errors.Is(err, ledger.ErrNotLeader) {
+		t.Errorf("a follower asked to remove: %v, want not_leader", err)
+	}
 	if err := leader.AddReplica("ledger-4", addr); err != nil {
 		t.Fatal(err)
 	}
