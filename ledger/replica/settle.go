@@ -41,7 +41,10 @@ func (r *Replica) settle() {
 		<-r.quit
 		cancel()
 	}()
-	var st *settlement.Settler
+	var (
+		st   *settlement.Settler
+		term uint64 // r.leaderChanges when st opened: any change since, and st is stale
+	)
 	stop := func() {
 		r.settler.Store(nil)
 		if err := st.Close(); err != nil {
@@ -53,7 +56,9 @@ func (r *Replica) settle() {
 	defer tick.Stop()
 	for {
 		switch {
-		case st != nil && (!r.led.Leading() || st.Err() != nil):
+		case st != nil && (!r.led.Leading() || st.Err() != nil || r.leaderChanges.Load() != term):
+			// A leadership lost and won again while this loop slept
+			// leaves st's memory behind another leader's writes.
 			stop()
 		case st == nil && r.led.Leading() && r.Err() == nil:
 			// A write of an earlier Settler may have timed out and still
@@ -61,6 +66,7 @@ func (r *Replica) settle() {
 			if err := r.raft.Barrier(r.cfg.ElectionTimeout * 4).Error(); err != nil {
 				break
 			}
+			opened := r.leaderChanges.Load()
 			cfg := r.cfg.Offline.Settlement
 			cfg.Replicated = &settlement.Replicated{Index: r.index, Replicator: r, RootKey: r.cfg.Offline.RootKey}
 			if cfg.Logger == nil {
@@ -73,7 +79,7 @@ func (r *Replica) settle() {
 				}
 				break
 			}
-			st = s
+			st, term = s, opened
 			r.settler.Store(s)
 			r.log.Info("leader settles offline vouchers")
 		}
