@@ -19,25 +19,11 @@ type selfLeader struct{}
 func (selfLeader) Role() string              { return "leader" }
 func (selfLeader) Leader() (id, addr string) { return "ledger-x", "" }
 
-// replicaOver serves l as a replica that believes it leads, with
-// bank-1 open and given float.
+// replicaOver serves a ledger with bank-1 open as a replica that believes
+// it leads.
 func replicaOver(t *testing.T, pub ed25519.PublicKey) (*ledger.Ledger, *httptest.Server) {
 	t.Helper()
-	l, err := ledger.Open(t.TempDir(), ledger.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	ctx := context.Background()
-	if _, err := l.OpenAccount(ctx, "open-bank-1", ledger.AccountSpec{ID: "bank-1", Kind: ledger.KindIntermediary}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.Issue(ctx, "issue-1", "bank-1", 1000); err != nil {
-		t.Fatal(err)
-	}
-	s := httptest.NewServer(ledgerhttp.NewServer(l, map[ledger.AccountID]ed25519.PublicKey{"bank-1": pub}, ledgerhttp.ServerOptions{Replica: selfLeader{}}))
-	t.Cleanup(s.Close)
-	return l, s
+	return serveBankOne(t, pub, ledgerhttp.ServerOptions{Replica: selfLeader{}})
 }
 
 // A client that has seen a record does not take an answer from a replica

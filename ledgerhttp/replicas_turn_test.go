@@ -84,6 +84,13 @@ func TestClient_BlackHoledReplicaCostsOneDeadlineAndABackoff(t *testing.T) {
 // turning to reach.
 func bankOneLedger(t *testing.T, pub ed25519.PublicKey) *httptest.Server {
 	t.Helper()
+	_, s := serveBankOne(t, pub, ledgerhttp.ServerOptions{})
+	return s
+}
+
+// serveBankOne serves a ledger with bank-1 open and given float.
+func serveBankOne(t *testing.T, pub ed25519.PublicKey, opts ledgerhttp.ServerOptions) (*ledger.Ledger, *httptest.Server) {
+	t.Helper()
 	l, err := ledger.Open(t.TempDir(), ledger.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +103,7 @@ func bankOneLedger(t *testing.T, pub ed25519.PublicKey) *httptest.Server {
 	if _, err := l.Issue(ctx, "issue-1", "bank-1", 1000); err != nil {
 		t.Fatal(err)
 	}
-	s := httptest.NewServer(ledgerhttp.NewServer(l, map[ledger.AccountID]ed25519.PublicKey{"bank-1": pub}, ledgerhttp.ServerOptions{}))
+	s := httptest.NewServer(ledgerhttp.NewServer(l, map[ledger.AccountID]ed25519.PublicKey{"bank-1": pub}, opts))
 	t.Cleanup(s.Close)
-	return s
+	return l, s
 }

@@ -29,14 +29,7 @@ func TestMembers_AddThenRemoveTheLeader(t *testing.T) {
 			}
 		}
 	}
-	if _, err := g.do(ctx, func(l *ledger.Ledger) (ledger.Receipt, error) {
-		return l.OpenAccount(ctx, "open-bank", ledger.AccountSpec{ID: "bank", Kind: ledger.KindIntermediary})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := g.do(ctx, func(l *ledger.Ledger) (ledger.Receipt, error) { return l.Issue(ctx, "issue", "bank", 1_000) }); err != nil {
-		t.Fatal(err)
-	}
+	g.openBank(ctx, "bank", 1_000)
 	redeem(0, 20)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -306,14 +306,7 @@ func testLogger(t *testing.T) *slog.Logger {
 func TestReplicas_WipedReplicaRebuiltFromTheLog(t *testing.T) {
 	g := newGroup(t, 3)
 	ctx := context.Background()
-	if _, err := g.do(ctx, func(l *ledger.Ledger) (ledger.Receipt, error) {
-		return l.OpenAccount(ctx, "open-bank", ledger.AccountSpec{ID: "bank", Kind: ledger.KindIntermediary})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := g.do(ctx, func(l *ledger.Ledger) (ledger.Receipt, error) { return l.Issue(ctx, "issue", "bank", 1_000) }); err != nil {
-		t.Fatal(err)
-	}
+	g.openBank(ctx, "bank", 1_000)
 	i, _ := g.leader(10 * time.Second)
 	wiped := (i + 1) % 3
 	g.stop(wiped)

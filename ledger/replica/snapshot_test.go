@@ -40,14 +40,21 @@ func tinySnapshots(c *Config) {
 func (g *group) openBanks(ctx context.Context, float int64) {
 	g.t.Helper()
 	for _, id := range []ledger.AccountID{"bank-a", "bank-b"} {
-		if _, err := g.do(ctx, func(l *ledger.Ledger) (ledger.Receipt, error) {
-			return l.OpenAccount(ctx, "open-"+string(id), ledger.AccountSpec{ID: id, Kind: ledger.KindIntermediary})
-		}); err != nil {
-			g.t.Fatal(err)
-		}
-		if _, err := g.do(ctx, func(l *ledger.Ledger) (ledger.Receipt, error) { return l.Issue(ctx, "issue-"+string(id), id, float) }); err != nil {
-			g.t.Fatal(err)
-		}
+		g.openBank(ctx, id, float)
+	}
+}
+
+// openBank opens one intermediary at the group's leader and issues it
+// float.
+func (g *group) openBank(ctx context.Context, id ledger.AccountID, float int64) {
+	g.t.Helper()
+	if _, err := g.do(ctx, func(l *ledger.Ledger) (ledger.Receipt, error) {
+		return l.OpenAccount(ctx, "open-"+string(id), ledger.AccountSpec{ID: id, Kind: ledger.KindIntermediary})
+	}); err != nil {
+		g.t.Fatal(err)
+	}
+	if _, err := g.do(ctx, func(l *ledger.Ledger) (ledger.Receipt, error) { return l.Issue(ctx, "issue-"+string(id), id, float) }); err != nil {
+		g.t.Fatal(err)
 	}
 }
 
