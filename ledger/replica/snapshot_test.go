@@ -546,3 +546,36 @@ func TestSnapshots_ForkIsRefused(t *testing.T) {
 		t.Errorf("the refusal moved the journal from %d to %d", seq, s)
 	}
 }
+
+// Raft may restore a snapshot sent by the leader between taking one of
+// its own and persisting it, and it persists only once its main loop,
+// which waits for the restore, has answered: a restore that waited for the
+// snapshot taken before it would never end.
+func TestSnapshots_RestoreBetweenTakingAndPersisting(t *testing.T) {
+	src := sourceLedger(t, 20)
+	sent := persisted(t, src)
+	mine := emptyLedger(t)
+	f := fsmOf(t, mine)
+	own, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.Restore(io.NopCloser(bytes.NewReader(sent))) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the restore waits for the snapshot taken before it")
+	}
+	sink := &memSink{}
+	if err := own.Persist(sink); err != nil {
+		t.Fatalf("persisting the snapshot taken before the restore: %v", err)
+	}
+	own.Release()
+	if s, _ := mine.Head(); s != func() uint64 { s, _ := src.Head(); return s }() {
+		t.Errorf("restored to record %d", s)
+	}
+}

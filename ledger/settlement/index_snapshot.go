@@ -21,35 +21,54 @@ import (
 // restoreName is where a snapshot's index is staged, beside the index.
 const restoreName = FileName + ".restore"
 
-// Snapshot fixes the index as it is now (a read transaction: later
-// writes do not reach it). The replica calls it between two entries and
-// writes it later, while entries are applied again; Release ends the
-// transaction, whether or not it was written.
+// Snapshot copies the index as it is now to a file beside it, which
+// WriteTo streams later while entries are applied again, and Release
+// removes. It copies at once, on the caller's goroutine, rather than
+// holding a read transaction until WriteTo: Raft may restore a snapshot
+// in between, which closes the index's file, and that would wait for the
+// transaction while Raft waits for the restore.
 func (ix *Index) Snapshot() (*IndexSnapshot, error) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	if ix.closed {
 		return nil, errIndexClosed
 	}
-	tx, err := ix.db.Begin(false)
+	f, err := os.CreateTemp(filepath.Dir(ix.db.Path()), FileName+".snapshot-*")
 	if err != nil {
 		return nil, fmt.Errorf("settlement: snapshot the index: %w", err)
 	}
-	return &IndexSnapshot{tx: tx}, nil
+	err = ix.db.View(func(tx *bolt.Tx) error {
+		_, err := tx.WriteTo(f)
+		return err
+	})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("settlement: snapshot the index: %w", err)
+	}
+	return &IndexSnapshot{path: f.Name()}, nil
 }
 
-// IndexSnapshot is the index at one point.
+// IndexSnapshot is the index at one point, copied to a file.
 type IndexSnapshot struct {
-	tx   *bolt.Tx
+	path string
 	once sync.Once
 }
 
 // WriteTo writes the index's file as it was.
-func (s *IndexSnapshot) WriteTo(w io.Writer) (int64, error) { return s.tx.WriteTo(w) }
+func (s *IndexSnapshot) WriteTo(w io.Writer) (int64, error) {
+	f, err := os.Open(s.path)
+	if err != nil {
+		return 0, fmt.Errorf("settlement: the index's snapshot: %w", err)
+	}
+	defer f.Close()
+	return io.Copy(w, f)
+}
 
-// Release ends the snapshot's read transaction; a long one would hold
-// back the index's growth.
-func (s *IndexSnapshot) Release() { s.once.Do(func() { s.tx.Rollback() }) }
+// Release removes the copy.
+func (s *IndexSnapshot) Release() { s.once.Do(func() { os.Remove(s.path) }) }
 
 // StagedIndex is a snapshot's index, written beside the index and checked,
 // not yet the replica's.

@@ -3,6 +3,7 @@ package settlement
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -45,6 +46,11 @@ type Index struct {
 
 // OpenIndex opens (or creates) the index in a replica's ledger directory.
 func OpenIndex(dir string) (*Index, error) {
+	// Copies a snapshot or a restore left behind when the process stopped.
+	left, _ := filepath.Glob(filepath.Join(dir, FileName+".snapshot-*"))
+	for _, p := range append(left, filepath.Join(dir, restoreName)) {
+		os.Remove(p)
+	}
 	db, err := boltfile.Open(filepath.Join(dir, FileName), bolt.Options{Timeout: time.Second}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("settlement: %w", err)
