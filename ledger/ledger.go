@@ -87,6 +87,7 @@ type Ledger struct {
 
 	durable commitSignal // wakes feeds at each durable commit
 	relay   relay        // messages between intermediaries, in memory
+	keys    bankKeys     // a replicated ledger's registry of intermediaries' keys
 
 	repl  replication      // when one replica of a group
 	snaps snapshotCounters // what snapshots did; see snapshot.go

@@ -183,6 +183,9 @@ func (l *Ledger) Apply(entry []byte) error {
 	if len(entry) > 0 && entry[0] == relayEntryKind {
 		return l.applyRelay(entry)
 	}
+	if len(entry) > 0 && entry[0] == keyEntryKind {
+		return l.applyKey(entry)
+	}
 	if len(entry) < 33 || entry[0] != entryVersion {
 		return broken(ErrCorrupt, "replicated entry of unknown version or cut short")
 	}
