@@ -118,6 +118,7 @@ var sections = []section{
 	{name: "journal", take: takeJournal, stage: stageJournal},
 	{name: "settlement", take: takeSettlement, stage: stageSettlement},
 	{name: "relay", take: takeRelay, stage: stageRelay},
+	{name: "keys", take: takeKeys, stage: stageKeys},
 }
 
 // journal is the ledger whose journal the fsm applies entries to.
@@ -165,6 +166,20 @@ func takeRelay(f fsm) (func(io.Writer) error, func(), error) {
 
 func stageRelay(f fsm, r io.Reader) (staged, error) {
 	s, err := f.r.led.StageRelay(r)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// The registry of the banks' keys, copied between two entries.
+func takeKeys(f fsm) (func(io.Writer) error, func(), error) {
+	s := f.r.led.SnapshotKeys()
+	return func(w io.Writer) error { _, err := s.WriteTo(w); return err }, nil, nil
+}
+
+func stageKeys(f fsm, r io.Reader) (staged, error) {
+	s, err := f.r.led.StageKeys(r)
 	if err != nil {
 		return nil, err
 	}

@@ -489,7 +489,7 @@ func TestSnapshots_RestoreRefusesBadStreams(t *testing.T) {
 		}
 	}
 	refused("a foreign section after the journal", stream(part{"journal", journal, nil}, part{"settlement-v9", other, nil}),
-		`section "settlement-v9", which this replica does not know (it knows "journal", "settlement", "relay")`)
+		`section "settlement-v9", which this replica does not know (it knows "journal", "settlement", "relay", "keys")`)
 	refused("a foreign section first", stream(part{"settlement-v9", other, nil}, part{"journal", journal, nil}), `"settlement-v9", which this replica does not know`)
 	refused("the journal twice", stream(part{"journal", journal, nil}, part{"journal", journal, nil}), `section "journal" out of place`)
 	refused("no journal", stream(), `it has no "journal" section`)
