@@ -17,9 +17,10 @@ const (
 
 // sessions issues challenges and the tokens that signed challenges earn.
 type sessions struct {
-	keys map[ledger.AccountID]ed25519.PublicKey
-	ttl  time.Duration
-	now  func() time.Time
+	keys     map[ledger.AccountID]ed25519.PublicKey
+	registry func(ledger.AccountID) (ed25519.PublicKey, bool) // a replicated ledger's; nil for none
+	ttl      time.Duration
+	now      func() time.Time
 
 	mu         sync.Mutex // protects the maps below
 	challenges map[string]time.Time
@@ -34,6 +35,19 @@ type session struct {
 func newSessions(keys map[ledger.AccountID]ed25519.PublicKey, ttl time.Duration, now func() time.Time) *sessions {
 	return &sessions{keys: keys, ttl: ttl, now: now,
 		challenges: make(map[string]time.Time), tokens: make(map[string]session)}
+}
+
+// key is the key an intermediary signs in with: the replicated
+// registry's when it holds one, which the whole group agrees on, else the
+// one this process was given.
+func (s *sessions) key(id ledger.AccountID) (ed25519.PublicKey, bool) {
+	if s.registry != nil {
+		if k, ok := s.registry(id); ok {
+			return k, true
+		}
+	}
+	k, ok := s.keys[id]
+	return k, ok
 }
 
 // challenge returns a fresh random challenge, good for one session.
@@ -54,7 +68,7 @@ func (s *sessions) challenge() ([]byte, bool) {
 // open checks a signed challenge and returns a new session token. Each
 // challenge opens at most one session, so a captured signature is useless.
 func (s *sessions) open(req sessionRequest) (string, time.Time, bool) {
-	key, known := s.keys[req.Intermediary]
+	key, known := s.key(req.Intermediary)
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()

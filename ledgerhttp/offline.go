@@ -139,7 +139,7 @@ func (s *Server) handleCertify(w http.ResponseWriter, r *http.Request, bank *led
 	if !decode(w, r, &req) {
 		return
 	}
-	if !s.sessions.keys[bank.ID()].Equal(ed25519.PublicKey(req.Key)) {
+	if key, _ := s.sessions.key(bank.ID()); !key.Equal(ed25519.PublicKey(req.Key)) {
 		writeError(w, http.StatusForbidden, "bad_certificate", "the root certifies only the key the bank signs in with")
 		return
 	}

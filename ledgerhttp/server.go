@@ -86,6 +86,9 @@ func NewServer(l *ledger.Ledger, keys map[ledger.AccountID]ed25519.PublicKey, op
 	if st := opts.Settler; st != nil {
 		s.settler = func() *settlement.Settler { return st }
 	}
+	if l.Replicated() {
+		s.sessions.registry = l.IntermediaryKey
+	}
 	s.failed = s.storageFailure
 	for _, rt := range s.routes() {
 		s.mux.HandleFunc(rt.pattern, rt.handler)
