@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -366,6 +368,11 @@ func (c *Cluster) seed(ctx context.Context) error {
 	for {
 		if l := c.leading(); l != nil {
 			earlier, err := SeedBanks(ctx, l, c.cfg.Banks, c.cfg.Float)
+			for _, id := range slices.Sorted(maps.Keys(c.keys)) {
+				if err == nil {
+					err = l.RegisterKey(ctx, id, c.keys[id])
+				}
+			}
 			if err == nil {
 				c.EarlierFloat = earlier
 				return nil

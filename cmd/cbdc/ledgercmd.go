@@ -2,16 +2,17 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
@@ -193,13 +194,12 @@ func shutdownLedgerServer(srv *http.Server, endRequests context.CancelFunc) erro
 
 // issueCredentials gives every bank without a registered key one.
 func issueCredentials(keys *ledgerhttp.Keys, cfg ledgerConfig) error {
-	for i := 1; i <= cfg.Banks; i++ {
-		id := ledger.AccountID(fmt.Sprintf("bank-%d", i))
-		key, err := sandbox.LoadOrCreateBankKey(filepath.Join(cfg.credentials(), string(id)+".key"))
-		if err != nil {
-			return err
-		}
-		if err := keys.Add(id, key.Public().(ed25519.PublicKey)); err != nil {
+	creds, err := bankCredentials(cfg)
+	if err != nil {
+		return err
+	}
+	for _, id := range slices.Sorted(maps.Keys(creds)) {
+		if err := keys.Add(id, creds[id]); err != nil {
 			return err
 		}
 	}

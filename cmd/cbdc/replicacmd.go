@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -105,7 +108,11 @@ func (c *LedgerCommand) runReplica(ctx context.Context, tlsCfg *tls.Config, log 
 	m.WatchSettlers(r.Settler)
 	leaderWork, stopLeaderWork := context.WithCancel(ctx)
 	defer stopLeaderWork()
-	go seedWhenLeading(leaderWork, r.Ledger(), c.cfg.Banks, c.cfg.Float, log)
+	creds, err := bankCredentials(c.cfg)
+	if err != nil {
+		return err
+	}
+	go seedWhenLeading(leaderWork, r.Ledger(), c.cfg.Banks, c.cfg.Float, creds, log)
 	go sandbox.CloseWindows(leaderWork, r.Settler, c.cfg.Offline.window, log)
 	token, err := operatorToken(c.cfg.credentials())
 	if err != nil {
@@ -116,11 +123,13 @@ func (c *LedgerCommand) runReplica(ctx context.Context, tlsCfg *tls.Config, log 
 }
 
 // seedWhenLeading opens the banks and their first float once this replica
-// leads; the ids are fixed, so it is done once whichever replica does it.
-func seedWhenLeading(ctx context.Context, l *ledger.Ledger, banks int, float int64, log *slog.Logger) {
+// leads, and registers their keys in the group's registry; the ids are
+// fixed and a registration of the same key changes nothing, so it is done
+// once whichever replica does it.
+func seedWhenLeading(ctx context.Context, l *ledger.Ledger, banks int, float int64, keys map[ledger.AccountID]ed25519.PublicKey, log *slog.Logger) {
 	for ctx.Err() == nil {
 		if l.Leading() {
-			_, err := sandbox.SeedBanks(ctx, l, banks, float)
+			err := seed(ctx, l, banks, float, keys)
 			if err == nil {
 				return
 			}
@@ -131,4 +140,31 @@ func seedWhenLeading(ctx context.Context, l *ledger.Ledger, banks int, float int
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+func seed(ctx context.Context, l *ledger.Ledger, banks int, float int64, keys map[ledger.AccountID]ed25519.PublicKey) error {
+	if _, err := sandbox.SeedBanks(ctx, l, banks, float); err != nil {
+		return err
+	}
+	for _, id := range slices.Sorted(maps.Keys(keys)) {
+		if err := l.RegisterKey(ctx, id, keys[id]); err != nil {
+			return fmt.Errorf("register %s's key: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// bankCredentials reads (or makes) every bank's credential in the
+// credentials directory and returns their public keys.
+func bankCredentials(cfg ledgerConfig) (map[ledger.AccountID]ed25519.PublicKey, error) {
+	out := map[ledger.AccountID]ed25519.PublicKey{}
+	for i := 1; i <= cfg.Banks; i++ {
+		id := sandbox.BankID(i)
+		key, err := sandbox.LoadOrCreateBankKey(filepath.Join(cfg.credentials(), string(id)+".key"))
+		if err != nil {
+			return nil, err
+		}
+		out[id] = key.Public().(ed25519.PublicKey)
+	}
+	return out, nil
 }
