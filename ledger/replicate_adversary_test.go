@@ -1,9 +1,10 @@
 package ledger_test
 
-// Review tests that demonstrate defects of the replicated ledger (each
-// fails today; see the review report). Not committed: they fail until the
-// production code is fixed. TestReview_ApplyDuringClose fails only under
-// -race. They use the fake group of replicate_review_test.go.
+// Attacks on the replicated ledger that a review found to succeed, kept
+// as regression tests now that each is refused: divergent and stale
+// entries, stale leadership changes, an Apply racing Close (that one
+// shows only under -race). They use the fake group of
+// replicate_review_test.go.
 
 import (
 	"context"

@@ -145,16 +145,7 @@ func TestReplicas_LeaderStoppedUnderLoad(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	const float = 1_000_000_000
-	for _, id := range []ledger.AccountID{"bank-a", "bank-b"} {
-		if _, err := g.do(ctx, func(l *ledger.Ledger) (ledger.Receipt, error) {
-			return l.OpenAccount(ctx, "open-"+string(id), ledger.AccountSpec{ID: id, Kind: ledger.KindIntermediary})
-		}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := g.do(ctx, func(l *ledger.Ledger) (ledger.Receipt, error) { return l.Issue(ctx, "issue-"+string(id), id, float) }); err != nil {
-			t.Fatal(err)
-		}
-	}
+	g.openBanks(ctx, float)
 
 	var (
 		mu    sync.Mutex
