@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 	"github.com/digital-yen/cbdc-sandbox/metrics"
 	"github.com/digital-yen/cbdc-sandbox/offline"
@@ -81,10 +82,16 @@ func openCentral(ctx context.Context, dir string, banks int, float int64, o *off
 	if err != nil {
 		return nil, err
 	}
-	for _, bank := range c.EarlierFloat {
-		fmt.Fprintf(stdout, "cbdc: %s received its first float with another -float earlier; -float applies to new intermediaries\n", bank)
-	}
+	sayEarlierFloat(stdout, c.EarlierFloat)
 	return c, nil
+}
+
+// sayEarlierFloat names the intermediaries whose first float an earlier
+// start issued with another -float.
+func sayEarlierFloat(w io.Writer, banks []ledger.AccountID) {
+	for _, bank := range banks {
+		fmt.Fprintf(w, "cbdc: %s received its first float with another -float earlier; -float applies to new intermediaries\n", bank)
+	}
 }
 
 // summary names the policy in one line, for the sandbox's banner.

@@ -126,16 +126,13 @@ func (c *SandboxCommand) Run(ctx context.Context) (err error) {
 			err = cerr
 		}
 	}()
-	banks, err := sandbox.StartBanks(ctx, central, sandbox.Config{Dir: c.cfg.DataDir, Banks: c.cfg.Banks, Listen: c.cfg.Listen,
-		Origins: splitList(c.cfg.Origins), Logger: log, Metrics: m})
+	banks, err := sandbox.StartBanks(ctx, central, c.banksConfig(log, m))
 	if err != nil {
 		return explainStorage(err, "sandbox", sandboxHolder)
 	}
 	defer func() {
-		for _, b := range banks {
-			if serr := b.Stop(); err == nil {
-				err = serr
-			}
+		if serr := stopBanks(banks); err == nil {
+			err = serr
 		}
 	}()
 	stopDemo, demoURL, err := startDemo(demo.Config{Ledger: central.Ledger, Settler: func() *settlement.Settler { return central.Settler }},
@@ -170,19 +167,14 @@ func (c *SandboxCommand) runReplicated(ctx context.Context, m *metrics.Metrics, 
 			err = cerr
 		}
 	}()
-	for _, bank := range cluster.EarlierFloat {
-		fmt.Fprintf(c.stdout, "cbdc: %s received its first float with another -float earlier; -float applies to new intermediaries\n", bank)
-	}
-	banks, err := cluster.StartBanks(ctx, sandbox.Config{Dir: c.cfg.DataDir, Banks: c.cfg.Banks, Listen: c.cfg.Listen,
-		Origins: splitList(c.cfg.Origins), Logger: log, Metrics: m})
+	sayEarlierFloat(c.stdout, cluster.EarlierFloat)
+	banks, err := cluster.StartBanks(ctx, c.banksConfig(log, m))
 	if err != nil {
 		return explainStorage(err, "sandbox", sandboxHolder)
 	}
 	defer func() {
-		for _, b := range banks {
-			if serr := b.Stop(); err == nil {
-				err = serr
-			}
+		if serr := stopBanks(banks); err == nil {
+			err = serr
 		}
 	}()
 	stopDemo, demoURL, err := startDemo(demo.Config{Ledger: cluster, Settler: cluster.Settler, Replicas: cluster},
@@ -197,6 +189,24 @@ func (c *SandboxCommand) runReplicated(ctx context.Context, m *metrics.Metrics, 
 	}
 	c.printTotalsUntilDone(ctx, cluster)
 	return nil
+}
+
+// banksConfig is how the sandbox serves its banks, whichever ledger they
+// reach.
+func (c *SandboxCommand) banksConfig(log *slog.Logger, m *metrics.Metrics) sandbox.Config {
+	return sandbox.Config{Dir: c.cfg.DataDir, Banks: c.cfg.Banks, Listen: c.cfg.Listen,
+		Origins: splitList(c.cfg.Origins), Logger: log, Metrics: m}
+}
+
+// stopBanks stops every bank and returns the first error.
+func stopBanks(banks []*sandbox.Bank) error {
+	var first error
+	for _, b := range banks {
+		if err := b.Stop(); first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // printTotalsUntilDone prints the money by tier every -every until ctx ends.
