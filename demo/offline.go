@@ -465,14 +465,8 @@ func syncRetrying(ctx context.Context, c *wallet.Client, p *offline.Purse) ([]*p
 	until := time.Now().Add(unavailableTime)
 	for {
 		answers, err := c.SyncPurse(ctx, p)
-		var pe *protocol.Error
-		if len(answers) > 0 || !errors.As(err, &pe) || pe.Code != protocol.CodeUnavailable || time.Now().After(until) {
+		if len(answers) > 0 || !waitUnavailable(ctx, err, until) {
 			return answers, err
-		}
-		select {
-		case <-ctx.Done():
-			return answers, err
-		case <-time.After(max(pe.RetryAfter(), 100*time.Millisecond)):
 		}
 	}
 }

@@ -837,18 +837,13 @@ func (w *demoWallet) call(ctx context.Context, f func(ctx context.Context, c *wa
 		actx, cancel := context.WithTimeout(ctx, 6*time.Second)
 		err = f(actx, c, id)
 		cancel()
-		var pe *protocol.Error
-		var oe *offline.Error
-		if errors.As(err, &pe) && pe.Code == protocol.CodeUnavailable && time.Now().Before(unavailableUntil) && ctx.Err() == nil {
+		if waitUnavailable(ctx, err, unavailableUntil) {
 			// In doubt: the operation may yet apply. Ask again under its id.
-			select {
-			case <-ctx.Done():
-				return err
-			case <-time.After(max(pe.RetryAfter(), 100*time.Millisecond)):
-			}
 			attempt--
 			continue
 		}
+		var pe *protocol.Error
+		var oe *offline.Error
 		if err == nil || errors.As(err, &pe) || errors.As(err, &oe) || attempt == 3 || ctx.Err() != nil {
 			return err
 		}
@@ -857,6 +852,23 @@ func (w *demoWallet) call(ctx context.Context, f func(ctx context.Context, c *wa
 			return err
 		case <-time.After(300 * time.Millisecond):
 		}
+	}
+}
+
+// waitUnavailable reports whether err is the bank's unavailable (it could
+// not reach the central ledger) while until has not passed, after waiting
+// as long as the bank asks, so the caller asks again; false when err is
+// the answer to take.
+func waitUnavailable(ctx context.Context, err error, until time.Time) bool {
+	var pe *protocol.Error
+	if !errors.As(err, &pe) || pe.Code != protocol.CodeUnavailable || time.Now().After(until) || ctx.Err() != nil {
+		return false
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(max(pe.RetryAfter(), 100*time.Millisecond)):
+		return true
 	}
 }
 
