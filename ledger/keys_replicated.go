@@ -50,7 +50,7 @@ func (l *Ledger) RegisterKey(ctx context.Context, id AccountID, key ed25519.Publ
 	}
 	e := appendString([]byte{keyEntryKind}, string(id))
 	e = append(e, key...)
-	return l.replicateRelay(e)
+	return l.replicateEntry(e)
 }
 
 func (l *Ledger) checkOpenIntermediary(id AccountID) error {

@@ -34,7 +34,7 @@ func (l *Ledger) replicateSend(n uint32, to AccountID, m Message) error {
 	e = appendString(e, string(m.From))
 	e = binary.BigEndian.AppendUint64(e, uint64(m.Time.UnixNano()))
 	e = append(e, m.Body...)
-	return l.replicateRelay(e)
+	return l.replicateEntry(e)
 }
 
 // replicateTake takes up to max messages from mailbox n once a majority
@@ -65,7 +65,7 @@ func (l *Ledger) replicateTake(n uint32, max int) ([]Message, <-chan struct{}, e
 	e := []byte{relayEntryKind, relayTake}
 	e = binary.BigEndian.AppendUint32(e, n)
 	e = binary.BigEndian.AppendUint64(e, through)
-	if err := l.replicateRelay(e); err != nil && OutcomeOf(err) == Refused {
+	if err := l.replicateEntry(e); err != nil && OutcomeOf(err) == Refused {
 		return nil, nil, err
 	}
 	// Delivered even when the receipt is in doubt: had it committed
@@ -75,7 +75,10 @@ func (l *Ledger) replicateTake(n uint32, max int) ([]Message, <-chan struct{}, e
 	return out, nil, nil
 }
 
-func (l *Ledger) replicateRelay(e []byte) error {
+// replicateEntry carries an entry that is not a journal batch (a relay
+// or key registry change) to the replicas: a rule's refusal stands, any
+// other failure leaves it in doubt (not_leader).
+func (l *Ledger) replicateEntry(e []byte) error {
 	err := l.repl.rep.Replicate(e)
 	if err != nil && OutcomeOf(err) != Refused {
 		return broken(ErrNotLeader, "%v", err)
