@@ -86,19 +86,24 @@ func (l *Ledger) Lead() {
 // goroutine.
 func (l *Ledger) Follow() {
 	if l.repl.rep != nil {
-		l.follow(0)
+		l.follow(0, nil)
 	}
 }
 
 // follow stops the leadership of epoch, or any when epoch is 0, so that the
-// failure of a batch of an old leadership cannot end a newer one.
-func (l *Ledger) follow(epoch uint64) {
+// failure of a batch of an old leadership cannot end a newer one; cause is
+// that failure.
+func (l *Ledger) follow(epoch uint64, cause error) {
 	l.repl.mu.Lock()
 	defer l.repl.mu.Unlock()
 	if l.repl.leading.Load() && (epoch == 0 || epoch == l.repl.epoch.Load()) {
 		l.repl.leading.Store(false)
 		l.repl.epoch.Add(1)
-		l.log.Info("ledger replica follows")
+		if cause != nil {
+			l.log.Warn("ledger replica follows: a batch it proposed failed", "err", cause)
+		} else {
+			l.log.Info("ledger replica follows")
+		}
 	}
 }
 
@@ -132,7 +137,7 @@ func (l *Ledger) replicate(b *batch) error {
 	}
 	start := time.Now()
 	if err := l.repl.rep.Replicate(encodeEntry(b)); err != nil {
-		l.follow(b.epoch)
+		l.follow(b.epoch, err)
 		if errors.Is(err, ErrNotLeader) {
 			return err
 		}
