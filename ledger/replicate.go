@@ -176,34 +176,88 @@ func encodeEntry(b *batch) []byte {
 // not decode, is refused as corrupt. An entry with no records confirms
 // that the leader's state is the journal's. One caller at a time: the
 // consensus engine's apply loop.
-func (l *Ledger) Apply(entry []byte) error {
+func (l *Ledger) Apply(entry []byte) error { return l.ApplyEntries([][]byte{entry})[0] }
+
+// ApplyEntries applies committed entries in order, as Apply applies each,
+// and answers each entry's outcome at its index. The records of
+// consecutive batches go to the journal in one transaction, so a replica
+// that is handed many entries at once (a follower catching up, or entries
+// committed together) fsyncs once for them all.
+func (l *Ledger) ApplyEntries(entries [][]byte) []error {
+	errs := make([]error, len(entries))
 	if l.repl.rep == nil {
-		return broken(ErrCorrupt, "a ledger that is not replicated takes no entries")
+		for i := range errs {
+			errs[i] = broken(ErrCorrupt, "a ledger that is not replicated takes no entries")
+		}
+		return errs
 	}
 	l.repl.applyMu.Lock()
 	defer l.repl.applyMu.Unlock()
 	if l.repl.closed {
-		return ErrClosed
-	}
-	if len(entry) > 0 && entry[0] == relayEntryKind {
-		return l.applyRelay(entry)
-	}
-	if len(entry) > 0 && entry[0] == keyEntryKind {
-		return l.applyKey(entry)
-	}
-	if len(entry) < 33 || entry[0] != entryVersion {
-		return broken(ErrCorrupt, "replicated entry of unknown version or cut short")
-	}
-	last := [32]byte(entry[1:33])
-	if err := l.failed(); err != nil {
-		return err
+		for i := range errs {
+			errs[i] = ErrClosed
+		}
+		return errs
 	}
 	l.viewMu.RLock()
 	seq, head := l.view.seq, l.view.head
 	l.viewMu.RUnlock()
 	b := &batch{}
-	err := eachRecord(entry[33:], func(enc []byte) error {
-		if len(b.recs) == 0 && peekSeq(enc) != seq+1 {
+	var run []int // the entries whose records b holds
+	flush := func() {
+		if len(b.recs) > 0 {
+			b.head = head
+			err := l.applyBatch(b)
+			for _, i := range run {
+				errs[i] = err
+			}
+		}
+		b, run = &batch{}, nil
+	}
+	for i, entry := range entries {
+		switch {
+		case len(entry) > 0 && entry[0] == relayEntryKind:
+			flush()
+			errs[i] = l.applyRelay(entry)
+			continue
+		case len(entry) > 0 && entry[0] == keyEntryKind:
+			flush()
+			errs[i] = l.applyKey(entry)
+			continue
+		case len(entry) < 33 || entry[0] != entryVersion:
+			errs[i] = broken(ErrCorrupt, "replicated entry of unknown version or cut short")
+			continue
+		}
+		if err := l.failed(); err != nil {
+			errs[i] = err
+			continue
+		}
+		recs, encs, last, err := decodeEntry(entry, seq, head)
+		switch {
+		case err != nil:
+			errs[i] = err
+		case len(recs) > 0:
+			for j, r := range recs {
+				b.add(r.seq, encs[j])
+			}
+			b.recs = append(b.recs, recs...)
+			seq, head = recs[len(recs)-1].seq, last
+			run = append(run, i)
+		}
+	}
+	flush()
+	return errs
+}
+
+// decodeEntry checks that a batch entry extends the journal at seq and
+// head and chains to the head it carries, and decodes its records; encs
+// are the records' bytes within entry. An entry with no records that
+// carries head is the leader's confirmation: no records and no error.
+func decodeEntry(entry []byte, seq uint64, head [32]byte) (recs []*record, encs [][]byte, last [32]byte, err error) {
+	carried := [32]byte(entry[1:33])
+	last = head
+	err = eachRecord(entry[33:], func(enc []byte) error {
+		if len(recs) == 0 && peekSeq(enc) != seq+1 {
 			return errStaleEntry
 		}
 		r, err := decodeRecord(enc)
@@ -211,30 +265,32 @@ func (l *Ledger) Apply(entry []byte) error {
 			return err
 		}
 		switch {
-		case len(b.recs) == 0 && r.prev != head:
+		case len(recs) == 0 && r.prev != last:
 			return errStaleEntry
-		case r.seq != seq+1 || r.prev != head:
+		case r.seq != seq+1 || r.prev != last:
 			return broken(ErrCorrupt, "replicated record %d does not follow record %d in its entry", r.seq, seq)
 		}
-		b.add(r.seq, enc)
-		b.recs = append(b.recs, r)
-		seq, head = r.seq, recordHash(enc)
+		recs, encs = append(recs, r), append(encs, enc)
+		seq, last = r.seq, recordHash(enc)
 		return nil
 	})
 	switch {
 	case err != nil:
-		return err
-	case head != last && len(b.recs) == 0:
-		return errStaleEntry // a confirmation of a state the journal has left
-	case head != last:
-		return broken(ErrCorrupt, "replicated entry ending at record %d does not hash to the leader's head", seq)
-	case len(b.recs) == 0:
-		return nil // the leader's state is the journal's
+		return nil, nil, last, err
+	case last != carried && len(recs) == 0:
+		return nil, nil, last, errStaleEntry // a confirmation of a state the journal has left
+	case last != carried:
+		return nil, nil, last, broken(ErrCorrupt, "replicated entry ending at record %d does not hash to the leader's head", seq)
 	}
-	b.head = head
-	// The journal first, then the view: readers (feeds, history) find in
-	// the journal every record the view has.
-	if err := appendChunks(l.db, b.keys, b.chunks, seq, head); err != nil {
+	return recs, encs, last, nil
+}
+
+// applyBatch writes the records of committed entries to the journal, then
+// to the read view: readers (feeds, history) find in the journal every
+// record the view has.
+func (l *Ledger) applyBatch(b *batch) error {
+	last := b.recs[len(b.recs)-1].seq
+	if err := appendChunks(l.db, b.keys, b.chunks, last, b.head); err != nil {
 		l.fail(err)
 		return l.failed()
 	}
