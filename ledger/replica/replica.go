@@ -398,30 +398,66 @@ func (r *Replica) Close() error {
 // the settlement index's writes to this replica's copy.
 type fsm struct{ r *Replica }
 
-func (f fsm) Apply(l *raft.Log) any {
-	if l.Type != raft.LogCommand {
-		return nil
-	}
+func (f fsm) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
+
+// ApplyBatch applies the entries Raft commits together: the ledger's
+// batches among them are written to its journal in one transaction.
+func (f fsm) ApplyBatch(logs []*raft.Log) []any {
 	r := f.r
-	if settlement.IsIndexEntry(l.Data) {
-		err := r.index.Apply(l.Data)
-		if err != nil {
-			// The copy now lacks a committed write: this replica stops
-			// leading and serving offline settlement until it is rebuilt.
-			err = fmt.Errorf("replica: settlement index entry %d not applied: %w", l.Index, err)
-			r.indexErr.CompareAndSwap(nil, &err)
-			r.log.Error("committed entry not applied", "index", l.Index, "term", l.Term, "err", err)
+	out := make([]any, len(logs))
+	var run []int // ledger entries not yet applied
+	flush := func() {
+		if len(run) == 0 {
+			return
 		}
+		entries := make([][]byte, len(run))
+		for j, i := range run {
+			entries[j] = logs[i].Data
+		}
+		for j, err := range r.led.ApplyEntries(entries) {
+			out[run[j]] = r.noteLedgerApply(logs[run[j]], err)
+		}
+		run = run[:0]
+	}
+	for i, l := range logs {
+		switch {
+		case l.Type != raft.LogCommand:
+		case settlement.IsIndexEntry(l.Data):
+			flush()
+			out[i] = r.applyIndex(l)
+		default:
+			run = append(run, i)
+		}
+	}
+	flush()
+	return out
+}
+
+func (r *Replica) applyIndex(l *raft.Log) any {
+	err := r.index.Apply(l.Data)
+	if err != nil {
+		// The copy now lacks a committed write: this replica stops
+		// leading and serving offline settlement until it is rebuilt.
+		err = fmt.Errorf("replica: settlement index entry %d not applied: %w", l.Index, err)
+		r.indexErr.CompareAndSwap(nil, &err)
+		r.log.Error("committed entry not applied", "index", l.Index, "term", l.Term, "err", err)
 		return err
 	}
-	err := r.led.Apply(l.Data)
+	return nil
+}
+
+// noteLedgerApply logs the outcome of a ledger entry and returns it as
+// the entry's response.
+func (r *Replica) noteLedgerApply(l *raft.Log, err error) any {
 	switch {
+	case err == nil:
+		return nil
 	case errors.Is(err, ledger.ErrNotLeader), ledger.OutcomeOf(err) == ledger.Refused:
 		// Replayed after a restart (the journal has it), sequenced under
 		// an earlier leadership, or a message refused by its full
 		// mailbox: every replica decides it alike.
 		r.log.Debug("committed entry skipped", "index", l.Index, "term", l.Term, "err", err)
-	case err != nil:
+	default:
 		r.log.Error("committed entry not applied", "index", l.Index, "term", l.Term, "err", err)
 	}
 	return err
