@@ -21,6 +21,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 	"github.com/hashicorp/go-hclog"
@@ -196,7 +198,11 @@ func (c *Config) check() error {
 
 func (r *Replica) start(dir string) error {
 	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{r.log}})
-	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+	// Compaction frees the pages of many old entries at once; a freelist
+	// written with every append would cost more than the append, so bbolt
+	// rebuilds it at open instead (as the ledger's journal does).
+	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"),
+		BoltOptions: &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}})
 	if err != nil {
 		return fmt.Errorf("replica: raft log: %w", err)
 	}
