@@ -257,20 +257,11 @@ func (l *Ledger) StageSnapshot(r io.Reader) (*StagedSnapshot, error) {
 		return nil, err
 	}
 	br := bufio.NewReaderSize(r, 64<<10)
-	hdr := make([]byte, snapshotHdrLen)
-	if n, err := io.ReadFull(br, hdr); err != nil {
-		return nil, fmt.Errorf("%w: its header is cut short after %d of %d bytes", ErrSnapshotDamaged, n, snapshotHdrLen)
+	seq, head, err := readSnapshotHeader(br)
+	if err != nil {
+		return nil, err
 	}
-	if !bytes.Equal(hdr[:len(snapshotMagic)], []byte(snapshotMagic)) {
-		return nil, fmt.Errorf("%w: it does not start as a journal snapshot does", ErrSnapshotDamaged)
-	}
-	if v := hdr[len(snapshotMagic)]; v != snapshotVersion {
-		return nil, fmt.Errorf("%w: snapshot version %d, this ledger reads version %d", ErrSnapshotDamaged, v, snapshotVersion)
-	}
-	s := &StagedSnapshot{l: l, seq: binary.BigEndian.Uint64(hdr[len(snapshotMagic)+1:]), head: [32]byte(hdr[len(snapshotMagic)+9:])}
-	if s.seq == 0 {
-		return nil, fmt.Errorf("%w: it claims no records", ErrSnapshotDamaged)
-	}
+	s := &StagedSnapshot{l: l, seq: seq, head: head}
 	var ourSeq uint64
 	if err := l.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -280,7 +271,6 @@ func (l *Ledger) StageSnapshot(r io.Reader) (*StagedSnapshot, error) {
 		return nil, err
 	}
 	s.from = min(ourSeq, s.seq) + 1
-	ours := &journalCursor{l: l, next: 1, last: s.from - 1}
 	var w *bufio.Writer
 	if s.from <= s.seq {
 		f, err := os.OpenFile(filepath.Join(l.dir, restoreFileName), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -295,61 +285,11 @@ func (l *Ledger) StageSnapshot(r io.Reader) (*StagedSnapshot, error) {
 			s.Discard()
 		}
 	}()
-	var (
-		prev [32]byte
-		fork uint64 // the first record where the journal and the snapshot differ
-		rec  []byte
-		lenb []byte
-	)
-	for seq := uint64(1); seq <= s.seq; seq++ {
-		n, err := binary.ReadUvarint(br)
-		switch {
-		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-			return nil, fmt.Errorf("%w: cut short after record %d of %d", ErrSnapshotDamaged, seq-1, s.seq)
-		case err != nil:
-			return nil, fmt.Errorf("%w: record %d: %v", ErrSnapshotDamaged, seq, err)
-		case n < recHeaderLen || n > maxRecordLen:
-			return nil, fmt.Errorf("%w: record %d claims to be %d bytes long", ErrSnapshotDamaged, seq, n)
-		}
-		rec = slices.Grow(rec[:0], int(n))[:n]
-		if _, err := io.ReadFull(br, rec); err != nil {
-			return nil, fmt.Errorf("%w: cut short inside record %d of %d", ErrSnapshotDamaged, seq, s.seq)
-		}
-		if got := peekSeq(rec); got != seq {
-			return nil, fmt.Errorf("%w: it holds record %d where record %d belongs", ErrSnapshotDamaged, got, seq)
-		}
-		if !bytes.Equal(rec[recHashOffset:recHashOffset+32], prev[:]) {
-			return nil, fmt.Errorf("%w: record %d does not chain to record %d (one of them was changed)", ErrSnapshotDamaged, seq, seq-1)
-		}
-		prev = recordHash(rec)
-		switch {
-		case fork != 0:
-		case seq < s.from:
-			mine, err := ours.record()
-			if err != nil {
-				return nil, fmt.Errorf("ledger: stage snapshot: read the journal: %w", err)
-			}
-			if !bytes.Equal(mine, rec) {
-				fork = seq
-			}
-		default:
-			lenb = binary.AppendUvarint(lenb[:0], n)
-			w.Write(lenb)
-			if _, err := w.Write(rec); err != nil {
-				return nil, fmt.Errorf("ledger: stage snapshot: spool: %w", err)
-			}
-		}
-	}
-	if prev != s.head {
-		return nil, fmt.Errorf("%w: its last record, %d, does not hash to the head its header names", ErrSnapshotDamaged, s.seq)
-	}
-	switch extra, err := br.Peek(1); {
-	case len(extra) > 0:
-		return nil, fmt.Errorf("%w: bytes follow its last record, %d", ErrSnapshotDamaged, s.seq)
-	case err != io.EOF:
-		return nil, fmt.Errorf("%w: after its last record: %v", ErrSnapshotDamaged, err)
-	}
-	if fork != 0 {
+	fork, err := s.stage(br, w)
+	switch {
+	case err != nil:
+		return nil, err
+	case fork != 0:
 		return nil, fmt.Errorf("%w at record %d: this journal (up to record %d) holds a different record %d than the snapshot (up to record %d); refusing the snapshot, nothing changed",
 			ErrSnapshotForked, fork, ourSeq, fork, s.seq)
 	}
@@ -360,6 +300,94 @@ func (l *Ledger) StageSnapshot(r io.Reader) (*StagedSnapshot, error) {
 	}
 	ok = true
 	return s, nil
+}
+
+// readSnapshotHeader reads a snapshot's header: its last record's
+// sequence and hash.
+func readSnapshotHeader(br *bufio.Reader) (seq uint64, head [32]byte, err error) {
+	hdr := make([]byte, snapshotHdrLen)
+	if n, err := io.ReadFull(br, hdr); err != nil {
+		return 0, head, fmt.Errorf("%w: its header is cut short after %d of %d bytes", ErrSnapshotDamaged, n, snapshotHdrLen)
+	}
+	if !bytes.Equal(hdr[:len(snapshotMagic)], []byte(snapshotMagic)) {
+		return 0, head, fmt.Errorf("%w: it does not start as a journal snapshot does", ErrSnapshotDamaged)
+	}
+	if v := hdr[len(snapshotMagic)]; v != snapshotVersion {
+		return 0, head, fmt.Errorf("%w: snapshot version %d, this ledger reads version %d", ErrSnapshotDamaged, v, snapshotVersion)
+	}
+	seq, head = binary.BigEndian.Uint64(hdr[len(snapshotMagic)+1:]), [32]byte(hdr[len(snapshotMagic)+9:])
+	if seq == 0 {
+		return 0, head, fmt.Errorf("%w: it claims no records", ErrSnapshotDamaged)
+	}
+	return seq, head, nil
+}
+
+// stage reads the snapshot's records, checking each one's framing and its
+// link to the one before; it compares those the journal holds with the
+// journal's and spools the rest to w. It returns the first record where
+// the journal and the snapshot differ, or 0.
+func (s *StagedSnapshot) stage(br *bufio.Reader, w *bufio.Writer) (fork uint64, err error) {
+	ours := &journalCursor{l: s.l, next: 1, last: s.from - 1}
+	var prev [32]byte
+	var rec, lenb []byte
+	for seq := uint64(1); seq <= s.seq; seq++ {
+		if rec, err = readSnapshotRecord(br, seq, s.seq, rec); err != nil {
+			return 0, err
+		}
+		if !bytes.Equal(rec[recHashOffset:recHashOffset+32], prev[:]) {
+			return 0, fmt.Errorf("%w: record %d does not chain to record %d (one of them was changed)", ErrSnapshotDamaged, seq, seq-1)
+		}
+		prev = recordHash(rec)
+		switch {
+		case fork != 0:
+		case seq < s.from:
+			mine, err := ours.record()
+			if err != nil {
+				return 0, fmt.Errorf("ledger: stage snapshot: read the journal: %w", err)
+			}
+			if !bytes.Equal(mine, rec) {
+				fork = seq
+			}
+		default:
+			lenb = binary.AppendUvarint(lenb[:0], uint64(len(rec)))
+			w.Write(lenb)
+			if _, err := w.Write(rec); err != nil {
+				return 0, fmt.Errorf("ledger: stage snapshot: spool: %w", err)
+			}
+		}
+	}
+	if prev != s.head {
+		return 0, fmt.Errorf("%w: its last record, %d, does not hash to the head its header names", ErrSnapshotDamaged, s.seq)
+	}
+	switch extra, err := br.Peek(1); {
+	case len(extra) > 0:
+		return 0, fmt.Errorf("%w: bytes follow its last record, %d", ErrSnapshotDamaged, s.seq)
+	case err != io.EOF:
+		return 0, fmt.Errorf("%w: after its last record: %v", ErrSnapshotDamaged, err)
+	}
+	return fork, nil
+}
+
+// readSnapshotRecord reads record seq of a snapshot of last records into
+// buf's space and checks its framing.
+func readSnapshotRecord(br *bufio.Reader, seq, last uint64, buf []byte) ([]byte, error) {
+	n, err := binary.ReadUvarint(br)
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, fmt.Errorf("%w: cut short after record %d of %d", ErrSnapshotDamaged, seq-1, last)
+	case err != nil:
+		return nil, fmt.Errorf("%w: record %d: %v", ErrSnapshotDamaged, seq, err)
+	case n < recHeaderLen || n > maxRecordLen:
+		return nil, fmt.Errorf("%w: record %d claims to be %d bytes long", ErrSnapshotDamaged, seq, n)
+	}
+	rec := slices.Grow(buf[:0], int(n))[:n]
+	if _, err := io.ReadFull(br, rec); err != nil {
+		return nil, fmt.Errorf("%w: cut short inside record %d of %d", ErrSnapshotDamaged, seq, last)
+	}
+	if got := peekSeq(rec); got != seq {
+		return nil, fmt.Errorf("%w: it holds record %d where record %d belongs", ErrSnapshotDamaged, got, seq)
+	}
+	return rec, nil
 }
 
 // Apply brings the journal to the staged snapshot: it applies the records
