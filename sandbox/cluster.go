@@ -346,7 +346,7 @@ func (c *Cluster) start(ctx context.Context, n *node, wait time.Duration) error 
 		return errors.Join(fmt.Errorf("sandbox: serve %s: %w", n.id, err), r.Close())
 	}
 	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: ledgerhttp.NewServer(r.Ledger(), c.keys,
-		ledgerhttp.ServerOptions{Replica: r, Offline: r.Settler, Logger: c.log.With("replica", n.id)})}
+		ledgerhttp.ServerOptions{Replica: r, Offline: r.Settler, Members: Membership(r), Logger: c.log.With("replica", n.id)})}
 	go srv.Serve(ln)
 	c.mu.Lock()
 	n.r, n.srv, n.http, n.stoppedAt = r, srv, ln.Addr().String(), time.Time{}

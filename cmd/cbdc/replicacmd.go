@@ -119,7 +119,7 @@ func (c *LedgerCommand) runReplica(ctx context.Context, tlsCfg *tls.Config, log 
 		return err
 	}
 	return c.serveLedger(ctx, r.Ledger(), ledgerhttp.ServerOptions{Logger: log, Replica: r, Offline: r.Settler,
-		Members: replicaMembers{r}, OperatorToken: token}, m, tlsCfg, log)
+		Members: sandbox.Membership(r), OperatorToken: token}, m, tlsCfg, log)
 }
 
 // seedWhenLeading opens the banks and their first float once this replica

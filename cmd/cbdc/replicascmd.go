@@ -10,7 +10,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/digital-yen/cbdc-sandbox/ledger/replica"
 	"github.com/digital-yen/cbdc-sandbox/ledgerhttp"
 	"github.com/digital-yen/cbdc-sandbox/sandbox"
 )
@@ -130,21 +129,6 @@ func (c *ReplicasCommand) Run(ctx context.Context) error {
 	}
 	return tw.Flush()
 }
-
-// replicaMembers is a replica's group as the ledger service offers it.
-type replicaMembers struct{ r *replica.Replica }
-
-func (m replicaMembers) Members() ([]ledgerhttp.ReplicaMember, error) {
-	ms, err := m.r.Members()
-	out := make([]ledgerhttp.ReplicaMember, 0, len(ms))
-	for _, x := range ms {
-		out = append(out, ledgerhttp.ReplicaMember{ID: x.ID, Raft: x.Addr, Voter: x.Voter, Leader: x.Leader})
-	}
-	return out, err
-}
-
-func (m replicaMembers) AddReplica(id, addr string) error { return m.r.AddReplica(id, addr) }
-func (m replicaMembers) RemoveReplica(id string) error    { return m.r.RemoveReplica(id) }
 
 // operatorToken reads or makes the operator's token in the credentials
 // directory.
