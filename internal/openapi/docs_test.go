@@ -107,12 +107,13 @@ type runner struct {
 	t     *testing.T
 	d     *openapi.Doc
 	s     *servers
+	reps  *replicas
 	token string // bank-2's ledger session
 }
 
 func newRunner(t *testing.T, d *openapi.Doc) *runner {
 	s := startServers(t)
-	return &runner{t: t, d: d, s: s, token: s.signIn(t, "bank-2")}
+	return &runner{t: t, d: d, s: s, reps: startReplicas(t), token: s.signIn(t, "bank-2")}
 }
 
 // check sends an example and holds the answer to it.
@@ -122,6 +123,9 @@ func (r *runner) check(ex exchange, server string) error {
 		return err
 	}
 	base := map[string]string{"bank": r.s.bankURL, "ledger": r.s.ledgerURL}[server]
+	if replicatedOnly(ex.op) {
+		base = r.reps.url
+	}
 	a := send(r.t, ex.op.Method, base+ex.path, r.authorization(ex), body)
 	if a.status != ex.status {
 		return fmt.Errorf("status %d, want %d; the answer: %s", a.status, ex.status, a.body)
@@ -172,6 +176,8 @@ func (r *runner) authorization(ex exchange) string {
 				return "Bearer " + adminToken
 			case "ledgerSession":
 				return "Bearer " + r.token
+			case "operatorToken":
+				return "Bearer " + operatorToken
 			}
 		}
 	}
@@ -217,6 +223,10 @@ func cloneMap(m map[string]any) map[string]any {
 // freshValues make the request values an example cannot show once for
 // all, by operationId and pointer.
 var freshValues = map[string]func(r *runner, body map[string]any) error{
+	"addReplica /raft": func(r *runner, body map[string]any) error {
+		body["raft"] = r.reps.joinerRaft
+		return nil
+	},
 	"openSession /challenge": func(r *runner, body map[string]any) error {
 		a := send(r.t, "GET", r.s.ledgerURL+"/v1/challenge", "", nil)
 		var c struct{ Challenge string }

@@ -9,8 +9,9 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/internal/openapi"
 )
 
-// documentedRoutes lists, for each server, the patterns the document
-// gives it, and apart from them the routes the cbdc process serves beside
+// documentedRoutes lists, for each server ("ledger replica" being a
+// replica of a replicated ledger), the patterns the document gives it, and
+// apart from them the routes the cbdc process serves beside
 // the handlers (x-served-by-process).
 func documentedRoutes(t testing.TB, d *openapi.Doc) (byServer map[string][]string, process []string) {
 	byServer = map[string][]string{}
@@ -20,7 +21,12 @@ func documentedRoutes(t testing.TB, d *openapi.Doc) (byServer map[string][]strin
 			continue
 		}
 		for _, s := range opServers(t, op) {
-			byServer[s] = append(byServer[s], op.Pattern())
+			if !replicatedOnly(op) {
+				byServer[s] = append(byServer[s], op.Pattern())
+			}
+			if s == "ledger" { // a replica serves the ledger's routes and its group's
+				byServer["ledger replica"] = append(byServer["ledger replica"], op.Pattern())
+			}
 		}
 	}
 	return byServer, process
@@ -46,8 +52,8 @@ func TestOpenAPI_EveryRouteIsDocumented(t *testing.T) {
 	d := loadDoc(t)
 	s := startServers(t)
 	documented, process := documentedRoutes(t, d)
-	served := map[string][]string{"bank": s.bank.Routes(), "ledger": s.ledgerSrv.Routes()}
-	for _, server := range []string{"bank", "ledger"} {
+	served := map[string][]string{"bank": s.bank.Routes(), "ledger": s.ledgerSrv.Routes(), "ledger replica": startReplicas(t).srv.Routes()}
+	for _, server := range []string{"bank", "ledger", "ledger replica"} {
 		if len(served[server]) < 10 {
 			t.Fatalf("the %s serves %d routes; its route table was not read", server, len(served[server]))
 		}
