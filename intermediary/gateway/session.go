@@ -38,7 +38,7 @@ const (
 type session struct {
 	g         *Server
 	conn      *websocket.Conn
-	send      chan []byte
+	out       outbox
 	closing   chan struct{} // closed to ask the session to end
 	done      chan struct{} // closed when the reader has ended and handlers finished
 	closeOnce sync.Once
@@ -113,7 +113,7 @@ func (g *Server) serveWallet(w http.ResponseWriter, r *http.Request) {
 		g.hub.releaseWaiting(remote)
 		return // the upgrader has answered with the reason
 	}
-	s := &session{g: g, conn: conn, send: make(chan []byte, sendQueue), closing: make(chan struct{}),
+	s := &session{g: g, conn: conn, out: newOutbox(), closing: make(chan struct{}),
 		done: make(chan struct{}), inflight: make(chan struct{}, g.cfg.MaxInFlight), challenge: make([]byte, 32),
 		jobs: make(chan protocol.Envelope), remote: remote, waiting: true}
 	s.ctx, s.cancel = context.WithCancel(g.ctx)
@@ -189,10 +189,12 @@ func (s *session) writePump() {
 	}()
 	for {
 		select {
-		case msg := <-s.send:
-			if !s.write(websocket.TextMessage, msg) {
-				s.shutdown()
-				return
+		case <-s.out.ready:
+			for _, msg := range s.out.take() {
+				if !s.write(websocket.TextMessage, msg) {
+					s.shutdown()
+					return
+				}
 			}
 		case <-ticker.C:
 			if !s.write(websocket.PingMessage, nil) {
@@ -211,16 +213,12 @@ func (s *session) writePump() {
 
 // drain writes what is still queued; false when the connection failed.
 func (s *session) drain() bool {
-	for {
-		select {
-		case msg := <-s.send:
-			if !s.write(websocket.TextMessage, msg) {
-				return false
-			}
-		default:
-			return true
+	for _, msg := range s.out.take() {
+		if !s.write(websocket.TextMessage, msg) {
+			return false
 		}
 	}
+	return true
 }
 
 func (s *session) write(kind int, data []byte) bool {
@@ -234,11 +232,48 @@ func (s *session) write(kind int, data []byte) bool {
 func (s *session) push(msg []byte) {
 	select {
 	case <-s.done:
-	case s.send <- msg:
+		return
 	default:
+	}
+	if !s.out.put(msg) {
 		s.tooSlow.Do(func() { s.g.logs.Logf(slog.LevelWarn, "too slow", "wallet connection too slow to read; closing it") })
 		s.shutdown()
 	}
+}
+
+// outbox queues a session's messages for its writer, up to sendQueue. It
+// holds only what is queued: most sessions are idle, and a channel of
+// sendQueue slots would keep 6 KiB for each.
+type outbox struct {
+	mu    sync.Mutex
+	queue [][]byte
+	ready chan struct{} // holds a token while queue is not empty
+}
+
+func newOutbox() outbox { return outbox{ready: make(chan struct{}, 1)} }
+
+// put queues msg; false when sendQueue messages are waiting already.
+func (o *outbox) put(msg []byte) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.queue) >= sendQueue {
+		return false
+	}
+	o.queue = append(o.queue, msg)
+	select {
+	case o.ready <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// take returns what is queued, in order, and empties the queue.
+func (o *outbox) take() [][]byte {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	q := o.queue
+	o.queue = nil
+	return q
 }
 
 func (s *session) reply(typ, id string, body any) {
