@@ -75,11 +75,18 @@ func Register(ctx context.Context, url string, key ed25519.PrivateKey, name, per
 	})
 }
 
+// defaultDialer is websocket.DefaultDialer with its write buffers lent
+// from a pool while a message is written: a simulation holds thousands
+// of mostly idle wallets, and each would otherwise keep 4 KiB it rarely
+// uses.
+var defaultDialer = &websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: 45 * time.Second,
+	WriteBufferPool: &sync.Pool{}}
+
 func open(ctx context.Context, url string, key ed25519.PrivateKey, opts DialOptions, typ string,
 	body func(protocol.Challenge, []byte, []byte) any) (*Client, error) {
 	d := opts.Dialer
 	if d == nil {
-		d = websocket.DefaultDialer
+		d = defaultDialer
 	}
 	conn, resp, err := d.DialContext(ctx, url, opts.Header)
 	if err != nil {
