@@ -5,16 +5,12 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -25,21 +21,18 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledger/replica"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
-	"github.com/digital-yen/cbdc-sandbox/wallet"
 )
 
 // payNet is a benchmark population: a durable ledger, banks in this
 // process serving real websockets on loopback, registered wallets and the
 // connected ones. It is built once per size and reused by every b.N.
 type payNet struct {
-	dir       string
-	ledger    *ledger.Ledger     // the lone ledger, or the replicas' leader
-	replicas  []*replica.Replica // a replicated ledger's group; none for a lone one
-	banks     []*intermediary.Bank
-	servers   []*httptest.Server
-	addresses []string         // every registered wallet
-	clients   []*wallet.Client // the connected ones
-	runs      atomic.Int64
+	dir      string
+	ledger   *ledger.Ledger     // the lone ledger, or the replicas' leader
+	replicas []*replica.Replica // a replicated ledger's group; none for a lone one
+	banks    []*intermediary.Bank
+	servers  []*httptest.Server
+	wallets  *walletsProc // the connected wallets, in their own process
 }
 
 var (
@@ -48,6 +41,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(benchWalletsEnv) != "" {
+		os.Exit(walletsProcess())
+	}
 	code := m.Run()
 	for _, n := range payNets {
 		n.close()
@@ -59,8 +55,9 @@ func TestMain(m *testing.M) {
 // presigned pay instructions over websockets to their banks, which check
 // the signature, the payer's limits and rate, and settle each payment
 // durably on the central ledger before answering; payees at any bank get
-// notifications. The load generator runs in the same process, on the same
-// cores.
+// notifications. The wallets run in a process of their own on the same
+// cores (see bench_wallets_test.go), so that what this process uses is the
+// banks' and the ledger's.
 //
 // load=closed keeps one payment in flight per connected wallet: the most
 // the system does, with latency as long as that queue makes it. rate=N
@@ -70,9 +67,10 @@ func TestMain(m *testing.M) {
 // runs the closed loop against a central ledger of three replicas in this
 // process (Raft on loopback, every replica's files on the one disk), the
 // banks calling its leader. Beside the rate and latency, each run reports
-// µs-cpu/payment (the whole process's CPU, wallets included, over the
-// payments made), heap-MB (the live heap after a collection, every wallet
-// still connected) and goroutines.
+// µs-cpu/payment (the CPU of this process, the banks' and the ledger's,
+// over the payments made), µs-cpu/payment-wallets (the wallets' process),
+// heap-MB (this process's live heap after a collection, every wallet
+// still connected) and goroutines (this process's).
 func BenchmarkPayments(b *testing.B) {
 	for _, s := range []struct{ wallets, banks, connected int }{{100_000, 5, 5_000}} {
 		name := fmt.Sprintf("wallets=%d,banks=%d,connected=%d", s.wallets, s.banks, s.connected)
@@ -130,16 +128,19 @@ func newPayNet(wallets, banks, connected, replicas int) (*payNet, error) {
 	}
 	keys := make([]ed25519.PrivateKey, wallets)
 	for i := range keys {
-		_, keys[i], _ = ed25519.GenerateKey(nil)
+		keys[i] = benchKey(i)
 	}
 	perBank := wallets / banks
 	for i := range banks {
-		id := ledger.AccountID(fmt.Sprintf("bank-%d", i+1))
-		if err := n.addBank(ctx, id, keys[i*perBank:(i+1)*perBank]); err != nil {
+		if err := n.addBank(ctx, ledger.AccountID(benchBankID(i)), keys[i*perBank:(i+1)*perBank]); err != nil {
 			return nil, err
 		}
 	}
-	if err := n.connect(ctx, keys, perBank, banks, connected); err != nil {
+	urls := make([]string, len(n.servers))
+	for i, s := range n.servers {
+		urls[i] = s.URL
+	}
+	if n.wallets, err = startWallets(urls, wallets, banks, connected); err != nil {
 		return nil, err
 	}
 	return n, nil
@@ -211,7 +212,6 @@ func (n *payNet) addBank(ctx context.Context, id ledger.AccountID, keys []ed2551
 			pub := k.Public().(ed25519.PublicKey)
 			specs[i] = bankadmin.CustomerSpec{Name: "wallet", PersonID: fmt.Sprintf("%s-%d", id, start+i), PublicKeys: []ed25519.PublicKey{pub}}
 			addr := protocol.WalletAddress(pub, string(id))
-			n.addresses = append(n.addresses, addr)
 			funding = append(funding, ledger.Transfer{From: id, To: ledger.AccountID(addr), Amount: 10_000})
 		}
 		if _, err := bank.OnboardMany(ctx, specs); err != nil {
@@ -226,38 +226,9 @@ func (n *payNet) addBank(ctx context.Context, id ledger.AccountID, keys []ed2551
 	return nil
 }
 
-// connect opens sessions for the first connected/banks wallets of each bank.
-func (n *payNet) connect(ctx context.Context, keys []ed25519.PrivateKey, perBank, banks, connected int) error {
-	n.clients = make([]*wallet.Client, connected)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	sem := make(chan struct{}, 64)
-	for i := range connected {
-		bank := i % banks
-		key := keys[bank*perBank+i/banks]
-		url := "ws" + strings.TrimPrefix(n.servers[bank].URL, "http") + protocol.Path
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			c, err := wallet.Dial(ctx, url, key, wallet.DialOptions{Events: 16})
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil && first == nil {
-				first = err
-			}
-			n.clients[i] = c
-		})
-	}
-	wg.Wait()
-	return first
-}
-
 func (n *payNet) close() {
-	for _, c := range n.clients {
-		if c != nil {
-			c.Close()
-		}
+	if n.wallets != nil {
+		n.wallets.close()
 	}
 	for i, b := range n.banks {
 		n.servers[i].CloseClientConnections()
@@ -274,115 +245,37 @@ func (n *payNet) close() {
 	os.RemoveAll(n.dir)
 }
 
-// payment is one presigned instruction of a connected wallet.
-type payment struct {
-	client int
-	id     string
-	msg    []byte
-}
-
-// presign signs n payments to random wallets at any bank; closed spreads
-// them evenly over the connected wallets, otherwise each payer is random.
-func (n *payNet) presign(b *testing.B, count int, closed bool) []payment {
-	run := n.runs.Add(1)
-	rng := rand.New(rand.NewPCG(uint64(run), 1))
-	out := make([]payment, count)
-	for i := range out {
-		ci := i % len(n.clients)
-		if !closed {
-			ci = rng.IntN(len(n.clients))
-		}
-		c := n.clients[ci]
-		to := n.addresses[rng.IntN(len(n.addresses))]
-		for to == c.Address() {
-			to = n.addresses[rng.IntN(len(n.addresses))]
-		}
-		id := fmt.Sprintf("b%d-%d", run, i)
-		msg, err := c.SignedPay(id, to, 1)
-		if err != nil {
-			b.Fatal(err)
-		}
-		out[i] = payment{ci, id, msg}
-	}
-	return out
-}
-
 // runClosed makes b.N payments, one in flight per connected wallet.
-func (n *payNet) runClosed(b *testing.B) {
-	pays := n.presign(b, b.N, true)
-	lat := make([][]time.Duration, len(n.clients))
-	var failures failures
-	b.ResetTimer()
-	cpu0, start := processCPU(), time.Now()
-	var wg sync.WaitGroup
-	for ci := range n.clients {
-		wg.Go(func() {
-			for i := ci; i < len(pays); i += len(n.clients) {
-				t0 := time.Now()
-				failures.note(n.pay(pays[i]))
-				lat[ci] = append(lat[ci], time.Since(t0))
-			}
-		})
-	}
-	wg.Wait()
-	report(b, time.Since(start), processCPU()-cpu0, slices.Concat(lat...), &failures)
-}
+func (n *payNet) runClosed(b *testing.B) { n.run(b, true, 0) }
 
 // runOpen sends b.N payments at rate a second, each when it is due.
 func (n *payNet) runOpen(b *testing.B, rate int) {
-	pays := n.presign(b, b.N, false)
-	lat := make([]time.Duration, len(pays))
-	var failures failures
-	interval := time.Second / time.Duration(rate)
-	b.ResetTimer()
-	cpu0, start := processCPU(), time.Now()
-	var wg sync.WaitGroup
-	for i := range pays {
-		due := start.Add(time.Duration(i) * interval)
-		if d := time.Until(due); d > time.Millisecond {
-			time.Sleep(d)
-		}
-		wg.Go(func() {
-			failures.note(n.pay(pays[i]))
-			lat[i] = time.Since(due)
-		})
-	}
-	wg.Wait()
-	report(b, time.Since(start), processCPU()-cpu0, lat, &failures)
+	n.run(b, false, rate)
 	b.ReportMetric(float64(rate), "target/s")
 }
 
-func (n *payNet) pay(p payment) error {
-	return n.clients[p.client].CallRaw(context.Background(), p.id, p.msg, protocol.TypePaid, nil)
-}
-
-type failures struct {
-	count atomic.Int64
-	first atomic.Value
-}
-
-func (f *failures) note(err error) {
-	if err != nil {
-		f.count.Add(1)
-		f.first.CompareAndSwap(nil, err.Error())
+// run has the wallets presign b.N payments, then make them while it
+// measures; every payment must be made.
+func (n *payNet) run(b *testing.B, closed bool, rate int) {
+	if _, err := n.wallets.call(walletsCommand{Op: "sign", Count: b.N, Closed: closed}); err != nil {
+		b.Fatal(err)
 	}
-}
-
-// report checks every payment was made and reports the rate and latency;
-// the CPU a payment cost the whole process (banks, ledger and the wallets
-// that pay, all in this process) in µs; and, after a collection, the live
-// heap and the goroutines with every wallet still connected.
-func report(b *testing.B, elapsed, cpu time.Duration, lat []time.Duration, f *failures) {
+	b.ResetTimer()
+	cpu0 := processCPU()
+	a, err := n.wallets.call(walletsCommand{Op: "go", Rate: rate})
+	cpu := processCPU() - cpu0
 	b.StopTimer()
-	if c := f.count.Load(); c > 0 {
-		b.Fatalf("%d of %d payments failed; first: %v", c, b.N, f.first.Load())
+	if err != nil {
+		b.Fatal(err)
 	}
-	slices.Sort(lat)
-	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / 1e6 }
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "payments/s")
-	b.ReportMetric(q(0.50), "p50-ms")
-	b.ReportMetric(q(0.99), "p99-ms")
+	if a.Failed > 0 {
+		b.Fatalf("%d of %d payments failed; first: %v", a.Failed, b.N, a.First)
+	}
+	b.ReportMetric(float64(b.N)/a.Elapsed.Seconds(), "payments/s")
+	b.ReportMetric(a.P50, "p50-ms")
+	b.ReportMetric(a.P99, "p99-ms")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "µs-cpu/payment")
+	b.ReportMetric(float64(a.CPU.Microseconds())/float64(b.N), "µs-cpu/payment-wallets")
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
