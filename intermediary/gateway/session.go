@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -124,7 +125,6 @@ func (g *Server) serveWallet(w http.ResponseWriter, r *http.Request) {
 		conn.Close()
 		return
 	}
-	defer g.conns.Done()
 	// A connection that does not open a session in time is closed, so
 	// idle sockets cannot pile up.
 	timer := time.AfterFunc(helloWait, func() {
@@ -132,10 +132,23 @@ func (g *Server) serveWallet(w http.ResponseWriter, r *http.Request) {
 			s.shutdown()
 		}
 	})
-	defer timer.Stop()
 	go s.writePump()
 	s.reply(protocol.TypeChallenge, "", protocol.Challenge{Bank: string(g.id), Challenge: s.challenge})
-	s.readPump()
+	// The session reads on a goroutine of its own and the handler
+	// returns, so the HTTP server lets go of what it kept for the
+	// connection: a hijacked connection never uses its 4 KiB write
+	// buffer again.
+	go func() {
+		defer g.conns.Done()
+		defer timer.Stop()
+		defer func() {
+			if p := recover(); p != nil { // as the HTTP server would have: end this connection, not the bank
+				g.log.Error("wallet connection's reader failed", "panic", p, "stack", string(debug.Stack()))
+				conn.Close()
+			}
+		}()
+		s.readPump()
+	}()
 }
 
 func (s *session) readPump() {
