@@ -154,3 +154,57 @@ func hostileStream(t *testing.T, rng *rand.Rand) [][]byte {
 	}
 	return stream
 }
+
+// When the write of a group's records fails, every entry decided after
+// them fails as it would have one by one: a confirmation or a refusal
+// rests on the journal before it, which this replica could not write.
+func TestApplyEntries_AfterAFailedWriteNothingIsConfirmed(t *testing.T) {
+	p := newPair(t)
+	p.leader.Lead()
+	ctx := context.Background()
+	for _, id := range []ledger.AccountID{"bank-a", "bank-b"} {
+		if _, err := p.leader.OpenAccount(ctx, "open-"+string(id), ledger.AccountSpec{ID: id, Kind: ledger.KindIntermediary}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.mu.Lock()
+	base := len(p.entries)
+	p.mu.Unlock()
+	if _, err := p.leader.Issue(ctx, "issue-a", "bank-a", 100); err != nil {
+		t.Fatal(err)
+	}
+	// Refused for want of funds: an entry that confirms the state.
+	if _, err := p.leader.Transfer(ctx, "too-much", "bank-a", "bank-b", 1_000_000); err == nil {
+		t.Fatal("a transfer beyond the balance was made")
+	}
+	p.mu.Lock()
+	all := append([][]byte(nil), p.entries...)
+	p.mu.Unlock()
+	tail := append(all[base:], all[0]) // and a replayed, stale entry
+	if len(tail) < 3 {
+		t.Fatalf("%d entries after the accounts were opened, want a batch and a confirmation", len(tail)-1)
+	}
+	broken := func() *ledger.Ledger {
+		l := openFollower(t)
+		for _, e := range all[:base] {
+			if err := l.Apply(e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := ledger.FailStorageForTest(l); err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	one := broken()
+	grouped := broken().ApplyEntries(tail)
+	for i, e := range tail {
+		want := one.Apply(e)
+		if want == nil {
+			t.Fatalf("entry %d applied on a replica whose storage failed", i)
+		}
+		if fmt.Sprint(grouped[i]) != fmt.Sprint(want) {
+			t.Errorf("entry %d: one by one %v, grouped %v", i, want, grouped[i])
+		}
+	}
+}

@@ -233,17 +233,23 @@ func (l *Ledger) ApplyEntries(entries [][]byte) []error {
 			continue
 		}
 		recs, encs, last, err := decodeEntry(entry, seq, head)
-		switch {
-		case err != nil:
-			errs[i] = err
-		case len(recs) > 0:
-			for j, r := range recs {
-				b.add(r.seq, encs[j])
+		if err != nil || len(recs) == 0 {
+			// A refusal or a confirmation rests on the journal before
+			// it: the records still waiting to be written must be
+			// written first, and if that fails, so does this entry.
+			flush()
+			if ferr := l.failed(); ferr != nil {
+				err = ferr
 			}
-			b.recs = append(b.recs, recs...)
-			seq, head = recs[len(recs)-1].seq, last
-			run = append(run, i)
+			errs[i] = err
+			continue
 		}
+		for j, r := range recs {
+			b.add(r.seq, encs[j])
+		}
+		b.recs = append(b.recs, recs...)
+		seq, head = recs[len(recs)-1].seq, last
+		run = append(run, i)
 	}
 	flush()
 	return errs
