@@ -208,6 +208,7 @@ func (s *session) writePump() {
 					s.shutdown()
 					return
 				}
+				s.out.wrote()
 			}
 		case <-ticker.C:
 			if !s.write(websocket.PingMessage, nil) {
@@ -230,6 +231,7 @@ func (s *session) drain() bool {
 		if !s.write(websocket.TextMessage, msg) {
 			return false
 		}
+		s.out.wrote()
 	}
 	return true
 }
@@ -254,24 +256,26 @@ func (s *session) push(msg []byte) {
 	}
 }
 
-// outbox queues a session's messages for its writer, up to sendQueue. It
-// holds only what is queued: most sessions are idle, and a channel of
-// sendQueue slots would keep 6 KiB for each.
+// outbox queues a session's messages for its writer, up to sendQueue
+// not yet written. It holds only what waits: most sessions are idle, and
+// a channel of sendQueue slots would keep 6 KiB for each.
 type outbox struct {
-	mu    sync.Mutex
-	queue [][]byte
-	ready chan struct{} // holds a token while queue is not empty
+	mu        sync.Mutex
+	queue     [][]byte
+	unwritten int           // queued, or taken by the writer and not yet written
+	ready     chan struct{} // holds a token while queue is not empty
 }
 
 func newOutbox() outbox { return outbox{ready: make(chan struct{}, 1)} }
 
-// put queues msg; false when sendQueue messages are waiting already.
+// put queues msg; false when sendQueue messages are unwritten already.
 func (o *outbox) put(msg []byte) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(o.queue) >= sendQueue {
+	if o.unwritten >= sendQueue {
 		return false
 	}
+	o.unwritten++
 	o.queue = append(o.queue, msg)
 	select {
 	case o.ready <- struct{}{}:
@@ -280,13 +284,21 @@ func (o *outbox) put(msg []byte) bool {
 	return true
 }
 
-// take returns what is queued, in order, and empties the queue.
+// take returns what is queued, in order, and empties the queue; the
+// writer calls wrote for each message it has written.
 func (o *outbox) take() [][]byte {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	q := o.queue
 	o.queue = nil
 	return q
+}
+
+// wrote counts one taken message as written.
+func (o *outbox) wrote() {
+	o.mu.Lock()
+	o.unwritten--
+	o.mu.Unlock()
 }
 
 func (s *session) reply(typ, id string, body any) {
