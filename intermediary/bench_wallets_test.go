@@ -189,7 +189,7 @@ func (ws *benchWallets) do(c walletsCommand) (walletsAnswer, error) {
 
 func (ws *benchWallets) connect(c walletsCommand) error {
 	perBank := c.Wallets / c.Banks
-	ws.addresses = make([]string, c.Wallets)
+	ws.addresses = make([]string, perBank*c.Banks) // the wallets the banks registered
 	for i := range ws.addresses {
 		ws.addresses[i] = protocol.WalletAddress(benchKey(i).Public().(ed25519.PublicKey), benchBankID(i/perBank))
 	}
