@@ -130,9 +130,7 @@ func hostileStream(t *testing.T, rng *rand.Rand) [][]byte {
 			}
 		}
 	}
-	p.mu.Lock()
-	real := append([][]byte(nil), p.entries...)
-	p.mu.Unlock()
+	real := p.log()
 	var stream [][]byte
 	for i, e := range real {
 		for range rng.IntN(3) {
@@ -159,17 +157,9 @@ func hostileStream(t *testing.T, rng *rand.Rand) [][]byte {
 // them fails as it would have one by one: a confirmation or a refusal
 // rests on the journal before it, which this replica could not write.
 func TestApplyEntries_AfterAFailedWriteNothingIsConfirmed(t *testing.T) {
-	p := newPair(t)
-	p.leader.Lead()
+	p := pairWithBanks(t)
 	ctx := context.Background()
-	for _, id := range []ledger.AccountID{"bank-a", "bank-b"} {
-		if _, err := p.leader.OpenAccount(ctx, "open-"+string(id), ledger.AccountSpec{ID: id, Kind: ledger.KindIntermediary}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p.mu.Lock()
-	base := len(p.entries)
-	p.mu.Unlock()
+	base := len(p.log())
 	if _, err := p.leader.Issue(ctx, "issue-a", "bank-a", 100); err != nil {
 		t.Fatal(err)
 	}
@@ -177,9 +167,7 @@ func TestApplyEntries_AfterAFailedWriteNothingIsConfirmed(t *testing.T) {
 	if _, err := p.leader.Transfer(ctx, "too-much", "bank-a", "bank-b", 1_000_000); err == nil {
 		t.Fatal("a transfer beyond the balance was made")
 	}
-	p.mu.Lock()
-	all := append([][]byte(nil), p.entries...)
-	p.mu.Unlock()
+	all := p.log()
 	tail := append(all[base:], all[0]) // and a replayed, stale entry
 	if len(tail) < 3 {
 		t.Fatalf("%d entries after the accounts were opened, want a batch and a confirmation", len(tail)-1)

@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 )
@@ -16,7 +15,7 @@ import (
 // intermediaries have keys, and a replica rebuilt from the log or from a
 // snapshot holds the same registry.
 func TestKeyRegistry_ReplicatedReplayedAndSnapshotted(t *testing.T) {
-	p := relayPair(t)
+	p := pairWithBanks(t)
 	ctx := context.Background()
 	pubA, _, _ := ed25519.GenerateKey(nil)
 	pubB, _, _ := ed25519.GenerateKey(nil)
@@ -44,15 +43,8 @@ func TestKeyRegistry_ReplicatedReplayedAndSnapshotted(t *testing.T) {
 	}
 
 	// Replayed into a fresh replica.
-	var fresh *ledger.Ledger
-	fresh, err := ledger.Open(t.TempDir(), ledger.Options{Replicator: alone{&fresh}, GenesisTime: time.Unix(1_700_000_000, 0)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fresh.Close()
-	p.mu.Lock()
-	entries := p.entries
-	p.mu.Unlock()
+	fresh := openFollower(t)
+	entries := p.log()
 	for _, e := range entries {
 		if err := fresh.Apply(e); err != nil {
 			t.Fatal(err)
@@ -67,7 +59,7 @@ func TestKeyRegistry_ReplicatedReplayedAndSnapshotted(t *testing.T) {
 	if _, err := p.leader.SnapshotKeys().WriteTo(&buf); err != nil {
 		t.Fatal(err)
 	}
-	other := relayPair(t)
+	other := pairWithBanks(t)
 	for cut := 1; cut < buf.Len(); cut++ {
 		if _, err := other.follower.StageKeys(bytes.NewReader(buf.Bytes()[:cut])); err == nil {
 			t.Fatalf("a registry cut at %d of %d bytes was staged", cut, buf.Len())

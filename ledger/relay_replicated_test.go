@@ -12,7 +12,7 @@ import (
 )
 
 // relayPair is a replicated pair with two open banks.
-func relayPair(t *testing.T) *pair {
+func pairWithBanks(t *testing.T) *pair {
 	t.Helper()
 	p := newPair(t)
 	p.leader.Lead()
@@ -51,7 +51,7 @@ func bodies(msgs []ledger.Message) string {
 // too: after a failover the new leader delivers the rest, each once, with
 // its sender and time.
 func TestReplicatedRelay_MailboxesSurviveAFailover(t *testing.T) {
-	p := relayPair(t)
+	p := pairWithBanks(t)
 	ctx := context.Background()
 	a := p.leader.Intermediary("bank-a")
 	for i := 1; i <= 5; i++ {
@@ -87,7 +87,7 @@ func TestReplicatedRelay_MailboxesSurviveAFailover(t *testing.T) {
 func TestReplicatedRelay_ReceiptInDoubtLosesNothing(t *testing.T) {
 	for _, committed := range []bool{false, true} {
 		t.Run(fmt.Sprintf("committed=%v", committed), func(t *testing.T) {
-			p := relayPair(t)
+			p := pairWithBanks(t)
 			ctx := context.Background()
 			for _, m := range []string{"m1", "m2"} {
 				if err := p.leader.Intermediary("bank-a").Send(ctx, "bank-b", []byte(m)); err != nil {
@@ -115,7 +115,7 @@ func TestReplicatedRelay_ReceiptInDoubtLosesNothing(t *testing.T) {
 		})
 	}
 	// A send in doubt is the caller's to ask again.
-	p := relayPair(t)
+	p := pairWithBanks(t)
 	p.mu.Lock()
 	p.fail = errors.New("leadership lost")
 	p.mu.Unlock()
@@ -127,7 +127,7 @@ func TestReplicatedRelay_ReceiptInDoubtLosesNothing(t *testing.T) {
 // A full mailbox refuses alike on every replica, and the refusal is a
 // rule's, not a doubt.
 func TestReplicatedRelay_FullMailboxRefusedAlike(t *testing.T) {
-	p := relayPair(t)
+	p := pairWithBanks(t)
 	ctx := context.Background()
 	a := p.leader.Intermediary("bank-a")
 	for i := range ledger.MaxMailbox {
@@ -153,7 +153,7 @@ func TestReplicatedRelay_FullMailboxRefusedAlike(t *testing.T) {
 // mailboxes and ends with the same ones, journal entries it already has
 // skipped.
 func TestReplicatedRelay_ReplayRebuildsTheMailboxes(t *testing.T) {
-	p := relayPair(t)
+	p := pairWithBanks(t)
 	ctx := context.Background()
 	a := p.leader.Intermediary("bank-a")
 	for i := 1; i <= 4; i++ {
@@ -172,9 +172,7 @@ func TestReplicatedRelay_ReplayRebuildsTheMailboxes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fresh.Close()
-	p.mu.Lock()
-	entries := p.entries
-	p.mu.Unlock()
+	entries := p.log()
 	for round := range 2 { // twice: the second time as a restart's replay over the journal
 		for i, e := range entries {
 			if err := fresh.Apply(e); err != nil && !(round == 1 && errors.Is(err, ledger.ErrNotLeader)) {
@@ -196,7 +194,7 @@ func TestReplicatedRelay_ReplayRebuildsTheMailboxes(t *testing.T) {
 
 // A relay entry cut short or of an unknown kind is refused as corrupt.
 func TestReplicatedRelay_BadEntriesRefused(t *testing.T) {
-	p := relayPair(t)
+	p := pairWithBanks(t)
 	for _, e := range [][]byte{{'R'}, {'R', 9, 0, 0, 0, 1}, {'R', 1, 0, 0, 0, 1, 0, 5, 'b'}, {'R', 2, 0, 0, 0, 1, 0}} {
 		if err := p.follower.Apply(e); !errors.Is(err, ledger.ErrCorrupt) {
 			t.Errorf("entry %v: %v, want corrupt", e, err)
@@ -209,7 +207,7 @@ func TestReplicatedRelay_BadEntriesRefused(t *testing.T) {
 // the same, and a copy cut short anywhere or with a mailbox over its
 // bounds is refused with the relay unchanged.
 func TestRelaySnapshot_RoundTripAndDamage(t *testing.T) {
-	p := relayPair(t)
+	p := pairWithBanks(t)
 	ctx := context.Background()
 	for i := 1; i <= 4; i++ {
 		if err := p.leader.Intermediary("bank-a").Send(ctx, "bank-b", fmt.Appendf(nil, "rtp-%d", i)); err != nil {
@@ -226,7 +224,7 @@ func TestRelaySnapshot_RoundTripAndDamage(t *testing.T) {
 	}
 	snap := buf.Bytes()
 
-	other := relayPair(t)
+	other := pairWithBanks(t)
 	if err := other.leader.Intermediary("bank-a").Send(ctx, "bank-b", []byte("only here")); err != nil {
 		t.Fatal(err)
 	}

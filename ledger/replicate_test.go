@@ -38,6 +38,13 @@ func (p *pair) Replicate(entry []byte) error {
 	return p.fail
 }
 
+// log is a copy of the entries replicated so far.
+func (p *pair) log() [][]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([][]byte(nil), p.entries...)
+}
+
 type nobody struct{}
 
 func (nobody) Replicate([]byte) error { return errors.New("followers do not propose") }
