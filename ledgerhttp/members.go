@@ -3,13 +3,13 @@ package ledgerhttp
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
@@ -55,22 +55,6 @@ func (s *Server) memberRoutes() []route {
 	}
 }
 
-// operator runs h for a request that bears the operator's token.
-func (s *Server) operator(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if s.operatorToken == "" {
-			writeError(w, http.StatusForbidden, "forbidden", "this ledger was started without an operator token, so its group cannot be changed over the network")
-			return
-		}
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(s.operatorToken)) != 1 {
-			writeError(w, http.StatusUnauthorized, "unauthenticated", "changing the group needs the operator's token: Authorization: Bearer <operator.token>")
-			return
-		}
-		h(w, r)
-	}
-}
-
 func (s *Server) handleMembers(w http.ResponseWriter, _ *http.Request) {
 	m, err := s.members.Members()
 	if err != nil {
@@ -103,12 +87,17 @@ func (s *Server) changeMembers(w http.ResponseWriter, err error) {
 	}
 }
 
-// Operator changes a replicated ledger's group through any of its
-// replicas: a change goes to each in turn until the leader takes it.
+// Operator is the central bank's operator at a ledger, reached through
+// any of its replicas (one for a lone ledger). A change to the group
+// goes to each in turn until the leader takes it; a read (operator_client.go)
+// goes to the replica that last answered, and to the next when that one
+// cannot. It is safe for concurrent use.
 type Operator struct {
 	URLs  []string // one per replica, as the banks are given them
 	Token string   // the operator's token
 	HTTP  *http.Client
+
+	at atomic.Int32 // the replica reads go to now
 }
 
 // Members lists the group as the first replica that answers knows it.

@@ -18,6 +18,10 @@ type selfLeader struct{}
 
 func (selfLeader) Role() string              { return "leader" }
 func (selfLeader) Leader() (id, addr string) { return "ledger-x", "" }
+func (selfLeader) ID() string                { return "ledger-x" }
+func (selfLeader) Progress() (uint64, uint64, uint64) {
+	return 1, 0, 0
+}
 
 // replicaOver serves a ledger with bank-1 open as a replica that believes
 // it leads.

@@ -198,7 +198,9 @@ func (s *Server) handleRevocations(w http.ResponseWriter, _ *http.Request, _ *le
 	writeJSON(w, http.StatusOK, revocationsResponse{List: st.Revocations().Marshal()})
 }
 
-type wireDevice struct {
+// OfflineDevice is what the ledger knows of a purse, as a retirement and
+// GET /v1/offline/devices/{serial} answer.
+type OfflineDevice struct {
 	Serial        string           `json:"serial"`
 	Bank          ledger.AccountID `json:"bank"`
 	Wallet        ledger.AccountID `json:"wallet"`
@@ -219,8 +221,12 @@ func (s *Server) handleRetire(w http.ResponseWriter, r *http.Request, bank *ledg
 		s.writeSettlementError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, wireDevice{Serial: d.Serial.String(), Bank: d.Bank, Wallet: d.Wallet, Escrow: d.Escrow,
-		EscrowBalance: d.EscrowBalance, Mode: d.Mode.String(), Revoked: string(d.Revoked)})
+	writeJSON(w, http.StatusOK, deviceOf(d))
+}
+
+func deviceOf(d settlement.DeviceInfo) OfflineDevice {
+	return OfflineDevice{Serial: d.Serial.String(), Bank: d.Bank, Wallet: d.Wallet, Escrow: d.Escrow,
+		EscrowBalance: d.EscrowBalance, Mode: d.Mode.String(), Revoked: string(d.Revoked)}
 }
 
 func (s *Server) writeSettlementError(w http.ResponseWriter, err error) {
@@ -314,7 +320,7 @@ func (c *Client) Revocations(ctx context.Context) (offline.RevocationList, error
 
 // RetireDevice revokes a device its owner reported lost.
 func (c *Client) RetireDevice(ctx context.Context, serial offline.Serial) (settlement.DeviceInfo, error) {
-	var r wireDevice
+	var r OfflineDevice
 	if err := c.call(ctx, http.MethodPost, "/v1/offline/devices/"+serial.String()+"/retire", struct{}{}, &r); err != nil {
 		return settlement.DeviceInfo{}, err
 	}

@@ -44,16 +44,23 @@ type ServerOptions struct {
 	Offline func() *settlement.Settler
 
 	// Members, for a replicated ledger, lists and changes its group
-	// (/v1/replicas); changes need OperatorToken, and none are taken
-	// without one.
-	Members       Membership
+	// (/v1/replicas).
+	Members Membership
+	// OperatorToken is the central bank's operator's: it changes the group
+	// and reads the whole ledger (operator.go). None of those calls is
+	// taken without one.
 	OperatorToken string
 }
 
-// Replica is one replica of a replicated ledger as /readyz sees it.
+// Replica is one replica of a replicated ledger as /readyz and
+// GET /v1/replica see it.
 type Replica interface {
+	ID() string
 	Role() string              // leader, follower, candidate or shutdown
 	Leader() (id, addr string) // empty when no leader is known
+	// Progress is the Raft term it is in, the last entry it knows
+	// committed and the last it has applied to its ledger.
+	Progress() (term, commit, applied uint64)
 }
 
 // Server serves one central ledger to the intermediaries whose keys it holds.
@@ -114,8 +121,8 @@ func (s *Server) routes() []route {
 		{"GET /v1/accounts/{id}", s.authed(s.handleAccount)},
 		{"GET /v1/accounts/{id}/history", s.authed(s.handleHistory)},
 		{"GET /v1/holders/{id}", s.authed(s.handleHolder)},
-		{"GET /v1/totals", s.authed(s.handleTotals)},
-	}, s.longPollRoutes(), s.offlineRoutes(), s.memberRoutes())
+		{"GET /v1/totals", s.sessionOrOperator(s.handleOperatorTotals, s.handleTotals)},
+	}, s.longPollRoutes(), s.offlineRoutes(), s.memberRoutes(), s.operatorRoutes())
 }
 
 // Routes lists the patterns the server serves, such as "POST /v1/ops", as

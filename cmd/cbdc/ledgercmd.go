@@ -124,6 +124,13 @@ func (c *LedgerCommand) Run(ctx context.Context) (err error) {
 // until ctx ends.
 func (c *LedgerCommand) serveLedger(ctx context.Context, l *ledger.Ledger, opts ledgerhttp.ServerOptions, m *metrics.Metrics,
 	tlsCfg *tls.Config, log *slog.Logger) error {
+	// The operator's token, beside the banks' credentials: it reads the
+	// whole ledger (its journal, an audit) and changes a group.
+	token, err := operatorToken(c.cfg.credentials())
+	if err != nil {
+		return err
+	}
+	opts.OperatorToken = token
 	keys, err := ledgerhttp.OpenKeys(l.Dir())
 	if err != nil {
 		return explainStorage(err, "ledger", ledgerHolder)

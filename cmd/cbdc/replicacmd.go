@@ -114,12 +114,8 @@ func (c *LedgerCommand) runReplica(ctx context.Context, tlsCfg *tls.Config, log 
 	}
 	go seedWhenLeading(leaderWork, r.Ledger(), c.cfg.Banks, c.cfg.Float, creds, log)
 	go sandbox.CloseWindows(leaderWork, r.Settler, c.cfg.Offline.window, log)
-	token, err := operatorToken(c.cfg.credentials())
-	if err != nil {
-		return err
-	}
 	return c.serveLedger(ctx, r.Ledger(), ledgerhttp.ServerOptions{Logger: log, Replica: r, Offline: r.Settler,
-		Members: sandbox.Membership(r), OperatorToken: token}, m, tlsCfg, log)
+		Members: sandbox.Membership(r)}, m, tlsCfg, log)
 }
 
 // seedWhenLeading opens the banks and their first float once this replica

@@ -81,7 +81,7 @@ func startServersWith(t *testing.T, float int64) *servers {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.ledgerSrv = ledgerhttp.NewServer(l, public, ledgerhttp.ServerOptions{Settler: st})
+	s.ledgerSrv = ledgerhttp.NewServer(l, public, ledgerhttp.ServerOptions{Settler: st, OperatorToken: operatorToken})
 	lsrv := httptest.NewServer(s.ledgerSrv)
 	s.ledgerURL = lsrv.URL
 	b, err := intermediary.Open(ctx, intermediary.Config{ID: "bank-1", Path: filepath.Join(dir, "bank-1.db"),

@@ -381,6 +381,13 @@ func (r *Replica) Stats() Stats {
 		LastLogIndex: num("last_log_index"), LeaderChanges: r.leaderChanges.Load()}
 }
 
+// Progress is the Raft term the replica is in, the last entry it knows
+// committed and the last it has applied.
+func (r *Replica) Progress() (term, commit, applied uint64) {
+	st := r.Stats()
+	return st.Term, st.CommitIndex, st.AppliedIndex
+}
+
 // Close leaves the group (the others elect a leader among themselves if
 // it led) and closes the ledger.
 func (r *Replica) Close() error {
