@@ -31,7 +31,7 @@ func sandbox(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dc := Config{Ledger: s.Ledger, Settler: func() *settlement.Settler { return s.Settler }}
+	dc := Config{Ledger: s.Ledger, Offline: Settling(func() *settlement.Settler { return s.Settler })}
 	for _, b := range s.Banks {
 		dc.Banks = append(dc.Banks, Bank{Bank: b.Bank, WalletURL: b.WalletURL()})
 	}

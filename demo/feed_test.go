@@ -76,7 +76,7 @@ func TestFeed_ResumesBySequence(t *testing.T) {
 	r.stopDemo()
 	cl := newCutLedger(r.l)
 	st := r.st
-	cfg := Config{Ledger: cl, Settler: func() *settlement.Settler { return st }}
+	cfg := Config{Ledger: cl, Offline: Settling(func() *settlement.Settler { return st })}
 	for i, b := range r.banks {
 		cfg.Banks = append(cfg.Banks, Bank{Bank: b.Bank, WalletURL: "ws://" + r.addrs[i] + protocol.Path})
 	}

@@ -150,8 +150,8 @@ func (w *demoWallet) purseView() *PurseView { return w.pv.Load() }
 // waits for a sync in progress, marked revoked when the ledger has
 // revoked its serial (a copy that never synced does not know it).
 func (s *Server) purseView(w *demoWallet) *PurseView {
-	pv, st := w.pv.Load(), s.settler()
-	if pv == nil || st == nil {
+	pv := w.pv.Load()
+	if pv == nil || s.cfg.Offline == nil {
 		return pv
 	}
 	v := *pv
@@ -159,11 +159,9 @@ func (s *Server) purseView(w *demoWallet) *PurseView {
 	if err != nil {
 		return &v
 	}
-	if info, err := st.Device(sn); err == nil {
-		v.Escrow = &info.EscrowBalance
-		if info.Revoked != "" {
-			v.Revoked = true
-		}
+	if escrow, revoked, ok := s.cfg.Offline.Purse(sn); ok {
+		v.Escrow = &escrow
+		v.Revoked = v.Revoked || revoked
 	}
 	if v.Revoked {
 		v.Balance = 0

@@ -38,7 +38,7 @@ func newReplicatedRig(t *testing.T, wrap func(*sbx.Cluster) Replicas) (*roomRig,
 	if r.banks, err = c.StartBanks(context.Background(), r.rigConfig()); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Ledger: c, Settler: c.Settler, Replicas: c, Dir: r.roomDir()}
+	cfg := Config{Ledger: c, Offline: Settling(c.Settler), Replicas: c, Dir: r.roomDir()}
 	if wrap != nil {
 		cfg.Replicas = wrap(c)
 	}

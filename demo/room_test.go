@@ -93,7 +93,7 @@ func (r *roomRig) startBanks() {
 func (r *roomRig) startDemo() {
 	r.t.Helper()
 	st := r.st
-	cfg := Config{Ledger: r.l, Settler: func() *settlement.Settler { return st }, Dir: r.roomDir()}
+	cfg := Config{Ledger: r.l, Offline: Settling(func() *settlement.Settler { return st }), Dir: r.roomDir()}
 	for i, b := range r.banks {
 		cfg.Banks = append(cfg.Banks, Bank{Bank: b.Bank, WalletURL: "ws://" + r.addrs[i] + protocol.Path})
 	}

@@ -27,7 +27,6 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/internal/jsonbody"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
-	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 	"github.com/digital-yen/cbdc-sandbox/offline"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 )
@@ -42,24 +41,39 @@ type Bank struct {
 }
 
 // Ledger is the central ledger as the demo reads it: a *ledger.Ledger,
-// or a replicated ledger read at whichever of its replicas is live
-// (sandbox.Cluster). A subscription ends when the replica it follows
-// stops; the demo then subscribes again, at another, and reads what it
-// missed from the journal with Events, by sequence number.
+// a replicated ledger read at whichever of its replicas is live
+// (sandbox.Cluster), or a ledger in other processes (RemoteLedger). It
+// is also a Subscriber, which the demo follows as operations commit, or
+// a JournalWaiter, which it follows by reading on from the last
+// operation it showed.
 type Ledger interface {
 	Totals() ledger.Totals
 	Recount() (running, counted ledger.Totals)
-	Subscribe(buffer int) *ledger.Subscription
 	Events(from uint64, limit int) ([]ledger.Event, error)
+}
+
+// Subscriber is a ledger in this process, whose committed operations the
+// demo is sent as they commit. A subscription ends when the replica it
+// follows stops; the demo then subscribes again, at another, and reads
+// what it missed from the journal with Events, by sequence number.
+type Subscriber interface {
+	Subscribe(buffer int) *ledger.Subscription
+}
+
+// JournalWaiter is a ledger the demo follows by reading its journal:
+// Head is its last record, and WaitEvents is Events, but waits a while
+// for an operation at from when there is none yet.
+type JournalWaiter interface {
+	Head() (uint64, error)
+	WaitEvents(from uint64, limit int) ([]ledger.Event, error)
 }
 
 // Config is what the demo shows and drives.
 type Config struct {
 	Ledger Ledger
-	// Settler looks offline settlement up each time the demo reads it:
-	// nil, or a func that returns nil, when offline payments are off (as
-	// at a replicated ledger, until its settlement is replicated).
-	Settler func() *settlement.Settler
+	// Offline is offline settlement, as the overview shows it; nil when
+	// the ledger settles no offline vouchers.
+	Offline Settlement
 	Banks   []Bank
 	// Replicas, for a replicated ledger, are its replicas, which the page
 	// shows and the presenter may stop and start; nil for a lone ledger.
@@ -115,6 +129,10 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	if cfg.Ledger == nil || len(cfg.Banks) == 0 {
 		return nil, errors.New("demo: needs the ledger and at least one bank")
+	}
+	_, subscribes := cfg.Ledger.(Subscriber)
+	if _, reads := cfg.Ledger.(JournalWaiter); !subscribes && !reads {
+		return nil, errors.New("demo: the ledger can be neither subscribed to nor read on (a Subscriber or a JournalWaiter)")
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -307,19 +325,9 @@ func (s *Server) state(ctx context.Context) State {
 		}
 		st.Banks = append(st.Banks, bs)
 	}
-	settler := s.settler()
-	if settler != nil {
-		sum := settler.Summary()
-		o := &OfflineState{Vouchers: sum.Vouchers, Settled: sum.Settled, Pending: sum.Pending, PendingAmount: sum.PendingAmount.Clamp(),
-			Rejected: sum.Rejected, Devices: sum.Devices, RevokedDevices: sum.RevokedDevices, Conflicts: map[string]int{},
-			LossByBearer: map[string]int64{}, LossByPayees: sum.LossByPayees.Clamp(), Policy: policyView(settler.Policy())}
-		for k, v := range sum.Conflicts {
-			o.Conflicts[string(k)] = v
-		}
-		for k, v := range sum.LossByBearer {
-			o.LossByBearer[string(k)] = v.Clamp()
-		}
-		st.Offline = o
+	var settles bool
+	if s.cfg.Offline != nil {
+		st.Offline, settles = s.cfg.Offline.Summary()
 	}
 	s.mu.Lock()
 	st.WalletCount = len(s.wallets)
@@ -336,10 +344,8 @@ func (s *Server) state(ctx context.Context) State {
 				continue // the payer and the payee both hold it
 			}
 			seen[h] = true
-			if settler != nil {
-				if _, _, known := settler.Voucher(h); known {
-					continue // handed in by the other party: settled, or pending below
-				}
+			if settles && s.cfg.Offline.HandedIn(h) {
+				continue // handed in by the other party: settled, or pending below
 			}
 			st.OnDevices += amount
 			st.OnDeviceCount++
@@ -351,14 +357,6 @@ func (s *Server) state(ctx context.Context) State {
 		st.Exposure += st.Offline.PendingAmount
 	}
 	return st
-}
-
-// settler is offline settlement as it is now, nil when there is none.
-func (s *Server) settler() *settlement.Settler {
-	if s.cfg.Settler == nil {
-		return nil
-	}
-	return s.cfg.Settler()
 }
 
 // recount is the ledger's totals and whether every account, counted
@@ -405,6 +403,11 @@ func ptr[T any](v T) *T { return &v }
 // behind under load skips ahead, as reading the journal would fall
 // behind too.
 func (s *Server) followLedger() {
+	sl, ok := s.cfg.Ledger.(Subscriber)
+	if !ok {
+		s.readLedger()
+		return
+	}
 	var last uint64 // the last operation shown; 0 while none is, or after skipping ahead
 	wait := time.Duration(0)
 	for s.ctx.Err() == nil {
@@ -415,7 +418,7 @@ func (s *Server) followLedger() {
 			case <-time.After(wait):
 			}
 		}
-		sub := s.cfg.Ledger.Subscribe(1 << 16)
+		sub := sl.Subscribe(1 << 16)
 		stop := context.AfterFunc(s.ctx, sub.Close)
 		shown := last
 		if last != 0 && !s.catchUp(&last, s.cfg.Ledger.Totals().Seq) {
@@ -440,6 +443,52 @@ func (s *Server) followLedger() {
 			wait = 0
 		default: // its ledger closed at once: no replica runs just now
 			wait = min(2*wait+50*time.Millisecond, time.Second)
+		}
+	}
+}
+
+// readLedger shows every committed operation from the journal's head at
+// the start on, reading on from the last it showed. A ledger that cannot
+// be read is asked again after a pause that grows to a second; the log
+// says when reading fails and when it works again.
+func (s *Server) readLedger() {
+	jw := s.cfg.Ledger.(JournalWaiter)
+	var last uint64
+	var failing error
+	wait := time.Duration(0)
+	pause := func(err error) {
+		if failing == nil {
+			s.cfg.Log.Warn("demo: cannot read the ledger's journal; asking again", "err", err)
+		}
+		failing, wait = err, min(2*wait+50*time.Millisecond, time.Second)
+		select {
+		case <-s.ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+	for s.ctx.Err() == nil {
+		head, err := jw.Head()
+		if err == nil {
+			last = head
+			break
+		}
+		pause(err)
+	}
+	for s.ctx.Err() == nil {
+		evs, err := jw.WaitEvents(last+1, ledger.MaxPage)
+		if err != nil {
+			pause(err)
+			continue
+		}
+		if failing != nil {
+			s.cfg.Log.Info("demo: reading the ledger's journal again", "from", last+1)
+		}
+		failing, wait = nil, 0
+		for _, e := range evs {
+			if e.Seq > last {
+				s.showOp(e)
+				last = e.Seq
+			}
 		}
 	}
 }

@@ -135,7 +135,7 @@ func (c *SandboxCommand) Run(ctx context.Context) (err error) {
 			err = serr
 		}
 	}()
-	stopDemo, demoURL, err := startDemo(demo.Config{Ledger: central.Ledger, Settler: func() *settlement.Settler { return central.Settler }},
+	stopDemo, demoURL, err := startDemo(demo.Config{Ledger: central.Ledger, Offline: demo.Settling(func() *settlement.Settler { return central.Settler })},
 		banks, c.cfg.Demo, filepath.Join(c.cfg.DataDir, "demo"), log)
 	if err != nil {
 		return err
@@ -177,7 +177,7 @@ func (c *SandboxCommand) runReplicated(ctx context.Context, m *metrics.Metrics, 
 			err = serr
 		}
 	}()
-	stopDemo, demoURL, err := startDemo(demo.Config{Ledger: cluster, Settler: cluster.Settler, Replicas: cluster},
+	stopDemo, demoURL, err := startDemo(demo.Config{Ledger: cluster, Offline: demo.Settling(cluster.Settler), Replicas: cluster},
 		banks, c.cfg.Demo, filepath.Join(c.cfg.DataDir, "demo"), log)
 	if err != nil {
 		return err
