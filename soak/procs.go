@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/internal/childproc"
 )
 
 // What the ledger and a bank print once they serve: the address to reach
@@ -94,7 +96,7 @@ func (s *service) startOnce(ctx context.Context) error {
 	}
 	fmt.Fprintf(logf, "=== soak: start %d of %s at %s\n", s.starts+1, s.name, time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(s.binary, s.args(s.listen)...)
-	detach(cmd)
+	childproc.Detach(cmd)
 	cmd.Stderr = logf
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

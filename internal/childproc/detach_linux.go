@@ -1,0 +1,15 @@
+// Package childproc starts the services a command runs as child
+// processes of its own (the soak's, the cluster's replicas).
+package childproc
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// Detach puts the child in a process group of its own, so a Ctrl-C at
+// the terminal reaches only its parent, which stops it in order; and has
+// the kernel kill it if the parent itself dies, so no child outlives it.
+func Detach(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}
