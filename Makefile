@@ -102,12 +102,12 @@ bench-payments:
 bench-offline:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count $(COUNT) -timeout 60m ./ledger/settlement/ | tee -a bench.txt
 
-# The central ledger as three replica processes and two banks following
-# its leader, on this machine, until Ctrl-C (data in data/cluster). The
-# demo page needs its banks and replicas in its own process: see
-# demo-replicas.
+# The central ledger as three replica processes, with two banks that
+# follow its leader and the demo page pointed at them, on this machine,
+# until Ctrl-C (data in data/cluster); the demo's stop control kills the
+# leader's process.
 cluster: build
-	BIN=./$(BIN) ./scripts/cluster.sh
+	./$(BIN) cluster -data data/cluster
 
 # The sandbox with its central ledger as three replicas in one process,
 # its banks failing over between them, and the demo page showing them,

@@ -47,7 +47,7 @@ const (
 	MaxReplicas = 9
 )
 
-// ReplicaID names replica i (1-based), as `make cluster` does.
+// ReplicaID names replica i (1-based), as `cbdc cluster` does.
 func ReplicaID(i int) string { return fmt.Sprintf("ledger-%d", i) }
 
 // ReplicaDir is replica i's data directory (1-based) in the sandbox's

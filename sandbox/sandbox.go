@@ -13,6 +13,7 @@ import (
 
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/ledgerhttp"
 	"github.com/digital-yen/cbdc-sandbox/metrics"
 	"github.com/digital-yen/cbdc-sandbox/offline"
 )
@@ -149,4 +150,25 @@ func (s *Sandbox) Close() error {
 	}
 	errs = append(errs, s.Central.Close())
 	return errors.Join(errs...)
+}
+
+// StartBanksAt starts the sandbox's banks against a central ledger in
+// other processes, at the comma-separated URLs of its replicas (one for a
+// lone ledger), each signing in with its key from the ledger's
+// credentials directory (bank-N.key) as `cbdc bank` would, offline
+// settlement included.
+func StartBanksAt(ctx context.Context, urls, credentials string, cfg Config) ([]*Bank, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return startBanks(ctx, cfg, func(id ledger.AccountID, _ string) (bankLedger, error) {
+		key, err := ReadBankKey(filepath.Join(credentials, string(id)+".key"))
+		if err != nil {
+			return bankLedger{}, err
+		}
+		client := ledgerhttp.NewClientWith(urls, id, key, ledgerhttp.ClientOptions{Logger: log.With("bank", string(id))})
+		// The ledger certifies the key a bank signs in with, and no other.
+		return bankLedger{ledger: client, offline: client, offlineKey: key}, nil
+	})
 }

@@ -51,6 +51,7 @@ type command struct {
 
 var commands = []command{
 	{"sandbox", "run the central ledger and its banks in one process, with embedded defaults", runSandbox},
+	{"cluster", "run the central ledger as replica processes, with banks and the demo pointed at them", runCluster},
 	{"ledger", "serve the central ledger to intermediaries over the network", runLedger},
 	{"bank", "run one intermediary against a ledger address", runBank},
 	{"wallet", "a command-line wallet: keys, register, balance, pay, request, history", runWallet},

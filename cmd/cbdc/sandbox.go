@@ -145,7 +145,7 @@ func (c *SandboxCommand) Run(ctx context.Context) (err error) {
 	if demoURL != "" {
 		fmt.Fprintf(c.stdout, "Demo: open %s in a browser\n", demoURL)
 	}
-	c.printTotalsUntilDone(ctx, central.Ledger)
+	printTotalsEvery(ctx, c.stdout, "sandbox", c.cfg.Every, central.Ledger)
 	return nil
 }
 
@@ -187,7 +187,7 @@ func (c *SandboxCommand) runReplicated(ctx context.Context, m *metrics.Metrics, 
 	if demoURL != "" {
 		fmt.Fprintf(c.stdout, "Demo: open %s in a browser; its overview shows the replicas and stops the leader\n", demoURL)
 	}
-	c.printTotalsUntilDone(ctx, cluster)
+	printTotalsEvery(ctx, c.stdout, "sandbox", c.cfg.Every, cluster)
 	return nil
 }
 
@@ -209,15 +209,16 @@ func stopBanks(banks []*sandbox.Bank) error {
 	return first
 }
 
-// printTotalsUntilDone prints the money by tier every -every until ctx ends.
-func (c *SandboxCommand) printTotalsUntilDone(ctx context.Context, l interface{ Totals() ledger.Totals }) {
-	tick := time.NewTicker(c.cfg.Every)
+// printTotalsEvery prints the money by tier every so often until ctx
+// ends, then says the command is stopping.
+func printTotalsEvery(ctx context.Context, w io.Writer, cmd string, every time.Duration, l interface{ Totals() ledger.Totals }) {
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
-		printTotals(c.stdout, l.Totals())
+		printTotals(w, l.Totals())
 		select {
 		case <-ctx.Done():
-			fmt.Fprintln(c.stdout, "cbdc sandbox: stopping")
+			fmt.Fprintf(w, "cbdc %s: stopping\n", cmd)
 			return
 		case <-tick.C:
 		}
