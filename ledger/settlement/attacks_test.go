@@ -430,3 +430,37 @@ func TestSettle_AuditCrossChecksTheJournal(t *testing.T) {
 		t.Errorf("the audit did not find the changed index: %v", problems)
 	}
 }
+
+// Tampered vouchers hidden among many genuine ones, at every place in the
+// batches the payers' signatures are checked in: each is refused as
+// forged, and none of the genuine ones is, whatever it was checked with.
+func TestAttack_TamperedVouchersAmongManyAreEachFound(t *testing.T) {
+	w := newWorld(t, staged())
+	x := w.person("bank-b", 0)
+	var received []offline.Voucher
+	for range 5 {
+		a := w.person("bank-a", 50_000)
+		w.fund(a, 5_000)
+		for range 20 {
+			received = append(received, w.pay(a, x, 100))
+		}
+	}
+	tampered := map[int]bool{}
+	for i := 3; i < len(received); i += 17 {
+		received[i].Amount++
+		tampered[i] = true
+	}
+	rep := w.reconcile(x, nil, received)
+	if len(rep.Vouchers) != len(received) {
+		t.Fatalf("%d results for %d vouchers", len(rep.Vouchers), len(received))
+	}
+	for i, r := range rep.Vouchers {
+		if forged := r.Reason == offline.ReasonForged; forged != tampered[i] {
+			t.Errorf("voucher %d (tampered %v): %s %q", i, tampered[i], r.Outcome, r.Reason)
+		}
+	}
+	if rep.Rejected != len(tampered) {
+		t.Errorf("%d rejected, %d tampered", rep.Rejected, len(tampered))
+	}
+	w.conserved()
+}

@@ -84,13 +84,14 @@ func (c *Config) fill() error {
 // concurrent use: one goroutine owns its state and runs every change (see
 // engine.go); readers share a lock with it.
 type Settler struct {
-	l        *ledger.Ledger
-	db       *bolt.DB
-	rep      ledger.Replicator // nil: writes go to db; else through the replicas, whose Apply writes db
-	root     ed25519.PrivateKey
-	cfg      Config
-	chains   sync.Map // digest of a chain's encoding → struct{}: chains whose signatures verified
-	receipts sync.Map // digest of a sync receipt → struct{}: receipts whose signatures verified
+	l         *ledger.Ledger
+	db        *bolt.DB
+	rep       ledger.Replicator // nil: writes go to db; else through the replicas, whose Apply writes db
+	root      ed25519.PrivateKey
+	cfg       Config
+	chains    sync.Map // digest of a chain's encoding → struct{}: chains whose signatures verified
+	receipts  sync.Map // digest of a sync receipt → struct{}: receipts whose signatures verified
+	payerKeys sync.Map // a purse's public key → its *edbatch.Key, decompressed
 
 	jobs    chan *job
 	quit    chan struct{} // closed by Close
