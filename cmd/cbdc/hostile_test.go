@@ -95,6 +95,20 @@ func TestHostileInput_RunningServers(t *testing.T) {
 			}
 			return nil
 		}},
+		{"websocket frames larger than a connection's read buffer", func() error {
+			c, _, err := openRaw(walletURL)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			memo := strings.Repeat("x", protocol.MaxMessageBytes-200)
+			c.WriteMessage(websocket.TextMessage, []byte(`{"v":1,"type":"pay","id":"big","body":{"to":"x@bank-2","amount":100,"memo":"`+memo+`"}}`))
+			if err := expectCode(c, protocol.CodeNotAuthenticated); err != nil {
+				return fmt.Errorf("a frame of %d bytes: %w", len(memo)+100, err)
+			}
+			c.WriteMessage(websocket.TextMessage, []byte(`not json`))
+			return expectCode(c, protocol.CodeBadMessage)
+		}},
 		{"malformed frames", func() error {
 			c, _, err := openRaw(walletURL)
 			if err != nil {

@@ -44,6 +44,9 @@ type Server struct {
 // writeBuffers lend connections their write buffers while they write.
 var writeBuffers sync.Pool
 
+// readBufferSize is each connection's read buffer.
+const readBufferSize = 1024
+
 // New makes the gateway of b and attaches it as b's notifier.
 func New(b *intermediary.Bank) *Server {
 	cfg := b.Config()
@@ -51,10 +54,12 @@ func New(b *intermediary.Bank) *Server {
 		floodLog: loglimit.EveryFew{Period: 10 * time.Second}}
 	g.ctx, g.stop = context.WithCancel(context.Background())
 	// Most of a bank's connections are idle at any moment: each reads
-	// through the 4 KiB buffer the HTTP server already gave it, and takes
-	// a write buffer from a pool only while it writes, as gorilla's chat
-	// example does, instead of holding 8 KiB of its own.
-	g.upgrader = websocket.Upgrader{WriteBufferSize: 4096, WriteBufferPool: &writeBuffers, CheckOrigin: g.checkOrigin}
+	// through a 1 KiB buffer of its own (an instruction fits; a larger
+	// message, such as a purse's upload, is read past it straight into
+	// its frame), not the HTTP server's 4 KiB one, and takes a write
+	// buffer from a pool only while it writes, as gorilla's chat example
+	// does.
+	g.upgrader = websocket.Upgrader{ReadBufferSize: readBufferSize, WriteBufferSize: 4096, WriteBufferPool: &writeBuffers, CheckOrigin: g.checkOrigin}
 	g.hub.init(&g.conns)
 	b.Attach(g)
 	return g
