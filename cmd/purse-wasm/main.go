@@ -1,0 +1,23 @@
+//go:build js && wasm
+
+// Command purse-wasm is a wallet's offline purse for a web page: built
+// with GOOS=js GOARCH=wasm, it sets cbdcPurse(method, argsJSON), which
+// returns the answer's JSON (package purseweb says the methods), and
+// runs until the page goes.
+package main
+
+import (
+	"syscall/js"
+
+	"github.com/digital-yen/cbdc-sandbox/wallet/purseweb"
+)
+
+func main() {
+	js.Global().Set("cbdcPurse", js.FuncOf(func(_ js.Value, args []js.Value) any {
+		if len(args) != 2 || args[0].Type() != js.TypeString || args[1].Type() != js.TypeString {
+			return `{"error":{"code":"bad_request","message":"call cbdcPurse(method, argsJSON), both strings"}}`
+		}
+		return string(purseweb.Call(args[0].String(), []byte(args[1].String())))
+	}))
+	select {}
+}

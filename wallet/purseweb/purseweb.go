@@ -1,0 +1,203 @@
+// Package purseweb is a wallet's offline purse behind one JSON call, for a
+// wallet in a web page: cmd/purse-wasm compiles it to WebAssembly, and the
+// page calls it with the purse's saved state and gets the new state back,
+// to keep in IndexedDB. The purse's rules are package offline's and its
+// exchanges with the bank package wallet's, the same code as every other
+// wallet's; the page speaks docs/protocol.md to the bank and hands the
+// bank's answers to it as they came.
+//
+// A call names a method and carries a JSON object; the answer is a JSON
+// object, or an error with the offline rule's code (docs/offline.md), such
+// as {"error": {"code": "sync_required", "message": "..."}}.
+package purseweb
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/offline"
+	"github.com/digital-yen/cbdc-sandbox/protocol"
+	"github.com/digital-yen/cbdc-sandbox/wallet"
+)
+
+// Error is a refused call: Code is the offline rule's code, or
+// bad_request for a call that is not well formed.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Args are every method's arguments; each uses some.
+type Args struct {
+	State   []byte          `json:"state,omitempty"`   // the purse as saved (base64 in JSON)
+	Now     *time.Time      `json:"now,omitempty"`     // the device's clock; the runtime's when absent
+	Amount  int64           `json:"amount,omitempty"`  // request
+	Text    string          `json:"text,omitempty"`    // pay: the request's text; accept: the voucher's
+	Answer  json.RawMessage `json:"answer,omitempty"`  // the bank's answer, as it came
+	List    []byte          `json:"list,omitempty"`    // apply_revocations: the list's encoding
+	Vectors json.RawMessage `json:"vectors,omitempty"` // check_vectors: offline/testdata/vectors/vectors.json
+}
+
+// View is what a wallet shows of its purse.
+type View struct {
+	Serial             string     `json:"serial,omitempty"` // absent before certificates are installed
+	PublicKey          []byte     `json:"public_key"`
+	Balance            int64      `json:"balance"`
+	Pending            int64      `json:"pending"` // received, not yet spendable (intermittent mode) or not yet synced
+	Counter            uint64     `json:"counter"`
+	SinceSync          uint64     `json:"since_sync"`
+	PaymentsBeforeSync uint32     `json:"payments_before_sync,omitempty"`
+	PaymentCap         int64      `json:"payment_cap,omitempty"`
+	PurseCap           int64      `json:"purse_cap,omitempty"`
+	Mode               string     `json:"mode,omitempty"`
+	Expires            *time.Time `json:"expires,omitempty"` // the device certificate's expiry
+	ToUpload           int        `json:"to_upload"`         // vouchers a sync would hand in
+}
+
+// Result is every method's answer; each fills some.
+type Result struct {
+	State           []byte               `json:"state,omitempty"`
+	Purse           *View                `json:"purse,omitempty"`
+	Text            string               `json:"text,omitempty"`   // request: the payment request; pay: the voucher
+	Amount          int64                `json:"amount,omitempty"` // pay and accept: the amount
+	Payer           string               `json:"payer,omitempty"`  // accept: the paying purse's serial
+	Messages        []protocol.PurseSync `json:"messages,omitempty"`
+	NewRevocations  bool                 `json:"new_revocations,omitempty"`
+	VectorsChecked  int                  `json:"vectors_checked,omitempty"`
+	VectorsProblems []string             `json:"vectors_problems,omitempty"`
+}
+
+// Call runs method with its arguments, a JSON object, and returns its
+// answer, a JSON object; a refusal is returned as {"error": Error}.
+func Call(method string, args []byte) []byte {
+	var a Args
+	var res Result
+	err := json.Unmarshal(args, &a)
+	if err != nil {
+		err = &Error{"bad_request", "the arguments are not a JSON object of the purse's fields: " + err.Error()}
+	} else {
+		res, err = call(method, &a)
+	}
+	if err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			e = &Error{Code: offline.CodeOf(err), Message: err.Error()}
+			if e.Code == "" {
+				e.Code = "failed"
+			}
+		}
+		out, _ := json.Marshal(map[string]*Error{"error": e})
+		return out
+	}
+	out, _ := json.Marshal(res)
+	return out
+}
+
+func call(method string, a *Args) (Result, error) {
+	now := time.Now()
+	if a.Now != nil {
+		now = *a.Now
+	}
+	if method == "new" {
+		p, err := offline.NewPurse(nil)
+		if err != nil {
+			return Result{}, err
+		}
+		return saved(p), nil
+	}
+	if method == "check_vectors" {
+		n, problems := CheckVectors(a.Vectors)
+		return Result{VectorsChecked: n, VectorsProblems: problems}, nil
+	}
+	if len(a.State) == 0 {
+		return Result{}, &Error{"bad_request", method + " needs the purse's saved state"}
+	}
+	p, err := offline.LoadPurse(a.State)
+	if err != nil {
+		return Result{}, err
+	}
+	var res Result
+	switch method {
+	case "show":
+	case "install_certificates":
+		var r protocol.PurseCertificates
+		if err := decodeAnswer(a, &r); err != nil {
+			return Result{}, err
+		}
+		err = wallet.InstallCertificates(p, &r, now)
+	case "apply_funding":
+		var r protocol.PurseFunded
+		if err := decodeAnswer(a, &r); err != nil {
+			return Result{}, err
+		}
+		err = wallet.ApplyFunding(p, &r)
+	case "request":
+		var q offline.PaymentRequest
+		if q, err = p.Request(a.Amount, now); err == nil {
+			res.Text, res.Amount = q.Text(), q.Amount
+		}
+	case "pay":
+		var q offline.PaymentRequest
+		if q, err = offline.ParsePaymentRequestText(a.Text); err != nil {
+			break
+		}
+		var v offline.Voucher
+		if v, err = p.Pay(q, now); err == nil {
+			res.Text, res.Amount = v.Text(), v.Amount
+		}
+	case "accept":
+		var v offline.Voucher
+		if v, err = offline.ParseVoucherText(a.Text); err != nil {
+			break
+		}
+		if err = p.Accept(v, now); err == nil {
+			res.Amount, res.Payer = v.Amount, v.Payer.String()
+		}
+	case "sync_messages":
+		res.Messages = wallet.SyncMessages(p)
+	case "apply_synced":
+		var r protocol.PurseSynced
+		if err := decodeAnswer(a, &r); err != nil {
+			return Result{}, err
+		}
+		res.NewRevocations, err = wallet.ApplySynced(p, &r)
+	case "apply_revocations":
+		err = wallet.ApplyRevocations(p, a.List)
+	default:
+		return Result{}, &Error{"bad_request", fmt.Sprintf("no method %q: new, show, install_certificates, apply_funding, request, pay, accept, sync_messages, apply_synced, apply_revocations, check_vectors", method)}
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	s := saved(p)
+	s.Text, s.Amount, s.Payer, s.Messages, s.NewRevocations = res.Text, res.Amount, res.Payer, res.Messages, res.NewRevocations
+	return s, nil
+}
+
+func decodeAnswer(a *Args, into any) error {
+	if len(a.Answer) == 0 {
+		return &Error{"bad_request", "this method applies the bank's answer: pass it as answer, the body as it came"}
+	}
+	if err := json.Unmarshal(a.Answer, into); err != nil {
+		return &Error{"bad_request", "the bank's answer does not decode: " + err.Error()}
+	}
+	return nil
+}
+
+// saved is the purse's state and view after a call.
+func saved(p *offline.Purse) Result {
+	v := &View{PublicKey: p.PublicKey(), Balance: p.Balance(), Pending: p.Pending(), Counter: p.Counter(), SinceSync: p.SinceSync()}
+	if ch := p.Chain(); ch != nil {
+		lim := ch.Device.Limits
+		exp := ch.Device.Expires
+		v.Serial, v.PaymentsBeforeSync, v.PaymentCap, v.PurseCap, v.Mode, v.Expires =
+			p.Serial().String(), lim.PaymentsBeforeSync, lim.PaymentCap, lim.PurseCap, lim.Mode.String(), &exp
+		up := p.Upload()
+		v.ToUpload = len(up.Sent) + len(up.Received)
+	}
+	return Result{State: p.Save(), Purse: v}
+}
