@@ -8,8 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"rsc.io/qr"
-
+	"github.com/digital-yen/cbdc-sandbox/internal/qrsvg"
 	"github.com/digital-yen/cbdc-sandbox/offline"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 	"github.com/digital-yen/cbdc-sandbox/wallet"
@@ -121,26 +120,6 @@ func explain(err error) []Check {
 		out = append(out, c)
 	}
 	return out
-}
-
-// qrSVG draws text as a QR code in SVG.
-func qrSVG(text string) string {
-	code, err := qr.Encode(text, qr.L)
-	if err != nil {
-		return ""
-	}
-	var b strings.Builder
-	n := code.Size
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="-4 -4 %d %d" shape-rendering="crispEdges" role="img" aria-label="the voucher as a QR code"><rect x="-4" y="-4" width="%d" height="%d" fill="#fff"/><path fill="#000" d="`, n+8, n+8, n+8, n+8)
-	for y := range n {
-		for x := range n {
-			if code.Black(x, y) {
-				fmt.Fprintf(&b, "M%d %dh1v1h-1z", x, y)
-			}
-		}
-	}
-	b.WriteString(`"/></svg>`)
-	return b.String()
 }
 
 // purseView is the purse as last snapshot, unmarked.
@@ -287,7 +266,7 @@ func (s *Server) payOffline(payer, payee *demoWallet, amount int64) (*OfflinePay
 		return out, nil
 	}
 	out.Voucher, out.Hash, out.Counter = v.Text(), v.Hash().String(), v.Counter
-	out.VoucherQR = qrSVG(out.Voucher)
+	out.VoucherQR = qrsvg.SVG(out.Voucher, "the voucher as a QR code")
 	s.live.event(Event{Time: now, From: payer.name, To: payee.name, Kind: "voucher", Args: Args{"amount": amount, "hash": out.Hash, "counter": v.Counter}})
 	payee.mu.Lock()
 	err = qp.Accept(v, now)
