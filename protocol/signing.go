@@ -86,6 +86,32 @@ func (m *CancelSchedule) SetSig(s []byte) { m.Signature = s }
 func (m *Settings) SetSig(s []byte)       { m.Signature = s }
 func (m *Schedule) SetSig(s []byte)       { m.Signature = s }
 
+// NewSigned returns an empty body of the signed instruction type typ, such
+// as TypePay, to decode into and sign; false for a type that is not a
+// signed instruction.
+func NewSigned(typ string) (Signed, bool) {
+	f, ok := signedTypes[typ]
+	if !ok {
+		return nil, false
+	}
+	return f(), true
+}
+
+var signedTypes = map[string]func() Signed{
+	TypePay:            func() Signed { return new(Pay) },
+	TypeRequestPayment: func() Signed { return new(RequestPayment) },
+	TypeApprove:        func() Signed { return new(Approve) },
+	TypeDecline:        func() Signed { return new(Decline) },
+	TypeWithdraw:       func() Signed { return new(Withdraw) },
+	TypeDeposit:        func() Signed { return new(Deposit) },
+	TypeSchedule:       func() Signed { return new(Schedule) },
+	TypeCancelSchedule: func() Signed { return new(CancelSchedule) },
+	TypeSettings:       func() Signed { return new(Settings) },
+	TypePurseProvision: func() Signed { return new(PurseProvision) },
+	TypePurseFund:      func() Signed { return new(PurseFund) },
+	TypePurseRetire:    func() Signed { return new(PurseRetire) },
+}
+
 // Sign signs an instruction of type typ as wallet with key.
 func Sign(key ed25519.PrivateKey, typ, wallet, requestID string, m Signed) {
 	m.SetSig(ed25519.Sign(key, SigningBytes(typ, wallet, requestID, m.SignedFields()...)))

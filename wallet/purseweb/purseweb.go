@@ -1,7 +1,9 @@
-// Package purseweb is a wallet's offline purse behind one JSON call, for a
-// wallet in a web page: cmd/purse-wasm compiles it to WebAssembly, and the
-// page calls it with the purse's saved state and gets the new state back,
-// to keep in IndexedDB. The purse's rules are package offline's and its
+// Package purseweb is a wallet's key and offline purse behind one JSON
+// call, for a wallet in a web page: cmd/purse-wasm compiles it to
+// WebAssembly, and the page calls it with the purse's saved state and gets
+// the new state back, to keep in IndexedDB with the key's seed. It also
+// signs the session and the instructions (so the page never builds what a
+// signature covers) and draws QR codes. The purse's rules are package offline's and its
 // exchanges with the bank package wallet's, the same code as every other
 // wallet's; the page speaks docs/protocol.md to the bank and hands the
 // bank's answers to it as they came.
@@ -12,11 +14,14 @@
 package purseweb
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/internal/qrsvg"
 	"github.com/digital-yen/cbdc-sandbox/offline"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 	"github.com/digital-yen/cbdc-sandbox/wallet"
@@ -40,6 +45,16 @@ type Args struct {
 	Answer  json.RawMessage `json:"answer,omitempty"`  // the bank's answer, as it came
 	List    []byte          `json:"list,omitempty"`    // apply_revocations: the list's encoding
 	Vectors json.RawMessage `json:"vectors,omitempty"` // check_vectors: offline/testdata/vectors/vectors.json
+
+	// The wallet's own key, for its session and instructions.
+	Seed      []byte          `json:"seed,omitempty"`      // the wallet key's 32-byte seed
+	Bank      string          `json:"bank,omitempty"`      // sign_session: the challenge's bank
+	Challenge []byte          `json:"challenge,omitempty"` // sign_session: the challenge's bytes
+	Type      string          `json:"type,omitempty"`      // sign: the instruction's type, such as pay
+	Wallet    string          `json:"wallet,omitempty"`    // sign: the wallet's address, from welcome
+	ID        string          `json:"id,omitempty"`        // sign: the request id the instruction goes under
+	Body      json.RawMessage `json:"body,omitempty"`      // sign: the instruction's body, without its signature
+	Label     string          `json:"label,omitempty"`     // qr_svg: what the code is, for screen readers
 }
 
 // View is what a wallet shows of its purse.
@@ -69,6 +84,11 @@ type Result struct {
 	NewRevocations  bool                 `json:"new_revocations,omitempty"`
 	VectorsChecked  int                  `json:"vectors_checked,omitempty"`
 	VectorsProblems []string             `json:"vectors_problems,omitempty"`
+	Seed            []byte               `json:"seed,omitempty"`       // key_new
+	PublicKey       []byte               `json:"public_key,omitempty"` // key_new, sign_session
+	Signature       []byte               `json:"signature,omitempty"`  // sign_session
+	Body            json.RawMessage      `json:"body,omitempty"`       // sign: the body with its signature
+	SVG             string               `json:"svg,omitempty"`        // qr_svg
 }
 
 // Call runs method with its arguments, a JSON object, and returns its
@@ -102,16 +122,24 @@ func call(method string, a *Args) (Result, error) {
 	if a.Now != nil {
 		now = *a.Now
 	}
-	if method == "new" {
+	switch method {
+	case "new":
 		p, err := offline.NewPurse(nil)
 		if err != nil {
 			return Result{}, err
 		}
 		return saved(p), nil
-	}
-	if method == "check_vectors" {
+	case "check_vectors":
 		n, problems := CheckVectors(a.Vectors)
 		return Result{VectorsChecked: n, VectorsProblems: problems}, nil
+	case "key_new", "sign_session", "sign":
+		return walletKey(method, a)
+	case "qr_svg":
+		svg := qrsvg.SVG(a.Text, a.Label)
+		if svg == "" {
+			return Result{}, &Error{"bad_request", fmt.Sprintf("%d characters are too many for a QR code", len(a.Text))}
+		}
+		return Result{SVG: svg}, nil
 	}
 	if len(a.State) == 0 {
 		return Result{}, &Error{"bad_request", method + " needs the purse's saved state"}
@@ -168,7 +196,7 @@ func call(method string, a *Args) (Result, error) {
 	case "apply_revocations":
 		err = wallet.ApplyRevocations(p, a.List)
 	default:
-		return Result{}, &Error{"bad_request", fmt.Sprintf("no method %q: new, show, install_certificates, apply_funding, request, pay, accept, sync_messages, apply_synced, apply_revocations, check_vectors", method)}
+		return Result{}, &Error{"bad_request", fmt.Sprintf("no method %q: new, show, install_certificates, apply_funding, request, pay, accept, sync_messages, apply_synced, apply_revocations, check_vectors, key_new, sign_session, sign, qr_svg", method)}
 	}
 	if err != nil {
 		return Result{}, err
@@ -176,6 +204,43 @@ func call(method string, a *Args) (Result, error) {
 	s := saved(p)
 	s.Text, s.Amount, s.Payer, s.Messages, s.NewRevocations = res.Text, res.Amount, res.Payer, res.Messages, res.NewRevocations
 	return s, nil
+}
+
+// walletKey makes the wallet's key, or signs with it: the session's
+// challenge (protocol.SessionBytes) or an instruction's fields
+// (protocol.Sign), so the page never builds what a signature covers.
+func walletKey(method string, a *Args) (Result, error) {
+	if method == "key_new" {
+		seed := make([]byte, ed25519.SeedSize)
+		if _, err := rand.Read(seed); err != nil {
+			return Result{}, err
+		}
+		return Result{Seed: seed, PublicKey: ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)}, nil
+	}
+	if len(a.Seed) != ed25519.SeedSize {
+		return Result{}, &Error{"bad_request", fmt.Sprintf("the wallet key's seed is %d bytes, got %d", ed25519.SeedSize, len(a.Seed))}
+	}
+	key := ed25519.NewKeyFromSeed(a.Seed)
+	pub := key.Public().(ed25519.PublicKey)
+	if method == "sign_session" {
+		if a.Bank == "" || len(a.Challenge) == 0 {
+			return Result{}, &Error{"bad_request", "sign_session needs the challenge's bank and bytes"}
+		}
+		return Result{PublicKey: pub, Signature: ed25519.Sign(key, protocol.SessionBytes(a.Bank, a.Challenge, pub))}, nil
+	}
+	m, ok := protocol.NewSigned(a.Type)
+	switch {
+	case !ok:
+		return Result{}, &Error{"bad_request", fmt.Sprintf("%q is not a signed instruction", a.Type)}
+	case a.Wallet == "" || a.ID == "":
+		return Result{}, &Error{"bad_request", "sign needs the wallet's address and the request id"}
+	}
+	if err := json.Unmarshal(a.Body, m); err != nil {
+		return Result{}, &Error{"bad_request", fmt.Sprintf("the %s body does not decode: %v", a.Type, err)}
+	}
+	protocol.Sign(key, a.Type, a.Wallet, a.ID, m)
+	body, err := json.Marshal(m)
+	return Result{Body: body}, err
 }
 
 func decodeAnswer(a *Args, into any) error {

@@ -247,3 +247,59 @@ func TestCheckVectors(t *testing.T) {
 		}
 	}
 }
+
+// The page's wallet key signs the session and instructions as the bank
+// checks them, and a call missing what it needs is refused.
+func TestCall_WalletKeySigns(t *testing.T) {
+	call := func(method string, args map[string]any, out any) string {
+		in, _ := json.Marshal(args)
+		raw := purseweb.Call(method, in)
+		var refused struct{ Error *purseweb.Error }
+		json.Unmarshal(raw, &refused)
+		if refused.Error != nil {
+			return refused.Error.Code
+		}
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatal(err)
+		}
+		return ""
+	}
+	var key purseweb.Result
+	call("key_new", nil, &key)
+	pub := ed25519.PublicKey(key.PublicKey)
+	var sess purseweb.Result
+	challenge := []byte("0123456789abcdef0123456789abcdef")
+	call("sign_session", map[string]any{"seed": key.Seed, "bank": "bank-1", "challenge": challenge}, &sess)
+	if !ed25519.Verify(pub, protocol.SessionBytes("bank-1", challenge, pub), sess.Signature) {
+		t.Error("the session signature does not verify")
+	}
+	addr := protocol.WalletAddress(pub, "bank-1")
+	var signed purseweb.Result
+	call("sign", map[string]any{"seed": key.Seed, "type": "pay", "wallet": addr, "id": "r1", "body": map[string]any{"to": "w-x@bank-2", "amount": 700}}, &signed)
+	var pay protocol.Pay
+	if err := json.Unmarshal(signed.Body, &pay); err != nil || pay.Amount != 700 || !protocol.Verify(pub, "pay", addr, "r1", &pay) {
+		t.Errorf("the signed pay %s does not verify (%v)", signed.Body, err)
+	}
+	if protocol.Verify(pub, "pay", addr, "r2", &pay) {
+		t.Error("the signature holds under another request id")
+	}
+	for _, c := range []struct {
+		method string
+		args   map[string]any
+	}{
+		{"sign", map[string]any{"seed": []byte{1, 2}, "type": "pay", "wallet": addr, "id": "r1", "body": map[string]any{}}},
+		{"sign", map[string]any{"seed": key.Seed, "type": "balance", "wallet": addr, "id": "r1", "body": map[string]any{}}},
+		{"sign", map[string]any{"seed": key.Seed, "type": "pay", "id": "r1", "body": map[string]any{}}},
+		{"sign_session", map[string]any{"seed": key.Seed}},
+		{"qr_svg", map[string]any{"text": strings.Repeat("x", 4000)}},
+	} {
+		var out purseweb.Result
+		if code := call(c.method, c.args, &out); code != "bad_request" {
+			t.Errorf("%s %v: %q, want bad_request", c.method, c.args, code)
+		}
+	}
+	var qr purseweb.Result
+	if call("qr_svg", map[string]any{"text": addr, "label": "my <address>"}, &qr); !strings.HasPrefix(qr.SVG, "<svg") || !strings.Contains(qr.SVG, "my &lt;address&gt;") {
+		t.Errorf("the address's QR code: %.80s", qr.SVG)
+	}
+}
