@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,11 +84,6 @@ func waitJS(t *testing.T, ctx context.Context, what, js string) {
 	}
 }
 
-// axeSource is axe-core, vendored from npm (testdata/axe-core/README.md).
-//
-//go:embed testdata/axe-core/axe.min.js
-var axeSource string
-
 // axeCheck runs axe-core's WCAG 2.1 AA rules on the page as it is now and
 // fails the test for every violation, naming the rule and the elements.
 func axeCheck(t *testing.T, ctx context.Context, where string) {
@@ -104,25 +96,11 @@ func axeCheck(t *testing.T, ctx context.Context, where string) {
 // axeViolations lists what axe-core finds on the page, one line each.
 func axeViolations(t *testing.T, ctx context.Context) []string {
 	t.Helper()
-	if !eval[bool](t, ctx, `typeof axe !== "undefined"`) {
-		if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](axeSource)); err != nil {
-			t.Fatalf("load axe-core: %v", err)
-		}
+	vs, err := browsertest.AxeViolations(ctx)
+	if err != nil {
+		t.Fatalf("axe-core: %v", err)
 	}
-	type violation struct {
-		ID     string   `json:"id"`
-		Impact string   `json:"impact"`
-		Help   string   `json:"help"`
-		Nodes  []string `json:"nodes"`
-	}
-	vs := eval[[]violation](t, ctx, `axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]}})
-		.then((r) => r.violations.map((v) => ({id: v.id, impact: v.impact || "", help: v.help,
-			nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ") + ": " + (n.failureSummary || "").replace(/\s+/g, " "))})))`)
-	var out []string
-	for _, v := range vs {
-		out = append(out, fmt.Sprintf("axe %s (%s): %s\n\t%s", v.ID, v.Impact, v.Help, strings.Join(v.Nodes, "\n\t")))
-	}
-	return out
+	return vs
 }
 
 // watchHosts records every request the page makes to a host other than
@@ -170,16 +148,7 @@ func apiCall(t *testing.T, ctx context.Context, method, path, body string) map[s
 // screenshot saves the page as PNG among the test's artifacts.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG; below, JPEG
-	if err != nil {
-		t.Errorf("screenshot %s: %v", name, err)
-		return
-	}
-	path := filepath.Join(t.ArtifactDir(), name+".png")
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Error(err)
-	}
-	t.Logf("screenshot: %s", path)
+	browsertest.Screenshot(t, ctx, name)
 }
 
 // waitText waits until the element's text contains want.

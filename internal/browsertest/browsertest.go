@@ -7,6 +7,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -57,4 +58,20 @@ func Start(t testing.TB, width, height int, timeout time.Duration) context.Conte
 	ctx, cancelTime := context.WithTimeout(ctx, timeout)
 	t.Cleanup(cancelTime)
 	return ctx
+}
+
+// Screenshot saves the whole page as name.png among the test's artifacts
+// (go test -artifacts), from which make screenshots copies the README's.
+func Screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG; below, JPEG
+	if err != nil {
+		t.Errorf("screenshot %s: %v", name, err)
+		return
+	}
+	path := filepath.Join(t.ArtifactDir(), name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Error(err)
+	}
+	t.Logf("screenshot: %s", path)
 }
