@@ -9,17 +9,24 @@ COUNT   ?= 1
 
 PAYMENTS ?= 60000x
 
-.PHONY: run build test lint fmt-check vet bench bench-ledger bench-replicas bench-payments bench-offline fuzz soak soak-replicas screenshots sim sim-demo sim-boj sim-lunch sim-outage sim-double-spend test-property architecture-diagram cluster demo-replicas clean
+.PHONY: run build purse-wasm test lint fmt-check vet bench bench-ledger bench-replicas bench-payments bench-offline fuzz soak soak-replicas screenshots sim sim-demo sim-boj sim-lunch sim-outage sim-double-spend test-property architecture-diagram cluster demo-replicas clean
 
 run: build
 	./$(BIN) sandbox -data data
 
-build:
+build: purse-wasm
 	$(GO) build -o $(BIN) ./cmd/cbdc
+
+# The browser wallet's purse: the Go offline package as WebAssembly, with
+# Go's wasm_exec.js of the same release, into walletapp/web for the cbdc
+# binary (and the tests) to embed.
+purse-wasm:
+	cp "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" walletapp/web/wasm_exec.js
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags=-s -o walletapp/web/purse.wasm ./cmd/purse-wasm
 
 # Browser tests save their screenshots under ARTIFACTS.
 ARTIFACTS ?= $(CURDIR)/test-artifacts
-test: fmt-check vet
+test: purse-wasm fmt-check vet
 	@mkdir -p $(ARTIFACTS)
 	$(GO) test -race -count=1 -timeout 20m -artifacts -outputdir $(ARTIFACTS) $(PKGS)
 
@@ -150,11 +157,13 @@ sim-double-spend: build
 # The README's screenshots of the demo page, in English and Japanese, taken
 # by the browser tests in headless Chromium (apt-get install -y chromium
 # fonts-noto-cjk: without a Japanese font the Japanese pictures show boxes).
-SCREENSHOTS := overview overview-ja banks wallets wallets-ja offline-payment offline-reconciled scenario-done feed presenter replicas
-screenshots:
+SCREENSHOTS := overview overview-ja banks wallets wallets-ja offline-payment offline-reconciled scenario-done feed presenter replicas \
+	phone-signup phone-home phone-offline-request phone-offline-voucher phone-ja phone-synced
+screenshots: purse-wasm
 	@fc-list :lang=ja | grep -q . || { echo "screenshots: no Japanese font; apt-get install -y fonts-noto-cjk"; exit 1; }
 	@rm -rf $(ARTIFACTS)/screenshots && mkdir -p $(ARTIFACTS)/screenshots docs/screenshots
 	CI=true $(GO) test -count=1 -run Browser -artifacts -outputdir $(ARTIFACTS)/screenshots ./demo/
+	CI=true $(GO) test -count=1 -run TestApp_TwoPhones -artifacts -outputdir $(ARTIFACTS)/screenshots ./walletapp/
 	for n in $(SCREENSHOTS); do find $(ARTIFACTS)/screenshots -name "$$n.png" -exec cp {} docs/screenshots/ \; ; done
 	ls docs/screenshots
 

@@ -13,6 +13,7 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/bankadmin"
 	"github.com/digital-yen/cbdc-sandbox/internal/jsonbody"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
+	"github.com/digital-yen/cbdc-sandbox/walletapp"
 )
 
 // Handler serves the bank: the wallet websocket at protocol.Path, the
@@ -49,6 +50,7 @@ type route struct {
 func (g *Server) routes() []route {
 	return []route{
 		{"GET " + protocol.Path, g.serveWallet},
+		{"GET " + walletapp.Path, walletapp.Handler().ServeHTTP},
 		{"GET /healthz", g.healthz},
 		{"GET /readyz", g.ready},
 		{"GET /admin/status", g.admin(g.adminStatus)},

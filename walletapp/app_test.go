@@ -1,0 +1,267 @@
+package walletapp_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/digital-yen/cbdc-sandbox/internal/browsertest"
+	"github.com/digital-yen/cbdc-sandbox/sandbox"
+	"github.com/digital-yen/cbdc-sandbox/walletapp"
+)
+
+// needsPurse skips a test of the app when the purse's WebAssembly was not
+// built into this test binary (make test builds it first); in CI it fails.
+func needsPurse(t *testing.T) {
+	t.Helper()
+	if walletapp.Built() {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("walletapp/web/purse.wasm is missing: make test builds it (make purse-wasm)")
+	}
+	t.Skip("the wallet app's purse is not built: run make purse-wasm, or make test")
+}
+
+// phone is one browser context, with its own storage, as one phone.
+type phone struct {
+	t    *testing.T
+	name string
+	ctx  context.Context
+}
+
+func newPhone(t *testing.T, browser context.Context, name, url string) *phone {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	p := &phone{t: t, name: name, ctx: ctx}
+	p.run(chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`body[data-ready="true"]`)))
+	return p
+}
+
+func (p *phone) run(steps ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	if err := chromedp.Do(p.ctx, steps...); err != nil {
+		status, _ := chromedp.Run(p.ctx, chromedp.Text(chromedp.CSS("#status")))
+		p.t.Fatalf("%s: %v (the page says %q)", p.name, err, status)
+	}
+}
+
+// fill sets each field, then presses the button.
+func (p *phone) fill(button string, fields ...string) {
+	p.t.Helper()
+	var steps []chromedp.Action[chromedp.Void]
+	for i := 0; i+1 < len(fields); i += 2 {
+		steps = append(steps, chromedp.SetValue(chromedp.CSS(fields[i]), fields[i+1]))
+	}
+	p.run(append(steps, chromedp.Click(chromedp.CSS(button)))...)
+}
+
+// waitAmount waits until the output shows amount yen.
+func (p *phone) waitAmount(output string, amount int64) {
+	p.t.Helper()
+	p.waitJS(fmt.Sprintf("%s shows %d", output, amount),
+		fmt.Sprintf(`document.querySelector(%q).dataset.amount === "%d"`, output, amount))
+}
+
+func (p *phone) waitJS(what, js string) {
+	p.t.Helper()
+	if _, err := chromedp.Run(p.ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		status, _ := chromedp.Run(p.ctx, chromedp.Text(chromedp.CSS("#status")))
+		p.t.Fatalf("%s: waiting until %s: %v (the page says %q)", p.name, what, err, status)
+	}
+}
+
+func (p *phone) value(sel string) string {
+	p.t.Helper()
+	v, err := chromedp.Run(p.ctx, chromedp.Value(chromedp.CSS(sel)))
+	if err != nil {
+		p.t.Fatalf("%s: %s: %v", p.name, sel, err)
+	}
+	return v
+}
+
+// text is the element's textContent, shown or not.
+func (p *phone) text(sel string) string {
+	p.t.Helper()
+	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q).textContent`, sel)))
+	if err != nil {
+		p.t.Fatalf("%s: %s: %v", p.name, sel, err)
+	}
+	return strings.TrimSpace(v)
+}
+
+// axe fails the test for what axe-core finds on the page as it is now.
+func (p *phone) axe(where string) {
+	p.t.Helper()
+	vs, err := browsertest.AxeViolations(p.ctx)
+	if err != nil {
+		p.t.Fatalf("%s: axe-core: %v", p.name, err)
+	}
+	for _, v := range vs {
+		p.t.Errorf("%s, %s: %s", p.name, where, v)
+	}
+}
+
+// network cuts the phone off, or brings it back: requests fail and the
+// page is told it is offline, as in airplane mode.
+func (p *phone) network(online bool) {
+	p.t.Helper()
+	if _, err := chromedp.Call(p.ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+		MatchedNetworkConditions: []*network.Conditions{{Offline: !online, DownloadThroughput: -1, UploadThroughput: -1}}}); err != nil {
+		p.t.Fatal(err)
+	}
+	if _, err := chromedp.Call(p.ctx, network.OverrideNetworkState, network.OverrideNetworkStateParams{
+		Offline: !online, DownloadThroughput: -1, UploadThroughput: -1}); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// Two phones open the wallet app at their banks, register, and pay each
+// other online; then, both offline, one pays the other purse to purse by
+// the texts their QR codes carry; back online, both sync, and the bank and
+// the ledger show the payment settled, money conserved.
+func TestApp_TwoPhonesPayOnlineAndOffline(t *testing.T) {
+	needsPurse(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cfg := sandbox.Defaults()
+	cfg.Dir, cfg.Banks, cfg.Listen = t.TempDir(), 2, "127.0.0.1:0"
+	sb, err := sandbox.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	appURL := func(i int) string {
+		return "http://" + sb.Banks[i].Addr + walletapp.Path
+	}
+	browser := browsertest.Start(t, 390, 844, 4*time.Minute)
+	if err := chromedp.Do(browser); err != nil { // starts the browser, for the phones' contexts
+		t.Fatal(err)
+	}
+	alice := newPhone(t, browser, "alice", appURL(0))
+	bob := newPhone(t, browser, "bob", appURL(1))
+	alice.axe("the sign-up screen")
+	browsertest.Screenshot(t, alice.ctx, "phone-signup")
+	for _, p := range []*phone{alice, bob} {
+		p.fill("#register", "#name", strings.ToUpper(p.name[:1])+p.name[1:], "#person", "P-"+strings.ToUpper(p.name))
+		p.waitJS("the wallet opens", `document.querySelector("#address").textContent.includes("@bank-")`)
+		p.waitJS("it is online", `document.querySelector("#net").dataset.state === "online"`)
+	}
+	bobAddr := bob.text("#address")
+
+	alice.fill("#withdraw", "#withdraw-amount", "20000")
+	alice.waitAmount("#balance", 20_000)
+	alice.fill("#pay", "#pay-to", bobAddr, "#pay-amount", "5000")
+	alice.waitAmount("#balance", 15_000)
+	bob.waitAmount("#balance", 5_000) // told by the bank's notification
+	browsertest.Screenshot(t, bob.ctx, "phone-home")
+
+	for _, p := range []*phone{alice, bob} {
+		p.run(chromedp.Click(chromedp.CSS("#purse-setup")))
+		p.waitJS("the purse is set up", `!document.querySelector("#purse").hidden`)
+	}
+	alice.fill("#fund", "#fund-amount", "10000")
+	alice.waitAmount("#purse-balance", 10_000)
+	alice.waitAmount("#balance", 5_000)
+
+	for _, p := range []*phone{alice, bob} {
+		p.network(false)
+		p.waitJS("it shows it is offline", `document.querySelector("#net").dataset.state === "offline"`)
+	}
+	bob.fill("#request", "#request-amount", "1500")
+	bob.waitJS("the request is shown", `document.querySelector("#request-text").value !== ""`)
+	request := bob.value("#request-text")
+	if !strings.HasPrefix(request, "cbdc-req1:") {
+		t.Fatalf("bob's payment request: %q", request)
+	}
+	bob.waitJS("the request is drawn as a QR code", `!!document.querySelector("#request-qr svg")`)
+	bob.axe("offline, showing a payment request")
+	browsertest.Screenshot(t, bob.ctx, "phone-offline-request")
+	bob.run(chromedp.Click(chromedp.CSS("#lang")))
+	bob.waitJS("it speaks Japanese", `document.documentElement.lang === "ja" && document.querySelector("#net").textContent.includes("オフライン")`)
+	bob.axe("in Japanese")
+	browsertest.Screenshot(t, bob.ctx, "phone-ja")
+	alice.fill("#pay-offline", "#scan-request", request)
+	alice.waitAmount("#purse-balance", 8_500)
+	voucher := alice.value("#voucher-text")
+	alice.axe("offline, showing a voucher")
+	browsertest.Screenshot(t, alice.ctx, "phone-offline-voucher")
+	bob.fill("#accept", "#scan-voucher", voucher)
+	bob.waitAmount("#purse-pending", 1_500)
+	// The same voucher again is refused by bob's purse, with its reason.
+	bob.fill("#accept", "#scan-voucher", voucher)
+	bob.waitJS("the second taking is refused", `document.querySelector("#status").textContent.includes("unknown_request")`)
+
+	for _, p := range []*phone{alice, bob} {
+		p.network(true)
+		p.waitJS("it is online again", `document.querySelector("#net").dataset.state === "online"`)
+	}
+	alice.run(chromedp.Click(chromedp.CSS("#sync")))
+	alice.waitJS("alice's purse has handed in its voucher", `document.querySelector("#purse").dataset.toUpload === "0"`)
+	bob.run(chromedp.Click(chromedp.CSS("#sync")))
+	bob.waitAmount("#balance", 6_500) // staged: the voucher settles into bob's online wallet
+	bob.waitAmount("#purse-pending", 0)
+	browsertest.Screenshot(t, bob.ctx, "phone-synced")
+
+	running, counted := sb.Central.Ledger.Recount()
+	if running != counted || !counted.Conserved() {
+		t.Errorf("the ledger after the phones: running %+v, counted %+v", running, counted)
+	}
+	sum := sb.Central.Settler.Summary()
+	if sum.Settled != 1 || sum.Rejected != 0 {
+		t.Errorf("settlement after the phones: %d settled, %d rejected", sum.Settled, sum.Rejected)
+	}
+}
+
+// The app opens and shows its purse with its bank's server stopped: the
+// service worker serves the app's files, IndexedDB keeps the purse.
+func TestApp_OpensWithTheServerStopped(t *testing.T) {
+	needsPurse(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cfg := sandbox.Defaults()
+	cfg.Dir, cfg.Banks, cfg.Listen = t.TempDir(), 1, "127.0.0.1:0"
+	sb, err := sandbox.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	browser := browsertest.Start(t, 390, 844, 3*time.Minute)
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatal(err)
+	}
+	p := newPhone(t, browser, "carol", "http://"+sb.Banks[0].Addr+walletapp.Path)
+	p.fill("#register", "#name", "Carol", "#person", "P-CAROL")
+	p.waitJS("it is online", `document.querySelector("#net").dataset.state === "online"`)
+	p.fill("#withdraw", "#withdraw-amount", "5000")
+	p.waitAmount("#balance", 5_000)
+	p.run(chromedp.Click(chromedp.CSS("#purse-setup")))
+	p.waitJS("the purse is set up", `!document.querySelector("#purse").hidden`)
+	p.fill("#fund", "#fund-amount", "3000")
+	p.waitAmount("#purse-balance", 3_000)
+	p.waitJS("the service worker keeps the app", `navigator.serviceWorker.controller !== null &&
+		caches.open("cbdc-wallet-v1").then((c) => c.keys()).then((k) => k.length >= 8)`)
+
+	if err := sb.Banks[0].Stop(); err != nil {
+		t.Fatal(err)
+	}
+	p.run(chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`body[data-ready="true"]`)))
+	p.waitAmount("#purse-balance", 3_000)
+	if addr := p.text("#address"); !strings.HasSuffix(addr, "@bank-1") {
+		t.Errorf("the wallet's address with its bank stopped: %q", addr)
+	}
+	if state := p.text("#net"); state == "" {
+		t.Error("the page does not say it is not connected")
+	}
+	p.waitJS("it does not claim to be online", `document.querySelector("#net").dataset.state !== "online"`)
+	// The purse still pays offline: a request made here is answered.
+	p.fill("#request", "#request-amount", "700")
+	p.waitJS("a request is made with the server gone", `document.querySelector("#request-text").value.startsWith("cbdc-req1:")`)
+}
