@@ -91,8 +91,10 @@ type Config struct {
 	LogEvery time.Duration
 
 	// Origins are the browser origins allowed to open wallet websockets,
-	// such as "http://localhost:8080". A request without an Origin header
-	// (not a browser) is allowed; any other origin is refused.
+	// such as "http://localhost:8080", besides the bank's own when it is
+	// reached by an IP address or localhost (its wallet app). A request
+	// without an Origin header (not a browser) is allowed; any other
+	// origin is refused.
 	Origins []string
 
 	// Offline is the central ledger's settlement of offline vouchers; nil

@@ -75,7 +75,7 @@ func (c *BankCommand) flagSet() *flag.FlagSet {
 	fs.StringVar(&c.cfg.DataDir, "data", "", "the bank's data directory (default data/<id>)")
 	fs.StringVar(&c.cfg.Listen, "listen", "127.0.0.1:7501", "address to serve wallets and the admin API on")
 	fs.StringVar(&c.cfg.HolderKey, "holder-key", "holder.key", "the holder-token key the banks share (created if missing)")
-	fs.StringVar(&c.cfg.Origins, "origins", "", "comma-separated browser origins allowed to open wallet sessions")
+	fs.StringVar(&c.cfg.Origins, "origins", "", "comma-separated browser origins allowed to open wallet sessions, besides a bank's own reached by IP address or localhost (its wallet app)")
 	fs.IntVar(&c.cfg.Waiting, "max-waiting", intermediary.DefaultMaxWaitingPerAddress, "wallet connections one address (an IPv6 /64) may hold open before signing in; raise it behind a reverse proxy")
 	c.tls.registerServer(fs)
 	c.tls.registerClient(fs, "the ledger")

@@ -105,7 +105,7 @@ func (c *ClusterCommand) flagSet() *flag.FlagSet {
 	fs.StringVar(&c.cfg.Raft, "raft", "127.0.0.1:7611", "the replicas' Raft addresses, likewise")
 	fs.StringVar(&c.cfg.Listen, "listen", "127.0.0.1:7501", "the first bank's address; the others take the next ports (port 0: any free ports)")
 	fs.StringVar(&c.cfg.Demo, "demo", "127.0.0.1:7500", "address of the demo page (empty: no demo page)")
-	fs.StringVar(&c.cfg.Origins, "origins", "", "comma-separated browser origins allowed to open wallet sessions")
+	fs.StringVar(&c.cfg.Origins, "origins", "", "comma-separated browser origins allowed to open wallet sessions, besides a bank's own reached by IP address or localhost (its wallet app)")
 	fs.DurationVar(&c.cfg.Every, "every", 5*time.Second, "how often to print the money by tier")
 	c.service.register(fs, slog.LevelWarn)
 	return fs

@@ -86,7 +86,7 @@ func (c *SandboxCommand) flagSet() *flag.FlagSet {
 	fs.Int64Var(&c.cfg.Float, "float", d.Float, "yen issued to each intermediary when it is first opened")
 	fs.DurationVar(&c.cfg.Every, "every", 5*time.Second, "how often to print the money by tier")
 	fs.StringVar(&c.cfg.Listen, "listen", d.Listen, "the first bank's address; the others take the next ports (port 0: any free ports)")
-	fs.StringVar(&c.cfg.Origins, "origins", "", "comma-separated browser origins allowed to open wallet sessions")
+	fs.StringVar(&c.cfg.Origins, "origins", "", "comma-separated browser origins allowed to open wallet sessions, besides a bank's own reached by IP address or localhost (its wallet app)")
 	fs.StringVar(&c.cfg.Demo, "demo", "127.0.0.1:7500", "address of the demo page (empty: no demo page)")
 	fs.IntVar(&c.cfg.Replicas, "replicas", 1, fmt.Sprintf("run the central ledger as this many replicas kept in step by Raft (%d to %d), in this process, each in DATA/replica-N, the banks failing over between them and the demo showing them; 1: one lone ledger in DATA/ledger",
 		sandbox.MinReplicas, sandbox.MaxReplicas))

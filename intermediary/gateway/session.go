@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,7 +75,7 @@ func (g *Server) checkOrigin(r *http.Request) bool {
 	if origin == "" {
 		return true // not a browser: nothing for an origin check to protect
 	}
-	if origin == "http://"+r.Host || origin == "https://"+r.Host {
+	if sameOrigin(r, origin) {
 		return true // the bank's own wallet app (walletapp), served beside the websocket
 	}
 	for _, ok := range g.cfg.Origins {
@@ -84,6 +85,27 @@ func (g *Server) checkOrigin(r *http.Request) bool {
 	}
 	g.logs.Logf(slog.LevelWarn, "foreign origin", "wallet connection from a foreign origin refused", "origin", origin)
 	return false
+}
+
+// sameOrigin reports whether origin is the bank's own: the scheme the
+// request came by and the host it was sent to, when that host is an IP
+// address or localhost. A name is not trusted this way: a site whose name
+// an attacker's DNS points at the bank's address (DNS rebinding) would
+// have the bank's host and its own origin agree; a bank served under a
+// name lists its origin in -origins.
+func sameOrigin(r *http.Request, origin string) bool {
+	scheme := "http://"
+	if r.TLS != nil {
+		scheme = "https://"
+	}
+	if origin != scheme+r.Host {
+		return false
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(r.Host); err == nil {
+		host = h
+	}
+	return host == "localhost" || net.ParseIP(strings.Trim(host, "[]")) != nil
 }
 
 // clientAddress is the address connections are counted under: the host,
