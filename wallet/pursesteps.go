@@ -15,8 +15,9 @@ import (
 // compiled to WebAssembly), so every wallet keeps its purse by one code.
 
 // InstallCertificates applies a purse_certs answer: the purse trusts its
-// root key, installs its certificates (checked as of now) and takes its
-// revocation list.
+// root key, installs its certificates (checked as of now, or of the
+// device certificate's issue time when the bank's clock is ahead of the
+// device's) and takes its revocation list.
 func InstallCertificates(p *offline.Purse, r *protocol.PurseCertificates, now time.Time) error {
 	if err := p.TrustRoot(r.RootKey); err != nil {
 		return err
@@ -29,10 +30,17 @@ func InstallCertificates(p *offline.Purse, r *protocol.PurseCertificates, now ti
 	if ch.Device, err = offline.ParseDeviceCert(r.DeviceCert); err != nil {
 		return err
 	}
-	if err := p.Install(ch, now); err != nil {
+	if err := p.Install(ch, latest(now, ch.Device.Issued)); err != nil {
 		return err
 	}
 	return ApplyRevocations(p, r.Revocations)
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // ApplyRevocations installs a revocation list the bank sent.
