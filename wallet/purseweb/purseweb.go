@@ -80,6 +80,8 @@ type Result struct {
 	Text            string               `json:"text,omitempty"`   // request: the payment request; pay: the voucher
 	Amount          int64                `json:"amount,omitempty"` // pay and accept: the amount
 	Payer           string               `json:"payer,omitempty"`  // accept: the paying purse's serial
+	Payee           string               `json:"payee,omitempty"`  // parse_request: the purse that asks to be paid
+	Nonce           string               `json:"nonce,omitempty"`  // parse_request and pay: the request's one-use nonce
 	Messages        []protocol.PurseSync `json:"messages,omitempty"`
 	NewRevocations  bool                 `json:"new_revocations,omitempty"`
 	VectorsChecked  int                  `json:"vectors_checked,omitempty"`
@@ -134,6 +136,12 @@ func call(method string, a *Args) (Result, error) {
 		return Result{VectorsChecked: n, VectorsProblems: problems}, nil
 	case "key_new", "sign_session", "sign":
 		return walletKey(method, a)
+	case "parse_request":
+		q, err := offline.ParsePaymentRequestText(a.Text)
+		if err != nil {
+			return Result{}, err
+		}
+		return Result{Amount: q.Amount, Payee: q.Payee.String(), Nonce: q.Nonce.String()}, nil
 	case "qr_svg":
 		svg := qrsvg.SVG(a.Text, a.Label)
 		if svg == "" {
@@ -175,7 +183,7 @@ func call(method string, a *Args) (Result, error) {
 		}
 		var v offline.Voucher
 		if v, err = p.Pay(q, now); err == nil {
-			res.Text, res.Amount = v.Text(), v.Amount
+			res.Text, res.Amount, res.Payee, res.Nonce = v.Text(), v.Amount, q.Payee.String(), q.Nonce.String()
 		}
 	case "accept":
 		var v offline.Voucher
@@ -196,13 +204,13 @@ func call(method string, a *Args) (Result, error) {
 	case "apply_revocations":
 		err = wallet.ApplyRevocations(p, a.List)
 	default:
-		return Result{}, &Error{"bad_request", fmt.Sprintf("no method %q: new, show, install_certificates, apply_funding, request, pay, accept, sync_messages, apply_synced, apply_revocations, check_vectors, key_new, sign_session, sign, qr_svg", method)}
+		return Result{}, &Error{"bad_request", fmt.Sprintf("no method %q: new, show, install_certificates, apply_funding, request, parse_request, pay, accept, sync_messages, apply_synced, apply_revocations, check_vectors, key_new, sign_session, sign, qr_svg", method)}
 	}
 	if err != nil {
 		return Result{}, err
 	}
 	s := saved(p)
-	s.Text, s.Amount, s.Payer, s.Messages, s.NewRevocations = res.Text, res.Amount, res.Payer, res.Messages, res.NewRevocations
+	s.Text, s.Amount, s.Payer, s.Payee, s.Nonce, s.Messages, s.NewRevocations = res.Text, res.Amount, res.Payer, res.Payee, res.Nonce, res.Messages, res.NewRevocations
 	return s, nil
 }
 

@@ -145,7 +145,14 @@ func TestCall_PurseToPurse(t *testing.T) {
 	if !strings.HasPrefix(req.Text, "cbdc-req1:") {
 		t.Fatalf("a payment request's text: %q", req.Text)
 	}
+	review := payer.must("parse_request", map[string]any{"text": req.Text})
+	if review.Amount != 1_500 || review.Payee != payee.view.Serial || review.Nonce == "" {
+		t.Errorf("the request as the payer reviews it: %+v", review)
+	}
 	v := payer.must("pay", map[string]any{"text": req.Text})
+	if v.Nonce != review.Nonce || v.Payee != payee.view.Serial {
+		t.Errorf("the payment's nonce %q and payee %q, the request's %q and %q", v.Nonce, v.Payee, review.Nonce, review.Payee)
+	}
 	got := payee.must("accept", map[string]any{"text": v.Text})
 	if got.Amount != 1_500 || got.Payer != payer.view.Serial || payer.view.Balance != 48_500 {
 		t.Errorf("accepted %d from %s; the payer has %d", got.Amount, got.Payer, payer.view.Balance)
