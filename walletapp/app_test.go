@@ -1,9 +1,12 @@
 package walletapp_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -189,8 +192,18 @@ func TestApp_TwoPhonesPayOnlineAndOffline(t *testing.T) {
 	bob.axe("in Japanese")
 	browsertest.Screenshot(t, bob.ctx, "phone-ja")
 	alice.fill("#pay-offline", "#scan-request", request)
+	alice.waitJS("the payment is shown for review", `document.querySelector("#pay-offline").textContent.includes("1500")`)
+	if got := alice.text("#purse-balance"); !strings.Contains(got, "10,000") {
+		t.Errorf("the purse paid before the payer confirmed: it shows %s", got)
+	}
+	alice.run(chromedp.Click(chromedp.CSS("#pay-offline")))
 	alice.waitAmount("#purse-balance", 8_500)
+	alice.waitJS("the voucher is shown", `document.querySelector("#voucher-text").value.startsWith("cbdc-vch1:")`)
 	voucher := alice.value("#voucher-text")
+	// Paying the same request again is refused, however often pressed.
+	alice.fill("#pay-offline", "#scan-request", request)
+	alice.waitJS("the second payment is refused", `document.querySelector("#status").textContent.includes("already_paid")`)
+	alice.waitAmount("#purse-balance", 8_500)
 	alice.axe("offline, showing a voucher")
 	browsertest.Screenshot(t, alice.ctx, "phone-offline-voucher")
 	bob.fill("#accept", "#scan-voucher", voucher)
@@ -247,7 +260,7 @@ func TestApp_OpensWithTheServerStopped(t *testing.T) {
 	p.fill("#fund", "#fund-amount", "3000")
 	p.waitAmount("#purse-balance", 3_000)
 	p.waitJS("the service worker keeps the app", `navigator.serviceWorker.controller !== null &&
-		caches.open("cbdc-wallet-v1").then((c) => c.keys()).then((k) => k.length >= 8)`)
+		caches.open("cbdc-wallet-v2").then((c) => c.keys()).then((k) => k.length >= 7)`)
 
 	if err := sb.Banks[0].Stop(); err != nil {
 		t.Fatal(err)
@@ -257,11 +270,82 @@ func TestApp_OpensWithTheServerStopped(t *testing.T) {
 	if addr := p.text("#address"); !strings.HasSuffix(addr, "@bank-1") {
 		t.Errorf("the wallet's address with its bank stopped: %q", addr)
 	}
-	if state := p.text("#net"); state == "" {
-		t.Error("the page does not say it is not connected")
-	}
 	p.waitJS("it does not claim to be online", `document.querySelector("#net").dataset.state !== "online"`)
 	// The purse still pays offline: a request made here is answered.
 	p.fill("#request", "#request-amount", "700")
 	p.waitJS("a request is made with the server gone", `document.querySelector("#request-text").value.startsWith("cbdc-req1:")`)
+}
+
+// The purse built into the app is the one the code makes now: a purse
+// left from an older build would give the app older rules.
+func TestApp_PurseIsCurrent(t *testing.T) {
+	needsPurse(t)
+	out := filepath.Join(t.TempDir(), "purse.wasm")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s", "-o", out, "./cmd/purse-wasm")
+	build.Dir = ".."
+	build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+	if msg, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the purse: %v\n%s", err, msg)
+	}
+	fresh, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	built, err := os.ReadFile(filepath.Join("web", "purse.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(fresh, built) {
+		t.Fatal("walletapp/web/purse.wasm is older than the code: run make purse-wasm (make test does)")
+	}
+}
+
+// An instruction whose answer never came is sent again under its own id
+// when the app reconnects, and the bank makes it once, however often it
+// is sent.
+func TestApp_ResendsUnansweredInstructionsOnce(t *testing.T) {
+	needsPurse(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cfg := sandbox.Defaults()
+	cfg.Dir, cfg.Banks, cfg.Listen = t.TempDir(), 1, "127.0.0.1:0"
+	sb, err := sandbox.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	browser := browsertest.Start(t, 390, 844, 3*time.Minute)
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatal(err)
+	}
+	p := newPhone(t, browser, "dan", "http://"+sb.Banks[0].Addr+walletapp.Path)
+	p.fill("#register", "#name", "Dan", "#person", "P-DAN")
+	p.waitJS("it is online", `document.querySelector("#net").dataset.state === "online"`)
+	// A withdrawal signed and kept in the outbox, its answer lost with
+	// the connection, as when a phone leaves coverage mid-call.
+	lose := `(async () => {
+		const w = await store.get("wallet");
+		const id = bank.prefix + "-lost";
+		const s = goCall("sign", {seed: w.seed, type: "withdraw", wallet: bank.welcome.wallet, id, body: {amount: 1000}});
+		await outbox.add({id, type: "withdraw", body: s.body});
+		bank.ws.send(JSON.stringify({v: 1, type: "withdraw", id, body: s.body}));
+		await new Promise((r) => setTimeout(r, 300));
+		bank.ws.close();
+		return true;
+	})()`
+	for round := range 2 {
+		if _, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](lose, chromedp.EvalAwaitPromise)); err != nil {
+			t.Fatal(err)
+		}
+		p.waitJS("the outbox is emptied after reconnecting", `document.querySelector("#net").dataset.state === "online" &&
+			store.get("outbox").then((o) => !o || o.length === 0)`)
+		p.waitAmount("#balance", 1_000)
+		if round == 0 {
+			continue
+		}
+		// The second time the same id went out twice more; still one withdrawal.
+		if got := p.text("#deposit"); !strings.Contains(got, "199,000") {
+			t.Errorf("the deposit after one withdrawal sent three times: %s", got)
+		}
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/internal/loglimit"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
+	"github.com/digital-yen/cbdc-sandbox/walletapp"
 	"github.com/gorilla/websocket"
 )
 
@@ -61,6 +62,9 @@ func New(b *intermediary.Bank) *Server {
 	// does.
 	g.upgrader = websocket.Upgrader{ReadBufferSize: readBufferSize, WriteBufferSize: 4096, WriteBufferPool: &writeBuffers, CheckOrigin: g.checkOrigin}
 	g.hub.init(&g.conns)
+	if !walletapp.Built() {
+		g.log.Warn("the wallet app at " + walletapp.Path + " has no purse built in, so it cannot work: build with make (make purse-wasm)")
+	}
 	b.Attach(g)
 	return g
 }

@@ -17,13 +17,22 @@ const strings = {
     fundAmount: "Fill the purse (yen)", fund: "Fill", sync: "Sync with the bank", getPaid: "Get paid offline",
     showRequest: "Show the payment request", requestText: "The request as text",
     scanVoucher: "The payer's voucher (scan or paste)", accept: "Take the payment", payOffline: "Pay offline",
-    scanRequest: "The payee's request (scan or paste)", payOfflineButton: "Pay from the purse",
+    scanRequest: "The payee's request (scan or paste)", payOfflineButton: "Review the payment",
     showVoucher: "Show this to the payee:", voucherText: "The voucher as text", history: "History",
-    paid: (n) => `Paid ¥${n}.`, received: (n) => `Received ¥${n}.`, moved: (n) => `¥${n} moved to digital yen.`,
+    addressQR: "your address as a QR code", requestQR: "the payment request as a QR code", voucherQR: "the voucher as a QR code",
+    reasons: { payment: "payment", withdrawal: "from deposit", deposit: "to deposit", sweep: "over the limit, to deposit",
+      top_up: "topped up from deposit", purse_fund: "to the purse", offline: "offline, settled" },
+    confirmPay: (n, payee) => `Pay ¥${n} to purse ${payee}`, reviewPay: (n, payee) => `The request asks ¥${n} for purse ${payee}. Press again to pay.`,
+    paid: (n) => `Paid ¥${n}.`, received: (n) => `¥${n} came in.`, moved: (n) => `¥${n} moved to digital yen.`,
     funded: (n) => `The purse holds ¥${n}.`, accepted: (n) => `Took ¥${n} offline; it settles when you sync.`,
-    paidOffline: (n) => `Paid ¥${n} from the purse: show the voucher.`, synced: (n) => `Synced: ${n} vouchers settled.`,
-    purseReady: "The purse is ready: fill it while online.", noPurse: "This wallet was built without its purse (run make purse-wasm).",
+    paidOffline: (n) => `Paid ¥${n} from the purse: show the voucher.`, requestShown: (n) => `Showing a request for ¥${n}.`,
+    synced: (n, amount) => `Synced: ${n} settled (¥${amount}).`, syncRejected: (n) => ` ${n} rejected.`,
+    syncConflicts: (kinds) => ` Conflicts: ${kinds}.`, revoked: " This purse is revoked: the bank no longer honours it.",
+    alreadyPaid: "You paid this request already: ask the payee for a new one.",
+    purseReady: "The purse is ready: fill it while online.", noPurse: "This wallet was built without its purse (make purse-wasm): it cannot work.",
     refused: (code, msg) => `Refused (${code}): ${msg}`, notOnline: "Not connected to the bank: try again when online.",
+    inDoubt: "No answer from the bank: the wallet sends it again under the same id when it reconnects, and it happens once.",
+    resent: (n) => `Sent again after reconnecting: ${n}.`, storage: "This browser may delete the wallet's data under storage pressure: keep the phone's storage free.",
   },
   ja: {
     title: "デジタル円ウォレット", connecting: "接続中…", online: "オンライン", offline: "オフライン：財布のみ",
@@ -37,13 +46,22 @@ const strings = {
     fundAmount: "財布に入れる（円）", fund: "入金", sync: "銀行と同期", getPaid: "オフラインで受け取る",
     showRequest: "支払い依頼を表示", requestText: "依頼のテキスト",
     scanVoucher: "支払人の証票（読み取りか貼り付け）", accept: "受け取る", payOffline: "オフラインで支払う",
-    scanRequest: "受取人の依頼（読み取りか貼り付け）", payOfflineButton: "財布から支払う",
+    scanRequest: "受取人の依頼（読み取りか貼り付け）", payOfflineButton: "支払い内容を確認",
     showVoucher: "受取人に見せてください：", voucherText: "証票のテキスト", history: "履歴",
-    paid: (n) => `¥${n} を支払いました。`, received: (n) => `¥${n} を受け取りました。`, moved: (n) => `¥${n} をデジタル円に移しました。`,
+    addressQR: "あなたのアドレスのQRコード", requestQR: "支払い依頼のQRコード", voucherQR: "証票のQRコード",
+    reasons: { payment: "支払い", withdrawal: "預金から", deposit: "預金へ", sweep: "上限超過分を預金へ",
+      top_up: "預金から補充", purse_fund: "財布へ", offline: "オフライン決済" },
+    confirmPay: (n, payee) => `財布 ${payee} に ¥${n} を支払う`, reviewPay: (n, payee) => `財布 ${payee} への ¥${n} の依頼です。もう一度押すと支払います。`,
+    paid: (n) => `¥${n} を支払いました。`, received: (n) => `¥${n} が入金されました。`, moved: (n) => `¥${n} をデジタル円に移しました。`,
     funded: (n) => `財布の残高は ¥${n} です。`, accepted: (n) => `¥${n} をオフラインで受け取りました。同期で決済されます。`,
-    paidOffline: (n) => `財布から ¥${n} を支払いました。証票を見せてください。`, synced: (n) => `同期しました：${n} 件決済。`,
-    purseReady: "財布の用意ができました。オンラインのうちに入金してください。", noPurse: "このウォレットには財布が組み込まれていません（make purse-wasm）。",
+    paidOffline: (n) => `財布から ¥${n} を支払いました。証票を見せてください。`, requestShown: (n) => `¥${n} の支払い依頼を表示しています。`,
+    synced: (n, amount) => `同期しました：${n} 件決済（¥${amount}）。`, syncRejected: (n) => ` ${n} 件は拒否されました。`,
+    syncConflicts: (kinds) => ` 不整合：${kinds}。`, revoked: " この財布は失効しました。銀行はもう受け付けません。",
+    alreadyPaid: "この依頼には支払い済みです。受取人に新しい依頼を出してもらってください。",
+    purseReady: "財布の用意ができました。オンラインのうちに入金してください。", noPurse: "このウォレットには財布が組み込まれていません（make purse-wasm）。動作できません。",
     refused: (code, msg) => `できませんでした（${code}）：${msg}`, notOnline: "銀行に接続していません。オンラインで再度お試しください。",
+    inDoubt: "銀行から応答がありません。再接続したときに同じ番号で送り直すので、二重にはなりません。",
+    resent: (n) => `再接続後に送り直しました：${n}。`, storage: "このブラウザは容量不足のときにウォレットのデータを消すことがあります。空き容量を確保してください。",
   },
 };
 let lang = localStorage.getItem("cbdc-lang") || (navigator.language.startsWith("ja") ? "ja" : "en");
@@ -55,6 +73,7 @@ const $ = (id) => document.getElementById(id);
 
 function applyLanguage() {
   document.documentElement.lang = lang;
+  document.title = t("title");
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   const other = lang === "en" ? "ja" : "en";
   $("lang").textContent = other === "ja" ? "日本語" : "English";
@@ -63,7 +82,7 @@ function applyLanguage() {
   showNet();
 }
 
-// --- storage: the wallet's key and purse, on this device only ---
+// --- storage: the wallet's key, purse and unanswered instructions, on this device only ---
 
 const store = {
   db: null,
@@ -85,7 +104,8 @@ const store = {
   put(key, value) {
     return new Promise((resolve, reject) => {
       const tx = this.db.transaction("kv", "readwrite");
-      tx.objectStore("kv").put(value, key);
+      if (value === undefined) tx.objectStore("kv").delete(key);
+      else tx.objectStore("kv").put(value, key);
       tx.oncomplete = () => resolve();
       tx.onerror = () => reject(tx.error);
     });
@@ -123,61 +143,88 @@ function goCall(method, args) {
   return out;
 }
 
-// purse calls the Go purse: its saved state goes in and comes back.
+// purse calls the Go purse: its saved state goes in, and the new state
+// is saved before the call returns. Every call that changes the purse
+// runs under the wallet's one lock (serially), so two never start from
+// the same state.
 async function purse(method, args = {}) {
   if (method !== "new") {
     const state = await store.get("purse");
     if (state) args = { state, ...args };
   }
   const out = goCall(method, args);
-  if (out.state) await store.put("purse", out.state);
+  if (out.state && method !== "show") await store.put("purse", out.state);
   return out;
 }
 
+let lock = Promise.resolve();
+// serially runs fn after every action before it has finished.
+function serially(fn) {
+  const run = lock.then(fn, fn);
+  lock = run.catch(() => {});
+  return run;
+}
+
 // --- the bank, over its wallet websocket ---
+
+function randomHex(n) {
+  return Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+const callWait = 20000; // ms an answer may take before the call is in doubt
 
 const bank = {
   ws: null,
   pending: new Map(),
   next: 1,
-  prefix: Math.random().toString(36).slice(2, 8),
+  prefix: randomHex(8),
   welcome: null,
   connected: false,
 
-  connect(first) {
+  // connect opens a session: hello for a registered wallet, register
+  // (first: the name and ID number) for a new one, signed with seed.
+  connect(seed, first) {
+    if (this.ws) this.ws.close();
     return new Promise((resolve, reject) => {
       const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/v1/wallet");
       this.ws = ws;
       let opened = false;
-      ws.onmessage = async (ev) => {
+      const fail = (e) => {
+        if (!opened) {
+          opened = true; // settled: later events change nothing
+          ws.close();
+          reject(e);
+        }
+      };
+      ws.onmessage = (ev) => {
+        if (this.ws !== ws) return; // a session replaced by a newer one
         const env = JSON.parse(ev.data);
         if (env.type === "challenge") {
           try {
-            const wallet = await store.get("wallet");
-            const s = goCall("sign_session", { seed: wallet.seed, bank: env.body.bank, challenge: env.body.challenge });
+            const s = goCall("sign_session", { seed, bank: env.body.bank, challenge: env.body.challenge });
             const body = { public_key: s.public_key, challenge: env.body.challenge, signature: s.signature };
             if (first) Object.assign(body, first);
             ws.send(JSON.stringify({ v: 1, type: first ? "register" : "hello", id: "open", body }));
           } catch (e) {
-            reject(e);
+            fail(e);
           }
           return;
         }
         if (env.id === "open") {
-          if (env.type === "welcome") {
+          if (env.type !== "welcome") fail(new Refused(env.body.code, env.body.message));
+          else if (!opened) {
             opened = true;
             this.welcome = env.body;
             this.connected = true;
             showNet();
             resolve(env.body);
-          } else {
-            reject(new Refused(env.body.code, env.body.message));
           }
           return;
         }
         const wait = env.id && this.pending.get(env.id);
         if (wait) {
           this.pending.delete(env.id);
+          clearTimeout(wait.timer);
           if (env.type === "error") wait.reject(new Refused(env.body.code, env.body.message));
           else wait.resolve(env.body);
           return;
@@ -185,12 +232,18 @@ const bank = {
         pushed(env);
       };
       ws.onclose = () => {
+        if (this.ws !== ws) return;
+        this.ws = null;
+        const was = this.connected;
         this.connected = false;
-        for (const w of this.pending.values()) w.reject(new Refused("unavailable", t("notOnline")));
+        for (const w of this.pending.values()) {
+          clearTimeout(w.timer);
+          w.reject(new Refused("unavailable", t("inDoubt")));
+        }
         this.pending.clear();
         showNet();
-        if (!opened) reject(new Refused("unavailable", t("notOnline")));
-        else reconnectSoon();
+        fail(new Refused("unavailable", t("notOnline")));
+        if (was) reconnectSoon();
       };
     });
   },
@@ -199,31 +252,91 @@ const bank = {
     if (!this.connected) return Promise.reject(new Refused("unavailable", t("notOnline")));
     id = id || `${this.prefix}-${this.next++}`;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Refused("unavailable", t("inDoubt")));
+      }, callWait);
+      this.pending.set(id, { resolve, reject, timer });
       this.ws.send(JSON.stringify({ v: 1, type, id, body }));
     });
   },
 
+  // signed signs an instruction and sends it. It is kept in the outbox
+  // until answered, so one whose answer was lost is sent again under the
+  // same id when the wallet reconnects, and the bank makes it once.
   async signed(type, body) {
+    if (!this.connected) throw new Refused("unavailable", t("notOnline"));
     const wallet = await store.get("wallet");
     const id = `${this.prefix}-${this.next++}`;
     const s = goCall("sign", { seed: wallet.seed, type, wallet: this.welcome.wallet, id, body });
-    return this.call(type, s.body, id);
+    await outbox.add({ id, type, body: s.body });
+    const answer = await this.call(type, s.body, id);
+    await outbox.done(id);
+    return answer;
+  },
+};
+
+const outbox = {
+  async list() {
+    return (await store.get("outbox")) || [];
+  },
+  async add(entry) {
+    await store.put("outbox", [...(await this.list()), entry]);
+  },
+  async done(id) {
+    await store.put("outbox", (await this.list()).filter((e) => e.id !== id));
+  },
+  // resend sends every unanswered instruction again under its own id and
+  // applies what comes back, as the first answer would have been.
+  async resend() {
+    const done = [];
+    for (const e of await this.list()) {
+      try {
+        const answer = await bank.call(e.type, e.body, e.id);
+        if (e.type === "purse_fund") await purse("apply_funding", { answer });
+        done.push(e.type);
+      } catch (err) {
+        if (err.code === "unavailable") return; // still in doubt: next time
+        sayError(err);
+      }
+      await this.done(e.id);
+    }
+    if (done.length) say(t("resent", done.join(", ")));
   },
 };
 
 let reconnectTimer = null;
-function reconnectSoon() {
-  if (reconnectTimer || !navigator.onLine) return;
-  reconnectTimer = setTimeout(async () => {
+let reconnectWait = 1000;
+async function reconnectSoon() {
+  const wallet = await store.get("wallet");
+  if (reconnectTimer || !navigator.onLine || !wallet || !wallet.address) return;
+  reconnectTimer = setTimeout(() => {
     reconnectTimer = null;
-    try {
-      await bank.connect();
+    serially(async () => {
+      try {
+        await connectWallet(wallet);
+        reconnectWait = 1000;
+      } catch {
+        reconnectWait = Math.min(reconnectWait * 2, 30000);
+        reconnectSoon();
+        return;
+      }
+      await outbox.resend();
       await refresh();
-    } catch {
-      reconnectSoon();
-    }
-  }, 1000);
+      await showPurse();
+    }).catch(sayError);
+  }, reconnectWait);
+}
+
+// connectWallet opens the registered wallet's session and checks the bank
+// knows it by the address it was registered under.
+async function connectWallet(wallet) {
+  const w = await bank.connect(wallet.seed);
+  if (w.wallet !== wallet.address) {
+    bank.ws.close();
+    throw new Refused("wrong_wallet", `the bank says this wallet is ${w.wallet}, not ${wallet.address}`);
+  }
+  return w;
 }
 
 function showNet() {
@@ -237,15 +350,18 @@ function showNet() {
 
 const yen = (n) => "¥" + Number(n).toLocaleString(lang === "ja" ? "ja-JP" : "en-US");
 function setAmount(id, n) {
-  $(id).value = yen(n);
   $(id).textContent = yen(n);
   $(id).dataset.amount = String(n);
 }
-function say(text) {
-  $("status").textContent = text;
+function say(text, error) {
+  const s = $("status");
+  s.classList.toggle("error", !!error);
+  // Emptied first, so the same words said again are announced again.
+  s.textContent = "";
+  setTimeout(() => (s.textContent = text), 30);
 }
 function sayError(e) {
-  say(e instanceof Refused ? t("refused", e.code, e.message) : String(e));
+  say(e instanceof Refused ? (e.code === "unavailable" ? e.message : t("refused", e.code, e.message)) : String(e), true);
 }
 
 async function refresh() {
@@ -258,7 +374,7 @@ async function refresh() {
   list.replaceChildren();
   for (const e of (h.entries || []).slice(0, 20)) {
     const li = document.createElement("li");
-    li.textContent = `${yen(e.amount)} · ${e.reason}${e.counterparty ? " · " + e.counterparty : ""}`;
+    li.textContent = `${yen(e.amount)} · ${t("reasons")[e.reason] || e.reason}${e.counterparty ? " · " + e.counterparty : ""}`;
     list.append(li);
   }
 }
@@ -281,53 +397,70 @@ async function showPurse() {
 function pushed(env) {
   if (env.type === "notify") {
     if (env.body.balance != null) setAmount("balance", env.body.balance);
-    if (env.body.amount > 0) say(t("received", env.body.amount));
+    if (env.body.amount > 0 && env.body.reason === "payment") say(t("received", env.body.amount));
     refresh().catch(sayError);
   }
 }
 
 function qrInto(id, text, label) {
-  const out = goCall("qr_svg", { text, label });
-  $(id).innerHTML = out.svg;
+  $(id).innerHTML = goCall("qr_svg", { text, label: t(label) }).svg; // Go's SVG: the label is escaped, the text is not in it
 }
 
-async function showHome() {
+async function showHome(focus) {
   const wallet = await store.get("wallet");
   $("setup").hidden = true;
   $("home").hidden = false;
   $("address").textContent = wallet.address;
-  if (purseReady) qrInto("address-qr", wallet.address, "your address as a QR code");
+  if (purseReady) qrInto("address-qr", wallet.address, "addressQR");
   await showPurse();
+  if (focus) $("home-title").focus();
 }
 
-// act runs an action from a form or button, saying how it went.
-function act(form, fn) {
-  const el = $(form);
-  const handler = async (ev) => {
+// act runs an action from a form or button under the wallet's lock, its
+// controls disabled while it runs, saying how it went.
+function act(id, fn) {
+  const el = $(id);
+  const handler = (ev) => {
     ev.preventDefault();
-    try {
-      await fn();
-    } catch (e) {
-      sayError(e);
-    }
+    const busy = document.querySelectorAll("main button");
+    busy.forEach((b) => (b.disabled = true));
+    $("main").setAttribute("aria-busy", "true");
+    serially(fn)
+      .catch(sayError)
+      .finally(() => {
+        busy.forEach((b) => (b.disabled = false));
+        $("main").removeAttribute("aria-busy");
+      });
   };
   if (el.tagName === "FORM") el.addEventListener("submit", handler);
   else el.addEventListener("click", handler);
 }
 
+// review is the payment request the payer was shown, awaiting a second
+// press to pay.
+let review = null;
+
 function wire() {
   $("lang").addEventListener("click", () => {
     lang = lang === "en" ? "ja" : "en";
     localStorage.setItem("cbdc-lang", lang);
-    say("");
     applyLanguage();
+    for (const id of ["balance", "deposit", "purse-balance", "purse-pending"]) setAmount(id, $(id).dataset.amount || 0);
+    if (bank.connected) refresh().catch(sayError);
   });
   act("register-form", async () => {
-    const key = goCall("key_new", {});
-    await store.put("wallet", { seed: key.seed });
-    const w = await bank.connect({ name: $("name").value.trim(), person_id: $("person").value.trim() });
-    await store.put("wallet", { seed: key.seed, address: w.wallet, bank: w.bank, name: $("name").value.trim() });
-    await showHome();
+    // A key made before an attempt that got no answer is used again: the
+    // bank registers a key once, so a retry finds the same wallet.
+    let wallet = await store.get("wallet");
+    if (!wallet || !wallet.seed) wallet = { seed: goCall("key_new", {}).seed };
+    wallet.name = $("name").value.trim();
+    wallet.person = $("person").value.trim();
+    await store.put("wallet", wallet);
+    const w = await bank.connect(wallet.seed, { name: wallet.name, person_id: wallet.person });
+    wallet.address = w.wallet;
+    wallet.bank = w.bank;
+    await store.put("wallet", wallet);
+    await showHome(true);
     await refresh();
   });
   act("pay-form", async () => {
@@ -344,11 +477,15 @@ function wire() {
   });
   act("purse-setup", async () => {
     if (!bank.connected) throw new Refused("unavailable", t("notOnline"));
-    const p = await purse("new");
-    const certs = await bank.signed("purse_provision", { public_key: p.purse.public_key });
+    // A purse made before a setup that got no answer is used again: the
+    // bank certifies a key once.
+    const stored = (await store.get("purse")) ? (await purse("show")).purse : null;
+    const p = stored && !stored.serial ? stored : (await purse("new")).purse;
+    const certs = await bank.signed("purse_provision", { public_key: p.public_key });
     await purse("install_certificates", { answer: certs });
     say(t("purseReady"));
     await showPurse();
+    $("offline-title").focus();
   });
   act("fund-form", async () => {
     const amount = Number($("fund-amount").value);
@@ -362,30 +499,62 @@ function wire() {
   act("sync", async () => {
     if (!bank.connected) throw new Refused("unavailable", t("notOnline"));
     const { messages } = await purse("sync_messages");
-    let settled = 0;
+    let settled = 0, amount = 0, rejected = 0, revoked = false;
+    const conflicts = [];
     for (const m of messages) {
       const answer = await bank.call("purse_sync", m);
       settled += answer.settled;
+      amount += answer.settled_amount;
+      rejected += answer.rejected;
+      for (const c of answer.conflicts || []) {
+        conflicts.push(c.kind);
+        revoked = revoked || (c.revokes && c.device === $("purse").dataset.serial);
+      }
       const out = await purse("apply_synced", { answer });
       if (out.new_revocations) {
         const rl = await bank.call("revocations", {});
         await purse("apply_revocations", { list: rl.list });
       }
     }
-    say(t("synced", settled));
+    let text = t("synced", settled, amount);
+    if (rejected) text += t("syncRejected", rejected);
+    if (conflicts.length) text += t("syncConflicts", conflicts.join(", "));
+    if (revoked) text += t("revoked");
+    say(text, rejected > 0 || revoked);
     await showPurse();
     await refresh();
   });
   act("request-form", async () => {
     const out = await purse("request", { amount: Number($("request-amount").value) });
     $("request-text").value = out.text;
-    qrInto("request-qr", out.text, "the payment request as a QR code");
+    qrInto("request-qr", out.text, "requestQR");
     $("request-out").hidden = false;
+    say(t("requestShown", out.amount));
+  });
+  $("scan-request").addEventListener("input", () => {
+    review = null;
+    $("pay-offline").textContent = t("payOfflineButton");
   });
   act("payoff-form", async () => {
-    const out = await purse("pay", { text: $("scan-request").value.trim() });
+    const text = $("scan-request").value.trim();
+    const q = goCall("parse_request", { text });
+    const paid = (await store.get("paid-requests")) || [];
+    if (paid.includes(q.nonce)) throw new Refused("already_paid", t("alreadyPaid"));
+    if (!review || review.text !== text) {
+      // First press: show what the request asks, and whom it pays.
+      review = { text };
+      const payee = q.payee.slice(-8);
+      $("pay-offline").textContent = t("confirmPay", q.amount, payee);
+      say(t("reviewPay", q.amount, payee));
+      return;
+    }
+    review = null;
+    const out = await purse("pay", { text });
+    await store.put("paid-requests", [...paid.slice(-199), q.nonce]);
+    $("scan-request").value = "";
+    $("pay-offline").textContent = t("payOfflineButton");
     $("voucher-text").value = out.text;
-    qrInto("voucher-qr", out.text, "the voucher as a QR code");
+    qrInto("voucher-qr", out.text, "voucherQR");
     $("voucher-out").hidden = false;
     say(t("paidOffline", out.amount));
     await showPurse();
@@ -402,6 +571,7 @@ function wire() {
   });
   window.addEventListener("online", () => {
     showNet();
+    reconnectWait = 1000;
     reconnectSoon();
   });
 }
@@ -411,23 +581,32 @@ async function main() {
   wire();
   await store.open();
   purseReady = await loadPurse();
-  if (!purseReady) say(t("noPurse"));
+  if (!purseReady) say(t("noPurse"), true);
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("sw.js").catch(() => {});
+  if (navigator.storage && navigator.storage.persist) {
+    navigator.storage.persist().then((kept) => kept || console.info(t("storage")));
+  }
   const wallet = await store.get("wallet");
   if (!wallet || !wallet.address) {
     $("setup").hidden = false;
+    if (wallet) {
+      $("name").value = wallet.name || "";
+      $("person").value = wallet.person || "";
+    }
     showNet();
     return;
   }
-  await showHome();
+  await showHome(false);
   try {
-    await bank.connect();
-    await refresh();
+    await serially(async () => {
+      await connectWallet(wallet);
+      await outbox.resend();
+      await refresh();
+    });
   } catch (e) {
     showNet();
     reconnectSoon();
   }
-  document.body.dataset.ready = "true";
 }
 
 main().catch(sayError).finally(() => {
