@@ -200,12 +200,15 @@ func TestApp_TwoPhonesPayOnlineAndOffline(t *testing.T) {
 	alice.waitAmount("#purse-balance", 8_500)
 	alice.waitJS("the voucher is shown", `document.querySelector("#voucher-text").value.startsWith("cbdc-vch1:")`)
 	voucher := alice.value("#voucher-text")
+	alice.axe("offline, showing a voucher")
+	browsertest.Screenshot(t, alice.ctx, "phone-offline-voucher")
 	// Paying the same request again is refused, however often pressed.
 	alice.fill("#pay-offline", "#scan-request", request)
 	alice.waitJS("the second payment is refused", `document.querySelector("#status").textContent.includes("already_paid")`)
 	alice.waitAmount("#purse-balance", 8_500)
-	alice.axe("offline, showing a voucher")
-	browsertest.Screenshot(t, alice.ctx, "phone-offline-voucher")
+	if got := alice.value("#voucher-text"); got != voucher {
+		t.Errorf("the voucher shown changed after a refused payment: %.40q", got)
+	}
 	bob.fill("#accept", "#scan-voucher", voucher)
 	bob.waitAmount("#purse-pending", 1_500)
 	// The same voucher again is refused by bob's purse, with its reason.

@@ -466,12 +466,14 @@ function wire() {
   act("pay-form", async () => {
     const amount = Number($("pay-amount").value);
     await bank.signed("pay", { to: $("pay-to").value.trim(), amount });
+    $("pay-form").reset();
     say(t("paid", amount));
     await refresh();
   });
   act("withdraw-form", async () => {
     const amount = Number($("withdraw-amount").value);
     await bank.signed("withdraw", { amount });
+    $("withdraw-form").reset();
     say(t("moved", amount));
     await refresh();
   });
@@ -492,6 +494,7 @@ function wire() {
     const serial = $("purse").dataset.serial;
     const funded = await bank.signed("purse_fund", { serial, amount });
     const out = await purse("apply_funding", { answer: funded });
+    $("fund-form").reset();
     say(t("funded", out.purse.balance));
     await showPurse();
     await refresh();
