@@ -4,6 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/jpeg"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,6 +131,60 @@ func (p *phone) network(online bool) {
 	}
 }
 
+// camera is the file Chromium's fake camera plays (MJPEG: JPEG frames one
+// after another), so a phone's Scan button sees what the test shows it.
+type camera struct {
+	t    *testing.T
+	path string
+}
+
+func newCamera(t *testing.T) *camera {
+	c := &camera{t: t, path: filepath.Join(t.TempDir(), "camera.mjpeg")}
+	c.show(image.NewRGBA(image.Rect(0, 0, 8, 8)))
+	return c
+}
+
+// flags make Chromium's camera this file, granted without asking.
+func (c *camera) flags() []chromedp.ExecAllocatorOption {
+	return []chromedp.ExecAllocatorOption{chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true), chromedp.Flag("use-file-for-fake-video-capture", c.path)}
+}
+
+// show puts pic in the middle of a grey 1280×960 frame, as a phone held
+// up to another's screen sees it.
+func (c *camera) show(pic image.Image) {
+	c.t.Helper()
+	frame := image.NewRGBA(image.Rect(0, 0, 1280, 960))
+	draw.Draw(frame, frame.Bounds(), image.NewUniform(color.RGBA{180, 180, 175, 255}), image.Point{}, draw.Src)
+	b := pic.Bounds()
+	at := image.Pt((1280-b.Dx())/2, (960-b.Dy())/2)
+	draw.Draw(frame, b.Add(at.Sub(b.Min)), pic, b.Min, draw.Src)
+	var out bytes.Buffer
+	for range 10 {
+		if err := jpeg.Encode(&out, frame, &jpeg.Options{Quality: 92}); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(c.path, out.Bytes(), 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// showElement shows the camera what the element looks like on a phone's
+// screen, magnified as a camera held close would see it.
+func (c *camera) showElement(p *phone, sel string) {
+	c.t.Helper()
+	shot, err := chromedp.Run(p.ctx, chromedp.ScreenshotScale(chromedp.CSS(sel), 3))
+	if err != nil {
+		c.t.Fatalf("%s: screenshot of %s: %v", p.name, sel, err)
+	}
+	pic, err := png.Decode(bytes.NewReader(shot))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.show(pic)
+}
+
 // Two phones open the wallet app at their banks, register, and pay each
 // other online; then, both offline, one pays the other purse to purse by
 // the texts their QR codes carry; back online, both sync, and the bank and
@@ -144,7 +203,8 @@ func TestApp_TwoPhonesPayOnlineAndOffline(t *testing.T) {
 	appURL := func(i int) string {
 		return "http://" + sb.Banks[i].Addr + walletapp.Path
 	}
-	browser := browsertest.Start(t, 390, 844, 4*time.Minute)
+	cam := newCamera(t)
+	browser := browsertest.Start(t, 390, 844, 4*time.Minute, cam.flags()...)
 	if err := chromedp.Do(browser); err != nil { // starts the browser, for the phones' contexts
 		t.Fatal(err)
 	}
@@ -191,7 +251,11 @@ func TestApp_TwoPhonesPayOnlineAndOffline(t *testing.T) {
 	bob.waitJS("it speaks Japanese", `document.documentElement.lang === "ja" && document.querySelector("#net").textContent.includes("オフライン")`)
 	bob.axe("in Japanese")
 	browsertest.Screenshot(t, bob.ctx, "phone-ja")
-	alice.fill("#pay-offline", "#scan-request", request)
+	// Alice's camera reads the request off Bob's screen.
+	cam.showElement(bob, "#request-qr svg")
+	alice.run(chromedp.Click(chromedp.CSS("#scan-request-camera")))
+	alice.waitJS("the camera reads bob's request", fmt.Sprintf(`document.querySelector("#scan-request").value === %q`, request))
+	alice.run(chromedp.Click(chromedp.CSS("#pay-offline")))
 	alice.waitJS("the payment is shown for review", `document.querySelector("#pay-offline").textContent.includes("1500")`)
 	if got := alice.text("#purse-balance"); !strings.Contains(got, "10,000") {
 		t.Errorf("the purse paid before the payer confirmed: it shows %s", got)
@@ -209,7 +273,11 @@ func TestApp_TwoPhonesPayOnlineAndOffline(t *testing.T) {
 	if got := alice.value("#voucher-text"); got != voucher {
 		t.Errorf("the voucher shown changed after a refused payment: %.40q", got)
 	}
-	bob.fill("#accept", "#scan-voucher", voucher)
+	// Bob's camera reads the voucher off Alice's screen.
+	cam.showElement(alice, "#voucher-qr svg")
+	bob.run(chromedp.Click(chromedp.CSS("#scan-voucher-camera")))
+	bob.waitJS("the camera reads alice's voucher", fmt.Sprintf(`document.querySelector("#scan-voucher").value === %q`, voucher))
+	bob.run(chromedp.Click(chromedp.CSS("#accept")))
 	bob.waitAmount("#purse-pending", 1_500)
 	// The same voucher again is refused by bob's purse, with its reason.
 	bob.fill("#accept", "#scan-voucher", voucher)

@@ -35,10 +35,10 @@ func Path(t testing.TB) string {
 // processes, and the machines the tests run on may have two cores.
 var running = make(chan struct{}, 2)
 
-// Start starts a headless Chromium with a window of the given size and
-// returns the context of its first tab, which ends with the test or
-// after timeout.
-func Start(t testing.TB, width, height int, timeout time.Duration) context.Context {
+// Start starts a headless Chromium with a window of the given size, and
+// any options more (such as a fake camera's flags), and returns the
+// context of its first tab, which ends with the test or after timeout.
+func Start(t testing.TB, width, height int, timeout time.Duration, more ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	path := Path(t)
 	running <- struct{}{}
@@ -51,6 +51,7 @@ func Start(t testing.TB, width, height int, timeout time.Duration) context.Conte
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true),
 	}
+	opts = append(opts, more...)
 	ctx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
 	ctx, cancelTab := chromedp.NewContext(ctx)

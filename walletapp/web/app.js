@@ -32,6 +32,8 @@ const strings = {
     purseReady: "The purse is ready: fill it while online.", noPurse: "This wallet was built without its purse (make purse-wasm): it cannot work.",
     refused: (code, msg) => `Refused (${code}): ${msg}`, notOnline: "Not connected to the bank: try again when online.",
     inDoubt: "No answer from the bank: the wallet sends it again under the same id when it reconnects, and it happens once.",
+    scan: "Scan a QR code", scanHelp: "Hold the QR code in front of the camera.", scanStop: "Stop scanning",
+    scanned: "Read the QR code.", noCamera: (msg) => `No camera: ${msg}. Paste the text instead.`,
     resent: (n) => `Sent again after reconnecting: ${n}.`, storage: "This browser may delete the wallet's data under storage pressure: keep the phone's storage free.",
   },
   ja: {
@@ -61,6 +63,8 @@ const strings = {
     purseReady: "財布の用意ができました。オンラインのうちに入金してください。", noPurse: "このウォレットには財布が組み込まれていません（make purse-wasm）。動作できません。",
     refused: (code, msg) => `できませんでした（${code}）：${msg}`, notOnline: "銀行に接続していません。オンラインで再度お試しください。",
     inDoubt: "銀行から応答がありません。再接続したときに同じ番号で送り直すので、二重にはなりません。",
+    scan: "QRコードを読み取る", scanHelp: "QRコードをカメラに向けてください。", scanStop: "読み取りをやめる",
+    scanned: "QRコードを読み取りました。", noCamera: (msg) => `カメラが使えません：${msg}。テキストを貼り付けてください。`,
     resent: (n) => `再接続後に送り直しました：${n}。`, storage: "このブラウザは容量不足のときにウォレットのデータを消すことがあります。空き容量を確保してください。",
   },
 };
@@ -184,7 +188,7 @@ const bank = {
   // connect opens a session: hello for a registered wallet, register
   // (first: the name and ID number) for a new one, signed with seed.
   connect(seed, first) {
-    if (this.ws) this.ws.close();
+    if (this.ws) this.drop();
     return new Promise((resolve, reject) => {
       const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/v1/wallet");
       this.ws = ws;
@@ -233,19 +237,29 @@ const bank = {
       };
       ws.onclose = () => {
         if (this.ws !== ws) return;
-        this.ws = null;
-        const was = this.connected;
-        this.connected = false;
-        for (const w of this.pending.values()) {
-          clearTimeout(w.timer);
-          w.reject(new Refused("unavailable", t("inDoubt")));
-        }
-        this.pending.clear();
-        showNet();
+        const was = this.drop();
         fail(new Refused("unavailable", t("notOnline")));
         if (was) reconnectSoon();
       };
     });
+  },
+
+  // drop ends the session at once, as when the phone loses its network:
+  // calls waiting for answers are in doubt, and the socket's own close,
+  // which a dead network can delay, changes nothing more. It says
+  // whether a session was open.
+  drop() {
+    const ws = this.ws, was = this.connected;
+    this.ws = null;
+    this.connected = false;
+    for (const w of this.pending.values()) {
+      clearTimeout(w.timer);
+      w.reject(new Refused("unavailable", t("inDoubt")));
+    }
+    this.pending.clear();
+    if (ws) ws.close();
+    showNet();
+    return was;
   },
 
   call(type, body = {}, id) {
@@ -333,7 +347,7 @@ async function reconnectSoon() {
 async function connectWallet(wallet) {
   const w = await bank.connect(wallet.seed);
   if (w.wallet !== wallet.address) {
-    bank.ws.close();
+    bank.drop();
     throw new Refused("wrong_wallet", `the bank says this wallet is ${w.wallet}, not ${wallet.address}`);
   }
   return w;
@@ -436,6 +450,59 @@ function act(id, fn) {
   else el.addEventListener("click", handler);
 }
 
+// scanner reads QR codes from the camera, decoded by the Go code in
+// WebAssembly (cbdcDecodeQR), into the field a Scan button names.
+const scanner = {
+  stream: null,
+  timer: null,
+  async start(fieldId, button) {
+    this.stop();
+    this.button = button;
+    try {
+      this.stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
+    } catch (e) {
+      say(t("noCamera", e.message || e.name), true);
+      return;
+    }
+    const video = $("camera");
+    video.srcObject = this.stream;
+    $("scanner").hidden = false;
+    $("scan-stop").focus();
+    await video.play().catch(() => {});
+    const canvas = document.createElement("canvas");
+    const ctx = canvas.getContext("2d", { willReadFrequently: true });
+    const look = () => {
+      if (!this.stream) return;
+      if (video.videoWidth > 0) {
+        const scale = Math.min(1, 800 / video.videoWidth);
+        canvas.width = Math.round(video.videoWidth * scale);
+        canvas.height = Math.round(video.videoHeight * scale);
+        ctx.drawImage(video, 0, 0, canvas.width, canvas.height);
+        const frame = ctx.getImageData(0, 0, canvas.width, canvas.height);
+        const text = cbdcDecodeQR(new Uint8Array(frame.data.buffer), canvas.width, canvas.height);
+        if (text) {
+          const field = $(fieldId);
+          field.value = text;
+          field.dispatchEvent(new Event("input"));
+          this.stop();
+          say(t("scanned"));
+          field.focus();
+          return;
+        }
+      }
+      this.timer = setTimeout(look, 200);
+    };
+    look();
+  },
+  stop() {
+    clearTimeout(this.timer);
+    if (this.stream) this.stream.getTracks().forEach((tr) => tr.stop());
+    this.stream = null;
+    $("camera").srcObject = null;
+    $("scanner").hidden = true;
+  },
+};
+
 // review is the payment request the payer was shown, awaiting a second
 // press to pay.
 let review = null;
@@ -534,6 +601,17 @@ function wire() {
     $("request-out").hidden = false;
     say(t("requestShown", out.amount));
   });
+  for (const b of document.querySelectorAll("[data-scan]")) {
+    b.addEventListener("click", () => {
+      if (!purseReady) return sayError(new Refused("no_purse", t("noPurse")));
+      scanner.start(b.dataset.scan, b);
+    });
+  }
+  $("scan-stop").addEventListener("click", () => {
+    const back = scanner.button;
+    scanner.stop();
+    if (back) back.focus();
+  });
   $("scan-request").addEventListener("input", () => {
     review = null;
     $("pay-offline").textContent = t("payOfflineButton");
@@ -568,10 +646,7 @@ function wire() {
     say(t("accepted", out.amount));
     await showPurse();
   });
-  window.addEventListener("offline", () => {
-    if (bank.ws) bank.ws.close();
-    showNet();
-  });
+  window.addEventListener("offline", () => bank.drop());
   window.addEventListener("online", () => {
     showNet();
     reconnectWait = 1000;
