@@ -9,7 +9,7 @@ COUNT   ?= 1
 
 PAYMENTS ?= 60000x
 
-.PHONY: run build purse-wasm test lint fmt-check vet bench bench-ledger bench-replicas bench-payments bench-offline fuzz soak soak-replicas screenshots sim sim-demo sim-boj sim-lunch sim-outage sim-double-spend test-property architecture-diagram cluster demo-replicas clean
+.PHONY: run build purse-wasm test lint fmt-check vet bench bench-ledger bench-replicas bench-payments bench-offline fuzz soak soak-replicas screenshots sim sim-demo sim-boj sim-lunch sim-outage sim-double-spend test-property architecture-diagram cluster demo-replicas room clean
 
 run: build
 	./$(BIN) sandbox -data data
@@ -121,6 +121,11 @@ cluster: build
 # with a control to stop the leader (data in data/replicas).
 demo-replicas: build
 	./$(BIN) sandbox -replicas 3 -data data/replicas
+
+# The sandbox served over HTTPS on this machine's LAN address, for the
+# phones in a room to join at https://<address>:7500/join.
+room: build
+	./$(BIN) sandbox -room -data data
 
 # The picture of the packages at the top of docs/architecture.md, redrawn
 # from the code's imports (a test fails when it is out of date).

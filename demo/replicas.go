@@ -20,6 +20,7 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 	sbx "github.com/digital-yen/cbdc-sandbox/sandbox"
 	"github.com/digital-yen/cbdc-sandbox/wallet"
+	"github.com/gorilla/websocket"
 )
 
 // Replicas is a replicated central ledger as the demo shows it and lets
@@ -410,6 +411,7 @@ func (s *Server) handleStartReplica(w http.ResponseWriter, r *http.Request) {
 // election, the banks turning to the new leader), not the time until
 // someone in the room pays.
 type heartbeat struct {
+	dial *websocket.Dialer // the demo's wallets' dialer; nil for the wallet package's
 	mu   sync.Mutex
 	a, b *wallet.Client
 }
@@ -438,7 +440,7 @@ func (h *heartbeat) wallets(ctx context.Context, banks []Bank) ([2]*wallet.Clien
 			closeAll(ws[:])
 			return ws, fmt.Errorf("onboard the heartbeat's wallet at %s: %w", b.Bank.ID(), err)
 		}
-		c, err := wallet.Dial(ctx, b.WalletURL, key, wallet.DialOptions{Bank: string(b.Bank.ID()), Events: 1})
+		c, err := wallet.Dial(ctx, b.WalletURL, key, wallet.DialOptions{Bank: string(b.Bank.ID()), Events: 1, Dialer: h.dial})
 		if err != nil {
 			closeAll(ws[:])
 			return ws, fmt.Errorf("open the heartbeat's wallet at %s: %w", b.Bank.ID(), err)

@@ -29,6 +29,7 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/offline"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
+	"github.com/gorilla/websocket"
 )
 
 //go:embed web
@@ -79,6 +80,9 @@ type Config struct {
 	// shows and the presenter may stop and start; nil for a lone ledger.
 	Replicas Replicas
 	Log      *slog.Logger
+	// Room, with cbdc sandbox -room, is the authority phones trust; its
+	// /join page hands it out with each bank's wallet app. Nil otherwise.
+	Room *Room
 	// Dir keeps the room (the demo's wallets, their keys and purses, and
 	// the log of offline payments) across restarts; empty keeps it in
 	// memory only.
@@ -114,6 +118,9 @@ type Server struct {
 
 	scen scenarioRunner
 
+	roomDialer sync.Once         // makes wsDialer
+	wsDialer   *websocket.Dialer // the demo's wallets' dialer in a room
+
 	meter       pauseMeter // the pause after each replica stopped
 	heartbeat   heartbeat  // payments through a stop, so its pause is measured
 	replicaOp   sync.Mutex // one stop or start of a replica at a time
@@ -143,6 +150,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), live: newHub(), purses: map[string]string{}, store: store}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.heartbeat.dial = s.dialer()
 	if err := s.restore(); err != nil {
 		store.close()
 		return nil, err
@@ -166,6 +174,8 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /api/scenarios", s.handleScenarios)
 	s.mux.HandleFunc("POST /api/scenarios/{name}/run", s.handleStartScenario)
 	s.mux.HandleFunc("GET /api/scenarios/report", s.handleScenarioReport)
+	s.mux.HandleFunc("GET /join", s.handleJoin)
+	s.mux.HandleFunc("GET /room/ca.crt", s.handleRoomCA)
 	s.mux.HandleFunc("GET /api/replicas", s.handleReplicas)
 	s.mux.HandleFunc("POST /api/replicas/stop", s.handleStopReplica)
 	s.mux.HandleFunc("POST /api/replicas/start", s.handleStartReplica)

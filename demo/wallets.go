@@ -256,7 +256,7 @@ func (s *Server) createWallet(ctx context.Context, b Bank, name, tier string) (*
 	dw := &demoWallet{name: name, bank: bankID, tier: tier, seed: key.Seed(), stop: make(chan struct{}),
 		asks: map[string]protocol.PaymentRequest{}}
 	dw.online.Store(true)
-	c, err := wallet.Dial(ctx, b.WalletURL, key, wallet.DialOptions{Bank: bankID, Events: 64})
+	c, err := wallet.Dial(ctx, b.WalletURL, key, wallet.DialOptions{Bank: bankID, Events: 64, Dialer: s.dialer()})
 	if err != nil {
 		dw.sessErr.Store(&err)
 		c = nil
@@ -326,7 +326,7 @@ func (s *Server) keepConnected(dw *demoWallet, c *wallet.Client) {
 		if c == nil {
 			ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 			var err error
-			c, err = wallet.Dial(ctx, b.WalletURL, key, wallet.DialOptions{Bank: dw.bank, Events: 64})
+			c, err = wallet.Dial(ctx, b.WalletURL, key, wallet.DialOptions{Bank: dw.bank, Events: 64, Dialer: s.dialer()})
 			cancel()
 			if err != nil {
 				dw.sessErr.Store(&err)

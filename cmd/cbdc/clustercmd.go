@@ -156,7 +156,7 @@ func (c *ClusterCommand) Run(ctx context.Context) (err error) {
 	defer func() { err = errors.Join(err, stopBanks(banks)) }()
 	remote := demo.NewRemoteLedger(ctx, sup.op, log)
 	stopDemo, demoURL, err := startDemo(demo.Config{Ledger: remote, Offline: remote, Replicas: sup},
-		banks, c.cfg.Demo, filepath.Join(c.cfg.DataDir, "demo"), log)
+		banks, c.cfg.Demo, filepath.Join(c.cfg.DataDir, "demo"), nil, log)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -32,6 +33,11 @@ type sandboxConfig struct {
 	// Replicas: 1 runs one lone ledger; more run it as that many replicas
 	// kept in step by Raft, in this process.
 	Replicas int
+	// Room serves the banks (and their wallet app) and the demo over
+	// HTTPS on RoomHost, this machine's LAN address unless given, for
+	// phones in the room.
+	Room     bool
+	RoomHost string
 }
 
 func (c sandboxConfig) Validate() error {
@@ -73,6 +79,7 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 type SandboxCommand struct {
 	stdout, stderr io.Writer
 	cfg            sandboxConfig
+	room           *room // with -room
 	service        serviceFlags
 	flags          *flag.FlagSet // kept to log where each setting came from
 }
@@ -90,6 +97,8 @@ func (c *SandboxCommand) flagSet() *flag.FlagSet {
 	fs.StringVar(&c.cfg.Demo, "demo", "127.0.0.1:7500", "address of the demo page (empty: no demo page)")
 	fs.IntVar(&c.cfg.Replicas, "replicas", 1, fmt.Sprintf("run the central ledger as this many replicas kept in step by Raft (%d to %d), in this process, each in DATA/replica-N, the banks failing over between them and the demo showing them; 1: one lone ledger in DATA/ledger",
 		sandbox.MinReplicas, sandbox.MaxReplicas))
+	fs.BoolVar(&c.cfg.Room, "room", false, "serve the banks, their wallet app for phones (/wallet/) and the demo over HTTPS on this machine's LAN address, for a room to join; certificates are made once in DATA/room-certs, and the demo's /join page shows phones how to trust them")
+	fs.StringVar(&c.cfg.RoomHost, "room-host", "", "with -room, the address phones reach this machine at (default: its first LAN address)")
 	c.cfg.Offline.register(fs)
 	c.service.register(fs, slog.LevelWarn)
 	return fs
@@ -110,6 +119,15 @@ func (c *SandboxCommand) Run(ctx context.Context) (err error) {
 	log := c.service.logger(c.stderr)
 	c.service.logSettings(log, c.flags)
 	m := metrics.New()
+	if c.cfg.Room {
+		if c.room, err = openRoom(c.cfg.DataDir, c.cfg.RoomHost, c.stdout, c.stderr); err != nil {
+			return err
+		}
+		c.cfg.Listen = c.room.at(c.cfg.Listen)
+		if c.cfg.Demo != "" {
+			c.cfg.Demo = c.room.at(c.cfg.Demo)
+		}
+	}
 	if c.cfg.Replicas > 1 {
 		return c.runReplicated(ctx, m, log)
 	}
@@ -135,8 +153,8 @@ func (c *SandboxCommand) Run(ctx context.Context) (err error) {
 			err = serr
 		}
 	}()
-	stopDemo, demoURL, err := startDemo(demo.Config{Ledger: central.Ledger, Offline: demo.Settling(func() *settlement.Settler { return central.Settler })},
-		banks, c.cfg.Demo, filepath.Join(c.cfg.DataDir, "demo"), log)
+	stopDemo, demoURL, err := startDemo(c.demoConfig(demo.Config{Ledger: central.Ledger, Offline: demo.Settling(func() *settlement.Settler { return central.Settler })}),
+		banks, c.cfg.Demo, filepath.Join(c.cfg.DataDir, "demo"), c.demoTLS(), log)
 	if err != nil {
 		return err
 	}
@@ -145,6 +163,7 @@ func (c *SandboxCommand) Run(ctx context.Context) (err error) {
 	if demoURL != "" {
 		fmt.Fprintf(c.stdout, "Demo: open %s in a browser\n", demoURL)
 	}
+	c.printRoom(demoURL)
 	printTotalsEvery(ctx, c.stdout, "sandbox", c.cfg.Every, central.Ledger)
 	return nil
 }
@@ -177,8 +196,8 @@ func (c *SandboxCommand) runReplicated(ctx context.Context, m *metrics.Metrics, 
 			err = serr
 		}
 	}()
-	stopDemo, demoURL, err := startDemo(demo.Config{Ledger: cluster, Offline: demo.Settling(cluster.Settler), Replicas: cluster},
-		banks, c.cfg.Demo, filepath.Join(c.cfg.DataDir, "demo"), log)
+	stopDemo, demoURL, err := startDemo(c.demoConfig(demo.Config{Ledger: cluster, Offline: demo.Settling(cluster.Settler), Replicas: cluster}),
+		banks, c.cfg.Demo, filepath.Join(c.cfg.DataDir, "demo"), c.demoTLS(), log)
 	if err != nil {
 		return err
 	}
@@ -187,15 +206,45 @@ func (c *SandboxCommand) runReplicated(ctx context.Context, m *metrics.Metrics, 
 	if demoURL != "" {
 		fmt.Fprintf(c.stdout, "Demo: open %s in a browser; its overview shows the replicas and stops the leader\n", demoURL)
 	}
+	c.printRoom(demoURL)
 	printTotalsEvery(ctx, c.stdout, "sandbox", c.cfg.Every, cluster)
 	return nil
+}
+
+// demoConfig adds the room, with -room, to the demo's config.
+func (c *SandboxCommand) demoConfig(cfg demo.Config) demo.Config {
+	if c.room != nil {
+		cfg.Room = &demo.Room{CA: c.room.caPEM}
+	}
+	return cfg
+}
+
+// demoTLS is what the demo serves TLS with: the room's, or none.
+func (c *SandboxCommand) demoTLS() *tls.Config {
+	if c.room == nil {
+		return nil
+	}
+	return c.room.tls
+}
+
+// printRoom tells the presenter where phones join.
+func (c *SandboxCommand) printRoom(demoURL string) {
+	if c.room == nil || demoURL == "" {
+		return
+	}
+	fmt.Fprintf(c.stdout, "Room: phones on this network join at %sjoin (it shows how to trust the room's authority, %s, and each bank's wallet app as a QR code)\n",
+		demoURL, filepath.Join(c.room.dir, caCertFile))
 }
 
 // banksConfig is how the sandbox serves its banks, whichever ledger they
 // reach.
 func (c *SandboxCommand) banksConfig(log *slog.Logger, m *metrics.Metrics) sandbox.Config {
-	return sandbox.Config{Dir: c.cfg.DataDir, Banks: c.cfg.Banks, Listen: c.cfg.Listen,
+	cfg := sandbox.Config{Dir: c.cfg.DataDir, Banks: c.cfg.Banks, Listen: c.cfg.Listen,
 		Origins: splitList(c.cfg.Origins), Logger: log, Metrics: m}
+	if c.room != nil {
+		cfg.TLS = c.room.tls
+	}
+	return cfg
 }
 
 // stopBanks stops every bank and returns the first error.
@@ -262,7 +311,7 @@ func printTotals(w io.Writer, t ledger.Totals) {
 // startDemo serves the demo page at addr, showing the ledger (and
 // settlement, and replicas) cfg names; an empty addr serves none. The
 // demo keeps its room (wallets, keys, purses) in dir.
-func startDemo(cfg demo.Config, banks []*sandbox.Bank, addr, dir string, log *slog.Logger) (stop func(), url string, err error) {
+func startDemo(cfg demo.Config, banks []*sandbox.Bank, addr, dir string, tlsCfg *tls.Config, log *slog.Logger) (stop func(), url string, err error) {
 	if addr == "" {
 		return func() {}, "", nil
 	}
@@ -279,7 +328,12 @@ func startDemo(cfg demo.Config, banks []*sandbox.Bank, addr, dir string, log *sl
 		d.Close()
 		return nil, "", fmt.Errorf("sandbox: demo page: listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	scheme := "http://"
+	if tlsCfg != nil {
+		ln, scheme = tls.NewListener(ln, tlsCfg), "https://"
+	}
+	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)} // failed handshakes, such as plain HTTP to the room's TLS
 	go srv.Serve(ln)
 	stop = func() {
 		// Stop taking requests and let those under way finish before the demo closes.
@@ -290,5 +344,5 @@ func startDemo(cfg demo.Config, banks []*sandbox.Bank, addr, dir string, log *sl
 		}
 		d.Close()
 	}
-	return stop, "http://" + ln.Addr().String() + "/", nil
+	return stop, scheme + ln.Addr().String() + "/", nil
 }
