@@ -420,3 +420,60 @@ func TestApp_ResendsUnansweredInstructionsOnce(t *testing.T) {
 		}
 	}
 }
+
+// A phone asks another to pay; the other sees the request, with who asks
+// and how much, and pays it; the asker is told. A request declined moves
+// nothing. The payer's contacts then offer the asker to pay with a tap.
+func TestApp_RequestToPayAndContacts(t *testing.T) {
+	needsPurse(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cfg := sandbox.Defaults()
+	cfg.Dir, cfg.Banks, cfg.Listen = t.TempDir(), 2, "127.0.0.1:0"
+	sb, err := sandbox.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	browser := browsertest.Start(t, 390, 844, 3*time.Minute)
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatal(err)
+	}
+	shop := newPhone(t, browser, "shop", "http://"+sb.Banks[0].Addr+walletapp.Path)
+	eve := newPhone(t, browser, "eve", "http://"+sb.Banks[1].Addr+walletapp.Path)
+	for _, p := range []*phone{shop, eve} {
+		p.fill("#register", "#name", strings.ToUpper(p.name[:1])+p.name[1:], "#person", "P-"+strings.ToUpper(p.name))
+		p.waitJS("it is online", `document.querySelector("#net").dataset.state === "online"`)
+	}
+	eve.fill("#withdraw", "#withdraw-amount", "3000")
+	eve.waitAmount("#balance", 3_000)
+	eveAddr, shopAddr := eve.text("#address"), shop.text("#address")
+
+	shop.fill("#ask", "#ask-payer", eveAddr, "#ask-amount", "700", "#ask-memo", "coffee")
+	eve.waitJS("the request is shown", `document.querySelector("#incoming li p")?.textContent.includes("700")`)
+	if got := eve.text("#incoming li p"); !strings.Contains(got, shopAddr) || !strings.Contains(got, "coffee") {
+		t.Errorf("the request as the payer sees it: %q", got)
+	}
+	eve.axe("asked to pay")
+	eve.run(chromedp.Click(chromedp.CSS(`#incoming button[data-action="approve"]`)))
+	eve.waitAmount("#balance", 2_300)
+	shop.waitAmount("#balance", 700)
+	shop.waitJS("the asker is told", `document.querySelector("#status").textContent.includes("700")`)
+	eve.waitJS("the request is answered", `document.querySelector("#incoming-card").hidden`)
+
+	shop.fill("#ask", "#ask-payer", eveAddr, "#ask-amount", "900")
+	eve.waitJS("the second request is shown", `document.querySelector("#incoming li p")?.textContent.includes("900")`)
+	eve.run(chromedp.Click(chromedp.CSS(`#incoming button[data-action="decline"]`)))
+	shop.waitJS("the asker is told of the refusal", `document.querySelector("#status").textContent.includes("900")`)
+	eve.waitAmount("#balance", 2_300)
+
+	eve.waitJS("the shop is a contact, and the wallet idle", fmt.Sprintf(`(() => {
+		const b = document.querySelector('#contacts button[data-address=%q]');
+		return !!b && !b.disabled && !document.querySelector("main").hasAttribute("aria-busy");
+	})()`, shopAddr))
+	eve.run(chromedp.Click(chromedp.CSS(fmt.Sprintf(`#contacts button[data-address=%q]`, shopAddr))))
+	eve.waitJS("the contact fills the payee", fmt.Sprintf(`document.querySelector("#pay-to").value === %q`, shopAddr))
+	if got := eve.value("#pay-to"); got != shopAddr {
+		t.Errorf("the contact filled %q, want %q", got, shopAddr)
+	}
+}

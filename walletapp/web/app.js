@@ -32,6 +32,11 @@ const strings = {
     purseReady: "The purse is ready: fill it while online.", noPurse: "This wallet was built without its purse (make purse-wasm): it cannot work.",
     refused: (code, msg) => `Refused (${code}): ${msg}`, notOnline: "Not connected to the bank: try again when online.",
     inDoubt: "No answer from the bank: the wallet sends it again under the same id when it reconnects, and it happens once.",
+    contacts: "Paid before:", incomingTitle: "Asked to pay", askTitle: "Ask to be paid", askPayer: "Their address",
+    askMemo: "What for (optional)", ask: "Send the request", approve: "Pay", decline: "Decline",
+    asks: (who, n, memo) => `${who} asks ¥${n}${memo ? " for " + memo : ""}`, asked: (n) => `Asked for ¥${n}.`,
+    askPaid: (n) => `Your request for ¥${n} was paid.`, askDeclined: (n) => `Your request for ¥${n} was declined.`,
+    declined: "Declined.", newAsk: (who, n) => `${who} asks you to pay ¥${n}.`,
     scan: "Scan a QR code", scanHelp: "Hold the QR code in front of the camera.", scanStop: "Stop scanning",
     scanned: "Read the QR code.", noCamera: (msg) => `No camera: ${msg}. Paste the text instead.`,
     resent: (n) => `Sent again after reconnecting: ${n}.`, storage: "This browser may delete the wallet's data under storage pressure: keep the phone's storage free.",
@@ -63,6 +68,11 @@ const strings = {
     purseReady: "財布の用意ができました。オンラインのうちに入金してください。", noPurse: "このウォレットには財布が組み込まれていません（make purse-wasm）。動作できません。",
     refused: (code, msg) => `できませんでした（${code}）：${msg}`, notOnline: "銀行に接続していません。オンラインで再度お試しください。",
     inDoubt: "銀行から応答がありません。再接続したときに同じ番号で送り直すので、二重にはなりません。",
+    contacts: "支払ったことのある相手：", incomingTitle: "支払いの依頼", askTitle: "支払いを依頼する", askPayer: "相手のアドレス",
+    askMemo: "用途（任意）", ask: "依頼を送る", approve: "支払う", decline: "断る",
+    asks: (who, n, memo) => `${who} から ¥${n} の依頼${memo ? "（" + memo + "）" : ""}`, asked: (n) => `¥${n} を依頼しました。`,
+    askPaid: (n) => `¥${n} の依頼が支払われました。`, askDeclined: (n) => `¥${n} の依頼は断られました。`,
+    declined: "断りました。", newAsk: (who, n) => `${who} から ¥${n} の支払い依頼が届きました。`,
     scan: "QRコードを読み取る", scanHelp: "QRコードをカメラに向けてください。", scanStop: "読み取りをやめる",
     scanned: "QRコードを読み取りました。", noCamera: (msg) => `カメラが使えません：${msg}。テキストを貼り付けてください。`,
     resent: (n) => `再接続後に送り直しました：${n}。`, storage: "このブラウザは容量不足のときにウォレットのデータを消すことがあります。空き容量を確保してください。",
@@ -391,6 +401,67 @@ async function refresh() {
     li.textContent = `${yen(e.amount)} · ${t("reasons")[e.reason] || e.reason}${e.counterparty ? " · " + e.counterparty : ""}`;
     list.append(li);
   }
+  showContacts(h.entries || []);
+  showIncoming((await bank.call("requests", {})).incoming || []);
+}
+
+// showContacts offers the wallets this one paid or was paid by, newest
+// first, to pay again with a tap.
+// The buttons are made again only when the list changes, so a tap is
+// never lost to a refresh.
+function showContacts(entries) {
+  const box = $("contacts");
+  const seen = new Set();
+  for (const e of entries) {
+    if (e.reason === "payment" && e.counterparty && seen.size < 5) seen.add(e.counterparty);
+  }
+  const key = [...seen].join(" ");
+  if (box.dataset.key === key) return;
+  box.dataset.key = key;
+  for (const b of box.querySelectorAll("button")) b.remove();
+  for (const address of seen) {
+    const e = { counterparty: address };
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = e.counterparty.split("@")[0].slice(0, 10) + "…@" + e.counterparty.split("@")[1];
+    b.setAttribute("aria-label", e.counterparty);
+    b.dataset.address = e.counterparty;
+    b.addEventListener("click", () => {
+      $("pay-to").value = e.counterparty;
+      $("pay-amount").focus();
+    });
+    box.append(b);
+  }
+  box.hidden = seen.size === 0;
+}
+
+// showIncoming lists the requests to pay this wallet has not answered.
+function showIncoming(requests) {
+  const list = $("incoming");
+  const pending = requests.filter((r) => r.status === "pending");
+  const key = pending.map((r) => r.ref).join(" ") + "|" + lang;
+  if (list.dataset.key === key) return;
+  list.dataset.key = key;
+  list.replaceChildren();
+  for (const r of pending) {
+    const li = document.createElement("li");
+    li.dataset.ref = r.ref;
+    const p = document.createElement("p");
+    p.textContent = t("asks", r.merchant, r.amount, r.memo);
+    const actions = document.createElement("div");
+    actions.className = "actions";
+    for (const [action, label] of [["approve", t("approve")], ["decline", t("decline")]]) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = label;
+      b.dataset.action = action;
+      b.setAttribute("aria-label", `${label}: ${p.textContent}`);
+      actions.append(b);
+    }
+    li.append(p, actions);
+    list.append(li);
+  }
+  $("incoming-card").hidden = pending.length === 0;
 }
 
 async function showPurse() {
@@ -409,6 +480,18 @@ async function showPurse() {
 }
 
 function pushed(env) {
+  if (env.type === "payment_request") {
+    const r = env.body.request;
+    say(t("newAsk", r.merchant, r.amount));
+    refresh().catch(sayError);
+    return;
+  }
+  if (env.type === "request_update") {
+    const r = env.body.request;
+    if (r.status === "paid") say(t("askPaid", r.amount));
+    else if (r.status === "declined") say(t("askDeclined", r.amount), true);
+    return;
+  }
   if (env.type === "notify") {
     if (env.body.balance != null) setAmount("balance", env.body.balance);
     if (env.body.amount > 0 && env.body.reason === "payment") say(t("received", env.body.amount));
@@ -436,15 +519,7 @@ function act(id, fn) {
   const el = $(id);
   const handler = (ev) => {
     ev.preventDefault();
-    const busy = document.querySelectorAll("main button");
-    busy.forEach((b) => (b.disabled = true));
-    $("main").setAttribute("aria-busy", "true");
-    serially(fn)
-      .catch(sayError)
-      .finally(() => {
-        busy.forEach((b) => (b.disabled = false));
-        $("main").removeAttribute("aria-busy");
-      });
+    busyWhile(fn);
   };
   if (el.tagName === "FORM") el.addEventListener("submit", handler);
   else el.addEventListener("click", handler);
@@ -503,6 +578,19 @@ const scanner = {
   },
 };
 
+// busyWhile runs fn under the wallet's lock with every control disabled.
+function busyWhile(fn) {
+  const busy = document.querySelectorAll("main button");
+  busy.forEach((b) => (b.disabled = true));
+  $("main").setAttribute("aria-busy", "true");
+  return serially(fn)
+    .catch(sayError)
+    .finally(() => {
+      busy.forEach((b) => (b.disabled = false));
+      $("main").removeAttribute("aria-busy");
+    });
+}
+
 // review is the payment request the payer was shown, awaiting a second
 // press to pay.
 let review = null;
@@ -536,6 +624,31 @@ function wire() {
     $("pay-form").reset();
     say(t("paid", amount));
     await refresh();
+  });
+  act("ask-form", async () => {
+    const amount = Number($("ask-amount").value);
+    await bank.signed("request_payment", { payer: $("ask-payer").value.trim(), amount, memo: $("ask-memo").value.trim() });
+    $("ask-form").reset();
+    say(t("asked", amount));
+  });
+  $("incoming").addEventListener("click", (ev) => {
+    const b = ev.target.closest("button[data-action]");
+    if (!b) return;
+    const ref = b.closest("li").dataset.ref;
+    busyWhile(async () => {
+      const { incoming } = await bank.call("requests", {});
+      const r = (incoming || []).find((x) => x.ref === ref);
+      if (!r) return;
+      if (b.dataset.action === "approve") {
+        await bank.signed("approve", { ref: r.ref, merchant: r.merchant, amount: r.amount });
+        say(t("paid", r.amount));
+      } else {
+        await bank.signed("decline", { ref: r.ref });
+        say(t("declined"));
+      }
+      await refresh();
+      $("incoming-title").focus();
+    });
   });
   act("withdraw-form", async () => {
     const amount = Number($("withdraw-amount").value);
