@@ -118,18 +118,27 @@ type settlerHandler = func(http.ResponseWriter, *http.Request, *ledger.Intermedi
 
 func (s *Server) offlineOnly(h settlerHandler) bankHandler {
 	return func(w http.ResponseWriter, r *http.Request, bank *ledger.Intermediary) {
-		if s.settler == nil {
-			writeError(w, http.StatusNotFound, settlement.ErrOfflineDisabled.Code, settlement.ErrOfflineDisabled.Message)
-			return
+		if st, ok := s.settlerNow(w, "ask the leader again under the same operation id"); ok {
+			h(w, r, bank, st)
 		}
-		st := s.settler()
-		if st == nil {
-			writeError(w, http.StatusServiceUnavailable, ledger.ErrNotLeader.Code,
-				"this replica does not settle offline vouchers now (a follower, or a leader still opening settlement); ask the leader again under the same operation id")
-			return
-		}
-		h(w, r, bank, st)
 	}
+}
+
+// settlerNow is the settler that settles offline vouchers here now, or
+// answers why there is none: this ledger settles none (404), or this
+// replica does not just now (503 not_leader, with what to do next).
+func (s *Server) settlerNow(w http.ResponseWriter, next string) (*settlement.Settler, bool) {
+	if s.settler == nil {
+		writeError(w, http.StatusNotFound, settlement.ErrOfflineDisabled.Code, settlement.ErrOfflineDisabled.Message)
+		return nil, false
+	}
+	st := s.settler()
+	if st == nil {
+		writeError(w, http.StatusServiceUnavailable, ledger.ErrNotLeader.Code,
+			"this replica does not settle offline vouchers now (a follower, or a leader still opening settlement); "+next)
+		return nil, false
+	}
+	return st, true
 }
 
 // handleCertify certifies the key the bank signed in with, and only that:

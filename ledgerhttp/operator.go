@@ -149,17 +149,9 @@ func (s *Server) sessionOrOperator(op http.HandlerFunc, bank bankHandler) http.H
 // settling runs h with the settler that settles offline vouchers here now.
 func (s *Server) settling(h func(http.ResponseWriter, *http.Request, *settlement.Settler)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.settler == nil {
-			writeError(w, http.StatusNotFound, settlement.ErrOfflineDisabled.Code, settlement.ErrOfflineDisabled.Message)
-			return
+		if st, ok := s.settlerNow(w, "ask the leader"); ok {
+			h(w, r, st)
 		}
-		st := s.settler()
-		if st == nil {
-			writeError(w, http.StatusServiceUnavailable, ledger.ErrNotLeader.Code,
-				"this replica does not settle offline vouchers now (a follower, or a leader still opening settlement); ask the leader")
-			return
-		}
-		h(w, r, st)
 	}
 }
 

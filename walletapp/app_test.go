@@ -131,6 +131,35 @@ func (p *phone) network(online bool) {
 	}
 }
 
+// sandboxAndBrowser starts a sandbox of banks on loopback and a headless
+// Chromium (with any options more) for the phones' browser contexts.
+func sandboxAndBrowser(t *testing.T, banks int, more ...chromedp.ExecAllocatorOption) (*sandbox.Sandbox, context.Context) {
+	t.Helper()
+	needsPurse(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cfg := sandbox.Defaults()
+	cfg.Dir, cfg.Banks, cfg.Listen = t.TempDir(), banks, "127.0.0.1:0"
+	sb, err := sandbox.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	browser := browsertest.Start(t, 390, 844, 4*time.Minute, more...)
+	if err := chromedp.Do(browser); err != nil { // starts the browser, for the phones' contexts
+		t.Fatal(err)
+	}
+	return sb, browser
+}
+
+// register opens the phone's wallet and waits until it is online.
+func (p *phone) register() {
+	p.t.Helper()
+	p.fill("#register", "#name", strings.ToUpper(p.name[:1])+p.name[1:], "#person", "P-"+strings.ToUpper(p.name))
+	p.waitJS("the wallet opens", `document.querySelector("#address").textContent.includes("@bank-")`)
+	p.waitJS("it is online", `document.querySelector("#net").dataset.state === "online"`)
+}
+
 // camera is the file Chromium's fake camera plays (MJPEG: JPEG frames one
 // after another), so a phone's Scan button sees what the test shows it.
 type camera struct {
@@ -190,32 +219,17 @@ func (c *camera) showElement(p *phone, sel string) {
 // the texts their QR codes carry; back online, both sync, and the bank and
 // the ledger show the payment settled, money conserved.
 func TestApp_TwoPhonesPayOnlineAndOffline(t *testing.T) {
-	needsPurse(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	cfg := sandbox.Defaults()
-	cfg.Dir, cfg.Banks, cfg.Listen = t.TempDir(), 2, "127.0.0.1:0"
-	sb, err := sandbox.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sb.Close() })
+	cam := newCamera(t)
+	sb, browser := sandboxAndBrowser(t, 2, cam.flags()...)
 	appURL := func(i int) string {
 		return "http://" + sb.Banks[i].Addr + walletapp.Path
-	}
-	cam := newCamera(t)
-	browser := browsertest.Start(t, 390, 844, 4*time.Minute, cam.flags()...)
-	if err := chromedp.Do(browser); err != nil { // starts the browser, for the phones' contexts
-		t.Fatal(err)
 	}
 	alice := newPhone(t, browser, "alice", appURL(0))
 	bob := newPhone(t, browser, "bob", appURL(1))
 	alice.axe("the sign-up screen")
 	browsertest.Screenshot(t, alice.ctx, "phone-signup")
 	for _, p := range []*phone{alice, bob} {
-		p.fill("#register", "#name", strings.ToUpper(p.name[:1])+p.name[1:], "#person", "P-"+strings.ToUpper(p.name))
-		p.waitJS("the wallet opens", `document.querySelector("#address").textContent.includes("@bank-")`)
-		p.waitJS("it is online", `document.querySelector("#net").dataset.state === "online"`)
+		p.register()
 	}
 	bobAddr := bob.text("#address")
 
@@ -307,23 +321,9 @@ func TestApp_TwoPhonesPayOnlineAndOffline(t *testing.T) {
 // The app opens and shows its purse with its bank's server stopped: the
 // service worker serves the app's files, IndexedDB keeps the purse.
 func TestApp_OpensWithTheServerStopped(t *testing.T) {
-	needsPurse(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cfg := sandbox.Defaults()
-	cfg.Dir, cfg.Banks, cfg.Listen = t.TempDir(), 1, "127.0.0.1:0"
-	sb, err := sandbox.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sb.Close() })
-	browser := browsertest.Start(t, 390, 844, 3*time.Minute)
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatal(err)
-	}
+	sb, browser := sandboxAndBrowser(t, 1)
 	p := newPhone(t, browser, "carol", "http://"+sb.Banks[0].Addr+walletapp.Path)
-	p.fill("#register", "#name", "Carol", "#person", "P-CAROL")
-	p.waitJS("it is online", `document.querySelector("#net").dataset.state === "online"`)
+	p.register()
 	p.fill("#withdraw", "#withdraw-amount", "5000")
 	p.waitAmount("#balance", 5_000)
 	p.run(chromedp.Click(chromedp.CSS("#purse-setup")))
@@ -375,23 +375,9 @@ func TestApp_PurseIsCurrent(t *testing.T) {
 // when the app reconnects, and the bank makes it once, however often it
 // is sent.
 func TestApp_ResendsUnansweredInstructionsOnce(t *testing.T) {
-	needsPurse(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cfg := sandbox.Defaults()
-	cfg.Dir, cfg.Banks, cfg.Listen = t.TempDir(), 1, "127.0.0.1:0"
-	sb, err := sandbox.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sb.Close() })
-	browser := browsertest.Start(t, 390, 844, 3*time.Minute)
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatal(err)
-	}
+	sb, browser := sandboxAndBrowser(t, 1)
 	p := newPhone(t, browser, "dan", "http://"+sb.Banks[0].Addr+walletapp.Path)
-	p.fill("#register", "#name", "Dan", "#person", "P-DAN")
-	p.waitJS("it is online", `document.querySelector("#net").dataset.state === "online"`)
+	p.register()
 	// A withdrawal signed and kept in the outbox, its answer lost with
 	// the connection, as when a phone leaves coverage mid-call.
 	lose := `(async () => {
@@ -425,25 +411,11 @@ func TestApp_ResendsUnansweredInstructionsOnce(t *testing.T) {
 // and how much, and pays it; the asker is told. A request declined moves
 // nothing. The payer's contacts then offer the asker to pay with a tap.
 func TestApp_RequestToPayAndContacts(t *testing.T) {
-	needsPurse(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cfg := sandbox.Defaults()
-	cfg.Dir, cfg.Banks, cfg.Listen = t.TempDir(), 2, "127.0.0.1:0"
-	sb, err := sandbox.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sb.Close() })
-	browser := browsertest.Start(t, 390, 844, 3*time.Minute)
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatal(err)
-	}
+	sb, browser := sandboxAndBrowser(t, 2)
 	shop := newPhone(t, browser, "shop", "http://"+sb.Banks[0].Addr+walletapp.Path)
 	eve := newPhone(t, browser, "eve", "http://"+sb.Banks[1].Addr+walletapp.Path)
 	for _, p := range []*phone{shop, eve} {
-		p.fill("#register", "#name", strings.ToUpper(p.name[:1])+p.name[1:], "#person", "P-"+strings.ToUpper(p.name))
-		p.waitJS("it is online", `document.querySelector("#net").dataset.state === "online"`)
+		p.register()
 	}
 	eve.fill("#withdraw", "#withdraw-amount", "3000")
 	eve.waitAmount("#balance", 3_000)
