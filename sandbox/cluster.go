@@ -429,7 +429,7 @@ func (c *Cluster) Client(bank ledger.AccountID) (*ledgerhttp.Client, error) {
 // each through its own Client, as `cbdc bank` would, offline settlement
 // included: the leader settles their purses' vouchers.
 func (c *Cluster) StartBanks(ctx context.Context, cfg Config) ([]*Bank, error) {
-	return startBanks(ctx, cfg, func(id ledger.AccountID, _ string) (bankLedger, error) {
+	return startBanksThroughElections(ctx, cfg, func(id ledger.AccountID, _ string) (bankLedger, error) {
 		client, err := c.Client(id)
 		if err != nil {
 			return bankLedger{}, err
@@ -437,6 +437,28 @@ func (c *Cluster) StartBanks(ctx context.Context, cfg Config) ([]*Bank, error) {
 		// The ledger certifies the key a bank signs in with, and no other.
 		return bankLedger{ledger: client, offline: client, offlineKey: c.creds[id]}, nil
 	})
+}
+
+// electionWait is how long banks starting against a replicated ledger ask
+// again while no replica leads (an election under way).
+const electionWait = 30 * time.Second
+
+// startBanksThroughElections is startBanks against a replicated ledger:
+// while every replica answers that it does not lead (an election is
+// under way), it asks again, for up to electionWait.
+func startBanksThroughElections(ctx context.Context, cfg Config, reach func(id ledger.AccountID, dir string) (bankLedger, error)) ([]*Bank, error) {
+	deadline := time.Now().Add(electionWait)
+	for {
+		banks, err := startBanks(ctx, cfg, reach)
+		if err == nil || !errors.Is(err, ledger.ErrNotLeader) || time.Now().After(deadline) {
+			return banks, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // Replicas says where each replica stands, in order.

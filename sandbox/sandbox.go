@@ -162,7 +162,7 @@ func StartBanksAt(ctx context.Context, urls, credentials string, cfg Config) ([]
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return startBanks(ctx, cfg, func(id ledger.AccountID, _ string) (bankLedger, error) {
+	return startBanksThroughElections(ctx, cfg, func(id ledger.AccountID, _ string) (bankLedger, error) {
 		key, err := ReadBankKey(filepath.Join(credentials, string(id)+".key"))
 		if err != nil {
 			return bankLedger{}, err
