@@ -310,3 +310,57 @@ func TestCall_WalletKeySigns(t *testing.T) {
 		t.Errorf("the address's QR code: %.80s", qr.SVG)
 	}
 }
+
+// A sync answer is applied through the bridge as the Go wallet applies
+// it: the receipt resets the count of payments, a renewed certificate is
+// installed, and the purse learns the bank has a newer revocation list;
+// a receipt for vouchers the purse never made is refused and changes
+// nothing. A revocation list from the root then makes the payee refuse
+// a revoked payer's voucher; one the root did not sign is refused.
+func TestCall_SyncRenewalAndRevocations(t *testing.T) {
+	b := newBank(t)
+	lim := offline.DefaultPolicy().Limits
+	payer, payee := newPurse(t, b, lim, 50_000), newPurse(t, b, lim, 0)
+	req := payee.must("request", map[string]any{"amount": 1_500})
+	v := payer.must("pay", map[string]any{"text": req.Text})
+	voucher, err := offline.ParseVoucherText(v.Text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn, _ := offline.ParseSerial(payer.view.Serial)
+	receipt := func(counter uint64) []byte {
+		r := offline.SyncReceipt{Serial: sn, Counter: counter, Head: voucher.Hash(), Time: pursetest.Now}
+		r.Sign(pursetest.Root)
+		return r.Marshal()
+	}
+	before := payer.view
+	if _, code := payer.call("apply_synced", map[string]any{"answer": protocol.PurseSynced{Receipt: receipt(2)}}); code != offline.ErrWrongDevice.Code {
+		t.Errorf("a receipt for a voucher never made: %q, want %s", code, offline.ErrWrongDevice.Code)
+	}
+	if payer.view.SinceSync != before.SinceSync || payer.view.ToUpload != before.ToUpload {
+		t.Errorf("a refused receipt changed the purse: %+v, was %+v", payer.view, before)
+	}
+	renewed, err := offline.IssueDeviceCert(pursetest.BankKey, offline.DeviceCert{Serial: sn, Key: payer.view.PublicKey, BankID: "bank-a",
+		Limits: lim, Issued: pursetest.Now.Add(time.Hour), Expires: pursetest.Now.Add(60 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := payer.must("apply_synced", map[string]any{"answer": protocol.PurseSynced{Receipt: receipt(1), DeviceCert: renewed.Marshal(), RevocationSeq: 5}})
+	if !res.NewRevocations || payer.view.SinceSync != 0 || payer.view.ToUpload != 0 || !payer.view.Expires.Equal(renewed.Expires) {
+		t.Errorf("after the sync: new revocations %v, purse %+v", res.NewRevocations, payer.view)
+	}
+
+	forged := offline.IssueRevocationList(pursetest.BankKey, 6, pursetest.Now, []offline.Serial{sn})
+	if _, code := payee.call("apply_revocations", map[string]any{"list": forged.Marshal()}); code == "" {
+		t.Error("a revocation list the root did not sign was taken")
+	}
+	crl := offline.IssueRevocationList(pursetest.Root, 5, pursetest.Now, []offline.Serial{sn})
+	payee.must("apply_revocations", map[string]any{"list": crl.Marshal()})
+	if _, code := payee.call("accept", map[string]any{"text": v.Text}); code != offline.ErrRevoked.Code {
+		t.Errorf("a revoked payer's voucher: %q, want %s", code, offline.ErrRevoked.Code)
+	}
+	payer.must("apply_revocations", map[string]any{"list": crl.Marshal()})
+	if res := payer.must("apply_synced", map[string]any{"answer": protocol.PurseSynced{Receipt: receipt(1), RevocationSeq: 5}}); res.NewRevocations {
+		t.Error("the purse holds list 5 and still asks for it")
+	}
+}
