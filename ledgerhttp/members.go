@@ -1,12 +1,9 @@
 package ledgerhttp
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -143,51 +140,15 @@ func (o *Operator) each(ctx context.Context, f func(base string) error) error {
 	return fmt.Errorf("ledgerhttp: no replica took it: %w", errors.Join(errs...))
 }
 
+// call is a change to the group, or its listing: a replica's refusal is
+// an *OperatorError, which names its code.
 func (o *Operator) call(ctx context.Context, method, url string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
+	err := o.roundTrip(ctx, method, url, body, 30*time.Second, out)
+	var re *RemoteError
+	if errors.As(err, &re) {
+		return &OperatorError{Code: re.Code, Message: re.Message}
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if o.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+o.Token)
-	}
-	hc := o.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode == http.StatusOK {
-		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("%s %s answered %d with a body that is not JSON: %.80q", method, url, resp.StatusCode, data)
-		}
-		return nil
-	}
-	var e errorResponse
-	if json.Unmarshal(data, &e) != nil || e.Error.Code == "" {
-		return fmt.Errorf("%s %s answered %d: %.200s", method, url, resp.StatusCode, data)
-	}
-	return &OperatorError{Code: e.Error.Code, Message: e.Error.Message}
+	return err
 }
 
 // OperatorError is a replica's refusal of an operator's request.

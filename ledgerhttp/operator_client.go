@@ -1,6 +1,7 @@
 package ledgerhttp
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -109,11 +110,29 @@ func turnsOperatorAway(err error) bool {
 }
 
 func (o *Operator) get(ctx context.Context, base, path string, timeout time.Duration, out any) error {
+	return o.roundTrip(ctx, http.MethodGet, base+path, nil, timeout, out)
+}
+
+// roundTrip sends one request and decodes a 200 answer into out. The
+// service's refusal is a *RemoteError; no answer, or a proxy's answer
+// for it (502, 503, 504 without a ledger error), an *UnreachableError.
+func (o *Operator) roundTrip(ctx context.Context, method, url string, body any, timeout time.Duration, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
 		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if o.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+o.Token)
@@ -124,22 +143,25 @@ func (o *Operator) get(ctx context.Context, base, path string, timeout time.Dura
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return noAnswer(http.MethodGet, path, err)
+		return noAnswer(method, url, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return &UnreachableError{Method: http.MethodGet, Path: path, Err: err}
+		return &UnreachableError{Method: method, Path: url, Err: err}
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e errorResponse
-		if json.Unmarshal(body, &e) == nil && e.Error.Code != "" {
+		switch {
+		case json.Unmarshal(data, &e) == nil && e.Error.Code != "":
 			return &RemoteError{Code: e.Error.Code, Message: e.Error.Message}
+		case gatewayStatus(resp.StatusCode):
+			return &UnreachableError{Method: method, Path: url, Err: errors.New(resp.Status)}
 		}
-		return &UnreachableError{Method: http.MethodGet, Path: path, Err: errors.New(resp.Status)}
+		return fmt.Errorf("ledgerhttp: %s %s answered %s: %.200s", method, url, resp.Status, data)
 	}
-	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("ledgerhttp: GET %s: bad answer: %w", path, err)
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("ledgerhttp: %s %s answered with a body that is not the expected JSON: %w", method, url, err)
 	}
 	return nil
 }
