@@ -198,7 +198,12 @@ func (s *Server) handleJournal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	head, _ := s.ledger.Head()
-	writeJSON(w, http.StatusOK, JournalPage{Events: fitPage(events), Head: head})
+	page, err := fitPage(events)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", "encode the journal page: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, journalPageOut{Events: page, Head: head})
 }
 
 // maxJournalPage bounds a journal page's encoding (one operation more
@@ -206,19 +211,28 @@ func (s *Server) handleJournal(w http.ResponseWriter, r *http.Request) {
 // batch of transfers is large, and a client reads a few MiB at most.
 const maxJournalPage = 1 << 20
 
-// fitPage is the first events whose encoding fits maxJournalPage.
-func fitPage(events []ledger.Event) []ledger.Event {
+// journalPageOut is a JournalPage as sent, its events encoded already.
+type journalPageOut struct {
+	Events []json.RawMessage `json:"events"`
+	Head   uint64            `json:"head"`
+}
+
+// fitPage encodes the first events whose encoding fits maxJournalPage,
+// each once: the sizes measured are the bytes sent.
+func fitPage(events []ledger.Event) ([]json.RawMessage, error) {
+	out := []json.RawMessage{}
 	size := 0
-	for i, e := range events {
-		b, _ := json.Marshal(e)
-		if size += len(b) + 1; size > maxJournalPage && i > 0 {
-			return events[:i]
+	for _, e := range events {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return nil, err
 		}
+		if size += len(b) + 1; size > maxJournalPage && len(out) > 0 {
+			break
+		}
+		out = append(out, b)
 	}
-	if events == nil {
-		return []ledger.Event{}
-	}
-	return events
+	return out, nil
 }
 
 // journalFrom reads the journal from sequence from, waiting up to wait
