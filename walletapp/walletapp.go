@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
+	"sync"
 )
 
 //go:embed web
@@ -36,8 +37,14 @@ const contentSecurity = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval
 	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
 // Handler serves the app's files under Path. Each carries an ETag of its
-// contents, so a phone fetches the 7 MB purse again only when it changed.
-func Handler() http.Handler {
+// contents, so a phone fetches the purse (8 MB) again only when it
+// changed. The files are hashed once for the process, however many banks
+// serve them.
+func Handler() http.Handler { return handler() }
+
+var handler = sync.OnceValue(newHandler)
+
+func newHandler() http.Handler {
 	web, _ := fs.Sub(webFS, "web")
 	files := http.StripPrefix(Path, http.FileServerFS(web))
 	tags := etags(web)

@@ -50,7 +50,7 @@ type route struct {
 func (g *Server) routes() []route {
 	return []route{
 		{"GET " + protocol.Path, g.serveWallet},
-		{"GET " + walletapp.Path, walletapp.Handler().ServeHTTP},
+		{"GET " + walletapp.Path, g.walletApp},
 		{"GET /healthz", g.healthz},
 		{"GET /readyz", g.ready},
 		{"GET /admin/status", g.admin(g.adminStatus)},
@@ -239,4 +239,9 @@ func (g *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	w.Write([]byte("ok\n"))
+}
+
+// walletApp serves the wallet app for phones (package walletapp).
+func (g *Server) walletApp(w http.ResponseWriter, r *http.Request) {
+	walletapp.Handler().ServeHTTP(w, r)
 }
