@@ -57,6 +57,23 @@ func (c *cutLedger) open() {
 	c.cond.Broadcast()
 }
 
+// seesEachOnceInOrder waits until the page has been shown record end,
+// then requires it was shown every record from its first, each once, in
+// order.
+func (r *roomRig) seesEachOnceInOrder(page *liveFeed, end uint64) {
+	r.t.Helper()
+	r.eventually("the page shows every operation", func() (bool, string) {
+		seqs := ledgerSeqs(page)
+		return len(seqs) > 0 && seqs[len(seqs)-1] == end, fmt.Sprint(seqs)
+	})
+	seqs := ledgerSeqs(page)
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] != seqs[i-1]+1 {
+			r.t.Fatalf("the page was shown records %v: not each once, in order", seqs)
+		}
+	}
+}
+
 // ledgerSeqs are the journal records a page was shown, in order.
 func ledgerSeqs(f *liveFeed) []uint64 {
 	var out []uint64
@@ -108,14 +125,5 @@ func TestFeed_ResumesBySequence(t *testing.T) {
 		issue(2)
 	}
 	end := r.l.Totals().Seq
-	r.eventually("the page shows every operation", func() (bool, string) {
-		seqs := ledgerSeqs(page)
-		return len(seqs) > 0 && seqs[len(seqs)-1] == end, fmt.Sprint(seqs)
-	})
-	seqs := ledgerSeqs(page)
-	for i := 1; i < len(seqs); i++ {
-		if seqs[i] != seqs[i-1]+1 {
-			t.Fatalf("the page was shown records %v: not each once, in order", seqs)
-		}
-	}
+	r.seesEachOnceInOrder(page, end)
 }

@@ -8,7 +8,6 @@ import (
 
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/gorilla/websocket"
 
@@ -45,7 +44,7 @@ func appURL(wsURL string) string {
 	if err != nil {
 		return ""
 	}
-	u.Scheme = strings.Replace(strings.Replace(u.Scheme, "wss", "https", 1), "ws", "http", 1)
+	u.Scheme = map[string]string{"wss": "https", "ws": "http"}[u.Scheme]
 	u.Path = walletapp.Path
 	return u.String()
 }

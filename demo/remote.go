@@ -84,11 +84,6 @@ func (r *RemoteLedger) Head() (uint64, error) {
 	return t.Seq, err
 }
 
-func (r *RemoteLedger) Events(from uint64, limit int) ([]ledger.Event, error) {
-	p, err := r.op.Journal(r.ctx, from, limit, 0)
-	return p.Events, err
-}
-
 func (r *RemoteLedger) WaitEvents(from uint64, limit int) ([]ledger.Event, error) {
 	p, err := r.op.Journal(r.ctx, from, limit, journalWait)
 	return p.Events, err

@@ -71,16 +71,7 @@ func TestFeed_ReadsARemoteLedgerThroughOutages(t *testing.T) {
 		issue(2)
 	}
 	end := r.l.Totals().Seq
-	r.eventually("the page shows every operation", func() (bool, string) {
-		seqs := ledgerSeqs(page)
-		return len(seqs) > 0 && seqs[len(seqs)-1] == end, fmt.Sprint(seqs)
-	})
-	seqs := ledgerSeqs(page)
-	for i := 1; i < len(seqs); i++ {
-		if seqs[i] != seqs[i-1]+1 {
-			t.Fatalf("the page was shown records %v: not each once, in order", seqs)
-		}
-	}
+	r.seesEachOnceInOrder(page, end)
 	if st := r.state(); !st.Conserved || st.Totals.Seq != end || st.Offline == nil {
 		t.Errorf("the overview from the remote ledger: conserved %v, seq %d of %d, offline %+v", st.Conserved, st.Totals.Seq, end, st.Offline)
 	}

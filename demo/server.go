@@ -50,7 +50,6 @@ type Bank struct {
 type Ledger interface {
 	Totals() ledger.Totals
 	Recount() (running, counted ledger.Totals)
-	Events(from uint64, limit int) ([]ledger.Event, error)
 }
 
 // Subscriber is a ledger in this process, whose committed operations the
@@ -59,11 +58,13 @@ type Ledger interface {
 // what it missed from the journal with Events, by sequence number.
 type Subscriber interface {
 	Subscribe(buffer int) *ledger.Subscription
+	Events(from uint64, limit int) ([]ledger.Event, error)
 }
 
 // JournalWaiter is a ledger the demo follows by reading its journal:
-// Head is its last record, and WaitEvents is Events, but waits a while
-// for an operation at from when there is none yet.
+// Head is its last record, and WaitEvents returns the committed
+// operations from sequence from on, at most limit, waiting a while for
+// one at from when there is none yet.
 type JournalWaiter interface {
 	Head() (uint64, error)
 	WaitEvents(from uint64, limit int) ([]ledger.Event, error)
@@ -431,14 +432,14 @@ func (s *Server) followLedger() {
 		sub := sl.Subscribe(1 << 16)
 		stop := context.AfterFunc(s.ctx, sub.Close)
 		shown := last
-		if last != 0 && !s.catchUp(&last, s.cfg.Ledger.Totals().Seq) {
+		if last != 0 && !s.catchUp(sl, &last, s.cfg.Ledger.Totals().Seq) {
 			sub.Close() // the journal cannot be read there: subscribe again
 		}
 		for e := range sub.C {
 			if e.Seq <= last && last != 0 {
 				continue // caught up from the journal already
 			}
-			if last != 0 && e.Seq > last+1 && (!s.catchUp(&last, e.Seq-1) || last != e.Seq-1) {
+			if last != 0 && e.Seq > last+1 && (!s.catchUp(sl, &last, e.Seq-1) || last != e.Seq-1) {
 				break // what came before it cannot be read: subscribe again
 			}
 			s.showOp(e)
@@ -507,9 +508,9 @@ func (s *Server) readLedger() {
 // the ledger's journal. It stops early, true, where the replica it reads
 // has not applied more yet (the subscription brings the rest), and says
 // false when the journal cannot be read.
-func (s *Server) catchUp(last *uint64, to uint64) bool {
+func (s *Server) catchUp(sl Subscriber, last *uint64, to uint64) bool {
 	for *last < to {
-		evs, err := s.cfg.Ledger.Events(*last+1, int(min(to-*last, ledger.MaxPage)))
+		evs, err := sl.Events(*last+1, int(min(to-*last, ledger.MaxPage)))
 		if err != nil {
 			return false
 		}
