@@ -130,7 +130,9 @@ func call(method string, a *Args) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
-		return saved(p), nil
+		var res Result
+		res.State, res.Purse = saved(p)
+		return res, nil
 	case "check_vectors":
 		n, problems := CheckVectors(a.Vectors)
 		return Result{VectorsChecked: n, VectorsProblems: problems}, nil
@@ -209,9 +211,8 @@ func call(method string, a *Args) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	s := saved(p)
-	s.Text, s.Amount, s.Payer, s.Payee, s.Nonce, s.Messages, s.NewRevocations = res.Text, res.Amount, res.Payer, res.Payee, res.Nonce, res.Messages, res.NewRevocations
-	return s, nil
+	res.State, res.Purse = saved(p)
+	return res, nil
 }
 
 // walletKey makes the wallet's key, or signs with it: the session's
@@ -262,7 +263,7 @@ func decodeAnswer(a *Args, into any) error {
 }
 
 // saved is the purse's state and view after a call.
-func saved(p *offline.Purse) Result {
+func saved(p *offline.Purse) ([]byte, *View) {
 	v := &View{PublicKey: p.PublicKey(), Balance: p.Balance(), Pending: p.Pending(), Counter: p.Counter(), SinceSync: p.SinceSync()}
 	if ch := p.Chain(); ch != nil {
 		lim := ch.Device.Limits
@@ -272,5 +273,5 @@ func saved(p *offline.Purse) Result {
 		up := p.Upload()
 		v.ToUpload = len(up.Sent) + len(up.Received)
 	}
-	return Result{State: p.Save(), Purse: v}
+	return p.Save(), v
 }
