@@ -54,6 +54,10 @@ type batch struct {
 	head    [32]byte // hash of the last record
 	bytes   int      // encoded size of the chunks
 	epoch   uint64   // the leadership it was sequenced under, when replicated
+	// sequenced says this ledger's sequencer made the records, having
+	// found each id new in its working state, which holds every id the
+	// read view does: the view need not look them up again.
+	sequenced bool
 }
 
 // maxBatchBytes closes a group commit early when its records are large
@@ -176,7 +180,8 @@ func (l *Ledger) sequenceOp(b *batch, o *op, fail func(error) result) result {
 	if rec != nil {
 		rec.origin = origin
 	}
-	if ref, seen := st.ops[keyOf(origin, o.id)]; seen {
+	key := keyOf(origin, o.id)
+	if ref, seen := st.ops[key]; seen {
 		if err != nil || st.opDigest(rec) != ref.digest {
 			return fail(broken(ErrOpIDReused, "%q was used at sequence %d", o.id, ref.seq))
 		}
@@ -186,7 +191,8 @@ func (l *Ledger) sequenceOp(b *batch, o *op, fail func(error) result) result {
 		return fail(err)
 	}
 	rec.seq, rec.time, rec.prev = st.seq+1, l.now().UnixNano(), st.head
-	if err := st.apply(rec); err != nil {
+	rec.key, rec.keyed = key, st.ops != nil
+	if err := st.applyRecord(rec, true); err != nil {
 		return fail(err)
 	}
 	enc := appendRecord(l.scratch[:0], rec)
@@ -342,7 +348,9 @@ func (l *Ledger) snapshot() *snapshot {
 	v := l.view
 	s := &snapshot{seq: v.seq, head: v.head, accounts: slices.Clone(v.accounts), ops: l.pendingOps,
 		names: v.names.frozen(), exts: slices.Clone(v.exts), tokens: v.holders.tokens.frozen()}
-	l.pendingOps = nil
+	// The next one grows as long: reserving it now spares copying tens
+	// of megabytes as it grows.
+	l.pendingOps = make([]opEntry, 0, len(s.ops))
 	return s
 }
 
@@ -374,7 +382,7 @@ func (l *Ledger) toView(b *batch) ([]Event, error) {
 	l.viewMu.Lock()
 	defer l.viewMu.Unlock()
 	for _, r := range b.recs {
-		if err := l.view.apply(r); err != nil {
+		if err := l.view.applyRecord(r, b.sequenced); err != nil {
 			return nil, err
 		}
 	}

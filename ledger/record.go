@@ -81,9 +81,12 @@ type record struct {
 	linkBuf [2]link
 
 	// Not encoded: set by state.apply where operation ids are tracked, for
-	// the checkpoint's copy of the id index.
-	key    opKey
-	digest uint64
+	// the checkpoint's copy of the id index, and kept so that applying
+	// the same record to another state (the read view) does not hash again.
+	key      opKey
+	digest   uint64
+	keyed    bool // key is set
+	digested bool // digest is set
 }
 
 // Fixed offsets in an encoded record.

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // A replicated ledger runs on every replica of a consensus group. Its
@@ -48,6 +49,26 @@ type replication struct {
 	mu      sync.Mutex  // serialises changes of leading and epoch together
 	leading atomic.Bool // read without mu by the sequencer and committer
 	epoch   atomic.Uint64
+
+	// proposed is the batch the committer is replicating now, with the
+	// entry it proposed: when the same bytes come back to be applied
+	// here, its records are applied as they are, not decoded and hashed
+	// again.
+	proposed atomic.Pointer[proposal]
+}
+
+type proposal struct {
+	entry []byte
+	b     *batch
+}
+
+// of returns the proposed batch when entry is its very bytes, as the
+// consensus engine hands a leader back its own proposals.
+func (p *proposal) of(entry []byte) *batch {
+	if p == nil || len(entry) != len(p.entry) || unsafe.SliceData(entry) != unsafe.SliceData(p.entry) {
+		return nil
+	}
+	return p.b
 }
 
 // errStaleEntry answers an entry that does not extend the journal: it was
@@ -136,7 +157,11 @@ func (l *Ledger) replicate(b *batch) error {
 		return ErrNotLeader
 	}
 	start := time.Now()
-	if err := l.repl.rep.Replicate(encodeEntry(b)); err != nil {
+	entry := encodeEntry(b)
+	l.repl.proposed.Store(&proposal{entry, b})
+	err := l.repl.rep.Replicate(entry)
+	l.repl.proposed.Store(nil)
+	if err != nil {
 		l.follow(b.epoch, err)
 		if errors.Is(err, ErrNotLeader) {
 			return err
@@ -230,6 +255,21 @@ func (l *Ledger) ApplyEntries(entries [][]byte) []error {
 		}
 		if err := l.failed(); err != nil {
 			errs[i] = err
+			continue
+		}
+		if own := l.repl.proposed.Load().of(entry); own != nil && len(own.recs) > 0 {
+			// This replica's own proposal: its records are the ones
+			// the entry encodes, already chained to own.head.
+			flush()
+			switch first := own.recs[0]; {
+			case l.failed() != nil:
+				errs[i] = l.failed()
+			case first.seq != seq+1 || first.prev != head:
+				errs[i] = errStaleEntry
+			default:
+				errs[i] = l.applyBatch(&batch{keys: own.keys, chunks: own.chunks, recs: own.recs, head: own.head, sequenced: true})
+				seq, head = own.recs[len(own.recs)-1].seq, own.head
+			}
 			continue
 		}
 		recs, encs, last, err := decodeEntry(entry, seq, head)

@@ -293,3 +293,32 @@ func TestReview_HistoryDuringApplyAnswersCorrupt(t *testing.T) {
 		t.Errorf("History on a healthy follower answered %v", histErr)
 	}
 }
+
+// A leader handed back its own proposal a second time (a log replayed, a
+// duplicate delivery) must not apply it twice, although it takes its own
+// entries without decoding them; a follower refuses a second copy alike.
+func TestReview_EntryDeliveredTwiceIsAppliedOnce(t *testing.T) {
+	g := newFakeGroup(t, 2)
+	a := g.members[0]
+	a.Lead()
+	setupBanks(t, a, 1_000)
+	g.twice = true
+	mustDo(t)(a.Transfer(context.Background(), "pay-1", "bank-a", "bank-b", 10))
+	g.twice = false
+	if len(g.again) != 2 {
+		t.Fatalf("%d second deliveries, want 2", len(g.again))
+	}
+	for i, err := range g.again {
+		if !errors.Is(err, ledger.ErrNotLeader) {
+			t.Errorf("replica %d, second delivery: %v, want not_leader (a stale entry)", i, err)
+		}
+	}
+	for i, l := range g.members {
+		if bal, _ := l.Balance("bank-b"); bal != 10 {
+			t.Errorf("replica %d: bank-b holds %d, want 10", i, bal)
+		}
+		if err := l.Err(); err != nil {
+			t.Errorf("replica %d failed: %v", i, err)
+		}
+	}
+}

@@ -2,7 +2,8 @@ package ledger_test
 
 // Adversarial tests of the replicated ledger written in review. A fake
 // group stands in for Raft: Replicate appends the entry to one shared log
-// and applies it to every member in log order, then answers with the
+// and applies it to every member in log order (the proposer its own
+// bytes, as Raft hands them back), then answers with the
 // proposer's own Apply result (as raft.Apply's Response does). Hooks run
 // inside Replicate, after the committer's epoch check and before the entry
 // reaches the log, which is where raft.Apply would be descheduled.
@@ -27,6 +28,10 @@ type fakeGroup struct {
 	// after, when set, runs once the entry is applied; its error is
 	// answered instead of the proposer's Apply result.
 	after func(proposer int) error
+	// twice, when set, delivers every entry to every member a second
+	// time, and again collects what each answers.
+	twice bool
+	again []error
 }
 
 type member struct {
@@ -52,8 +57,23 @@ func (m member) Replicate(entry []byte) error {
 	g.log = append(g.log, e)
 	var mine error
 	for i, l := range g.members {
-		if err := l.Apply(e); i == m.i {
+		// As Raft does, the proposer is handed back the very bytes it
+		// proposed, the others a copy.
+		in := e
+		if i == m.i {
+			in = entry
+		}
+		if err := l.Apply(in); i == m.i {
 			mine = err
+		}
+	}
+	if g.twice {
+		for i, l := range g.members {
+			in := e
+			if i == m.i {
+				in = entry
+			}
+			g.again = append(g.again, l.Apply(in))
 		}
 	}
 	if g.after != nil {

@@ -130,7 +130,12 @@ func hasLink(links []link, n uint32) bool {
 
 // apply checks r against every ledger rule and applies it, or returns the
 // broken rule and leaves the state as it was. r.seq must follow s.seq.
-func (s *state) apply(r *record) error {
+func (s *state) apply(r *record) error { return s.applyRecord(r, false) }
+
+// applyRecord is apply; unseen says the caller has just found r's id
+// absent from s.ops, so it is not looked up again. The index is the
+// largest map the ledger keeps, and each look-up is a cache miss.
+func (s *state) applyRecord(r *record, unseen bool) error {
 	if r.seq != s.seq+1 {
 		return broken(ErrCorrupt, "record %d follows %d", r.seq, s.seq)
 	}
@@ -138,9 +143,13 @@ func (s *state) apply(r *record) error {
 		return ErrInvalidOpID
 	}
 	if s.ops != nil {
-		r.key = keyOf(r.origin, r.opID)
-		if _, dup := s.ops[r.key]; dup {
-			return broken(ErrCorrupt, "operation id %q is in the journal twice", r.opID)
+		if !r.keyed {
+			r.key, r.keyed = keyOf(r.origin, r.opID), true
+		}
+		if !unseen {
+			if _, dup := s.ops[r.key]; dup {
+				return broken(ErrCorrupt, "operation id %q is in the journal twice", r.opID)
+			}
 		}
 	}
 	if err := s.checkOrigin(r); err != nil {
@@ -154,7 +163,9 @@ func (s *state) apply(r *record) error {
 	}
 	s.seq = r.seq
 	if s.ops != nil {
-		r.digest = s.opDigest(r)
+		if !r.digested {
+			r.digest, r.digested = s.opDigest(r), true
+		}
 		s.ops[r.key] = opRef{seq: r.seq, time: r.time, digest: r.digest}
 	}
 	return nil
