@@ -82,6 +82,15 @@ func (c *Client) Customers(ctx context.Context, after string, limit int) ([]Cust
 	return page.Customers, err
 }
 
+// AppWallets lists the wallets that have signed in from a browser (the
+// bank's wallet app) since the bank started, first sign-in first
+// (GET /admin/app-wallets).
+func (c *Client) AppWallets(ctx context.Context) ([]AppWallet, error) {
+	var list AppWalletList
+	err := c.call(ctx, http.MethodGet, "/admin/app-wallets", nil, &list)
+	return list.Wallets, err
+}
+
 // Onboard opens a customer whose identity the bank checked, with a linked
 // deposit account holding spec.Deposit and a wallet for each public key,
 // each opened at the central ledger (POST /admin/customers). Nothing is

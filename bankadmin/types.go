@@ -105,3 +105,36 @@ type Status struct {
 	FeedCursor     uint64 `json:"feed_cursor"`
 	Connections    int    `json:"connections"`
 }
+
+// AppWallet is a wallet that has opened a session from a browser (the
+// bank's wallet app, on a phone in the room) since the bank started: what
+// the presenter's panel of phones shows of it. GET /admin/app-wallets
+// lists them in the order they first signed in.
+type AppWallet struct {
+	Address string    `json:"address"`
+	Name    string    `json:"name,omitempty"` // its customer's
+	Online  bool      `json:"online"`         // a session from the browser is open now
+	Joined  time.Time `json:"joined"`         // its first such session since the bank started
+	Seen    time.Time `json:"seen"`           // its last instruction, or when its last session ended
+	// Last is the type of its last instruction (docs/protocol.md) other
+	// than a read that succeeded (balance, history, requests, schedules,
+	// revocations), and LastCode that instruction's error code, "" when
+	// it succeeded.
+	Last     string `json:"last,omitempty"`
+	LastCode string `json:"last_code,omitempty"`
+	Paid     int    `json:"paid"`      // payments it made online (pay, approve)
+	Funded   int64  `json:"funded"`    // yen moved into its offline purse
+	Synced   int    `json:"synced"`    // its purse's syncs
+	HandedIn int    `json:"handed_in"` // vouchers those syncs handed in, paid or received
+	// Settled counts the offline vouchers the central ledger settled into
+	// the wallet, whichever party handed them in, and Received the yen
+	// they brought.
+	Settled  int   `json:"settled"`
+	Received int64 `json:"received"`
+	Refused  int   `json:"refused"` // instructions answered with an error
+}
+
+// AppWalletList is the answer of GET /admin/app-wallets.
+type AppWalletList struct {
+	Wallets []AppWallet `json:"wallets"`
+}

@@ -54,6 +54,9 @@ func (w *Wallet) KeyID() string { return w.keyID }
 // Address is the wallet's account address at the central ledger.
 func (w *Wallet) Address() string { return w.addr }
 
+// CustomerID is the bank's customer that holds the wallet.
+func (w *Wallet) CustomerID() string { return w.customer }
+
 // LedgerBalance reads the wallet's balance at the central ledger and the
 // ledger sequence it is as of, so a gateway can keep it current from the
 // notifications that follow.

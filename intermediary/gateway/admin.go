@@ -56,6 +56,7 @@ func (g *Server) routes() []route {
 		{"GET /admin/status", g.admin(g.adminStatus)},
 		{"GET /admin/tiers", g.admin(g.adminTiers)},
 		{"GET /admin/customers", g.admin(g.adminCustomers)},
+		{"GET /admin/app-wallets", g.admin(g.adminAppWallets)},
 		{"POST /admin/customers", g.admin(g.adminOnboard)},
 		{"GET /admin/customers/{id}", g.admin(g.adminCustomer)},
 		{"POST /admin/customers/{id}/wallets", g.admin(g.adminAddWallet)},

@@ -35,6 +35,7 @@ type Server struct {
 	upgrader websocket.Upgrader
 
 	floodRefusals atomic.Int64      // connections refused past MaxWaitingPerAddress
+	apps          appWallets        // wallets signed in from a browser, for the room's panel of phones
 	floodLog      loglimit.EveryFew // when the last refusal was logged
 
 	// ctx is the parent of every session's; cancelled when the bank closes.
@@ -84,7 +85,10 @@ func (g *Server) Close() {
 }
 
 // Notify tells the wallet's sessions of a movement of its money.
-func (g *Server) Notify(keyID string, e protocol.Entry) { g.hub.notify(keyID, e) }
+func (g *Server) Notify(keyID string, e protocol.Entry) {
+	g.apps.moved(keyID, e)
+	g.hub.notify(keyID, e)
+}
 
 // Push sends an encoded message to every session of the wallet.
 func (g *Server) Push(keyID string, msg []byte) { g.hub.push(keyID, msg) }

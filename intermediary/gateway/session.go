@@ -29,13 +29,34 @@ import (
 // balance query.
 
 const (
-	writeWait  = 10 * time.Second
-	pongWait   = 60 * time.Second
-	pingPeriod = pongWait * 9 / 10
-	sendQueue  = 256 // messages queued for a slow reader before it is dropped
-	drainWait  = 10 * time.Second
-	helloWait  = 30 * time.Second // to say hello or register after connecting
+	writeWait = 10 * time.Second
+	pongWait  = 60 * time.Second
+	sendQueue = 256 // messages queued for a slow reader before it is dropped
+	drainWait = 10 * time.Second
+	helloWait = 30 * time.Second // to say hello or register after connecting
+
+	// A browser's session (a phone in the room) is pinged more often, so
+	// that a phone switched to airplane mode shows offline on the
+	// presenter's panel within seconds, not a minute.
+	browserPongWait = 12 * time.Second
 )
+
+// pongWait is how long the session waits for any word from its client,
+// and pingPeriod how often it pings: a browser's three times in that
+// wait, so one slow pong on a phone's Wi-Fi does not end it.
+func (s *session) pongWait() time.Duration {
+	if s.browser {
+		return browserPongWait
+	}
+	return pongWait
+}
+
+func (s *session) pingPeriod() time.Duration {
+	if s.browser {
+		return browserPongWait / 3
+	}
+	return pongWait * 9 / 10
+}
 
 type session struct {
 	g         *Server
@@ -47,6 +68,7 @@ type session struct {
 	tooSlow   sync.Once
 	challenge []byte
 	remote    string // the client's network address, without the port
+	browser   bool   // the websocket came with an Origin: a page's (see appWallets)
 	waiting   bool   // counted in the hub as not yet signed in; protected by the hub's mu
 	inflight  chan struct{}
 	handlers  sync.WaitGroup         // requests being handled
@@ -141,7 +163,7 @@ func (g *Server) serveWallet(w http.ResponseWriter, r *http.Request) {
 	}
 	s := &session{g: g, conn: conn, out: newOutbox(), closing: make(chan struct{}),
 		done: make(chan struct{}), inflight: make(chan struct{}, g.cfg.MaxInFlight), challenge: make([]byte, 32),
-		jobs: make(chan protocol.Envelope), remote: remote, waiting: true}
+		jobs: make(chan protocol.Envelope), remote: remote, waiting: true, browser: r.Header.Get("Origin") != ""}
 	s.ctx, s.cancel = context.WithCancel(g.ctx)
 	rand.Read(s.challenge)
 	if !g.hub.connect(s) { // counts it in g.conns unless the bank is closing
@@ -179,8 +201,9 @@ func (g *Server) serveWallet(w http.ResponseWriter, r *http.Request) {
 func (s *session) readPump() {
 	defer s.end()
 	s.conn.SetReadLimit(protocol.MaxMessageBytes)
-	s.conn.SetReadDeadline(time.Now().Add(pongWait))
-	s.conn.SetPongHandler(func(string) error { return s.conn.SetReadDeadline(time.Now().Add(pongWait)) })
+	wait := s.pongWait()
+	s.conn.SetReadDeadline(time.Now().Add(wait))
+	s.conn.SetPongHandler(func(string) error { return s.conn.SetReadDeadline(time.Now().Add(wait)) })
 	var buf bytes.Buffer // reused: decoding copies what it keeps
 	for {
 		kind, r, err := s.conn.NextReader()
@@ -209,6 +232,9 @@ func (s *session) end() {
 	s.cancel()
 	close(s.done)
 	s.g.hub.disconnect(s)
+	if s.browser && s.w != nil {
+		s.g.apps.left(s.w.KeyID(), s.g.cfg.Now())
+	}
 }
 
 // shutdown asks the session to end: the reader stops at its next read.
@@ -220,7 +246,7 @@ func (s *session) shutdown() {
 }
 
 func (s *session) writePump() {
-	ticker := time.NewTicker(pingPeriod)
+	ticker := time.NewTicker(s.pingPeriod())
 	defer func() {
 		ticker.Stop()
 		s.conn.Close()
@@ -424,6 +450,9 @@ func (s *session) run(j protocol.Envelope) {
 		if s.g.log.Enabled(ctx, slog.LevelDebug) { // spare the hot path the log's allocations
 			s.g.log.Debug("wallet request", "request_id", rid, "type", j.Type, "code", code, "took", took)
 		}
+	}
+	if s.browser {
+		s.g.apps.did(s.w.KeyID(), j.Type, code, body, s.g.cfg.Now())
 	}
 	if err != nil {
 		s.fail(j.ID, err)

@@ -37,6 +37,13 @@ func (s *session) open(env protocol.Envelope) {
 	}
 	s.w = w
 	s.authed.Store(true)
+	if s.browser {
+		name := ""
+		if c, err := s.g.b.Customer(w.CustomerID()); err == nil {
+			name = c.Name
+		}
+		s.g.apps.signedIn(w.KeyID(), w.Address(), name, s.g.cfg.Now())
+	}
 	s.g.hub.signedIn(s)
 	s.beginRequest() // notifications wait until the welcome is sent
 	defer s.endRequest(0)
