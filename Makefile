@@ -163,7 +163,7 @@ sim-double-spend: build
 # by the browser tests in headless Chromium (apt-get install -y chromium
 # fonts-noto-cjk: without a Japanese font the Japanese pictures show boxes).
 SCREENSHOTS := overview overview-ja banks wallets wallets-ja offline-payment offline-reconciled scenario-done feed presenter replicas \
-	phone-signup phone-home phone-offline-request phone-offline-voucher phone-ja phone-synced
+	phone-signup phone-home phone-offline-request phone-offline-voucher phone-ja phone-synced presenter-phones
 screenshots: purse-wasm
 	@fc-list :lang=ja | grep -q . || { echo "screenshots: no Japanese font; apt-get install -y fonts-noto-cjk"; exit 1; }
 	@rm -rf $(ARTIFACTS)/screenshots && mkdir -p $(ARTIFACTS)/screenshots docs/screenshots

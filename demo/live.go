@@ -29,7 +29,8 @@ type Args map[string]any
 // message is what the live websocket carries: state (the overview),
 // event, wallet (one wallet's view), payment (an offline
 // payment), reconciliation, scenario, reset (the room started afresh),
-// and replicas (a replicated ledger's replicas and pauses).
+// replicas (a replicated ledger's replicas and pauses) and phones (the
+// wallets signed in from the banks' wallet app).
 type message struct {
 	Type           string          `json:"type"`
 	State          *State          `json:"state,omitempty"`
@@ -40,6 +41,7 @@ type message struct {
 	Run            *ScenarioRun    `json:"run,omitempty"`
 	Reset          int64           `json:"reset,omitempty"` // a reset's number, so the page that asked for it knows it
 	Replicas       *ReplicasView   `json:"replicas,omitempty"`
+	Phones         *PhonesView     `json:"phones,omitempty"`
 }
 
 // hub fans messages out to the open pages and keeps the recent events and

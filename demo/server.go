@@ -39,6 +39,9 @@ var webFS embed.FS
 type Bank struct {
 	Bank      *intermediary.Bank
 	WalletURL string // its wallet websocket, ws://host:port/v1/wallet
+	// Phones, when set, lists the wallets that signed in from a browser
+	// (its gateway's AppWallets), for the panel of phones.
+	Phones func() []bankadmin.AppWallet
 }
 
 // Ledger is the central ledger as the demo reads it: a *ledger.Ledger,
@@ -178,6 +181,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /join", s.handleJoin)
 	s.mux.HandleFunc("GET /room/ca.crt", s.handleRoomCA)
 	s.mux.HandleFunc("GET /api/replicas", s.handleReplicas)
+	s.mux.HandleFunc("GET /api/phones", s.handlePhones)
 	s.mux.HandleFunc("POST /api/replicas/stop", s.handleStopReplica)
 	s.mux.HandleFunc("POST /api/replicas/start", s.handleStartReplica)
 	s.wg.Go(s.followLedger)
@@ -185,6 +189,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Replicas != nil {
 		s.wg.Go(s.watchReplicas)
 	}
+	s.wg.Go(s.watchPhones)
 	return s, nil
 }
 
@@ -286,6 +291,8 @@ type State struct {
 	// Replicas, for a replicated ledger, are its replicas and the pauses
 	// measured after stopping them.
 	Replicas *ReplicasView `json:"replicas,omitempty"`
+	// Phones are the wallets signed in from the banks' wallet app.
+	Phones *PhonesView `json:"phones,omitempty"`
 }
 
 // BankState is one intermediary's position.
@@ -363,6 +370,7 @@ func (s *Server) state(ctx context.Context) State {
 		}
 	}
 	st.Replicas = s.replicasView()
+	st.Phones = s.phonesView()
 	st.Exposure = st.OnDevices
 	if st.Offline != nil {
 		st.Exposure += st.Offline.PendingAmount

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/bankadmin"
 	"github.com/digital-yen/cbdc-sandbox/intermediary"
 	"github.com/digital-yen/cbdc-sandbox/intermediary/gateway"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
@@ -50,6 +51,7 @@ type Bank struct {
 	Token string // its admin token
 
 	tls      bool
+	gw       *gateway.Server
 	srv      *http.Server
 	served   chan struct{} // closed when serving ended; serveErr says why
 	serveErr error
@@ -64,6 +66,10 @@ func (b *Bank) WalletURL() string {
 	}
 	return "ws://" + b.Addr + protocol.Path
 }
+
+// AppWallets lists the wallets that signed in from a browser, such as
+// the room's phones (see gateway.Server.AppWallets).
+func (b *Bank) AppWallets() []bankadmin.AppWallet { return b.gw.AppWallets() }
 
 // AdminURL is the root of the bank's admin API.
 func (b *Bank) AdminURL() string {
@@ -98,8 +104,9 @@ func StartBank(ctx context.Context, c BankConfig) (*Bank, error) {
 		return nil, err
 	}
 	c.Metrics.WatchBanks(b)
-	r := &Bank{Bank: b, Addr: ln.Addr().String(), tls: c.TLS != nil, Token: token, served: make(chan struct{}),
-		srv: &http.Server{Handler: WithMetrics(gateway.New(b).Handler(), c.Metrics), ReadHeaderTimeout: 10 * time.Second}}
+	gw := gateway.New(b)
+	r := &Bank{Bank: b, Addr: ln.Addr().String(), tls: c.TLS != nil, Token: token, served: make(chan struct{}), gw: gw,
+		srv: &http.Server{Handler: WithMetrics(gw.Handler(), c.Metrics), ReadHeaderTimeout: 10 * time.Second}}
 	go func() {
 		r.serveErr = r.srv.Serve(ln)
 		close(r.served)

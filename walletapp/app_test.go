@@ -3,12 +3,14 @@ package walletapp_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
 	"image/draw"
 	"image/jpeg"
 	"image/png"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +21,11 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/digital-yen/cbdc-sandbox/bankadmin"
+	"github.com/digital-yen/cbdc-sandbox/demo"
 	"github.com/digital-yen/cbdc-sandbox/internal/browsertest"
+	"github.com/digital-yen/cbdc-sandbox/ledger"
+	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 	"github.com/digital-yen/cbdc-sandbox/sandbox"
 	"github.com/digital-yen/cbdc-sandbox/walletapp"
 )
@@ -214,16 +220,52 @@ func (c *camera) showElement(p *phone, sel string) {
 	c.show(pic)
 }
 
+// presenter serves the demo page in front of the sandbox's banks and
+// opens it at a laptop's width: the presenter's screen.
+func presenter(t *testing.T, sb *sandbox.Sandbox, browser context.Context) *phone {
+	t.Helper()
+	dc := demo.Config{Ledger: sb.Ledger, Offline: demo.Settling(func() *settlement.Settler { return sb.Settler })}
+	for _, b := range sb.Banks {
+		dc.Banks = append(dc.Banks, demo.Bank{Bank: b.Bank, WalletURL: b.WalletURL(), Phones: b.AppWallets})
+	}
+	d, err := demo.New(dc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := httptest.NewServer(d.Handler())
+	t.Cleanup(func() { web.Close(); d.Close() })
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	p := &phone{t: t, name: "presenter", ctx: ctx}
+	p.run(chromedp.EmulateViewport(1280, 900), chromedp.Navigate(web.URL), chromedp.WaitVisible(chromedp.CSS("#figures .figure")))
+	return p
+}
+
+// phoneLine waits until the presenter's panel shows the phone named name
+// with every one of words in its line.
+func (p *phone) phoneLine(name string, words ...string) {
+	p.t.Helper()
+	want, _ := json.Marshal(words)
+	js := fmt.Sprintf(`[...document.querySelectorAll("#phone-list li")].some((li) => li.querySelector(".name").textContent === %q && %s.every((w) => li.textContent.includes(w)))`,
+		name, want)
+	if _, err := chromedp.Run(p.ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		list, _ := chromedp.Run(p.ctx, chromedp.Evaluate[string](`document.querySelector("#phone-list").innerText`))
+		p.t.Fatalf("the presenter's panel never showed %s with %q (%v): it shows %q", name, words, err, list)
+	}
+}
+
 // Two phones open the wallet app at their banks, register, and pay each
 // other online; then, both offline, one pays the other purse to purse by
 // the texts their QR codes carry; back online, both sync, and the bank and
-// the ledger show the payment settled, money conserved.
+// the ledger show the payment settled, money conserved. The presenter's
+// page follows them all along.
 func TestApp_TwoPhonesPayOnlineAndOffline(t *testing.T) {
 	cam := newCamera(t)
 	sb, browser := sandboxAndBrowser(t, 2, cam.flags()...)
 	appURL := func(i int) string {
 		return "http://" + sb.Banks[i].Addr + walletapp.Path
 	}
+	room := presenter(t, sb, browser)
 	alice := newPhone(t, browser, "alice", appURL(0))
 	bob := newPhone(t, browser, "bob", appURL(1))
 	alice.axe("the sign-up screen")
@@ -235,9 +277,11 @@ func TestApp_TwoPhonesPayOnlineAndOffline(t *testing.T) {
 
 	alice.fill("#withdraw", "#withdraw-amount", "20000")
 	alice.waitAmount("#balance", 20_000)
+	room.phoneLine("Bob", "joined", "bank-2")
 	alice.fill("#pay", "#pay-to", bobAddr, "#pay-amount", "5000")
 	alice.waitAmount("#balance", 15_000)
 	bob.waitAmount("#balance", 5_000) // told by the bank's notification
+	room.phoneLine("Alice", "paid", "1 paid online")
 	browsertest.Screenshot(t, bob.ctx, "phone-home")
 
 	for _, p := range []*phone{alice, bob} {
@@ -252,6 +296,12 @@ func TestApp_TwoPhonesPayOnlineAndOffline(t *testing.T) {
 		p.network(false)
 		p.waitJS("it shows it is offline", `document.querySelector("#net").dataset.state === "offline"`)
 	}
+	// The presenter's panel sees both phones go offline.
+	for i := range 2 {
+		waitPhone(t, sb, i, "offline", func(w bankadmin.AppWallet) bool { return !w.Online })
+	}
+	room.phoneLine("Alice", "offline", "¥10,000 into its offline purse")
+	room.phoneLine("Bob", "offline")
 	bob.fill("#request", "#request-amount", "1500")
 	bob.waitJS("the request is shown", `document.querySelector("#request-text").value !== ""`)
 	request := bob.value("#request-text")
@@ -308,6 +358,28 @@ func TestApp_TwoPhonesPayOnlineAndOffline(t *testing.T) {
 	bob.waitAmount("#purse-pending", 0)
 	browsertest.Screenshot(t, bob.ctx, "phone-synced")
 
+	// What the panel of phones shows, as the banks followed the phones.
+	a := waitPhone(t, sb, 0, "back online, its voucher handed in", func(w bankadmin.AppWallet) bool { return w.Online && w.HandedIn == 1 })
+	b := waitPhone(t, sb, 1, "back online, its voucher settled", func(w bankadmin.AppWallet) bool { return w.Online && w.Settled == 1 })
+	if a.Name != "Alice" || a.Paid != 1 || a.Funded != 10_000 || b.Name != "Bob" || b.Received != 1_500 {
+		t.Errorf("the panel shows alice %+v and bob %+v: want alice 1 paid and 10,000 yen funded, bob 1,500 yen settled in", a, b)
+	}
+	room.phoneLine("Bob", "reconciled its vouchers", "1 voucher settled into it, ¥1,500")
+	room.phoneLine("Alice", "reconciled its vouchers", "1 voucher handed in")
+	room.run(chromedp.ScrollIntoView(chromedp.CSS("#phone-panel")))
+	room.axe("the presenter's page with its panel of phones")
+	browsertest.Screenshot(t, room.ctx, "presenter-phones")
+
+	// The phones' balances are the ledger's.
+	for _, c := range []struct {
+		p    *phone
+		want int64
+	}{{alice, 5_000}, {bob, 6_500}} {
+		acct, err := sb.Central.Ledger.Account(ledger.AccountID(c.p.text("#address")))
+		if err != nil || acct.Balance != c.want {
+			t.Errorf("%s's wallet at the ledger: %+v, %v; the phone shows %d", c.p.name, acct, err, c.want)
+		}
+	}
 	running, counted := sb.Central.Ledger.Recount()
 	if running != counted || !counted.Conserved() {
 		t.Errorf("the ledger after the phones: running %+v, counted %+v", running, counted)
@@ -315,6 +387,36 @@ func TestApp_TwoPhonesPayOnlineAndOffline(t *testing.T) {
 	sum := sb.Central.Settler.Summary()
 	if sum.Settled != 1 || sum.Rejected != 0 {
 		t.Errorf("settlement after the phones: %d settled, %d rejected", sum.Settled, sum.Rejected)
+	}
+	// And cbdc audit's checks pass over the closed ledger's files.
+	dir := sb.Central.Ledger.Dir()
+	if err := sb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep, _, err := settlement.Audit(dir)
+	if err != nil {
+		t.Fatalf("cbdc audit after the phones: %v", err)
+	}
+	if !rep.OK() {
+		var out strings.Builder
+		rep.WriteText(&out)
+		t.Errorf("cbdc audit after the phones finds problems:\n%s", out.String())
+	}
+}
+
+// waitPhone waits until bank i lists one phone and it is as ok says.
+func waitPhone(t *testing.T, sb *sandbox.Sandbox, i int, what string, ok func(bankadmin.AppWallet) bool) bankadmin.AppWallet {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		list := sb.Banks[i].AppWallets()
+		if len(list) == 1 && ok(list[0]) {
+			return list[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bank %d's panel of phones never showed its phone %s: %+v", i+1, what, list)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

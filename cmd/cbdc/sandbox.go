@@ -317,7 +317,7 @@ func startDemo(cfg demo.Config, banks []*sandbox.Bank, addr, dir string, tlsCfg 
 	}
 	cfg.Log, cfg.Dir = log, dir
 	for _, rb := range banks {
-		cfg.Banks = append(cfg.Banks, demo.Bank{Bank: rb.Bank, WalletURL: rb.WalletURL()})
+		cfg.Banks = append(cfg.Banks, demo.Bank{Bank: rb.Bank, WalletURL: rb.WalletURL(), Phones: rb.AppWallets})
 	}
 	d, err := demo.New(cfg)
 	if err != nil {

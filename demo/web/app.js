@@ -9,7 +9,7 @@ const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "
 const narrow = () => document.documentElement.clientWidth < 640;
 const reducedMotion = () => window.matchMedia("(prefers-reduced-motion: reduce)").matches;
 
-const state = { overview: null, replicas: null, wallets: new Map(), events: [], payments: new Map(), recons: new Map(), run: null, scenarios: null, loaded: false };
+const state = { overview: null, replicas: null, phones: null, wallets: new Map(), events: [], payments: new Map(), recons: new Map(), run: null, scenarios: null, loaded: false };
 
 // ---- words on the page ----
 function applyLang() {
@@ -46,6 +46,7 @@ for (const b of $$("[data-lang]")) {
 function drawAll() {
   if (state.overview) { drawOverview(); drawBanks(); }
   drawReplicas();
+  drawPhones();
   drawWallets();
   drawDevices();
   drawPayments();
@@ -202,11 +203,16 @@ function receive(msg) {
     case "state":
       state.overview = msg.state;
       state.replicas = msg.state.replicas || null;
-      drawOverview(); drawBanks(); drawSequence(); drawReplicas();
+      state.phones = msg.state.phones || null;
+      drawOverview(); drawBanks(); drawSequence(); drawReplicas(); drawPhones();
       break;
     case "replicas":
       state.replicas = msg.replicas;
       drawReplicas();
+      break;
+    case "phones":
+      state.phones = msg.phones;
+      drawPhones();
       break;
     case "event": addEvent(msg.event); break;
     case "scenario": drawRun(msg.run); break;
@@ -369,6 +375,33 @@ function drawReplicas() {
     ol.dataset.key = key;
     ol.innerHTML = v.pauses.length ? v.pauses.map((p) => `<li><time>${esc(clock(p.at))}</time><span>${esc(pauseText(p))}</span></li>`).join("")
       : `<li><span></span><span class="hint">${esc(t("no_pauses"))}</span></li>`;
+  }
+}
+// ---- phones ----
+// The wallets opened on the room's own phones, each as its bank follows
+// it; shown once the first has joined.
+const STATUS_BADGE = { joined: "plain", paid: "on", funded: "on", synced: "on", refused: "warn", offline: "off" };
+function drawPhones() {
+  const phones = (state.phones && state.phones.phones) || [];
+  $("#phone-panel").hidden = !phones.length;
+  if (!phones.length) return;
+  setText($("#phones-hint"), t("phones_hint", { n: phones.length, online: phones.filter((p) => p.online).length }));
+  const html = phones.map((p) => {
+    const facts = [t("phone_at", { bank: p.bank, at: p.joined })];
+    if (p.paid) facts.push(t("phone_paid", { n: p.paid }));
+    if (p.funded) facts.push(t("phone_funded", { amount: p.funded }));
+    if (p.handed_in) facts.push(t("phone_handed", { n: p.handed_in }));
+    if (p.settled) facts.push(t("phone_settled", { n: p.settled, amount: p.received }));
+    if (p.refused) facts.push(t("phone_refused", { n: p.refused, code: p.last_code || "" }));
+    facts.push(t("phone_seen", { at: p.seen }));
+    return `<li class="phone ${p.online ? "" : "away"}" data-phone="${esc(p.address)}"><span class="name">${esc(p.name || p.address)}</span>
+      <span class="badge ${STATUS_BADGE[p.status] || "plain"}">${esc(t("status_" + p.status))}</span>
+      <span class="facts">${esc(facts.join(" · "))}</span></li>`;
+  }).join("");
+  const ul = $("#phone-list");
+  if (ul.dataset.key !== lang + html) {
+    ul.dataset.key = lang + html;
+    ul.innerHTML = html;
   }
 }
 function pauseText(p) {
