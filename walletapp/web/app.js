@@ -76,6 +76,40 @@ const strings = {
     scan: "QRコードを読み取る", scanHelp: "QRコードをカメラに向けてください。", scanStop: "読み取りをやめる",
     scanned: "QRコードを読み取りました。", noCamera: (msg) => `カメラが使えません：${msg}。テキストを貼り付けてください。`,
     resent: (n) => `再接続後に送り直しました：${n}。`, storage: "このブラウザは容量不足のときにウォレットのデータを消すことがあります。空き容量を確保してください。",
+    // The bank's and the purse's refusals, by code (docs/protocol.md,
+    // docs/offline.md); in English the bank's own sentence is shown.
+    codes: {
+      bad_message: "メッセージの形式が正しくありません。", unknown_type: "この種類の指示は受け付けていません。",
+      unsupported_version: "このプロトコルの版には対応していません。", message_too_large: "メッセージが大きすぎます。",
+      not_authenticated: "まだ銀行にサインインしていません。", already_authenticated: "この接続はすでにサインイン済みです。",
+      wrong_challenge: "サインインの確認に失敗しました。もう一度お試しください。", bad_signature: "署名を確認できません。",
+      bad_public_key: "鍵が正しくありません。", unknown_wallet: "この銀行にこのウォレットは登録されていません。",
+      wallet_exists: "この鍵のウォレットはすでに登録されています。", bad_customer: "お名前か本人確認番号が正しくありません。",
+      bad_request_id: "指示の番号が正しくありません。", request_id_reused: "この番号は別の指示にすでに使われています。",
+      invalid_amount: "金額は1円以上の整数で入力してください。", amount_overflow: "金額が大きすぎます。",
+      bad_memo: "用途が長すぎるか、使えない文字が含まれています。", invalid_payee: "支払先がウォレットのアドレスではありません。",
+      unknown_payee: "そのアドレスのウォレットはありません。", same_wallet: "自分自身には支払えません。",
+      payment_limit: "1回の支払いの上限を超えています。", holding_limit: "保有上限を超えてしまいます。",
+      insufficient_funds: "残高が足りません。", insufficient_deposit: "預金の残高が足りません。",
+      rate_limited: "指示が多すぎます。少し待ってから同じ操作をしてください。",
+      unknown_request: "その支払い依頼は見つかりません（支払い済みか、存在しません）。",
+      request_closed: "その依頼はすでに支払い済み、辞退済み、または期限切れです。", request_mismatch: "依頼の相手か金額が違います。",
+      bad_schedule: "予約の日時・間隔・回数が範囲外です。", unknown_schedule: "その予約はありません。",
+      unknown_purse: "この財布はこのウォレットのものではありません。", purse_exists: "このウォレットにはすでに別の財布があります。",
+      purse_cap: "財布の上限を超えてしまいます。", purse_revoked: "この財布は失効しています。同期と払い戻しだけができます。",
+      too_many_vouchers: "一度に同期する証票が多すぎます。", offline_disabled: "この銀行はオフライン財布を提供していません。",
+      busy: "処理中の指示が多すぎます。応答を待ってください。", unavailable: "銀行か中央台帳に接続できません。同じ番号で送り直せます。",
+      internal: "銀行で予期しないエラーが起きました。同じ操作をもう一度お試しください。",
+      malformed: "証票か依頼のテキストが読み取れません。", unknown_bank: "中央銀行が認証していない銀行の財布です。",
+      certificate_expired: "財布の証明書が有効期間外です。", revoked: "支払人の財布は失効しています。",
+      wrong_payee: "この証票はこの財布への支払いではありません。", amount_mismatch: "証票の金額が依頼と違います。",
+      payment_cap: "オフライン支払い1回の上限を超えています。", sync_required: "前回の同期から支払いが多すぎます。先に同期してください。",
+      counter_order: "この支払人の証票の順番が合いません（前の証票の後に古い証票）。", not_provisioned: "財布にまだ証明書がありません。",
+      wrong_device: "別の財布あての証明書・受領書・証票です。", stale_receipt: "この受領書はすでに反映済みです。",
+      limits_mismatch: "支払人の財布は、この財布と違う上限で認証されています。", invalid_policy: "オフラインの規則の値が正しくありません。",
+      already_paid: "この依頼には支払い済みです。", no_purse: "このウォレットには財布が組み込まれていません。",
+      wrong_wallet: "銀行が別のウォレットとして応答しました。", bad_request: "財布への指示が読み取れません。",
+    },
   },
 };
 let lang = localStorage.getItem("cbdc-lang") || (navigator.language.startsWith("ja") ? "ja" : "en");
@@ -385,7 +419,9 @@ function say(text, error) {
   setTimeout(() => (s.textContent = text), 30);
 }
 function sayError(e) {
-  say(e instanceof Refused ? (e.code === "unavailable" ? e.message : t("refused", e.code, e.message)) : String(e), true);
+  if (!(e instanceof Refused)) return say(String(e), true);
+  const own = (strings[lang].codes || {})[e.code];
+  say(e.code === "unavailable" ? own || e.message : t("refused", e.code, own || e.message), true);
 }
 
 async function refresh() {
