@@ -3,6 +3,8 @@ package walletapp_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -26,7 +28,9 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/internal/browsertest"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
+	"github.com/digital-yen/cbdc-sandbox/offline"
 	"github.com/digital-yen/cbdc-sandbox/sandbox"
+	"github.com/digital-yen/cbdc-sandbox/wallet"
 	"github.com/digital-yen/cbdc-sandbox/walletapp"
 )
 
@@ -550,4 +554,143 @@ func TestApp_RequestToPayAndContacts(t *testing.T) {
 	if got := eve.value("#pay-to"); got != shopAddr {
 		t.Errorf("the contact filled %q, want %q", got, shopAddr)
 	}
+}
+
+// goPurse is a purse held in Go by a customer of the sandbox's first
+// bank, funded with amount yen (none when 0), to pay or be paid by a
+// phone's purse.
+func goPurse(t *testing.T, sb *sandbox.Sandbox, name string, amount int64) *offline.Purse {
+	t.Helper()
+	ctx := context.Background()
+	seed := sha256.Sum256([]byte(name))
+	key := ed25519.NewKeyFromSeed(seed[:])
+	if _, err := sb.Banks[0].Onboard(ctx, bankadmin.CustomerSpec{Name: name, PersonID: "P-" + name, Deposit: 200_000,
+		PublicKeys: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := wallet.Dial(ctx, sb.Banks[0].WalletURL(), key, wallet.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	p, err := offline.NewPurse(sb.Settler.RootKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ProvisionPurse(ctx, "", p); err != nil {
+		t.Fatal(err)
+	}
+	if amount > 0 {
+		if _, err := c.Withdraw(ctx, "", amount); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.FundPurse(ctx, "", p, amount); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
+}
+
+// The page's purse refuses, with the offline rule's code, each voucher a
+// payer can hand a payee that an honest payee must refuse, and each
+// payment an honest payer must not make; a refusal changes nothing, so
+// the genuine voucher is taken afterwards, and the purse ends holding
+// exactly what it took.
+func TestApp_PurseRefusalsShowInThePage(t *testing.T) {
+	sb, browser := sandboxAndBrowser(t, 1)
+	p := newPhone(t, browser, "dana", "http://"+sb.Banks[0].Addr+walletapp.Path)
+	p.register()
+	p.run(chromedp.Click(chromedp.CSS("#purse-setup")))
+	p.waitJS("the purse is set up", `!document.querySelector("#purse").hidden`)
+	payer := goPurse(t, sb, "Erin", 30_000)
+	other := goPurse(t, sb, "Frank", 0)
+	now := func() time.Time { return time.Now() }
+
+	request := func(amount int64) offline.PaymentRequest {
+		t.Helper()
+		before := p.value("#request-text")
+		p.fill("#request", "#request-amount", fmt.Sprint(amount))
+		p.waitJS("a new request is shown", fmt.Sprintf(`document.querySelector("#request-text").value !== %q`, before))
+		q, err := offline.ParsePaymentRequestText(p.value("#request-text"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	pay := func(q offline.PaymentRequest) offline.Voucher {
+		t.Helper()
+		v, err := payer.Pay(q, now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	// refused hands the page text to take (or, with payerSide, to pay)
+	// and waits for the refusal's code.
+	refused := func(code, text string, payerSide bool) {
+		t.Helper()
+		p.run(chromedp.Evaluate[chromedp.Void](`document.querySelector("#status").textContent = ""`))
+		if payerSide {
+			p.fill("#pay-offline", "#scan-request", text)
+			p.waitJS("the payment is shown for review", `document.querySelector("#status").textContent !== ""`)
+			if !strings.Contains(p.text("#status"), code) {
+				p.run(chromedp.Click(chromedp.CSS("#pay-offline")))
+			}
+		} else {
+			p.fill("#accept", "#scan-voucher", text)
+		}
+		p.waitJS("it is refused "+code, fmt.Sprintf(`document.querySelector("#status").textContent.includes(%q)`, code))
+	}
+	taken := func(v offline.Voucher) {
+		t.Helper()
+		p.run(chromedp.Evaluate[chromedp.Void](`document.querySelector("#status").textContent = ""`))
+		p.fill("#accept", "#scan-voucher", v.Text())
+		p.waitJS(fmt.Sprintf("the voucher of %d yen is taken", v.Amount), `document.querySelector("#scan-voucher").value === ""`)
+	}
+
+	refused("malformed", "cbdc-vch1:AAAA", false)
+
+	q := request(1_000)
+	genuine := pay(q)
+	forged := genuine
+	forged.Signature[0] ^= 1
+	refused("bad_signature", forged.Text(), false)
+	taken(genuine) // the refusal left the request open and the purse as it was
+
+	q2 := request(2_000)
+	more := q2
+	more.Amount = 2_500
+	refused("amount_mismatch", pay(more).Text(), false)
+	unasked := q2
+	unasked.Nonce[0] ^= 1
+	refused("unknown_request", pay(unasked).Text(), false)
+	elsewhere, err := other.Request(700, now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused("wrong_payee", pay(elsewhere).Text(), false)
+	refused("unknown_request", genuine.Text(), false) // its request is paid
+
+	first, second := request(100), request(200)
+	early, late := pay(first), pay(second)
+	taken(late)
+	refused("counter_order", early.Text(), false) // a payer's earlier voucher after its later one
+
+	// The page as payer: over the per-payment cap, beyond what its purse
+	// holds (the vouchers it took are pending until it syncs, in staged
+	// mode), and its own request.
+	big, err := other.Request(offline.DefaultPaymentCap+1, now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused("payment_cap", big.Text(), true)
+	small, err := other.Request(500, now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused("insufficient_funds", small.Text(), true)
+	refused("wrong_payee", request(300).Text(), true)
+
+	p.waitAmount("#purse-pending", 1_200) // the genuine 1,000 and the later 200, nothing else
+	p.waitAmount("#purse-balance", 0)
 }
