@@ -1,6 +1,7 @@
 package intermediary_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"net/http"
 	"testing"
@@ -36,8 +37,10 @@ func TestGateway_ListsTheWalletsOfBrowsers(t *testing.T) {
 	if _, err := phone.Withdraw(n.ctx, "", 5_000); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := phone.Pay(n.ctx, "", payee.Address(), 1_500); err != nil {
-		t.Fatal(err)
+	for range 2 { // the second, a retry under the same id, is answered as the first
+		if _, err := phone.Pay(n.ctx, "pay-1", payee.Address(), 1_500); err != nil {
+			t.Fatal(err)
+		}
 	}
 	_, err = phone.Pay(n.ctx, "", "w-00000000000000000000@bank-1", 100)
 	mustCode(t, err, protocol.CodeUnknownPayee)
@@ -55,8 +58,14 @@ func TestGateway_ListsTheWalletsOfBrowsers(t *testing.T) {
 		t.Errorf("listed %+v, want Hanako online, 1 paid, 1 refused, last a pay refused unknown_payee", w)
 	}
 
+	open := b.gw.Connections()
 	phone.Close()
-	time.Sleep(100 * time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); b.gw.Connections() == open && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if b.gw.Connections() != open-1 {
+		t.Fatalf("the bank holds %d connections after one of %d closed", b.gw.Connections(), open)
+	}
 	if got := b.gw.AppWallets()[0]; !got.Online {
 		t.Errorf("with a second tab still open: %+v, want online", got)
 	}
@@ -78,4 +87,51 @@ func TestGateway_ListsTheWalletsOfBrowsers(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("without the admin token: %d, want 401", resp.StatusCode)
 	}
+}
+
+// A phone switched to airplane mode answers no pings: the bank ends a
+// browser's session within about 12 s (pinged every 4 s), where it
+// waits a minute for a program's, and the phone shows offline.
+func TestGateway_BrowserSessionThatGoesQuietEnds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out the browser's keep-alive, 12 s")
+	}
+	n := newTestNet(t, 1, nil)
+	b := n.banks["bank-1"]
+	key := newKey(t)
+	if _, err := b.Onboard(n.ctx, bankadmin.CustomerSpec{Name: "Quiet", PersonID: "MN-quiet", Deposit: intermediaryOpening,
+		PublicKeys: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}}); err != nil {
+		t.Fatal(err)
+	}
+	quiet := dialRaw(t, b.url, http.Header{"Origin": {b.http}})
+	quiet.hello(key)
+	program := dialRaw(t, b.url, nil) // a program's session: pinged far less often
+	program.hello(newKeyFor(t, b, "Program", "MN-program"))
+	start := time.Now()
+	// Neither reads from now on, so neither answers a ping.
+	for b.gw.AppWallets()[0].Online {
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("the quiet browser's session still open after %s", time.Since(start).Round(time.Second))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	took := time.Since(start)
+	if took < 8*time.Second {
+		t.Errorf("the quiet session ended after %s: before its keep-alive could have given up", took.Round(time.Millisecond))
+	}
+	if got := b.gw.Connections(); got != 1 {
+		t.Errorf("%d connections open once the quiet browser's ended, want the program's alone", got)
+	}
+	t.Logf("a quiet browser's session ended after %s", took.Round(time.Millisecond))
+}
+
+// newKeyFor onboards a customer at b with a new key, and returns it.
+func newKeyFor(t *testing.T, b *testBank, name, person string) ed25519.PrivateKey {
+	t.Helper()
+	key := newKey(t)
+	if _, err := b.Onboard(context.Background(), bankadmin.CustomerSpec{Name: name, PersonID: person, Deposit: intermediaryOpening,
+		PublicKeys: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}}); err != nil {
+		t.Fatal(err)
+	}
+	return key
 }

@@ -28,10 +28,15 @@ type appWallets struct {
 type appWallet struct {
 	info     bankadmin.AppWallet
 	sessions int
+	escrow   string     // its purse's escrow account, once it has funded one
+	answered [16]string // request ids of its last instructions, so a retry counts once
+	next     int        // where answered takes the next id
+	settled  uint64     // the ledger record of the last voucher counted into Settled
 }
 
-// maxAppWallets bounds what is kept: a room's phones, not a city's. The
-// longest offline is forgotten first.
+// maxAppWallets bounds what is kept: a room's phones, not a city's. When
+// full, the wallet offline longest is forgotten for a newcomer; while
+// every one kept is online, a newcomer is not followed.
 const maxAppWallets = 1000
 
 func (a *appWallets) signedIn(keyID, address, name string, now time.Time) {
@@ -42,8 +47,8 @@ func (a *appWallets) signedIn(keyID, address, name string, now time.Time) {
 	}
 	aw := a.byKey[keyID]
 	if aw == nil {
-		if len(a.order) >= maxAppWallets {
-			a.forgetOne()
+		if len(a.order) >= maxAppWallets && !a.forgetOne() {
+			return
 		}
 		aw = &appWallet{info: bankadmin.AppWallet{Address: address, Joined: now}}
 		a.byKey[keyID] = aw
@@ -55,9 +60,10 @@ func (a *appWallets) signedIn(keyID, address, name string, now time.Time) {
 	aw.info.Online, aw.info.Seen = true, now
 }
 
-// forgetOne drops the wallet offline longest, or the first when all are
-// online.
-func (a *appWallets) forgetOne() {
+// forgetOne drops the wallet offline longest; false when every one is
+// online. Dropping one online would let a script that signs in enough
+// wallets push the room's phones off the panel.
+func (a *appWallets) forgetOne() bool {
 	drop := -1
 	for i, k := range a.order {
 		aw := a.byKey[k]
@@ -65,9 +71,12 @@ func (a *appWallets) forgetOne() {
 			drop = i
 		}
 	}
-	drop = max(drop, 0)
+	if drop < 0 {
+		return false
+	}
 	delete(a.byKey, a.order[drop])
 	a.order = slices.Delete(a.order, drop, drop+1)
+	return true
 }
 
 func (a *appWallets) left(keyID string, now time.Time) {
@@ -80,9 +89,11 @@ func (a *appWallets) left(keyID string, now time.Time) {
 	}
 }
 
-// did notes an instruction's outcome: code is its error code, "" when it
-// succeeded with answer.
-func (a *appWallets) did(keyID, typ, code string, answer any, now time.Time) {
+// did notes the outcome of the instruction with request id id: code is
+// its error code, "" when it succeeded with answer. An instruction asked
+// again under the same id (a retry after a lost answer) is answered as
+// the first time and counted once.
+func (a *appWallets) did(keyID, id, typ, code string, answer any, now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	aw := a.byKey[keyID]
@@ -99,29 +110,50 @@ func (a *appWallets) did(keyID, typ, code string, answer any, now time.Time) {
 		in.Refused++
 		return
 	}
+	if id != "" {
+		if slices.Contains(aw.answered[:], id) {
+			return
+		}
+		aw.answered[aw.next] = id
+		aw.next = (aw.next + 1) % len(aw.answered)
+	}
 	switch v := answer.(type) {
 	case *protocol.Paid:
 		in.Paid++
+	case *protocol.PurseCertificates:
+		aw.escrow = v.Escrow
 	case *protocol.PurseFunded:
 		in.Funded += v.Amount
+		aw.escrow = escrowPrefix + v.Serial
 	case *protocol.PurseSynced:
 		in.Synced++
 		in.HandedIn += len(v.Vouchers)
 	}
 }
 
+// escrowPrefix names a purse's escrow account at the central ledger.
+const escrowPrefix = "escrow-"
+
 // moved notes a movement of a wallet's money: an offline voucher settled
-// into it, whoever handed it in, while it is connected or not.
+// into it, whoever handed it in, while it is connected or not. A defund
+// (from its own purse's escrow) is no voucher received, and a voucher
+// paid partly from the payer's escrow and partly by whoever bears a
+// shortfall is one record of two credits: one voucher.
 func (a *appWallets) moved(keyID string, e protocol.Entry) {
 	if e.Reason != protocol.ReasonOffline || e.Amount <= 0 || a.count.Load() == 0 {
 		return // the common case, a bank's every payment, takes no lock
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if aw := a.byKey[keyID]; aw != nil {
-		aw.info.Settled++
-		aw.info.Received += e.Amount
+	aw := a.byKey[keyID]
+	if aw == nil || aw.escrow != "" && e.Counterparty == aw.escrow {
+		return
 	}
+	if e.Seq != aw.settled || e.Seq == 0 {
+		aw.info.Settled++
+		aw.settled = e.Seq
+	}
+	aw.info.Received += e.Amount
 }
 
 // reads are the instructions that change nothing.

@@ -452,7 +452,7 @@ func (s *session) run(j protocol.Envelope) {
 		}
 	}
 	if s.browser {
-		s.g.apps.did(s.w.KeyID(), j.Type, code, body, s.g.cfg.Now())
+		s.g.apps.did(s.w.KeyID(), j.ID, j.Type, code, body, s.g.cfg.Now())
 	}
 	if err != nil {
 		s.fail(j.ID, err)
