@@ -19,9 +19,9 @@ type PhonesView struct {
 }
 
 // PhoneView is one phone: its wallet as its bank follows it, and its
-// status: offline, or what it did last: joined, paid, funded (its
-// purse), synced (its purse's vouchers handed in to be reconciled) or
-// refused (its last instruction was).
+// status: offline, or what it did last: joined, purse (set up its
+// offline purse), paid, funded (its purse), synced (its purse's vouchers
+// handed in to be reconciled) or refused (its last instruction was).
 type PhoneView struct {
 	Bank string `json:"bank"`
 	bankadmin.AppWallet
@@ -39,7 +39,9 @@ func status(w bankadmin.AppWallet) string {
 	switch w.Last {
 	case "pay", "approve":
 		return "paid"
-	case "purse_fund", "purse_provision":
+	case "purse_provision":
+		return "purse"
+	case "purse_fund":
 		return "funded"
 	case "purse_sync":
 		return "synced"

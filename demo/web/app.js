@@ -380,7 +380,7 @@ function drawReplicas() {
 // ---- phones ----
 // The wallets opened on the room's own phones, each as its bank follows
 // it; shown once the first has joined.
-const STATUS_BADGE = { joined: "plain", paid: "on", funded: "on", synced: "on", refused: "warn", offline: "off" };
+const STATUS_BADGE = { joined: "plain", purse: "plain", paid: "on", funded: "on", synced: "on", refused: "warn", offline: "off" };
 function drawPhones() {
   const phones = (state.phones && state.phones.phones) || [];
   $("#phone-panel").hidden = !phones.length;
@@ -392,7 +392,7 @@ function drawPhones() {
     if (p.funded) facts.push(t("phone_funded", { amount: p.funded }));
     if (p.handed_in) facts.push(t("phone_handed", { n: p.handed_in }));
     if (p.settled) facts.push(t("phone_settled", { n: p.settled, amount: p.received }));
-    if (p.refused) facts.push(t("phone_refused", { n: p.refused, code: p.last_code || "" }));
+    if (p.refused) facts.push(t("phone_refused", { n: p.refused, code: p.last_code }));
     facts.push(t("phone_seen", { at: p.seen }));
     return `<li class="phone ${p.online ? "" : "away"}" data-phone="${esc(p.address)}"><span class="name">${esc(p.name || p.address)}</span>
       <span class="badge ${STATUS_BADGE[p.status] || "plain"}">${esc(t("status_" + p.status))}</span>
