@@ -98,7 +98,7 @@ const strings = {
       unknown_purse: "この財布はこのウォレットのものではありません。", purse_exists: "このウォレットにはすでに別の財布があります。",
       purse_cap: "財布の上限を超えてしまいます。", purse_revoked: "この財布は失効しています。同期と払い戻しだけができます。",
       too_many_vouchers: "一度に同期する証票が多すぎます。", offline_disabled: "この銀行はオフライン財布を提供していません。",
-      busy: "処理中の指示が多すぎます。応答を待ってください。", unavailable: "銀行か中央台帳に接続できません。同じ番号で送り直せます。",
+      busy: "処理中の指示が多すぎます。応答を待ってください。", unavailable: "銀行が中央台帳かほかの銀行に接続できませんでした。完了していない可能性があるので、残高と履歴を確かめてください。",
       internal: "銀行で予期しないエラーが起きました。同じ操作をもう一度お試しください。",
       malformed: "証票か依頼のテキストが読み取れません。", unknown_bank: "中央銀行が認証していない銀行の財布です。",
       certificate_expired: "財布の証明書が有効期間外です。", revoked: "支払人の財布は失効しています。",
@@ -181,13 +181,20 @@ class Refused extends Error {
     super(message);
     this.code = code;
   }
+  // fromPeer is a refusal the bank or the purse made, with its own
+  // (English) sentence; the app's own refusals are worded already.
+  static fromPeer(code, message) {
+    const e = new Refused(code, message);
+    e.peer = true;
+    return e;
+  }
 }
 
 // goCall calls the Go code in WebAssembly.
 function goCall(method, args) {
   if (!purseReady) throw new Refused("no_purse", t("noPurse"));
   const out = JSON.parse(cbdcPurse(method, JSON.stringify(args)));
-  if (out.error) throw new Refused(out.error.code, out.error.message);
+  if (out.error) throw Refused.fromPeer(out.error.code, out.error.message);
   return out;
 }
 
@@ -259,7 +266,7 @@ const bank = {
           return;
         }
         if (env.id === "open") {
-          if (env.type !== "welcome") fail(new Refused(env.body.code, env.body.message));
+          if (env.type !== "welcome") fail(Refused.fromPeer(env.body.code, env.body.message));
           else if (!opened) {
             opened = true;
             this.welcome = env.body;
@@ -273,7 +280,7 @@ const bank = {
         if (wait) {
           this.pending.delete(env.id);
           clearTimeout(wait.timer);
-          if (env.type === "error") wait.reject(new Refused(env.body.code, env.body.message));
+          if (env.type === "error") wait.reject(Refused.fromPeer(env.body.code, env.body.message));
           else wait.resolve(env.body);
           return;
         }
@@ -420,8 +427,8 @@ function say(text, error) {
 }
 function sayError(e) {
   if (!(e instanceof Refused)) return say(String(e), true);
-  const own = (strings[lang].codes || {})[e.code];
-  say(e.code === "unavailable" ? own || e.message : t("refused", e.code, own || e.message), true);
+  const words = (e.peer && (strings[lang].codes || {})[e.code]) || e.message;
+  say(e.code === "unavailable" && !e.peer ? e.message : t("refused", e.code, words), true);
 }
 
 async function refresh() {
