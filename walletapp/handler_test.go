@@ -105,12 +105,17 @@ func TestHandler_GzipsForBrowsersThatTakeIt(t *testing.T) {
 		if again, _ := fetch(path, "Accept-Encoding", "gzip", "If-None-Match", tag); again.StatusCode != http.StatusNotModified {
 			t.Errorf("%s with its gzipped ETag: %s, want 304", path, again.Status)
 		}
-		if refused, _ := fetch(path, "Accept-Encoding", "gzip;q=0"); refused.Header.Get("Content-Encoding") != "" {
-			t.Errorf("%s with gzip;q=0: Content-Encoding %q", path, refused.Header.Get("Content-Encoding"))
+		for _, refusing := range []string{"gzip;q=0", "gzip; q=0.000", "identity, gzip;q=0.0, br", "gzip;q=0, *", "br"} {
+			if refused, _ := fetch(path, "Accept-Encoding", refusing); refused.Header.Get("Content-Encoding") != "" {
+				t.Errorf("%s with Accept-Encoding %q: Content-Encoding %q", path, refusing, refused.Header.Get("Content-Encoding"))
+			}
+		}
+		if any, _ := fetch(path, "Accept-Encoding", "*;q=0.5"); any.Header.Get("Content-Encoding") != "gzip" {
+			t.Errorf("%s with Accept-Encoding *: Content-Encoding %q, want gzip", path, any.Header.Get("Content-Encoding"))
 		}
 		if ranged, part := fetch(path, "Accept-Encoding", "gzip", "Range", "bytes=0-9"); ranged.StatusCode != http.StatusPartialContent ||
-			ranged.Header.Get("Content-Encoding") != "" || !bytes.Equal(part, want[:10]) {
-			t.Errorf("%s, a range: %s, Content-Encoding %q, %q", path, ranged.Status, ranged.Header.Get("Content-Encoding"), part)
+			ranged.Header.Get("Content-Encoding") != "" || !bytes.Equal(part, want[:10]) || !strings.Contains(ranged.Header.Get("Vary"), "Accept-Encoding") {
+			t.Errorf("%s, a range: %s, Content-Encoding %q, Vary %q, %q", path, ranged.Status, ranged.Header.Get("Content-Encoding"), ranged.Header.Get("Vary"), part)
 		}
 	}
 }
