@@ -71,9 +71,11 @@ func (p *phone) run(steps ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
-// fill sets each field, then presses the button.
+// fill sets each field, then presses the button, once the page is no
+// longer busy with an earlier press (its buttons are disabled meanwhile).
 func (p *phone) fill(button string, fields ...string) {
 	p.t.Helper()
+	p.idle()
 	var steps []chromedp.Action[chromedp.Void]
 	for i := 0; i+1 < len(fields); i += 2 {
 		steps = append(steps, chromedp.SetValue(chromedp.CSS(fields[i]), fields[i+1]))
@@ -86,6 +88,12 @@ func (p *phone) waitAmount(output string, amount int64) {
 	p.t.Helper()
 	p.waitJS(fmt.Sprintf("%s shows %d", output, amount),
 		fmt.Sprintf(`document.querySelector(%q).dataset.amount === "%d"`, output, amount))
+}
+
+// idle waits until the page has finished what it was doing.
+func (p *phone) idle() {
+	p.t.Helper()
+	p.waitJS("the page is idle", `!document.querySelector("main").hasAttribute("aria-busy")`)
 }
 
 func (p *phone) waitJS(what, js string) {
@@ -328,6 +336,7 @@ func TestApp_TwoPhonesPayOnlineAndOffline(t *testing.T) {
 	if got := alice.text("#purse-balance"); !strings.Contains(got, "10,000") {
 		t.Errorf("the purse paid before the payer confirmed: it shows %s", got)
 	}
+	alice.idle()
 	alice.run(chromedp.Click(chromedp.CSS("#pay-offline")))
 	alice.waitAmount("#purse-balance", 8_500)
 	alice.waitJS("the voucher is shown", `document.querySelector("#voucher-text").value.startsWith("cbdc-vch1:")`)
@@ -634,6 +643,7 @@ func TestApp_PurseRefusalsShowInThePage(t *testing.T) {
 			p.fill("#pay-offline", "#scan-request", text)
 			p.waitJS("the payment is shown for review", `document.querySelector("#status").textContent !== ""`)
 			if !strings.Contains(p.text("#status"), code) {
+				p.idle()
 				p.run(chromedp.Click(chromedp.CSS("#pay-offline")))
 			}
 		} else {

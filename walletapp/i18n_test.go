@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/digital-yen/cbdc-sandbox/offline"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 )
 
@@ -35,12 +34,18 @@ func TestApp_EveryRefusalHasJapaneseWords(t *testing.T) {
 	for code := range protocol.Codes {
 		want = append(want, code)
 	}
-	for _, e := range []*offline.Error{offline.ErrMalformed, offline.ErrBadSignature, offline.ErrUnknownBank,
-		offline.ErrCertificateExpired, offline.ErrRevoked, offline.ErrWrongPayee, offline.ErrAmountMismatch,
-		offline.ErrInvalidAmount, offline.ErrPaymentCap, offline.ErrPurseCap, offline.ErrSyncRequired,
-		offline.ErrCounterOrder, offline.ErrInsufficientFunds, offline.ErrUnknownRequest, offline.ErrNotProvisioned,
-		offline.ErrWrongDevice, offline.ErrStaleReceipt, offline.ErrLimitsMismatch, offline.ErrInvalidPolicy} {
-		want = append(want, e.Code)
+	// The purse's codes, every one offline/errors.go defines, so a new
+	// rule's code cannot go without words.
+	errs, err := os.ReadFile("../offline/errors.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defined := regexp.MustCompile(`&Error\{"([a-z_]+)"`).FindAllStringSubmatch(string(errs), -1)
+	if len(defined) < 19 {
+		t.Fatalf("read %d codes from offline/errors.go", len(defined))
+	}
+	for _, m := range defined {
+		want = append(want, m[1])
 	}
 	for _, code := range want {
 		if !have[code] {
