@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/internal/loglimit"
@@ -70,20 +71,21 @@ type customer struct {
 	wallets                    []string // key ids
 }
 
+// Wallet is a wallet the bank serves. The bank holds one for every
+// wallet, connected or not, so it is kept small: the rate limit's terms
+// are the bank's, not copied into each.
 type Wallet struct {
 	keyID, addr, customer string
 	pub                   ed25519.PublicKey
 
 	mu sync.Mutex // serialises the wallet's instructions, so retries and auto-charge never race
 
-	keyOnce sync.Once
-	key     *sigKey // pub decompressed for signature checks
-	keyErr  error
+	key atomic.Pointer[sigKey] // pub decompressed for signature checks, once first needed
 
 	setMu      sync.Mutex // protects the fields below
 	waterfall  bool
 	autoCharge bool
-	rate       tokenBucket
+	rate       walletRate
 }
 
 // Open opens (or creates) the bank's data file, checks its account at the
@@ -179,8 +181,7 @@ func (b *Bank) load() error {
 
 func (b *Bank) newWallet(w *walletRec) *Wallet {
 	return &Wallet{keyID: w.KeyID, addr: w.Address, customer: w.Customer, pub: ed25519.PublicKey(w.PublicKey),
-		waterfall: w.Waterfall, autoCharge: w.AutoCharge,
-		rate: tokenBucket{rate: b.cfg.RatePerSecond, burst: float64(b.cfg.RateBurst)}}
+		waterfall: w.Waterfall, autoCharge: w.AutoCharge}
 }
 
 func (b *Bank) wallet(keyID string) *Wallet {
@@ -198,14 +199,19 @@ func (b *Bank) tierOf(w *Wallet) Tier {
 	return t
 }
 
-// sigKey returns the wallet's key ready for signature checks.
+// sigKey returns the wallet's key ready for signature checks. Two
+// instructions arriving together may both decompress it; either result
+// is the same.
 func (w *Wallet) sigKey() (*sigKey, error) {
-	w.keyOnce.Do(func() {
-		if w.key, w.keyErr = newSigKey(w.pub); w.keyErr != nil {
-			w.keyErr = fail(protocol.CodeBadPublicKey, "the wallet's registered key is not a valid ed25519 point")
-		}
-	})
-	return w.key, w.keyErr
+	if k := w.key.Load(); k != nil {
+		return k, nil
+	}
+	k, err := newSigKey(w.pub)
+	if err != nil {
+		return nil, fail(protocol.CodeBadPublicKey, "the wallet's registered key is not a valid ed25519 point")
+	}
+	w.key.Store(k)
+	return k, nil
 }
 
 func (w *Wallet) settings() (waterfall, autoCharge bool) {

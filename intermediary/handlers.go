@@ -72,7 +72,7 @@ func (c walletCall) instruction(typ, id string, body json.RawMessage, m protocol
 	if !c.b.sigs.check(key, protocol.SigningBytes(typ, c.w.addr, id, m.SignedFields()...), m.Sig()) {
 		return nil, fail(protocol.CodeBadSignature, "the %s instruction's signature does not verify with the wallet's key", typ)
 	}
-	if !c.w.allow(c.b.now()) {
+	if !c.w.allow(c.b.now(), c.b.cfg.RatePerSecond, float64(c.b.cfg.RateBurst)) {
 		return nil, fail(protocol.CodeRateLimited, "more than %g instructions a second; retry shortly with the same request id", c.b.cfg.RatePerSecond)
 	}
 	c.w.mu.Lock()

@@ -23,11 +23,33 @@ func (t *tokenBucket) take(now time.Time) bool {
 	return true
 }
 
-// allow spends one of the wallet's instruction tokens.
-func (w *Wallet) allow(now time.Time) bool {
+// walletRate is a wallet's bucket of instruction tokens: the bank's
+// RatePerSecond on average and RateBurst at once. It holds only what
+// moves; the terms are the bank's.
+type walletRate struct {
+	tokens  float64
+	last    int64 // unix nanoseconds of the last take
+	started bool  // a take has set tokens and last
+}
+
+// allow spends one of the wallet's instruction tokens under the bank's
+// rate and burst. A clock that steps back refills nothing.
+func (w *Wallet) allow(now time.Time, rate, burst float64) bool {
 	w.setMu.Lock()
 	defer w.setMu.Unlock()
-	return w.rate.take(now)
+	r, at := &w.rate, now.UnixNano()
+	switch {
+	case !r.started:
+		r.tokens, r.last, r.started = burst, at, true
+	case at > r.last:
+		r.tokens = min(burst, r.tokens+float64(at-r.last)/1e9*rate)
+		r.last = at
+	}
+	if r.tokens < 1 {
+		return false
+	}
+	r.tokens--
+	return true
 }
 
 // allowRegister spends one of an address's registration tokens.
