@@ -282,7 +282,7 @@ func TestBrowser_PresenterMode(t *testing.T) {
 	waitText(t, ctx, "#conn", "live")
 	fillRoom(t, ctx)
 	do(chromedp.Click(chromedp.CSS(`#presenter-toggle`)))
-	tabs := []string{"overview", "banks", "wallets", "wallets", "offline", "offline", "overview", "scenarios"}
+	tabs := []string{"overview", "banks", "wallets", "wallets", "offline", "offline", "overview", "overview", "scenarios"}
 	for i, tab := range tabs {
 		waitText(t, ctx, "#presenter-no", fmt.Sprintf("Step %d of %d", i+1, len(tabs)))
 		if open := eval[bool](t, ctx, `!document.getElementById("`+tab+`").hidden`); !open {
@@ -300,9 +300,9 @@ func TestBrowser_PresenterMode(t *testing.T) {
 	}
 	waitText(t, ctx, "#presenter-next", "Finish")
 	do(chromedp.Click(chromedp.CSS(`#presenter-back`)))
-	waitText(t, ctx, "#presenter-no", "Step 7 of 8")
+	waitText(t, ctx, "#presenter-no", "Step 8 of 9")
 	do(chromedp.Click(chromedp.CSS(`[data-lang="ja"]`)))
-	waitText(t, ctx, "#presenter-no", "ステップ 7／8")
+	waitText(t, ctx, "#presenter-no", "ステップ 8／9")
 	waitText(t, ctx, "#presenter-title", "通貨の総額は保たれる")
 	do(chromedp.KeyEvent("\x1b")) // Escape
 	waitJS(t, ctx, "presenter mode closed", `document.getElementById("presenter").hidden && document.activeElement.id === "presenter-toggle"`)
