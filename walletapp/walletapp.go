@@ -43,8 +43,8 @@ const contentSecurity = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval
 
 // Handler serves the app's files under Path, gzipped to a browser that
 // takes it. Each carries an ETag of its contents, so a phone fetches the
-// purse (8 MB, 2 gzipped) again only when it changed. The files are hashed once for the process, however many banks
-// serve them.
+// purse (8 MB, 2.5 gzipped) again only when it changed. The files are
+// hashed once for the process, however many banks serve them.
 func Handler() http.Handler { return handler() }
 
 var handler = sync.OnceValue(newHandler)
@@ -91,7 +91,7 @@ func newHandler() http.Handler {
 
 // gzipped gives, for each file worth compressing, its gzip, made once
 // when first asked for (a third of a second for the purse): its 8 MB of
-// WebAssembly is about a quarter of that to a phone on the room's Wi-Fi.
+// WebAssembly is under a third of that to a phone on the room's Wi-Fi.
 func gzipped(web fs.FS) map[string]func() []byte {
 	out := map[string]func() []byte{}
 	fs.WalkDir(web, ".", func(name string, d fs.DirEntry, err error) error {
