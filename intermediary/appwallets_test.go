@@ -3,11 +3,13 @@ package intermediary_test
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/bankadmin"
+	"github.com/digital-yen/cbdc-sandbox/offline"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 	"github.com/digital-yen/cbdc-sandbox/wallet"
 )
@@ -134,4 +136,65 @@ func newKeyFor(t *testing.T, b *testBank, name, person string) ed25519.PrivateKe
 		t.Fatal(err)
 	}
 	return key
+}
+
+// A purse returning money to its own wallet (a defund) is no voucher
+// received, though the ledger settles it like one: the panel tells it
+// apart by the purse's escrow account, which the bank names when the
+// phone is first followed, for a purse set up before (in an earlier
+// session of the bank's, or from another program), and with the answer
+// when the phone sets one up.
+func TestGateway_ADefundIsNoVoucherReceived(t *testing.T) {
+	n := newOfflineNet(t, 1, offline.DefaultPolicy())
+	b := n.banks["bank-1"]
+	for _, earlier := range []bool{true, false} {
+		key := newKey(t)
+		person := fmt.Sprintf("MN-defund-%v", earlier)
+		if _, err := b.Onboard(n.ctx, bankadmin.CustomerSpec{Name: "Defunder", PersonID: person, Deposit: intermediaryOpening,
+			PublicKeys: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}}); err != nil {
+			t.Fatal(err)
+		}
+		p := newPurse(t)
+		if earlier { // set up from a program's session, before the phone is followed
+			program, err := wallet.Dial(n.ctx, b.url, key, wallet.DialOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := program.ProvisionPurse(n.ctx, "", p); err != nil {
+				t.Fatal(err)
+			}
+			program.Close()
+		}
+		phone, err := wallet.Dial(n.ctx, b.url, key, wallet.DialOptions{Header: http.Header{"Origin": {b.http}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !earlier {
+			if _, err := phone.ProvisionPurse(n.ctx, "", p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := phone.Withdraw(n.ctx, "", 5_000); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := phone.FundPurse(n.ctx, "", p, 5_000); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := phone.DefundPurse(n.ctx, p, 2_000); err != nil {
+			t.Fatal(err)
+		}
+		if bal := balance(t, n.ctx, phone); bal != 2_000 {
+			t.Fatalf("purse set up earlier %v: the wallet holds %d after the defund, want 2,000", earlier, bal)
+		}
+		var got bankadmin.AppWallet
+		for _, w := range b.gw.AppWallets() {
+			if w.Address == phone.Address() {
+				got = w
+			}
+		}
+		if got.Address == "" || got.Settled != 0 || got.Received != 0 || got.Funded != 5_000 || got.Synced == 0 {
+			t.Errorf("purse set up earlier %v: the panel shows %+v, want 5,000 funded, its syncs, and no voucher received", earlier, got)
+		}
+		phone.Close()
+	}
 }

@@ -57,6 +57,16 @@ func (w *Wallet) Address() string { return w.addr }
 // CustomerID is the bank's customer that holds the wallet.
 func (w *Wallet) CustomerID() string { return w.customer }
 
+// PurseEscrow is the escrow account of the wallet's offline purse at the
+// central ledger, "" when it has none (or its record cannot be read).
+func (b *Bank) PurseEscrow(w *Wallet) string {
+	_, rec, found, err := b.st.purseOf(w.keyID)
+	if err != nil || !found {
+		return ""
+	}
+	return rec.Escrow
+}
+
 // LedgerBalance reads the wallet's balance at the central ledger and the
 // ledger sequence it is as of, so a gateway can keep it current from the
 // notifications that follow.

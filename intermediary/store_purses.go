@@ -38,6 +38,9 @@ func (s *store) countPurses() (n int, err error) {
 func (s *store) purseOf(keyID string) (serial string, rec purseRec, found bool, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketPurses)
+		if bk == nil {
+			return nil // a bank that never offered purses
+		}
 		sn := bk.Get([]byte("of/" + keyID))
 		if sn == nil {
 			return nil

@@ -28,7 +28,7 @@ type appWallets struct {
 type appWallet struct {
 	info     bankadmin.AppWallet
 	sessions int
-	escrow   string     // its purse's escrow account, once it has funded one
+	escrow   string     // its purse's escrow account, "" while it has none
 	answered [16]string // request ids of its last instructions, so a retry counts once
 	next     int        // where answered takes the next id
 	settled  uint64     // the ledger record of the last voucher counted into Settled
@@ -39,7 +39,17 @@ type appWallet struct {
 // every one kept is online, a newcomer is not followed.
 const maxAppWallets = 1000
 
-func (a *appWallets) signedIn(keyID, address, name string, now time.Time) {
+// follows reports whether the wallet is followed already.
+func (a *appWallets) follows(keyID string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.byKey[keyID] != nil
+}
+
+// signedIn notes a session of the wallet. name and escrow, its
+// customer's name and its purse's escrow account, are the bank's, read
+// for a wallet not yet followed; "" keeps what is known.
+func (a *appWallets) signedIn(keyID, address, name, escrow string, now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.byKey == nil {
@@ -55,7 +65,12 @@ func (a *appWallets) signedIn(keyID, address, name string, now time.Time) {
 		a.order = append(a.order, keyID)
 		a.count.Store(int32(len(a.order)))
 	}
-	aw.info.Name = name
+	if name != "" {
+		aw.info.Name = name
+	}
+	if escrow != "" {
+		aw.escrow = escrow
+	}
 	aw.sessions++
 	aw.info.Online, aw.info.Seen = true, now
 }
@@ -124,15 +139,11 @@ func (a *appWallets) did(keyID, id, typ, code string, answer any, now time.Time)
 		aw.escrow = v.Escrow
 	case *protocol.PurseFunded:
 		in.Funded += v.Amount
-		aw.escrow = escrowPrefix + v.Serial
 	case *protocol.PurseSynced:
 		in.Synced++
 		in.HandedIn += len(v.Vouchers)
 	}
 }
-
-// escrowPrefix names a purse's escrow account at the central ledger.
-const escrowPrefix = "escrow-"
 
 // moved notes a movement of a wallet's money: an offline voucher settled
 // into it, whoever handed it in, while it is connected or not. A defund

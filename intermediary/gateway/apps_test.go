@@ -15,13 +15,13 @@ func TestAppWallets_BoundedDroppingTheLongestOffline(t *testing.T) {
 	var a appWallets
 	t0 := time.Unix(1_800_000_000, 0)
 	for i := range maxAppWallets {
-		a.signedIn(fmt.Sprint("k", i), fmt.Sprint("w", i), "", t0)
+		a.signedIn(fmt.Sprint("k", i), fmt.Sprint("w", i), "", "", t0)
 	}
 	// k7 left first, k3 later; the rest stay online.
 	a.left("k3", t0.Add(2*time.Second))
 	a.left("k7", t0.Add(time.Second))
-	a.signedIn("new-1", "w-new-1", "", t0.Add(3*time.Second))
-	a.signedIn("new-2", "w-new-2", "", t0.Add(4*time.Second))
+	a.signedIn("new-1", "w-new-1", "", "", t0.Add(3*time.Second))
+	a.signedIn("new-2", "w-new-2", "", "", t0.Add(4*time.Second))
 	list := a.list()
 	if len(list) != maxAppWallets {
 		t.Fatalf("%d wallets kept, want %d", len(list), maxAppWallets)
@@ -35,7 +35,7 @@ func TestAppWallets_BoundedDroppingTheLongestOffline(t *testing.T) {
 			kept["w7"], kept["w3"], kept["w-new-1"], kept["w-new-2"], kept["w0"])
 	}
 	// All online now: a newcomer is not followed, and nobody is dropped.
-	a.signedIn("new-3", "w-new-3", "", t0.Add(5*time.Second))
+	a.signedIn("new-3", "w-new-3", "", "", t0.Add(5*time.Second))
 	if l := a.list(); l[0].Address != "w0" || len(l) != maxAppWallets || l[len(l)-1].Address != "w-new-2" {
 		t.Errorf("with every wallet online the list runs %s to %s (%d kept), want w0 to w-new-2", l[0].Address, l[len(l)-1].Address, len(l))
 	}
@@ -49,8 +49,8 @@ func TestAppWallets_BoundedDroppingTheLongestOffline(t *testing.T) {
 func TestAppWallets_OnlineUntilTheLastSessionEnds(t *testing.T) {
 	var a appWallets
 	t0 := time.Unix(1_800_000_000, 0)
-	a.signedIn("k", "w", "Hanako", t0)
-	a.signedIn("k", "w", "Hanako", t0.Add(time.Second))
+	a.signedIn("k", "w", "Hanako", "", t0)
+	a.signedIn("k", "w", "Hanako", "", t0.Add(time.Second))
 	a.left("k", t0.Add(2*time.Second))
 	if w := a.list()[0]; !w.Online || !w.Joined.Equal(t0) {
 		t.Fatalf("after one of two sessions ended: %+v, want online, joined at the first", w)
@@ -60,7 +60,7 @@ func TestAppWallets_OnlineUntilTheLastSessionEnds(t *testing.T) {
 	if w := a.list()[0]; w.Online || !w.Seen.Equal(t0.Add(3*time.Second)) {
 		t.Fatalf("after both ended: %+v, want offline, seen when the last ended", w)
 	}
-	a.signedIn("k", "w", "Hanako", t0.Add(5*time.Second))
+	a.signedIn("k", "w", "Hanako", "", t0.Add(5*time.Second))
 	if w := a.list()[0]; !w.Online {
 		t.Fatalf("signed in again: %+v, want online", w)
 	}
@@ -72,7 +72,7 @@ func TestAppWallets_OnlineUntilTheLastSessionEnds(t *testing.T) {
 func TestAppWallets_ReadsDoNotHideWhatAPhoneDid(t *testing.T) {
 	var a appWallets
 	t0 := time.Unix(1_800_000_000, 0)
-	a.signedIn("k", "w", "Hanako", t0)
+	a.signedIn("k", "w", "Hanako", "", t0)
 	a.did("k", "p-1", "pay", "", &protocol.Paid{Amount: 500}, t0.Add(time.Second))
 	a.did("k", "b-1", "balance", "", nil, t0.Add(2*time.Second))
 	a.did("k", "h-1", "history", "", nil, t0.Add(3*time.Second))
@@ -105,7 +105,7 @@ func TestAppWallets_SettledIntoTheWalletWhileOffline(t *testing.T) {
 	var a appWallets
 	a.moved("k", protocol.Entry{Reason: protocol.ReasonOffline, Amount: 900, Seq: 3}) // none followed yet
 	t0 := time.Unix(1_800_000_000, 0)
-	a.signedIn("k", "w", "Hanako", t0)
+	a.signedIn("k", "w", "Hanako", "", t0)
 	a.did("k", "prov-1", "purse_provision", "", &protocol.PurseCertificates{Serial: "ab12", Escrow: "escrow-ab12"}, t0)
 	a.left("k", t0.Add(time.Second))
 	for _, e := range []protocol.Entry{

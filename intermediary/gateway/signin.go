@@ -38,11 +38,17 @@ func (s *session) open(env protocol.Envelope) {
 	s.w = w
 	s.authed.Store(true)
 	if s.browser {
-		name := ""
-		if c, err := s.g.b.Customer(w.CustomerID()); err == nil {
-			name = c.Name
+		// The bank's file is read for a wallet seen first, not at every
+		// reconnection; its purse, if it sets one up later, comes with
+		// the answer to purse_provision.
+		var name, escrow string
+		if !s.g.apps.follows(w.KeyID()) {
+			if c, err := s.g.b.Customer(w.CustomerID()); err == nil {
+				name = c.Name
+			}
+			escrow = s.g.b.PurseEscrow(w)
 		}
-		s.g.apps.signedIn(w.KeyID(), w.Address(), name, s.g.cfg.Now())
+		s.g.apps.signedIn(w.KeyID(), w.Address(), name, escrow, s.g.cfg.Now())
 	}
 	s.g.hub.signedIn(s)
 	s.beginRequest() // notifications wait until the welcome is sent
