@@ -1,7 +1,6 @@
 package demo
 
 import (
-	"encoding/json"
 	"net/http"
 	"slices"
 	"time"
@@ -75,13 +74,11 @@ func (s *Server) phonesView() *PhonesView {
 func (s *Server) watchPhones() {
 	tick := time.NewTicker(phonesEvery)
 	defer tick.Stop()
-	var last []byte
+	var last *PhonesView
 	for {
-		if v := s.phonesView(); v != nil {
-			if now, _ := json.Marshal(v); string(now) != string(last) {
-				last = now
-				s.live.send(message{Type: "phones", Phones: v})
-			}
+		if v := s.phonesView(); v != nil && (last == nil || !slices.Equal(v.Phones, last.Phones)) {
+			last = v
+			s.live.send(message{Type: "phones", Phones: v})
 		}
 		select {
 		case <-s.ctx.Done():
