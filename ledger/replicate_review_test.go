@@ -55,25 +55,23 @@ func (m member) Replicate(entry []byte) error {
 	defer g.mu.Unlock()
 	e := append([]byte(nil), entry...)
 	g.log = append(g.log, e)
-	var mine error
-	for i, l := range g.members {
-		// As Raft does, the proposer is handed back the very bytes it
-		// proposed, the others a copy.
-		in := e
+	// As Raft does, the proposer is handed back the very bytes it
+	// proposed, the others a copy.
+	deliver := func(i int) error {
 		if i == m.i {
-			in = entry
+			return g.members[i].Apply(entry)
 		}
-		if err := l.Apply(in); i == m.i {
+		return g.members[i].Apply(e)
+	}
+	var mine error
+	for i := range g.members {
+		if err := deliver(i); i == m.i {
 			mine = err
 		}
 	}
 	if g.twice {
-		for i, l := range g.members {
-			in := e
-			if i == m.i {
-				in = entry
-			}
-			g.again = append(g.again, l.Apply(in))
+		for i := range g.members {
+			g.again = append(g.again, deliver(i))
 		}
 	}
 	if g.after != nil {
