@@ -613,7 +613,6 @@ func TestApp_PurseRefusalsShowInThePage(t *testing.T) {
 	p.waitJS("the purse is set up", `!document.querySelector("#purse").hidden`)
 	payer := goPurse(t, sb, "Erin", 30_000)
 	other := goPurse(t, sb, "Frank", 0)
-	now := func() time.Time { return time.Now() }
 
 	request := func(amount int64) offline.PaymentRequest {
 		t.Helper()
@@ -628,7 +627,7 @@ func TestApp_PurseRefusalsShowInThePage(t *testing.T) {
 	}
 	pay := func(q offline.PaymentRequest) offline.Voucher {
 		t.Helper()
-		v, err := payer.Pay(q, now())
+		v, err := payer.Pay(q, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -674,7 +673,7 @@ func TestApp_PurseRefusalsShowInThePage(t *testing.T) {
 	unasked := q2
 	unasked.Nonce[0] ^= 1
 	refused("unknown_request", pay(unasked).Text(), false)
-	elsewhere, err := other.Request(700, now())
+	elsewhere, err := other.Request(700, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -689,12 +688,12 @@ func TestApp_PurseRefusalsShowInThePage(t *testing.T) {
 	// The page as payer: over the per-payment cap, beyond what its purse
 	// holds (the vouchers it took are pending until it syncs, in staged
 	// mode), and its own request.
-	big, err := other.Request(offline.DefaultPaymentCap+1, now())
+	big, err := other.Request(offline.DefaultPaymentCap+1, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	refused("payment_cap", big.Text(), true)
-	small, err := other.Request(500, now())
+	small, err := other.Request(500, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
