@@ -29,6 +29,7 @@ const strings = {
     synced: (n, amount) => `Synced: ${n} settled (¥${amount}).`, syncRejected: (n) => ` ${n} rejected.`,
     syncConflicts: (kinds) => ` Conflicts: ${kinds}.`, revoked: " This purse is revoked: the bank no longer honours it.",
     alreadyPaid: "You paid this request already: ask the payee for a new one.",
+    wrongWallet: (got, want) => `The bank says this wallet is ${got}, not ${want}.`,
     purseReady: "The purse is ready: fill it while online.", noPurse: "This wallet was built without its purse (make purse-wasm): it cannot work.",
     refused: (code, msg) => `Refused (${code}): ${msg}`, notOnline: "Not connected to the bank: try again when online.",
     inDoubt: "No answer from the bank: the wallet sends it again under the same id when it reconnects, and it happens once.",
@@ -65,6 +66,7 @@ const strings = {
     synced: (n, amount) => `同期しました：${n} 件決済（¥${amount}）。`, syncRejected: (n) => ` ${n} 件は拒否されました。`,
     syncConflicts: (kinds) => ` 不整合：${kinds}。`, revoked: " この財布は失効しました。銀行はもう受け付けません。",
     alreadyPaid: "この依頼には支払い済みです。受取人に新しい依頼を出してもらってください。",
+    wrongWallet: (got, want) => `銀行はこのウォレットを ${want} ではなく ${got} だと応答しました。`,
     purseReady: "財布の用意ができました。オンラインのうちに入金してください。", noPurse: "このウォレットには財布が組み込まれていません（make purse-wasm）。動作できません。",
     refused: (code, msg) => `できませんでした（${code}）：${msg}`, notOnline: "銀行に接続していません。オンラインで再度お試しください。",
     inDoubt: "銀行から応答がありません。再接続したときに同じ番号で送り直すので、二重にはなりません。",
@@ -107,8 +109,7 @@ const strings = {
       counter_order: "この支払人の証票の順番が合いません（前の証票の後に古い証票）。", not_provisioned: "財布にまだ証明書がありません。",
       wrong_device: "別の財布あての証明書・受領書・証票です。", stale_receipt: "この受領書はすでに反映済みです。",
       limits_mismatch: "支払人の財布は、この財布と違う上限で認証されています。", invalid_policy: "オフラインの規則の値が正しくありません。",
-      already_paid: "この依頼には支払い済みです。", no_purse: "このウォレットには財布が組み込まれていません。",
-      wrong_wallet: "銀行が別のウォレットとして応答しました。", bad_request: "財布への指示が読み取れません。",
+      bad_request: "財布への指示が読み取れません。",
     },
   },
 };
@@ -399,7 +400,7 @@ async function connectWallet(wallet) {
   const w = await bank.connect(wallet.seed);
   if (w.wallet !== wallet.address) {
     bank.drop();
-    throw new Refused("wrong_wallet", `the bank says this wallet is ${w.wallet}, not ${wallet.address}`);
+    throw new Refused("wrong_wallet", t("wrongWallet", w.wallet, wallet.address));
   }
   return w;
 }
