@@ -25,7 +25,9 @@ import (
 
 	"github.com/digital-yen/cbdc-sandbox/bankadmin"
 	"github.com/digital-yen/cbdc-sandbox/demo"
+	"github.com/digital-yen/cbdc-sandbox/internal/atomicfile"
 	"github.com/digital-yen/cbdc-sandbox/internal/browsertest"
+	"github.com/digital-yen/cbdc-sandbox/internal/netcut"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledger/settlement"
 	"github.com/digital-yen/cbdc-sandbox/offline"
@@ -49,9 +51,10 @@ func needsPurse(t *testing.T) {
 
 // phone is one browser context, with its own storage, as one phone.
 type phone struct {
-	t    *testing.T
-	name string
-	ctx  context.Context
+	t     *testing.T
+	name  string
+	ctx   context.Context
+	cable *netcut.Link // its network, when the test pulls it
 }
 
 func newPhone(t *testing.T, browser context.Context, name, url string) *phone {
@@ -135,13 +138,21 @@ func (p *phone) axe(where string) {
 	}
 }
 
-// network cuts the phone off, or brings it back: requests fail and the
-// page is told it is offline, as in airplane mode.
+// network takes the phone off the network or back: Chromium's emulation
+// tells the page (navigator.onLine, the offline event) and fails what it
+// starts, and the phone's cable, if it has one, silences its open
+// connections, which the emulation leaves answering the bank's pings.
 func (p *phone) network(online bool) {
 	p.t.Helper()
+	if p.cable != nil && !online {
+		p.cable.Cut()
+	}
 	if _, err := chromedp.Call(p.ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
 		MatchedNetworkConditions: []*network.Conditions{{Offline: !online, DownloadThroughput: -1, UploadThroughput: -1}}}); err != nil {
 		p.t.Fatal(err)
+	}
+	if p.cable != nil && online {
+		p.cable.Mend()
 	}
 	if _, err := chromedp.Call(p.ctx, network.OverrideNetworkState, network.OverrideNetworkStateParams{
 		Offline: !online, DownloadThroughput: -1, UploadThroughput: -1}); err != nil {
@@ -212,7 +223,9 @@ func (c *camera) show(pic image.Image) {
 			c.t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(c.path, out.Bytes(), 0o644); err != nil {
+	// Replaced, not rewritten in place: Chromium may still have the
+	// last picture's file open, and must never read half of this one.
+	if err := atomicfile.Write(c.path, out.Bytes(), 0o644); err != nil {
 		c.t.Fatal(err)
 	}
 }
@@ -274,12 +287,23 @@ func (p *phone) phoneLine(name string, words ...string) {
 func TestApp_TwoPhonesPayOnlineAndOffline(t *testing.T) {
 	cam := newCamera(t)
 	sb, browser := sandboxAndBrowser(t, 2, cam.flags()...)
+	// Each phone reaches its bank by a cable the test can pull.
+	cables := make([]*netcut.Link, 2)
+	for i := range cables {
+		l, err := netcut.Listen(sb.Banks[i].Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		cables[i] = l
+	}
 	appURL := func(i int) string {
-		return "http://" + sb.Banks[i].Addr + walletapp.Path
+		return "http://" + cables[i].Addr() + walletapp.Path
 	}
 	room := presenter(t, sb, browser)
 	alice := newPhone(t, browser, "alice", appURL(0))
 	bob := newPhone(t, browser, "bob", appURL(1))
+	alice.cable, bob.cable = cables[0], cables[1]
 	alice.axe("the sign-up screen")
 	browsertest.Screenshot(t, alice.ctx, "phone-signup")
 	for _, p := range []*phone{alice, bob} {
