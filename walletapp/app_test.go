@@ -99,6 +99,15 @@ func (p *phone) idle() {
 	p.waitJS("the page is idle", `!document.querySelector("main").hasAttribute("aria-busy")`)
 }
 
+// press clicks the button once the page is idle: a press while it is
+// busy meets a disabled button and is lost, as on a loaded machine the
+// end of the last press can come after the test saw its result.
+func (p *phone) press(button string) {
+	p.t.Helper()
+	p.idle()
+	p.run(chromedp.Click(chromedp.CSS(button)))
+}
+
 func (p *phone) waitJS(what, js string) {
 	p.t.Helper()
 	if _, err := chromedp.Run(p.ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
@@ -321,7 +330,7 @@ func TestApp_TwoPhonesPayOnlineAndOffline(t *testing.T) {
 	browsertest.Screenshot(t, bob.ctx, "phone-home")
 
 	for _, p := range []*phone{alice, bob} {
-		p.run(chromedp.Click(chromedp.CSS("#purse-setup")))
+		p.press("#purse-setup")
 		p.waitJS("the purse is set up", `!document.querySelector("#purse").hidden`)
 	}
 	alice.fill("#fund", "#fund-amount", "10000")
@@ -347,21 +356,20 @@ func TestApp_TwoPhonesPayOnlineAndOffline(t *testing.T) {
 	bob.waitJS("the request is drawn as a QR code", `!!document.querySelector("#request-qr svg")`)
 	bob.axe("offline, showing a payment request")
 	browsertest.Screenshot(t, bob.ctx, "phone-offline-request")
-	bob.run(chromedp.Click(chromedp.CSS("#lang")))
+	bob.press("#lang")
 	bob.waitJS("it speaks Japanese", `document.documentElement.lang === "ja" && document.querySelector("#net").textContent.includes("オフライン")`)
 	bob.axe("in Japanese")
 	browsertest.Screenshot(t, bob.ctx, "phone-ja")
 	// Alice's camera reads the request off Bob's screen.
 	cam.showElement(bob, "#request-qr svg")
-	alice.run(chromedp.Click(chromedp.CSS("#scan-request-camera")))
+	alice.press("#scan-request-camera")
 	alice.waitJS("the camera reads bob's request", fmt.Sprintf(`document.querySelector("#scan-request").value === %q`, request))
-	alice.run(chromedp.Click(chromedp.CSS("#pay-offline")))
+	alice.press("#pay-offline")
 	alice.waitJS("the payment is shown for review", `document.querySelector("#pay-offline").textContent.includes("1500")`)
 	if got := alice.text("#purse-balance"); !strings.Contains(got, "10,000") {
 		t.Errorf("the purse paid before the payer confirmed: it shows %s", got)
 	}
-	alice.idle()
-	alice.run(chromedp.Click(chromedp.CSS("#pay-offline")))
+	alice.press("#pay-offline")
 	alice.waitAmount("#purse-balance", 8_500)
 	alice.waitJS("the voucher is shown", `document.querySelector("#voucher-text").value.startsWith("cbdc-vch1:")`)
 	voucher := alice.value("#voucher-text")
@@ -376,9 +384,9 @@ func TestApp_TwoPhonesPayOnlineAndOffline(t *testing.T) {
 	}
 	// Bob's camera reads the voucher off Alice's screen.
 	cam.showElement(alice, "#voucher-qr svg")
-	bob.run(chromedp.Click(chromedp.CSS("#scan-voucher-camera")))
+	bob.press("#scan-voucher-camera")
 	bob.waitJS("the camera reads alice's voucher", fmt.Sprintf(`document.querySelector("#scan-voucher").value === %q`, voucher))
-	bob.run(chromedp.Click(chromedp.CSS("#accept")))
+	bob.press("#accept")
 	bob.waitAmount("#purse-pending", 1_500)
 	// The same voucher again is refused by bob's purse, with its reason.
 	bob.fill("#accept", "#scan-voucher", voucher)
@@ -388,9 +396,9 @@ func TestApp_TwoPhonesPayOnlineAndOffline(t *testing.T) {
 		p.network(true)
 		p.waitJS("it is online again", `document.querySelector("#net").dataset.state === "online"`)
 	}
-	alice.run(chromedp.Click(chromedp.CSS("#sync")))
+	alice.press("#sync")
 	alice.waitJS("alice's purse has handed in its voucher", `document.querySelector("#purse").dataset.toUpload === "0"`)
-	bob.run(chromedp.Click(chromedp.CSS("#sync")))
+	bob.press("#sync")
 	bob.waitAmount("#balance", 6_500) // staged: the voucher settles into bob's online wallet
 	bob.waitAmount("#purse-pending", 0)
 	browsertest.Screenshot(t, bob.ctx, "phone-synced")
@@ -465,7 +473,7 @@ func TestApp_OpensWithTheServerStopped(t *testing.T) {
 	p.register()
 	p.fill("#withdraw", "#withdraw-amount", "5000")
 	p.waitAmount("#balance", 5_000)
-	p.run(chromedp.Click(chromedp.CSS("#purse-setup")))
+	p.press("#purse-setup")
 	p.waitJS("the purse is set up", `!document.querySelector("#purse").hidden`)
 	p.fill("#fund", "#fund-amount", "3000")
 	p.waitAmount("#purse-balance", 3_000)
@@ -566,7 +574,7 @@ func TestApp_RequestToPayAndContacts(t *testing.T) {
 		t.Errorf("the request as the payer sees it: %q", got)
 	}
 	eve.axe("asked to pay")
-	eve.run(chromedp.Click(chromedp.CSS(`#incoming button[data-action="approve"]`)))
+	eve.press(`#incoming button[data-action="approve"]`)
 	eve.waitAmount("#balance", 2_300)
 	shop.waitAmount("#balance", 700)
 	shop.waitJS("the asker is told", `document.querySelector("#status").textContent.includes("700")`)
@@ -574,7 +582,7 @@ func TestApp_RequestToPayAndContacts(t *testing.T) {
 
 	shop.fill("#ask", "#ask-payer", eveAddr, "#ask-amount", "900")
 	eve.waitJS("the second request is shown", `document.querySelector("#incoming li p")?.textContent.includes("900")`)
-	eve.run(chromedp.Click(chromedp.CSS(`#incoming button[data-action="decline"]`)))
+	eve.press(`#incoming button[data-action="decline"]`)
 	shop.waitJS("the asker is told of the refusal", `document.querySelector("#status").textContent.includes("900")`)
 	eve.waitAmount("#balance", 2_300)
 
@@ -582,7 +590,7 @@ func TestApp_RequestToPayAndContacts(t *testing.T) {
 		const b = document.querySelector('#contacts button[data-address=%q]');
 		return !!b && !b.disabled && !document.querySelector("main").hasAttribute("aria-busy");
 	})()`, shopAddr))
-	eve.run(chromedp.Click(chromedp.CSS(fmt.Sprintf(`#contacts button[data-address=%q]`, shopAddr))))
+	eve.press(fmt.Sprintf(`#contacts button[data-address=%q]`, shopAddr))
 	eve.waitJS("the contact fills the payee", fmt.Sprintf(`document.querySelector("#pay-to").value === %q`, shopAddr))
 	if got := eve.value("#pay-to"); got != shopAddr {
 		t.Errorf("the contact filled %q, want %q", got, shopAddr)
@@ -633,7 +641,7 @@ func TestApp_PurseRefusalsShowInThePage(t *testing.T) {
 	sb, browser := sandboxAndBrowser(t, 1)
 	p := newPhone(t, browser, "dana", "http://"+sb.Banks[0].Addr+walletapp.Path)
 	p.register()
-	p.run(chromedp.Click(chromedp.CSS("#purse-setup")))
+	p.press("#purse-setup")
 	p.waitJS("the purse is set up", `!document.querySelector("#purse").hidden`)
 	payer := goPurse(t, sb, "Erin", 30_000)
 	other := goPurse(t, sb, "Frank", 0)
@@ -666,8 +674,7 @@ func TestApp_PurseRefusalsShowInThePage(t *testing.T) {
 			p.fill("#pay-offline", "#scan-request", text)
 			p.waitJS("the payment is shown for review", `document.querySelector("#status").textContent !== ""`)
 			if !strings.Contains(p.text("#status"), code) {
-				p.idle()
-				p.run(chromedp.Click(chromedp.CSS("#pay-offline")))
+				p.press("#pay-offline")
 			}
 		} else {
 			p.fill("#accept", "#scan-voucher", text)
