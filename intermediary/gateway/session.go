@@ -41,9 +41,10 @@ const (
 	browserPongWait = 12 * time.Second
 )
 
-// pongWait is how long the session waits for any word from its client,
-// and pingPeriod how often it pings: a browser's three times in that
-// wait, so one slow pong on a phone's Wi-Fi does not end it.
+// pongWait is how long the session waits for a pong (data messages do
+// not count, as docs/protocol.md says), and pingPeriod how often it
+// pings: a browser's three times in that wait, so one slow pong on a
+// phone's Wi-Fi does not end it.
 func (s *session) pongWait() time.Duration {
 	if s.browser {
 		return browserPongWait
