@@ -85,7 +85,7 @@ type Wallet struct {
 	setMu      sync.Mutex // protects the fields below
 	waterfall  bool
 	autoCharge bool
-	rate       walletRate
+	rate       tokenBucket
 }
 
 // Open opens (or creates) the bank's data file, checks its account at the

@@ -2,20 +2,26 @@ package intermediary
 
 import "time"
 
-// tokenBucket allows rate events a second on average and burst at once.
+// tokenBucket is spent one token an event and refilled at a rate, up to
+// a burst. It holds only what moves: the terms are the bank's, passed to
+// take, so the bank's one for every wallet stays small.
 type tokenBucket struct {
-	rate, burst float64
-	tokens      float64
-	last        time.Time
+	tokens  float64
+	last    int64 // unix nanoseconds of the last take
+	started bool  // a take has set tokens and last
 }
 
-func (t *tokenBucket) take(now time.Time) bool {
-	if t.last.IsZero() {
-		t.tokens = t.burst
-	} else {
-		t.tokens = min(t.burst, t.tokens+now.Sub(t.last).Seconds()*t.rate)
+// take spends a token if one is left, rate a second on average and burst
+// at once. It starts full, and a clock that steps back refills nothing.
+func (t *tokenBucket) take(now time.Time, rate, burst float64) bool {
+	at := now.UnixNano()
+	switch {
+	case !t.started:
+		t.tokens, t.last, t.started = burst, at, true
+	case at > t.last:
+		t.tokens = min(burst, t.tokens+float64(at-t.last)/1e9*rate)
+		t.last = at
 	}
-	t.last = now
 	if t.tokens < 1 {
 		return false
 	}
@@ -23,33 +29,12 @@ func (t *tokenBucket) take(now time.Time) bool {
 	return true
 }
 
-// walletRate is a wallet's bucket of instruction tokens: the bank's
-// RatePerSecond on average and RateBurst at once. It holds only what
-// moves; the terms are the bank's.
-type walletRate struct {
-	tokens  float64
-	last    int64 // unix nanoseconds of the last take
-	started bool  // a take has set tokens and last
-}
-
 // allow spends one of the wallet's instruction tokens under the bank's
-// rate and burst. A clock that steps back refills nothing.
+// rate and burst.
 func (w *Wallet) allow(now time.Time, rate, burst float64) bool {
 	w.setMu.Lock()
 	defer w.setMu.Unlock()
-	r, at := &w.rate, now.UnixNano()
-	switch {
-	case !r.started:
-		r.tokens, r.last, r.started = burst, at, true
-	case at > r.last:
-		r.tokens = min(burst, r.tokens+float64(at-r.last)/1e9*rate)
-		r.last = at
-	}
-	if r.tokens < 1 {
-		return false
-	}
-	r.tokens--
-	return true
+	return w.rate.take(now, rate, burst)
 }
 
 // allowRegister spends one of an address's registration tokens.
@@ -64,9 +49,9 @@ func (b *Bank) allowRegister(addr string) bool {
 	}
 	t := b.regRate[addr]
 	if t == nil {
-		n := float64(b.cfg.RegistrationsPerMinute)
-		t = &tokenBucket{rate: n / 60, burst: n}
+		t = &tokenBucket{}
 		b.regRate[addr] = t
 	}
-	return t.take(b.now())
+	n := float64(b.cfg.RegistrationsPerMinute)
+	return t.take(b.now(), n/60, n)
 }

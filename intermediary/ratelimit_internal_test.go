@@ -8,7 +8,7 @@ import (
 // A wallet's bucket starts full at the burst, refills at the rate, never
 // above the burst, and a clock that steps back refills nothing (the
 // bucket keeps nanoseconds, not the monotonic reading a time.Time has).
-func TestWalletRate_RefillsAtTheRateUpToTheBurst(t *testing.T) {
+func TestTokenBucket_RefillsAtTheRateUpToTheBurst(t *testing.T) {
 	var w Wallet
 	t0 := time.Unix(0, 0) // a clock at the epoch is a clock like any other
 	allowed := 0
