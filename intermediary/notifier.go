@@ -58,9 +58,13 @@ func (w *Wallet) Address() string { return w.addr }
 func (w *Wallet) CustomerID() string { return w.customer }
 
 // PurseEscrow is the escrow account of the wallet's offline purse at the
-// central ledger, "" when it has none (or its record cannot be read).
+// central ledger, "" when it has none or its record cannot be read (that
+// is logged).
 func (b *Bank) PurseEscrow(w *Wallet) string {
 	_, rec, found, err := b.st.purseOf(w.keyID)
+	if err != nil {
+		b.log.Warn("the wallet's purse record could not be read", "wallet", w.addr, "err", err)
+	}
 	if err != nil || !found {
 		return ""
 	}
