@@ -386,7 +386,11 @@ function drawPhones() {
   $("#phone-panel").hidden = !phones.length;
   if (!phones.length) return;
   setText($("#phones-hint"), t("phones_hint", { n: phones.length, online: phones.filter((p) => p.online).length }));
-  const html = phones.map((p) => {
+  const key = lang + JSON.stringify(phones);
+  const ul = $("#phone-list");
+  if (ul.dataset.key === key) return;
+  ul.dataset.key = key;
+  ul.innerHTML = phones.map((p) => {
     const facts = [t("phone_at", { bank: p.bank, at: p.joined })];
     if (p.paid) facts.push(t("phone_paid", { n: p.paid }));
     if (p.funded) facts.push(t("phone_funded", { amount: p.funded }));
@@ -398,11 +402,6 @@ function drawPhones() {
       <span class="badge ${STATUS_BADGE[p.status] || "plain"}">${esc(t("status_" + p.status))}</span>
       <span class="facts">${esc(facts.join(" · "))}</span></li>`;
   }).join("");
-  const ul = $("#phone-list");
-  if (ul.dataset.key !== lang + html) {
-    ul.dataset.key = lang + html;
-    ul.innerHTML = html;
-  }
 }
 function pauseText(p) {
   const a = { id: p.stopped, at: p.at, ms: p.pause_ms, leader: p.leader, seq: p.seq };
