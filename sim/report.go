@@ -31,6 +31,8 @@ type Report struct {
 	Money       []MoneySample  `json:"money"`              // CBDC by tier, once a second
 	LedgerSeen  bool           `json:"ledger_seen"`        // the run could read the ledger's totals (a remote run needs a credential)
 	Conserved   bool           `json:"conserved"`          // the ledger's sum of balances is zero and circulation adds up
+	SignedAhead float64        `json:"signed_ahead_s"`     // seconds spent signing the planned payments before the run (0: each was signed as it was made)
+	SentSigned  int            `json:"sent_signed_ahead"`  // online payments sent as signed before the run
 	Plan        string         `json:"plan"`               // SHA-256 of the planned payments and attacks: the same for the same seed
 	Balances    string         `json:"balances,omitempty"` // SHA-256 of every party's final holdings (wallet and deposit), to compare runs; in-process runs only
 	Circulation int64          `json:"circulation"`        // CBDC in circulation at the end
@@ -139,7 +141,8 @@ type Second struct {
 
 func (r *runner) build(ctx context.Context, elapsed time.Duration) (*Report, error) {
 	sc := r.w.sc
-	rep := &Report{Scenario: sc.Name, Seed: sc.Seed, Elapsed: elapsed.Seconds(), Errors: map[string]int{}, Plan: r.planDigest}
+	rep := &Report{Scenario: sc.Name, Seed: sc.Seed, Elapsed: elapsed.Seconds(), Errors: map[string]int{}, Plan: r.planDigest,
+		SignedAhead: r.signing.Seconds(), SentSigned: int(r.sentSigned.Load())}
 	from, to := sc.Warmup.D(), elapsed-sc.Cooldown.D()
 	if to <= from {
 		from, to = 0, elapsed
@@ -253,6 +256,9 @@ func (r *Report) WriteTable(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  latency     p50 %.1f ms  p99 %.1f ms  p99.9 %.1f ms\n", r.P50, r.P99, r.P999)
 	fmt.Fprintf(w, "  payments    %d: %d paid, %d failed\n", r.Payments, r.Paid, r.Failed)
+	if r.SignedAhead > 0 {
+		fmt.Fprintf(w, "    %d signed before the run (in %.1f s), as each payer's phone would\n", r.SentSigned, r.SignedAhead)
+	}
 	if len(r.Outages) == 0 {
 		writeCodes(w, "    ", r.Errors)
 	} else if r.Failed > 0 {

@@ -76,6 +76,57 @@ func TestRun_SameSeedSameOutcome(t *testing.T) {
 	}
 }
 
+// Payments signed before the run are the very payments the plan draws,
+// payers drawn to pay themselves included: the same run signing each
+// payment as it is made ends with the same balances, every payment paid
+// once in both, and the run signing ahead sent every payment as signed.
+func TestRun_SigningAheadPaysThePlan(t *testing.T) {
+	const sessions = 4 // few payers, so that some are drawn to pay themselves
+	sc, err := sim.ParseScenario("small.json", []byte(smallScenario))
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := 0
+	for p := sim.NewPlanner(sc); ; {
+		pay, ok := p.Next()
+		if !ok {
+			break
+		}
+		if pay.To == pay.From%sessions {
+			self++
+		}
+	}
+	if self == 0 {
+		t.Fatal("the plan draws no payer to pay itself; choose another seed")
+	}
+	ahead := runSessions(t, sessions, nil)
+	restore := sim.SignAheadUpTo(0)
+	defer restore()
+	asMade := runSessions(t, sessions, nil)
+	if ahead.SignedAhead <= 0 || asMade.SignedAhead != 0 || ahead.SentSigned != 200 || asMade.SentSigned != 0 {
+		t.Fatalf("signed ahead for %.3f s and %.3f s, %d and %d payments sent so; want 200 ahead, then none",
+			ahead.SignedAhead, asMade.SignedAhead, ahead.SentSigned, asMade.SentSigned)
+	}
+	for _, rep := range []*sim.Report{ahead, asMade} {
+		if rep.Payments != 200 || rep.Paid != 200 || !rep.Conserved {
+			t.Fatalf("%d payments, %d paid, conserved %v (errors %v)", rep.Payments, rep.Paid, rep.Conserved, rep.Errors)
+		}
+	}
+	if ahead.Balances != asMade.Balances {
+		t.Errorf("signed ahead the run ended with balances %s; signed as made, %s (%d payers drawn to pay themselves)", ahead.Balances, asMade.Balances, self)
+	}
+	var sb strings.Builder
+	ahead.WriteTable(&sb)
+	if !strings.Contains(sb.String(), "200 signed before the run") {
+		t.Errorf("the table does not say the payments were signed ahead:\n%s", sb.String())
+	}
+	sb.Reset()
+	asMade.WriteTable(&sb)
+	if strings.Contains(sb.String(), "signed before the run") {
+		t.Errorf("the table says payments signed as made were signed ahead:\n%s", sb.String())
+	}
+}
+
 func TestRun_ClosedLoop(t *testing.T) {
 	rep := runSmall(t, func(sc *sim.Scenario) {
 		sc.Duration, sc.Payments = 0, 300
