@@ -49,8 +49,10 @@ type fixture struct {
 	lastSeq uint64 // highest sequence committed through must
 }
 
-func newFixture(t testing.TB) *fixture {
-	f := &fixture{t: t, l: openTest(t, Options{}), ctx: context.Background()}
+func newFixture(t testing.TB) *fixture { return newFixtureWith(t, Options{}) }
+
+func newFixtureWith(t testing.TB, opts Options) *fixture {
+	f := &fixture{t: t, l: openTest(t, opts), ctx: context.Background()}
 	f.open("bank-a", KindIntermediary, "")
 	f.open("bank-b", KindIntermediary, "")
 	f.open("alice", KindWallet, "bank-a")

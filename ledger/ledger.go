@@ -354,3 +354,53 @@ func (l *Ledger) Batch(ctx context.Context, opID string, transfers []Transfer) (
 	r.op.transfers = append([]Transfer(nil), transfers...)
 	return l.submit(ctx, r)
 }
+
+// BatchOp is one operation of Batches: its id and its transfers.
+type BatchOp struct {
+	ID        string
+	Transfers []Transfer
+}
+
+// Batches applies operations as Batch applies each: each under its own id,
+// all or none of its transfers, with its own receipt or error at its index.
+// They reach the sequencer together, so they share group commits: a caller
+// with many operations ready at once (offline settlement's rounds) pays one
+// fsync for up to the batch limit of them, where operations sent one by one
+// from as many goroutines trickle in and are committed a few at a time.
+// Once ctx is done no more of them are handed in; those already handed in
+// may still be applied, as with any operation whose caller gave up.
+func (l *Ledger) Batches(ctx context.Context, ops []BatchOp) ([]Receipt, []error) {
+	receipts, errs := make([]Receipt, len(ops)), make([]error, len(ops))
+	reqs := make([]*request, len(ops))
+	for i, o := range ops {
+		reqs[i] = newRequest(opBatch, o.ID)
+		reqs[i].op.transfers = append([]Transfer(nil), o.Transfers...)
+	}
+	for start := 0; start < len(reqs); {
+		end, transfers := start+1, len(reqs[start].op.transfers)
+		for end < len(reqs) && end-start < l.maxBatch && transfers+len(reqs[end].op.transfers) <= maxGroupTransfers {
+			transfers += len(reqs[end].op.transfers)
+			end++
+		}
+		group := reqs[start:end]
+		group[0].rest = group[1:]
+		if err := l.enqueue(ctx, group[0]); err != nil {
+			for i, r := range group {
+				errs[start+i] = err
+				if errors.Is(err, ErrClosed) {
+					errs[start+i] = &OpError{Op: r.op.typ.String(), ID: r.op.id, Err: ErrClosed}
+				}
+			}
+		} else {
+			for i, r := range group {
+				receipts[start+i], errs[start+i] = l.await(ctx, r)
+			}
+		}
+		start = end
+	}
+	return receipts, errs
+}
+
+// maxGroupTransfers bounds the transfers Batches sequences together, so a
+// group's commit stays within a few megabytes.
+const maxGroupTransfers = 1 << 16

@@ -27,6 +27,7 @@ type request struct {
 	op   op
 	one  [1]Transfer // room for a single transfer's op.transfers
 	done chan result // buffered: the committer never blocks on a caller
+	rest []*request  // sequenced right after this one, into the same batch
 }
 
 func newRequest(typ opType, id string) *request {
@@ -84,19 +85,33 @@ func (b *batch) add(seq uint64, enc []byte) {
 // caller that gives up (ctx done) does not learn whether the operation
 // committed; retrying with the same id tells it, without applying twice.
 func (l *Ledger) submit(ctx context.Context, r *request) (Receipt, error) {
-	o := &r.op
+	if err := l.enqueue(ctx, r); err != nil {
+		return Receipt{}, err
+	}
+	return l.await(ctx, r)
+}
+
+// enqueue hands r, and the requests sequenced with it, to the sequencer,
+// unless the caller has given up already.
+func (l *Ledger) enqueue(ctx context.Context, r *request) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	l.mu.RLock()
+	defer l.mu.RUnlock()
 	if l.closed {
-		l.mu.RUnlock()
-		return Receipt{}, &OpError{Op: o.typ.String(), ID: o.id, Err: ErrClosed}
+		return &OpError{Op: r.op.typ.String(), ID: r.op.id, Err: ErrClosed}
 	}
 	select {
 	case l.requests <- r:
-		l.mu.RUnlock()
+		return nil
 	case <-ctx.Done():
-		l.mu.RUnlock()
-		return Receipt{}, ctx.Err()
+		return ctx.Err()
 	}
+}
+
+// await waits for the result of a request the sequencer has.
+func (l *Ledger) await(ctx context.Context, r *request) (Receipt, error) {
 	select {
 	case res := <-r.done:
 		return res.receipt, res.err
@@ -134,10 +149,17 @@ func (l *Ledger) sequence() {
 				}
 				continue
 			}
+			if cur != nil && len(cur.waiters) > 0 && len(cur.waiters)+1+len(r.rest) > l.maxBatch {
+				l.commits <- cur // a group would overfill it: it goes first
+				cur = nil
+			}
 			if cur == nil {
 				cur = &batch{epoch: l.repl.epoch.Load(), head: l.work.head}
 			}
 			l.admit(cur, r)
+			for _, more := range r.rest {
+				l.admit(cur, more)
+			}
 		case out <- cur:
 			cur = nil
 		}
