@@ -5,7 +5,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/ledger"
@@ -174,20 +173,20 @@ func (s *Settler) flush(r *round) error {
 	}
 }
 
-// runOps sends operations to the ledger at once, so they share its group
+// runOps sends operations to the ledger together, so they share its group
 // commits. Called without s.mu.
 func (s *Settler) runOps(ops []*op) ([]uint64, []error) {
-	seqs, errs := make([]uint64, len(ops)), make([]error, len(ops))
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
-	var wg sync.WaitGroup
+	batch := make([]ledger.BatchOp, len(ops))
 	for i, o := range ops {
-		wg.Go(func() {
-			rc, err := s.l.Batch(ctx, o.id, o.transfers)
-			seqs[i], errs[i] = rc.Seq, err
-		})
+		batch[i] = ledger.BatchOp{ID: o.id, Transfers: o.transfers}
 	}
-	wg.Wait()
+	receipts, errs := s.l.Batches(ctx, batch)
+	seqs := make([]uint64, len(ops))
+	for i, rc := range receipts {
+		seqs[i] = rc.Seq
+	}
 	return seqs, errs
 }
 
