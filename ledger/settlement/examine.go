@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -16,25 +15,25 @@ import (
 // sigBatch is how many payer signatures are checked together.
 const sigBatch = 64
 
-// examineAll checks an upload's vouchers on all cores: each voucher's
-// encoding and certificates first (a chain or receipt once for all the
-// vouchers that carry it), then the payers' signatures in batches
-// (package edbatch), which are most of the work. A batch and the
-// one-by-one check that finds a bad signature when it fails both use the
-// cofactored equation, so a voucher's verdict does not depend on what
-// it was handed in with.
+// examineAll checks an upload's vouchers on the cores the owner does not
+// need (onSpareCores): each voucher's encoding and certificates first (a
+// chain or receipt once for all the vouchers that carry it), then the
+// payers' signatures in batches (package edbatch), which are most of the
+// work. A batch and the one-by-one check that finds a bad signature when
+// it fails both use the cofactored equation, so a voucher's verdict does
+// not depend on what it was handed in with.
 func (s *Settler) examineAll(up Upload) []incoming {
 	n := len(up.Sent) + len(up.Received)
 	ins := make([]incoming, n)
 	sigs := make([]edbatch.Item, n) // each voucher's payer signature; no key for one refused already
-	onAllCores(n, func(i int) {
+	s.onSpareCores(n, func(i int) {
 		if i < len(up.Sent) {
 			ins[i], sigs[i] = s.examine(up.Device, up.Sent[i], true)
 		} else {
 			ins[i], sigs[i] = s.examine(up.Device, up.Received[i-len(up.Sent)], false)
 		}
 	})
-	onAllCores((n+sigBatch-1)/sigBatch, func(b int) {
+	s.onSpareCores((n+sigBatch-1)/sigBatch, func(b int) {
 		var batch []*edbatch.Item
 		var at []int
 		for i := b * sigBatch; i < min(n, (b+1)*sigBatch); i++ {
@@ -54,14 +53,18 @@ func (s *Settler) examineAll(up Upload) []incoming {
 	return ins
 }
 
-// onAllCores runs f(0) … f(n-1) on all cores.
-func onAllCores(n int, f func(i int)) {
+// onSpareCores runs f(0) … f(n-1) on as many goroutines as there are cores
+// to spare, shared by every upload under examination: the owner, whose
+// rounds every upload waits for, keeps a core of its own.
+func (s *Settler) onSpareCores(n int, f func(i int)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), n) {
+	for range min(max(1, cap(s.examiners)), n) {
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				s.examiners <- struct{}{}
 				f(i)
+				<-s.examiners
 			}
 		})
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -93,9 +94,10 @@ type Settler struct {
 	receipts  sync.Map // digest of a sync receipt → struct{}: receipts whose signatures verified
 	payerKeys sync.Map // a purse's public key → its *edbatch.Key, decompressed
 
-	jobs    chan *job
-	quit    chan struct{} // closed by Close
-	stopped chan struct{} // closed when the owner has returned
+	jobs      chan *job
+	examiners chan struct{} // a token for each core uploads may be examined on at once
+	quit      chan struct{} // closed by Close
+	stopped   chan struct{} // closed when the owner has returned
 
 	mu        sync.RWMutex // the owner holds it to change the fields below; readers to read them
 	failure   error
@@ -171,7 +173,8 @@ func Open(ctx context.Context, l *ledger.Ledger, cfg Config) (*Settler, error) {
 func newSettler(l *ledger.Ledger, db *bolt.DB, root ed25519.PrivateKey, cfg Config) *Settler {
 	return &Settler{l: l, db: db, root: root, cfg: cfg,
 		jobs: make(chan *job), quit: make(chan struct{}), stopped: make(chan struct{}),
-		banks: map[ledger.AccountID]offline.BankCert{}, devices: map[offline.Serial]*device{},
+		examiners: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1)),
+		banks:     map[ledger.AccountID]offline.BankCert{}, devices: map[offline.Serial]*device{},
 		vouchers: map[offline.Hash]*entry{}, slots: map[offline.VoucherKey][]*entry{},
 		ops: map[string]*op{}, reserved: map[ledger.AccountID]int64{}, impostors: map[impostor]bool{}}
 }
