@@ -159,11 +159,11 @@ func (c *SandboxCommand) Run(ctx context.Context) (err error) {
 		return err
 	}
 	defer stopDemo()
-	printSandbox(c.stdout, c.cfg, dir, banks)
+	var demoLines []string
 	if demoURL != "" {
-		fmt.Fprintf(c.stdout, "Demo: open %s in a browser\n", demoURL)
+		demoLines = append(demoLines, fmt.Sprintf("Demo: open %s in a browser", demoURL))
 	}
-	c.printRoom(demoURL)
+	printSandbox(c.stdout, c.cfg, dir, banks, append(demoLines, c.roomLines(demoURL)...))
 	printTotalsEvery(ctx, c.stdout, "sandbox", c.cfg.Every, central.Ledger)
 	return nil
 }
@@ -202,11 +202,11 @@ func (c *SandboxCommand) runReplicated(ctx context.Context, m *metrics.Metrics, 
 		return err
 	}
 	defer stopDemo()
-	printReplicatedSandbox(c.stdout, c.cfg, cluster, banks)
+	var demoLines []string
 	if demoURL != "" {
-		fmt.Fprintf(c.stdout, "Demo: open %s in a browser; its overview shows the replicas and stops the leader\n", demoURL)
+		demoLines = append(demoLines, fmt.Sprintf("Demo: open %s in a browser; its overview shows the replicas and stops the leader", demoURL))
 	}
-	c.printRoom(demoURL)
+	printReplicatedSandbox(c.stdout, c.cfg, cluster, banks, append(demoLines, c.roomLines(demoURL)...))
 	printTotalsEvery(ctx, c.stdout, "sandbox", c.cfg.Every, cluster)
 	return nil
 }
@@ -227,13 +227,13 @@ func (c *SandboxCommand) demoTLS() *tls.Config {
 	return c.room.tls
 }
 
-// printRoom tells the presenter where phones join.
-func (c *SandboxCommand) printRoom(demoURL string) {
+// roomLines tell the presenter where phones join.
+func (c *SandboxCommand) roomLines(demoURL string) []string {
 	if c.room == nil || demoURL == "" {
-		return
+		return nil
 	}
-	fmt.Fprintf(c.stdout, "Room: phones on this network join at %sjoin (it shows how to trust the room's authority, %s, and each bank's wallet app as a QR code)\n",
-		demoURL, filepath.Join(c.room.dir, caCertFile))
+	return []string{fmt.Sprintf("Room: phones on this network join at %sjoin (it shows how to trust the room's authority, %s, and each bank's wallet app as a QR code)",
+		demoURL, filepath.Join(c.room.dir, caCertFile))}
 }
 
 // banksConfig is how the sandbox serves its banks, whichever ledger they
@@ -274,7 +274,10 @@ func printTotalsEvery(ctx context.Context, w io.Writer, cmd string, every time.D
 	}
 }
 
-func printSandbox(w io.Writer, cfg sandboxConfig, dir string, banks []*sandbox.Bank) {
+// printSandbox prints the sandbox's banner, then more (the demo's and the
+// room's lines), then how to stop it: the banner ends with that line once
+// everything in it serves.
+func printSandbox(w io.Writer, cfg sandboxConfig, dir string, banks []*sandbox.Bank, more []string) {
 	fmt.Fprintf(w, "cbdc sandbox: the central ledger is running in %s with %d intermediaries:\n", dir, len(banks))
 	for i, rb := range banks {
 		fmt.Fprintf(w, "  bank-%d  wallets %s  admin %s (token in %s)\n", i+1, rb.WalletURL(), rb.AdminURL(),
@@ -282,10 +285,14 @@ func printSandbox(w io.Writer, cfg sandboxConfig, dir string, banks []*sandbox.B
 	}
 	fmt.Fprintf(w, "Try: cbdc wallet new, then cbdc wallet register -bank %s -name NAME -person ID\n", banks[0].WalletURL())
 	fmt.Fprintf(w, "Offline: cbdc wallet purse-provision, purse-fund, purse-request, purse-pay, purse-accept, purse-sync (policy: %s)\n", cfg.Offline.summary())
+	for _, l := range more {
+		fmt.Fprintln(w, l)
+	}
 	fmt.Fprintf(w, "Press Ctrl-C to stop; then 'cbdc audit %s' checks the journal.\n", cfg.DataDir)
 }
 
-func printReplicatedSandbox(w io.Writer, cfg sandboxConfig, cluster *sandbox.Cluster, banks []*sandbox.Bank) {
+// printReplicatedSandbox is printSandbox for a sandbox of replicas.
+func printReplicatedSandbox(w io.Writer, cfg sandboxConfig, cluster *sandbox.Cluster, banks []*sandbox.Bank, more []string) {
 	reps := cluster.Replicas()
 	fmt.Fprintf(w, "cbdc sandbox: the central ledger is running as %d replicas kept in step by Raft, with %d intermediaries:\n", len(reps), len(banks))
 	var dirs []string
@@ -300,6 +307,9 @@ func printReplicatedSandbox(w io.Writer, cfg sandboxConfig, cluster *sandbox.Clu
 	}
 	fmt.Fprintf(w, "Try: cbdc wallet new, then cbdc wallet register -bank %s -name NAME -person ID\n", banks[0].WalletURL())
 	fmt.Fprintf(w, "Offline: the leader settles purses' vouchers (policy: %s)\n", cfg.Offline.summary())
+	for _, l := range more {
+		fmt.Fprintln(w, l)
+	}
 	fmt.Fprintf(w, "Press Ctrl-C to stop; then 'cbdc audit %s' checks the journals and compares their heads.\n", strings.Join(dirs, " "))
 }
 
