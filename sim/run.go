@@ -184,8 +184,9 @@ func drawPlan(sc *Scenario) ([]Payment, error) {
 }
 
 // maxSignedAhead bounds the payments signed before a run starts (about
-// 250 bytes each while they wait to be sent): a plan longer than this, such as a closed loop bounded
-// by its duration, signs each payment as it is made.
+// 250 bytes each while they wait to be sent): a plan longer than this,
+// such as a closed loop bounded by its duration, signs each payment as it
+// is made.
 var maxSignedAhead = 500_000
 
 // signAhead signs the plan's payments before the run starts, on every
@@ -204,7 +205,11 @@ func (r *runner) signAhead(ctx context.Context) {
 		wg.Go(func() {
 			for n := int(next.Add(1)) - 1; n < len(r.plan) && ctx.Err() == nil; n = int(next.Add(1)) - 1 {
 				s, _, to := r.parties(r.plan[n])
-				r.signed[n], _ = s.SignedPay(payID(n), r.w.parties[to].Address, r.plan[n].Amount)
+				// One that cannot be encoded now is signed when it is
+				// made, and that reports the error as the payment's.
+				if msg, err := s.SignedPay(payID(n), r.w.parties[to].Address, r.plan[n].Amount); err == nil {
+					r.signed[n] = msg
+				}
 			}
 		})
 	}
