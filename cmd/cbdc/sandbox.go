@@ -159,11 +159,7 @@ func (c *SandboxCommand) Run(ctx context.Context) (err error) {
 		return err
 	}
 	defer stopDemo()
-	var demoLines []string
-	if demoURL != "" {
-		demoLines = append(demoLines, fmt.Sprintf("Demo: open %s in a browser", demoURL))
-	}
-	printSandbox(c.stdout, c.cfg, dir, banks, append(demoLines, c.roomLines(demoURL)...))
+	printSandbox(c.stdout, c.cfg, dir, banks, c.demoLines(demoURL, ""))
 	printTotalsEvery(ctx, c.stdout, "sandbox", c.cfg.Every, central.Ledger)
 	return nil
 }
@@ -202,11 +198,7 @@ func (c *SandboxCommand) runReplicated(ctx context.Context, m *metrics.Metrics, 
 		return err
 	}
 	defer stopDemo()
-	var demoLines []string
-	if demoURL != "" {
-		demoLines = append(demoLines, fmt.Sprintf("Demo: open %s in a browser; its overview shows the replicas and stops the leader", demoURL))
-	}
-	printReplicatedSandbox(c.stdout, c.cfg, cluster, banks, append(demoLines, c.roomLines(demoURL)...))
+	printReplicatedSandbox(c.stdout, c.cfg, cluster, banks, c.demoLines(demoURL, "; its overview shows the replicas and stops the leader"))
 	printTotalsEvery(ctx, c.stdout, "sandbox", c.cfg.Every, cluster)
 	return nil
 }
@@ -227,13 +219,18 @@ func (c *SandboxCommand) demoTLS() *tls.Config {
 	return c.room.tls
 }
 
-// roomLines tell the presenter where phones join.
-func (c *SandboxCommand) roomLines(demoURL string) []string {
-	if c.room == nil || demoURL == "" {
+// demoLines tell where the demo is, with more said of it, and where the
+// room's phones join; none without a demo.
+func (c *SandboxCommand) demoLines(demoURL, more string) []string {
+	if demoURL == "" {
 		return nil
 	}
-	return []string{fmt.Sprintf("Room: phones on this network join at %sjoin (it shows how to trust the room's authority, %s, and each bank's wallet app as a QR code)",
-		demoURL, filepath.Join(c.room.dir, caCertFile))}
+	lines := []string{fmt.Sprintf("Demo: open %s in a browser%s", demoURL, more)}
+	if c.room != nil {
+		lines = append(lines, fmt.Sprintf("Room: phones on this network join at %sjoin (it shows how to trust the room's authority, %s, and each bank's wallet app as a QR code)",
+			demoURL, filepath.Join(c.room.dir, caCertFile)))
+	}
+	return lines
 }
 
 // banksConfig is how the sandbox serves its banks, whichever ledger they
