@@ -114,15 +114,15 @@ func Open(ctx context.Context, cfg Config) (*Bank, error) {
 		floatKick: make(chan struct{}, 1)}
 	b.led = commitWatch{Ledger: cfg.Ledger, h: &b.health}
 	b.logs = loglimit.New(b.log, cfg.LogEvery, time.Now)
-	b.sigs = newSigChecker()
+	b.sigs = cfg.SignatureChecker.attach()
 	b.feed.init()
 	if err := b.load(); err != nil {
-		b.sigs.close()
+		cfg.SignatureChecker.detach()
 		st.close()
 		return nil, err
 	}
 	if err := b.openPurses(ctx); err != nil {
-		b.sigs.close()
+		cfg.SignatureChecker.detach()
 		st.close()
 		return nil, err
 	}
@@ -144,7 +144,7 @@ func (b *Bank) Close() error {
 		b.stop()
 		b.feed.close()
 		b.wg.Wait()
-		b.sigs.close()
+		b.cfg.SignatureChecker.detach()
 		if cerr := b.st.close(); cerr != nil {
 			err = fmt.Errorf("intermediary: close: %w", cerr)
 		}

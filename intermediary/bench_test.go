@@ -32,7 +32,8 @@ type payNet struct {
 	replicas []*replica.Replica // a replicated ledger's group; none for a lone one
 	banks    []*intermediary.Bank
 	servers  []*httptest.Server
-	wallets  *walletsProc // the connected wallets, in their own process
+	wallets  *walletsProc                   // the connected wallets, in their own process
+	sigs     *intermediary.SignatureChecker // shared by the banks, as in a sandbox
 }
 
 var (
@@ -117,7 +118,7 @@ func newPayNet(wallets, banks, connected, replicas int) (*payNet, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &payNet{dir: dir}
+	n := &payNet{dir: dir, sigs: intermediary.NewSignatureChecker()}
 	if replicas > 1 {
 		err = n.openReplicas(replicas)
 	} else {
@@ -198,7 +199,7 @@ func (n *payNet) addBank(ctx context.Context, id ledger.AccountID, keys []ed2551
 		bl = followLeader{n.replicas, id}
 	}
 	bank, err := intermediary.Open(ctx, intermediary.Config{ID: id, Ledger: bl,
-		Path: filepath.Join(n.dir, string(id)+".db"), HolderKey: testHolderKey, AdminToken: testAdminToken})
+		Path: filepath.Join(n.dir, string(id)+".db"), HolderKey: testHolderKey, AdminToken: testAdminToken, SignatureChecker: n.sigs})
 	if err != nil {
 		return err
 	}

@@ -106,6 +106,11 @@ type Config struct {
 	// AdminToken is the bearer token of the admin API; required.
 	AdminToken string
 
+	// SignatureChecker checks the wallets' signatures; the banks of one
+	// process share one, so that their instructions are checked in the
+	// same batches. Nil: the bank has one of its own.
+	SignatureChecker *SignatureChecker
+
 	Logger *slog.Logger
 	Now    func() time.Time
 
@@ -136,6 +141,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.RateBurst == 0 {
 		c.RateBurst = DefaultRateBurst
+	}
+	if c.SignatureChecker == nil {
+		c.SignatureChecker = NewSignatureChecker()
 	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = DefaultMaxInFlight

@@ -291,9 +291,20 @@ func adminCall(t *testing.T, method, url, body string, out any) int {
 // reopenBank opens a bank again over the file an earlier one used.
 func (n *testNet) reopenBank(id string, old *testBank) *testBank {
 	n.t.Helper()
+	return n.reopenBankWith(id, old, nil)
+}
+
+// reopenBankWith opens a closed bank again on its file, its configuration
+// changed by tweak when not nil.
+func (n *testNet) reopenBankWith(id string, old *testBank, tweak func(*intermediary.Config)) *testBank {
+	n.t.Helper()
 	aid := ledger.AccountID(id)
-	b, err := intermediary.Open(n.ctx, intermediary.Config{ID: aid, Ledger: n.ledger.Intermediary(aid),
-		Path: filepath.Join(n.dir, id+".db"), HolderKey: testHolderKey, AdminToken: testAdminToken, RatePerSecond: 1000, RateBurst: 1000})
+	cfg := intermediary.Config{ID: aid, Ledger: n.ledger.Intermediary(aid),
+		Path: filepath.Join(n.dir, id+".db"), HolderKey: testHolderKey, AdminToken: testAdminToken, RatePerSecond: 1000, RateBurst: 1000}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	b, err := intermediary.Open(n.ctx, cfg)
 	if err != nil {
 		n.t.Fatal(err)
 	}

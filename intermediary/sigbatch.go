@@ -51,6 +51,42 @@ type sigCheck struct {
 	ok chan bool
 }
 
+// SignatureChecker checks wallets' signatures in batches. The banks of one
+// process share one (Config.SignatureChecker), so that instructions
+// arriving at any of them together are checked in one batch: a batch costs
+// less per signature the more it holds, and a sandbox's banks each see a
+// fraction of its traffic. Its goroutines run while a bank uses it.
+type SignatureChecker struct {
+	mu    sync.Mutex
+	users int
+	c     *sigChecker
+}
+
+// NewSignatureChecker returns a checker for banks to share.
+func NewSignatureChecker() *SignatureChecker { return &SignatureChecker{} }
+
+// attach starts the checker for one more bank.
+func (s *SignatureChecker) attach() *sigChecker {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.users == 0 {
+		s.c = newSigChecker()
+	}
+	s.users++
+	return s.c
+}
+
+// detach lets go of what attach returned; the last bank to leave stops
+// the checker.
+func (s *SignatureChecker) detach() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.users--; s.users == 0 {
+		s.c.close()
+		s.c = nil
+	}
+}
+
 // sigChecker runs checking goroutines fed from one queue.
 type sigChecker struct {
 	queue chan *sigCheck
@@ -64,6 +100,7 @@ func newSigChecker() *sigChecker {
 	c.pool.New = func() any { return &sigCheck{ok: make(chan bool, 1)} }
 	// One checker per two cores: a checker alone reaches about 50,000
 	// signatures a second here, and fewer checkers make larger batches.
+	// The banks of a process share them (SignatureChecker).
 	for range max(1, runtime.GOMAXPROCS(0)/2) {
 		c.wg.Go(c.run)
 	}

@@ -40,6 +40,11 @@ type BankConfig struct {
 	Rate     float64 // instructions a second a wallet may send; the bank's default when 0
 	Burst    int
 
+	// SignatureChecker is shared by the banks of one process, so their
+	// wallets' signatures are checked in the same batches; nil: the
+	// bank's own.
+	SignatureChecker *intermediary.SignatureChecker
+
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics // the process's registry, served at /metrics; nil: none
 }
@@ -98,7 +103,7 @@ func StartBank(ctx context.Context, c BankConfig) (*Bank, error) {
 	b, err := intermediary.Open(ctx, intermediary.Config{ID: c.ID, Ledger: c.Ledger, Path: filepath.Join(c.DataDir, "bank.db"),
 		HolderKey: c.HolderKey, AdminToken: token, Origins: c.Origins, RatePerSecond: c.Rate, RateBurst: c.Burst,
 		MaxWaitingPerAddress: c.Waiting, Logger: c.Logger, Offline: c.Offline, OfflineKey: c.OfflineKey,
-		OnRequest: c.Metrics.OnRequest(string(c.ID))})
+		SignatureChecker: c.SignatureChecker, OnRequest: c.Metrics.OnRequest(string(c.ID))})
 	if err != nil {
 		ln.Close()
 		return nil, err

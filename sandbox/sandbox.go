@@ -124,6 +124,7 @@ func startBanks(ctx context.Context, cfg Config, reach func(id ledger.AccountID,
 	if err != nil {
 		return nil, err
 	}
+	sigs := intermediary.NewSignatureChecker()
 	for i := 1; i <= cfg.Banks; i++ {
 		id := BankID(i)
 		dir := filepath.Join(cfg.Dir, string(id))
@@ -133,7 +134,7 @@ func startBanks(ctx context.Context, cfg Config, reach func(id ledger.AccountID,
 		}
 		b, err := StartBank(ctx, BankConfig{ID: id, Ledger: bl.ledger, DataDir: dir, HolderKey: holderKey,
 			Offline: bl.offline, OfflineKey: bl.offlineKey, Listen: cfg.BankListen(i), TLS: cfg.TLS,
-			Origins: cfg.Origins, Rate: cfg.Rate, Burst: cfg.Burst, Logger: cfg.Logger, Metrics: cfg.Metrics})
+			Origins: cfg.Origins, Rate: cfg.Rate, Burst: cfg.Burst, SignatureChecker: sigs, Logger: cfg.Logger, Metrics: cfg.Metrics})
 		if err != nil {
 			return banks, err
 		}
