@@ -110,18 +110,30 @@ func (l *Ledger) feedRecent(n uint32, from, to uint64, limit int) ([]Event, uint
 	if first := l.recent[from%recentRecords]; first == nil || first.seq != from || to-from >= recentRecords {
 		return nil, 0, false
 	}
-	var events []Event
-	for seq := from; seq <= to; seq++ {
+	// Counted first, so the page is allocated once at its size: banks
+	// following the head ask for a few events at a time, thousands of
+	// times a second. The second pass stops at the last one counted.
+	count, last := 0, uint64(0)
+	for seq := from; seq <= to && count < limit; seq++ {
 		r := l.recent[seq%recentRecords]
 		if r == nil || r.seq != seq {
 			return nil, 0, false // overwritten meanwhile cannot happen under the lock, but be sure
 		}
 		if l.view.concerns(r, n) {
-			events = append(events, l.view.event(r))
-			if len(events) == limit {
-				return events, seq + 1, true
-			}
+			count, last = count+1, seq
 		}
+	}
+	if count == 0 {
+		return nil, to + 1, true
+	}
+	events := make([]Event, 0, count)
+	for seq := from; seq <= last; seq++ {
+		if r := l.recent[seq%recentRecords]; l.view.concerns(r, n) {
+			events = append(events, l.view.event(r))
+		}
+	}
+	if count == limit {
+		return events, last + 1, true
 	}
 	return events, to + 1, true
 }

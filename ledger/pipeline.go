@@ -70,11 +70,21 @@ type waiter struct {
 	res result
 }
 
+// firstChunkCap is the room a batch's first chunk starts with. Under light
+// load a batch holds a few records, and a whole chunk's 16 KiB for each
+// was most of what a payment allocated; a larger batch grows it, and its
+// later chunks start whole.
+const firstChunkCap = 2 << 10
+
 func (b *batch) add(seq uint64, enc []byte) {
 	n := len(b.chunks)
 	if n == 0 || len(b.chunks[n-1]) >= chunkTarget {
+		size := chunkTarget + 512
+		if n == 0 {
+			size = firstChunkCap
+		}
 		b.keys = append(b.keys, seq)
-		b.chunks = append(b.chunks, make([]byte, 0, chunkTarget+512))
+		b.chunks = append(b.chunks, make([]byte, 0, size))
 		n++
 	}
 	b.chunks[n-1] = appendChunkEntry(b.chunks[n-1], enc)
