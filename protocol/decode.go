@@ -32,7 +32,8 @@ import (
 // string, valid or not, so the error can echo it.
 func ReadEnvelope(data []byte) (Envelope, *Error) {
 	var env Envelope
-	ms, err := members(data)
+	var buf [8]member
+	ms, err := members(data, buf[:0])
 	if errors.Is(err, errNotObject) {
 		return env, Errorf(CodeBadMessage, "not a JSON message envelope: a message is one JSON object, got "+jsonKind(bytes.TrimSpace(data)))
 	}
@@ -90,7 +91,8 @@ func ReadBody(raw json.RawMessage, m any) error {
 	if len(raw) == 0 || isNull(raw) {
 		return Errorf(CodeBadMessage, "the message has no body; this message type needs one")
 	}
-	ms, err := members(raw)
+	var buf [8]member
+	ms, err := members(raw, buf[:0])
 	if errors.Is(err, errNotObject) {
 		return Errorf(CodeBadMessage, "the body must be a JSON object, got "+jsonKind(raw))
 	}
@@ -130,9 +132,10 @@ type member struct {
 var errNotObject = errors.New("not a JSON object")
 
 // members splits data, which must be exactly one JSON object, into its
-// members in order. A name that appears twice is an error. The values
-// are slices of data.
-func members(data []byte) ([]member, error) {
+// members in order, appended to out (the caller's room on its stack, as
+// every message is read this way). A name that appears twice is an error.
+// The values are slices of data.
+func members(data []byte, out []member) ([]member, error) {
 	if !json.Valid(data) {
 		var raw json.RawMessage
 		return nil, syntaxError(json.Unmarshal(data, &raw))
@@ -141,7 +144,6 @@ func members(data []byte) ([]member, error) {
 	if data[i] != '{' {
 		return nil, errNotObject
 	}
-	out := make([]member, 0, 8)
 	for i = skipSpace(data, i+1); data[i] != '}'; i = skipSpace(data, i) {
 		if data[i] == ',' {
 			i = skipSpace(data, i+1)

@@ -241,7 +241,7 @@ func FuzzMembers(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var want map[string]json.RawMessage
 		werr := json.Unmarshal(data, &want)
-		ms, err := members(data)
+		ms, err := members(data, nil)
 		if err != nil {
 			if werr == nil && !strings.Contains(err.Error(), "appears twice") && !errors.Is(err, errNotObject) {
 				t.Fatalf("members(%q) = %v; encoding/json reads it", data, err)

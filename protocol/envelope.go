@@ -84,7 +84,16 @@ func Encode(typ, id string, body any) ([]byte, error) {
 	if !plain(typ) || !plain(id) {
 		return encodeSlow(typ, id, body)
 	}
-	b := make([]byte, 0, 128)
+	var raw []byte
+	if body != nil {
+		var err error
+		if raw, err = json.Marshal(body); err != nil {
+			return nil, fmt.Errorf("protocol: encode %s: %w", typ, err)
+		}
+	}
+	// One allocation of the envelope's size: every answer and
+	// notification a bank sends is built here.
+	b := make([]byte, 0, len(`{"v":1,"type":"","id":"","body":}`)+len(typ)+len(id)+len(raw))
 	b = append(b, `{"v":`...)
 	b = strconv.AppendInt(b, Version, 10)
 	b = append(b, `,"type":"`...)
@@ -96,10 +105,6 @@ func Encode(typ, id string, body any) ([]byte, error) {
 		b = append(b, '"')
 	}
 	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			return nil, fmt.Errorf("protocol: encode %s: %w", typ, err)
-		}
 		b = append(b, `,"body":`...)
 		b = append(b, raw...)
 	}
