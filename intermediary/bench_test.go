@@ -71,7 +71,8 @@ func TestMain(m *testing.M) {
 // µs-cpu/payment (the CPU of this process, the banks' and the ledger's,
 // over the payments made), µs-cpu/payment-wallets (the wallets' process),
 // heap-MB (this process's live heap after a collection, every wallet
-// still connected) and goroutines (this process's).
+// still connected) and goroutines (this process's); B/op and allocs/op
+// are this process's allocations a payment.
 func BenchmarkPayments(b *testing.B) {
 	for _, s := range []struct{ wallets, banks, connected int }{{100_000, 5, 5_000}} {
 		name := fmt.Sprintf("wallets=%d,banks=%d,connected=%d", s.wallets, s.banks, s.connected)
@@ -258,6 +259,7 @@ func (n *payNet) runOpen(b *testing.B, rate int) {
 // run has the wallets presign b.N payments, then make them while it
 // measures; every payment must be made.
 func (n *payNet) run(b *testing.B, closed bool, rate int) {
+	b.ReportAllocs() // this process's: the banks' and the ledger's, a payment
 	if _, err := n.wallets.call(walletsCommand{Op: "sign", Count: b.N, Closed: closed}); err != nil {
 		b.Fatal(err)
 	}
