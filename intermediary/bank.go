@@ -82,9 +82,10 @@ type Wallet struct {
 
 	key atomic.Pointer[sigKey] // pub decompressed for signature checks, once first needed
 
-	setMu      sync.Mutex // protects the fields below
+	setMu      sync.Mutex // protects waterfall, autoCharge and rate
 	waterfall  bool
 	autoCharge bool
+	forged     atomic.Bool // it sent a signature that failed: its own are checked alone (in padding, not under setMu)
 	rate       tokenBucket
 }
 

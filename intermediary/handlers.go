@@ -69,7 +69,14 @@ func (c walletCall) instruction(typ, id string, body json.RawMessage, m protocol
 	if err != nil {
 		return nil, err
 	}
-	if !c.b.sigs.check(key, protocol.SigningBytes(typ, c.w.addr, id, m.SignedFields()...), m.Sig()) {
+	// A wallet that has sent a forged signature is checked alone from
+	// then on: one bad signature sends a whole batch, other wallets' and
+	// other banks' among them, to be checked one by one, and forged
+	// instructions are not rate limited (a victim's rate is not theirs
+	// to use up).
+	alone := c.w.forged.Load()
+	if !c.b.sigs.check(key, protocol.SigningBytes(typ, c.w.addr, id, m.SignedFields()...), m.Sig(), alone) {
+		c.w.forged.Store(true)
 		return nil, fail(protocol.CodeBadSignature, "the %s instruction's signature does not verify with the wallet's key", typ)
 	}
 	if !c.w.allow(c.b.now(), c.b.cfg.RatePerSecond, float64(c.b.cfg.RateBurst)) {

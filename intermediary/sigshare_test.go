@@ -12,17 +12,22 @@ import (
 )
 
 // Banks sharing a signature checker check their wallets' instructions in
-// the same batches: a forged signature at one bank, in a batch with good
-// ones from another, is refused alone, and no good one is.
+// the same batches: a forged signature at one bank, among good ones from
+// another, is refused, and no good one is. A wallet that has forged one
+// is checked alone from then on, so its forgeries no longer send the
+// batches of others to be checked one by one; it is still served.
 func TestSignatureChecker_SharedBatchesRefuseOnlyTheForged(t *testing.T) {
 	shared := intermediary.NewSignatureChecker()
 	n := newTestNet(t, 2, func(c *intermediary.Config) { c.SignatureChecker = shared })
+	if !intermediary.SharesSignatureChecker(n.banks["bank-1"].Bank, n.banks["bank-2"].Bank) {
+		t.Fatal("two banks given one checker check on two")
+	}
 	alice := n.register("bank-1", "Alice", "P-ALICE")
 	bob := n.register("bank-2", "Bob", "P-BOB")
 	carol := n.register("bank-2", "Carol", "P-CAROL")
 	malloryKey := newKey(t)
-	n.registerKey("bank-1", "Mallory", "P-MALLORY", malloryKey)
-	for _, w := range []*wallet.Client{alice, bob} {
+	malloryWallet := n.registerKey("bank-1", "Mallory", "P-MALLORY", malloryKey)
+	for _, w := range []*wallet.Client{alice, bob, malloryWallet} {
 		if _, err := w.Withdraw(n.ctx, "", 20_000); err != nil {
 			t.Fatal(err)
 		}
@@ -33,6 +38,16 @@ func TestSignatureChecker_SharedBatchesRefuseOnlyTheForged(t *testing.T) {
 	if env := mallory.hello(malloryKey); env.Type != protocol.TypeWelcome {
 		t.Fatalf("hello = %s %s", env.Type, env.Body)
 	}
+	forge := func(id string) {
+		m := &protocol.Pay{To: carol.Address(), Amount: 1}
+		protocol.Sign(malloryKey, protocol.TypePay, mallory.addr, id, m)
+		m.Amount = 5_000 // signed 1, asks 5,000
+		mallory.sendMsg(protocol.TypePay, id, m)
+	}
+	forge("first")
+	mallory.expectError("first", protocol.CodeBadSignature)
+	aloneBefore := intermediary.SignaturesCheckedAlone(n.banks["bank-1"].Bank)
+
 	const good, forged = 30, 20
 	var wg sync.WaitGroup
 	for i := range good {
@@ -47,10 +62,7 @@ func TestSignatureChecker_SharedBatchesRefuseOnlyTheForged(t *testing.T) {
 			}
 		})
 		if i < forged {
-			m := &protocol.Pay{To: carol.Address(), Amount: 1}
-			protocol.Sign(malloryKey, protocol.TypePay, mallory.addr, fmt.Sprintf("m%d", i), m)
-			m.Amount = 5_000 // signed 1, asks 5,000
-			mallory.sendMsg(protocol.TypePay, fmt.Sprintf("m%d", i), m)
+			forge(fmt.Sprintf("m%d", i))
 		}
 	}
 	refused := map[string]bool{}
@@ -67,7 +79,14 @@ func TestSignatureChecker_SharedBatchesRefuseOnlyTheForged(t *testing.T) {
 	if len(refused) != forged {
 		t.Errorf("%d distinct forged payments refused, want %d", len(refused), forged)
 	}
-	if got, want := balance(t, n.ctx, carol)-before, int64(good*110); got != want {
+	if got := intermediary.SignaturesCheckedAlone(n.banks["bank-1"].Bank) - aloneBefore; got != forged {
+		t.Errorf("%d of the forger's next %d signatures were checked alone, want all", got, forged)
+	}
+	mallory.pay("honest", carol.Address(), 7)
+	if env := mallory.read(); env.Type != protocol.TypePaid || env.ID != "honest" {
+		t.Errorf("the forger's honest payment was answered %s %s, want paid", env.Type, env.Body)
+	}
+	if got, want := balance(t, n.ctx, carol)-before, int64(good*110+7); got != want {
 		t.Errorf("Carol received %d, want %d: exactly the good payments", got, want)
 	}
 }
@@ -98,6 +117,9 @@ func TestSignatureChecker_OutlivesTheBanksThatLeave(t *testing.T) {
 	// of the shared checker's banks leave and one comes back.
 	alone := n.addBank("bank-4", nil)
 	delete(n.banks, "bank-4")
+	if intermediary.SharesSignatureChecker(alone.Bank, n.banks["bank-1"].Bank) {
+		t.Error("a bank given no checker checks on another's")
+	}
 	alone.srv.Close()
 	if err := alone.Close(); err != nil {
 		t.Fatal(err)
