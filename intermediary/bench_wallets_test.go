@@ -2,7 +2,7 @@ package intermediary_test
 
 import (
 	"bufio"
-	"context"
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/json"
@@ -13,13 +13,14 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/protocol"
-	"github.com/digital-yen/cbdc-sandbox/wallet"
+	"github.com/gorilla/websocket"
 )
 
 // The payments benchmark's wallets run in a process of their own: the
@@ -157,19 +158,49 @@ func walletsProcess() int {
 }
 
 // benchWallets are the connected wallets and what they are to pay next.
+// Each is a lean client: the websocket, signed in, and one goroutine that
+// reads it. The reader finds an answer's type and id where the bank's
+// encoder puts them (the envelope's first members) instead of decoding
+// the JSON, skips notifications, and in the closed loop sends the
+// wallet's next payment itself; so the wallets' process spends its CPU
+// on what a phone would: sending, and reading what arrives.
 type benchWallets struct {
-	clients   []*wallet.Client
+	conns     []*leanWallet
 	addresses []string // every registered wallet
 	pays      []payment
+	perConn   [][]int // closed loop: each connection's payments, in order
 	closed    bool
 	runs      int
 }
 
 // payment is one presigned instruction of a connected wallet.
 type payment struct {
-	client int
-	id     string
-	msg    []byte
+	conn int
+	msg  []byte
+}
+
+// leanWallet is one connected wallet.
+type leanWallet struct {
+	conn *websocket.Conn
+	key  ed25519.PrivateKey
+	addr string
+	wmu  sync.Mutex // writes: the reader's (closed loop) and the scheduler's (open loop)
+	run  atomic.Pointer[benchRun]
+}
+
+// benchRun is one run's book: when each payment was sent or due, its
+// latency once answered, and what failed.
+type benchRun struct {
+	ws      *benchWallets
+	prefix  string // the request ids' "b<run>-"
+	closed  bool
+	start   time.Time
+	every   time.Duration   // open loop: payment i is due at start + i×every
+	sent    []atomic.Int64  // closed loop: when payment i was sent, ns since start
+	lat     []time.Duration // written once, by the reader that saw the answer
+	next    []atomic.Int32  // closed loop: each connection's next payment in perConn
+	pending sync.WaitGroup
+	f       failures
 }
 
 func (ws *benchWallets) do(c walletsCommand) (walletsAnswer, error) {
@@ -179,10 +210,7 @@ func (ws *benchWallets) do(c walletsCommand) (walletsAnswer, error) {
 	case "sign":
 		return walletsAnswer{}, ws.presign(c.Count, c.Closed)
 	case "go":
-		if ws.closed {
-			return ws.runClosed(), nil
-		}
-		return ws.runOpen(c.Rate), nil
+		return ws.run(c.Rate), nil
 	}
 	return walletsAnswer{}, fmt.Errorf("no command %q", c.Op)
 }
@@ -193,8 +221,7 @@ func (ws *benchWallets) connect(c walletsCommand) error {
 	for i := range ws.addresses {
 		ws.addresses[i] = protocol.WalletAddress(benchKey(i).Public().(ed25519.PublicKey), benchBankID(i/perBank))
 	}
-	ws.clients = make([]*wallet.Client, c.Connected)
-	ctx := context.Background()
+	ws.conns = make([]*leanWallet, c.Connected)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var first error
@@ -205,17 +232,149 @@ func (ws *benchWallets) connect(c walletsCommand) error {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			cl, err := wallet.Dial(ctx, url, benchKey(w), wallet.DialOptions{Events: 16})
+			lw, err := dialLean(url, benchKey(w), ws.addresses[w])
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil && first == nil {
 				first = err
 			}
-			ws.clients[i] = cl
+			ws.conns[i] = lw
 		})
 	}
 	wg.Wait()
-	return first
+	if first != nil {
+		return first
+	}
+	for _, lw := range ws.conns {
+		go lw.read()
+	}
+	return nil
+}
+
+// dialLean opens a wallet's session: the bank's challenge, the wallet's
+// signed hello, the bank's welcome.
+func dialLean(url string, key ed25519.PrivateKey, addr string) (*leanWallet, error) {
+	conn, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var env protocol.Envelope
+	var ch protocol.Challenge
+	if _, data, err := conn.ReadMessage(); err != nil {
+		conn.Close()
+		return nil, err
+	} else if json.Unmarshal(data, &env) != nil || env.Type != protocol.TypeChallenge || json.Unmarshal(env.Body, &ch) != nil {
+		conn.Close()
+		return nil, fmt.Errorf("bench: the bank opened with %q, not a challenge", data)
+	}
+	pub := key.Public().(ed25519.PublicKey)
+	hello, err := protocol.Encode(protocol.TypeHello, "hello", protocol.Hello{PublicKey: pub, Challenge: ch.Challenge,
+		Signature: ed25519.Sign(key, protocol.SessionBytes(ch.Bank, ch.Challenge, pub))})
+	if err == nil {
+		err = conn.WriteMessage(websocket.TextMessage, hello)
+	}
+	for err == nil {
+		var data []byte
+		if _, data, err = conn.ReadMessage(); err != nil {
+			break
+		}
+		if json.Unmarshal(data, &env) == nil && env.ID == "hello" {
+			if env.Type != protocol.TypeWelcome {
+				err = fmt.Errorf("bench: hello answered %s", data)
+			}
+			break
+		}
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	conn.SetReadDeadline(time.Time{})
+	return &leanWallet{conn: conn, key: key, addr: addr}, nil
+}
+
+func (lw *leanWallet) send(msg []byte) error {
+	lw.wmu.Lock()
+	defer lw.wmu.Unlock()
+	return lw.conn.WriteMessage(websocket.TextMessage, msg)
+}
+
+// answerTo finds an answer's type and id at the head of what the bank's
+// encoder writes, {"v":1,"type":"T","id":"I",...}; ok is false for a
+// message without an id (a notification).
+func answerTo(data []byte) (typ, id string, ok bool) {
+	rest, found := bytes.CutPrefix(data, []byte(`{"v":1,"type":"`))
+	if !found {
+		return "", "", false
+	}
+	i := bytes.IndexByte(rest, '"')
+	if i < 0 {
+		return "", "", false
+	}
+	typ, rest = string(rest[:i]), rest[i+1:]
+	if rest, found = bytes.CutPrefix(rest, []byte(`,"id":"`)); !found {
+		return "", "", false
+	}
+	if i = bytes.IndexByte(rest, '"'); i < 0 {
+		return "", "", false
+	}
+	return typ, string(rest[:i]), true
+}
+
+// read takes what the bank sends until the connection ends.
+func (lw *leanWallet) read() {
+	for {
+		_, data, err := lw.conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		typ, id, ok := answerTo(data)
+		r := lw.run.Load()
+		if !ok || r == nil || !strings.HasPrefix(id, r.prefix) {
+			continue // a notification, or an answer from before this run
+		}
+		i, err := strconv.Atoi(id[len(r.prefix):])
+		if err != nil || i < 0 || i >= len(r.lat) {
+			continue
+		}
+		r.answered(i, typ, data)
+	}
+}
+
+// answered books payment i's answer and, in the closed loop, sends its
+// connection's next payment.
+func (r *benchRun) answered(i int, typ string, data []byte) {
+	now := time.Since(r.start)
+	if r.closed {
+		r.lat[i] = now - time.Duration(r.sent[i].Load())
+	} else {
+		r.lat[i] = now - time.Duration(i)*r.every
+	}
+	if typ != protocol.TypePaid {
+		r.f.note(fmt.Errorf("payment %d answered %s", i, data))
+	}
+	if r.closed {
+		r.sendNext(r.ws.pays[i].conn)
+	}
+	r.pending.Done()
+}
+
+// sendNext sends connection c's next payment in the closed loop, if any.
+func (r *benchRun) sendNext(c int) {
+	k := int(r.next[c].Add(1)) - 1
+	if k >= len(r.ws.perConn[c]) {
+		return
+	}
+	i := r.ws.perConn[c][k]
+	r.sent[i].Store(int64(time.Since(r.start)))
+	if err := r.ws.conns[c].send(r.ws.pays[i].msg); err != nil {
+		// This connection's payments cannot be made: fail them all.
+		for ; k < len(r.ws.perConn[c]); k = int(r.next[c].Add(1)) - 1 {
+			r.f.note(err)
+			r.pending.Done()
+		}
+	}
 }
 
 // presign signs count payments to random wallets at any bank; closed
@@ -225,70 +384,77 @@ func (ws *benchWallets) presign(count int, closed bool) error {
 	ws.runs++
 	rng := rand.New(rand.NewPCG(uint64(ws.runs), 1))
 	ws.pays, ws.closed = make([]payment, count), closed
+	ws.perConn = make([][]int, len(ws.conns))
 	for i := range ws.pays {
-		ci := i % len(ws.clients)
+		ci := i % len(ws.conns)
 		if !closed {
-			ci = rng.IntN(len(ws.clients))
+			ci = rng.IntN(len(ws.conns))
 		}
-		c := ws.clients[ci]
+		lw := ws.conns[ci]
 		to := ws.addresses[rng.IntN(len(ws.addresses))]
-		for to == c.Address() {
+		for to == lw.addr {
 			to = ws.addresses[rng.IntN(len(ws.addresses))]
 		}
 		id := fmt.Sprintf("b%d-%d", ws.runs, i)
-		msg, err := c.SignedPay(id, to, 1)
+		m := &protocol.Pay{To: to, Amount: 1}
+		protocol.Sign(lw.key, protocol.TypePay, lw.addr, id, m)
+		msg, err := protocol.Encode(protocol.TypePay, id, m)
 		if err != nil {
 			return err
 		}
-		ws.pays[i] = payment{ci, id, msg}
+		ws.pays[i] = payment{ci, msg}
+		ws.perConn[ci] = append(ws.perConn[ci], i)
 	}
 	return nil
 }
 
-// runClosed makes the presigned payments, one in flight per connected
-// wallet.
-func (ws *benchWallets) runClosed() walletsAnswer {
-	lat := make([][]time.Duration, len(ws.clients))
-	var f failures
-	cpu0, start := processCPU(), time.Now()
-	var wg sync.WaitGroup
-	for ci := range ws.clients {
-		wg.Go(func() {
-			for i := ci; i < len(ws.pays); i += len(ws.clients) {
-				t0 := time.Now()
-				f.note(ws.pay(ws.pays[i]))
-				lat[ci] = append(lat[ci], time.Since(t0))
-			}
-		})
+// run makes the presigned payments: in the closed loop one in flight per
+// connected wallet, each sent by the reader that saw the one before
+// answered; in the open loop at rate a second, each when it is due, its
+// latency measured from then.
+func (ws *benchWallets) run(rate int) walletsAnswer {
+	r := &benchRun{ws: ws, prefix: fmt.Sprintf("b%d-", ws.runs), closed: ws.closed,
+		lat: make([]time.Duration, len(ws.pays))}
+	if rate > 0 {
+		r.every = time.Second / time.Duration(rate)
 	}
-	wg.Wait()
-	return answerOf(time.Since(start), processCPU()-cpu0, slices.Concat(lat...), &f)
-}
-
-// runOpen makes the presigned payments at rate a second, each when it is
-// due, and measures each latency from then.
-func (ws *benchWallets) runOpen(rate int) walletsAnswer {
-	lat := make([]time.Duration, len(ws.pays))
-	var f failures
-	interval := time.Second / time.Duration(rate)
-	cpu0, start := processCPU(), time.Now()
-	var wg sync.WaitGroup
-	for i := range ws.pays {
-		due := start.Add(time.Duration(i) * interval)
-		if d := time.Until(due); d > time.Millisecond {
-			time.Sleep(d)
+	if r.closed {
+		r.sent = make([]atomic.Int64, len(ws.pays))
+		r.next = make([]atomic.Int32, len(ws.conns))
+	}
+	r.pending.Add(len(ws.pays))
+	for _, lw := range ws.conns {
+		lw.run.Store(r)
+	}
+	cpu0 := processCPU()
+	r.start = time.Now()
+	if r.closed {
+		for c := range ws.conns {
+			r.sendNext(c)
 		}
-		wg.Go(func() {
-			f.note(ws.pay(ws.pays[i]))
-			lat[i] = time.Since(due)
-		})
+	} else {
+		for i, p := range ws.pays {
+			due := r.start.Add(time.Duration(i) * r.every)
+			if d := time.Until(due); d > time.Millisecond {
+				time.Sleep(d)
+			}
+			if err := ws.conns[p.conn].send(p.msg); err != nil {
+				r.f.note(err)
+				r.pending.Done()
+			}
+		}
 	}
-	wg.Wait()
-	return answerOf(time.Since(start), processCPU()-cpu0, lat, &f)
-}
-
-func (ws *benchWallets) pay(p payment) error {
-	return ws.clients[p.client].CallRaw(context.Background(), p.id, p.msg, protocol.TypePaid, nil)
+	done := make(chan struct{})
+	go func() { r.pending.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute + time.Duration(len(ws.pays))*r.every):
+		// A connection that ended takes its unanswered payments with it.
+		r.f.note(errors.New("bench: payments unanswered a minute after the last was due"))
+		r.f.count.Add(int64(len(ws.pays))) // the run is void; its figures are not reported
+		return walletsAnswer{Failed: r.f.count.Load(), First: r.f.first.Load().(string)}
+	}
+	return answerOf(time.Since(r.start), processCPU()-cpu0, r.lat, &r.f)
 }
 
 func answerOf(elapsed, cpu time.Duration, lat []time.Duration, f *failures) walletsAnswer {
@@ -300,9 +466,9 @@ func answerOf(elapsed, cpu time.Duration, lat []time.Duration, f *failures) wall
 }
 
 func (ws *benchWallets) close() {
-	for _, c := range ws.clients {
-		if c != nil {
-			c.Close()
+	for _, lw := range ws.conns {
+		if lw != nil {
+			lw.conn.Close()
 		}
 	}
 }
