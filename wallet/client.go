@@ -62,17 +62,42 @@ type DialOptions struct {
 // Dial connects to the bank at url (ws://host:port/v1/wallet) and opens a
 // session for a registered wallet.
 func Dial(ctx context.Context, url string, key ed25519.PrivateKey, opts DialOptions) (*Client, error) {
-	return open(ctx, url, key, opts, protocol.TypeHello, func(ch protocol.Challenge, pub []byte, sig []byte) any {
-		return protocol.Hello{PublicKey: pub, Challenge: ch.Challenge, Signature: sig}
-	})
+	c, err := connect(ctx, url, key, opts, protocol.TypeHello, hello)
+	if err != nil {
+		return nil, err
+	}
+	go c.readLoop()
+	return c, nil
+}
+
+// OpenSession opens a session for a registered wallet as Dial does, and
+// returns the websocket for the caller to drive itself, such as a load
+// generator that reads answers its own way. Messages the bank pushes
+// before its welcome are dropped.
+func OpenSession(ctx context.Context, url string, key ed25519.PrivateKey, opts DialOptions) (*websocket.Conn, protocol.Welcome, error) {
+	opts.Events = 1
+	c, err := connect(ctx, url, key, opts, protocol.TypeHello, hello)
+	if err != nil {
+		return nil, protocol.Welcome{}, err
+	}
+	return c.conn, c.welcome, nil
+}
+
+func hello(ch protocol.Challenge, pub []byte, sig []byte) any {
+	return protocol.Hello{PublicKey: pub, Challenge: ch.Challenge, Signature: sig}
 }
 
 // Register connects to the bank at url, onboards a new customer with this
 // key as its wallet (at the bank's lowest KYC tier) and opens a session.
 func Register(ctx context.Context, url string, key ed25519.PrivateKey, name, personID string, opts DialOptions) (*Client, error) {
-	return open(ctx, url, key, opts, protocol.TypeRegister, func(ch protocol.Challenge, pub []byte, sig []byte) any {
+	c, err := connect(ctx, url, key, opts, protocol.TypeRegister, func(ch protocol.Challenge, pub []byte, sig []byte) any {
 		return protocol.Register{PublicKey: pub, Name: name, PersonID: personID, Challenge: ch.Challenge, Signature: sig}
 	})
+	if err != nil {
+		return nil, err
+	}
+	go c.readLoop()
+	return c, nil
 }
 
 // defaultDialer is websocket.DefaultDialer with its write buffers lent
@@ -82,7 +107,9 @@ func Register(ctx context.Context, url string, key ed25519.PrivateKey, name, per
 var defaultDialer = &websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: 45 * time.Second,
 	WriteBufferPool: &sync.Pool{}}
 
-func open(ctx context.Context, url string, key ed25519.PrivateKey, opts DialOptions, typ string,
+// connect dials the bank and signs in, without reading the connection
+// afterwards.
+func connect(ctx context.Context, url string, key ed25519.PrivateKey, opts DialOptions, typ string,
 	body func(protocol.Challenge, []byte, []byte) any) (*Client, error) {
 	d := opts.Dialer
 	if d == nil {
@@ -105,7 +132,6 @@ func open(ctx context.Context, url string, key ed25519.PrivateKey, opts DialOpti
 		conn.Close()
 		return nil, err
 	}
-	go c.readLoop()
 	return c, nil
 }
 
