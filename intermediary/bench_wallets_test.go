@@ -3,6 +3,7 @@ package intermediary_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/json"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/protocol"
+	"github.com/digital-yen/cbdc-sandbox/wallet"
 	"github.com/gorilla/websocket"
 )
 
@@ -166,9 +168,8 @@ func walletsProcess() int {
 // on what a phone would: sending, and reading what arrives.
 type benchWallets struct {
 	conns     []*leanWallet
-	addresses []string // every registered wallet
-	pays      []payment
-	perConn   [][]int // closed loop: each connection's payments, in order
+	addresses []string  // every registered wallet
+	pays      []payment // in the closed loop connection c makes c, c+N, c+2N, … of N connections
 	closed    bool
 	runs      int
 }
@@ -198,7 +199,7 @@ type benchRun struct {
 	every   time.Duration   // open loop: payment i is due at start + i×every
 	sent    []atomic.Int64  // closed loop: when payment i was sent, ns since start
 	lat     []time.Duration // written once, by the reader that saw the answer
-	next    []atomic.Int32  // closed loop: each connection's next payment in perConn
+	next    []atomic.Int32  // closed loop: how many payments each connection has sent
 	pending sync.WaitGroup
 	f       failures
 }
@@ -232,7 +233,7 @@ func (ws *benchWallets) connect(c walletsCommand) error {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			lw, err := dialLean(url, benchKey(w), ws.addresses[w])
+			lw, err := dialLean(url, benchKey(w))
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil && first == nil {
@@ -251,47 +252,16 @@ func (ws *benchWallets) connect(c walletsCommand) error {
 	return nil
 }
 
-// dialLean opens a wallet's session: the bank's challenge, the wallet's
-// signed hello, the bank's welcome.
-func dialLean(url string, key ed25519.PrivateKey, addr string) (*leanWallet, error) {
-	conn, _, err := websocket.DefaultDialer.Dial(url, nil)
+// dialLean opens a wallet's session, which the wallets' process then
+// reads and writes itself.
+func dialLean(url string, key ed25519.PrivateKey) (*leanWallet, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, welcome, err := wallet.OpenSession(ctx, url, key, wallet.DialOptions{})
 	if err != nil {
 		return nil, err
 	}
-	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	var env protocol.Envelope
-	var ch protocol.Challenge
-	if _, data, err := conn.ReadMessage(); err != nil {
-		conn.Close()
-		return nil, err
-	} else if json.Unmarshal(data, &env) != nil || env.Type != protocol.TypeChallenge || json.Unmarshal(env.Body, &ch) != nil {
-		conn.Close()
-		return nil, fmt.Errorf("bench: the bank opened with %q, not a challenge", data)
-	}
-	pub := key.Public().(ed25519.PublicKey)
-	hello, err := protocol.Encode(protocol.TypeHello, "hello", protocol.Hello{PublicKey: pub, Challenge: ch.Challenge,
-		Signature: ed25519.Sign(key, protocol.SessionBytes(ch.Bank, ch.Challenge, pub))})
-	if err == nil {
-		err = conn.WriteMessage(websocket.TextMessage, hello)
-	}
-	for err == nil {
-		var data []byte
-		if _, data, err = conn.ReadMessage(); err != nil {
-			break
-		}
-		if json.Unmarshal(data, &env) == nil && env.ID == "hello" {
-			if env.Type != protocol.TypeWelcome {
-				err = fmt.Errorf("bench: hello answered %s", data)
-			}
-			break
-		}
-	}
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	conn.SetReadDeadline(time.Time{})
-	return &leanWallet{conn: conn, key: key, addr: addr}, nil
+	return &leanWallet{conn: conn, key: key, addr: welcome.Wallet}, nil
 }
 
 func (lw *leanWallet) send(msg []byte) error {
@@ -300,11 +270,13 @@ func (lw *leanWallet) send(msg []byte) error {
 	return lw.conn.WriteMessage(websocket.TextMessage, msg)
 }
 
+var answerHead = fmt.Appendf(nil, `{"v":%d,"type":"`, protocol.Version)
+
 // answerTo finds an answer's type and id at the head of what the bank's
 // encoder writes, {"v":1,"type":"T","id":"I",...}; ok is false for a
 // message without an id (a notification).
 func answerTo(data []byte) (typ, id string, ok bool) {
-	rest, found := bytes.CutPrefix(data, []byte(`{"v":1,"type":"`))
+	rest, found := bytes.CutPrefix(data, answerHead)
 	if !found {
 		return "", "", false
 	}
@@ -362,15 +334,15 @@ func (r *benchRun) answered(i int, typ string, data []byte) {
 
 // sendNext sends connection c's next payment in the closed loop, if any.
 func (r *benchRun) sendNext(c int) {
-	k := int(r.next[c].Add(1)) - 1
-	if k >= len(r.ws.perConn[c]) {
+	n := len(r.ws.conns)
+	i := c + n*(int(r.next[c].Add(1))-1)
+	if i >= len(r.ws.pays) {
 		return
 	}
-	i := r.ws.perConn[c][k]
 	r.sent[i].Store(int64(time.Since(r.start)))
 	if err := r.ws.conns[c].send(r.ws.pays[i].msg); err != nil {
 		// This connection's payments cannot be made: fail them all.
-		for ; k < len(r.ws.perConn[c]); k = int(r.next[c].Add(1)) - 1 {
+		for ; i < len(r.ws.pays); i = c + n*(int(r.next[c].Add(1))-1) {
 			r.f.note(err)
 			r.pending.Done()
 		}
@@ -384,7 +356,6 @@ func (ws *benchWallets) presign(count int, closed bool) error {
 	ws.runs++
 	rng := rand.New(rand.NewPCG(uint64(ws.runs), 1))
 	ws.pays, ws.closed = make([]payment, count), closed
-	ws.perConn = make([][]int, len(ws.conns))
 	for i := range ws.pays {
 		ci := i % len(ws.conns)
 		if !closed {
@@ -403,7 +374,6 @@ func (ws *benchWallets) presign(count int, closed bool) error {
 			return err
 		}
 		ws.pays[i] = payment{ci, msg}
-		ws.perConn[ci] = append(ws.perConn[ci], i)
 	}
 	return nil
 }
