@@ -14,6 +14,9 @@ import (
 	"github.com/digital-yen/cbdc-sandbox/wallet/purseweb"
 )
 
+// frames counts cbdcDecodeQR's calls; the page calls on one thread.
+var frames int
+
 func main() {
 	js.Global().Set("cbdcPurse", js.FuncOf(func(_ js.Value, args []js.Value) any {
 		if len(args) != 2 || args[0].Type() != js.TypeString || args[1].Type() != js.TypeString {
@@ -27,7 +30,11 @@ func main() {
 		}
 		rgba := make([]byte, args[0].Get("length").Int())
 		js.CopyBytesToGo(rgba, args[0])
-		text, err := purseweb.DecodeQR(rgba, args[1].Int(), args[2].Int())
+		// The calls are counted as the frames: the page reads a scan's
+		// frames one after another, so any five calls in a row try each
+		// of DecodeQR's ways.
+		text, err := purseweb.DecodeQR(rgba, args[1].Int(), args[2].Int(), frames)
+		frames = (frames + 1) % 1_000_000
 		if err != nil {
 			return ""
 		}
