@@ -218,8 +218,10 @@ func loadOrChoosePeers(dir string, n int) ([]replica.Peer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sandbox: a port for %s's Raft transport: %w", ReplicaID(i), err)
 		}
+		// Held until every replica has its port: the kernel picks free
+		// ports at random, so ports closed one by one can repeat.
+		defer ln.Close()
 		addr := ln.Addr().String()
-		ln.Close()
 		f.Replicas = append(f.Replicas, replicaAddr{ID: ReplicaID(i), Raft: addr})
 		peers = append(peers, replica.Peer{ID: ReplicaID(i), Addr: addr})
 	}
@@ -342,6 +344,13 @@ func (c *Cluster) start(ctx context.Context, n *node, wait time.Duration) error 
 		}
 	}
 	ln, err := ListenRetry(ctx, n.http, nil, max(time.Until(deadline), 0), c.log)
+	// A free port the kernel picks may be the one chosen for the Raft
+	// transport of a replica not started yet, which could then never
+	// start.
+	for err == nil && strings.HasSuffix(n.http, ":0") && c.isRaftAddr(ln.Addr().String()) {
+		ln.Close()
+		ln, err = ListenRetry(ctx, n.http, nil, 0, c.log)
+	}
 	if err != nil {
 		return errors.Join(fmt.Errorf("sandbox: serve %s: %w", n.id, err), r.Close())
 	}
@@ -352,6 +361,11 @@ func (c *Cluster) start(ctx context.Context, n *node, wait time.Duration) error 
 	n.r, n.srv, n.http, n.stoppedAt = r, srv, ln.Addr().String(), time.Time{}
 	c.mu.Unlock()
 	return nil
+}
+
+// isRaftAddr says whether addr is a replica's Raft address.
+func (c *Cluster) isRaftAddr(addr string) bool {
+	return slices.ContainsFunc(c.peers, func(p replica.Peer) bool { return p.Addr == addr })
 }
 
 // offline is how every replica settles offline vouchers when it leads.

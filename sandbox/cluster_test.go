@@ -214,3 +214,21 @@ func TestCheckLayout(t *testing.T) {
 		t.Errorf("two replicas: %v", err)
 	}
 }
+
+// A group's first start gives every replica a Raft address of its own,
+// however the kernel hands out ports.
+func TestLoadOrChoosePeers_DistinctAddresses(t *testing.T) {
+	for i := range 300 {
+		peers, err := loadOrChoosePeers(filepath.Join(t.TempDir(), "replicas"), MaxReplicas)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]string{}
+		for _, p := range peers {
+			if other, ok := seen[p.Addr]; ok {
+				t.Fatalf("start %d: %s and %s were both given %s", i, other, p.ID, p.Addr)
+			}
+			seen[p.Addr] = p.ID
+		}
+	}
+}
