@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/internal/freeport"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/ledger/replica"
 	"github.com/digital-yen/cbdc-sandbox/ledgerhttp"
@@ -31,20 +32,12 @@ type replicatedLedger struct {
 	srvs []*http.Server
 }
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func newReplicatedLedger(t *testing.T, keys map[ledger.AccountID]ed25519.PublicKey) *replicatedLedger {
 	g := &replicatedLedger{t: t, keys: keys, reps: make([]*replica.Replica, 3), srvs: make([]*http.Server, 3)}
+	addrs := freeport.Loopback(t, 6)
 	for i := range 3 {
-		g.peers = append(g.peers, replica.Peer{ID: fmt.Sprintf("ledger-%d", i+1), Addr: freeAddr(t)})
-		g.http = append(g.http, freeAddr(t))
+		g.peers = append(g.peers, replica.Peer{ID: fmt.Sprintf("ledger-%d", i+1), Addr: addrs[i]})
+		g.http = append(g.http, addrs[3+i])
 		g.dirs = append(g.dirs, t.TempDir())
 	}
 	for i := range 3 {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/demo"
+	"github.com/digital-yen/cbdc-sandbox/internal/freeport"
 )
 
 // demoSite drives a demo page's API as its page does.
@@ -78,10 +79,8 @@ func (d demoSite) replicas(within time.Duration, what string, ok func(demo.Repli
 // with the others; after Ctrl-C every replica's journal audits alike.
 func TestCluster_DemoKillsTheLeaderProcess(t *testing.T) {
 	dir := t.TempDir()
-	var httpAddrs, raftAddrs []string
-	for range 3 {
-		httpAddrs, raftAddrs = append(httpAddrs, loopbackAddr(t)), append(raftAddrs, loopbackAddr(t))
-	}
+	addrs := freeport.Loopback(t, 6)
+	httpAddrs, raftAddrs := addrs[:3], addrs[3:]
 	p := startProc(t, "cluster", "cluster", "-data", dir, "-ledger", strings.Join(httpAddrs, ","), "-raft", strings.Join(raftAddrs, ","),
 		"-listen", "127.0.0.1:0", "-demo", "127.0.0.1:0", "-every", "1h", "-float", "30000000")
 	p.waitFor(t, regexp.MustCompile(`Press Ctrl-C`))

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/digital-yen/cbdc-sandbox/internal/freeport"
 )
 
 // The operator grows the group by one and shrinks it by its leader, with
@@ -33,7 +35,8 @@ func TestReplicasCommand_AddAndRemove(t *testing.T) {
 		t.Errorf("add with the wrong token: code %d, %q", code, errOut)
 	}
 
-	raft, web := loopbackAddr(t), loopbackAddr(t)
+	newAddrs := freeport.Loopback(t, 2)
+	raft, web := newAddrs[0], newAddrs[1]
 	newcomer := startProc(t, "ledger-4", "ledger", "-replica", "ledger-4", "-raft", raft, "-join",
 		"-data", filepath.Join(dir, "replica-4"), "-credentials", filepath.Join(dir, "credentials"), "-listen", web, "-banks", "1", "-float", "50000000")
 	newcomer.waitFor(t, ledgerServing)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/internal/freeport"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
 	"github.com/digital-yen/cbdc-sandbox/wallet"
@@ -30,23 +30,11 @@ type replicaProcs struct {
 	procs []*proc
 }
 
-func loopbackAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func startReplicas(t *testing.T, dir string, banks int) *replicaProcs {
 	t.Helper()
 	g := &replicaProcs{dir: dir, procs: make([]*proc, 3)}
-	for range 3 {
-		g.raft = append(g.raft, loopbackAddr(t))
-		g.http = append(g.http, loopbackAddr(t))
-	}
+	addrs := freeport.Loopback(t, 6)
+	g.raft, g.http = addrs[:3:3], addrs[3:]
 	for i := range 3 {
 		g.start(t, i, banks)
 	}

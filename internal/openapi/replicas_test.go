@@ -1,12 +1,12 @@
 package openapi_test
 
 import (
-	"net"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/internal/freeport"
 	"github.com/digital-yen/cbdc-sandbox/internal/openapi"
 	"github.com/digital-yen/cbdc-sandbox/ledger/replica"
 	"github.com/digital-yen/cbdc-sandbox/ledgerhttp"
@@ -29,7 +29,8 @@ type replicas struct {
 func startReplicas(t *testing.T) *replicas {
 	t.Helper()
 	dir := t.TempDir()
-	first, second := freeAddr(t), freeAddr(t)
+	raftAddrs := freeport.Loopback(t, 2)
+	first, second := raftAddrs[0], raftAddrs[1]
 	open := func(id, bind string, join bool) *replica.Replica {
 		cfg := replica.Config{ID: id, Dir: filepath.Join(dir, id), Bind: bind, Join: join,
 			HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond}
@@ -55,16 +56,6 @@ func startReplicas(t *testing.T) *replicas {
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() { hs.CloseClientConnections(); hs.Close() })
 	return &replicas{url: hs.URL, srv: srv, joinerRaft: second}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // replicatedOnly says whether only a replicated ledger's replicas serve
