@@ -205,22 +205,34 @@ func (s *session) readPump() {
 	wait := s.pongWait()
 	s.conn.SetReadDeadline(time.Now().Add(wait))
 	s.conn.SetPongHandler(func(string) error { return s.conn.SetReadDeadline(time.Now().Add(wait)) })
-	var buf bytes.Buffer // reused: decoding copies what it keeps
 	for {
 		kind, r, err := s.conn.NextReader()
-		if err == nil {
-			buf.Reset()
-			_, err = buf.ReadFrom(r)
-		}
 		if err != nil {
 			return // closed, timed out, or over the read limit (gorilla has sent close 1009)
 		}
-		data := buf.Bytes()
+		buf := readBufs.Get().(*bytes.Buffer)
+		buf.Reset()
+		if _, err := buf.ReadFrom(r); err != nil {
+			putReadBuf(buf)
+			return
+		}
 		if kind != websocket.TextMessage {
 			s.fail("", fail(protocol.CodeBadMessage, "messages are JSON text frames"))
-			continue
+		} else {
+			s.handle(buf.Bytes()) // decoding copies what it keeps
 		}
-		s.handle(data)
+		putReadBuf(buf)
+	}
+}
+
+// readBufs hold a message while it is decoded. A connection takes one only
+// while a message arrives, so thousands of idle wallets hold none.
+var readBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putReadBuf gives buf back unless a rare large message grew it.
+func putReadBuf(buf *bytes.Buffer) {
+	if buf.Cap() <= 8<<10 {
+		readBufs.Put(buf)
 	}
 }
 
