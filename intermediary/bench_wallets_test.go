@@ -367,9 +367,7 @@ func (ws *benchWallets) presign(count int, closed bool) error {
 			to = ws.addresses[rng.IntN(len(ws.addresses))]
 		}
 		id := fmt.Sprintf("b%d-%d", ws.runs, i)
-		m := &protocol.Pay{To: to, Amount: 1}
-		protocol.Sign(lw.key, protocol.TypePay, lw.addr, id, m)
-		msg, err := protocol.Encode(protocol.TypePay, id, m)
+		msg, err := wallet.SignPay(lw.key, lw.addr, id, to, 1)
 		if err != nil {
 			return err
 		}

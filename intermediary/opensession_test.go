@@ -31,9 +31,7 @@ func TestWallet_OpenSessionHandsOverASignedInSocket(t *testing.T) {
 	if welcome.Wallet != alice.Address() {
 		t.Fatalf("welcomed as %q, want %q", welcome.Wallet, alice.Address())
 	}
-	m := &protocol.Pay{To: bob.Address(), Amount: 250}
-	protocol.Sign(key, protocol.TypePay, welcome.Wallet, "own-1", m)
-	msg, err := protocol.Encode(protocol.TypePay, "own-1", m)
+	msg, err := wallet.SignPay(key, welcome.Wallet, "own-1", bob.Address(), 250)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,9 +53,7 @@ func TestPay_PipelinedInstructionsAreEachTheirOwn(t *testing.T) {
 		defer conn.Close()
 		msgs := make([][]byte, 0, each)
 		for _, s := range plans[p] {
-			m := &protocol.Pay{To: payees[s.payee].Address(), Amount: s.amount}
-			protocol.Sign(key, protocol.TypePay, welcome.Wallet, s.id, m)
-			msg, err := protocol.Encode(protocol.TypePay, s.id, m)
+			msg, err := wallet.SignPay(key, welcome.Wallet, s.id, payees[s.payee].Address(), s.amount)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -2,6 +2,7 @@ package wallet
 
 import (
 	"context"
+	"crypto/ed25519"
 	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/protocol"
@@ -103,7 +104,14 @@ func (c *Client) SetSettings(ctx context.Context, id string, waterfall, autoChar
 // SignedPay encodes a signed pay instruction without sending it, for load
 // generators that sign ahead of time; send it with CallRaw.
 func (c *Client) SignedPay(id, to string, amount int64) ([]byte, error) {
+	return SignPay(c.key, c.welcome.Wallet, id, to, amount)
+}
+
+// SignPay encodes a pay instruction of the wallet at address, signed with
+// its key, without sending it: for a caller that drives a session's socket
+// itself (OpenSession).
+func SignPay(key ed25519.PrivateKey, address, id, to string, amount int64) ([]byte, error) {
 	m := &protocol.Pay{To: to, Amount: amount}
-	protocol.Sign(c.key, protocol.TypePay, c.welcome.Wallet, id, m)
+	protocol.Sign(key, protocol.TypePay, address, id, m)
 	return protocol.Encode(protocol.TypePay, id, m)
 }
