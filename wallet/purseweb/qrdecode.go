@@ -45,17 +45,25 @@ func DecodeQR(rgba []byte, width, height, frame int) (string, error) {
 	if text, err := decodePlain(src); err == nil {
 		return text, nil
 	}
-	if frame%len(shrunk) == 0 {
-		return decodeEveryFinder(src)
-	}
-	f := shrunk[frame%len(shrunk)]
-	w, h, small := shrink(lum, width, height, f[0], f[1])
-	return decodePlain(luminance(small, w, h))
+	return otherWays[frame%len(otherWays)](lum, width, height)
 }
 
-// shrunk are the scales, num/den, that a frame the plain reading missed
-// is read at in turn; the first place is every-finder's.
-var shrunk = [][2]int{{}, {5, 6}, {4, 5}, {3, 4}, {2, 3}}
+// otherWays read a frame the plain reading missed, one a frame in turn:
+// every-finder, then the frame shrunk to 5/6, 4/5, 3/4 and 2/3.
+var otherWays = []func(lum []byte, width, height int) (string, error){
+	func(lum []byte, width, height int) (string, error) {
+		return decodeEveryFinder(luminance(lum, width, height))
+	},
+	shrunkTo(5, 6), shrunkTo(4, 5), shrunkTo(3, 4), shrunkTo(2, 3),
+}
+
+// shrunkTo is the plain reading of a frame shrunk to num/den.
+func shrunkTo(num, den int) func([]byte, int, int) (string, error) {
+	return func(lum []byte, width, height int) (string, error) {
+		w, h, small := shrink(lum, width, height, num, den)
+		return decodePlain(luminance(small, w, h))
+	}
+}
 
 var tryHarder = map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true}
 
