@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"hash/maphash"
 	"maps"
+	"slices"
 )
 
 // names maps account ids to account numbers and back without holding a
@@ -21,6 +22,17 @@ type names struct {
 	index map[uint32]uint32 // hash of id -> number, for the first id with that hash
 	clash map[string]uint32 // ids whose hash an earlier id already took
 	seed  maphash.Seed
+
+	// ahead, on the read view, is the sequencer's table as of the batch
+	// being applied: add takes a new id's bytes from it instead of copying
+	// them, so the ledger's two states keep one arena between them.
+	ahead nameBytes
+}
+
+// nameBytes is a table's arena and ends without its index.
+type nameBytes struct {
+	arena []byte
+	ends  []uint32
 }
 
 func newNames() names {
@@ -56,8 +68,16 @@ func (x *names) lookup(id AccountID) (uint32, bool) {
 // add gives id the next number. The caller has checked it is new.
 func (x *names) add(id AccountID) uint32 {
 	n := uint32(len(x.ends))
-	x.arena = append(x.arena, id...)
-	x.ends = append(x.ends, uint32(len(x.arena)))
+	if x.sharesWithAhead(n, id) {
+		// Capacity cut to length: a later append here copies rather
+		// than writing where ahead's table goes on growing.
+		end := x.ahead.ends[n]
+		x.ends = x.ahead.ends[: n+1 : n+1]
+		x.arena = x.ahead.arena[:end:end]
+	} else {
+		x.arena = append(x.arena, id...)
+		x.ends = append(x.ends, uint32(len(x.arena)))
+	}
 	h := x.hash(id)
 	if _, taken := x.index[h]; !taken {
 		x.index[h] = n
@@ -68,6 +88,32 @@ func (x *names) add(id AccountID) uint32 {
 	}
 	x.clash[string(id)] = n
 	return n
+}
+
+// sharesWithAhead says whether ahead holds id as number n and, before it,
+// the ids this table holds. When this table already reads ahead's memory
+// that is so; otherwise its bytes are compared once, after which it does.
+func (x *names) sharesWithAhead(n uint32, id AccountID) bool {
+	a := &x.ahead
+	if int(n) >= len(a.ends) {
+		return false
+	}
+	start := uint32(0)
+	if n > 0 {
+		start = a.ends[n-1]
+	}
+	if string(a.arena[start:a.ends[n]]) != string(id) {
+		return false
+	}
+	if n == 0 || len(x.arena) > 0 && len(a.arena) > 0 && &x.arena[0] == &a.arena[0] && &x.ends[0] == &a.ends[0] {
+		return true
+	}
+	return slices.Equal(x.ends, a.ends[:n]) && bytes.Equal(x.arena, a.arena[:start])
+}
+
+// shared returns the table's bytes for a later copy's ahead.
+func (x *names) shared() nameBytes {
+	return nameBytes{arena: x.arena, ends: x.ends}
 }
 
 // frozen shares the arena and ends as they are now, for reading by id

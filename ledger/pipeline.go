@@ -59,6 +59,10 @@ type batch struct {
 	// found each id new in its working state, which holds every id the
 	// read view does: the view need not look them up again.
 	sequenced bool
+	// names and tokens are the sequencer's tables of account ids and
+	// holder tokens once the batch's records were applied, for the read
+	// view to share (see names.ahead); empty when it added none.
+	names, tokens nameBytes
 }
 
 // maxBatchBytes closes a group commit early when its records are large
@@ -224,8 +228,15 @@ func (l *Ledger) sequenceOp(b *batch, o *op, fail func(error) result) result {
 	}
 	rec.seq, rec.time, rec.prev = st.seq+1, l.now().UnixNano(), st.head
 	rec.key, rec.keyed = key, st.ops != nil
+	ids, tokens := st.names.count(), st.holders.tokens.count()
 	if err := st.applyRecord(rec, true); err != nil {
 		return fail(err)
+	}
+	if st.names.count() != ids {
+		b.names = st.names.shared()
+	}
+	if st.holders.tokens.count() != tokens {
+		b.tokens = st.holders.tokens.shared()
 	}
 	enc := appendRecord(l.scratch[:0], rec)
 	l.scratch = enc
@@ -413,8 +424,11 @@ func (l *Ledger) publish(b *batch) {
 func (l *Ledger) toView(b *batch) ([]Event, error) {
 	l.viewMu.Lock()
 	defer l.viewMu.Unlock()
+	v := l.view
+	v.names.ahead, v.holders.tokens.ahead = b.names, b.tokens
+	defer func() { v.names.ahead, v.holders.tokens.ahead = nameBytes{}, nameBytes{} }()
 	for _, r := range b.recs {
-		if err := l.view.applyRecord(r, b.sequenced); err != nil {
+		if err := v.applyRecord(r, b.sequenced); err != nil {
 			return nil, err
 		}
 	}

@@ -267,7 +267,8 @@ func (l *Ledger) ApplyEntries(entries [][]byte) []error {
 			case first.seq != seq+1 || first.prev != head:
 				errs[i] = errStaleEntry
 			default:
-				errs[i] = l.applyBatch(&batch{keys: own.keys, chunks: own.chunks, recs: own.recs, head: own.head, sequenced: true})
+				errs[i] = l.applyBatch(&batch{keys: own.keys, chunks: own.chunks, recs: own.recs, head: own.head, sequenced: true,
+					names: own.names, tokens: own.tokens})
 				seq, head = own.recs[len(own.recs)-1].seq, own.head
 			}
 			continue
