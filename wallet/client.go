@@ -62,12 +62,7 @@ type DialOptions struct {
 // Dial connects to the bank at url (ws://host:port/v1/wallet) and opens a
 // session for a registered wallet.
 func Dial(ctx context.Context, url string, key ed25519.PrivateKey, opts DialOptions) (*Client, error) {
-	c, err := connect(ctx, url, key, opts, protocol.TypeHello, hello)
-	if err != nil {
-		return nil, err
-	}
-	go c.readLoop()
-	return c, nil
+	return open(ctx, url, key, opts, protocol.TypeHello, hello)
 }
 
 // OpenSession opens a session for a registered wallet as Dial does, and
@@ -90,14 +85,9 @@ func hello(ch protocol.Challenge, pub []byte, sig []byte) any {
 // Register connects to the bank at url, onboards a new customer with this
 // key as its wallet (at the bank's lowest KYC tier) and opens a session.
 func Register(ctx context.Context, url string, key ed25519.PrivateKey, name, personID string, opts DialOptions) (*Client, error) {
-	c, err := connect(ctx, url, key, opts, protocol.TypeRegister, func(ch protocol.Challenge, pub []byte, sig []byte) any {
+	return open(ctx, url, key, opts, protocol.TypeRegister, func(ch protocol.Challenge, pub []byte, sig []byte) any {
 		return protocol.Register{PublicKey: pub, Name: name, PersonID: personID, Challenge: ch.Challenge, Signature: sig}
 	})
-	if err != nil {
-		return nil, err
-	}
-	go c.readLoop()
-	return c, nil
 }
 
 // defaultDialer is websocket.DefaultDialer with its write buffers lent
@@ -106,6 +96,17 @@ func Register(ctx context.Context, url string, key ed25519.PrivateKey, name, per
 // uses.
 var defaultDialer = &websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: 45 * time.Second,
 	WriteBufferPool: &sync.Pool{}}
+
+// open signs in as connect does and starts reading the connection.
+func open(ctx context.Context, url string, key ed25519.PrivateKey, opts DialOptions, typ string,
+	body func(protocol.Challenge, []byte, []byte) any) (*Client, error) {
+	c, err := connect(ctx, url, key, opts, typ, body)
+	if err != nil {
+		return nil, err
+	}
+	go c.readLoop()
+	return c, nil
+}
 
 // connect dials the bank and signs in, without reading the connection
 // afterwards.
