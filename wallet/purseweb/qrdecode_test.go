@@ -78,26 +78,11 @@ func TestDecodeQR(t *testing.T) {
 func TestDecodeQR_ReadsEveryStillCodeWithinFiveFrames(t *testing.T) {
 	const codes = 200
 	rng := rand.New(rand.NewPCG(20261207, 1))
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 	slow := 0
 	for i := range codes {
-		text := make([]byte, 40+rng.IntN(1000))
-		for j := range text {
-			text[j] = alphabet[rng.IntN(len(alphabet))]
-		}
+		text := randomText(rng)
 		pixelsPerModule := 4.5 + 2.5*rng.Float64()
-		img := renderBetweenPixels(t, string(text), pixelsPerModule, rng.Float64())
-		read := -1
-		for frame := range 5 {
-			got, err := purseweb.DecodeQR(img.Pix, img.Bounds().Dx(), img.Bounds().Dy(), frame)
-			if err == nil && got != string(text) {
-				t.Fatalf("code %d (%d characters, %.2f pixels a module) read as other text: %.40q", i, len(text), pixelsPerModule, got)
-			}
-			if err == nil {
-				read = frame
-				break
-			}
-		}
+		read := stillFramesToRead(t, text, renderBetweenPixels(t, text, pixelsPerModule, rng.Float64()))
 		if read < 0 {
 			t.Errorf("code %d (%d characters, %.2f pixels a module) not read in five frames", i, len(text), pixelsPerModule)
 		}
@@ -113,30 +98,41 @@ func TestDecodeQR_ReadsEveryStillCodeWithinFiveFrames(t *testing.T) {
 // and 2/3), were found so among random codes drawn as below. Any way
 // broken or left out leaves its code unread.
 func TestDecodeQR_EachWayReadsACodeOnlyItReads(t *testing.T) {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 	for _, seed := range []uint64{812, 26, 3731, 748, 1648} {
 		rng := rand.New(rand.NewPCG(seed, 0))
-		text := make([]byte, 40+rng.IntN(1000))
-		for j := range text {
-			text[j] = alphabet[rng.IntN(len(alphabet))]
-		}
+		text := randomText(rng)
 		pixelsPerModule := 3.5 + 3.5*rng.Float64()
-		img := renderBetweenPixels(t, string(text), pixelsPerModule, rng.Float64())
-		read := false
-		for frame := range 5 {
-			got, err := purseweb.DecodeQR(img.Pix, img.Bounds().Dx(), img.Bounds().Dy(), frame)
-			if err == nil && got != string(text) {
-				t.Fatalf("seed %d: read as other text: %.40q", seed, got)
-			}
-			if err == nil {
-				read = true
-				break
-			}
-		}
-		if !read {
+		if stillFramesToRead(t, text, renderBetweenPixels(t, text, pixelsPerModule, rng.Float64())) < 0 {
 			t.Errorf("seed %d (%d characters, %.2f pixels a module): not read in five frames", seed, len(text), pixelsPerModule)
 		}
 	}
+}
+
+// randomText is 40 to 1,039 characters of the kinds a request or a
+// voucher carries.
+func randomText(rng *rand.Rand) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	text := make([]byte, 40+rng.IntN(1000))
+	for j := range text {
+		text[j] = alphabet[rng.IntN(len(alphabet))]
+	}
+	return string(text)
+}
+
+// stillFramesToRead shows img as five frames in a row and returns the
+// frame that read it, or -1; a reading of other text fails the test.
+func stillFramesToRead(t *testing.T, text string, img *image.RGBA) int {
+	t.Helper()
+	for frame := range 5 {
+		got, err := purseweb.DecodeQR(img.Pix, img.Bounds().Dx(), img.Bounds().Dy(), frame)
+		if err == nil && got != text {
+			t.Fatalf("a code of %d characters read as other text: %.40q", len(text), got)
+		}
+		if err == nil {
+			return frame
+		}
+	}
+	return -1
 }
 
 // renderBetweenPixels draws text's QR code at a size that need not be a
