@@ -348,12 +348,12 @@ func compareCheckpoint(st, cp *state, rep *AuditReport) {
 			rep.problem("checkpoint at record %d disagrees with the journal on account %s", cp.seq, st.id(uint32(n)))
 		}
 	}
-	if len(cp.ops) != len(st.ops) {
-		rep.problem("checkpoint at record %d has %d operation ids, the journal %d", cp.seq, len(cp.ops), len(st.ops))
+	if cp.ops.len() != st.ops.len() {
+		rep.problem("checkpoint at record %d has %d operation ids, the journal %d", cp.seq, cp.ops.len(), st.ops.len())
 	}
-	for k, ref := range st.ops {
-		if cp.ops[k] != ref {
-			rep.problem("checkpoint at record %d disagrees with the journal on the operation at sequence %d", cp.seq, ref.seq)
+	for e := range st.ops.all() {
+		if ref, ok := cp.ops.get(&e.key); !ok || ref != e.ref {
+			rep.problem("checkpoint at record %d disagrees with the journal on the operation at sequence %d", cp.seq, e.ref.seq)
 		}
 	}
 }

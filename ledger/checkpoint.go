@@ -195,18 +195,21 @@ func appendOpEntry(b []byte, e *opEntry) []byte {
 	return binary.BigEndian.AppendUint64(b, e.ref.digest)
 }
 
-// decodeOps parses one chunk of the id index into m.
-func decodeOps(chunk []byte, m map[opKey]opRef) error {
+// decodeOps parses one chunk of the id index into x. The entries are in
+// journal order, one for each record.
+func decodeOps(chunk []byte, x *opIndex) error {
 	if len(chunk)%opEntryLen != 0 {
 		return broken(ErrCorrupt, "checkpoint id-index chunk is %d bytes", len(chunk))
 	}
 	for ; len(chunk) > 0; chunk = chunk[opEntryLen:] {
-		var k opKey
-		copy(k[:], chunk)
-		m[k] = opRef{
+		k := opKey(chunk[:16])
+		ref := opRef{
 			seq:    binary.BigEndian.Uint64(chunk[16:]),
 			time:   int64(binary.BigEndian.Uint64(chunk[24:])),
 			digest: binary.BigEndian.Uint64(chunk[32:]),
+		}
+		if !x.add(&k, ref) {
+			return broken(ErrCorrupt, "checkpoint id index has the operation at %d after %d, or twice", ref.seq, x.len())
 		}
 	}
 	return nil
@@ -303,10 +306,8 @@ func (c *checkpointer) load() (*state, error) {
 	if checkBalances(st, rep); !rep.OK() {
 		return nil, broken(ErrCorrupt, "checkpoint fails the audit's balance checks: %s", rep.Problems[0])
 	}
-	for _, ref := range st.ops {
-		if ref.seq == 0 || ref.seq > st.seq {
-			return nil, broken(ErrCorrupt, "checkpoint at record %d indexes an operation at %d", st.seq, ref.seq)
-		}
+	if st.ops.len() != st.seq {
+		return nil, broken(ErrCorrupt, "checkpoint at record %d indexes %d operations", st.seq, st.ops.len())
 	}
 	return st, nil
 }
@@ -360,7 +361,7 @@ func (c *checkpointer) loadAccounts(b *bolt.Bucket, meta *cpState) (*loadedAccou
 
 func (c *checkpointer) loadOps(b *bolt.Bucket, st *state, meta *cpState) error {
 	h := sha256.New()
-	st.ops = make(map[opKey]opRef, min(meta.ops, 1<<20))
+	st.ops = newOpIndex()
 	end := seqKey(meta.seq)
 	cur := b.Cursor()
 	var decodeErr error
@@ -378,8 +379,8 @@ func (c *checkpointer) loadOps(b *bolt.Bucket, st *state, meta *cpState) error {
 	if decodeErr != nil {
 		return decodeErr
 	}
-	if uint64(len(st.ops)) != meta.ops {
-		return broken(ErrCorrupt, "checkpoint indexes %d operations, its state says %d", len(st.ops), meta.ops)
+	if st.ops.len() != meta.ops {
+		return broken(ErrCorrupt, "checkpoint indexes %d operations, its state says %d", st.ops.len(), meta.ops)
 	}
 	c.opsHash, c.ops, c.seq, c.gen = h, meta.ops, meta.seq, meta.gen
 	return nil

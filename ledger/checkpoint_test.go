@@ -48,12 +48,7 @@ func stateOf(t *testing.T, dir string) (*state, uint64) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	ops := make(map[opKey]opRef, len(l.work.ops))
-	for k, v := range l.work.ops {
-		ops[k] = v
-	}
-	c := l.work.clone()
-	c.ops = ops
+	c := l.work.cloneWithOps()
 	return c, l.work.seq
 }
 
@@ -62,8 +57,8 @@ func assertSameState(t *testing.T, got, want *state) {
 	if got.seq != want.seq || got.head != want.head || got.totals != want.totals {
 		t.Fatalf("state at %d/%x, totals %v; want %d/%x, %v", got.seq, got.head[:4], got.totals, want.seq, want.head[:4], want.totals)
 	}
-	if len(got.accounts) != len(want.accounts) || len(got.ops) != len(want.ops) {
-		t.Fatalf("%d accounts, %d ids; want %d, %d", len(got.accounts), len(got.ops), len(want.accounts), len(want.ops))
+	if len(got.accounts) != len(want.accounts) || got.ops.len() != want.ops.len() {
+		t.Fatalf("%d accounts, %d ids; want %d, %d", len(got.accounts), got.ops.len(), len(want.accounts), want.ops.len())
 	}
 	for n := range want.accounts {
 		if !sameAccount(got, want, uint32(n)) {
@@ -81,9 +76,9 @@ func assertSameState(t *testing.T, got, want *state) {
 			t.Errorf("holder %s = %+v, %v; want %+v, %v", token, g, gerr, w, werr)
 		}
 	}
-	for k, v := range want.ops {
-		if got.ops[k] != v {
-			t.Errorf("id index entry for seq %d = %+v, want %+v", v.seq, got.ops[k], v)
+	for e := range want.ops.all() {
+		if ref, _ := got.ops.get(&e.key); ref != e.ref {
+			t.Errorf("id index entry for seq %d = %+v, want %+v", e.ref.seq, ref, e.ref)
 		}
 	}
 }

@@ -1,13 +1,11 @@
 package ledger
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -211,11 +209,10 @@ func (l *Ledger) replayTail(st *state) error {
 
 // opEntries lists the id index in journal order.
 func (s *state) opEntries() []opEntry {
-	out := make([]opEntry, 0, len(s.ops))
-	for k, ref := range s.ops {
-		out = append(out, opEntry{k, ref})
+	out := make([]opEntry, 0, s.ops.len())
+	for e := range s.ops.all() {
+		out = append(out, e)
 	}
-	slices.SortFunc(out, func(a, b opEntry) int { return cmp.Compare(a.ref.seq, b.ref.seq) })
 	return out
 }
 

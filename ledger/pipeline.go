@@ -217,7 +217,7 @@ func (l *Ledger) sequenceOp(b *batch, o *op, fail func(error) result) result {
 		rec.origin = origin
 	}
 	key := keyOf(origin, o.id)
-	if ref, seen := st.ops[key]; seen {
+	if ref, seen := st.ops.get(&key); seen {
 		if err != nil || st.opDigest(rec) != ref.digest {
 			return fail(broken(ErrOpIDReused, "%q was used at sequence %d", o.id, ref.seq))
 		}

@@ -3,7 +3,6 @@ package ledger
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"maps"
 	"math"
 	"strconv"
 )
@@ -49,16 +48,16 @@ type state struct {
 	holders  holders
 	totals   [kindCount]int64 // sum of balances by kind
 	seq      uint64
-	head     [32]byte        // hash of the record at seq
-	ops      map[opKey]opRef // nil where retries need not be recognised
-	digest   []byte          // scratch for opDigest
+	head     [32]byte // hash of the record at seq
+	ops      *opIndex // nil where retries need not be recognised
+	digest   []byte   // scratch for opDigest
 	limits   limitScratch
 }
 
 func newState(trackOps bool) *state {
 	s := &state{names: newNames(), exts: make([]walletExt, 1), holders: newHolders()}
 	if trackOps {
-		s.ops = make(map[opKey]opRef)
+		s.ops = newOpIndex()
 	}
 	return s
 }
@@ -80,7 +79,7 @@ func (s *state) clone() *state {
 func (s *state) cloneWithOps() *state {
 	c := s.clone()
 	if s.ops != nil {
-		c.ops = maps.Clone(s.ops)
+		c.ops = s.ops.clone()
 	}
 	return c
 }
@@ -134,7 +133,7 @@ func (s *state) apply(r *record) error { return s.applyRecord(r, false) }
 
 // applyRecord is apply; unseen says the caller has just found r's id
 // absent from s.ops, so it is not looked up again. The index is the
-// largest map the ledger keeps, and each look-up is a cache miss.
+// largest table the ledger keeps, and each look-up is a cache miss.
 func (s *state) applyRecord(r *record, unseen bool) error {
 	if r.seq != s.seq+1 {
 		return broken(ErrCorrupt, "record %d follows %d", r.seq, s.seq)
@@ -146,10 +145,11 @@ func (s *state) applyRecord(r *record, unseen bool) error {
 		if !r.keyed {
 			r.key, r.keyed = keyOf(r.origin, r.opID), true
 		}
-		if !unseen {
-			if _, dup := s.ops[r.key]; dup {
-				return broken(ErrCorrupt, "operation id %q is in the journal twice", r.opID)
-			}
+		if s.ops.len() != s.seq {
+			return broken(ErrCorrupt, "the operation index holds %d records of %d", s.ops.len(), s.seq)
+		}
+		if !unseen && s.ops.has(&r.key) {
+			return broken(ErrCorrupt, "operation id %q is in the journal twice", r.opID)
 		}
 	}
 	if err := s.checkOrigin(r); err != nil {
@@ -166,7 +166,10 @@ func (s *state) applyRecord(r *record, unseen bool) error {
 		if !r.digested {
 			r.digest, r.digested = s.opDigest(r), true
 		}
-		s.ops[r.key] = opRef{seq: r.seq, time: r.time, digest: r.digest}
+		if !s.ops.add(&r.key, opRef{seq: r.seq, time: r.time, digest: r.digest}) {
+			// Checked above, or found new by the sequencer just now.
+			panic("ledger: operation index refused a record it was checked to take")
+		}
 	}
 	return nil
 }

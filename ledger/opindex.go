@@ -1,0 +1,202 @@
+package ledger
+
+import (
+	"encoding/binary"
+	"iter"
+	"maps"
+)
+
+// opIndex finds a committed operation by the key of its id, so a retry
+// gets its first answer. Every record is one operation, so the index
+// keeps its entries in journal order, the one at sequence s at s-1, and
+// its hash table holds only the first 8 bytes of each key with the
+// sequence: 16 bytes a slot, looked up in a few contiguous bytes. Every
+// replica's read view inserts every record's key, and at millions of
+// entries a Go map of whole entries took about ten times as long to
+// insert into (BenchmarkOpIndex).
+//
+// Keys are the leading bytes of a SHA-256, so their first 8 bytes are
+// spread evenly and pick the shard and the slot alike. The few keys whose
+// 8 bytes an earlier key took go to a small map of their own; every
+// answer compares the whole key.
+type opIndex struct {
+	chunks [][]opDetail // entries in journal order, opChunk to a chunk
+	n      uint64       // entries in all
+	shards [opShards]opShard
+	clash  map[opKey]uint64 // keys whose tag an earlier key holds a slot for
+}
+
+// opDetail is what an entry keeps beside its sequence, which is its place.
+type opDetail struct {
+	key    opKey
+	time   int64
+	digest uint64
+}
+
+// opSlot is one slot of a shard's table: seq 0 marks it empty.
+type opSlot struct {
+	tag, seq uint64
+}
+
+// opShard is one open-addressing table, probed linearly. Shards grow one
+// at a time, so a doubling moves a 256th of the slots: at a hundred
+// million operations a few milliseconds, not the seconds that doubling
+// one table would hold the sequencer up.
+type opShard struct {
+	slots []opSlot // a power of two long
+	n     int
+}
+
+const (
+	opShards      = 256
+	opShardBits   = 8
+	opChunk       = 1 << 15 // entries to a chunk: 1 MiB
+	opMinSlots    = 16
+	opMaxLoadNum  = 3 // a shard doubles past three quarters full
+	opMaxLoadDen  = 4
+	opTagShardOff = 64 - opShardBits
+)
+
+func newOpIndex() *opIndex { return &opIndex{} }
+
+func tagOf(k *opKey) uint64 { return binary.LittleEndian.Uint64(k[:8]) }
+
+// len is how many operations the index holds: the sequence of the last.
+func (x *opIndex) len() uint64 { return x.n }
+
+func (x *opIndex) detail(seq uint64) *opDetail {
+	i := seq - 1
+	return &x.chunks[i/opChunk][i%opChunk]
+}
+
+// get returns the operation whose id has key k.
+func (x *opIndex) get(k *opKey) (opRef, bool) {
+	seq := x.find(k)
+	if seq == 0 {
+		return opRef{}, false
+	}
+	d := x.detail(seq)
+	return opRef{seq: seq, time: d.time, digest: d.digest}, true
+}
+
+// has says whether the index holds k.
+func (x *opIndex) has(k *opKey) bool { return x.find(k) != 0 }
+
+// find returns the sequence of k's operation, or 0.
+func (x *opIndex) find(k *opKey) uint64 {
+	tag := tagOf(k)
+	sh := &x.shards[tag>>opTagShardOff]
+	if sh.n == 0 {
+		return 0
+	}
+	mask := uint64(len(sh.slots) - 1)
+	for i := tag & mask; ; i = (i + 1) & mask {
+		s := sh.slots[i]
+		switch {
+		case s.seq == 0:
+			return 0
+		case s.tag != tag:
+			continue
+		case x.detail(s.seq).key == *k:
+			return s.seq
+		}
+		// Each tag has one slot: a key whose tag another key holds is
+		// in the clash map or nowhere.
+		return x.clash[*k]
+	}
+}
+
+// add appends the operation at sequence x.len()+1; it says false, and
+// changes nothing, when k is held already or seq is not the next.
+func (x *opIndex) add(k *opKey, ref opRef) bool {
+	if ref.seq != x.n+1 {
+		return false
+	}
+	tag := tagOf(k)
+	sh := &x.shards[tag>>opTagShardOff]
+	if (sh.n+1)*opMaxLoadDen > len(sh.slots)*opMaxLoadNum {
+		x.grow(sh)
+	}
+	mask := uint64(len(sh.slots) - 1)
+	i := tag & mask
+	for ; sh.slots[i].seq != 0; i = (i + 1) & mask {
+		if sh.slots[i].tag != tag {
+			continue
+		}
+		if x.detail(sh.slots[i].seq).key == *k {
+			return false
+		}
+		if _, dup := x.clash[*k]; dup {
+			return false
+		}
+		if x.clash == nil {
+			x.clash = make(map[opKey]uint64)
+		}
+		x.clash[*k] = ref.seq
+		x.appendDetail(k, ref)
+		return true
+	}
+	sh.slots[i] = opSlot{tag: tag, seq: ref.seq}
+	sh.n++
+	x.appendDetail(k, ref)
+	return true
+}
+
+func (x *opIndex) appendDetail(k *opKey, ref opRef) {
+	last := len(x.chunks) - 1
+	if last < 0 || len(x.chunks[last]) == opChunk {
+		// A chunk starts small, so a ledger of a few operations (a test,
+		// a demo's first minute) does not hold a whole one per state.
+		x.chunks = append(x.chunks, make([]opDetail, 0, 64))
+		last++
+	}
+	x.chunks[last] = append(x.chunks[last], opDetail{key: *k, time: ref.time, digest: ref.digest})
+	x.n++
+}
+
+func (x *opIndex) grow(sh *opShard) {
+	old := sh.slots
+	sh.slots = make([]opSlot, max(opMinSlots, 2*len(old)))
+	mask := uint64(len(sh.slots) - 1)
+	for _, s := range old {
+		if s.seq == 0 {
+			continue
+		}
+		i := s.tag & mask
+		for sh.slots[i].seq != 0 {
+			i = (i + 1) & mask
+		}
+		sh.slots[i] = s
+	}
+}
+
+// clone copies the index. Whole chunks are never written again, so the
+// copy shares them; the last one, still filling, it copies.
+func (x *opIndex) clone() *opIndex {
+	c := &opIndex{n: x.n, chunks: append([][]opDetail(nil), x.chunks...)}
+	if last := len(c.chunks) - 1; last >= 0 && len(c.chunks[last]) < opChunk {
+		c.chunks[last] = append([]opDetail(nil), c.chunks[last]...)
+	}
+	for i := range x.shards {
+		c.shards[i] = opShard{slots: append([]opSlot(nil), x.shards[i].slots...), n: x.shards[i].n}
+	}
+	if len(x.clash) > 0 {
+		c.clash = maps.Clone(x.clash)
+	}
+	return c
+}
+
+// all yields every entry in journal order.
+func (x *opIndex) all() iter.Seq[opEntry] {
+	return func(yield func(opEntry) bool) {
+		seq := uint64(0)
+		for _, c := range x.chunks {
+			for i := range c {
+				seq++
+				if !yield(opEntry{key: c[i].key, ref: opRef{seq: seq, time: c[i].time, digest: c[i].digest}}) {
+					return
+				}
+			}
+		}
+	}
+}
