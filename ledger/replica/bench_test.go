@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -49,6 +50,7 @@ func BenchmarkReplicatedTransfers(b *testing.B) {
 type benchLedger struct {
 	lone    *ledger.Ledger
 	group   []*Replica
+	ids     []ledger.AccountID // made once, so the callers measure the ledger, not fmt
 	retries atomic.Int64
 }
 
@@ -91,7 +93,10 @@ func benchGroup(b *testing.B, replicas, accounts int) (*benchLedger, func()) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	led := &benchLedger{}
+	led := &benchLedger{ids: make([]ledger.AccountID, accounts)}
+	for i := range led.ids {
+		led.ids[i] = ledger.AccountID("bank-" + strconv.Itoa(i))
+	}
 	var closers []func() error
 	if replicas == 1 {
 		if led.lone, err = ledger.Open(filepath.Join(dir, "ledger"), ledger.Options{}); err != nil {
@@ -123,7 +128,7 @@ func benchGroup(b *testing.B, replicas, accounts int) (*benchLedger, func()) {
 	for w := range setupCallers {
 		wg.Go(func() {
 			for i := w; i < accounts; i += setupCallers {
-				id := benchAccount(i)
+				id := led.ids[i]
 				err := led.do(func(l *ledger.Ledger) error {
 					_, err := l.OpenAccount(ctx, "open-"+string(id), ledger.AccountSpec{ID: id, Kind: ledger.KindIntermediary})
 					return err
@@ -158,8 +163,6 @@ func benchGroup(b *testing.B, replicas, accounts int) (*benchLedger, func()) {
 // commits, or a million accounts take minutes to open.
 const setupCallers = 2000
 
-func benchAccount(i int) ledger.AccountID { return ledger.AccountID(fmt.Sprintf("bank-%d", i)) }
-
 func runTransfers(b *testing.B, led *benchLedger, accounts int) {
 	const callers = 2000
 	ctx := context.Background()
@@ -179,9 +182,9 @@ func runTransfers(b *testing.B, led *benchLedger, accounts int) {
 				from := rng.IntN(accounts)
 				to := (from + 1 + rng.IntN(accounts-1)) % accounts
 				t0 := time.Now()
-				id := fmt.Sprintf("t-%d", n)
+				id := "t-" + strconv.FormatInt(n, 36)
 				err := led.do(func(l *ledger.Ledger) error {
-					_, err := l.Transfer(ctx, id, benchAccount(from), benchAccount(to), 1)
+					_, err := l.Transfer(ctx, id, led.ids[from], led.ids[to], 1)
 					return err
 				})
 				if err != nil {
