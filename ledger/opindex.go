@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"iter"
 	"maps"
 )
@@ -9,21 +10,26 @@ import (
 // opIndex finds a committed operation by the key of its id, so a retry
 // gets its first answer. Every record is one operation, so the index
 // keeps its entries in journal order, the one at sequence s at s-1, and
-// its hash table holds only the first 8 bytes of each key with the
-// sequence: 16 bytes a slot, looked up in a few contiguous bytes. Every
-// replica's read view inserts every record's key, and at millions of
-// entries a Go map of whole entries took about ten times as long to
-// insert into (BenchmarkOpIndex).
+// its hash table holds only a 64-bit tag of each key with the sequence:
+// 16 bytes a slot, looked up in a few contiguous bytes. Every replica's
+// read view inserts every record's key, and at millions of entries a Go
+// map of whole entries took more than twice as long to insert into
+// (BenchmarkOpIndex).
 //
-// Keys are the leading bytes of a SHA-256, so their first 8 bytes are
-// spread evenly and pick the shard and the slot alike. The few keys whose
-// 8 bytes an earlier key took go to a small map of their own; every
-// answer compares the whole key.
+// A slot's tag is a hash of the key under a seed made at start: a caller
+// chooses its operation ids, and so, with a few hundred tries each, the
+// first bytes of their keys; it cannot choose a seeded hash, so it cannot
+// crowd its ids into one shard or one run of slots and make every look-up
+// there walk them. The few keys whose tag an earlier key took go to a
+// small map of their own; every answer compares the whole key.
 type opIndex struct {
 	chunks [][]opDetail // entries in journal order, opChunk to a chunk
 	n      uint64       // entries in all
 	shards [opShards]opShard
 	clash  map[opKey]uint64 // keys whose tag an earlier key holds a slot for
+	// plainTags makes a key's tag its first 8 bytes, so that a test can
+	// make tags clash; the ledger's indexes hash them with opSeed.
+	plainTags bool
 }
 
 // opDetail is what an entry keeps beside its sequence, which is its place.
@@ -59,7 +65,14 @@ const (
 
 func newOpIndex() *opIndex { return &opIndex{} }
 
-func tagOf(k *opKey) uint64 { return binary.LittleEndian.Uint64(k[:8]) }
+var opSeed = maphash.MakeSeed()
+
+func (x *opIndex) tagOf(k *opKey) uint64 {
+	if x.plainTags {
+		return binary.LittleEndian.Uint64(k[:8])
+	}
+	return maphash.Bytes(opSeed, k[:])
+}
 
 // len is how many operations the index holds: the sequence of the last.
 func (x *opIndex) len() uint64 { return x.n }
@@ -84,7 +97,7 @@ func (x *opIndex) has(k *opKey) bool { return x.find(k) != 0 }
 
 // find returns the sequence of k's operation, or 0.
 func (x *opIndex) find(k *opKey) uint64 {
-	tag := tagOf(k)
+	tag := x.tagOf(k)
 	sh := &x.shards[tag>>opTagShardOff]
 	if sh.n == 0 {
 		return 0
@@ -112,7 +125,7 @@ func (x *opIndex) add(k *opKey, ref opRef) bool {
 	if ref.seq != x.n+1 {
 		return false
 	}
-	tag := tagOf(k)
+	tag := x.tagOf(k)
 	sh := &x.shards[tag>>opTagShardOff]
 	if (sh.n+1)*opMaxLoadDen > len(sh.slots)*opMaxLoadNum {
 		x.grow(sh)
@@ -173,7 +186,7 @@ func (x *opIndex) grow(sh *opShard) {
 // clone copies the index. Whole chunks are never written again, so the
 // copy shares them; the last one, still filling, it copies.
 func (x *opIndex) clone() *opIndex {
-	c := &opIndex{n: x.n, chunks: append([][]opDetail(nil), x.chunks...)}
+	c := &opIndex{n: x.n, chunks: append([][]opDetail(nil), x.chunks...), plainTags: x.plainTags}
 	if last := len(c.chunks) - 1; last >= 0 && len(c.chunks[last]) < opChunk {
 		c.chunks[last] = append([]opDetail(nil), c.chunks[last]...)
 	}

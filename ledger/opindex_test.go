@@ -8,11 +8,19 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"sync/atomic"
 	"testing"
 )
 
+// clashingOpIndex is an index whose tag is the key's first 8 bytes, so a
+// test makes tags clash by copying them (the seeded tag of the ledger's
+// index makes that as unlikely as a clash of 64-bit hashes).
+func clashingOpIndex() *opIndex {
+	return &opIndex{plainTags: true}
+}
+
 // randomKeys returns n keys, of which about one in clashEvery shares its
-// first 8 bytes (the index's tag) with an earlier key, and a few are
+// first 8 bytes (clashingOpIndex's tag) with an earlier key, and a few are
 // repeats of earlier keys: the cases a SHA-256 makes rare but not
 // impossible, and the ones an attacker would aim at.
 func randomKeys(rng *rand.Rand, n, clashEvery int) []opKey {
@@ -35,10 +43,16 @@ func randomKeys(rng *rand.Rand, n, clashEvery int) []opKey {
 // map: each key found with its own entry, no repeat taken, no key that
 // was never added found, and the entries listed in journal order.
 func TestOpIndex_AgreesWithAMap(t *testing.T) {
-	for _, tc := range []struct{ n, clashEvery int }{{1000, 3}, {100_000, 40}, {3 * opChunk, 0}} {
-		t.Run(fmt.Sprintf("n=%d,clashEvery=%d", tc.n, tc.clashEvery), func(t *testing.T) {
+	for _, tc := range []struct {
+		n, clashEvery int
+		seeded        bool
+	}{{1000, 3, false}, {100_000, 40, false}, {3 * opChunk, 0, true}} {
+		t.Run(fmt.Sprintf("n=%d,clashEvery=%d,seeded=%v", tc.n, tc.clashEvery, tc.seeded), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(tc.n), 5))
-			x, model := newOpIndex(), map[opKey]opRef{}
+			x, model := clashingOpIndex(), map[opKey]opRef{}
+			if tc.seeded {
+				x = newOpIndex()
+			}
 			var order []opKey
 			for _, k := range randomKeys(rng, tc.n, tc.clashEvery) {
 				ref := opRef{seq: x.len() + 1, time: rng.Int64(), digest: rng.Uint64()}
@@ -110,6 +124,77 @@ func TestOpIndex_TakesOnlyTheNextSequence(t *testing.T) {
 	}
 }
 
+// TestOpIndex_KeyOnAHeldKeysTagIsNotHeld: a new operation whose key's tag
+// a committed one holds must not be answered with that one's receipt,
+// and must be taken and then found under its own entry.
+func TestOpIndex_KeyOnAHeldKeysTagIsNotHeld(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	x := clashingOpIndex()
+	held := randomKeys(rng, 2000, 0)
+	var keys []opKey
+	for _, k := range held {
+		if x.add(&k, opRef{seq: x.len() + 1}) {
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range keys {
+		q := k
+		binary.LittleEndian.PutUint64(q[8:], rng.Uint64())
+		if ref, ok := x.get(&q); ok || x.has(&q) {
+			t.Fatalf("key %x, never added, answered with the entry at %d of %x, which shares its tag", q, ref.seq, k)
+		}
+		if !x.add(&q, opRef{seq: x.len() + 1, digest: 7}) {
+			t.Fatalf("key %x refused: only its tag is held", q)
+		}
+		if ref, ok := x.get(&q); !ok || ref.seq != x.len() || ref.digest != 7 {
+			t.Fatalf("key %x added at %d found as %+v, %v", q, x.len(), ref, ok)
+		}
+		if ref, ok := x.get(&k); !ok || ref.digest == 7 {
+			t.Fatalf("held key %x lost or overwritten: %+v, %v", k, ref, ok)
+		}
+	}
+}
+
+// TestOpIndex_ChosenIdsDoNotCrowdOneShard: a caller chooses its operation
+// ids, so trying a few thousand ids each it can give their keys whatever
+// first bytes it likes. Keys that agree in their first byte and in the
+// low 12 bits of their first 8 bytes, as such a caller would aim at the
+// shard and slots of an unseeded tag, must still spread over every
+// shard, with no long run of occupied slots to walk.
+func TestOpIndex_ChosenIdsDoNotCrowdOneShard(t *testing.T) {
+	const n = 50_000
+	rng := rand.New(rand.NewPCG(11, 11))
+	x := newOpIndex()
+	for i := range n {
+		var k opKey
+		binary.LittleEndian.PutUint64(k[:8], rng.Uint64()&^(0xff<<56|0xfff)|0x2a<<56|0x123)
+		binary.LittleEndian.PutUint64(k[8:], rng.Uint64())
+		if !x.add(&k, opRef{seq: uint64(i + 1)}) {
+			t.Fatalf("key %d refused", i)
+		}
+	}
+	fullest, longest := 0, 0
+	for i := range x.shards {
+		sh := &x.shards[i]
+		fullest = max(fullest, sh.n)
+		run := 0
+		for j := range 2 * len(sh.slots) { // twice round, for a run that wraps
+			if sh.slots[j%len(sh.slots)].seq == 0 {
+				run = 0
+				continue
+			}
+			run++
+			longest = max(longest, min(run, len(sh.slots)))
+		}
+	}
+	if mean := n / opShards; fullest > 2*mean {
+		t.Errorf("fullest shard holds %d keys, the mean %d: chosen ids crowd it", fullest, mean)
+	}
+	if longest > 256 {
+		t.Errorf("a run of %d occupied slots: chosen ids make look-ups walk it", longest)
+	}
+}
+
 // TestOpIndex_CloneIsIndependent: the sequencer's index and the read
 // view's are clones that go on adding apart, in two goroutines; neither
 // may see, or overwrite, what the other adds, whether the clone was made
@@ -119,13 +204,19 @@ func TestOpIndex_CloneIsIndependent(t *testing.T) {
 		t.Run(fmt.Sprintf("at=%d", at), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(at), 9))
 			keys := randomKeys(rng, at+2*opChunk+3000, 30)
-			base, model := newOpIndex(), map[opKey]opRef{}
+			base, model := clashingOpIndex(), map[opKey]opRef{}
 			var order []opKey
+			var refused atomic.Int64
 			add := func(x *opIndex, m map[opKey]opRef, o *[]opKey, k opKey, salt uint64) {
 				ref := opRef{seq: x.len() + 1, time: int64(salt), digest: salt ^ x.len()}
-				if _, held := m[k]; !held && x.add(&k, ref) {
-					m[k], *o = ref, append(*o, k)
+				if _, held := m[k]; held {
+					return
 				}
+				if !x.add(&k, ref) {
+					refused.Add(1) // as when one copy sees the other's entries
+					return
+				}
+				m[k], *o = ref, append(*o, k)
 			}
 			for _, k := range keys[:at] {
 				add(base, model, &order, k, 1)
@@ -146,6 +237,9 @@ func TestOpIndex_CloneIsIndependent(t *testing.T) {
 				add(base, model, &order, k, 1)
 			}
 			<-done
+			if n := refused.Load(); n > 0 {
+				t.Fatalf("%d keys neither copy held were refused", n)
+			}
 			checkOpIndex(t, base, model, order)
 			checkOpIndex(t, c, cModel, cOrder)
 		})
@@ -192,20 +286,23 @@ func BenchmarkOpIndex(b *testing.B) {
 // opsEditedOutOfOrder returns copies of a checkpoint's id-index chunk
 // edited as a faulty writer or a hand with a hex editor might: two
 // entries swapped, one entry repeated in another's place, the first one
-// dropped, and one entry's sequence moved on by one.
+// dropped, one entry's sequence moved on by one, and one entry's key
+// that of the entry before it.
 func opsEditedOutOfOrder(tb testing.TB, ops []byte) map[string][]byte {
 	tb.Helper()
 	if len(ops) < 3*opEntryLen {
 		tb.Fatalf("seed id index holds %d bytes, too few to edit", len(ops))
 	}
 	entry := func(b []byte, i int) []byte { return b[i*opEntryLen : (i+1)*opEntryLen] }
-	swapped, repeated, shifted := slices.Clone(ops), slices.Clone(ops), slices.Clone(ops)
+	swapped, repeated, shifted, sameKey := slices.Clone(ops), slices.Clone(ops), slices.Clone(ops), slices.Clone(ops)
+	copy(entry(sameKey, 2)[:16], entry(sameKey, 1)[:16])
 	a, b := slices.Clone(entry(swapped, 1)), slices.Clone(entry(swapped, 2))
 	copy(entry(swapped, 1), b)
 	copy(entry(swapped, 2), a)
 	copy(entry(repeated, 2), entry(repeated, 1))
 	binary.BigEndian.PutUint64(entry(shifted, 2)[16:], binary.BigEndian.Uint64(entry(shifted, 2)[16:])+1)
-	return map[string][]byte{"swapped": swapped, "repeated": repeated, "first dropped": ops[opEntryLen:], "sequence moved": shifted}
+	return map[string][]byte{"swapped": swapped, "repeated": repeated, "first dropped": ops[opEntryLen:], "sequence moved": shifted,
+		"key repeated at its own sequence": sameKey}
 }
 
 // TestLoadCheckpoint_RefusesAnIndexOutOfJournalOrder: the index finds an
