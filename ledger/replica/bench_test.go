@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digital-yen/cbdc-sandbox/internal/freeport"
 	"github.com/digital-yen/cbdc-sandbox/ledger"
 )
 
@@ -105,13 +105,8 @@ func benchGroup(b *testing.B, replicas, accounts int) (*benchLedger, func()) {
 		closers = append(closers, led.lone.Close)
 	} else {
 		var peers []Peer
-		for i := range replicas {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			peers = append(peers, Peer{ID: fmt.Sprintf("ledger-%d", i+1), Addr: ln.Addr().String()})
-			ln.Close()
+		for i, addr := range freeport.Loopback(b, replicas) {
+			peers = append(peers, Peer{ID: fmt.Sprintf("ledger-%d", i+1), Addr: addr})
 		}
 		for _, p := range peers {
 			r, err := Open(Config{ID: p.ID, Dir: filepath.Join(dir, p.ID), Bind: p.Addr, Peers: peers})
