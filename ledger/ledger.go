@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -209,11 +210,7 @@ func (l *Ledger) replayTail(st *state) error {
 
 // opEntries lists the id index in journal order.
 func (s *state) opEntries() []opEntry {
-	out := make([]opEntry, 0, s.ops.len())
-	for e := range s.ops.all() {
-		out = append(out, e)
-	}
-	return out
+	return slices.AppendSeq(make([]opEntry, 0, s.ops.len()), s.ops.all())
 }
 
 // replay applies one encoded record read back from the journal.

@@ -98,25 +98,15 @@ func (x *opIndex) has(k *opKey) bool { return x.find(k) != 0 }
 // find returns the sequence of k's operation, or 0.
 func (x *opIndex) find(k *opKey) uint64 {
 	tag := x.tagOf(k)
-	sh := &x.shards[tag>>opTagShardOff]
-	if sh.n == 0 {
+	s := x.shards[tag>>opTagShardOff].probe(tag)
+	switch {
+	case s == nil || s.seq == 0:
 		return 0
+	case x.detail(s.seq).key == *k:
+		return s.seq
 	}
-	mask := uint64(len(sh.slots) - 1)
-	for i := tag & mask; ; i = (i + 1) & mask {
-		s := sh.slots[i]
-		switch {
-		case s.seq == 0:
-			return 0
-		case s.tag != tag:
-			continue
-		case x.detail(s.seq).key == *k:
-			return s.seq
-		}
-		// Each tag has one slot: a key whose tag another key holds is
-		// in the clash map or nowhere.
-		return x.clash[*k]
-	}
+	// A key whose tag another key holds is in the clash map or nowhere.
+	return x.clash[*k]
 }
 
 // add appends the operation at sequence x.len()+1; it says false, and
@@ -130,15 +120,13 @@ func (x *opIndex) add(k *opKey, ref opRef) bool {
 	if (sh.n+1)*opMaxLoadDen > len(sh.slots)*opMaxLoadNum {
 		x.grow(sh)
 	}
-	mask := uint64(len(sh.slots) - 1)
-	i := tag & mask
-	for ; sh.slots[i].seq != 0; i = (i + 1) & mask {
-		if sh.slots[i].tag != tag {
-			continue
-		}
-		if x.detail(sh.slots[i].seq).key == *k {
-			return false
-		}
+	switch s := sh.probe(tag); {
+	case s.seq == 0:
+		*s = opSlot{tag: tag, seq: ref.seq}
+		sh.n++
+	case x.detail(s.seq).key == *k:
+		return false
+	default:
 		if _, dup := x.clash[*k]; dup {
 			return false
 		}
@@ -146,13 +134,23 @@ func (x *opIndex) add(k *opKey, ref opRef) bool {
 			x.clash = make(map[opKey]uint64)
 		}
 		x.clash[*k] = ref.seq
-		x.appendDetail(k, ref)
-		return true
 	}
-	sh.slots[i] = opSlot{tag: tag, seq: ref.seq}
-	sh.n++
 	x.appendDetail(k, ref)
 	return true
+}
+
+// probe returns the slot that holds tag, or the empty slot where it would
+// go: each tag has one slot at most. It returns nil for a shard with none.
+func (sh *opShard) probe(tag uint64) *opSlot {
+	if len(sh.slots) == 0 {
+		return nil
+	}
+	mask := uint64(len(sh.slots) - 1)
+	i := tag & mask
+	for sh.slots[i].seq != 0 && sh.slots[i].tag != tag {
+		i = (i + 1) & mask
+	}
+	return &sh.slots[i]
 }
 
 func (x *opIndex) appendDetail(k *opKey, ref opRef) {
