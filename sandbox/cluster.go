@@ -518,22 +518,45 @@ func (c *Cluster) Leader() string {
 	return ""
 }
 
-// StopLeader stops the replica that leads now, as Stop does.
+// StopLeader stops the replica that leads now, as Stop does. With too
+// few replicas running to stop one, it says so whether or not a leader
+// happens to be elected at that moment.
 func (c *Cluster) StopLeader() (Stopped, error) {
 	c.ops.Lock()
 	defer c.ops.Unlock()
 	c.mu.Lock()
 	var leader *node
+	running := 0
 	for _, n := range c.nodes {
-		if n.r != nil && n.r.Role() == "leader" {
-			leader = n
+		if n.r != nil {
+			running++
+			if n.r.Role() == "leader" {
+				leader = n
+			}
 		}
 	}
+	total, closed := len(c.nodes), c.closed
 	c.mu.Unlock()
+	if closed {
+		return Stopped{}, ErrClusterClosed
+	}
+	if err := TooFewLeft("the leader", running, total); err != nil {
+		return Stopped{}, err
+	}
 	if leader == nil {
-		return Stopped{}, fmt.Errorf("%w (an election is under way, or too few replicas run to hold one)", ErrNoLeader)
+		return Stopped{}, fmt.Errorf("%w (an election is under way)", ErrNoLeader)
 	}
 	return c.stop(leader)
+}
+
+// TooFewLeft is the refusal to stop one of running replicas of total
+// when Raft could then elect no leader; nil when the stop may go ahead.
+func TooFewLeft(which string, running, total int) error {
+	if majority := total/2 + 1; running-1 < majority {
+		return fmt.Errorf("%w: stopping %s would leave %d of %d replicas running, and Raft needs %d to elect a leader; start a stopped one again first",
+			ErrNoMajority, which, running-1, total, majority)
+	}
+	return nil
 }
 
 // Stop stops a replica as if its machine failed: its HTTP server closes
@@ -558,17 +581,17 @@ func (c *Cluster) stop(n *node) (Stopped, error) {
 			running++
 		}
 	}
-	switch majority := len(c.nodes)/2 + 1; {
+	switch {
 	case c.closed:
 		c.mu.Unlock()
 		return Stopped{}, ErrClusterClosed
 	case n.r == nil:
 		c.mu.Unlock()
 		return Stopped{}, fmt.Errorf("%w: %s", ErrReplicaStopped, n.id)
-	case running-1 < majority:
+	}
+	if err := TooFewLeft(n.id, running, len(c.nodes)); err != nil {
 		c.mu.Unlock()
-		return Stopped{}, fmt.Errorf("%w: stopping %s would leave %d of %d replicas running, and Raft needs %d to elect a leader; start a stopped one again first",
-			ErrNoMajority, n.id, running-1, len(c.nodes), majority)
+		return Stopped{}, err
 	}
 	r, srv, at := n.r, n.srv, time.Now()
 	n.r, n.srv, n.stoppedAt = nil, nil, at

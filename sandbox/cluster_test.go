@@ -133,6 +133,9 @@ func TestCluster_StopTheLeaderAndCarryOn(t *testing.T) {
 	if _, err := c.Stop(follower); !errors.Is(err, ErrNoMajority) || !strings.Contains(err.Error(), "start a stopped one again") {
 		t.Errorf("stopping a second of three: %v", err)
 	}
+	if _, err := c.StopLeader(); !errors.Is(err, ErrNoMajority) || !strings.Contains(err.Error(), "stopping the leader would leave 1 of 3") {
+		t.Errorf("stopping the leader, a second of three: %v", err)
+	}
 	if _, err := c.Stop("ledger-9"); !errors.Is(err, ErrNoSuchReplica) || !strings.Contains(err.Error(), "ledger-1, ledger-2, ledger-3") {
 		t.Errorf("stopping a replica that is not one: %v", err)
 	}

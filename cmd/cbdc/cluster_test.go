@@ -19,6 +19,7 @@ import (
 
 	"github.com/digital-yen/cbdc-sandbox/demo"
 	"github.com/digital-yen/cbdc-sandbox/internal/freeport"
+	"github.com/digital-yen/cbdc-sandbox/protocol"
 )
 
 // demoSite drives a demo page's API as its page does.
@@ -133,6 +134,11 @@ func TestCluster_DemoKillsTheLeaderProcess(t *testing.T) {
 	}
 	t.Logf("pause after killing the leader's process: %.0f ms, new leader %s", pause.PauseMS, pause.Leader)
 	payWithin(t, site, alice.ID, bob.ID, 1_000, 10*time.Second)
+	var refused struct{ Error protocol.Error }
+	site.call("/api/replicas/stop", map[string]string{"replica": "leader"}, http.StatusConflict, &refused)
+	if refused.Error.Code != "no_majority" || !strings.Contains(refused.Error.Message, "stopping the leader would leave 1 of 3") {
+		t.Errorf("stopping the leader with two of three running: %+v", refused.Error)
+	}
 
 	site.call("/api/replicas/start", map[string]string{"replica": before.Leader}, http.StatusOK, nil)
 	site.replicas(60*time.Second, "every replica running at one head", func(v demo.ReplicasView) bool {

@@ -199,10 +199,27 @@ func (s *replicaSupervisor) leader() string {
 }
 
 // StopLeader kills the leader's process.
+// With too few replicas running to stop one, it says so whether or not a
+// leader happens to be elected at that moment.
 func (s *replicaSupervisor) StopLeader() (sandbox.Stopped, error) {
+	s.ops.Lock()
+	closed := s.closed
+	s.ops.Unlock()
+	if closed {
+		return sandbox.Stopped{}, sandbox.ErrClusterClosed
+	}
+	running := 0
+	for _, r := range s.Replicas() {
+		if r.Running {
+			running++
+		}
+	}
+	if err := sandbox.TooFewLeft("the leader", running, len(s.nodes)); err != nil {
+		return sandbox.Stopped{}, err
+	}
 	id := s.leader()
 	if id == "" {
-		return sandbox.Stopped{}, fmt.Errorf("%w (an election is under way, or too few replicas run to hold one)", sandbox.ErrNoLeader)
+		return sandbox.Stopped{}, fmt.Errorf("%w (an election is under way)", sandbox.ErrNoLeader)
 	}
 	return s.Stop(id)
 }
@@ -223,14 +240,14 @@ func (s *replicaSupervisor) Stop(id string) (sandbox.Stopped, error) {
 			running++
 		}
 	}
-	switch majority := len(s.nodes)/2 + 1; {
+	switch {
 	case s.closed:
 		return sandbox.Stopped{}, sandbox.ErrClusterClosed
 	case !n.running():
 		return sandbox.Stopped{}, fmt.Errorf("%w: %s", sandbox.ErrReplicaStopped, id)
-	case running-1 < majority:
-		return sandbox.Stopped{}, fmt.Errorf("%w: stopping %s would leave %d of %d replicas running, and Raft needs %d to elect a leader; start a stopped one again first",
-			sandbox.ErrNoMajority, id, running-1, len(s.nodes), majority)
+	}
+	if err := sandbox.TooFewLeft(id, running, len(s.nodes)); err != nil {
+		return sandbox.Stopped{}, err
 	}
 	st := s.status(n)
 	n.mu.Lock()
