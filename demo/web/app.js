@@ -415,6 +415,9 @@ $("#stop-leader").addEventListener("click", () => {
     say($("#stop-leader"), "err", t(v.measuring ? "measuring_now" : v.busy ? "replicas_busy_now" : "no_leader_now"));
     return;
   }
+  // The confirmation stops the replica it names, even if leadership
+  // moves while it is open.
+  $("#replica-dialog").dataset.replica = v.leader;
   $("#replica-title").textContent = t("replica_title", { id: v.leader });
   $("#replica-dialog").showModal();
 });
@@ -422,7 +425,7 @@ $("#replica-no").addEventListener("click", () => $("#replica-dialog").close());
 $("#replica-dialog").addEventListener("close", () => $("#stop-leader").focus());
 $("#replica-yes").addEventListener("click", (e) => {
   run(e.currentTarget, async () => {
-    const v = await api("POST", "/api/replicas/stop", { replica: "leader" });
+    const v = await api("POST", "/api/replicas/stop", { replica: $("#replica-dialog").dataset.replica });
     state.replicas = v;
     drawReplicas();
     return v;
