@@ -94,8 +94,10 @@ bench:
 bench-ledger:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(COUNT) -timeout 60m ./ledger/ | tee -a bench.txt
 
-# Majority-committed transfers with three replicas on this machine, beside
-# a lone ledger in the same run, at 10,000 and 1,000,000 accounts. Each
+# Majority-committed transfers with three replicas on this machine (in
+# the benchmark's process, and with the followers in processes of their
+# own), beside a lone ledger in the same run, at 10,000 and 1,000,000
+# accounts. Each
 # size is set up anew per run, so the count of transfers is fixed; long
 # enough that checkpoints fall in the run as they do in a day's work, not
 # only the one the setup's two million operations start.
