@@ -324,14 +324,9 @@ func (s *Server) handleStopReplica(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.cfg.Log.Warn("demo: no heartbeat payments; the pause waits for the room's", "err", err)
 	}
-	led := req.Replica == "leader"
 	stop := func() (sbx.Stopped, error) { return s.cfg.Replicas.Stop(req.Replica) }
-	if led {
+	if req.Replica == "leader" {
 		stop = s.cfg.Replicas.StopLeader
-	} else {
-		for _, x := range s.cfg.Replicas.Replicas() {
-			led = led || x.ID == req.Replica && x.Running && x.Role == "leader"
-		}
 	}
 	st, err := stop()
 	if st.ID == "" {
@@ -341,9 +336,9 @@ func (s *Server) handleStopReplica(w http.ResponseWriter, r *http.Request) {
 	if err != nil { // stopped, but not cleanly: say so in the log, and go on
 		s.cfg.Log.Warn("demo: the stopped replica did not close cleanly", "replica", st.ID, "err", err)
 	}
-	p := Pause{Stopped: st.ID, Led: led, At: st.At, Head: st.Head}
+	p := Pause{Stopped: st.ID, Led: st.Led, At: st.At, Head: st.Head}
 	ended, _ := s.meter.begin(p)
-	s.live.event(Event{From: "presenter", To: "ledger", Kind: "replica_stop", Args: Args{"replica": st.ID, "led": led}})
+	s.live.event(Event{From: "presenter", To: "ledger", Kind: "replica_stop", Args: Args{"replica": st.ID, "led": st.Led}})
 	s.wg.Go(func() { s.measure(p, ended) })
 	writeJSON(w, http.StatusOK, s.replicasView())
 }

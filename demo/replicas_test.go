@@ -309,6 +309,65 @@ func TestReplicas_StopWithNoLeader(t *testing.T) {
 	}
 }
 
+// A stop that names a replica stops that one, leader or follower, and
+// its pause says which it was: the page's confirmation names the replica
+// it stops, so a change of leader while it is open stops the replica the
+// presenter agreed to, and the room is not told a leader failed over
+// when a follower stopped.
+func TestReplicas_StopNamesTheReplica(t *testing.T) {
+	r, _ := newReplicatedRig(t, nil)
+	measured := func(id string) Pause {
+		t.Helper()
+		var p Pause
+		r.eventually("the pause after "+id+" stopped is measured", func() (bool, string) {
+			v := r.replicas()
+			if v.Measuring != nil || len(v.Pauses) == 0 || v.Pauses[0].Stopped != id {
+				return false, fmt.Sprintf("%+v", v)
+			}
+			p = v.Pauses[0]
+			return true, ""
+		})
+		return p
+	}
+	v := r.replicas()
+	var follower string
+	for _, x := range v.Replicas {
+		if x.ID != v.Leader {
+			follower = x.ID
+		}
+	}
+	if v.Leader == "" || follower == "" {
+		t.Fatalf("the panel: %+v", v)
+	}
+	var stopped ReplicasView
+	r.call("/api/replicas/stop", map[string]string{"replica": follower}, http.StatusOK, &stopped)
+	if m := stopped.Measuring; m == nil || m.Stopped != follower || m.Led {
+		t.Fatalf("after stopping the follower %s: %+v", follower, stopped)
+	}
+	if p := measured(follower); !p.Measured() || p.Led || p.Leader == "" || p.Leader == follower {
+		t.Errorf("the pause after the follower %s stopped: %+v", follower, p)
+	}
+
+	r.call("/api/replicas/start", map[string]string{"replica": follower}, http.StatusOK, nil)
+	r.eventually("all three run under a leader", func() (bool, string) {
+		v = r.replicas()
+		for _, x := range v.Replicas {
+			if x.Role == "stopped" {
+				return false, fmt.Sprintf("%+v", v)
+			}
+		}
+		return v.Leader != "", fmt.Sprintf("%+v", v)
+	})
+	leader := v.Leader
+	r.call("/api/replicas/stop", map[string]string{"replica": leader}, http.StatusOK, &stopped)
+	if m := stopped.Measuring; m == nil || m.Stopped != leader || !m.Led {
+		t.Fatalf("after stopping the leader %s by name: %+v", leader, stopped)
+	}
+	if p := measured(leader); !p.Measured() || !p.Led || p.Leader == leader || p.Leader == "" {
+		t.Errorf("the pause after the leader %s stopped: %+v", leader, p)
+	}
+}
+
 // Offline payments on a replicated ledger: a purse funded under one
 // leader pays another offline, the leader is stopped, and the payee's
 // sync settles at the next leader, once; the payer's later sync settles

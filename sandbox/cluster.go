@@ -149,6 +149,7 @@ type Stopped struct {
 	ID   string
 	At   time.Time // just before it was closed
 	Head uint64
+	Led  bool // it led when it was stopped, as far as the group knew
 }
 
 // CheckLayout says whether the sandbox's data directory can hold the kind
@@ -594,6 +595,7 @@ func (c *Cluster) stop(n *node) (Stopped, error) {
 		return Stopped{}, err
 	}
 	r, srv, at := n.r, n.srv, time.Now()
+	led := r.Role() == "leader"
 	n.r, n.srv, n.stoppedAt = nil, nil, at
 	c.mu.Unlock()
 	srv.Close()
@@ -603,7 +605,7 @@ func (c *Cluster) stop(n *node) (Stopped, error) {
 	n.stoppedHead = head
 	c.mu.Unlock()
 	c.log.Warn("replica stopped", "replica", n.id)
-	return Stopped{ID: n.id, At: at, Head: head}, err
+	return Stopped{ID: n.id, At: at, Head: head, Led: led}, err
 }
 
 // Start starts a stopped replica again from its directory, on the same

@@ -111,7 +111,7 @@ func TestCluster_StopTheLeaderAndCarryOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stopped.ID == "" || stopped.Head == 0 || stopped.At.IsZero() {
+	if stopped.ID == "" || stopped.Head == 0 || stopped.At.IsZero() || !stopped.Led {
 		t.Errorf("stopped: %+v", stopped)
 	}
 	pay() // a new leader takes it

@@ -250,6 +250,14 @@ func (s *replicaSupervisor) Stop(id string) (sandbox.Stopped, error) {
 		return sandbox.Stopped{}, err
 	}
 	st := s.status(n)
+	led := st.Role == "leader"
+	if st.Role == "unknown" { // too busy to answer: the others know whom they follow
+		for _, x := range s.nodes {
+			if x != n && x.running() && s.status(x).Leader == id {
+				led = true
+			}
+		}
+	}
 	n.mu.Lock()
 	head := max(st.Head, n.lastHead) // the last record it is known to hold
 	cmd, exited := n.cmd, n.exited
@@ -270,7 +278,7 @@ func (s *replicaSupervisor) Stop(id string) (sandbox.Stopped, error) {
 	n.mu.Lock()
 	n.stoppedAt, n.stoppedHead = at, head
 	n.mu.Unlock()
-	return sandbox.Stopped{ID: id, At: at, Head: head}, nil
+	return sandbox.Stopped{ID: id, At: at, Head: head, Led: led}, nil
 }
 
 // Start starts a stopped replica's process again from its directory and
