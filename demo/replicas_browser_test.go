@@ -56,10 +56,14 @@ func TestBrowser_StopTheLeader(t *testing.T) {
 	waitText(t, ctx, "#parts", "held in wallets ¥100") // the heartbeat's, in an overview pushed since
 	screenshot(t, ctx, "replicas")
 
-	// Asked again with too few replicas left, the sandbox says why.
-	openStopConfirmation(t, ctx)
-	do(chromedp.KeyEvent("\r"))
+	// Asked again with too few replicas left, the page says why at once,
+	// with no confirmation, whether or not a leader is elected just then.
+	waitJS(t, ctx, "the control is enabled again", `document.querySelector("#stop-leader").getAttribute("aria-disabled") === "false"`)
+	do(chromedp.Focus(chromedp.CSS(`#stop-leader`)), chromedp.KeyEvent("\r"))
 	waitText(t, ctx, "#replica-panel .msgs", "too few replicas to elect a leader")
+	if eval[bool](t, ctx, `document.querySelector("#replica-dialog").open`) {
+		t.Error("a confirmation opened for a stop the ledger would refuse")
+	}
 
 	// Started again by keyboard: it rejoins and catches up.
 	start := `[data-replica="` + leader + `"] button.start`

@@ -411,6 +411,13 @@ function pauseText(p) {
 $("#stop-leader").addEventListener("click", () => {
   const v = state.replicas;
   if (!v) return;
+  // Too few running is said first and at once: no confirmation for a
+  // stop the ledger would refuse, election or not.
+  const running = v.replicas.filter((r) => r.role !== "stopped").length;
+  if (running - 1 < Math.floor(v.replicas.length / 2) + 1) {
+    say($("#stop-leader"), "err", errText("no_majority"));
+    return;
+  }
   if (!v.leader || v.measuring || v.busy) {
     say($("#stop-leader"), "err", t(v.measuring ? "measuring_now" : v.busy ? "replicas_busy_now" : "no_leader_now"));
     return;
