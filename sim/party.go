@@ -5,7 +5,9 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/digital-yen/cbdc-sandbox/bankadmin"
 	"github.com/digital-yen/cbdc-sandbox/protocol"
@@ -63,7 +65,9 @@ func (p Party) Customer(deposit int64) bankadmin.CustomerSpec {
 
 // Session opens the party's wallet session at its bank as a payer uses
 // it: the waterfall and auto-charge on and, where the sandbox left its
-// starting balance on deposit, that balance withdrawn into the wallet.
+// starting balance on deposit, that balance withdrawn into the wallet
+// (asked again under the same request id while the bank answers that its
+// ledger is unavailable).
 // events is as in wallet.DialOptions.
 func Session(ctx context.Context, sb Sandbox, p Party, events int) (*wallet.Client, error) {
 	c, err := dial(ctx, sb, p, events)
@@ -71,7 +75,10 @@ func Session(ctx context.Context, sb Sandbox, p Party, events int) (*wallet.Clie
 		return nil, err
 	}
 	if _, err = c.SetSettings(ctx, "", true, true); err == nil && sb.StartOnDeposit() && p.Start > 0 {
-		_, err = c.Withdraw(ctx, "sim-start", p.Start)
+		err = askAgain(ctx, func() error {
+			_, err := c.Withdraw(ctx, "sim-start", p.Start)
+			return err
+		})
 	}
 	if err != nil {
 		c.Close()
@@ -79,6 +86,36 @@ func Session(ctx context.Context, sb Sandbox, p Party, events int) (*wallet.Clie
 	}
 	return c, nil
 }
+
+// askAgainFor bounds how long askAgain keeps asking: longer than a
+// replicated ledger's election and a bank's turn to the new leader.
+const askAgainFor = 30 * time.Second
+
+// askAgain makes a request, and makes it again under the same request id
+// while the bank answers that nothing was decided for now (its ledger
+// electing a leader or out of reach, or the connection busy), as the
+// protocol asks: after the wait the answer names, or one growing from
+// 100 ms to a second, until ctx ends or askAgainFor has passed. Any other
+// answer is returned at once.
+func askAgain(ctx context.Context, request func() error) error {
+	deadline := time.Now().Add(askAgainFor)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		err := request()
+		var perr *protocol.Error
+		if err == nil || !errors.As(err, &perr) || !decidedNothing[perr.Code] || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(max(wait, perr.RetryAfter())):
+		}
+	}
+}
+
+// decidedNothing are the answers after which the same request id may be
+// sent again.
+var decidedNothing = map[string]bool{protocol.CodeUnavailable: true, protocol.CodeBusy: true, protocol.CodeRateLimited: true}
 
 // dial opens a session for the party's wallet at its bank.
 func dial(ctx context.Context, sb Sandbox, p Party, events int) (*wallet.Client, error) {

@@ -131,7 +131,8 @@ func (s *RemoteSandbox) IssueFloat(ctx context.Context, bank int, amount int64) 
 }
 
 // Onboard onboards every party through its bank's admin API, 32 at a
-// time, with its starting balance on deposit.
+// time, with its starting balance on deposit, asking again while a bank
+// answers that its ledger is unavailable.
 func (s *RemoteSandbox) Onboard(ctx context.Context, parties []Party) error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -142,7 +143,14 @@ func (s *RemoteSandbox) Onboard(ctx context.Context, parties []Party) error {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if _, err := s.admins[p.Bank].Onboard(ctx, p.Customer(DepositAccount+p.Start)); err != nil {
+			// A bank stores nothing of a customer until its wallets are
+			// open at the ledger, so an onboarding answered unavailable
+			// can be asked again.
+			err := askAgain(ctx, func() error {
+				_, err := s.admins[p.Bank].Onboard(ctx, p.Customer(DepositAccount+p.Start))
+				return err
+			})
+			if err != nil {
 				mu.Lock()
 				failed++
 				if len(errs) < 3 {
