@@ -505,20 +505,21 @@ func closeAll(cs []*wallet.Client) {
 }
 
 // payInDoubt makes one request under one id, asking again under it while
-// the bank answers that the ledger is out of reach, until ctx ends.
+// the bank answers that nothing was decided (protocol.AskAgain: the
+// ledger out of reach, or the bank busy), until ctx ends.
 func payInDoubt(ctx context.Context, f func(ctx context.Context, id string) error, id string) error {
 	for {
 		actx, cancel := context.WithTimeout(ctx, 6*time.Second)
 		err := f(actx, id)
 		cancel()
-		var pe *protocol.Error
-		if err == nil || !errors.As(err, &pe) || pe.Code != protocol.CodeUnavailable && pe.Code != protocol.CodeRateLimited || ctx.Err() != nil {
+		asked, again := protocol.AskAgain(err)
+		if !again || ctx.Err() != nil {
 			return err
 		}
 		select {
 		case <-ctx.Done():
 			return err
-		case <-time.After(max(pe.RetryAfter(), 60*time.Millisecond)):
+		case <-time.After(max(asked, 60*time.Millisecond)):
 		}
 	}
 }

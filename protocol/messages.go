@@ -1,6 +1,9 @@
 package protocol
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // Bodies of the messages. Amounts are whole yen; keys, challenges and
 // signatures are base64 (standard alphabet, padded), as encoding/json
@@ -275,6 +278,22 @@ type Error struct {
 
 // RetryAfter is the error's retry hint, zero when it has none.
 func (e *Error) RetryAfter() time.Duration { return time.Duration(e.RetryAfterMS) * time.Millisecond }
+
+// AskAgain says whether err is an answer that decided nothing (unavailable,
+// busy or rate_limited), so the same request may be sent again under the
+// same request id, and how long the answer asks to wait first (zero when
+// it names no wait).
+func AskAgain(err error) (wait time.Duration, ok bool) {
+	var e *Error
+	if !errors.As(err, &e) {
+		return 0, false
+	}
+	switch e.Code {
+	case CodeUnavailable, CodeBusy, CodeRateLimited:
+		return e.RetryAfter(), true
+	}
+	return 0, false
+}
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 

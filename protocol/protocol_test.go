@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -155,5 +156,29 @@ func TestError_RetryAfterIsOptional(t *testing.T) {
 	dec := json.NewDecoder(bytes.NewReader(hinted))
 	if err := dec.Decode(&old); err != nil || old.Code != CodeUnavailable {
 		t.Errorf("a client that knows only code and message reads %s as %+v (%v)", hinted, old, err)
+	}
+}
+
+// Only the answers that decided nothing are asked again, wrapped or not,
+// after the wait they name.
+func TestAskAgain(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		wait time.Duration
+		ok   bool
+	}{
+		{&Error{Code: CodeUnavailable, Message: "ledger electing", RetryAfterMS: 1500}, 1500 * time.Millisecond, true},
+		{fmt.Errorf("withdraw: %w", &Error{Code: CodeUnavailable}), 0, true},
+		{Errorf(CodeBusy, "too many in flight"), 0, true},
+		{Errorf(CodeRateLimited, "slow down"), 0, true},
+		{Errorf(CodeInsufficientFunds, "short"), 0, false},
+		{Errorf(CodeInternal, "bug"), 0, false},
+		{&Error{Code: CodeBadMessage, RetryAfterMS: 500}, 0, false},
+		{errors.New("connection reset"), 0, false},
+		{nil, 0, false},
+	} {
+		if wait, ok := AskAgain(c.err); wait != c.wait || ok != c.ok {
+			t.Errorf("AskAgain(%v) = %v, %v; want %v, %v", c.err, wait, ok, c.wait, c.ok)
+		}
 	}
 }

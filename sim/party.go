@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 
@@ -101,21 +100,17 @@ func askAgain(ctx context.Context, request func() error) error {
 	deadline := time.Now().Add(askAgainFor)
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		err := request()
-		var perr *protocol.Error
-		if err == nil || !errors.As(err, &perr) || !decidedNothing[perr.Code] || time.Now().After(deadline) {
+		asked, again := protocol.AskAgain(err)
+		if !again || time.Now().After(deadline) {
 			return err
 		}
 		select {
 		case <-ctx.Done():
 			return err
-		case <-time.After(max(wait, perr.RetryAfter())):
+		case <-time.After(max(wait, asked)):
 		}
 	}
 }
-
-// decidedNothing are the answers after which the same request id may be
-// sent again.
-var decidedNothing = map[string]bool{protocol.CodeUnavailable: true, protocol.CodeBusy: true, protocol.CodeRateLimited: true}
 
 // dial opens a session for the party's wallet at its bank.
 func dial(ctx context.Context, sb Sandbox, p Party, events int) (*wallet.Client, error) {
