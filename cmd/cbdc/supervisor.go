@@ -208,16 +208,18 @@ func (s *replicaSupervisor) StopLeader() (sandbox.Stopped, error) {
 	if closed {
 		return sandbox.Stopped{}, sandbox.ErrClusterClosed
 	}
-	running := 0
-	for _, r := range s.Replicas() {
+	running, id := 0, ""
+	for _, r := range s.Replicas() { // one round of status calls for both
 		if r.Running {
 			running++
+			if r.Role == "leader" {
+				id = r.ID
+			}
 		}
 	}
 	if err := sandbox.TooFewLeft("the leader", running, len(s.nodes)); err != nil {
 		return sandbox.Stopped{}, err
 	}
-	id := s.leader()
 	if id == "" {
 		return sandbox.Stopped{}, fmt.Errorf("%w (an election is under way)", sandbox.ErrNoLeader)
 	}
