@@ -328,15 +328,12 @@ func (s *state) lookup(id AccountID) (uint32, error) {
 func (l *Ledger) commit() {
 	defer close(l.done)
 	defer l.finalCheckpoint()
+	if l.repl.rep != nil {
+		l.commitReplicated()
+		return
+	}
 	for b := range l.commits {
 		err := l.failed()
-		if l.repl.rep != nil {
-			if err == nil {
-				err = l.replicate(b)
-			}
-			l.answer(b, err) // Apply has written and published it
-			continue
-		}
 		if err == nil && len(b.chunks) > 0 {
 			start := time.Now()
 			if werr := appendChunks(l.db, b.keys, b.chunks, b.recs[len(b.recs)-1].seq, b.head); werr != nil {

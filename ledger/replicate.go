@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,22 @@ type Replicator interface {
 	Replicate(entry []byte) error
 }
 
+// Proposer is a Replicator that orders entries as they are proposed and
+// decides them later: Propose returns once entry is queued behind every
+// entry proposed before it, and wait returns what Replicate would have.
+// A ledger whose Replicator is one keeps up to maxInFlight group commits
+// in consensus at once, so that one batch's round to the replicas
+// overlaps the applying of the one before it.
+type Proposer interface {
+	Propose(entry []byte) (wait func() error)
+}
+
+// maxInFlight is how many group commits a Proposer's ledger has in
+// consensus at once. Two overlap one batch's round with the previous
+// batch's apply, which is where the time goes; more split the same load
+// into smaller batches, each with a round and fsyncs of its own.
+const maxInFlight = 2
+
 // ErrNotLeader means the replica asked is not the leader of a replicated
 // ledger, or stopped being it while the operation was in flight. The
 // operation may have been applied; ask the leader under the same id.
@@ -50,11 +67,12 @@ type replication struct {
 	leading atomic.Bool // read without mu by the sequencer and committer
 	epoch   atomic.Uint64
 
-	// proposed is the batch the committer is replicating now, with the
-	// entry it proposed: when the same bytes come back to be applied
-	// here, its records are applied as they are, not decoded and hashed
-	// again.
-	proposed atomic.Pointer[proposal]
+	// proposed are the batches the committer has in consensus, with the
+	// entries it proposed: when the same bytes come back to be applied
+	// here, their records are applied as they are, not decoded and
+	// hashed again.
+	proposedMu sync.Mutex
+	proposed   []proposal
 }
 
 type proposal struct {
@@ -62,13 +80,37 @@ type proposal struct {
 	b     *batch
 }
 
-// of returns the proposed batch when entry is its very bytes, as the
-// consensus engine hands a leader back its own proposals.
-func (p *proposal) of(entry []byte) *batch {
-	if p == nil || len(entry) != len(p.entry) || unsafe.SliceData(entry) != unsafe.SliceData(p.entry) {
-		return nil
+// own returns the proposed batch whose entry is entry's very bytes, as
+// the consensus engine hands a leader back its own proposals.
+func (r *replication) own(entry []byte) *batch {
+	r.proposedMu.Lock()
+	defer r.proposedMu.Unlock()
+	for _, p := range r.proposed {
+		if len(entry) == len(p.entry) && unsafe.SliceData(entry) == unsafe.SliceData(p.entry) {
+			return p.b
+		}
 	}
-	return p.b
+	return nil
+}
+
+func (r *replication) addProposed(entry []byte, b *batch) {
+	r.proposedMu.Lock()
+	r.proposed = append(r.proposed, proposal{entry, b})
+	r.proposedMu.Unlock()
+}
+
+func (r *replication) dropProposed(b *batch) {
+	r.proposedMu.Lock()
+	r.proposed = slices.DeleteFunc(r.proposed, func(p proposal) bool { return p.b == b })
+	r.proposedMu.Unlock()
+}
+
+// proposeOnly makes a Replicator a Proposer whose Propose decides at once.
+type proposeOnly struct{ Replicator }
+
+func (p proposeOnly) Propose(entry []byte) func() error {
+	err := p.Replicate(entry)
+	return func() error { return err }
 }
 
 // errStaleEntry answers an entry that does not extend the journal: it was
@@ -147,31 +189,78 @@ func (l *Ledger) sequencing(b *batch) bool {
 	return l.repl.rep == nil || l.repl.leading.Load() && b.epoch == l.repl.epoch.Load()
 }
 
-// replicate hands a batch to the replicas; nil once it is applied here.
-// A batch of refusals and recognised retries only still goes through
-// consensus, as its head alone: those answers rest on the leader's state,
-// which the entry confirms is the group's, so a leader deposed without
-// knowing it cannot refuse what its successor applied.
-func (l *Ledger) replicate(b *batch) error {
+// commitReplicated is the committer of a replicated ledger: it proposes
+// each batch in turn, up to maxInFlight at once when its Replicator is a
+// Proposer, and answers the batches in the same order as each is decided.
+func (l *Ledger) commitReplicated() {
+	p, ok := l.repl.rep.(Proposer)
+	slots := 1
+	if ok {
+		slots = maxInFlight
+	} else {
+		p = proposeOnly{l.repl.rep}
+	}
+	type pending struct {
+		b    *batch
+		wait func() error
+	}
+	free := make(chan struct{}, slots)
+	for range slots {
+		free <- struct{}{}
+	}
+	decided := make(chan pending, slots)
+	answered := make(chan struct{})
+	go func() {
+		defer close(answered)
+		for pd := range decided {
+			l.answer(pd.b, pd.wait()) // Apply has written and published it
+			free <- struct{}{}
+		}
+	}()
+	for {
+		<-free // the open batch goes on filling until a slot is free
+		b, ok := <-l.commits
+		if !ok {
+			break
+		}
+		decided <- pending{b, l.propose(p, b)}
+	}
+	close(decided)
+	<-answered
+}
+
+// propose hands a batch to the replicas in order behind those before it,
+// and returns what waits for it: nil once it is applied here. A batch of
+// refusals and recognised retries only still goes through consensus, as
+// its head alone: those answers rest on the leader's state, which the
+// entry confirms is the group's, so a leader deposed without knowing it
+// cannot refuse what its successor applied.
+func (l *Ledger) propose(p Proposer, b *batch) (wait func() error) {
+	if err := l.failed(); err != nil {
+		return func() error { return err }
+	}
 	if b.epoch != l.repl.epoch.Load() || !l.repl.leading.Load() {
-		return ErrNotLeader
+		return func() error { return ErrNotLeader }
 	}
 	start := time.Now()
 	entry := encodeEntry(b)
-	l.repl.proposed.Store(&proposal{entry, b})
-	err := l.repl.rep.Replicate(entry)
-	l.repl.proposed.Store(nil)
-	if err != nil {
-		l.follow(b.epoch, err)
-		if errors.Is(err, ErrNotLeader) {
-			return err
+	l.repl.addProposed(entry, b)
+	decided := p.Propose(entry)
+	return func() error {
+		err := decided()
+		l.repl.dropProposed(b)
+		if err != nil {
+			l.follow(b.epoch, err)
+			if errors.Is(err, ErrNotLeader) {
+				return err
+			}
+			return broken(ErrNotLeader, "%v", err)
 		}
-		return broken(ErrNotLeader, "%v", err)
+		if on := l.onCommit; on != nil {
+			on(len(b.recs), b.bytes, time.Since(start))
+		}
+		return nil
 	}
-	if on := l.onCommit; on != nil {
-		on(len(b.recs), b.bytes, time.Since(start))
-	}
-	return nil
 }
 
 // An entry is its version, the hash of its last record (so a replica
@@ -207,7 +296,8 @@ func (l *Ledger) Apply(entry []byte) error { return l.ApplyEntries([][]byte{entr
 // and answers each entry's outcome at its index. The records of
 // consecutive batches go to the journal in one transaction, so a replica
 // that is handed many entries at once (a follower catching up, or entries
-// committed together) fsyncs once for them all.
+// committed together) fsyncs once for them all; a leader's own proposals,
+// applied as sequenced rather than decoded, take a transaction each.
 func (l *Ledger) ApplyEntries(entries [][]byte) []error {
 	errs := make([]error, len(entries))
 	if l.repl.rep == nil {
@@ -257,7 +347,7 @@ func (l *Ledger) ApplyEntries(entries [][]byte) []error {
 			errs[i] = err
 			continue
 		}
-		if own := l.repl.proposed.Load().of(entry); own != nil && len(own.recs) > 0 {
+		if own := l.repl.own(entry); own != nil && len(own.recs) > 0 {
 			// This replica's own proposal: its records are the ones
 			// the entry encodes, already chained to own.head.
 			flush()

@@ -305,15 +305,21 @@ func (r *Replica) Err() error {
 
 // Replicate proposes a group commit and waits until a majority holds it
 // and this replica has applied it.
-func (r *Replica) Replicate(entry []byte) error {
+func (r *Replica) Replicate(entry []byte) error { return r.Propose(entry)() }
+
+// Propose queues a group commit behind those proposed before it; wait
+// returns once a majority holds it and this replica has applied it.
+func (r *Replica) Propose(entry []byte) (wait func() error) {
 	f := r.raft.Apply(entry, DefaultApplyTimeout)
-	if err := r.wait(f); err != nil {
-		return err
+	return func() error {
+		if err := r.wait(f); err != nil {
+			return err
+		}
+		if err, ok := f.Response().(error); ok && err != nil {
+			return err
+		}
+		return nil
 	}
-	if err, ok := f.Response().(error); ok && err != nil {
-		return err
-	}
-	return nil
 }
 
 // wait waits for a proposal's outcome. Raft answers every proposal its
