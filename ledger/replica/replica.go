@@ -196,6 +196,13 @@ func (c *Config) check() error {
 	return nil
 }
 
+// logCacheEntries is how many of the latest Raft entries a replica keeps
+// in memory as well as in its log: the ones a leader is sending to
+// followers that keep up (two group commits in consensus at once), with
+// room for a follower a few entries behind. An entry can be a group
+// commit of up to 16 MiB, so the cache is kept small.
+const logCacheEntries = 16
+
 func (r *Replica) start(dir string) error {
 	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{r.log}})
 	// Compaction frees the pages of many old entries at once; a freelist
@@ -232,8 +239,14 @@ func (r *Replica) start(dir string) error {
 		}
 		err = raft.BootstrapCluster(conf, logs, logs, snaps, trans, raft.Configuration{Servers: servers})
 	}
+	var cached raft.LogStore
 	if err == nil {
-		r.raft, err = raft.NewRaft(conf, fsm{r}, logs, logs, snaps, trans)
+		// Raft reads each entry back to send it to every follower; the
+		// cache hands them the entry just written, not a decoded copy.
+		cached, err = raft.NewLogCache(logCacheEntries, logs)
+	}
+	if err == nil {
+		r.raft, err = raft.NewRaft(conf, fsm{r}, cached, logs, snaps, trans)
 	}
 	if err != nil {
 		trans.Close()
