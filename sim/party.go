@@ -65,8 +65,8 @@ func (p Party) Customer(deposit int64) bankadmin.CustomerSpec {
 // Session opens the party's wallet session at its bank as a payer uses
 // it: the waterfall and auto-charge on and, where the sandbox left its
 // starting balance on deposit, that balance withdrawn into the wallet
-// (asked again under the same request id while the bank answers that its
-// ledger is unavailable).
+// (asked again under the same request id while the bank's answer decides
+// nothing: see askAgain).
 // events is as in wallet.DialOptions.
 func Session(ctx context.Context, sb Sandbox, p Party, events int) (*wallet.Client, error) {
 	c, err := dial(ctx, sb, p, events)

@@ -131,8 +131,8 @@ func (s *RemoteSandbox) IssueFloat(ctx context.Context, bank int, amount int64) 
 }
 
 // Onboard onboards every party through its bank's admin API, 32 at a
-// time, with its starting balance on deposit, asking again while a bank
-// answers that its ledger is unavailable.
+// time, with its starting balance on deposit, asking again while a bank's
+// answer decides nothing (see askAgain).
 func (s *RemoteSandbox) Onboard(ctx context.Context, parties []Party) error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -144,8 +144,8 @@ func (s *RemoteSandbox) Onboard(ctx context.Context, parties []Party) error {
 		wg.Go(func() {
 			defer func() { <-sem }()
 			// A bank stores nothing of a customer until its wallets are
-			// open at the ledger, so an onboarding answered unavailable
-			// can be asked again.
+			// open at the ledger, so an onboarding whose answer decided
+			// nothing can be asked again.
 			err := askAgain(ctx, func() error {
 				_, err := s.admins[p.Bank].Onboard(ctx, p.Customer(DepositAccount+p.Start))
 				return err
